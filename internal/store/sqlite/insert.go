@@ -1,0 +1,225 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"casella/internal/message"
+	"casella/internal/store"
+)
+
+// maxThreadRefs bounds how many References a new message is looked up by,
+// so a hostile header cannot make a delivery do unbounded work.
+const maxThreadRefs = 32
+
+// Deliver stores a delivery once per (account, key). The account is created
+// when it does not exist yet, so that mail for an account the directory
+// knows is never refused by the store. A mailbox name that is missing or
+// invalid delivers to INBOX.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Delivered, error) {
+	if d.Key == "" {
+		return store.Delivered{}, fmt.Errorf("deliver: empty delivery key")
+	}
+	var res store.Delivered
+	err := s.write(ctx, "deliver", d.Account, true, func(w *wtx) error {
+		err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE account = ? AND key = ?`, d.Account, d.Key).Scan(&res.Mailbox, &res.UID)
+		if err == nil {
+			res.Duplicate = true
+			return nil
+		} else if err != sql.ErrNoRows {
+			return fmt.Errorf("look up delivery key: %w", err)
+		}
+		b, err := w.deliveryBox(d.Mailbox)
+		if err != nil {
+			return err
+		}
+		uid, err := w.insert(b, d.Message)
+		if err != nil {
+			return err
+		}
+		res = store.Delivered{Mailbox: b.id, UID: uid}
+		if _, err := w.exec(`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (?, ?, ?, ?, ?)`,
+			d.Account, d.Key, b.id, uid, w.now.Unix()); err != nil {
+			return fmt.Errorf("record delivery key: %w", err)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// deliveryBox returns the mailbox named by a delivery, or INBOX.
+func (w *wtx) deliveryBox(name string) (*boxState, error) {
+	if name != "" {
+		if cname, err := store.CanonicalName(name); err == nil {
+			b, err := w.boxByName(cname)
+			if err == nil {
+				return b, nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
+	}
+	return w.boxByName(store.Inbox)
+}
+
+// Append adds the messages to the mailbox in one transaction; their UIDs
+// are consecutive.
+func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
+	uids := make([]uint32, 0, len(msgs))
+	err := s.write(ctx, "append", acct, false, func(w *wtx) error {
+		b, err := w.box(mailbox)
+		if err != nil {
+			return err
+		}
+		for i, m := range msgs {
+			uid, err := w.insert(b, m)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", i, err)
+			}
+			uids = append(uids, uid)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return uids, nil
+}
+
+// insert adds a new message to the mailbox. Its EMAILID is its row ID,
+// which AUTOINCREMENT never reuses; its THREADID is that of a message of
+// the account it refers to, or its own EMAILID.
+func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
+	if !m.Blob.Valid() {
+		return 0, fmt.Errorf("invalid blob key %q", m.Blob)
+	}
+	if m.Size < 0 {
+		return 0, fmt.Errorf("negative message size %d", m.Size)
+	}
+	flags, err := store.CanonicalFlags(m.Flags)
+	if err != nil {
+		return 0, err
+	}
+	bits, keywords := encodeFlags(flags)
+	internal := m.Internal
+	if internal.IsZero() {
+		internal = w.now
+	}
+	var ix indexed
+	var metaJSON []byte
+	if m.Meta != nil {
+		ix = indexColumns(m.Meta)
+		if metaJSON, err = json.Marshal(m.Meta); err != nil {
+			return 0, fmt.Errorf("encode message metadata: %w", err)
+		}
+	}
+	uid, err := b.allocUID()
+	if err != nil {
+		return 0, err
+	}
+	ms := w.nextModSeq()
+	st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
+		internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
+		VALUES (?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := st.QueryRowContext(w.ctx, w.acct, b.id, uid, ms, bits, strings.Join(keywords, " "),
+		internal.UnixNano(), w.now.UnixNano(), m.Size, string(m.Blob),
+		ix.sent, ix.subject, ix.from, ix.to, ix.cc, ix.messageID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert message: %w", err)
+	}
+	thread, err := w.thread(m.Meta)
+	if err != nil {
+		return 0, err
+	}
+	if thread == 0 {
+		thread = id
+	}
+	if _, err := w.exec(`UPDATE messages SET email_id = ?, thread_id = ? WHERE id = ?`, id, thread, id); err != nil {
+		return 0, fmt.Errorf("set message ids: %w", err)
+	}
+	if metaJSON != nil {
+		if _, err := w.exec(`INSERT INTO message_meta (message, meta) VALUES (?, ?)`, id, metaJSON); err != nil {
+			return 0, fmt.Errorf("insert message metadata: %w", err)
+		}
+	}
+	if err := w.logChange(b, ms, uid, id, store.MessageAdded); err != nil {
+		return 0, err
+	}
+	b.count(bits, m.Size, 1)
+	w.messages++
+	w.bytes += m.Size
+	return uid, nil
+}
+
+// thread returns the THREADID of a message of the account that meta refers
+// to, the nearest reference first, or 0.
+func (w *wtx) thread(meta *message.Meta) (int64, error) {
+	if meta == nil {
+		return 0, nil
+	}
+	refs := meta.References
+	if len(refs) > maxThreadRefs {
+		refs = refs[len(refs)-maxThreadRefs:]
+	}
+	st, err := w.stmt(`SELECT thread_id FROM messages WHERE account = ? AND message_id = ? AND message_id != '' LIMIT 1`)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(refs) - 1; i >= 0; i-- {
+		ref := trimAngle(refs[i])
+		if ref == "" {
+			continue
+		}
+		var thread int64
+		err := st.QueryRowContext(w.ctx, w.acct, ref).Scan(&thread)
+		if err == nil {
+			return thread, nil
+		} else if err != sql.ErrNoRows {
+			return 0, fmt.Errorf("look up thread: %w", err)
+		}
+	}
+	return 0, nil
+}
+
+// indexed are the columns kept beside the metadata for SORT and SEARCH.
+type indexed struct {
+	sent                             int64
+	subject, from, to, cc, messageID string
+}
+
+func indexColumns(meta *message.Meta) indexed {
+	env := &meta.Envelope
+	ix := indexed{
+		subject:   meta.BaseSubject,
+		from:      firstAddress(env.From),
+		to:        firstAddress(env.To),
+		cc:        firstAddress(env.Cc),
+		messageID: trimAngle(env.MessageID),
+	}
+	if !env.Date.IsZero() {
+		ix.sent = env.Date.Unix()
+	}
+	return ix
+}
+
+// firstAddress is the addr-mailbox@addr-host of the first address, lower
+// case, as SORT FROM/TO/CC compare it (RFC 5256 section 3).
+func firstAddress(l []message.Address) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return strings.ToLower(l[0].Local + "@" + l[0].Host)
+}
+
+func trimAngle(id string) string {
+	id = strings.TrimSpace(id)
+	id = strings.TrimPrefix(id, "<")
+	return strings.TrimSuffix(id, ">")
+}

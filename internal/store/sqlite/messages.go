@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"casella/internal/blob"
+	"casella/internal/message"
+	"casella/internal/store"
+)
+
+// batchSize is how many messages Messages reads per query.
+const batchSize = 1000
+
+const messageColumns = `m.id, m.email_id, m.thread_id, m.mailbox, m.uid, m.modseq, m.flags, m.keywords, m.internal, m.saved, m.size, m.blob`
+
+// row is a message as stored, with its flags still encoded.
+type row struct {
+	store.Message
+	bits     int
+	keywords string
+}
+
+func scanRow(sc interface{ Scan(...any) error }, meta *[]byte) (row, error) {
+	var r row
+	var internal, saved int64
+	var key string
+	dest := []any{&r.ID, &r.EmailID, &r.ThreadID, &r.Mailbox, &r.UID, &r.ModSeq, &r.bits, &r.keywords, &internal, &saved, &r.Size, &key}
+	if meta != nil {
+		dest = append(dest, meta)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return r, err
+	}
+	r.Internal = time.Unix(0, internal).UTC()
+	r.Saved = time.Unix(0, saved).UTC()
+	r.Blob = blob.Key(key)
+	r.Flags = decodeFlags(r.bits, r.keywords)
+	return r, nil
+}
+
+// checkMailbox returns store.ErrNotFound unless the mailbox belongs to acct.
+func checkMailbox(ctx context.Context, q querier, acct store.Account, mailbox int64) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`, mailbox, acct).Scan(&one)
+	if err == sql.ErrNoRows {
+		return fmt.Errorf("mailbox %d: %w", mailbox, store.ErrNotFound)
+	}
+	return err
+}
+
+// Messages calls fn for each selected message in UID order. Messages are
+// read in batches through the (mailbox, uid) index and fn runs with no
+// transaction open; a message changed by another writer while the scan runs
+// is seen in the state of the batch that read it. Without q.WithMeta the
+// metadata table is not read at all.
+func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
+	if err := checkMailbox(ctx, s.r, acct, q.Mailbox); err != nil {
+		return dbError("list messages", err)
+	}
+	ranges := store.NormalizeUIDs(q.UIDs)
+	if ranges == nil {
+		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
+	}
+	query := `SELECT ` + messageColumns + ` FROM messages m WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
+	if q.WithMeta {
+		query = `SELECT ` + messageColumns + `, mm.meta FROM messages m LEFT JOIN message_meta mm ON mm.message = m.id
+			WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
+	}
+	batch := make([]store.Message, 0, batchSize)
+	for _, r := range ranges {
+		first := r.First
+		for {
+			var err error
+			batch, err = s.readBatch(ctx, query, q, first, r.Last, batch[:0])
+			if err != nil {
+				return dbError("list messages", err)
+			}
+			for i := range batch {
+				if err := fn(&batch[i]); err != nil {
+					return err
+				}
+			}
+			if len(batch) < batchSize || batch[len(batch)-1].UID >= r.Last {
+				break
+			}
+			first = batch[len(batch)-1].UID + 1
+		}
+	}
+	return nil
+}
+
+// readBatch reads up to batchSize messages with UIDs in [first, last].
+func (s *Store) readBatch(ctx context.Context, query string, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
+	rows, err := s.r.QueryContext(ctx, query, q.Mailbox, first, last, batchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var metaJSON []byte
+	var mp *[]byte
+	if q.WithMeta {
+		mp = &metaJSON
+	}
+	for rows.Next() {
+		metaJSON = nil
+		r, err := scanRow(rows, mp)
+		if err != nil {
+			return nil, err
+		}
+		if len(metaJSON) > 0 {
+			var meta message.Meta
+			if err := json.Unmarshal(metaJSON, &meta); err != nil {
+				return nil, fmt.Errorf("message %d uid %d: decode metadata: %w", r.ID, r.UID, err)
+			}
+			r.Meta = &meta
+		}
+		batch = append(batch, r.Message)
+	}
+	return batch, rows.Err()
+}
+
+// selectRows reads the messages of a mailbox in the ranges, within a write
+// transaction, before the caller changes them. extra is an SQL condition
+// added to the selection.
+func (w *wtx) selectRows(mailbox int64, uids []store.UIDRange, extra string) ([]row, error) {
+	ranges := store.NormalizeUIDs(uids)
+	if ranges == nil {
+		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
+	}
+	st, err := w.stmt(`SELECT ` + messageColumns + ` FROM messages m WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ?` + extra + ` ORDER BY m.uid`)
+	if err != nil {
+		return nil, err
+	}
+	var l []row
+	for _, r := range ranges {
+		rows, err := st.QueryContext(w.ctx, mailbox, r.First, r.Last)
+		if err != nil {
+			return nil, fmt.Errorf("select messages: %w", err)
+		}
+		for rows.Next() {
+			m, err := scanRow(rows, nil)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("select messages: %w", err)
+			}
+			l = append(l, m)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("select messages: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("select messages: %w", err)
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema changes, in order; migrations[i] takes the
+// schema from version i to version i+1. Append only: a released migration
+// is never edited, because databases in the field have already run it.
+var migrations = []string{
+	// Version 1.
+	`
+CREATE TABLE accounts (
+	id INTEGER PRIMARY KEY,
+	modseq INTEGER NOT NULL DEFAULT 0,     -- last MODSEQ handed out
+	uidvalidity INTEGER NOT NULL DEFAULT 0, -- last UIDVALIDITY handed out
+	messages INTEGER NOT NULL DEFAULT 0,
+	bytes INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE mailboxes (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	special_use TEXT NOT NULL DEFAULT '',
+	subscribed INTEGER NOT NULL DEFAULT 0,
+	uidvalidity INTEGER NOT NULL,
+	uidnext INTEGER NOT NULL DEFAULT 1,
+	highest_modseq INTEGER NOT NULL DEFAULT 0,
+	messages INTEGER NOT NULL DEFAULT 0,
+	unseen INTEGER NOT NULL DEFAULT 0,
+	deleted INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (account, name)
+);
+
+-- messages holds what listing a mailbox needs; the parsed metadata lives in
+-- message_meta so that a FLAGS scan reads dense pages.
+CREATE TABLE messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: it is also the EMAILID
+	account INTEGER NOT NULL,
+	mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid INTEGER NOT NULL,
+	email_id INTEGER NOT NULL,
+	thread_id INTEGER NOT NULL,
+	modseq INTEGER NOT NULL,
+	flags INTEGER NOT NULL,              -- system flags, a bitmask
+	keywords TEXT NOT NULL DEFAULT '',   -- space-separated atoms
+	internal INTEGER NOT NULL,           -- Unix nanoseconds
+	saved INTEGER NOT NULL,              -- Unix nanoseconds
+	size INTEGER NOT NULL,
+	blob TEXT NOT NULL,
+	-- For SORT (RFC 5256) and cheap SEARCH without reading meta.
+	sent INTEGER NOT NULL DEFAULT 0,     -- Date header, Unix seconds; 0 if none
+	subject TEXT NOT NULL DEFAULT '',    -- base subject
+	from_addr TEXT NOT NULL DEFAULT '',
+	to_addr TEXT NOT NULL DEFAULT '',
+	cc_addr TEXT NOT NULL DEFAULT '',
+	message_id TEXT NOT NULL DEFAULT ''  -- without angle brackets
+);
+CREATE UNIQUE INDEX messages_mailbox_uid ON messages (mailbox, uid);
+CREATE INDEX messages_blob ON messages (blob);
+CREATE INDEX messages_account_message_id ON messages (account, message_id) WHERE message_id != '';
+
+CREATE TABLE message_meta (
+	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+	meta BLOB NOT NULL -- JSON of message.Meta
+);
+
+CREATE TABLE changes (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	modseq INTEGER NOT NULL,
+	mailbox INTEGER NOT NULL,
+	uid INTEGER NOT NULL,
+	email_id INTEGER NOT NULL,
+	kind INTEGER NOT NULL,
+	PRIMARY KEY (account, modseq)
+) WITHOUT ROWID;
+CREATE INDEX changes_mailbox ON changes (mailbox, modseq);
+
+CREATE TABLE deliveries (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	key TEXT NOT NULL,
+	mailbox INTEGER NOT NULL,
+	uid INTEGER NOT NULL,
+	created INTEGER NOT NULL, -- Unix seconds, for pruning
+	PRIMARY KEY (account, key)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_created ON deliveries (created);
+`,
+}
+
+// migrate brings the schema up to date in one transaction. A database
+// written by a newer binary is refused rather than misread.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_version: %w", err)
+	}
+	var version int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
+	switch {
+	case err == sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("init schema_version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade casella", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return fmt.Errorf("record schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+// Package sqlite implements the mailbox store (package store) on SQLite,
+// with the pure Go driver modernc.org/sqlite. It is the embedded default:
+// one database file in the data directory holds every account's mailboxes,
+// messages, flags and change log; message bytes live in the blob store.
+//
+// Implementation notes:
+//   - The database runs in WAL mode with synchronous=FULL: a transaction is
+//     on stable storage when Commit returns, so Deliver and Append are
+//     durable when they return (DESIGN.md invariant 1).
+//   - SQLite has one writer. Every write goes through the single
+//     connection of Store.w, in a BEGIN IMMEDIATE transaction, so that a
+//     writer in another process (the admin CLI) waits on busy_timeout
+//     instead of deadlocking on a lock upgrade. Reads use the pool Store.r,
+//     whose connections are query_only.
+//   - MODSEQ comes from accounts.modseq, read and written back inside the
+//     write transaction. Every change log row has its own MODSEQ, so that
+//     paging Changes with a limit never splits one MODSEQ.
+//   - Mailbox and account counters are updated in the same transaction as
+//     the messages they count (see wtx.finish); never update one without
+//     the other.
+//   - Watchers are notified only after Commit returned.
+//   - Messages and Blobs read in batches and call the caller's function
+//     with no transaction open, so a slow IMAP client never pins a read
+//     snapshot (which would stop WAL checkpoints) or a pool connection.
+//   - Every query that takes a mailbox ID also checks the account, so that
+//     one account can never reach another's mailbox (store.ErrNotFound).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"casella/internal/store"
+)
+
+// busyTimeout is how long, in milliseconds, a statement waits for a lock
+// held by another connection or process before failing with SQLITE_BUSY.
+const busyTimeout = 10000
+
+// mmapSize lets SQLite read the database file through a memory map of up
+// to this many bytes, which saves a system call per page on large scans.
+const mmapSize = 1 << 30
+
+// cacheSize is the page cache of each connection; negative means KiB
+// (SQLite's PRAGMA cache_size).
+const cacheSize = -8192
+
+// Store is a store.Store on one SQLite database file.
+type Store struct {
+	w *sql.DB // exactly one connection; all writes
+	r *sql.DB // read-only pool
+
+	mu       sync.Mutex
+	watchers map[store.Account]map[*watcher]struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the database at path, applies pending schema
+// migrations and returns the store. Several Stores, in this process or
+// others, may open the same file.
+func Open(path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open mailbox store: unusable database path %q", path)
+	}
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=mmap_size(%d)&_pragma=cache_size(%d)&_time_format=sqlite", busyTimeout, mmapSize, cacheSize)
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(context.Background(), w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.Ping(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	return &Store{w: w, r: r, watchers: map[store.Account]map[*watcher]struct{}{}}, nil
+}
+
+// Close closes the database connections. Watch channels stay open; their
+// cancel functions remain safe to call.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// dbError wraps an error from the database: sentinel store errors pass
+// through with context, anything else is an internal failure and wraps
+// store.ErrUnavailable, keeping the cause for errors.As.
+func dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// isConstraint reports whether err is an SQLite constraint violation, such
+// as a UNIQUE index refusing a duplicate name.
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// write runs fn in a write transaction for acct and commits it. The account
+// must exist unless create is set, in which case it is created. Watchers of
+// the account are notified after the commit when fn changed anything.
+func (s *Store) write(ctx context.Context, op string, acct store.Account, create bool, fn func(w *wtx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError(op, err)
+	}
+	defer tx.Rollback()
+	w := &wtx{ctx: ctx, tx: tx, acct: acct, boxes: map[int64]*boxState{}}
+	if err := w.load(create); err != nil {
+		return dbError(op, err)
+	}
+	if err := fn(w); err != nil {
+		return dbError(op, err)
+	}
+	if err := w.finish(); err != nil {
+		return dbError(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return dbError(op, err)
+	}
+	if w.changed {
+		s.notify(acct)
+	}
+	return nil
+}
+
+// checkAccount returns store.ErrNotFound unless acct exists.
+func checkAccount(ctx context.Context, q querier, acct store.Account) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, acct).Scan(&one)
+	if err == sql.ErrNoRows {
+		return fmt.Errorf("account %d: %w", acct, store.ErrNotFound)
+	}
+	return err
+}
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}

@@ -1,0 +1,203 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"casella/internal/blob"
+
+	"casella/internal/store"
+	"casella/internal/store/storetest"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Deliver(ctx, store.Delivery{Key: "k1", Account: 7, Message: testMessage(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Mailbox(ctx, 7, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openPath(t, path)
+	after, err := s.Mailbox(ctx, 7, store.Inbox)
+	if err != nil || after != before {
+		t.Fatalf("after reopen: %+v, %v; was %+v", after, err, before)
+	}
+	// The delivery key survived: delivering again is a duplicate.
+	d2, err := s.Deliver(ctx, store.Delivery{Key: "k1", Account: 7, Message: testMessage(1)})
+	if err != nil || !d2.Duplicate || d2.UID != d.UID {
+		t.Errorf("redelivery after reopen: %+v, %v", d2, err)
+	}
+}
+
+func openPath(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testMessage(n int) store.NewMessage {
+	data := fmt.Sprintf("message %d", n)
+	return store.NewMessage{Blob: blob.KeyOf([]byte(data)), Size: int64(len(data))}
+}
+
+func TestMigrateEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openPath(t, path)
+	var version int
+	if err := s.r.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
+	}
+	if err := s.EnsureAccount(t.Context(), 1); err != nil {
+		t.Fatalf("EnsureAccount on a migrated empty file: %v", err)
+	}
+	// Opening again applies nothing and keeps the data.
+	s.Close()
+	s = openPath(t, path)
+	if _, err := s.Mailbox(t.Context(), 1, store.Inbox); err != nil {
+		t.Errorf("after reopen: %v", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openPath(t, path)
+	if _, err := s.w.Exec(`UPDATE schema_version SET version = ?`, len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(path)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+}
+
+func TestBadPath(t *testing.T) {
+	for _, p := range []string{"", "a?b", filepath.Join(t.TempDir(), "missing-dir", "x", "store.db")} {
+		if s, err := Open(p); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
+
+// TestTwoStores stands for the admin CLI, another process, using the file
+// while the server runs: each Store sees the other's commits.
+func TestTwoStores(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "store.db")
+	server := openPath(t, path)
+	cli := openPath(t, path)
+	if err := cli.EnsureAccount(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	d, err := server.Deliver(ctx, store.Delivery{Key: "x", Account: 3, Message: testMessage(1)})
+	if err != nil {
+		t.Fatalf("server delivery to an account the CLI created: %v", err)
+	}
+	mb, err := cli.Mailbox(ctx, 3, store.Inbox)
+	if err != nil || mb.Messages != 1 || mb.UIDNext != d.UID+1 {
+		t.Fatalf("CLI sees %+v, %v", mb, err)
+	}
+	// Writers in both interleave without losing UIDs or counts.
+	for i := range 10 {
+		s := server
+		if i%2 == 1 {
+			s = cli
+		}
+		if _, err := s.Append(ctx, 3, mb.ID, []store.NewMessage{testMessage(i + 2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*Store{server, cli} {
+		mb, err := s.Mailbox(ctx, 3, store.Inbox)
+		if err != nil || mb.Messages != 11 || mb.UIDNext != 12 {
+			t.Errorf("after interleaved appends: %+v, %v", mb, err)
+		}
+	}
+	// Concurrent writers on both wait for each other instead of failing.
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		s := server
+		if i%2 == 1 {
+			s = cli
+		}
+		wg.Go(func() {
+			_, err := s.Deliver(ctx, store.Delivery{Key: fmt.Sprint("c", i), Account: 3, Message: testMessage(100 + i)})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent delivery through two stores: %v", err)
+		}
+	}
+	if mb, err := server.Mailbox(ctx, 3, store.Inbox); err != nil || mb.Messages != 31 || mb.UIDNext != 32 {
+		t.Errorf("after concurrent deliveries: %+v, %v", mb, err)
+	}
+	if err := cli.DeleteAccount(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Usage(ctx, 3); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("server after the CLI deleted the account: %v", err)
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = s.Deliver(t.Context(), store.Delivery{Key: "k", Account: 1, Message: testMessage(1)})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Deliver on a closed store: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Mailboxes(t.Context(), 1); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Mailboxes on a closed store: %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,283 @@
+// Package store defines the mailbox store: accounts' mailboxes, the messages
+// in them with their UIDs, flags and MODSEQs, and a change log. Protocol
+// servers (IMAP, POP3, JMAP, webmail) and the delivery loop talk only to this
+// interface; they never touch SQL or files. Message bytes live in a blob
+// store (package blob); the store keeps each message's blob key and the
+// metadata parsed at delivery (package message).
+//
+// Implementation notes:
+//   - MODSEQ is a per-account counter (RFC 7162 allows any counter that only
+//     grows per mailbox). Every change to a message or a mailbox takes the
+//     next value, so one number is also the account's JMAP state
+//     (RFC 8620 section 1.6.4).
+//   - Expunged messages leave a row in the change log with the MODSEQ of
+//     their expunge, so QRESYNC (RFC 7162 section 3.2.5) and JMAP
+//     Email/changes can report them.
+//   - UIDs are never reused within a UIDVALIDITY; UIDNEXT only grows.
+//   - Deliveries are idempotent by their key: delivering the same key twice
+//     stores the message once and returns the first result. The intake
+//     spool relies on this for exactly-once delivery across crashes.
+//   - Quota usage counters change in the same transaction as the messages
+//     they count, so they are always exact.
+//   - A change is committed before watchers are notified.
+//   - Every implementation passes the conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"casella/internal/blob"
+	"casella/internal/message"
+)
+
+// Errors returned by stores; implementations wrap them with context.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrExists       = errors.New("already exists")
+	ErrInvalidName  = errors.New("invalid mailbox name")
+	ErrNotPermitted = errors.New("operation not permitted") // e.g. deleting INBOX
+	ErrHasChildren  = errors.New("mailbox has children")
+	ErrUnavailable  = errors.New("mailbox store unavailable") // internal failure; callers answer with a temporary error
+)
+
+// Separator is the hierarchy delimiter of mailbox names.
+const Separator = "/"
+
+// Inbox is the name of every account's inbox. Lookups of it are
+// case-insensitive (RFC 9051 section 5.1).
+const Inbox = "INBOX"
+
+// Special-use attributes (RFC 6154).
+const (
+	UseAll     = `\All`
+	UseArchive = `\Archive`
+	UseDrafts  = `\Drafts`
+	UseFlagged = `\Flagged`
+	UseJunk    = `\Junk`
+	UseSent    = `\Sent`
+	UseTrash   = `\Trash`
+)
+
+// DefaultMailboxes are created with every account, with their special use.
+var DefaultMailboxes = []struct{ Name, SpecialUse string }{
+	{Inbox, ""},
+	{"Sent", UseSent},
+	{"Drafts", UseDrafts},
+	{"Trash", UseTrash},
+	{"Junk", UseJunk},
+	{"Archive", UseArchive},
+}
+
+// System flags (RFC 9051 section 2.3.2). Flags are stored and compared with
+// this exact spelling; keywords are stored as given and compared without
+// regard to ASCII case.
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// Account identifies an account; the directory assigns it.
+type Account int64
+
+// Mailbox is a mailbox and its counters.
+type Mailbox struct {
+	ID            int64
+	Account       Account
+	Name          string // full name, levels joined by Separator, UTF-8
+	SpecialUse    string // one of the Use constants, or ""
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64 // highest MODSEQ of any change in this mailbox
+	Messages      int    // number of messages
+	Unseen        int    // messages without \Seen
+	Deleted       int    // messages with \Deleted
+	Size          int64  // sum of message sizes
+}
+
+// Message is one message in one mailbox.
+type Message struct {
+	ID       int64 // unique within the store; changes when a message is copied
+	EmailID  int64 // RFC 8474 EMAILID: kept by COPY and MOVE
+	ThreadID int64 // RFC 8474 THREADID
+	Mailbox  int64
+	UID      uint32
+	ModSeq   uint64
+	Flags    []string // system flags and keywords
+	Internal time.Time
+	Saved    time.Time // RFC 8514 SAVEDATE
+	Size     int64
+	Blob     blob.Key
+
+	// Meta is loaded only when the query asks for it.
+	Meta *message.Meta
+}
+
+// NewMessage is a message to add to a mailbox.
+type NewMessage struct {
+	Blob     blob.Key
+	Size     int64
+	Internal time.Time // zero means now
+	Flags    []string
+	Meta     *message.Meta
+}
+
+// UIDRange is an inclusive range of UIDs; Last 0 means "to the end".
+type UIDRange struct{ First, Last uint32 }
+
+// Query selects messages of one mailbox.
+type Query struct {
+	Mailbox  int64
+	UIDs     []UIDRange // nil for all
+	WithMeta bool       // load Message.Meta
+}
+
+// FlagOp says how a flag update applies (RFC 9051 section 6.4.6).
+type FlagOp int
+
+// Flag operations.
+const (
+	FlagsReplace FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// FlagUpdate changes the flags of some messages of one mailbox.
+type FlagUpdate struct {
+	Mailbox int64
+	UIDs    []UIDRange
+	Op      FlagOp
+	Flags   []string
+	// UnchangedSince, when non-zero, is the CONDSTORE precondition
+	// (RFC 7162 section 3.1.3): messages whose MODSEQ is higher are left
+	// alone and reported in FlagResult.Failed.
+	UnchangedSince uint64
+}
+
+// FlagResult reports a flag update.
+type FlagResult struct {
+	Changed []Message // messages whose flags changed, with new flags and MODSEQ
+	Failed  []uint32  // UIDs that failed the UnchangedSince precondition
+}
+
+// UIDPair maps a source UID to the UID of its copy (RFC 4315 COPYUID).
+type UIDPair struct{ From, To uint32 }
+
+// Delivery is a message handed over by the intake spool.
+type Delivery struct {
+	// Key makes the delivery idempotent, for example the spool entry id
+	// and the recipient's index.
+	Key     string
+	Account Account
+	Mailbox string // mailbox name; INBOX when empty or missing
+	Message NewMessage
+}
+
+// Delivered reports where a delivery was stored.
+type Delivered struct {
+	Mailbox   int64
+	UID       uint32
+	Duplicate bool // the key had been delivered before; nothing was stored now
+}
+
+// Change is one entry of the change log.
+type Change struct {
+	ModSeq  uint64
+	Mailbox int64
+	UID     uint32 // 0 for a change to the mailbox itself
+	EmailID int64
+	Kind    ChangeKind
+}
+
+// ChangeKind says what a Change did.
+type ChangeKind int
+
+// Change kinds.
+const (
+	MessageAdded ChangeKind = iota + 1
+	MessageFlagsChanged
+	MessageExpunged
+	MailboxCreated
+	MailboxChanged // renamed, subscribed, or its counters moved
+	MailboxDeleted
+)
+
+// Usage is an account's quota usage (RFC 9208): exact, maintained with
+// every change.
+type Usage struct {
+	Messages int64
+	Bytes    int64
+}
+
+// Store is the mailbox store. Implementations are safe for concurrent use.
+// Methods that fail for an internal reason return an error wrapping
+// ErrUnavailable or the cause; callers treat any error that is not one of
+// the sentinel errors above as temporary.
+type Store interface {
+	// EnsureAccount creates the account and its DefaultMailboxes if they do
+	// not exist yet.
+	EnsureAccount(ctx context.Context, acct Account) error
+	// DeleteAccount removes the account and everything in it.
+	DeleteAccount(ctx context.Context, acct Account) error
+	// Usage returns the account's quota usage.
+	Usage(ctx context.Context, acct Account) (Usage, error)
+
+	// Mailboxes returns the account's mailboxes, sorted by name.
+	Mailboxes(ctx context.Context, acct Account) ([]Mailbox, error)
+	// Mailbox returns one mailbox by name.
+	Mailbox(ctx context.Context, acct Account, name string) (Mailbox, error)
+	// CreateMailbox creates a mailbox, and its missing parents.
+	CreateMailbox(ctx context.Context, acct Account, name, specialUse string) (Mailbox, error)
+	// RenameMailbox renames a mailbox with its children. Renaming INBOX
+	// moves its messages to a new mailbox and leaves INBOX empty
+	// (RFC 9051 section 6.3.6).
+	RenameMailbox(ctx context.Context, acct Account, from, to string) error
+	// DeleteMailbox removes a mailbox and its messages.
+	DeleteMailbox(ctx context.Context, acct Account, name string) error
+	// Subscribe sets a mailbox's subscription.
+	Subscribe(ctx context.Context, acct Account, name string, on bool) error
+
+	// Deliver stores a message from the intake spool, once per key.
+	Deliver(ctx context.Context, d Delivery) (Delivered, error)
+	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
+	// RFC 3502) and returns their UIDs.
+	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
+
+	// Messages calls fn for each message the query selects, in UID order.
+	Messages(ctx context.Context, acct Account, q Query, fn func(*Message) error) error
+	// UpdateFlags changes flags.
+	UpdateFlags(ctx context.Context, acct Account, u FlagUpdate) (FlagResult, error)
+	// Expunge removes the messages of a mailbox that have \Deleted, only
+	// among uids when uids is not nil (UID EXPUNGE, RFC 4315), and returns
+	// the UIDs removed.
+	Expunge(ctx context.Context, acct Account, mailbox int64, uids []UIDRange) ([]uint32, error)
+	// Copy copies messages to another mailbox of the account.
+	Copy(ctx context.Context, acct Account, from int64, uids []UIDRange, to int64) ([]UIDPair, error)
+	// Move moves messages to another mailbox of the account atomically
+	// (RFC 6851).
+	Move(ctx context.Context, acct Account, from int64, uids []UIDRange, to int64) ([]UIDPair, error)
+
+	// Changes returns the change log entries of the account with a MODSEQ
+	// above since, oldest first, at most limit of them (0: no limit),
+	// restricted to one mailbox when mailbox is not 0. The second result is
+	// the account's current highest MODSEQ.
+	Changes(ctx context.Context, acct Account, mailbox int64, since uint64, limit int) ([]Change, uint64, error)
+
+	// Watch returns a channel that receives a value, without blocking the
+	// store, after each committed change to the account, until cancel is
+	// called. Watchers coalesce: several changes may yield one value.
+	Watch(acct Account) (ch <-chan struct{}, cancel func())
+
+	// BlobReferenced reports whether any message refers to the blob.
+	BlobReferenced(ctx context.Context, key blob.Key) (bool, error)
+	// Blobs calls fn for every blob key that messages refer to, each once.
+	Blobs(ctx context.Context, fn func(blob.Key) error) error
+
+	// Close releases the store's resources.
+	Close() error
+}
