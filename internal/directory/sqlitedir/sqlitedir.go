@@ -1,0 +1,162 @@
+// Package sqlitedir implements the directory (package directory) on its
+// own SQLite database file.
+//
+// Implementation notes:
+//   - Several processes may open one file at once (the admin CLI beside a
+//     running server). The database is in WAL mode with synchronous=FULL,
+//     every write transaction starts IMMEDIATE so two writers never
+//     deadlock upgrading read locks, and a busy timeout makes a writer wait
+//     for another instead of failing.
+//   - Account IDs come from an AUTOINCREMENT key and are never reused: the
+//     mailbox store keys data by them, and a new account must never see a
+//     removed account's mail.
+//   - Every check that depends on other rows (a domain exists, an address
+//     is not taken, an alias target is an account) runs in the same
+//     transaction as the write it guards.
+//   - Aliases and catch-alls refer to accounts by ID, so removing an
+//     account removes it from them through foreign keys.
+//   - Migrations are numbered by PRAGMA user_version and applied at Open,
+//     each in its own transaction; never change a migration once released,
+//     add a new one.
+package sqlitedir
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"casella/internal/directory"
+)
+
+// Dir is a directory stored in a SQLite file. It is safe for concurrent
+// use, also by several processes on one file.
+type Dir struct {
+	db *sql.DB
+}
+
+var _ directory.Directory = (*Dir)(nil)
+
+// Open opens the directory database at path, creating it if needed, and
+// brings its schema up to date.
+func Open(path string) (*Dir, error) {
+	// The driver takes options after the first '?' of the name.
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open directory: unusable database path %q", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open directory %s: %w", path, err)
+	}
+	d := &Dir{db: db}
+	if err := d.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open directory %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *Dir) Close() error {
+	return d.db.Close()
+}
+
+// migrations holds the schema changes, in order; migration i brings the
+// schema from user_version i to i+1.
+var migrations = []string{
+	`CREATE TABLE domains (
+		name TEXT PRIMARY KEY,
+		catchall INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+		created INTEGER NOT NULL
+	);
+	CREATE TABLE accounts (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		address TEXT NOT NULL UNIQUE,
+		domain TEXT NOT NULL REFERENCES domains(name),
+		password TEXT NOT NULL,
+		quota INTEGER NOT NULL DEFAULT 0,
+		cell TEXT NOT NULL DEFAULT '',
+		created INTEGER NOT NULL
+	);
+	CREATE INDEX accounts_domain ON accounts(domain);
+	CREATE TABLE aliases (
+		address TEXT NOT NULL,
+		domain TEXT NOT NULL REFERENCES domains(name),
+		target INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+		PRIMARY KEY (address, target)
+	);
+	CREATE INDEX aliases_domain ON aliases(domain);
+	CREATE INDEX aliases_target ON aliases(target);`,
+}
+
+func (d *Dir) migrate(ctx context.Context) error {
+	for {
+		done, err := d.migrateOne(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next migration, if any, and reports whether the
+// schema was already current. Reading the version inside the write
+// transaction makes concurrent Opens of one file safe.
+func (d *Dir) migrateOne(ctx context.Context) (done bool, err error) {
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this program knows (%d); run a newer casella", v, len(migrations))
+		}
+		if v == len(migrations) {
+			done = true
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		// PRAGMA takes no parameters; v is an int we computed.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		return nil
+	})
+	return done, err
+}
+
+// write runs fn in an immediate transaction and commits it if fn returns
+// nil.
+func (d *Dir) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// queryer is what reads need: a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func now() int64 { return time.Now().Unix() }

@@ -1,0 +1,135 @@
+package sqlitedir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"casella/internal/directory"
+	"casella/internal/directory/directorytest"
+)
+
+func TestConformance(t *testing.T) {
+	directorytest.Run(t, func(t *testing.T) directory.Directory {
+		d, err := Open(filepath.Join(t.TempDir(), "directory.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// TestTwoHandles checks that two Dir values on one file, as the admin CLI
+// and a running server would have, see each other's changes.
+func TestTwoHandles(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "directory.db")
+	server, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	admin, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	if _, err := server.Resolve(ctx, "user@example.com"); !errors.Is(err, directory.ErrNotLocal) {
+		t.Fatalf("before: %v", err)
+	}
+	if _, err := admin.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := admin.AddAccount(ctx, "user@example.com", "pw", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := server.Resolve(ctx, "user@example.com")
+	if err != nil || len(r) != 1 || r[0].Account.ID != a.ID {
+		t.Fatalf("server after admin added the account: %+v, %v", r, err)
+	}
+	if _, err := server.Authenticate(ctx, "user@example.com", "pw"); err != nil {
+		t.Fatalf("server authenticating the new account: %v", err)
+	}
+	if err := server.SetQuota(ctx, "user@example.com", 42); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := admin.Account(ctx, "user@example.com"); err != nil || got.Quota != 42 {
+		t.Fatalf("admin after server set quota: %+v, %v", got, err)
+	}
+	if _, err := admin.RemoveAccount(ctx, "user@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Resolve(ctx, "user@example.com"); !errors.Is(err, directory.ErrNoSuchUser) {
+		t.Fatalf("server after admin removed the account: %v", err)
+	}
+}
+
+// TestReopen checks that data survives closing and that opening a current
+// database applies no migration twice.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "directory.db")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if ok, err := d.IsLocal(ctx, "example.com"); err != nil || !ok {
+		t.Fatalf("IsLocal after reopen = %v, %v", ok, err)
+	}
+}
+
+func TestNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "directory.db")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if d, err := Open(path); err == nil {
+		d.Close()
+		t.Fatal("opened a database with a newer schema")
+	}
+}
+
+func TestOpenFails(t *testing.T) {
+	if d, err := Open(filepath.Join(t.TempDir(), "missing", "directory.db")); err == nil {
+		d.Close()
+		t.Fatal("opened a database in a missing directory")
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "with space%20")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(filepath.Join(dir, "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := os.Stat(filepath.Join(dir, "directory.db")); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
+	if d, err := Open(filepath.Join(dir, "what?.db")); err == nil {
+		d.Close()
+		t.Fatal("opened a path with '?'")
+	}
+}
