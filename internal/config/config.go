@@ -1,0 +1,253 @@
+// Package config holds Casella's configuration: an optional TOML file
+// (https://toml.io/en/v1.0.0) over built-in defaults.
+//
+// Implementation notes:
+//   - Every setting has a default, so a missing file or an empty one gives
+//     a working server. Load starts from Default and lets the file
+//     override what it names.
+//   - Unknown keys are errors, not warnings: a misspelt key silently
+//     ignored is a setting the operator believes in and does not have.
+//     Errors name the file, the line and the key, and say what to do.
+//   - An empty listen address disables that listener.
+//   - The data directory is chosen by DataDir: the --data flag, then the
+//     CASELLA_DATA environment variable, then data_dir, then "./data".
+//   - The package has no global state; callers pass the Config along.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration. The toml tags are the keys of the
+// file.
+type Config struct {
+	DataDir  string `toml:"data_dir"`
+	Hostname string `toml:"hostname"` // the name this server gives itself in SMTP greetings and Received fields
+	Log      Log    `toml:"log"`
+	SMTP     SMTP   `toml:"smtp"`
+	IMAP     IMAP   `toml:"imap"`
+	POP3     POP3   `toml:"pop3"`
+	HTTP     HTTP   `toml:"http"`
+	TLS      TLS    `toml:"tls"`
+	Spool    Spool  `toml:"spool"`
+	Blob     Blob   `toml:"blob"`
+	Demo     Demo   `toml:"demo"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn or error
+	Format string `toml:"format"` // text or json
+}
+
+// SMTP configures the SMTP servers and outbound delivery.
+type SMTP struct {
+	Listen              string   `toml:"listen"`      // inbound MX
+	Submission          string   `toml:"submission"`  // RFC 6409 submission with STARTTLS
+	Submissions         string   `toml:"submissions"` // RFC 8314 submission over implicit TLS
+	MaxMessageSize      Size     `toml:"max_message_size"`
+	MaxRecipients       int      `toml:"max_recipients"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	CommandTimeout      Duration `toml:"command_timeout"`
+	// MaxLineLength bounds a command line, CRLF included. RFC 5321 section
+	// 4.5.3.1.4 sets 512 octets and lets extensions raise it; parameters
+	// of SMTP extensions (SIZE, BODY, SMTPUTF8 addresses) make 1000 a
+	// safe default. Text lines have their own limit of 1000 (section
+	// 4.5.3.1.6).
+	MaxLineLength     int    `toml:"max_line_length"`
+	Smarthost         string `toml:"smarthost"` // host:port to relay outbound mail through; "" delivers directly
+	SmarthostUsername string `toml:"smarthost_username"`
+	SmarthostPassword string `toml:"smarthost_password"`
+	SmarthostTLS      string `toml:"smarthost_tls"` // starttls, tls or none
+}
+
+// IMAP configures the IMAP server.
+type IMAP struct {
+	Listen              string   `toml:"listen"`
+	TLSListen           string   `toml:"tls_listen"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	IdleTimeout         Duration `toml:"idle_timeout"`
+	CommandTimeout      Duration `toml:"command_timeout"`
+	MaxLiteralSize      Size     `toml:"max_literal_size"`
+	// AllowPlainLoopback allows LOGIN and AUTHENTICATE without TLS from
+	// loopback addresses, for development.
+	AllowPlainLoopback bool `toml:"allow_plain_loopback"`
+}
+
+// POP3 configures the POP3 server.
+type POP3 struct {
+	Listen             string `toml:"listen"`
+	TLSListen          string `toml:"tls_listen"`
+	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+}
+
+// HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
+type HTTP struct {
+	Listen string `toml:"listen"`
+}
+
+// TLS names the certificate. Both empty means a self-signed certificate
+// made at first start in the data directory.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// Spool configures the intake spool's delivery loop.
+type Spool struct {
+	Workers  int      `toml:"workers"`
+	RetryMin Duration `toml:"retry_min"`
+	RetryMax Duration `toml:"retry_max"`
+	// DrainRate bounds deliveries per second after an outage; 0 means no
+	// limit.
+	DrainRate       float64  `toml:"drain_rate"`
+	BreakerFailures int      `toml:"breaker_failures"`
+	BreakerCooldown Duration `toml:"breaker_cooldown"`
+}
+
+// Blob configures the blob store's garbage collector.
+type Blob struct {
+	GCGrace    Duration `toml:"gc_grace"` // how old an unreferenced blob must be before it is removed
+	GCInterval Duration `toml:"gc_interval"`
+}
+
+// Demo configures the demonstration data made on first start.
+type Demo struct {
+	// Enabled creates domain example.test and account demo@example.test,
+	// with a generated password printed once, when the directory is empty
+	// at start.
+	Enabled bool `toml:"enabled"`
+}
+
+// DefaultDataDir is the data directory when nothing else names one.
+const DefaultDataDir = "./data"
+
+// DataDirEnv is the environment variable that names the data directory.
+const DataDirEnv = "CASELLA_DATA"
+
+// Default returns the configuration used when no file overrides it.
+func Default() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	const mib = 1 << 20
+	return Config{
+		DataDir:  DefaultDataDir,
+		Hostname: host,
+		Log:      Log{Level: "info", Format: "text"},
+		SMTP: SMTP{
+			Listen:              "127.0.0.1:2525",
+			Submission:          "127.0.0.1:2587",
+			Submissions:         "127.0.0.1:2465",
+			MaxMessageSize:      50 * mib,
+			MaxRecipients:       100,
+			MaxConnectionsPerIP: 20,
+			CommandTimeout:      Duration(5 * time.Minute),
+			MaxLineLength:       1000,
+			SmarthostTLS:        "starttls",
+		},
+		IMAP: IMAP{
+			Listen:              "127.0.0.1:2143",
+			TLSListen:           "127.0.0.1:2993",
+			MaxConnectionsPerIP: 50,
+			IdleTimeout:         Duration(30 * time.Minute),
+			CommandTimeout:      Duration(60 * time.Second),
+			MaxLiteralSize:      50 * mib,
+			AllowPlainLoopback:  true,
+		},
+		POP3: POP3{
+			Listen:             "127.0.0.1:2110",
+			TLSListen:          "127.0.0.1:2995",
+			AllowPlainLoopback: true,
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Spool: Spool{
+			Workers:         4,
+			RetryMin:        Duration(time.Second),
+			RetryMax:        Duration(5 * time.Minute),
+			BreakerFailures: 5,
+			BreakerCooldown: Duration(10 * time.Second),
+		},
+		Blob: Blob{
+			GCGrace:    Duration(24 * time.Hour),
+			GCInterval: Duration(time.Hour),
+		},
+		Demo: Demo{Enabled: true},
+	}
+}
+
+// Load reads the configuration file at path over the defaults and
+// validates the result. Path "" means defaults only.
+func Load(path string) (Config, error) {
+	if path == "" {
+		c := Default()
+		return c, c.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config file: %w", err)
+	}
+	c, err := Parse(data, path)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a TOML document over the defaults, without validating
+// the result. Name is the file name used in error messages.
+func Parse(data []byte, name string) (Config, error) {
+	c := Default()
+	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
+	err := dec.Decode(&c)
+	var strict *toml.StrictMissingError
+	var derr *toml.DecodeError
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.As(err, &strict):
+		var msgs []string
+		for _, e := range strict.Errors {
+			line, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("config file %s, line %d: unknown key %q; remove it or check its spelling",
+				name, line, strings.Join(e.Key(), ".")))
+		}
+		return Config{}, errors.New(strings.Join(msgs, "\n"))
+	case errors.As(err, &derr):
+		line, col := derr.Position()
+		key := ""
+		if k := derr.Key(); len(k) > 0 {
+			key = fmt.Sprintf(" (key %q)", strings.Join(k, "."))
+		}
+		return Config{}, fmt.Errorf("config file %s, line %d, column %d%s: %s", name, line, col, key,
+			strings.TrimPrefix(derr.Error(), "toml: "))
+	default:
+		return Config{}, fmt.Errorf("config file %s: %w", name, err)
+	}
+}
+
+// DataDir returns the data directory: flagValue when it is not empty, else
+// the CASELLA_DATA environment variable, else the file's data_dir, else
+// DefaultDataDir.
+func DataDir(flagValue string, cfg Config) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := os.Getenv(DataDirEnv); v != "" {
+		return v
+	}
+	if cfg.DataDir != "" {
+		return cfg.DataDir
+	}
+	return DefaultDataDir
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "casella.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if c.SMTP.MaxMessageSize != 50<<20 || c.SMTP.CommandTimeout.D() != 5*time.Minute || c.SMTP.MaxLineLength != 1000 ||
+		c.IMAP.Listen != "127.0.0.1:2143" || !c.IMAP.AllowPlainLoopback || c.Spool.Workers != 4 ||
+		c.Blob.GCGrace.D() != 24*time.Hour || !c.Demo.Enabled || c.Hostname == "" || c.DataDir != DefaultDataDir {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+	// An empty file is the defaults too.
+	e, err := Load(writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e != c {
+		t.Fatalf("empty file = %+v, want defaults %+v", e, c)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	p := writeFile(t, `
+data_dir = "/var/lib/casella"
+hostname = "mx.example.com"
+
+[log]
+level = "debug"
+format = "json"
+
+[smtp]
+listen = ":25"
+submission = ""
+submissions = "[::1]:465"
+max_message_size = 1048576
+max_recipients = 10
+max_connections_per_ip = 5
+command_timeout = "90s"
+max_line_length = 2000
+smarthost = "relay.example.net:587"
+smarthost_username = "u"
+smarthost_password = "p"
+smarthost_tls = "tls"
+
+[imap]
+listen = ":143"
+tls_listen = ":993"
+max_connections_per_ip = 7
+idle_timeout = "31m"
+command_timeout = "2m"
+max_literal_size = "10 MB"
+allow_plain_loopback = false
+
+[pop3]
+listen = ""
+tls_listen = ":995"
+allow_plain_loopback = false
+
+[http]
+listen = ":80"
+
+[tls]
+cert_file = "/etc/casella/cert.pem"
+key_file = "/etc/casella/key.pem"
+
+[spool]
+workers = 16
+retry_min = "500ms"
+retry_max = "10m"
+drain_rate = 250.5
+breaker_failures = 3
+breaker_cooldown = "1m"
+
+[blob]
+gc_grace = "48h"
+gc_interval = "30m"
+
+[demo]
+enabled = false
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DataDir:  "/var/lib/casella",
+		Hostname: "mx.example.com",
+		Log:      Log{Level: "debug", Format: "json"},
+		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
+			MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
+			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls"},
+		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnectionsPerIP: 7, IdleTimeout: Duration(31 * time.Minute),
+			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},
+		POP3:  POP3{TLSListen: ":995"},
+		HTTP:  HTTP{Listen: ":80"},
+		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Spool: Spool{Workers: 16, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute)},
+		Blob:  Blob{GCGrace: Duration(48 * time.Hour), GCInterval: Duration(30 * time.Minute)},
+	}
+	if c != want {
+		t.Fatalf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+// wantLoadError loads text and checks that the error contains every part.
+func wantLoadError(t *testing.T, text string, parts ...string) {
+	t.Helper()
+	_, err := Load(writeFile(t, text))
+	if err == nil {
+		t.Fatalf("loading %q succeeded", text)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not contain %q", err, p)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	wantLoadError(t, "hostname = \"a\"\n\n[smtp]\nlissen = \":25\"\n", "line 4", `"smtp.lissen"`, "unknown key", "casella.toml")
+	wantLoadError(t, "[imap]\nlisten = \n", "line 2", "casella.toml")
+	wantLoadError(t, "[smtp\n", "line 1")
+	wantLoadError(t, "\n[smtp]\ncommand_timeout = \"5 minutes\"\n", "line 3", "invalid duration", `"30s"`)
+	wantLoadError(t, "[smtp]\nmax_message_size = \"big\"\n", "line 2", "invalid size", "50MiB")
+	wantLoadError(t, "[smtp]\nmax_message_size = 0\n", "smtp.max_message_size", "positive")
+	wantLoadError(t, "[smtp]\nmax_recipients = \"ten\"\n", "line 2")
+	wantLoadError(t, "[smtp]\ncommand_timeout = 30\n", "smtp.command_timeout", "unit")
+	wantLoadError(t, "[imap]\nlisten = \"localhost\"\n", "imap.listen", "host:port")
+	wantLoadError(t, "[http]\nlisten = \"127.0.0.1:99999\"\n", "http.listen")
+	wantLoadError(t, "[smtp]\nsmarthost_tls = \"maybe\"\n", "smtp.smarthost_tls", "starttls, tls, none")
+	wantLoadError(t, "[tls]\ncert_file = \"c.pem\"\n", "tls.key_file", "both")
+	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")
+	wantLoadError(t, "[spool]\nworkers = 0\ndrain_rate = -1\n", "spool.workers", "spool.drain_rate")
+	wantLoadError(t, "[log]\nlevel = \"loud\"\n", "log.level")
+	wantLoadError(t, "data_dir = \"\"\n", "data_dir")
+
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+		t.Fatal("loading a missing file succeeded")
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	t.Setenv(DataDirEnv, "")
+	c := Default()
+	if got := DataDir("", c); got != DefaultDataDir {
+		t.Fatalf("default: %q", got)
+	}
+	c.DataDir = "/from/file"
+	if got := DataDir("", c); got != "/from/file" {
+		t.Fatalf("file: %q", got)
+	}
+	t.Setenv(DataDirEnv, "/from/env")
+	if got := DataDir("", c); got != "/from/env" {
+		t.Fatalf("env over file: %q", got)
+	}
+	if got := DataDir("/from/flag", c); got != "/from/flag" {
+		t.Fatalf("flag over env: %q", got)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size
+	}{
+		{"0", 0}, {"52428800", 52428800}, {"50MiB", 50 << 20}, {"50 mib", 50 << 20}, {"1.5KiB", 1536},
+		{"2GB", 2e9}, {"10B", 10}, {"1TiB", 1 << 40}, {" 3 KB ", 3000},
+	} {
+		got, err := ParseSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "5XB", "abc", "1e30GiB", "NaN", "Inf"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want error", in, got)
+		}
+	}
+	for _, s := range []Size{0, 1, 1024, 50 << 20, 3 << 30, 1000} {
+		back, err := ParseSize(s.String())
+		if err != nil || back != s {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", s.String(), back, err, s)
+		}
+	}
+}

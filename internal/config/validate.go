@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every setting and returns all problems found, each
+// naming its key and what to do.
+func (c Config) Validate() error {
+	v := &validator{}
+	if c.DataDir == "" {
+		v.fail("data_dir", "is empty; name a directory, or remove the key to use %q", DefaultDataDir)
+	}
+	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t\r\n/@") {
+		v.fail("hostname", "%q is not a host name; give the fully qualified name of this server", c.Hostname)
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+
+	v.listen("smtp.listen", c.SMTP.Listen)
+	v.listen("smtp.submission", c.SMTP.Submission)
+	v.listen("smtp.submissions", c.SMTP.Submissions)
+	v.positiveSize("smtp.max_message_size", c.SMTP.MaxMessageSize)
+	v.positive("smtp.max_recipients", c.SMTP.MaxRecipients)
+	v.positive("smtp.max_connections_per_ip", c.SMTP.MaxConnectionsPerIP)
+	v.duration("smtp.command_timeout", c.SMTP.CommandTimeout, time.Second)
+	if n := c.SMTP.MaxLineLength; n < 512 || n > 65536 {
+		v.fail("smtp.max_line_length", "is %d; RFC 5321 requires at least 512, and more than 65536 only helps abuse", n)
+	}
+	if c.SMTP.Smarthost != "" {
+		v.hostPort("smtp.smarthost", c.SMTP.Smarthost)
+	}
+	v.oneOf("smtp.smarthost_tls", c.SMTP.SmarthostTLS, "starttls", "tls", "none")
+	if (c.SMTP.SmarthostUsername == "") != (c.SMTP.SmarthostPassword == "") {
+		v.fail("smtp.smarthost_username", "and smtp.smarthost_password go together; set both or neither")
+	}
+
+	v.listen("imap.listen", c.IMAP.Listen)
+	v.listen("imap.tls_listen", c.IMAP.TLSListen)
+	v.positive("imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP)
+	v.duration("imap.idle_timeout", c.IMAP.IdleTimeout, time.Second)
+	v.duration("imap.command_timeout", c.IMAP.CommandTimeout, time.Second)
+	v.positiveSize("imap.max_literal_size", c.IMAP.MaxLiteralSize)
+
+	v.listen("pop3.listen", c.POP3.Listen)
+	v.listen("pop3.tls_listen", c.POP3.TLSListen)
+	v.listen("http.listen", c.HTTP.Listen)
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")
+	}
+
+	v.positive("spool.workers", c.Spool.Workers)
+	v.duration("spool.retry_min", c.Spool.RetryMin, time.Millisecond)
+	v.duration("spool.retry_max", c.Spool.RetryMax, time.Millisecond)
+	if c.Spool.RetryMax < c.Spool.RetryMin {
+		v.fail("spool.retry_max", "(%s) is below spool.retry_min (%s); raise it", c.Spool.RetryMax, c.Spool.RetryMin)
+	}
+	if r := c.Spool.DrainRate; r < 0 || r != r {
+		v.fail("spool.drain_rate", "is %v; give messages per second, or 0 for no limit", r)
+	}
+	v.positive("spool.breaker_failures", c.Spool.BreakerFailures)
+	v.duration("spool.breaker_cooldown", c.Spool.BreakerCooldown, time.Millisecond)
+
+	v.duration("blob.gc_grace", c.Blob.GCGrace, time.Second)
+	v.duration("blob.gc_interval", c.Blob.GCInterval, time.Second)
+	return errors.Join(v.errs...)
+}
+
+// validator collects problems.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	v.fail(key, "is %q; use one of %s", value, strings.Join(allowed, ", "))
+}
+
+// listen checks a listen address: "" (disabled) or host:port, where host
+// may be empty for every interface.
+func (v *validator) listen(key, addr string) {
+	if addr != "" {
+		v.hostPort(key, addr)
+	}
+}
+
+func (v *validator) hostPort(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		v.fail(key, "%q is not host:port; write for example \"127.0.0.1:2525\" or \"[::1]:2525\", or \"\" to disable", addr)
+	}
+}
+
+func (v *validator) positive(key string, n int) {
+	if n <= 0 {
+		v.fail(key, "is %d; it must be at least 1", n)
+	}
+}
+
+func (v *validator) positiveSize(key string, s Size) {
+	if s <= 0 {
+		v.fail(key, "is %d bytes; it must be positive, like \"50MiB\"", int64(s))
+	}
+}
+
+func (v *validator) duration(key string, d Duration, least time.Duration) {
+	if d.D() < least {
+		v.fail(key, "is %s, less than %s; write a duration with a unit, like \"30s\"", d, least)
+	}
+}

@@ -1,0 +1,39 @@
+// Package limit protects the protocol servers from abuse: it bounds
+// concurrent connections per client address and slows down repeated
+// authentication failures.
+//
+// Implementation notes:
+//   - Both limiters key on the client's IP address; IPv6 addresses are
+//     grouped by their /64, since one host usually owns a whole /64.
+//   - State for a key is dropped once it carries nothing, so memory stays
+//     bounded by the number of active or recently failing clients.
+package limit
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Key returns the key that limiters use for a remote address: its IP, or
+// its /64 prefix for IPv6.
+func Key(addr net.Addr) string {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		ap, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return addr.String()
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
