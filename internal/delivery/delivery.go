@@ -1,0 +1,96 @@
+// Package delivery moves mail from the inbound spool into mailboxes: it is
+// the spool.Handler of the intake spool. For each local recipient it adds
+// the trace fields of final delivery, stores the bytes in the blob store,
+// parses them once (package message), and delivers them to the mailbox
+// store.
+//
+// Implementation notes:
+//   - Exactly once: the store delivery key is the spool entry id and the
+//     recipient index, so a replay after a crash (between the store's
+//     commit and the spool's removal) stores nothing new. The delivered
+//     bytes are a pure function of the entry, so a replay also puts the
+//     same blob.
+//   - Every failure is returned as a temporary error and the spool retries;
+//     nothing here ever wraps spool.ErrPermanent (DESIGN.md invariant 2).
+//   - Quota is not enforced here: intake checks it at RCPT time, while the
+//     sender can still be told. Mail already accepted is delivered even
+//     over quota, because refusing it now would lose it.
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"casella/internal/blob"
+	"casella/internal/message"
+	"casella/internal/spool"
+	"casella/internal/store"
+)
+
+// Deliverer delivers inbound spool entries to local mailboxes. It
+// implements spool.Handler.
+type Deliverer struct {
+	Store  store.Store
+	Blobs  blob.Store
+	Logger *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // nil: time.Now; used when an entry has no receive time
+}
+
+// Key returns the store delivery key of recipient rcpt of spool entry id.
+func Key(id string, rcpt int) string { return id + "/" + strconv.Itoa(rcpt) }
+
+// Handle delivers recipient rcpt of e. It fails for a remote recipient,
+// which belongs in the outbound queue: the entry then stays in the spool,
+// visible to the operator, instead of being lost.
+func (d *Deliverer) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
+	if rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
+		return fmt.Errorf("delivery: entry %s has no recipient %d", e.ID, rcpt)
+	}
+	r := e.Envelope.Recipients[rcpt]
+	if r.Account == 0 {
+		return fmt.Errorf("delivery: entry %s: recipient %q is not local; remote mail belongs in the outbound queue", e.ID, r.Address)
+	}
+	raw := Trace(e.Envelope.From, r.Address, data)
+	key, err := d.Blobs.Put(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
+	}
+	internal := e.Envelope.Received
+	if internal.IsZero() {
+		internal = d.now()
+	}
+	res, err := d.Store.Deliver(ctx, store.Delivery{
+		Key:     Key(e.ID, rcpt),
+		Account: store.Account(r.Account),
+		Mailbox: r.Tag,
+		Message: store.NewMessage{
+			Blob:     key,
+			Size:     int64(len(raw)),
+			Internal: internal,
+			Meta:     message.Parse(raw),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: entry %s to %s: %w", e.ID, r.Address, err)
+	}
+	d.logger().Info("delivered", "id", e.ID, "rcpt", rcpt, "account", r.Account,
+		"mailbox", res.Mailbox, "uid", res.UID, "duplicate", res.Duplicate, "size", len(raw))
+	return nil
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Deliverer) logger() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.Default()
+}

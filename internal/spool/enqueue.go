@@ -1,0 +1,84 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Enqueue stores a message with its envelope and returns its id. When it
+// returns nil the entry is on stable storage (DESIGN.md invariant 1). It
+// returns ErrFull when the spool's limits would be exceeded; on any other
+// error (a full disk wraps syscall.ENOSPC) no part of the entry remains.
+func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("spool: enqueue: %w", err)
+	}
+	if err := checkEnvelope(env); err != nil {
+		return "", fmt.Errorf("spool: enqueue: %w", err)
+	}
+	env.Recipients = append([]Recipient(nil), env.Recipients...)
+	for i := range env.Recipients {
+		env.Recipients[i].Done, env.Recipients[i].Failed = false, ""
+	}
+	if env.Received.IsZero() {
+		env.Received = s.opts.Now()
+	}
+	b, err := encodeEntry(env, data)
+	if err != nil {
+		return "", fmt.Errorf("spool: enqueue: %w", err)
+	}
+	size := int64(len(b))
+	if err := s.reserve(size); err != nil {
+		return "", err
+	}
+	defer s.unreserve(size)
+
+	id := s.newID()
+	tmp := filepath.Join(s.dir, tmpDir, id+".msg")
+	if err := writeFileSync(tmp, b); err != nil {
+		return "", fmt.Errorf("spool: write entry: %w", err)
+	}
+	final := s.msgPath(id)
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("spool: move entry into queue: %w", err)
+	}
+	if err := s.qsync.sync(); err != nil {
+		// Not known to be durable: take it back, the sender will retry.
+		os.Remove(final)
+		return "", fmt.Errorf("spool: enqueue: %w", err)
+	}
+
+	e := &Entry{ID: id, Envelope: env, Size: int64(len(data))}
+	s.mu.Lock()
+	s.sizes[id] = size
+	s.bytes += size
+	s.fresh = append(s.fresh, e)
+	s.mu.Unlock()
+	s.wake()
+	return id, nil
+}
+
+// reserve claims room for an entry of size bytes, or returns ErrFull.
+func (s *Spool) reserve(size int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.opts.MaxEntries; n > 0 && len(s.sizes)+s.resN+1 > n {
+		return fmt.Errorf("%w: %d entries", ErrFull, len(s.sizes))
+	}
+	if n := s.opts.MaxBytes; n > 0 && s.bytes+s.resBytes+size > n {
+		return fmt.Errorf("%w: %d bytes", ErrFull, s.bytes)
+	}
+	s.resN++
+	s.resBytes += size
+	return nil
+}
+
+func (s *Spool) unreserve(size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resN--
+	s.resBytes -= size
+}

@@ -1,0 +1,291 @@
+package spool
+
+import (
+	"container/heap"
+	"sort"
+	"sync"
+	"time"
+)
+
+// The scheduler decides which recipient the loop hands out next. Each
+// recipient is a task in a lane: one lane per local account, so that an
+// account's mail is delivered in arrival order, and one per entry for its
+// remote recipients. Only the head of a lane may run, and at most one task
+// per lane runs at a time. Lanes whose head is due wait in the ready heap,
+// oldest head first; the others wait in the waiting heap, soonest first.
+// The scheduler is owned by the loop goroutine and not locked.
+
+// laneKey names a lane.
+type laneKey struct {
+	account int64
+	entry   string // for remote recipients (account 0)
+}
+
+func keyOf(e *Entry, rcpt int) laneKey {
+	if a := e.Envelope.Recipients[rcpt].Account; a != 0 {
+		return laneKey{account: a}
+	}
+	return laneKey{entry: e.ID}
+}
+
+// item is an entry known to the loop.
+type item struct {
+	// mu guards e and the entry's side file, which workers handling
+	// different recipients of the entry update.
+	mu sync.Mutex
+	e  *Entry
+
+	id    string
+	next  int64     // when due, Unix nanoseconds, 0 for now; the scheduler's copy of e.NextAttempt
+	lanes []laneKey // lanes holding its tasks
+	tasks int       // its tasks still in lanes
+	gone  bool      // removed from the spool; drop its tasks as they come up
+}
+
+// unixNano returns t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+type task struct {
+	it   *item
+	rcpt int
+	lane laneKey
+}
+
+func (t task) before(u task) bool {
+	return t.it.id < u.it.id || t.it.id == u.it.id && t.rcpt < u.rcpt
+}
+
+type lane struct {
+	key   laneKey
+	tasks []task // sorted by (entry id, recipient)
+	busy  bool   // its head is running
+	heap  *laneHeap
+	index int // in heap
+}
+
+type sched struct {
+	items   map[string]*item
+	lanes   map[laneKey]*lane
+	ready   laneHeap // by head id
+	waiting laneHeap // by head due time
+	pending int      // tasks in lanes
+}
+
+func newSched() *sched {
+	sc := &sched{items: map[string]*item{}, lanes: map[laneKey]*lane{}}
+	sc.ready.less = func(a, b *lane) bool { return a.tasks[0].before(b.tasks[0]) }
+	sc.waiting.less = func(a, b *lane) bool {
+		na, nb := a.tasks[0].it.next, b.tasks[0].it.next
+		return na < nb || na == nb && a.tasks[0].before(b.tasks[0])
+	}
+	return sc
+}
+
+// add makes e's unfinished recipients tasks. Adding a known id does
+// nothing.
+func (sc *sched) add(e *Entry, now time.Time) {
+	if _, ok := sc.items[e.ID]; ok {
+		return
+	}
+	it := &item{e: e, id: e.ID, next: unixNano(e.NextAttempt)}
+	for i, r := range e.Envelope.Recipients {
+		if r.finished() {
+			continue
+		}
+		k := keyOf(e, i)
+		l := sc.lanes[k]
+		if l == nil {
+			l = &lane{key: k}
+			sc.lanes[k] = l
+		}
+		t := task{it, i, k}
+		start := 0
+		if l.busy {
+			start = 1
+		}
+		pos := start + sort.Search(len(l.tasks)-start, func(j int) bool { return t.before(l.tasks[start+j]) })
+		l.tasks = append(l.tasks, task{})
+		copy(l.tasks[pos+1:], l.tasks[pos:])
+		l.tasks[pos] = t
+		if len(it.lanes) == 0 || it.lanes[len(it.lanes)-1] != k {
+			it.lanes = append(it.lanes, k)
+		}
+		it.tasks++
+		sc.pending++
+		sc.place(l, now)
+	}
+	if it.tasks > 0 {
+		sc.items[e.ID] = it
+	}
+}
+
+// place puts l into the heap its head belongs in, or none.
+func (sc *sched) place(l *lane, now time.Time) {
+	if l.heap != nil {
+		heap.Remove(l.heap, l.index)
+	}
+	if l.busy || len(l.tasks) == 0 {
+		return
+	}
+	if l.tasks[0].it.next <= now.UnixNano() {
+		heap.Push(&sc.ready, l)
+	} else {
+		heap.Push(&sc.waiting, l)
+	}
+}
+
+// peek returns the lane whose head should run next, or nil.
+func (sc *sched) peek(now time.Time) *lane {
+	for sc.waiting.Len() > 0 && sc.waiting.l[0].tasks[0].it.next <= now.UnixNano() {
+		heap.Push(&sc.ready, heap.Pop(&sc.waiting))
+	}
+	if sc.ready.Len() == 0 {
+		return nil
+	}
+	return sc.ready.l[0]
+}
+
+// take marks l's head running and returns it.
+func (sc *sched) take(l *lane) task {
+	heap.Remove(l.heap, l.index)
+	l.busy = true
+	return l.tasks[0]
+}
+
+// wake returns when the soonest waiting lane becomes due, or zero.
+func (sc *sched) wake() time.Time {
+	if sc.waiting.Len() == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, sc.waiting.l[0].tasks[0].it.next)
+}
+
+// done records the end of a running task: finished removes it, otherwise
+// it stays at its lane's head and its entry becomes due at next (Unix
+// nanoseconds).
+func (sc *sched) done(t task, finished bool, next int64, now time.Time) {
+	l := sc.lanes[t.lane]
+	l.busy = false
+	if finished || t.it.gone {
+		sc.finish(l, now)
+		return
+	}
+	t.it.next = next
+	sc.replace(t.it, now)
+}
+
+// due makes an entry due now.
+func (sc *sched) due(id string, now time.Time) {
+	if it := sc.items[id]; it != nil {
+		it.next = 0
+		sc.replace(it, now)
+	}
+}
+
+// allDue makes every entry due now: after an outage the backlog drains
+// oldest first instead of waiting out each entry's backoff.
+func (sc *sched) allDue(now time.Time) {
+	for _, it := range sc.items {
+		it.next = 0
+	}
+	for _, l := range sc.lanes {
+		sc.place(l, now)
+	}
+}
+
+// finish removes l's head task.
+func (sc *sched) finish(l *lane, now time.Time) {
+	it := l.tasks[0].it
+	l.tasks = l.tasks[1:]
+	it.tasks--
+	sc.pending--
+	if it.tasks == 0 {
+		delete(sc.items, it.id)
+	}
+	if len(l.tasks) == 0 {
+		if l.heap != nil {
+			heap.Remove(l.heap, l.index)
+		}
+		delete(sc.lanes, l.key)
+		return
+	}
+	sc.place(l, now)
+}
+
+// replace re-places the lanes headed by it after its due time changed.
+func (sc *sched) replace(it *item, now time.Time) {
+	for _, k := range it.lanes {
+		if l := sc.lanes[k]; l != nil && !l.busy && len(l.tasks) > 0 && l.tasks[0].it == it {
+			sc.place(l, now)
+		}
+	}
+}
+
+// drop forgets an entry removed from the spool. Its running tasks end
+// through done.
+func (sc *sched) drop(id string, now time.Time) {
+	it := sc.items[id]
+	if it == nil {
+		return
+	}
+	it.gone = true
+	for _, k := range it.lanes {
+		l := sc.lanes[k]
+		if l == nil {
+			continue
+		}
+		kept := l.tasks[:0]
+		for i, t := range l.tasks {
+			if t.it == it && !(i == 0 && l.busy) {
+				it.tasks--
+				sc.pending--
+				continue
+			}
+			kept = append(kept, t)
+		}
+		l.tasks = kept
+		if len(l.tasks) == 0 {
+			if l.heap != nil {
+				heap.Remove(l.heap, l.index)
+			}
+			delete(sc.lanes, k)
+			continue
+		}
+		sc.place(l, now)
+	}
+	if it.tasks == 0 {
+		delete(sc.items, id)
+	}
+}
+
+// laneHeap is a heap of lanes; each lane is in at most one.
+type laneHeap struct {
+	l    []*lane
+	less func(a, b *lane) bool
+}
+
+func (h *laneHeap) Len() int           { return len(h.l) }
+func (h *laneHeap) Less(i, j int) bool { return h.less(h.l[i], h.l[j]) }
+func (h *laneHeap) Swap(i, j int) {
+	h.l[i], h.l[j] = h.l[j], h.l[i]
+	h.l[i].index, h.l[j].index = i, j
+}
+
+func (h *laneHeap) Push(x any) {
+	l := x.(*lane)
+	l.heap, l.index = h, len(h.l)
+	h.l = append(h.l, l)
+}
+
+func (h *laneHeap) Pop() any {
+	l := h.l[len(h.l)-1]
+	h.l[len(h.l)-1] = nil
+	h.l = h.l[:len(h.l)-1]
+	l.heap = nil
+	return l
+}

@@ -1,0 +1,224 @@
+// Package spool is the durable intake spool and its delivery loop, and the
+// same mechanism serves as the outbound queue.
+//
+// On disk a spool is one directory:
+//
+//	queue/<id>.msg    the entry: a header line, the envelope as JSON, the message
+//	queue/<id>.state  retry state (attempts, next attempt, per-recipient results)
+//	tmp/              files being written; never read as entries
+//	poke/<id>         "look at this entry again now", left by Retry and Remove
+//	corrupt/          entries that failed their checksum, kept for the operator
+//	lock              held (flock) by the process running the delivery loop
+//
+// Implementation notes:
+//   - Enqueue returns only after the message and its envelope are on stable
+//     storage: written, fsync'd, renamed into place, and the directory
+//     fsync'd (DESIGN.md invariant 1). Concurrent Enqueues share syncs
+//     (group commit); none skips one.
+//   - An entry leaves the spool only after its handler succeeded for every
+//     recipient. A crash between the handler's commit and the removal
+//     replays the entry; handlers are idempotent by (entry id, recipient
+//     index), which makes delivery exactly once.
+//   - A failing handler never drops an entry: it is retried with
+//     exponential backoff and jitter, and a circuit breaker pauses the loop
+//     while the target keeps failing.
+//   - Entries are handled oldest first, and entries for one account in
+//     arrival order: an account has at most one delivery in flight, and it
+//     is the oldest unfinished one for that account.
+//   - The message file is written once and never rewritten; retry state
+//     lives in the side file, replaced atomically (temp, fsync, rename). A
+//     lost or unreadable side file only means recipients are tried again,
+//     which idempotent handlers absorb.
+//   - The spool directory is the only truth: the admin CLI may list, retry
+//     and remove entries while a server runs on the same directory. Its
+//     changes reach the running loop through poke files.
+//   - Bytes read from disk are checked: an entry whose checksum fails is
+//     moved to corrupt/, never delivered damaged and never deleted.
+package spool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Recipient is one forward path of an entry.
+type Recipient struct {
+	// Address is the recipient as given in RCPT TO.
+	Address string `json:"address"`
+	// Account is the resolved local account, 0 for a remote recipient.
+	Account int64 `json:"account,omitempty"`
+	// Tag is the subaddress tag (RFC 5233) naming a target mailbox, or "".
+	Tag string `json:"tag,omitempty"`
+	// Done is set once the handler succeeded for this recipient.
+	Done bool `json:"done,omitempty"`
+	// Failed is the permanent error that finished this recipient, or "".
+	Failed string `json:"failed,omitempty"`
+}
+
+// finished reports whether the loop is done with the recipient.
+func (r Recipient) finished() bool { return r.Done || r.Failed != "" }
+
+// Envelope is the SMTP envelope of an entry.
+type Envelope struct {
+	From       string      `json:"from"` // reverse path; "" for the null sender
+	Recipients []Recipient `json:"recipients"`
+	Received   time.Time   `json:"received"` // when intake accepted it
+	// Auth is the authenticated submitter's address, "" for inbound mail.
+	Auth string `json:"auth,omitempty"`
+}
+
+// Entry is a spooled message.
+type Entry struct {
+	ID       string // unique, sorts by arrival time
+	Envelope Envelope
+	Size     int64 // of the message data
+
+	Attempts    int
+	NextAttempt time.Time // zero: due now
+	LastError   string
+}
+
+// clone returns a copy of e that shares nothing mutable with it.
+func (e *Entry) clone() *Entry {
+	c := *e
+	c.Envelope.Recipients = append([]Recipient(nil), e.Envelope.Recipients...)
+	return &c
+}
+
+// Errors returned by the spool.
+var (
+	// ErrFull is returned by Enqueue when Options.MaxEntries or MaxBytes
+	// would be exceeded; SMTP answers 452 4.3.1.
+	ErrFull = errors.New("spool is full")
+	// ErrNotFound is returned for an entry id that is not in the spool.
+	ErrNotFound = errors.New("spool entry not found")
+	// ErrPermanent, wrapped in a Handler's error, marks the recipient as
+	// failed for good (a remote's 5xx). Internal failures must never wrap
+	// it (DESIGN.md invariant 2).
+	ErrPermanent = errors.New("permanent delivery failure")
+	// ErrRunning is returned by Run when another loop already runs on the
+	// directory, in this process or another.
+	ErrRunning = errors.New("delivery loop already running on this spool")
+)
+
+// Handler delivers one recipient of an entry.
+type Handler interface {
+	// Handle delivers e to recipient index rcpt. It is called once per
+	// unfinished recipient and again after a failure or a crash, so it must
+	// be idempotent by (e.ID, rcpt). e and data must not be modified.
+	// Several recipients of one entry may be handled concurrently.
+	Handle(ctx context.Context, e *Entry, data []byte, rcpt int) error
+}
+
+// Options configures a spool. Zero values take the documented defaults.
+type Options struct {
+	// MaxEntries and MaxBytes bound the spool; 0 is unlimited. MaxBytes
+	// counts the entry files on disk.
+	MaxEntries int
+	MaxBytes   int64
+
+	// Workers is the number of concurrent Handle calls; default 4.
+	Workers int
+	// RetryMin and RetryMax bound the exponential backoff after a failed
+	// attempt; defaults 1 s and 5 min.
+	RetryMin, RetryMax time.Duration
+	// BreakerFailures consecutive failed attempts (of any entries) open the
+	// circuit breaker for BreakerCooldown; defaults 10 and 10 s.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// DrainRate limits handled recipients per second; 0 is unlimited.
+	DrainRate float64
+	// PollInterval is how often the loop looks for Retry and Remove done by
+	// another process; default 2 s. RescanInterval is how often it lists the
+	// whole directory to find entries other processes added; default 1 min.
+	PollInterval, RescanInterval time.Duration
+
+	// OnPermanent, if set, is called when a Handler's error wraps
+	// ErrPermanent, before the recipient is recorded as failed (so a crash
+	// may call it twice, never zero times). The outbound queue sends a DSN
+	// from it. If it returns an error the recipient stays unfinished and is
+	// tried again later.
+	OnPermanent func(e *Entry, rcpt int, err error) error
+	// OnDelivered, if set, is called after each successful Handle with the
+	// time since the entry was received.
+	OnDelivered func(e *Entry, latency time.Duration)
+
+	// Logger receives the loop's logs; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = time.Second
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(5*time.Minute, o.RetryMin)
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 10
+	}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = 10 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 2 * time.Second
+	}
+	if o.RescanInterval <= 0 {
+		o.RescanInterval = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Stats summarizes the spool's content, for metrics and readiness.
+type Stats struct {
+	Depth     int           // entries
+	Bytes     int64         // size of the entry files
+	OldestAge time.Duration // age of the oldest entry, 0 when empty
+}
+
+// Breaker is the state of the loop's circuit breaker.
+type Breaker int
+
+// Breaker states.
+const (
+	BreakerClosed   Breaker = iota // delivering
+	BreakerOpen                    // paused after consecutive failures
+	BreakerHalfOpen                // letting one probe through
+)
+
+func (b Breaker) String() string {
+	switch b {
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return "closed"
+}
+
+// LoopState is the delivery loop's state, for status pages and metrics.
+type LoopState struct {
+	Running             bool
+	Breaker             Breaker
+	ConsecutiveFailures int
+	LastError           string
+	LastErrorAt         time.Time
+	Pending             int    // unfinished recipients known to the loop
+	InFlight            int    // Handle calls running
+	Delivered           uint64 // successful Handle calls
+	FailedAttempts      uint64 // Handle calls that failed temporarily
+	Permanent           uint64 // recipients failed permanently
+	Corrupt             uint64 // entries moved to corrupt/
+}

@@ -1,0 +1,150 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+// outcome is how one Handle call ended, as the loop sees it.
+type outcome int
+
+const (
+	delivered outcome = iota // handler succeeded
+	permanent                // handler failed for good; recipient finished
+	failed                   // temporary failure; retry after backoff
+	canceled                 // the loop is stopping; nothing recorded
+	gone                     // entry removed meanwhile
+	corrupt                  // entry failed its checksum and was quarantined
+)
+
+type result struct {
+	t       task
+	outcome outcome
+	err     error
+	next    int64 // for failed: when the entry is due again, Unix nanoseconds
+}
+
+// work handles one task and records its result in the entry's state.
+func (s *Spool) work(ctx context.Context, h Handler, t task) result {
+	id := t.it.id
+	b, err := os.ReadFile(s.msgPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return result{t: t, outcome: gone}
+	}
+	if err != nil {
+		return s.failed(t, fmt.Errorf("spool: read entry: %w", err))
+	}
+	_, data, err := decodeEntry(b)
+	if err != nil {
+		s.opts.Logger.Error("spool: entry is corrupt, moving it to corrupt/", "id", id, "err", err)
+		if qerr := s.quarantine(id); qerr != nil {
+			return s.failed(t, qerr)
+		}
+		return result{t: t, outcome: corrupt, err: err}
+	}
+
+	t.it.mu.Lock()
+	e := t.it.e.clone()
+	t.it.mu.Unlock()
+	err = s.callHandler(ctx, h, e, data, t.rcpt)
+	switch {
+	case err == nil:
+		s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Done = true })
+		if f := s.opts.OnDelivered; f != nil {
+			f(e, s.opts.Now().Sub(e.Envelope.Received))
+		}
+		return result{t: t, outcome: delivered}
+	case ctx.Err() != nil:
+		return result{t: t, outcome: canceled, err: err}
+	case errors.Is(err, ErrPermanent):
+		if f := s.opts.OnPermanent; f != nil {
+			if perr := f(e, t.rcpt, err); perr != nil {
+				return s.failed(t, fmt.Errorf("spool: report permanent failure (%v): %w", err, perr))
+			}
+		}
+		s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Failed = err.Error() })
+		return result{t: t, outcome: permanent, err: err}
+	default:
+		return s.failed(t, err)
+	}
+}
+
+// callHandler calls h, turning a panic into an error so that a bug in a
+// handler delays mail instead of stopping the server.
+func (s *Spool) callHandler(ctx context.Context, h Handler, e *Entry, data []byte, rcpt int) (err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			s.opts.Logger.Error("spool: handler panicked", "id", e.ID, "rcpt", rcpt, "panic", x, "stack", string(debug.Stack()))
+			err = fmt.Errorf("spool: handler panicked: %v", x)
+		}
+	}()
+	return h.Handle(ctx, e, data, rcpt)
+}
+
+// failed records a temporary failure and schedules the next attempt.
+func (s *Spool) failed(t task, err error) result {
+	var next time.Time
+	s.record(t, func(e *Entry) {
+		e.Attempts++
+		e.LastError = err.Error()
+		next = s.opts.Now().Add(s.backoff(e.Attempts))
+		e.NextAttempt = next
+	})
+	return result{t: t, outcome: failed, err: err, next: next.UnixNano()}
+}
+
+// backoff returns the wait after the given number of failed attempts:
+// RetryMin doubled per attempt up to RetryMax, with jitter taking off up
+// to half so that entries that failed together do not retry together.
+func (s *Spool) backoff(attempts int) time.Duration {
+	d := s.opts.RetryMin
+	for i := 1; i < attempts && d < s.opts.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.opts.RetryMax)
+	d -= rand.N(d/2 + 1)
+	return max(d, s.opts.RetryMin)
+}
+
+// record applies change to the entry and persists it: the entry is
+// removed when every recipient is finished, otherwise its side file is
+// rewritten. Failures to persist are logged; they only repeat idempotent
+// work after a restart.
+func (s *Spool) record(t task, change func(*Entry)) {
+	it := t.it
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	change(it.e)
+	if unfinished(it.e) {
+		if _, err := os.Stat(s.msgPath(it.id)); err != nil {
+			return // removed meanwhile; leave no side file behind
+		}
+		if err := s.writeState(it.e); err != nil {
+			s.opts.Logger.Error("spool: saving entry state", "id", it.id, "err", err)
+		}
+		return
+	}
+	if err := s.removeFiles(it.id); err != nil {
+		s.opts.Logger.Error("spool: removing delivered entry", "id", it.id, "err", err)
+	}
+}
+
+// removeFiles deletes an entry's files durably.
+func (s *Spool) removeFiles(id string) error {
+	defer s.forget(id)
+	// The message first: a side file without its message is an orphan
+	// that rescans remove; the reverse order could leave, after a crash, a
+	// message whose finished recipients are tried again.
+	for _, p := range []string{s.msgPath(id), s.statePath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return s.qsync.sync()
+}
