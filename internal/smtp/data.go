@@ -1,0 +1,111 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"casella/internal/spool"
+)
+
+// Data receives the message (DATA or BDAT), prepends the Received header
+// and enqueues it. The reply carries the spool id and is sent only after
+// Enqueue returned: the message is durable then.
+func (s *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	// go-smtp bounds DATA by MaxMessageBytes and BDAT by the chunk sizes
+	// it announced; this bound catches anything beyond both.
+	n, err := buf.ReadFrom(io.LimitReader(r, s.srv.cfg.MaxMessageBytes+1))
+	if err != nil {
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		// The client went away or timed out mid-message.
+		s.log.Info("smtp: reading message", "err", err)
+		return errLocalFailure
+	}
+	if n > s.srv.cfg.MaxMessageBytes {
+		return gosmtp.ErrDataTooLarge
+	}
+	data := buf.Bytes()
+	if err := checkLineEndings(data); err != nil {
+		s.log.Info("smtp: refused message", "err", err)
+		// Postfix's smtpd_forbid_bare_newline answers the same way.
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
+	}
+
+	now := time.Now()
+	hdr := s.received(now)
+	msg := make([]byte, 0, len(hdr)+len(data))
+	msg = append(append(msg, hdr...), data...)
+
+	auth := ""
+	if s.account != nil {
+		auth = s.account.Address
+	}
+	var ids []string
+	for _, q := range []struct {
+		to    Enqueuer
+		rcpts []spool.Recipient
+	}{{s.srv.cfg.Spool, s.local}, {s.srv.cfg.Outbound, s.remote}} {
+		if len(q.rcpts) == 0 {
+			continue
+		}
+		env := spool.Envelope{From: s.from, Recipients: q.rcpts, Received: now, Auth: auth}
+		id, err := s.enqueue(q.to, env, msg)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	s.log.Info("smtp: message accepted", "from", s.from, "rcpts", len(s.rcpts), "size", len(msg), "ids", ids)
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Queued as " + strings.Join(ids, " ")}
+}
+
+// enqueue stores one envelope, turning every failure into a temporary
+// reply (DESIGN.md invariant 2).
+func (s *session) enqueue(q Enqueuer, env spool.Envelope, msg []byte) (string, error) {
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.cfg.CommandTimeout)
+	defer cancel()
+	id, err := q.Enqueue(ctx, env, msg)
+	if err == nil {
+		return id, nil
+	}
+	s.log.Error("smtp: enqueue failed", "err", err)
+	if errors.Is(err, spool.ErrFull) || errors.Is(err, syscall.ENOSPC) {
+		return "", errStorageFull
+	}
+	return "", errLocalFailure
+}
+
+// errStorageFull is RFC 3463 code 4.3.1, mail system full.
+var errStorageFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+
+// checkLineEndings returns an error if data has a CR not followed by LF or
+// an LF not preceded by CR. go-smtp ends DATA only at CRLF.CRLF, but an MTA
+// that later relays the message may take a bare LF for a line end, and
+// "LF.LF" or "CRLF.LF" would then end the message early and start another
+// (RFC 5321 section 2.3.8).
+func checkLineEndings(data []byte) error {
+	for i, c := range data {
+		switch c {
+		case '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return fmt.Errorf("bare CR at offset %d", i)
+			}
+		case '\n':
+			if i == 0 || data[i-1] != '\r' {
+				return fmt.Errorf("bare LF at offset %d", i)
+			}
+		}
+	}
+	return nil
+}

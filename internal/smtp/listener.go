@@ -1,0 +1,97 @@
+package smtp
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"casella/internal/limit"
+)
+
+// limitListener applies the per-address connection limit and registers
+// accepted connections with the Server, so Shutdown can close them.
+type limitListener struct {
+	net.Listener
+	srv *Server
+	// reply sends "421 4.7.0" to refused clients; off below TLS.
+	reply bool
+}
+
+// Accept returns the next connection within the limits; refused ones are
+// answered and closed without returning.
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		release := func() {}
+		if conns := l.srv.cfg.Conns; conns != nil {
+			r, ok := conns.Acquire(limit.Key(c.RemoteAddr()))
+			if !ok {
+				l.refuse(c)
+				continue
+			}
+			release = r
+		}
+		tc := &trackedConn{Conn: c, srv: l.srv, release: release}
+		if !l.srv.track(tc) {
+			tc.Close()
+			continue
+		}
+		return tc, nil
+	}
+}
+
+// refuse answers a client over its connection limit (RFC 3463 code 4.7.0,
+// a temporary policy refusal) and closes it.
+func (l *limitListener) refuse(c net.Conn) {
+	l.srv.log.Info("smtp: too many connections", "remote", c.RemoteAddr().String())
+	if l.reply {
+		// A fresh socket's send buffer takes the line at once; the
+		// deadline only guards against the impossible.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+	}
+	c.Close()
+}
+
+// trackedConn releases its connection slot and leaves the Server's set
+// when closed.
+type trackedConn struct {
+	net.Conn
+	srv     *Server
+	release func()
+	once    sync.Once
+}
+
+// Close closes the connection once.
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.release()
+		c.srv.untrack(c)
+	})
+	return err
+}
+
+// track adds c to the live connections; false once shutting down.
+func (s *Server) track(c *trackedConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}

@@ -1,0 +1,169 @@
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"casella/internal/spool"
+)
+
+// DefaultRelayTimeout bounds one delivery attempt to the smarthost.
+const DefaultRelayTimeout = 5 * time.Minute
+
+// Relay delivers the outbound queue to a smarthost. It is the outbound
+// spool's Handler, and its OnPermanent sends delivery status notifications
+// to local senders.
+type Relay struct {
+	// Smarthost is host:port of the relay server; "" holds all mail in
+	// the queue.
+	Smarthost string
+	// Username and Password, when Username is set, log in with AUTH
+	// PLAIN (RFC 4616), which needs TLS.
+	Username, Password string
+	// TLSMode is "starttls" (the default, RFC 3207), "tls" (implicit,
+	// RFC 8314) or "none".
+	TLSMode string
+	// TLSConfig, if set, verifies the smarthost (a private CA, say); by
+	// default its name is checked against the system roots.
+	TLSConfig *tls.Config
+	// Hostname is this server's name for EHLO and in DSNs.
+	Hostname string
+	// Timeout bounds one attempt; 0 means DefaultRelayTimeout.
+	Timeout time.Duration
+	// Logger receives delivery logs; nil means slog.Default().
+	Logger *slog.Logger
+
+	// Bounce receives DSNs for local senders: the inbound spool.
+	Bounce Enqueuer
+	// Directory finds the account of a DSN's recipient.
+	Directory Directory
+	// Queue is the outbound spool, read by OnPermanent for the failed
+	// message's headers.
+	Queue interface {
+		Get(ctx context.Context, id string) (spool.Entry, []byte, error)
+	}
+}
+
+// errNoSmarthost keeps mail queued, visible in the queue listing, until a
+// smarthost is configured.
+var errNoSmarthost = errors.New("no smarthost configured; message held in the queue")
+
+// Handle delivers e's recipient rcpt through the smarthost. A 5xx reply
+// returns an error wrapping spool.ErrPermanent and the *gosmtp.SMTPError;
+// a 4xx reply or a network failure returns a temporary error.
+func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
+	if r.Smarthost == "" {
+		return errNoSmarthost
+	}
+	if rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
+		return fmt.Errorf("relay %s: recipient %d out of range: %w", e.ID, rcpt, spool.ErrPermanent)
+	}
+	to := e.Envelope.Recipients[rcpt].Address
+	err := r.deliver(ctx, e.Envelope.From, to, data)
+	log := r.logger().With("id", e.ID, "rcpt", to, "smarthost", r.Smarthost)
+	var se *gosmtp.SMTPError
+	switch {
+	case err == nil:
+		log.Info("relay: delivered")
+		return nil
+	case errors.As(err, &se) && se.Code >= 500 && se.Code < 600:
+		log.Info("relay: refused permanently", "err", err)
+		return fmt.Errorf("relay to %s for <%s>: %w: %w", r.Smarthost, to, spool.ErrPermanent, se)
+	default:
+		log.Info("relay: failed temporarily", "err", err)
+		return fmt.Errorf("relay to %s for <%s>: %w", r.Smarthost, to, err)
+	}
+}
+
+// deliver runs one SMTP transaction with the smarthost.
+func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRelayTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", r.Smarthost)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	// Cancellation (shutdown) interrupts a transaction in progress.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var c *gosmtp.Client
+	switch r.TLSMode {
+	case "tls":
+		c = gosmtp.NewClient(tls.Client(conn, r.tlsConfig()))
+	case "none":
+		c = gosmtp.NewClient(conn)
+	case "", "starttls":
+		c, err = gosmtp.NewClientStartTLS(conn, r.tlsConfig())
+		if err != nil {
+			return fmt.Errorf("starting TLS: %w", err)
+		}
+	default:
+		return fmt.Errorf("unknown TLS mode %q", r.TLSMode)
+	}
+	defer c.Close()
+	if err := c.Hello(r.Hostname); err != nil {
+		return fmt.Errorf("EHLO: %w", err)
+	}
+	if r.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", r.Username, r.Password)); err != nil {
+			return fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	opts := &gosmtp.MailOptions{Size: int64(len(data)), UTF8: !isASCII(from) || !isASCII(to)}
+	if err := c.Mail(from, opts); err != nil {
+		return fmt.Errorf("MAIL FROM: %w", err)
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		return fmt.Errorf("RCPT TO: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("sending message: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("end of data: %w", err)
+	}
+	// The message is accepted; a failing QUIT changes nothing.
+	c.Quit()
+	return nil
+}
+
+func (r *Relay) tlsConfig() *tls.Config {
+	if r.TLSConfig != nil {
+		return r.TLSConfig
+	}
+	host, _, err := net.SplitHostPort(r.Smarthost)
+	if err != nil {
+		host = r.Smarthost
+	}
+	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+}
+
+func (r *Relay) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
