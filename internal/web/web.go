@@ -1,0 +1,140 @@
+// Package web serves Casella's HTTP listener: health and readiness for load
+// balancers, Prometheus metrics, and the JSON status that the status page
+// and the webmail banner show to users (DESIGN.md invariant 8).
+//
+// Implementation notes:
+//   - /healthz answers 200 while the process serves HTTP at all; /readyz
+//     answers 200 while intake can accept mail, that is while the directory
+//     and the spool work. A mailbox store outage makes the server degraded,
+//     not unready: mail is still accepted into the spool (invariant 2).
+//   - The fault-injection endpoint is mounted only when the server was
+//     started with fault injection allowed; never by default.
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"casella/internal/health"
+)
+
+// Components whose failure stops intake.
+var intakeComponents = []string{"directory", "spool"}
+
+// QueueStatus describes a spool or queue for the status endpoint.
+type QueueStatus struct {
+	Depth            int     `json:"depth"`
+	Bytes            int64   `json:"bytes"`
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+	Paused           bool    `json:"paused"` // the delivery loop's circuit breaker is open
+	LastError        string  `json:"lastError,omitempty"`
+}
+
+// Status is the document served at /api/status.
+type Status struct {
+	Time       time.Time              `json:"time"`
+	Ready      bool                   `json:"ready"`    // intake accepts mail
+	Degraded   bool                   `json:"degraded"` // some component is down
+	Message    string                 `json:"message"`  // for people: what is happening
+	Components []health.State         `json:"components"`
+	Queues     map[string]QueueStatus `json:"queues"`
+}
+
+// Handler serves the HTTP listener's endpoints.
+type Handler struct {
+	Health   *health.Monitor
+	Queues   map[string]func() QueueStatus // "inbound", "outbound"
+	Registry *prometheus.Registry
+	Faults   http.Handler // nil unless fault injection is allowed
+
+	mux *http.ServeMux
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.mux == nil {
+		h.mux = h.routes()
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", h.serveReady)
+	mux.HandleFunc("GET /api/status", h.serveStatus)
+	mux.HandleFunc("GET /{$}", h.servePage)
+	if h.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
+	}
+	if h.Faults != nil {
+		mux.Handle("/admin/faults", h.Faults)
+	}
+	return mux
+}
+
+// Status computes the current status.
+func (h *Handler) Status() Status {
+	s := Status{Time: time.Now().UTC(), Ready: true, Components: h.Health.States(), Queues: map[string]QueueStatus{}}
+	down := map[string]bool{}
+	for _, c := range s.Components {
+		if !c.Up {
+			down[c.Name] = true
+			s.Degraded = true
+		}
+	}
+	for _, name := range intakeComponents {
+		if down[name] {
+			s.Ready = false
+		}
+	}
+	for name, f := range h.Queues {
+		s.Queues[name] = f()
+	}
+	s.Message = message(s, down)
+	return s
+}
+
+// message tells users, in plain words, what the state means for their mail.
+func message(s Status, down map[string]bool) string {
+	waiting := s.Queues["inbound"].Depth
+	switch {
+	case !s.Ready:
+		return "Incoming mail is temporarily deferred: sending servers will retry, and no mail is lost."
+	case down["store"] || down["blobs"]:
+		return fmt.Sprintf("Mailbox storage is unavailable. Incoming mail is being accepted and kept safe (%d messages waiting); it will appear in mailboxes as soon as storage is back. Reading mail may fail until then.", waiting)
+	case s.Degraded:
+		return "Some services are degraded; mail is being accepted and kept safe."
+	default:
+		return "All systems normal."
+	}
+}
+
+func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
+	s := h.Status()
+	code := http.StatusOK
+	if !s.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, s)
+}
+
+func (h *Handler) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.Status())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
