@@ -1,0 +1,75 @@
+package imap
+
+import (
+	"errors"
+	"fmt"
+
+	"casella/internal/store"
+)
+
+// cmdCopy serves COPY and MOVE (RFC 9051 sections 6.4.7, 6.4.8; RFC 6851)
+// and their UID forms, answering with COPYUID (RFC 4315 section 3).
+func (c *conn) cmdCopy(cmd *command) error {
+	if err := c.p.sp(); err != nil {
+		return err
+	}
+	set, err := c.p.seqSet()
+	if err != nil {
+		return err
+	}
+	dest, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	move := cmd.name == "MOVE" || cmd.name == "UID MOVE"
+	v := c.sel
+	if move && v.readOnly {
+		return errNo("", "The mailbox is open read-only (EXAMINE), messages cannot be moved out")
+	}
+	uids, err := v.resolve(set, cmd.uid)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	to, err := c.srv.Store.Mailbox(ctx, c.acct.ID, dest)
+	if err != nil {
+		// The client may create the mailbox and retry (section 6.4.7).
+		if errors.Is(err, store.ErrNotFound) {
+			return errNo("TRYCREATE", "Mailbox %s does not exist", dest)
+		}
+		return fmt.Errorf("copy to %q: %w", dest, err)
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	var pairs []store.UIDPair
+	if move {
+		pairs, err = c.srv.Store.Move(ctx, c.acct.ID, v.mb.ID, v.ranges(uids), to.ID)
+	} else {
+		pairs, err = c.srv.Store.Copy(ctx, c.acct.ID, v.mb.ID, v.ranges(uids), to.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("%s to %q: %w", cmd.name, dest, err)
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	from, toUIDs := make([]uint32, len(pairs)), make([]uint32, len(pairs))
+	for i, p := range pairs {
+		from[i], toUIDs[i] = p.From, p.To
+	}
+	code := fmt.Sprintf("COPYUID %d %s %s", to.UIDValidity, formatSet(from), formatSet(toUIDs))
+	if move {
+		// With MOVE, COPYUID comes in an untagged OK before the EXPUNGEs
+		// (RFC 6851 section 4.3).
+		c.writeLine("* OK [%s] Moved", code)
+		c.expunged(from)
+		return nil
+	}
+	cmd.code = code
+	return nil
+}

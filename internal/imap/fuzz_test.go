@@ -1,0 +1,170 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// parseArgs parses the arguments of the commands with the richest
+// grammar, the way their handlers do, without executing them.
+func parseArgs(c *conn, name string) error {
+	cmd := &command{name: name}
+	switch name {
+	case "FETCH", "UID FETCH":
+		_, err := c.parseFetch(cmd)
+		return err
+	case "SEARCH", "UID SEARCH":
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		first, err := c.searchPrefix(&searchReturn{})
+		if err != nil {
+			return err
+		}
+		if _, err := c.p.searchKeys(first); err != nil {
+			return err
+		}
+	case "STATUS":
+		if _, err := c.mailboxArg(); err != nil {
+			return err
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.statusList(); err != nil {
+			return err
+		}
+	case "LIST":
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.mailboxPattern(); err != nil {
+			return err
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.mailboxPattern(); err != nil {
+			return err
+		}
+		if err := c.listReturn(cmd, &listArgs{}); err != nil {
+			return err
+		}
+	case "STORE":
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.seqSet(); err != nil {
+			return err
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.flags(); err != nil {
+			return err
+		}
+	case "APPEND":
+		if _, err := c.mailboxArg(); err != nil {
+			return err
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.dateTime(); err != nil {
+			return err
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+		if _, err := c.p.literal(); err != nil {
+			return err
+		}
+	default:
+		for {
+			if ok, err := c.p.take(' '); err != nil || !ok {
+				break
+			}
+			if _, err := c.p.astring(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.p.end()
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{
+		"a1 FETCH 1:*,3 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.100> BINARY[2] MODSEQ) (CHANGEDSINCE 5)\r\n",
+		"a UID FETCH * FULL\r\n",
+		"b SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (SEEN FROM {3+}\r\nabc) NOT UID 1:4 SINCE 1-Feb-2024 MODSEQ 7\r\n",
+		"c STATUS \"Z&APw-rich\" (MESSAGES SIZE HIGHESTMODSEQ)\r\n",
+		"d LIST \"\" (\"%\" INBOX/*) RETURN (SUBSCRIBED STATUS (UNSEEN))\r\n",
+		"e STORE 1,2:3 (\\Seen $Junk)\r\n",
+		"f APPEND INBOX \" 1-Feb-2024 13:14:15 +0100\" {5}\r\nhello\r\n",
+		"g LOGIN {4+}\r\nuser \"pa\\\"ss\"\r\n",
+		"h FETCH 1 (BODY[)\r\n",
+		"i APPEND x {99999}\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &conn{}
+		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
+		for range 20 {
+			c.p.lineDone = false
+			tag, err := c.p.tag()
+			if err == nil {
+				cmd := &command{tag: tag}
+				var name string
+				if name, err = c.commandName(cmd); err == nil {
+					err = parseArgs(c, name)
+				}
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errLineTooLong) {
+				return
+			}
+			if c.p.lineLen > c.p.maxLine {
+				t.Fatalf("line length %d beyond the limit", c.p.lineLen)
+			}
+			var se *syntaxError
+			var big *literalTooBigError
+			if err != nil && !errors.As(err, &se) && !errors.As(err, &big) {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			if err != nil && !c.p.lineDone {
+				if c.p.discardLine() != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+func FuzzUTF7(f *testing.F) {
+	for _, s := range []string{"INBOX", "Zürich", "a&b", "日本語/メール", "&Jjo-!", "&AGEAYgBj-", "&-&-", "\U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Decoding anything must not panic, and what it accepts must be UTF-8.
+		if d, err := decodeUTF7(s); err == nil && !utf8.ValidString(d) {
+			t.Fatalf("decodeUTF7(%q) = %q, not UTF-8", s, d)
+		}
+		if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return
+		}
+		enc := encodeUTF7(s)
+		for i := 0; i < len(enc); i++ {
+			if enc[i] < 0x20 || enc[i] > 0x7e {
+				t.Fatalf("encodeUTF7(%q) = %q, not printable ASCII", s, enc)
+			}
+		}
+		if d, err := decodeUTF7(enc); err != nil || d != s {
+			t.Fatalf("round trip %q -> %q -> %q, %v", s, enc, d, err)
+		}
+	})
+}

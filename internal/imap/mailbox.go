@@ -1,0 +1,194 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+
+	"casella/internal/store"
+)
+
+// cmdCreate: RFC 9051 section 6.3.4.
+func (c *conn) cmdCreate(cmd *command) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	// A trailing separator only says that children will follow.
+	name = strings.TrimSuffix(name, store.Separator)
+	if name == store.Inbox {
+		return errNo("ALREADYEXISTS", "INBOX always exists")
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	if _, err := c.srv.Store.CreateMailbox(ctx, c.acct.ID, name, ""); err != nil {
+		return fmt.Errorf("create %q: %w", name, err)
+	}
+	return nil
+}
+
+// cmdDelete: section 6.3.5.
+func (c *conn) cmdDelete(cmd *command) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	if err := c.srv.Store.DeleteMailbox(ctx, c.acct.ID, name); err != nil {
+		return fmt.Errorf("delete %q: %w", name, err)
+	}
+	return nil
+}
+
+// cmdRename: section 6.3.6.
+func (c *conn) cmdRename(cmd *command) error {
+	from, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	to, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	if err := c.srv.Store.RenameMailbox(ctx, c.acct.ID, from, strings.TrimSuffix(to, store.Separator)); err != nil {
+		return fmt.Errorf("rename %q to %q: %w", from, to, err)
+	}
+	return nil
+}
+
+// cmdSubscribe serves SUBSCRIBE and UNSUBSCRIBE (sections 6.3.7, 6.3.8).
+func (c *conn) cmdSubscribe(cmd *command) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	if err := c.srv.Store.Subscribe(ctx, c.acct.ID, name, cmd.name == "SUBSCRIBE"); err != nil {
+		return fmt.Errorf("%s %q: %w", strings.ToLower(cmd.name), name, err)
+	}
+	return nil
+}
+
+// mailboxArg reads "SP mailbox".
+func (c *conn) mailboxArg() (string, error) {
+	if err := c.p.sp(); err != nil {
+		return "", err
+	}
+	return c.p.mailbox(false)
+}
+
+// cmdNamespace: RFC 2342; one personal namespace, no others.
+func (c *conn) cmdNamespace(cmd *command) error {
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	c.writeLine(`* NAMESPACE (("" "%s")) NIL NIL`, store.Separator)
+	return nil
+}
+
+// statusItems are the STATUS data items (RFC 9051 section 6.3.11, RFC 8438
+// SIZE, RFC 7162 HIGHESTMODSEQ).
+var statusItems = []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"}
+
+// statusList reads "(" status-att *(SP status-att) ")".
+func (c *conn) statusList() ([]string, error) {
+	if err := c.p.expect('(', "list of status items"); err != nil {
+		return nil, err
+	}
+	var items []string
+	for {
+		a, err := c.p.atom()
+		if err != nil {
+			return nil, err
+		}
+		a = strings.ToUpper(a)
+		known := false
+		for _, s := range statusItems {
+			known = known || s == a
+		}
+		if !known {
+			return nil, errSyntax("unknown status item %s", a)
+		}
+		if a == "HIGHESTMODSEQ" {
+			c.condstore = true // an enabling command (RFC 7162 section 3.1)
+		}
+		items = append(items, a)
+		if ok, err := c.p.take(')'); err != nil || ok {
+			return items, err
+		}
+		if err := c.p.sp(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// cmdStatus: section 6.3.11.
+func (c *conn) cmdStatus(cmd *command) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.p.sp(); err != nil {
+		return err
+	}
+	items, err := c.statusList()
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
+	if err != nil {
+		return fmt.Errorf("status %q: %w", name, err)
+	}
+	c.writeStatus(&mb, items)
+	return nil
+}
+
+func (c *conn) writeStatus(mb *store.Mailbox, items []string) {
+	e := c.enc()
+	e.raw("* STATUS ").mailbox(mb.Name).raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			e.sp()
+		}
+		e.raw(it).sp()
+		switch it {
+		case "MESSAGES":
+			e.num64(int64(mb.Messages))
+		case "UIDNEXT":
+			e.num(mb.UIDNext)
+		case "UIDVALIDITY":
+			e.num(mb.UIDValidity)
+		case "UNSEEN":
+			e.num64(int64(mb.Unseen))
+		case "DELETED":
+			e.num64(int64(mb.Deleted))
+		case "SIZE":
+			e.num64(mb.Size)
+		case "RECENT":
+			e.raw("0") // \Recent is not kept; RFC 9051 removed it
+		case "HIGHESTMODSEQ":
+			e.raw(fmt.Sprint(mb.HighestModSeq))
+		}
+	}
+	c.writeBytes(e.raw(")").b)
+}

@@ -1,0 +1,317 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"casella/internal/message"
+	"casella/internal/store"
+)
+
+// searchReturn holds ESEARCH return options (RFC 4731 section 3.1).
+type searchReturn struct {
+	esearch               bool
+	min, max, count, list bool
+}
+
+// cmdSearch serves SEARCH and UID SEARCH (RFC 9051 section 6.4.4) with
+// ESEARCH return options (RFC 4731) and the MODSEQ key (RFC 7162).
+func (c *conn) cmdSearch(cmd *command) error {
+	if err := c.p.sp(); err != nil {
+		return err
+	}
+	var ret searchReturn
+	first, err := c.searchPrefix(&ret)
+	if err != nil {
+		return err
+	}
+	root, err := c.p.searchKeys(first)
+	if err != nil {
+		return err
+	}
+	if err := c.p.end(); err != nil {
+		return err
+	}
+	useModSeq := root.uses(func(k *searchKey) bool { return k.op == "MODSEQ" })
+	if useModSeq {
+		c.condstore = true // an enabling command (RFC 7162 section 3.1)
+	}
+	needMeta := root.uses(func(k *searchKey) bool {
+		switch k.op {
+		case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE", "BODY", "TEXT":
+			return true
+		}
+		return false
+	})
+	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
+
+	v := c.sel
+	ctx, cancel := c.commandContext()
+	defer cancel()
+	var hits []uint32 // sequence numbers or UIDs, ascending
+	var highest uint64
+	for start := 0; start < len(v.uids); start += fetchBatch {
+		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
+		msgs, err := c.loadMessages(ctx, batch, needMeta)
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			var raw []byte
+			if needBlob || needMeta && m.Meta == nil {
+				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
+				}
+				if m.Meta == nil {
+					m.Meta = message.Parse(raw)
+				}
+			}
+			seq := v.seq(m.UID)
+			if !c.matches(root, m, seq, raw) {
+				continue
+			}
+			highest = max(highest, m.ModSeq)
+			if cmd.uid {
+				hits = append(hits, m.UID)
+			} else {
+				hits = append(hits, seq)
+			}
+		}
+	}
+	if ret.esearch {
+		c.writeESearch(cmd, &ret, hits, highest, useModSeq)
+		return nil
+	}
+	e := c.enc()
+	e.raw("* SEARCH")
+	for _, n := range hits {
+		e.sp().num(n)
+	}
+	if useModSeq && len(hits) > 0 {
+		e.raw(fmt.Sprintf(" (MODSEQ %d)", highest)) // RFC 7162 section 3.1.5
+	}
+	c.writeBytes(e.b)
+	return nil
+}
+
+// searchPrefix reads the optional "RETURN (...)" and "CHARSET x" before
+// the criteria, each followed by a space, and returns the name of the
+// first search key when it had to read it to know.
+func (c *conn) searchPrefix(ret *searchReturn) (string, error) {
+	var word string
+	next := func() error {
+		word = ""
+		if ch, err := c.p.peek(); err != nil || ch == '(' || ch == '*' || '0' <= ch && ch <= '9' {
+			return err
+		}
+		var err error
+		word, err = c.p.atom()
+		return err
+	}
+	if err := next(); err != nil {
+		return "", err
+	}
+	if strings.EqualFold(word, "RETURN") {
+		if err := c.searchReturnOpts(ret); err != nil {
+			return "", err
+		}
+		if err := next(); err != nil {
+			return "", err
+		}
+	}
+	if strings.EqualFold(word, "CHARSET") {
+		if err := c.p.sp(); err != nil {
+			return "", err
+		}
+		cs, err := c.p.astring()
+		if err != nil {
+			return "", err
+		}
+		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+			return "", errNo("BADCHARSET (UTF-8 US-ASCII)", "Charset %s is not supported, use UTF-8", cs)
+		}
+		if err := c.p.sp(); err != nil {
+			return "", err
+		}
+		word = ""
+	}
+	return word, nil
+}
+
+// searchReturnOpts reads " (opts) " after RETURN (RFC 4731 section 3.1).
+func (c *conn) searchReturnOpts(ret *searchReturn) error {
+	if err := c.p.sp(); err != nil {
+		return err
+	}
+	if err := c.p.expect('(', "list of return options"); err != nil {
+		return err
+	}
+	opts, err := c.atomList()
+	if err != nil {
+		return err
+	}
+	ret.esearch = true
+	for _, o := range opts {
+		switch o {
+		case "MIN":
+			ret.min = true
+		case "MAX":
+			ret.max = true
+		case "COUNT":
+			ret.count = true
+		case "ALL":
+			ret.list = true
+		default:
+			return errSyntax("unknown search return option %s", o)
+		}
+	}
+	if len(opts) == 0 {
+		ret.list = true // RETURN () means ALL
+	}
+	return c.p.sp()
+}
+
+// writeESearch writes the ESEARCH response (RFC 4731 section 3.2).
+func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, highest uint64, useModSeq bool) {
+	e := c.enc()
+	e.raw("* ESEARCH (TAG ").str(cmd.tag).raw(")")
+	if cmd.uid {
+		e.raw(" UID")
+	}
+	if len(hits) > 0 {
+		if ret.min {
+			e.raw(" MIN ").num(hits[0])
+		}
+		if ret.max {
+			e.raw(" MAX ").num(hits[len(hits)-1])
+		}
+	}
+	if ret.count {
+		e.raw(" COUNT ").num(uint32(len(hits)))
+	}
+	if ret.list && len(hits) > 0 {
+		e.raw(" ALL ").raw(formatSet(hits))
+	}
+	if useModSeq && len(hits) > 0 {
+		e.raw(fmt.Sprintf(" MODSEQ %d", highest))
+	}
+	c.writeBytes(e.b)
+}
+
+// matches evaluates a search key for one message. raw is the message's
+// bytes when a key needs them.
+func (c *conn) matches(k *searchKey, m *store.Message, seq uint32, raw []byte) bool {
+	switch k.op {
+	case "AND":
+		for _, sub := range k.keys {
+			if !c.matches(sub, m, seq, raw) {
+				return false
+			}
+		}
+		return true
+	case "OR":
+		return c.matches(k.keys[0], m, seq, raw) || c.matches(k.keys[1], m, seq, raw)
+	case "NOT":
+		return !c.matches(k.keys[0], m, seq, raw)
+	case "ALL", "OLD":
+		return true
+	case "NEW", "RECENT":
+		return false // no message is \Recent here
+	case "SEQ":
+		return inSet(k.set, seq, uint32(len(c.sel.uids)))
+	case "UID":
+		return inSet(k.set, m.UID, c.sel.uids[len(c.sel.uids)-1])
+	case "KEYWORD", "UNKEYWORD":
+		return store.HasFlag(m.Flags, k.flag) == k.want
+	case "LARGER":
+		return m.Size > k.size
+	case "SMALLER":
+		return m.Size < k.size
+	case "MODSEQ":
+		return m.ModSeq >= k.modseq
+	case "BEFORE", "ON", "SINCE":
+		return compareDate(k.op, m.Internal, k.date)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		d := m.Meta.Envelope.Date
+		if d.IsZero() {
+			d = m.Internal // RFC 9051: without a usable Date, the internal date
+		}
+		return compareDate(strings.TrimPrefix(k.op, "SENT"), d, k.date)
+	case "SUBJECT":
+		return containsFold(m.Meta.Envelope.Subject, k.text)
+	case "FROM", "TO", "CC", "BCC":
+		return containsFold(addressText(m.Meta.Envelope, k.op), k.text)
+	case "HEADER":
+		return headerContains(raw, k.field, k.text)
+	case "BODY":
+		return containsFold(bodyText(raw, m.Meta.Structure), k.text)
+	case "TEXT":
+		return containsFold(headerText(raw), k.text) || containsFold(bodyText(raw, m.Meta.Structure), k.text)
+	}
+	if _, ok := flagKeys[k.op]; ok {
+		return store.HasFlag(m.Flags, k.flag) == k.want
+	}
+	return false
+}
+
+// inSet reports whether n is in a sequence set where "*" is star.
+func inSet(set seqSet, n, star uint32) bool {
+	for _, r := range set {
+		first, last := r.first, r.last
+		if first == 0 {
+			first = star
+		}
+		if last == 0 {
+			last = star
+		}
+		if first > last {
+			first, last = last, first
+		}
+		if first <= n && n <= last {
+			return true
+		}
+	}
+	return false
+}
+
+// compareDate compares the date of t, in its own time zone, with day, as
+// the date keys do: "disregarding time and timezone" (section 6.4.4).
+func compareDate(op string, t, day time.Time) bool {
+	y, mo, d := t.Date()
+	date := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+	switch op {
+	case "BEFORE":
+		return date.Before(day)
+	case "ON":
+		return date.Equal(day)
+	}
+	return !date.Before(day)
+}
+
+// containsFold reports whether s contains sub, ignoring case; an empty
+// sub matches everything.
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// addressText renders an address list field for substring matching.
+func addressText(env message.Envelope, field string) string {
+	var l []message.Address
+	switch field {
+	case "FROM":
+		l = env.From
+	case "TO":
+		l = env.To
+	case "CC":
+		l = env.Cc
+	case "BCC":
+		l = env.Bcc
+	}
+	var b strings.Builder
+	for _, a := range l {
+		fmt.Fprintf(&b, "%s <%s@%s>, ", a.Name, a.Local, a.Host)
+	}
+	return b.String()
+}

@@ -1,0 +1,269 @@
+package imap
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"casella/internal/store"
+)
+
+// changesBatch is how many change log entries one store call returns.
+const changesBatch = 1000
+
+// view is a session's picture of its selected mailbox: the messages the
+// client knows, by sequence number, and how far into the store's change
+// log the picture is current.
+type view struct {
+	mb       store.Mailbox
+	readOnly bool // EXAMINE
+
+	// uids[i] is the UID of message sequence number i+1, ascending. It
+	// includes messages expunged in the store but not yet announced.
+	uids []uint32
+	// modseq is the MODSEQ up to which the change log has been applied.
+	modseq uint64
+	// exists is the message count last announced to the client.
+	exists int
+
+	expunged map[uint32]bool   // expunged in the store, EXPUNGE not yet sent
+	changed  map[uint32]bool   // flags changed by others, FETCH not yet sent
+	own      map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
+}
+
+// seq returns the sequence number of uid, or 0 if the client does not know
+// the message.
+func (v *view) seq(uid uint32) uint32 {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i + 1)
+}
+
+// selectMailbox loads a view of the mailbox. The change log position is
+// read before the messages, so a change racing the load is applied again
+// by the next sync rather than lost; applying a change twice is harmless.
+func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool) (*view, error) {
+	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
+	if err != nil {
+		return nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	_, high, err := c.srv.Store.Changes(ctx, c.acct.ID, mb.ID, math.MaxInt64, 1)
+	if err != nil {
+		return nil, fmt.Errorf("select %q: reading change log position: %w", name, err)
+	}
+	v := &view{mb: mb, readOnly: readOnly, modseq: high,
+		expunged: map[uint32]bool{}, changed: map[uint32]bool{}, own: map[uint32]uint64{}}
+	err = c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: mb.ID}, func(m *store.Message) error {
+		v.uids = append(v.uids, m.UID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("select %q: listing messages: %w", name, err)
+	}
+	v.exists = len(v.uids)
+	return v, nil
+}
+
+func (c *conn) unselect() {
+	c.sel = nil
+	if c.state == stateSelected {
+		c.state = stateAuth
+	}
+}
+
+// sync applies the change log since the view's MODSEQ and writes the
+// untagged EXPUNGE, EXISTS and FETCH responses it calls for. EXPUNGE is
+// written only when allowExpunge (RFC 9051 section 7.5.1).
+func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
+	v := c.sel
+	for {
+		changes, _, err := c.srv.Store.Changes(ctx, c.acct.ID, v.mb.ID, v.modseq, changesBatch)
+		if err != nil {
+			return fmt.Errorf("reading changes: %w", err)
+		}
+		for _, ch := range changes {
+			v.apply(ch)
+		}
+		if v.mb.ID == 0 {
+			c.bye("[NONEXISTENT] The selected mailbox was deleted")
+			return nil
+		}
+		if len(changes) < changesBatch {
+			break
+		}
+	}
+	if allowExpunge && len(v.expunged) > 0 {
+		// Highest sequence numbers first, so that each number written is
+		// still valid when the client reads it.
+		for i := len(v.uids) - 1; i >= 0; i-- {
+			uid := v.uids[i]
+			if v.expunged[uid] {
+				c.writeLine("* %d EXPUNGE", i+1)
+				v.uids = slices.Delete(v.uids, i, i+1)
+				v.exists--
+				delete(v.changed, uid)
+			}
+		}
+		clear(v.expunged)
+	}
+	if len(v.uids) != v.exists {
+		c.writeLine("* %d EXISTS", len(v.uids))
+		v.exists = len(v.uids)
+	}
+	if len(v.changed) == 0 {
+		return nil
+	}
+	var uids []uint32
+	for uid := range v.changed {
+		if !v.expunged[uid] {
+			uids = append(uids, uid)
+		}
+	}
+	clear(v.changed)
+	if len(uids) == 0 {
+		return nil
+	}
+	slices.Sort(uids)
+	var msgs []store.Message
+	err := c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: v.mb.ID, UIDs: uidRanges(uids)}, func(m *store.Message) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading changed flags: %w", err)
+	}
+	for _, m := range msgs {
+		if seq := v.seq(m.UID); seq != 0 {
+			c.writeFlags(seq, &m)
+		}
+	}
+	return nil
+}
+
+// apply records one change log entry in the view.
+func (v *view) apply(ch store.Change) {
+	v.modseq = max(v.modseq, ch.ModSeq)
+	switch ch.Kind {
+	case store.MessageAdded:
+		i, found := slices.BinarySearch(v.uids, ch.UID)
+		if !found {
+			v.uids = slices.Insert(v.uids, i, ch.UID)
+		}
+	case store.MessageFlagsChanged:
+		if m, ok := v.own[ch.UID]; ok && ch.ModSeq <= m {
+			if ch.ModSeq == m {
+				delete(v.own, ch.UID)
+			}
+			return
+		}
+		if v.seq(ch.UID) != 0 {
+			v.changed[ch.UID] = true
+		}
+	case store.MessageExpunged:
+		if v.seq(ch.UID) != 0 {
+			v.expunged[ch.UID] = true
+		}
+	case store.MailboxDeleted:
+		if ch.UID == 0 {
+			v.mb.ID = 0
+		}
+	}
+}
+
+// writeFlags writes an untagged FETCH with a message's flags, and its
+// MODSEQ once CONDSTORE is enabled (RFC 7162 section 3.2.4).
+func (c *conn) writeFlags(seq uint32, m *store.Message) {
+	e := c.enc()
+	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(m.Flags)
+	if c.condstore {
+		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
+	}
+	c.writeBytes(e.raw(")").b)
+}
+
+// uidRanges turns ascending UIDs into store ranges, merging consecutive
+// numbers. Callers must not pass an empty list: a nil range list selects
+// every message of a mailbox.
+func uidRanges(uids []uint32) []store.UIDRange {
+	var r []store.UIDRange
+	for _, u := range uids {
+		if n := len(r); n > 0 && r[n-1].Last+1 == u {
+			r[n-1].Last = u
+			continue
+		}
+		r = append(r, store.UIDRange{First: u, Last: u})
+	}
+	return r
+}
+
+// resolve turns a sequence set (or a UID set for UID commands) into the
+// UIDs of the messages it names that the client knows, ascending. A
+// sequence number beyond the mailbox is an error; UIDs that do not exist
+// are ignored (RFC 9051 section 6.4.9).
+func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
+	if len(v.uids) == 0 {
+		if uid {
+			return nil, nil
+		}
+		return nil, errBad("", "The mailbox is empty, no message sequence numbers are valid")
+	}
+	n := uint32(len(v.uids))
+	star := n
+	if uid {
+		star = v.uids[n-1]
+	}
+	in := make([]bool, n)
+	for _, r := range set {
+		first, last := r.first, r.last
+		if first == 0 {
+			first = star
+		}
+		if last == 0 {
+			last = star
+		}
+		if first > last {
+			first, last = last, first
+		}
+		if !uid {
+			if last > n {
+				return nil, errBad("", "Message sequence number %d does not exist, the mailbox has %d messages", last, n)
+			}
+			for s := first; s <= last; s++ {
+				in[s-1] = true
+			}
+			continue
+		}
+		i, _ := slices.BinarySearch(v.uids, first)
+		for ; i < len(v.uids) && v.uids[i] <= last; i++ {
+			in[i] = true
+		}
+	}
+	var out []uint32
+	for i, ok := range in {
+		if ok {
+			out = append(out, v.uids[i])
+		}
+	}
+	return out, nil
+}
+
+// ranges turns UIDs of the view into store ranges, merging runs that are
+// adjacent in the view: no message the client does not know lies between
+// them, since new messages only get higher UIDs.
+func (v *view) ranges(uids []uint32) []store.UIDRange {
+	var r []store.UIDRange
+	prev := -1
+	for _, u := range uids {
+		i, _ := slices.BinarySearch(v.uids, u)
+		if n := len(r); n > 0 && i == prev+1 {
+			r[n-1].Last = u
+		} else {
+			r = append(r, store.UIDRange{First: u, Last: u})
+		}
+		prev = i
+	}
+	return r
+}

@@ -1,0 +1,192 @@
+package pop3
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"casella/internal/directory"
+)
+
+const needTLS = "-ERR sending a password requires TLS: use STLS first, or port 995"
+
+func (ss *session) cmdUser(c command) error {
+	if !ss.plainAllowed() {
+		ss.reply(needTLS)
+		return nil
+	}
+	if strings.TrimSpace(c.arg) == "" {
+		ss.reply("-ERR USER needs a user name")
+		return nil
+	}
+	ss.user = strings.TrimSpace(c.arg)
+	ss.reply("+OK send PASS")
+	return nil
+}
+
+func (ss *session) cmdPass(c command) error {
+	if !ss.plainAllowed() {
+		ss.reply(needTLS)
+		return nil
+	}
+	if ss.user == "" {
+		ss.reply("-ERR send USER first")
+		return nil
+	}
+	user := ss.user
+	ss.user = ""
+	return ss.login(user, c.arg)
+}
+
+// cmdAuth runs SASL authentication (RFC 5034). Only PLAIN is offered: the
+// password travels inside TLS, as with USER and PASS. AUTH without a
+// mechanism lists the mechanisms, as older clients expect.
+func (ss *session) cmdAuth(c command) error {
+	args := c.args()
+	if len(args) == 0 {
+		ss.reply("+OK")
+		if ss.plainAllowed() {
+			ss.reply("PLAIN")
+		}
+		ss.reply(".")
+		return nil
+	}
+	if !ss.plainAllowed() {
+		ss.reply(needTLS)
+		return nil
+	}
+	if !strings.EqualFold(args[0], "PLAIN") || len(args) > 2 {
+		ss.reply("-ERR unsupported mechanism; use PLAIN")
+		return nil
+	}
+	var resp string
+	if len(args) == 2 {
+		// "=" is an empty initial response (RFC 5034 section 4).
+		resp = strings.TrimPrefix(args[1], "=")
+	} else {
+		ss.reply("+ ")
+		line, err := ss.readLine()
+		if errors.Is(err, errLineTooLong) {
+			ss.reply("-ERR line too long (at most %d octets)", maxLine)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp = strings.TrimRight(string(line), "\r\n")
+		if resp == "*" {
+			ss.reply("-ERR authentication canceled")
+			return nil
+		}
+	}
+	data, err := base64.StdEncoding.DecodeString(resp)
+	if err != nil {
+		ss.reply("-ERR invalid base64 in authentication response")
+		return nil
+	}
+	var user, pass string
+	srv := sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return errors.New("authorization identity differs")
+		}
+		user, pass = username, password
+		return nil
+	})
+	if _, _, err := srv.Next(data); err != nil {
+		ss.reply("-ERR [AUTH] malformed PLAIN response or unsupported authorization identity")
+		return nil
+	}
+	return ss.login(user, pass)
+}
+
+// login checks a password and opens the maildrop: the lock, then the
+// snapshot of INBOX. Failures leave the session in AUTHORIZATION state.
+func (ss *session) login(address, password string) error {
+	ctx, cancel := ss.commandContext()
+	defer cancel()
+	s := ss.s
+	if s.AuthLimit != nil {
+		if err := s.AuthLimit.Wait(ctx, ss.key); err != nil {
+			ss.reply("-ERR [SYS/TEMP] too many failed logins, try again later")
+			return nil
+		}
+	}
+	acct, err := s.Auth.Authenticate(ctx, address, password)
+	if errors.Is(err, directory.ErrBadCredentials) {
+		if s.AuthLimit != nil {
+			s.AuthLimit.Failure(ss.key)
+		}
+		ss.failures++
+		ss.log.Info("pop3 login failed", "address", address)
+		ss.reply("-ERR [AUTH] invalid user name or password")
+		if ss.failures >= maxAuthFailures {
+			return errClose
+		}
+		return nil
+	}
+	if err != nil {
+		ss.log.Warn("pop3 authentication unavailable", "address", address, "err", err)
+		ss.reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later")
+		return nil
+	}
+	if s.AuthLimit != nil {
+		s.AuthLimit.Success(ss.key)
+	}
+	unlock, ok := s.lockMaildrop(acct.ID)
+	if !ok {
+		ss.reply("-ERR [IN-USE] maildrop already in use by another POP3 session")
+		return nil
+	}
+	drop, err := loadMaildrop(ctx, s.Store, acct.ID)
+	if err != nil {
+		unlock()
+		ss.acct = acct
+		ss.tempFailure("opening maildrop", err)
+		return nil
+	}
+	ss.acct, ss.drop, ss.unlock = acct, drop, unlock
+	ss.state = stateTransaction
+	ss.log = ss.log.With("account", acct.Address)
+	ss.log.Info("pop3 login", "messages", len(drop.msgs))
+	n, size := drop.stat()
+	ss.reply("+OK maildrop has %d messages (%d octets)", n, size)
+	return nil
+}
+
+// cmdStls starts TLS (RFC 2595 section 4). Input buffered before the
+// handshake is dropped with the old reader.
+func (ss *session) cmdStls(command) error {
+	if ss.s.TLS == nil {
+		ss.reply("-ERR TLS is not available")
+		return nil
+	}
+	if ss.isTLS {
+		ss.reply("-ERR TLS is already active")
+		return nil
+	}
+	ss.reply("+OK begin TLS negotiation")
+	ss.conn.SetWriteDeadline(time.Now().Add(ss.s.idleTimeout()))
+	if err := ss.bw.Flush(); err != nil {
+		return err
+	}
+	tc := tls.Server(ss.conn, ss.s.TLS)
+	ss.conn.SetDeadline(time.Now().Add(ss.s.commandTimeout()))
+	if err := tc.Handshake(); err != nil {
+		ss.log.Info("pop3 STLS handshake failed", "err", err)
+		return errClose
+	}
+	ss.conn.SetDeadline(time.Time{})
+	ss.mu.Lock()
+	ss.conn = tc
+	ss.mu.Unlock()
+	ss.br = bufio.NewReaderSize(tc, maxLine+24)
+	ss.bw = bufio.NewWriter(tc)
+	ss.isTLS = true
+	ss.user = ""
+	return nil
+}
