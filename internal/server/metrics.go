@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"casella/internal/spool"
+	"casella/internal/store"
+)
+
+// metrics are the server's Prometheus metrics. They live in a registry of
+// the server's own, not the global one, so tests can run many servers in
+// one process.
+type metrics struct {
+	registry    *prometheus.Registry
+	sessions    *prometheus.GaugeVec
+	connections *prometheus.CounterVec
+	accepted    *prometheus.CounterVec
+	delivered   *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	failures    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "casella_sessions",
+			Help: "Open client connections, by listener.",
+		}, []string{"listener"}),
+		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_connections_total",
+			Help: "Client connections accepted, by listener.",
+		}, []string{"listener"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_messages_accepted_total",
+			Help: "Messages accepted (durably spooled, answered 250), by queue.",
+		}, []string{"queue"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_messages_delivered_total",
+			Help: "Spool entries fully delivered, by queue.",
+		}, []string{"queue"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "casella_delivery_latency_seconds",
+			Help:    "Time from acceptance to delivery, by queue.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
+		}, []string{"queue"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_delivery_failures_total",
+			Help: "Failed delivery attempts (store or remote errors), retried later, by queue.",
+		}, []string{"queue"}),
+	}
+	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// watchQueue exports a spool's depth and oldest entry age.
+func (m *metrics) watchQueue(name string, sp *spool.Spool) {
+	labels := prometheus.Labels{"queue": name}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casella_spool_depth", Help: "Messages waiting in a spool.", ConstLabels: labels,
+		}, func() float64 { return float64(sp.Stats().Depth) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casella_spool_oldest_age_seconds", Help: "Age of the oldest message waiting in a spool.", ConstLabels: labels,
+		}, func() float64 { return sp.Stats().OldestAge.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casella_spool_paused", Help: "1 while a spool's delivery loop is paused by its circuit breaker.", ConstLabels: labels,
+		}, func() float64 {
+			if sp.State().Breaker != spool.BreakerClosed {
+				return 1
+			}
+			return 0
+		}),
+	)
+}
+
+// countingEnqueuer counts what a spool accepted.
+type countingEnqueuer struct {
+	sp      *spool.Spool
+	counter prometheus.Counter
+}
+
+func (c countingEnqueuer) Enqueue(ctx context.Context, env spool.Envelope, data []byte) (string, error) {
+	id, err := c.sp.Enqueue(ctx, env, data)
+	if err == nil {
+		c.counter.Inc()
+	}
+	return id, err
+}
+
+// countingHandler counts a delivery handler's failures.
+type countingHandler struct {
+	h       spool.Handler
+	counter prometheus.Counter
+}
+
+func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
+	err := c.h.Handle(ctx, e, data, rcpt)
+	if err != nil {
+		c.counter.Inc()
+	}
+	return err
+}
+
+// countingListener tracks a listener's open connections.
+type countingListener struct {
+	net.Listener
+	open  prometheus.Gauge
+	total prometheus.Counter
+}
+
+func (m *metrics) count(name string, l net.Listener) net.Listener {
+	return &countingListener{Listener: l, open: m.sessions.WithLabelValues(name), total: m.connections.WithLabelValues(name)}
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Inc()
+	l.total.Inc()
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open prometheus.Gauge
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.open.Dec)
+	return c.Conn.Close()
+}
+
+// storeProbe checks that the mailbox store answers: a usage query for an
+// account that does not exist touches the database without changing it.
+func storeProbe(st store.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := st.Usage(ctx, 0)
+		if err == nil || isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+}
+
+// observeDelivered feeds the delivery metrics; it is the spool's
+// OnDelivered callback.
+func (m *metrics) observeDelivered(queue string) func(*spool.Entry, time.Duration) {
+	delivered, latency := m.delivered.WithLabelValues(queue), m.latency.WithLabelValues(queue)
+	return func(_ *spool.Entry, d time.Duration) {
+		delivered.Inc()
+		latency.Observe(d.Seconds())
+	}
+}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"casella/internal/blob"
+	"casella/internal/delivery"
+)
+
+// httpServer is the HTTP listener's server.
+type httpServer = http.Server
+
+// Start listens on every configured address, starts the delivery loops and
+// background work, and prints the banner. It returns once everything is
+// listening.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.cfg
+	type serve func(net.Listener) error
+	binds := []struct {
+		name, addr string
+		serve      serve
+	}{
+		{"smtp", cfg.SMTP.Listen, s.smtp.ServeMX},
+		{"submission", cfg.SMTP.Submission, s.smtp.ServeSubmission},
+		{"submissions", cfg.SMTP.Submissions, s.smtp.ServeSubmissions},
+		{"imap", cfg.IMAP.Listen, func(l net.Listener) error { return s.imap.Serve(l, false) }},
+		{"imaps", cfg.IMAP.TLSListen, func(l net.Listener) error { return s.imap.Serve(l, true) }},
+		{"pop3", cfg.POP3.Listen, func(l net.Listener) error { return s.pop3.Serve(l, false) }},
+		{"pop3s", cfg.POP3.TLSListen, func(l net.Listener) error { return s.pop3.Serve(l, true) }},
+		{"http", cfg.HTTP.Listen, s.serveHTTP},
+	}
+	for _, b := range binds {
+		if b.addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", b.addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("%s: listening on %s: %w; is another server using the port? Change [%s] in the configuration", b.name, b.addr, err, section(b.name))
+		}
+		s.listeners = append(s.listeners, listener{b.name, l})
+		counted := s.metrics.count(b.name, l)
+		go func() {
+			if err := b.serve(counted); err != nil && !s.closing.Load() {
+				s.log.Error("listener stopped", "listener", b.name, "err", err)
+			}
+		}()
+	}
+
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	inbound := &delivery.Deliverer{Store: s.store, Blobs: s.blobs, Logger: s.log.With("component", "delivery")}
+	s.loop(ctx, "inbound", func(ctx context.Context) error {
+		return s.spool.Run(ctx, countingHandler{inbound, s.metrics.failures.WithLabelValues("inbound")})
+	})
+	s.loop(ctx, "outbound", func(ctx context.Context) error {
+		return s.queue.Run(ctx, countingHandler{s.relay, s.metrics.failures.WithLabelValues("outbound")})
+	})
+	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
+	s.loop(ctx, "blob gc", s.collectBlobs)
+	s.banner()
+	return nil
+}
+
+// loop runs a background task until ctx is done.
+func (s *Server) loop(ctx context.Context, name string, f func(context.Context) error) {
+	s.loops.Go(func() {
+		if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("background task stopped", "task", name, "err", err)
+		}
+	})
+}
+
+// collectBlobs removes unreferenced blobs periodically.
+func (s *Server) collectBlobs(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Blob.GCInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		res, err := blob.Collect(ctx, s.blobs, s.store.BlobReferenced, s.cfg.Blob.GCGrace.D())
+		if err != nil {
+			s.log.Error("blob garbage collection", "err", err)
+			continue
+		}
+		s.log.Info("blob garbage collection", "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)
+	}
+}
+
+func (s *Server) serveHTTP(l net.Listener) error {
+	s.http = &http.Server{Handler: s.web, ReadHeaderTimeout: 10 * time.Second}
+	return s.http.Serve(l)
+}
+
+// Addr returns the address a listener is bound to, or nil.
+func (s *Server) Addr(name string) net.Addr {
+	for _, l := range s.listeners {
+		if l.name == name {
+			return l.l.Addr()
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, lets sessions finish until ctx is
+// done, stops the delivery loops and closes the stores.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.closeListeners()
+	var wg sync.WaitGroup
+	for _, sh := range []func(context.Context) error{s.smtp.Shutdown, s.imap.Shutdown, s.pop3.Shutdown, s.shutdownHTTP} {
+		wg.Go(func() {
+			if err := sh(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("shutdown", "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.loops.Wait()
+	s.closeStores()
+	return nil
+}
+
+func (s *Server) shutdownHTTP(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	return s.http.Shutdown(ctx)
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.l.Close()
+	}
+}
+
+// section names the configuration section of a listener.
+func section(listener string) string {
+	switch listener {
+	case "submission", "submissions":
+		return "smtp"
+	case "imaps":
+		return "imap"
+	case "pop3s":
+		return "pop3"
+	}
+	return listener
+}
