@@ -1,0 +1,33 @@
+# The two commands the README starts with: `make run` and `make test`.
+GO ?= go
+DATA ?= ./data
+
+.PHONY: run build test vet fuzz bench clean
+
+run: build
+	./casella serve --data $(DATA)
+
+build:
+	$(GO) build -o casella ./cmd/casella
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite: unit, conformance, protocol, end-to-end and fault tests.
+test: vet
+	$(GO) test -count=1 -timeout 45m ./...
+
+# A short run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/...
+
+clean:
+	rm -f casella
