@@ -246,28 +246,3 @@ func (c *conn) login(cmd *command, user, pass string) error {
 	cmd.text = "Logged in"
 	return nil
 }
-
-// cmdEnable: RFC 5161. CONDSTORE is the only extension that needs it now.
-func (c *conn) cmdEnable(cmd *command) error {
-	var enabled []string
-	for {
-		if ok, err := c.p.take(' '); err != nil {
-			return err
-		} else if !ok {
-			break
-		}
-		name, err := c.p.atom()
-		if err != nil {
-			return err
-		}
-		if strings.EqualFold(name, "CONDSTORE") && !c.condstore {
-			c.condstore = true
-			enabled = append(enabled, "CONDSTORE")
-		}
-	}
-	if err := c.p.end(); err != nil {
-		return err
-	}
-	c.writeLine("* ENABLED%s", strings.Join(append([]string{""}, enabled...), " "))
-	return nil
-}

@@ -43,13 +43,13 @@ func parseArgs(c *conn, name string) error {
 		if err := c.p.sp(); err != nil {
 			return err
 		}
-		if _, err := c.p.mailboxPattern(); err != nil {
+		if _, err := c.p.mailboxPattern(c.utf8); err != nil {
 			return err
 		}
 		if err := c.p.sp(); err != nil {
 			return err
 		}
-		if _, err := c.p.mailboxPattern(); err != nil {
+		if _, err := c.p.mailboxPattern(c.utf8); err != nil {
 			return err
 		}
 		if err := c.listReturn(cmd, &listArgs{}); err != nil {

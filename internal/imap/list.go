@@ -48,7 +48,7 @@ func (c *conn) cmdList(cmd *command) error {
 	} else if ok {
 		return errSyntax("LSUB takes no options")
 	}
-	ref, err := c.p.mailboxPattern()
+	ref, err := c.p.mailboxPattern(c.utf8)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (c *conn) cmdList(cmd *command) error {
 		return err
 	} else if ok && cmd.name == "LIST" {
 		for {
-			pat, err := c.p.mailboxPattern()
+			pat, err := c.p.mailboxPattern(c.utf8)
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ func (c *conn) cmdList(cmd *command) error {
 			}
 		}
 	} else {
-		pat, err := c.p.mailboxPattern()
+		pat, err := c.p.mailboxPattern(c.utf8)
 		if err != nil {
 			return err
 		}

@@ -89,7 +89,7 @@ func (c *conn) mailboxArg() (string, error) {
 	if err := c.p.sp(); err != nil {
 		return "", err
 	}
-	return c.p.mailbox(false)
+	return c.p.mailbox(c.utf8)
 }
 
 // cmdNamespace: RFC 2342; one personal namespace, no others.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"casella/internal/store"
 )
@@ -401,13 +402,17 @@ func (p *parser) seqSet() (seqSet, error) {
 
 // mailbox reads a mailbox name. INBOX is case-insensitive
 // (RFC 9051 section 5.1); names from clients that have not enabled UTF-8
-// are in modified UTF-7 (RFC 3501 section 5.1.3).
-func (p *parser) mailbox(utf8 bool) (string, error) {
+// are in modified UTF-7 (RFC 3501 section 5.1.3), the others in UTF-8
+// (RFC 6855 section 3).
+func (p *parser) mailbox(rawUTF8 bool) (string, error) {
 	s, err := p.astring()
 	if err != nil {
 		return "", err
 	}
-	if !utf8 {
+	if rawUTF8 && !utf8.ValidString(s) {
+		return "", errSyntax("mailbox name is not valid UTF-8")
+	}
+	if !rawUTF8 {
 		if s, err = decodeUTF7(s); err != nil {
 			return "", errSyntax("mailbox name: %v", err)
 		}
@@ -562,8 +567,9 @@ func (p *parser) base64() (string, error) {
 }
 
 // mailboxPattern reads a LIST pattern (RFC 9051 "list-mailbox"): an atom
-// that may contain the wildcards % and *, or a string.
-func (p *parser) mailboxPattern() (string, error) {
+// that may contain the wildcards % and *, or a string; in modified UTF-7
+// unless the client enabled UTF-8.
+func (p *parser) mailboxPattern(rawUTF8 bool) (string, error) {
 	c, err := p.peek()
 	if err != nil {
 		return "", err
@@ -576,6 +582,12 @@ func (p *parser) mailboxPattern() (string, error) {
 	}
 	if err != nil {
 		return "", err
+	}
+	if rawUTF8 {
+		if !utf8.ValidString(s) {
+			return "", errSyntax("mailbox pattern is not valid UTF-8")
+		}
+		return s, nil
 	}
 	s, err = decodeUTF7(s)
 	if err != nil {

@@ -58,11 +58,16 @@ type conn struct {
 	rErr, wErr error
 	p          parser
 
-	state     state
-	acct      directory.Account
-	condstore bool  // CONDSTORE enabled (RFC 7162 section 3.1)
-	sel       *view // the selected mailbox; nil outside the selected state
-	closeNow  bool  // a BYE was sent
+	state state
+	acct  directory.Account
+	// Extensions the client enabled (enable.go).
+	condstore bool // CONDSTORE (RFC 7162 section 3.1)
+	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore
+	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
+	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
+
+	sel      *view // the selected mailbox; nil outside the selected state
+	closeNow bool  // a BYE was sent
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -129,7 +134,7 @@ func (c *conn) flush() error {
 }
 
 // enc returns an encoder for this session's response syntax.
-func (c *conn) enc() *encoder { return &encoder{} }
+func (c *conn) enc() *encoder { return &encoder{utf8: c.utf8} }
 
 func (c *conn) serve() {
 	defer c.raw.Close()
