@@ -67,7 +67,7 @@ func (c *conn) cmdCopy(cmd *command) error {
 		// With MOVE, COPYUID comes in an untagged OK before the EXPUNGEs
 		// (RFC 6851 section 4.3).
 		c.writeLine("* OK [%s] Moved", code)
-		c.expunged(from)
+		c.announceExpunged(from)
 		return nil
 	}
 	cmd.code = code

@@ -43,24 +43,37 @@ func (c *conn) cmdExpunge(cmd *command) error {
 	if err != nil {
 		return fmt.Errorf("expunge: %w", err)
 	}
-	c.expunged(gone)
+	c.announceExpunged(gone)
 	return nil
 }
 
-// expunged removes messages this session expunged (or moved away) from
-// the view and announces them, highest sequence number first.
-func (c *conn) expunged(uids []uint32) {
+// announceExpunged removes expunged messages from the view and tells the
+// client: with EXPUNGE, highest sequence number first, so that each number
+// written is still valid when the client reads it (RFC 9051 section
+// 7.4.1), or with one VANISHED once QRESYNC is enabled (RFC 7162 section
+// 3.2.10). UIDs the view does not hold are skipped.
+func (c *conn) announceExpunged(uids []uint32) {
 	v := c.sel
 	slices.Sort(uids)
+	var gone []uint32
 	for i := len(uids) - 1; i >= 0; i-- {
-		seq := v.seq(uids[i])
+		uid := uids[i]
+		seq := v.seq(uid)
 		if seq == 0 {
 			continue
 		}
-		c.writeLine("* %d EXPUNGE", seq)
+		if !c.qresync {
+			c.writeLine("* %d EXPUNGE", seq)
+		}
 		v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
 		v.exists--
-		delete(v.expunged, uids[i])
-		delete(v.changed, uids[i])
+		delete(v.expunged, uid)
+		delete(v.changed, uid)
+		delete(v.recent, uid)
+		gone = append(gone, uid)
+	}
+	if c.qresync && len(gone) > 0 {
+		slices.Reverse(gone)
+		c.writeLine("* VANISHED %s", formatSet(gone))
 	}
 }

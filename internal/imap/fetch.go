@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -43,6 +44,7 @@ type fetchArgs struct {
 	set          seqSet
 	atts         []fetchAtt
 	changedSince uint64 // CHANGEDSINCE (RFC 7162 section 3.1.4.1)
+	vanished     bool   // VANISHED (RFC 7162 section 3.2.6)
 }
 
 // cmdFetch serves FETCH and UID FETCH.
@@ -65,6 +67,16 @@ func (c *conn) cmdFetch(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
+	if a.vanished {
+		// Before the FETCH responses (RFC 7162 section 3.2.6).
+		in := func(uid uint32) bool { return inSet(a.set, uid, math.MaxUint32) }
+		if a.set.saved {
+			in = v.isSaved
+		}
+		if err := c.writeVanishedEarlier(ctx, a.changedSince, in); err != nil {
+			return err
+		}
+	}
 	for len(uids) > 0 {
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
@@ -178,7 +190,7 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, m *store.Message, raw []by
 		item("UID").num(m.UID) // section 6.4.9
 	}
 	if seenSet && !hasFlags {
-		item("FLAGS").flagList(m.Flags)
+		item("FLAGS").flagList(c.flagsOf(m))
 		hasFlags = true
 	}
 	if !hasModSeq && (a.changedSince > 0 || c.condstore && hasFlags) {
@@ -189,11 +201,23 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, m *store.Message, raw []by
 		case "UID":
 			item("UID").num(m.UID)
 		case "FLAGS":
-			item("FLAGS").flagList(m.Flags)
+			item("FLAGS").flagList(c.flagsOf(m))
+		case "EMAILID":
+			item("EMAILID").raw("(" + emailID(m) + ")")
+		case "THREADID":
+			if m.ThreadID == 0 {
+				item("THREADID").raw("NIL")
+			} else {
+				item("THREADID").raw("(" + threadID(m) + ")")
+			}
+		case "SAVEDATE":
+			// NIL would mean the mailbox keeps no save dates (RFC 8514
+			// section 4.2); every mailbox here does.
+			item("SAVEDATE").str(m.Saved.Format(dateTimeLayout))
 		case "MODSEQ":
 			item("MODSEQ").raw(fmt.Sprintf("(%d)", m.ModSeq))
 		case "INTERNALDATE":
-			item("INTERNALDATE").str(m.Internal.Format("02-Jan-2006 15:04:05 -0700"))
+			item("INTERNALDATE").str(m.Internal.Format(dateTimeLayout))
 		case "RFC822.SIZE":
 			item("RFC822.SIZE").num64(m.Size)
 		case "ENVELOPE":
@@ -231,6 +255,9 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, m *store.Message, raw []by
 	c.writeBytes(e.raw(")").b)
 	return nil
 }
+
+// dateTimeLayout formats a date-time (RFC 9051 section 9).
+const dateTimeLayout = "02-Jan-2006 15:04:05 -0700"
 
 // headerEnd returns the offset of a message's body: after the first empty
 // line, or the end when there is none (RFC 5322 section 2.1).

@@ -57,26 +57,9 @@ func (c *conn) parseFetch(cmd *command) (*fetchArgs, error) {
 	if ok, err := c.p.take(' '); err != nil {
 		return nil, err
 	} else if ok {
-		if err := c.p.expect('(', "fetch modifiers"); err != nil {
+		if err := c.fetchModifiers(cmd, a); err != nil {
 			return nil, err
 		}
-		name, err := c.p.atom()
-		if err != nil {
-			return nil, err
-		}
-		if !strings.EqualFold(name, "CHANGEDSINCE") {
-			return nil, errSyntax("unknown fetch modifier %s", name)
-		}
-		if err := c.p.sp(); err != nil {
-			return nil, err
-		}
-		if a.changedSince, err = c.p.number64(); err != nil {
-			return nil, err
-		}
-		if err := c.p.expect(')', ") after fetch modifiers"); err != nil {
-			return nil, err
-		}
-		c.condstore = true
 	}
 	for _, att := range a.atts {
 		if att.name == "MODSEQ" {
@@ -84,6 +67,48 @@ func (c *conn) parseFetch(cmd *command) (*fetchArgs, error) {
 		}
 	}
 	return a, c.p.end()
+}
+
+// fetchModifiers reads "(" modifier *(SP modifier) ")": CHANGEDSINCE
+// (RFC 7162 section 3.1.4.1) and VANISHED (section 3.2.6).
+func (c *conn) fetchModifiers(cmd *command, a *fetchArgs) error {
+	if err := c.p.expect('(', "fetch modifiers"); err != nil {
+		return err
+	}
+	for {
+		name, err := c.p.atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(name) {
+		case "CHANGEDSINCE":
+			if err := c.p.sp(); err != nil {
+				return err
+			}
+			if a.changedSince, err = c.p.number64(); err != nil {
+				return err
+			}
+			c.condstore = true // an enabling command (RFC 7162 section 3.1)
+		case "VANISHED":
+			a.vanished = true
+		default:
+			return errSyntax("unknown fetch modifier %s", name)
+		}
+		if ok, err := c.p.take(')'); err != nil {
+			return err
+		} else if ok {
+			break
+		}
+		if err := c.p.sp(); err != nil {
+			return err
+		}
+	}
+	if a.vanished && (!cmd.uid || !c.qresync || a.changedSince == 0) {
+		// Section 3.2.6: only in UID FETCH, with CHANGEDSINCE, once
+		// QRESYNC is enabled.
+		return errBad("", "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC")
+	}
+	return nil
 }
 
 // fetchAtt reads one FETCH item. Macros are allowed only alone.
@@ -102,7 +127,9 @@ func (p *parser) fetchAtt(macroOK bool) (fetchAtt, error) {
 		}
 		return fetchAtt{name: word}, nil
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", "MODSEQ",
-		"RFC822", "RFC822.HEADER", "RFC822.TEXT":
+		"RFC822", "RFC822.HEADER", "RFC822.TEXT",
+		"EMAILID", "THREADID", // RFC 8474 section 5
+		"SAVEDATE": // RFC 8514 section 4.2
 		return fetchAtt{name: word}, nil
 	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":
 	default:

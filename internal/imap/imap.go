@@ -82,6 +82,8 @@ type Server struct {
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
 
+	recent recentMarks // who saw which message first (recent.go)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}

@@ -365,8 +365,12 @@ func (p *parser) nzNumber() (uint32, error) {
 // seqRange is an inclusive range of a sequence set; 0 stands for "*".
 type seqRange struct{ first, last uint32 }
 
-// seqSet is a parsed sequence-set (RFC 9051 section 9).
-type seqSet []seqRange
+// seqSet is a parsed sequence-set (RFC 9051 section 9), or "$": the
+// result saved by SEARCH RETURN (SAVE) (RFC 5182 section 2.1).
+type seqSet struct {
+	ranges []seqRange
+	saved  bool // "$"
+}
 
 func (p *parser) seqNumber() (uint32, error) {
 	if ok, err := p.take('*'); err != nil || ok {
@@ -375,25 +379,29 @@ func (p *parser) seqNumber() (uint32, error) {
 	return p.nzNumber()
 }
 
-// seqSet reads a sequence set such as 1:4,7,9:*.
+// seqSet reads a sequence set such as 1:4,7,9:*, or "$".
 func (p *parser) seqSet() (seqSet, error) {
 	var set seqSet
+	if ok, err := p.take('$'); err != nil || ok {
+		set.saved = ok
+		return set, err
+	}
 	for {
 		first, err := p.seqNumber()
 		if err != nil {
-			return nil, err
+			return seqSet{}, err
 		}
 		last := first
 		if ok, err := p.take(':'); err != nil {
-			return nil, err
+			return seqSet{}, err
 		} else if ok {
 			if last, err = p.seqNumber(); err != nil {
-				return nil, err
+				return seqSet{}, err
 			}
 		}
-		set = append(set, seqRange{first, last})
+		set.ranges = append(set.ranges, seqRange{first, last})
 		if ok, err := p.take(','); err != nil {
-			return nil, err
+			return seqSet{}, err
 		} else if !ok {
 			return set, nil
 		}

@@ -9,15 +9,18 @@ import (
 	"casella/internal/store"
 )
 
-// searchReturn holds ESEARCH return options (RFC 4731 section 3.1).
+// searchReturn holds ESEARCH return options (RFC 4731 section 3.1) and
+// SAVE (RFC 5182 section 2).
 type searchReturn struct {
 	esearch               bool
 	min, max, count, list bool
+	save                  bool
 }
 
 // cmdSearch serves SEARCH and UID SEARCH (RFC 9051 section 6.4.4) with
-// ESEARCH return options (RFC 4731) and the MODSEQ key (RFC 7162).
-func (c *conn) cmdSearch(cmd *command) error {
+// ESEARCH return options (RFC 4731), SAVE (RFC 5182) and the MODSEQ key
+// (RFC 7162). An IMAP4rev2 client always gets ESEARCH (section 7.3.4).
+func (c *conn) cmdSearch(cmd *command) (err error) {
 	if err := c.p.sp(); err != nil {
 		return err
 	}
@@ -26,12 +29,25 @@ func (c *conn) cmdSearch(cmd *command) error {
 	if err != nil {
 		return err
 	}
+	v := c.sel
+	if ret.save {
+		// A failed SEARCH leaves an empty saved result (RFC 5182
+		// section 2.1).
+		defer func() {
+			if err != nil {
+				v.saved = nil
+			}
+		}()
+	}
 	root, err := c.p.searchKeys(first)
 	if err != nil {
 		return err
 	}
 	if err := c.p.end(); err != nil {
 		return err
+	}
+	if c.rev2 && !ret.esearch {
+		ret.esearch, ret.list = true, true
 	}
 	useModSeq := root.uses(func(k *searchKey) bool { return k.op == "MODSEQ" })
 	if useModSeq {
@@ -46,10 +62,10 @@ func (c *conn) cmdSearch(cmd *command) error {
 	})
 	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
 
-	v := c.sel
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	var hits []uint32 // sequence numbers or UIDs, ascending
+	now := time.Now()
+	var hits, hitUIDs []uint32 // sequence numbers or UIDs, and UIDs, ascending
 	var highest uint64
 	for start := 0; start < len(v.uids); start += fetchBatch {
 		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
@@ -69,15 +85,22 @@ func (c *conn) cmdSearch(cmd *command) error {
 				}
 			}
 			seq := v.seq(m.UID)
-			if !c.matches(root, m, seq, raw) {
+			if !c.matches(root, &candidate{m: m, seq: seq, raw: raw, now: now}) {
 				continue
 			}
 			highest = max(highest, m.ModSeq)
+			hitUIDs = append(hitUIDs, m.UID)
 			if cmd.uid {
 				hits = append(hits, m.UID)
 			} else {
 				hits = append(hits, seq)
 			}
+		}
+	}
+	if ret.save {
+		v.saveResult(&ret, hitUIDs)
+		if !ret.min && !ret.max && !ret.count && !ret.list {
+			return nil // SAVE alone answers nothing (RFC 5182 section 2.1)
 		}
 	}
 	if ret.esearch {
@@ -163,6 +186,8 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 			ret.count = true
 		case "ALL":
 			ret.list = true
+		case "SAVE":
+			ret.save = true
 		default:
 			return errSyntax("unknown search return option %s", o)
 		}
@@ -200,28 +225,44 @@ func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, high
 	c.writeBytes(e.b)
 }
 
-// matches evaluates a search key for one message. raw is the message's
-// bytes when a key needs them.
-func (c *conn) matches(k *searchKey, m *store.Message, seq uint32, raw []byte) bool {
+// candidate is a message being tested against search criteria.
+type candidate struct {
+	m   *store.Message
+	seq uint32
+	raw []byte    // the message's bytes when a key needs them
+	now time.Time // the command's start, for OLDER and YOUNGER
+}
+
+// matches evaluates a search key for one message.
+func (c *conn) matches(k *searchKey, x *candidate) bool {
+	m := x.m
 	switch k.op {
 	case "AND":
 		for _, sub := range k.keys {
-			if !c.matches(sub, m, seq, raw) {
+			if !c.matches(sub, x) {
 				return false
 			}
 		}
 		return true
 	case "OR":
-		return c.matches(k.keys[0], m, seq, raw) || c.matches(k.keys[1], m, seq, raw)
+		return c.matches(k.keys[0], x) || c.matches(k.keys[1], x)
 	case "NOT":
-		return !c.matches(k.keys[0], m, seq, raw)
-	case "ALL", "OLD":
+		return !c.matches(k.keys[0], x)
+	case "ALL", "SAVEDATESUPPORTED": // every mailbox keeps save dates (RFC 8514 section 4.3)
 		return true
-	case "NEW", "RECENT":
-		return false // no message is \Recent here
-	case "SEQ":
-		return inSet(k.set, seq, uint32(len(c.sel.uids)))
-	case "UID":
+	case "RECENT":
+		return c.sel.recent[m.UID]
+	case "NEW":
+		return c.sel.recent[m.UID] && !store.HasFlag(m.Flags, store.FlagSeen)
+	case "OLD":
+		return !c.sel.recent[m.UID]
+	case "SEQ", "UID":
+		if k.set.saved {
+			return c.sel.isSaved(m.UID)
+		}
+		if k.op == "SEQ" {
+			return inSet(k.set, x.seq, uint32(len(c.sel.uids)))
+		}
 		return inSet(k.set, m.UID, c.sel.uids[len(c.sel.uids)-1])
 	case "KEYWORD", "UNKEYWORD":
 		return store.HasFlag(m.Flags, k.flag) == k.want
@@ -231,8 +272,18 @@ func (c *conn) matches(k *searchKey, m *store.Message, seq uint32, raw []byte) b
 		return m.Size < k.size
 	case "MODSEQ":
 		return m.ModSeq >= k.modseq
+	case "EMAILID":
+		return emailID(m) == k.text
+	case "THREADID":
+		return m.ThreadID != 0 && threadID(m) == k.text
 	case "BEFORE", "ON", "SINCE":
 		return compareDate(k.op, m.Internal, k.date)
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		return compareDate(strings.TrimPrefix(k.op, "SAVED"), m.Saved, k.date)
+	case "OLDER":
+		return !m.Internal.After(x.now.Add(-time.Duration(k.size) * time.Second)) // RFC 5032 section 3
+	case "YOUNGER":
+		return m.Internal.After(x.now.Add(-time.Duration(k.size) * time.Second))
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		d := m.Meta.Envelope.Date
 		if d.IsZero() {
@@ -244,11 +295,11 @@ func (c *conn) matches(k *searchKey, m *store.Message, seq uint32, raw []byte) b
 	case "FROM", "TO", "CC", "BCC":
 		return containsFold(addressText(m.Meta.Envelope, k.op), k.text)
 	case "HEADER":
-		return headerContains(raw, k.field, k.text)
+		return headerContains(x.raw, k.field, k.text)
 	case "BODY":
-		return containsFold(bodyText(raw, m.Meta.Structure), k.text)
+		return containsFold(bodyText(x.raw, m.Meta.Structure), k.text)
 	case "TEXT":
-		return containsFold(headerText(raw), k.text) || containsFold(bodyText(raw, m.Meta.Structure), k.text)
+		return containsFold(headerText(x.raw), k.text) || containsFold(bodyText(x.raw, m.Meta.Structure), k.text)
 	}
 	if _, ok := flagKeys[k.op]; ok {
 		return store.HasFlag(m.Flags, k.flag) == k.want
@@ -258,7 +309,7 @@ func (c *conn) matches(k *searchKey, m *store.Message, seq uint32, raw []byte) b
 
 // inSet reports whether n is in a sequence set where "*" is star.
 func inSet(set seqSet, n, star uint32) bool {
-	for _, r := range set {
+	for _, r := range set.ranges {
 		first, last := r.first, r.last
 		if first == 0 {
 			first = star

@@ -11,9 +11,9 @@ type searchKey struct {
 	flag   string // flag keys: the flag; KEYWORD: the keyword
 	want   bool   // flag keys: whether the flag must be set
 	field  string // HEADER: field name
-	text   string // string argument
+	text   string // string argument; EMAILID, THREADID: the object ID
 	date   time.Time
-	size   int64
+	size   int64 // LARGER, SMALLER: octets; OLDER, YOUNGER: seconds
 	modseq uint64
 	set    seqSet
 	keys   []*searchKey // AND: all; OR: two; NOT: one
@@ -29,7 +29,6 @@ var flagKeys = map[string]struct {
 	"DRAFT": {`\Draft`, true}, "UNDRAFT": {`\Draft`, false},
 	"FLAGGED": {`\Flagged`, true}, "UNFLAGGED": {`\Flagged`, false},
 	"SEEN": {`\Seen`, true}, "UNSEEN": {`\Seen`, false},
-	"OLD": {`\Recent`, false}, // \Recent is not kept: every message is old
 }
 
 // maxSearchDepth bounds the nesting of NOT, OR and lists, so that a
@@ -105,7 +104,7 @@ func (p *parser) namedSearchKey(depth int, name string) (*searchKey, error) {
 		return k, nil
 	}
 	switch k.op {
-	case "ALL", "NEW", "RECENT":
+	case "ALL", "NEW", "OLD", "RECENT", "SAVEDATESUPPORTED":
 		return k, nil
 	case "NOT", "OR":
 		n := 1
@@ -141,8 +140,15 @@ func (p *parser) namedSearchKey(depth int, name string) (*searchKey, error) {
 	case "KEYWORD", "UNKEYWORD":
 		k.flag, err = p.flag()
 		k.want = k.op == "KEYWORD"
-	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+		"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 section 4.3
 		k.date, err = p.date()
+	case "EMAILID", "THREADID": // RFC 8474 section 6
+		k.text, err = p.objectID()
+	case "OLDER", "YOUNGER": // RFC 5032 section 3: seconds
+		var n uint32
+		n, err = p.nzNumber()
+		k.size = int64(n)
 	case "LARGER", "SMALLER":
 		var n uint64
 		n, err = p.number64()

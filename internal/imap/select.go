@@ -3,41 +3,70 @@ package imap
 import (
 	"fmt"
 	"strings"
+
+	"casella/internal/store"
 )
 
 // cmdSelect serves SELECT and EXAMINE (RFC 9051 sections 6.3.2, 6.3.3),
-// with the CONDSTORE parameter (RFC 7162 section 3.1.8).
+// with the CONDSTORE parameter (RFC 7162 section 3.1.8) and the QRESYNC
+// parameter (section 3.2.5).
 func (c *conn) cmdSelect(cmd *command) error {
 	name, err := c.mailboxArg()
 	if err != nil {
 		return err
 	}
 	condstore := false
+	var qr *qresyncParam
 	if ok, err := c.p.take(' '); err != nil {
 		return err
 	} else if ok {
 		if err := c.p.expect('(', "select parameters"); err != nil {
 			return err
 		}
-		params, err := c.atomList()
-		if err != nil {
-			return err
-		}
-		for _, p := range params {
-			if p != "CONDSTORE" {
+		for {
+			if ok, err := c.p.take(')'); err != nil {
+				return err
+			} else if ok {
+				break
+			}
+			if condstore || qr != nil {
+				if err := c.p.sp(); err != nil {
+					return err
+				}
+			}
+			p, err := c.p.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(p) {
+			case "CONDSTORE":
+				condstore = true
+			case "QRESYNC":
+				if qr, err = c.parseQresync(); err != nil {
+					return err
+				}
+			default:
 				return errSyntax("unknown select parameter %s", p)
 			}
-			condstore = true
 		}
 	}
 	if err := c.p.end(); err != nil {
 		return err
 	}
+	if c.sel != nil && (c.qresync || c.rev2) {
+		// The previous mailbox is closed even if this SELECT fails
+		// (RFC 7162 section 3.2.11, RFC 9051 section 6.3.2).
+		c.writeLine("* OK [CLOSED] Previous mailbox closed")
+	}
 	// A failed SELECT leaves no mailbox selected (section 6.3.2).
 	c.unselect()
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	v, err := c.selectMailbox(ctx, name, cmd.name == "EXAMINE")
+	var since uint64
+	if qr != nil {
+		since = qr.modseq
+	}
+	v, changed, err := c.selectMailbox(ctx, name, cmd.name == "EXAMINE", since)
 	if err != nil {
 		return err
 	}
@@ -51,12 +80,27 @@ func (c *conn) cmdSelect(cmd *command) error {
 		c.writeLine(`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
 	}
 	c.writeLine("* %d EXISTS", len(v.uids))
-	c.writeLine("* 0 RECENT")
+	if c.rev2 {
+		// Tells the client the mailbox's canonical name (section 6.3.2).
+		e := c.enc()
+		c.writeBytes(e.raw(`* LIST () "` + store.Separator + `" `).mailbox(v.mb.Name).b)
+	} else {
+		c.writeLine("* %d RECENT", len(v.recent))
+	}
 	c.writeLine("* OK [UIDVALIDITY %d] UIDs valid", v.mb.UIDValidity)
 	c.writeLine("* OK [UIDNEXT %d] Predicted next UID", v.mb.UIDNext)
 	// Sent on every SELECT by a server offering CONDSTORE (RFC 7162
-	// section 3.1.2.1).
+	// section 3.1.2.1). Every mailbox has MODSEQs here, so NOMODSEQ
+	// (section 3.1.2.2) is never sent.
 	c.writeLine("* OK [HIGHESTMODSEQ %d] Highest", v.mb.HighestModSeq)
+	c.writeLine("* OK [MAILBOXID (%s)] Mailbox ID", mailboxID(&v.mb)) // RFC 8474 section 4.3
+	if qr != nil && qr.uidValidity == v.mb.UIDValidity {
+		// A UIDVALIDITY mismatch makes the client start over; it gets
+		// nothing more (RFC 7162 section 3.2.5).
+		if err := c.resync(ctx, qr, changed); err != nil {
+			return err
+		}
+	}
 	if v.readOnly {
 		cmd.code = "READ-ONLY"
 	} else {

@@ -21,9 +21,10 @@ func (c *conn) cmdStore(cmd *command) error {
 		return err
 	}
 	var unchangedSince uint64
-	if ok, err := c.p.take('('); err != nil {
+	conditional, err := c.p.take('(')
+	if err != nil {
 		return err
-	} else if ok {
+	} else if conditional {
 		name, err := c.p.atom()
 		if err != nil {
 			return err
@@ -85,11 +86,18 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	res, err := c.srv.Store.UpdateFlags(ctx, c.acct.ID, store.FlagUpdate{
-		Mailbox: v.mb.ID, UIDs: v.ranges(uids), Op: op, Flags: flags, UnchangedSince: unchangedSince,
-	})
-	if err != nil {
-		return fmt.Errorf("store flags: %w", err)
+	var res store.FlagResult
+	if conditional && unchangedSince == 0 {
+		// Every message has a MODSEQ above 0: all fail (RFC 7162
+		// section 3.1.3). The store reads 0 as no condition.
+		res.Failed = uids
+	} else {
+		res, err = c.srv.Store.UpdateFlags(ctx, c.acct.ID, store.FlagUpdate{
+			Mailbox: v.mb.ID, UIDs: v.ranges(uids), Op: op, Flags: flags, UnchangedSince: unchangedSince,
+		})
+		if err != nil {
+			return fmt.Errorf("store flags: %w", err)
+		}
 	}
 	for _, m := range res.Changed {
 		v.own[m.UID] = m.ModSeq
@@ -108,6 +116,13 @@ func (c *conn) cmdStore(cmd *command) error {
 		cmd.text = "Some messages were modified since"
 	}
 	if silent {
+		if c.condstore {
+			// The new MODSEQs, even with .SILENT (RFC 7162 section
+			// 3.1.3, example 6), so the client need not fetch them.
+			for i := range res.Changed {
+				c.writeStoreFetch(cmd, &res.Changed[i], false)
+			}
+		}
 		return nil
 	}
 	// Every message the command named gets its flags back, changed or not
@@ -117,19 +132,29 @@ func (c *conn) cmdStore(cmd *command) error {
 		return err
 	}
 	for i := range msgs {
-		m := &msgs[i]
-		e := c.enc()
-		e.raw("* ").num(v.seq(m.UID)).raw(" FETCH (")
-		if cmd.uid {
-			e.raw("UID ").num(m.UID).sp()
-		}
-		e.raw("FLAGS ").flagList(m.Flags)
-		if c.condstore {
-			e.raw(fmt.Sprintf(" MODSEQ (%d)", m.ModSeq))
-		}
-		c.writeBytes(e.raw(")").b)
+		c.writeStoreFetch(cmd, &msgs[i], true)
 	}
 	return nil
+}
+
+// writeStoreFetch writes the FETCH response of STORE for one message: its
+// flags unless .SILENT, and its MODSEQ once CONDSTORE is enabled.
+func (c *conn) writeStoreFetch(cmd *command, m *store.Message, flags bool) {
+	e := c.enc()
+	e.raw("* ").num(c.sel.seq(m.UID)).raw(" FETCH (")
+	sep := ""
+	if cmd.uid {
+		e.raw("UID ").num(m.UID)
+		sep = " "
+	}
+	if flags {
+		e.raw(sep + "FLAGS ").flagList(c.flagsOf(m))
+		sep = " "
+	}
+	if c.condstore {
+		e.raw(fmt.Sprintf("%sMODSEQ (%d)", sep, m.ModSeq))
+	}
+	c.writeBytes(e.raw(")").b)
 }
 
 // formatSet writes numbers as a sequence set in their given order,

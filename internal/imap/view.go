@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -30,6 +31,10 @@ type view struct {
 	expunged map[uint32]bool   // expunged in the store, EXPUNGE not yet sent
 	changed  map[uint32]bool   // flags changed by others, FETCH not yet sent
 	own      map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
+	added    []uint32          // UIDs added by the change log, not yet checked for \Recent
+
+	recent map[uint32]bool // \Recent in this session (recent.go)
+	saved  []uint32        // UIDs of the saved search result, ascending (searchres.go)
 }
 
 // seq returns the sequence number of uid, or 0 if the client does not know
@@ -45,26 +50,35 @@ func (v *view) seq(uid uint32) uint32 {
 // selectMailbox loads a view of the mailbox. The change log position is
 // read before the messages, so a change racing the load is applied again
 // by the next sync rather than lost; applying a change twice is harmless.
-func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool) (*view, error) {
+// With since > 0 it also returns the messages whose MODSEQ is above since,
+// for QRESYNC (RFC 7162 section 3.2.5).
+func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, since uint64) (*view, []store.Message, error) {
 	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
 	if err != nil {
-		return nil, fmt.Errorf("select %q: %w", name, err)
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
 	}
 	_, high, err := c.srv.Store.Changes(ctx, c.acct.ID, mb.ID, math.MaxInt64, 1)
 	if err != nil {
-		return nil, fmt.Errorf("select %q: reading change log position: %w", name, err)
+		return nil, nil, fmt.Errorf("select %q: reading change log position: %w", name, err)
 	}
 	v := &view{mb: mb, readOnly: readOnly, modseq: high,
-		expunged: map[uint32]bool{}, changed: map[uint32]bool{}, own: map[uint32]uint64{}}
+		expunged: map[uint32]bool{}, changed: map[uint32]bool{}, own: map[uint32]uint64{}, recent: map[uint32]bool{}}
+	var changed []store.Message
 	err = c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: mb.ID}, func(m *store.Message) error {
 		v.uids = append(v.uids, m.UID)
+		if since > 0 && m.ModSeq > since {
+			changed = append(changed, *m)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("select %q: listing messages: %w", name, err)
+		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}
 	v.exists = len(v.uids)
-	return v, nil
+	for _, uid := range c.srv.recent.claim(mb.ID, mb.UIDNext-1, v.uids, readOnly) {
+		v.recent[uid] = true
+	}
+	return v, changed, nil
 }
 
 func (c *conn) unselect() {
@@ -75,8 +89,9 @@ func (c *conn) unselect() {
 }
 
 // sync applies the change log since the view's MODSEQ and writes the
-// untagged EXPUNGE, EXISTS and FETCH responses it calls for. EXPUNGE is
-// written only when allowExpunge (RFC 9051 section 7.5.1).
+// untagged EXPUNGE (or VANISHED), EXISTS, RECENT and FETCH responses it
+// calls for. Expunges are announced only when allowExpunge (RFC 9051
+// section 7.5.1).
 func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 	v := c.sel
 	for {
@@ -96,21 +111,15 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 		}
 	}
 	if allowExpunge && len(v.expunged) > 0 {
-		// Highest sequence numbers first, so that each number written is
-		// still valid when the client reads it.
-		for i := len(v.uids) - 1; i >= 0; i-- {
-			uid := v.uids[i]
-			if v.expunged[uid] {
-				c.writeLine("* %d EXPUNGE", i+1)
-				v.uids = slices.Delete(v.uids, i, i+1)
-				v.exists--
-				delete(v.changed, uid)
-			}
-		}
+		c.announceExpunged(slices.Collect(maps.Keys(v.expunged)))
 		clear(v.expunged)
 	}
+	c.claimRecent()
 	if len(v.uids) != v.exists {
 		c.writeLine("* %d EXISTS", len(v.uids))
+		if !c.rev2 {
+			c.writeLine("* %d RECENT", len(v.recent)) // RFC 3501 section 7.3.2
+		}
 		v.exists = len(v.uids)
 	}
 	if len(v.changed) == 0 {
@@ -151,6 +160,7 @@ func (v *view) apply(ch store.Change) {
 		i, found := slices.BinarySearch(v.uids, ch.UID)
 		if !found {
 			v.uids = slices.Insert(v.uids, i, ch.UID)
+			v.added = append(v.added, ch.UID)
 		}
 	case store.MessageFlagsChanged:
 		if m, ok := v.own[ch.UID]; ok && ch.ModSeq <= m {
@@ -177,7 +187,7 @@ func (v *view) apply(ch store.Change) {
 // MODSEQ once CONDSTORE is enabled (RFC 7162 section 3.2.4).
 func (c *conn) writeFlags(seq uint32, m *store.Message) {
 	e := c.enc()
-	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(m.Flags)
+	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(c.flagsOf(m))
 	if c.condstore {
 		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
 	}
@@ -202,8 +212,12 @@ func uidRanges(uids []uint32) []store.UIDRange {
 // resolve turns a sequence set (or a UID set for UID commands) into the
 // UIDs of the messages it names that the client knows, ascending. A
 // sequence number beyond the mailbox is an error; UIDs that do not exist
-// are ignored (RFC 9051 section 6.4.9).
+// are ignored (RFC 9051 section 6.4.9). "$" names the saved search result
+// in both forms (RFC 5182 section 2.1).
 func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
+	if set.saved {
+		return slices.DeleteFunc(slices.Clone(v.saved), func(u uint32) bool { return v.seq(u) == 0 }), nil
+	}
 	if len(v.uids) == 0 {
 		if uid {
 			return nil, nil
@@ -216,7 +230,7 @@ func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
 		star = v.uids[n-1]
 	}
 	in := make([]bool, n)
-	for _, r := range set {
+	for _, r := range set.ranges {
 		first, last := r.first, r.last
 		if first == 0 {
 			first = star
