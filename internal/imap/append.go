@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"casella/internal/message"
@@ -64,7 +65,7 @@ func (c *conn) cmdAppend(cmd *command) error {
 				return err
 			}
 		}
-		if m.data, err = c.p.literal(); err != nil {
+		if m.data, err = c.appendData(); err != nil {
 			return err
 		}
 		if len(m.data) == 0 {
@@ -85,6 +86,13 @@ func (c *conn) cmdAppend(cmd *command) error {
 	// The literals may have taken a while to arrive: a fresh deadline.
 	ctx, cancel = c.commandContext()
 	defer cancel()
+	var size int64
+	for _, m := range msgs {
+		size += int64(len(m.data))
+	}
+	if err := c.checkQuota(ctx, size); err != nil {
+		return err
+	}
 	news := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
 		key, err := c.srv.Blobs.Put(ctx, m.data)
@@ -99,4 +107,50 @@ func (c *conn) cmdAppend(cmd *command) error {
 	}
 	cmd.code = fmt.Sprintf("APPENDUID %d %s", mb.UIDValidity, formatSet(uids))
 	return nil
+}
+
+// appendData reads the message of an APPEND: a literal, a literal8
+// (RFC 3516 section 4.4), or "UTF8 (" literal8 ")" once the client enabled
+// UTF8=ACCEPT (RFC 6855 section 4), for a message with UTF-8 headers.
+func (c *conn) appendData() ([]byte, error) {
+	ch, err := c.p.peek()
+	if err != nil {
+		return nil, err
+	}
+	if ch != 'U' && ch != 'u' {
+		return c.literal8()
+	}
+	word, err := c.p.atom()
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(word, "UTF8") {
+		return nil, errSyntax("expected a literal or UTF8, got %s", word)
+	}
+	if !c.utf8 {
+		return nil, errBad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
+	}
+	if err := c.p.sp(); err != nil {
+		return nil, err
+	}
+	if err := c.p.expect('(', "( before UTF8 message"); err != nil {
+		return nil, err
+	}
+	if err := c.p.expect('~', "literal8"); err != nil {
+		return nil, err
+	}
+	data, err := c.p.literal()
+	if err != nil {
+		return nil, err
+	}
+	return data, c.p.expect(')', ") after UTF8 message")
+}
+
+// literal8 reads a literal, or a literal8 ("~{n}", RFC 3516 section 4.2),
+// which may carry NUL bytes.
+func (c *conn) literal8() ([]byte, error) {
+	if _, err := c.p.take('~'); err != nil {
+		return nil, err
+	}
+	return c.p.literal()
 }

@@ -1,6 +1,9 @@
 package imap
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // handler executes one command. It parses the command's arguments with
 // c.p up to and including the final CRLF, then acts.
@@ -50,6 +53,10 @@ var commands = map[string]handler{
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
 
+	"GETQUOTA":     {fn: (*conn).cmdGetQuota, states: authed},     // RFC 9208
+	"GETQUOTAROOT": {fn: (*conn).cmdGetQuotaRoot, states: authed}, // RFC 9208
+	"SETQUOTA":     {fn: (*conn).cmdSetQuota, states: authed},     // RFC 9208
+
 	// Selected (section 6.4).
 	"CHECK":       {fn: (*conn).cmdNoop, states: selected},
 	"CLOSE":       {fn: (*conn).cmdClose, states: selected, noUpdates: true},
@@ -72,25 +79,36 @@ var commands = map[string]handler{
 // state (RFC 9051 section 7.2.2).
 func (c *conn) capabilities() string {
 	caps := []string{
-		"IMAP4rev1",     // RFC 3501
-		"LITERAL+",      // RFC 7888
-		"SASL-IR",       // RFC 4959
-		"ID",            // RFC 2971
-		"ENABLE",        // RFC 5161
-		"IDLE",          // RFC 2177
-		"NAMESPACE",     // RFC 2342
-		"UNSELECT",      // RFC 3691
-		"UIDPLUS",       // RFC 4315
-		"MOVE",          // RFC 6851
-		"CHILDREN",      // RFC 3348
-		"SPECIAL-USE",   // RFC 6154
-		"LIST-EXTENDED", // RFC 5258
-		"LIST-STATUS",   // RFC 5819
-		"STATUS=SIZE",   // RFC 8438
-		"ESEARCH",       // RFC 4731
-		"CONDSTORE",     // RFC 7162
-		"BINARY",        // RFC 3516
-		"MULTIAPPEND",   // RFC 3502
+		"IMAP4rev1",          // RFC 3501
+		"IMAP4rev2",          // RFC 9051, after ENABLE IMAP4rev2
+		"LITERAL+",           // RFC 7888
+		"SASL-IR",            // RFC 4959
+		"ID",                 // RFC 2971
+		"ENABLE",             // RFC 5161
+		"IDLE",               // RFC 2177
+		"NAMESPACE",          // RFC 2342
+		"UNSELECT",           // RFC 3691
+		"UIDPLUS",            // RFC 4315
+		"MOVE",               // RFC 6851
+		"CHILDREN",           // RFC 3348
+		"SPECIAL-USE",        // RFC 6154
+		"CREATE-SPECIAL-USE", // RFC 6154 section 3
+		"LIST-EXTENDED",      // RFC 5258
+		"LIST-STATUS",        // RFC 5819
+		"STATUS=SIZE",        // RFC 8438
+		"ESEARCH",            // RFC 4731
+		"SEARCHRES",          // RFC 5182
+		"WITHIN",             // RFC 5032
+		"CONDSTORE",          // RFC 7162
+		"QRESYNC",            // RFC 7162
+		"OBJECTID",           // RFC 8474
+		"SAVEDATE",           // RFC 8514
+		"BINARY",             // RFC 3516
+		"MULTIAPPEND",        // RFC 3502
+		"APPENDLIMIT=" + strconv.FormatInt(c.srv.maxLiteral(), 10), // RFC 7889
+		"UTF8=ACCEPT",       // RFC 6855
+		"QUOTA",             // RFC 9208
+		"QUOTA=RES-STORAGE", // RFC 9208 section 5.1
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

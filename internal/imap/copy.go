@@ -46,6 +46,20 @@ func (c *conn) cmdCopy(cmd *command) error {
 	if len(uids) == 0 {
 		return nil
 	}
+	if !move {
+		// A move stays within the account; a copy adds to its usage.
+		msgs, err := c.loadMessages(ctx, uids, false)
+		if err != nil {
+			return err
+		}
+		var size int64
+		for _, m := range msgs {
+			size += m.Size
+		}
+		if err := c.checkQuota(ctx, size); err != nil {
+			return err
+		}
+	}
 	var pairs []store.UIDPair
 	if move {
 		pairs, err = c.srv.Store.Move(ctx, c.acct.ID, v.mb.ID, v.ranges(uids), to.ID)

@@ -44,6 +44,15 @@ func (c *conn) cmdExpunge(cmd *command) error {
 		return fmt.Errorf("expunge: %w", err)
 	}
 	c.announceExpunged(gone)
+	if c.qresync && len(gone) > 0 {
+		// The mailbox's new HIGHESTMODSEQ, which VANISHED does not
+		// carry, so the client can resynchronise from it (RFC 7162
+		// section 3.2.10).
+		mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, v.mb.Name)
+		if err == nil && mb.ID == v.mb.ID {
+			cmd.code = fmt.Sprintf("HIGHESTMODSEQ %d", mb.HighestModSeq)
+		}
+	}
 	return nil
 }
 

@@ -124,7 +124,9 @@ func (c *conn) cmdList(cmd *command) error {
 		e.raw("* ").raw(cmd.name).sp().flagList(attrs).raw(` "` + store.Separator + `" `).mailbox(mb.Name)
 		c.writeBytes(e.b)
 		if len(a.status) > 0 {
-			c.writeStatus(&mb, a.status)
+			if err := c.writeStatus(ctx, &mb, a.status); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,15 +1,23 @@
 package imap
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"casella/internal/store"
 )
 
-// cmdCreate: RFC 9051 section 6.3.4.
+// cmdCreate: RFC 9051 section 6.3.4, with the USE parameter of
+// CREATE-SPECIAL-USE (RFC 6154 section 3), answering MAILBOXID (RFC 8474
+// section 4.1).
 func (c *conn) cmdCreate(cmd *command) error {
 	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	use, err := c.createParams()
 	if err != nil {
 		return err
 	}
@@ -21,12 +29,82 @@ func (c *conn) cmdCreate(cmd *command) error {
 	if name == store.Inbox {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
 	}
+	special := ""
+	switch len(use) {
+	case 0:
+	case 1:
+		special = canonicalUse(use[0])
+		if special == "" {
+			return errNo("USEATTR", "Special use %s is not supported", use[0])
+		}
+	default:
+		return errNo("USEATTR", "A mailbox can have only one special use")
+	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	if _, err := c.srv.Store.CreateMailbox(ctx, c.acct.ID, name, ""); err != nil {
+	mb, err := c.srv.Store.CreateMailbox(ctx, c.acct.ID, name, special)
+	if err != nil {
 		return fmt.Errorf("create %q: %w", name, err)
 	}
+	cmd.code = "MAILBOXID (" + mailboxID(&mb) + ")"
 	return nil
+}
+
+// createParams reads CREATE's optional parameter list: only
+// "USE (attrs)" (RFC 6154 section 3, RFC 4466 section 2.2 syntax).
+func (c *conn) createParams() ([]string, error) {
+	if ok, err := c.p.take(' '); err != nil || !ok {
+		return nil, err
+	}
+	if err := c.p.expect('(', "create parameters"); err != nil {
+		return nil, err
+	}
+	word, err := c.p.atom()
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(word, "USE") {
+		return nil, errSyntax("unknown create parameter %s", word)
+	}
+	if err := c.p.sp(); err != nil {
+		return nil, err
+	}
+	if err := c.p.expect('(', "list of special-use attributes"); err != nil {
+		return nil, err
+	}
+	var use []string
+	for {
+		if ok, err := c.p.take(')'); err != nil {
+			return nil, err
+		} else if ok {
+			break
+		}
+		if len(use) > 0 {
+			if err := c.p.sp(); err != nil {
+				return nil, err
+			}
+		}
+		if err := c.p.expect('\\', "special-use attribute"); err != nil {
+			return nil, err
+		}
+		a, err := c.p.atom()
+		if err != nil {
+			return nil, err
+		}
+		use = append(use, `\`+a)
+	}
+	return use, c.p.expect(')', ") closing create parameters")
+}
+
+// canonicalUse returns the store's spelling of a special-use attribute,
+// or "" when the store does not know it.
+func canonicalUse(attr string) string {
+	for _, u := range []string{store.UseAll, store.UseArchive, store.UseDrafts, store.UseFlagged, store.UseJunk, store.UseSent, store.UseTrash} {
+		if strings.EqualFold(u, attr) {
+			return u
+		}
+	}
+	return ""
 }
 
 // cmdDelete: section 6.3.5.
@@ -102,8 +180,10 @@ func (c *conn) cmdNamespace(cmd *command) error {
 }
 
 // statusItems are the STATUS data items (RFC 9051 section 6.3.11, RFC 8438
-// SIZE, RFC 7162 HIGHESTMODSEQ).
-var statusItems = []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"}
+// SIZE, RFC 7162 HIGHESTMODSEQ, RFC 8474 MAILBOXID, RFC 7889 APPENDLIMIT,
+// RFC 9208 DELETED-STORAGE).
+var statusItems = []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+	"HIGHESTMODSEQ", "MAILBOXID", "APPENDLIMIT", "DELETED-STORAGE"}
 
 // statusList reads "(" status-att *(SP status-att) ")".
 func (c *conn) statusList() ([]string, error) {
@@ -117,11 +197,7 @@ func (c *conn) statusList() ([]string, error) {
 			return nil, err
 		}
 		a = strings.ToUpper(a)
-		known := false
-		for _, s := range statusItems {
-			known = known || s == a
-		}
-		if !known {
+		if !slices.Contains(statusItems, a) {
 			return nil, errSyntax("unknown status item %s", a)
 		}
 		if a == "HIGHESTMODSEQ" {
@@ -159,11 +235,10 @@ func (c *conn) cmdStatus(cmd *command) error {
 	if err != nil {
 		return fmt.Errorf("status %q: %w", name, err)
 	}
-	c.writeStatus(&mb, items)
-	return nil
+	return c.writeStatus(ctx, &mb, items)
 }
 
-func (c *conn) writeStatus(mb *store.Mailbox, items []string) {
+func (c *conn) writeStatus(ctx context.Context, mb *store.Mailbox, items []string) error {
 	e := c.enc()
 	e.raw("* STATUS ").mailbox(mb.Name).raw(" (")
 	for i, it := range items {
@@ -185,10 +260,25 @@ func (c *conn) writeStatus(mb *store.Mailbox, items []string) {
 		case "SIZE":
 			e.num64(mb.Size)
 		case "RECENT":
-			e.raw("0") // \Recent is not kept; RFC 9051 removed it
+			n, err := c.unclaimedRecent(ctx, mb)
+			if err != nil {
+				return err
+			}
+			e.num64(int64(n))
 		case "HIGHESTMODSEQ":
 			e.raw(fmt.Sprint(mb.HighestModSeq))
+		case "MAILBOXID":
+			e.raw("(" + mailboxID(mb) + ")")
+		case "APPENDLIMIT":
+			e.num64(c.srv.maxLiteral())
+		case "DELETED-STORAGE":
+			n, err := c.deletedStorage(ctx, mb)
+			if err != nil {
+				return err
+			}
+			e.num64(n)
 		}
 	}
 	c.writeBytes(e.raw(")").b)
+	return nil
 }

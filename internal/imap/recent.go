@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -79,4 +81,19 @@ func (c *conn) flagsOf(m *store.Message) []string {
 		return m.Flags
 	}
 	return append(slices.Clip(m.Flags), `\Recent`)
+}
+
+// unclaimedRecent counts the messages of a mailbox that would be \Recent
+// for the next session to select it, for STATUS RECENT.
+func (c *conn) unclaimedRecent(ctx context.Context, mb *store.Mailbox) (int, error) {
+	mark, ok := c.srv.recent.unclaimed(mb.ID)
+	if !ok || mark+1 >= mb.UIDNext {
+		return 0, nil
+	}
+	n := 0
+	q := store.Query{Mailbox: mb.ID, UIDs: []store.UIDRange{{First: mark + 1}}}
+	if err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(*store.Message) error { n++; return nil }); err != nil {
+		return 0, fmt.Errorf("counting recent messages: %w", err)
+	}
+	return n, nil
 }
