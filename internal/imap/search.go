@@ -126,7 +126,7 @@ func (c *conn) searchPrefix(ret *searchReturn) (string, error) {
 	var word string
 	next := func() error {
 		word = ""
-		if ch, err := c.p.peek(); err != nil || ch == '(' || ch == '*' || '0' <= ch && ch <= '9' {
+		if ch, err := c.p.peek(); err != nil || ch == '(' || ch == '*' || ch == '$' || '0' <= ch && ch <= '9' {
 			return err
 		}
 		var err error

@@ -84,7 +84,7 @@ func (p *parser) searchKey(depth int, name string) (*searchKey, error) {
 			}
 		}
 	}
-	if c == '*' || '0' <= c && c <= '9' {
+	if c == '*' || c == '$' || '0' <= c && c <= '9' {
 		set, err := p.seqSet()
 		return &searchKey{op: "SEQ", set: set}, err
 	}
