@@ -55,6 +55,21 @@ func parseArgs(c *conn, name string) error {
 		if err := c.listReturn(cmd, &listArgs{}); err != nil {
 			return err
 		}
+	case "SELECT", "EXAMINE":
+		if _, err := c.mailboxArg(); err != nil {
+			return err
+		}
+		_, _, err := c.selectParams()
+		return err
+	case "CREATE":
+		if _, err := c.mailboxArg(); err != nil {
+			return err
+		}
+		if _, err := c.createParams(); err != nil {
+			return err
+		}
+	case "SETQUOTA":
+		return c.setQuotaArgs()
 	case "STORE":
 		if err := c.p.sp(); err != nil {
 			return err
@@ -81,7 +96,7 @@ func parseArgs(c *conn, name string) error {
 		if err := c.p.sp(); err != nil {
 			return err
 		}
-		if _, err := c.p.literal(); err != nil {
+		if _, err := c.appendData(); err != nil {
 			return err
 		}
 	default:
@@ -109,11 +124,22 @@ func FuzzParseCommand(f *testing.F) {
 		"g LOGIN {4+}\r\nuser \"pa\\\"ss\"\r\n",
 		"h FETCH 1 (BODY[)\r\n",
 		"i APPEND x {99999}\r\n",
+		"j SELECT INBOX (CONDSTORE QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1:5 1,3:7)))\r\n",
+		"k UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n",
+		"l SEARCH RETURN (SAVE MIN) EMAILID E12 THREADID T1 SAVEDBEFORE 1-Feb-2024 OLDER 3600 NOT $\r\n",
+		"m CREATE \"Caf\xc3\xa9\" (USE (\\Drafts \\Sent))\r\n",
+		"n SETQUOTA \"\" (STORAGE 512 MESSAGE 100)\r\n",
+		"o APPEND INBOX \" 1-Feb-2024 13:14:15 +0100\" UTF8 (~{5+}\r\nhello)\r\n",
+		"p STORE $ (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)\r\n",
+		"q STATUS INBOX (MAILBOXID APPENDLIMIT DELETED-STORAGE RECENT)\r\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &conn{}
+		if len(data) == 0 {
+			return
+		}
+		c := &conn{qresync: true, utf8: data[0]&1 == 1}
 		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
 		for range 20 {
 			c.p.lineDone = false

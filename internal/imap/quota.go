@@ -71,9 +71,18 @@ func (c *conn) cmdGetQuota(cmd *command) error {
 	return c.writeQuota(ctx)
 }
 
-// cmdSetQuota refuses SETQUOTA (RFC 9208 section 4.1.3), after reading its
-// arguments: the administrator sets quotas, and QUOTASET is not offered.
+// cmdSetQuota refuses SETQUOTA (RFC 9208 section 4.1.3) once its
+// arguments are read: the administrator sets quotas, and QUOTASET is not
+// offered.
 func (c *conn) cmdSetQuota(cmd *command) error {
+	if err := c.setQuotaArgs(); err != nil {
+		return err
+	}
+	return errNo("NOPERM", "Quotas are set by the administrator")
+}
+
+// setQuotaArgs reads ` root (resource limit ...)` to the end of the line.
+func (c *conn) setQuotaArgs() error {
 	if err := c.p.sp(); err != nil {
 		return err
 	}
@@ -86,11 +95,16 @@ func (c *conn) cmdSetQuota(cmd *command) error {
 	if err := c.p.expect('(', "list of resource limits"); err != nil {
 		return err
 	}
-	for {
+	for first := true; ; first = false {
 		if ok, err := c.p.take(')'); err != nil {
 			return err
 		} else if ok {
 			break
+		}
+		if !first {
+			if err := c.p.sp(); err != nil {
+				return err
+			}
 		}
 		if _, err := c.p.atom(); err != nil {
 			return err
@@ -101,19 +115,8 @@ func (c *conn) cmdSetQuota(cmd *command) error {
 		if _, err := c.p.number64(); err != nil {
 			return err
 		}
-		if ok, err := c.p.take(' '); err != nil {
-			return err
-		} else if !ok {
-			if err := c.p.expect(')', ") closing resource limits"); err != nil {
-				return err
-			}
-			break
-		}
 	}
-	if err := c.p.end(); err != nil {
-		return err
-	}
-	return errNo("NOPERM", "Quotas are set by the administrator")
+	return c.p.end()
 }
 
 // writeQuota writes the QUOTA response of the account's root.

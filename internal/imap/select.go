@@ -15,42 +15,8 @@ func (c *conn) cmdSelect(cmd *command) error {
 	if err != nil {
 		return err
 	}
-	condstore := false
-	var qr *qresyncParam
-	if ok, err := c.p.take(' '); err != nil {
-		return err
-	} else if ok {
-		if err := c.p.expect('(', "select parameters"); err != nil {
-			return err
-		}
-		for {
-			if ok, err := c.p.take(')'); err != nil {
-				return err
-			} else if ok {
-				break
-			}
-			if condstore || qr != nil {
-				if err := c.p.sp(); err != nil {
-					return err
-				}
-			}
-			p, err := c.p.atom()
-			if err != nil {
-				return err
-			}
-			switch strings.ToUpper(p) {
-			case "CONDSTORE":
-				condstore = true
-			case "QRESYNC":
-				if qr, err = c.parseQresync(); err != nil {
-					return err
-				}
-			default:
-				return errSyntax("unknown select parameter %s", p)
-			}
-		}
-	}
-	if err := c.p.end(); err != nil {
+	condstore, qr, err := c.selectParams()
+	if err != nil {
 		return err
 	}
 	if c.sel != nil && (c.qresync || c.rev2) {
@@ -108,6 +74,45 @@ func (c *conn) cmdSelect(cmd *command) error {
 	}
 	cmd.text = strings.ToUpper(cmd.name) + " completed"
 	return nil
+}
+
+// selectParams reads SELECT's optional parameters, to the end of the
+// line: CONDSTORE and QRESYNC (RFC 4466 section 2.1 syntax).
+func (c *conn) selectParams() (condstore bool, qr *qresyncParam, err error) {
+	if ok, err := c.p.take(' '); err != nil {
+		return false, nil, err
+	} else if ok {
+		if err := c.p.expect('(', "select parameters"); err != nil {
+			return false, nil, err
+		}
+		for {
+			if ok, err := c.p.take(')'); err != nil {
+				return false, nil, err
+			} else if ok {
+				break
+			}
+			if condstore || qr != nil {
+				if err := c.p.sp(); err != nil {
+					return false, nil, err
+				}
+			}
+			p, err := c.p.atom()
+			if err != nil {
+				return false, nil, err
+			}
+			switch strings.ToUpper(p) {
+			case "CONDSTORE":
+				condstore = true
+			case "QRESYNC":
+				if qr, err = c.parseQresync(); err != nil {
+					return false, nil, err
+				}
+			default:
+				return false, nil, errSyntax("unknown select parameter %s", p)
+			}
+		}
+	}
+	return condstore, qr, c.p.end()
 }
 
 // cmdClose serves CLOSE (section 6.4.2), which silently expunges unless
