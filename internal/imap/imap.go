@@ -1,6 +1,6 @@
-// Package imap implements Casella's IMAP server: IMAP4rev1 (RFC 3501) with
-// the extensions listed in commands.go, built to grow into IMAP4rev2
-// (RFC 9051), whose text the comments cite.
+// Package imap implements Casella's IMAP server: IMAP4rev1 (RFC 3501) and,
+// once a client sends ENABLE IMAP4rev2, IMAP4rev2 (RFC 9051), whose text
+// the comments cite, with the extensions listed in commands.go.
 //
 // Casella has its own server rather than emersion/go-imap v2's: that one is
 // a beta, lacks CONDSTORE/QRESYNC, QUOTA, SORT/THREAD, COMPRESS and NOTIFY,
@@ -15,9 +15,17 @@
 //     store's change log. Updates from other sessions are computed from
 //     store.Changes after that MODSEQ, so another process (a cluster front
 //     end) is seen the same way as a session next door.
-//   - An EXPUNGE is never sent while a FETCH, STORE or SEARCH is answered
-//     (RFC 9051 section 7.5.1): the view keeps expunged UIDs, and their
-//     sequence numbers, until an allowed point.
+//   - An EXPUNGE (or VANISHED, once QRESYNC is enabled) is never sent
+//     while a FETCH, STORE or SEARCH is answered (RFC 9051 section 7.5.1):
+//     the view keeps expunged UIDs, and their sequence numbers, until an
+//     allowed point. VANISHED (EARLIER) names only UIDs the view no longer
+//     holds, so it never renumbers behind the client's back.
+//   - What differs between rev1 and rev2 sessions hangs off conn.rev2:
+//     \Recent and the RECENT response (rev1 only; kept in memory per
+//     server, see recent.go), ESEARCH for every SEARCH, the LIST response
+//     of SELECT and UTF-8 mailbox names (rev2). LIST never needs
+//     \NonExistent: the store keeps subscriptions on existing mailboxes
+//     and creates missing parents, so every listed name exists.
 //   - Messages are read from the store into memory in batches before any
 //     of them is written to the client, so a slow client never holds the
 //     store open.
