@@ -96,20 +96,12 @@ func (c *cli) accountAdd(args []string) error {
 func (c *cli) accountList(args []string) error {
 	fs, g := c.newFlags("account list", "[DOMAIN]", "List the accounts of a domain, or of all domains.",
 		"casella account list", "casella account list example.com")
-	pos, err := c.parse(fs, args, 0, 1)
-	if err != nil {
-		return err
-	}
-	domain := ""
-	if len(pos) == 1 {
-		domain = pos[0]
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 0, 1)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	l, err := e.Directory.Accounts(c.ctx, domain)
+	l, err := e.Directory.Accounts(c.ctx, optionalArg(pos))
 	if err != nil {
 		return err
 	}
@@ -124,11 +116,7 @@ func (c *cli) accountList(args []string) error {
 func (c *cli) accountShow(args []string) error {
 	fs, g := c.newFlags("account show", "ADDRESS", "Show an account: its id, quota, usage and mailboxes.",
 		"casella account show alice@example.com")
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -30,20 +30,12 @@ func (c *cli) aliasAdd(args []string) error {
 func (c *cli) aliasList(args []string) error {
 	fs, g := c.newFlags("alias list", "[DOMAIN]", "List the aliases of a domain, or of all domains.",
 		"casella alias list", "casella alias list example.com")
-	pos, err := c.parse(fs, args, 0, 1)
-	if err != nil {
-		return err
-	}
-	domain := ""
-	if len(pos) == 1 {
-		domain = pos[0]
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 0, 1)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	l, err := e.Directory.Aliases(c.ctx, domain)
+	l, err := e.Directory.Aliases(c.ctx, optionalArg(pos))
 	if err != nil {
 		return err
 	}
@@ -58,11 +50,7 @@ func (c *cli) aliasList(args []string) error {
 func (c *cli) aliasRemove(args []string) error {
 	fs, g := c.newFlags("alias remove", "ALIAS", "Remove an alias. The accounts it pointed to stay.",
 		"casella alias remove info@example.com")
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 1, 1)
 	if err != nil {
 		return err
 	}

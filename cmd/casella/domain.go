@@ -8,11 +8,7 @@ import (
 func (c *cli) domainAdd(args []string) error {
 	fs, g := c.newFlags("domain add", "DOMAIN", "Add a domain whose mail this server receives.",
 		"casella domain add example.com")
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -52,11 +48,7 @@ func (c *cli) domainRemove(args []string) error {
 	fs, g := c.newFlags("domain remove", "DOMAIN",
 		"Remove a domain. It must have no accounts or aliases left: remove them first.",
 		"casella domain remove example.com")
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	e, err := g.openData()
+	pos, e, err := c.parseOpen(fs, g, args, 1, 1)
 	if err != nil {
 		return err
 	}

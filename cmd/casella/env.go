@@ -152,3 +152,25 @@ func advise(err error) string {
 	}
 	return msg
 }
+
+// parseOpen parses a command's arguments like parse, then opens the data
+// directory; the caller closes the env.
+func (c *cli) parseOpen(fs *flag.FlagSet, g *globals, args []string, least, most int) ([]string, *env, error) {
+	pos, err := c.parse(fs, args, least, most)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := g.openData()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, e, nil
+}
+
+// optionalArg returns the single optional positional argument, or "".
+func optionalArg(pos []string) string {
+	if len(pos) == 0 {
+		return ""
+	}
+	return pos[0]
+}
