@@ -96,6 +96,13 @@ func (s *mailStore) Deliver(ctx context.Context, d store.Delivery) (store.Delive
 	return s.inner.Deliver(ctx, d)
 }
 
+func (s *mailStore) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
+	if err := s.check(ctx, write, "deliver"); err != nil {
+		return nil, err
+	}
+	return s.inner.DeliverBatch(ctx, ds)
+}
+
 func (s *mailStore) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
 	if err := s.check(ctx, write, "append"); err != nil {
 		return nil, err

@@ -244,6 +244,11 @@ type Store interface {
 
 	// Deliver stores a message from the intake spool, once per key.
 	Deliver(ctx context.Context, d Delivery) (Delivered, error)
+	// DeliverBatch stores messages of one account from the intake spool in
+	// one transaction, in order, each once per key: all are stored or none.
+	// One commit for many messages is what lets a backlog drain faster
+	// than one fsync per message.
+	DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error)
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)

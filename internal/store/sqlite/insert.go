@@ -21,34 +21,67 @@ const maxThreadRefs = 32
 // knows is never refused by the store. A mailbox name that is missing or
 // invalid delivers to INBOX.
 func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Delivered, error) {
-	if d.Key == "" {
-		return store.Delivered{}, fmt.Errorf("deliver: empty delivery key")
+	res, err := s.DeliverBatch(ctx, []store.Delivery{d})
+	if err != nil {
+		return store.Delivered{}, err
 	}
-	var res store.Delivered
-	err := s.write(ctx, "deliver", d.Account, true, func(w *wtx) error {
-		err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE account = ? AND key = ?`, d.Account, d.Key).Scan(&res.Mailbox, &res.UID)
-		if err == nil {
-			res.Duplicate = true
-			return nil
-		} else if err != sql.ErrNoRows {
-			return fmt.Errorf("look up delivery key: %w", err)
+	return res[0], nil
+}
+
+// DeliverBatch stores the deliveries in one transaction, in order.
+func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	acct := ds[0].Account
+	for _, d := range ds {
+		if d.Key == "" {
+			return nil, fmt.Errorf("deliver: empty delivery key")
 		}
-		b, err := w.deliveryBox(d.Mailbox)
-		if err != nil {
-			return err
+		if d.Account != acct {
+			return nil, fmt.Errorf("deliver: a batch mixes accounts %d and %d", acct, d.Account)
 		}
-		uid, err := w.insert(b, d.Message)
-		if err != nil {
-			return err
-		}
-		res = store.Delivered{Mailbox: b.id, UID: uid}
-		if _, err := w.exec(`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (?, ?, ?, ?, ?)`,
-			d.Account, d.Key, b.id, uid, w.now.Unix()); err != nil {
-			return fmt.Errorf("record delivery key: %w", err)
+	}
+	res := make([]store.Delivered, len(ds))
+	err := s.write(ctx, "deliver", acct, true, func(w *wtx) error {
+		for i, d := range ds {
+			r, err := w.deliver(d)
+			if err != nil {
+				return fmt.Errorf("delivery %s: %w", d.Key, err)
+			}
+			res[i] = r
 		}
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// deliver stores one delivery unless its key was delivered before.
+func (w *wtx) deliver(d store.Delivery) (store.Delivered, error) {
+	var res store.Delivered
+	err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE account = ? AND key = ?`, d.Account, d.Key).Scan(&res.Mailbox, &res.UID)
+	if err == nil {
+		res.Duplicate = true
+		return res, nil
+	} else if err != sql.ErrNoRows {
+		return res, fmt.Errorf("look up delivery key: %w", err)
+	}
+	b, err := w.deliveryBox(d.Mailbox)
+	if err != nil {
+		return res, err
+	}
+	uid, err := w.insert(b, d.Message)
+	if err != nil {
+		return res, err
+	}
+	if _, err := w.exec(`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (?, ?, ?, ?, ?)`,
+		d.Account, d.Key, b.id, uid, w.now.Unix()); err != nil {
+		return res, fmt.Errorf("record delivery key: %w", err)
+	}
+	return store.Delivered{Mailbox: b.id, UID: uid}, nil
 }
 
 // deliveryBox returns the mailbox named by a delivery, or INBOX.

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Subscribe", testSubscribe},
 		{"Deliver", testDeliver},
 		{"DeliverFallback", testDeliverFallback},
+		{"DeliverBatch", testDeliverBatch},
 		{"Append", testAppend},
 		{"Messages", testMessages},
 		{"Meta", testMeta},
