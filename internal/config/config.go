@@ -101,7 +101,10 @@ type TLS struct {
 
 // Spool configures the intake spool's delivery loop.
 type Spool struct {
-	Workers  int      `toml:"workers"`
+	Workers int `toml:"workers"`
+	// Batch is the most messages for one account stored in one commit;
+	// batches let a backlog drain faster than one fsync per message.
+	Batch    int      `toml:"batch"`
 	RetryMin Duration `toml:"retry_min"`
 	RetryMax Duration `toml:"retry_max"`
 	// DrainRate bounds deliveries per second after an outage; 0 means no
@@ -170,6 +173,7 @@ func Default() Config {
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Spool: Spool{
 			Workers:         4,
+			Batch:           64,
 			RetryMin:        Duration(time.Second),
 			RetryMax:        Duration(5 * time.Minute),
 			BreakerFailures: 5,

@@ -83,6 +83,7 @@ key_file = "/etc/casella/key.pem"
 
 [spool]
 workers = 16
+batch = 8
 retry_min = "500ms"
 retry_max = "10m"
 drain_rate = 250.5
@@ -112,7 +113,7 @@ enabled = false
 		POP3:  POP3{TLSListen: ":995"},
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		Spool: Spool{Workers: 16, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute)},
+		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute)},
 		Blob:  Blob{GCGrace: Duration(48 * time.Hour), GCInterval: Duration(30 * time.Minute)},
 	}
 	if c != want {

@@ -56,6 +56,7 @@ func (c Config) Validate() error {
 	}
 
 	v.positive("spool.workers", c.Spool.Workers)
+	v.positive("spool.batch", c.Spool.Batch)
 	v.duration("spool.retry_min", c.Spool.RetryMin, time.Millisecond)
 	v.duration("spool.retry_max", c.Spool.RetryMax, time.Millisecond)
 	if c.Spool.RetryMax < c.Spool.RetryMin {

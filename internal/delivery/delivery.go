@@ -19,9 +19,11 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"casella/internal/blob"
@@ -46,38 +48,59 @@ func Key(id string, rcpt int) string { return id + "/" + strconv.Itoa(rcpt) }
 // which belongs in the outbound queue: the entry then stays in the spool,
 // visible to the operator, instead of being lost.
 func (d *Deliverer) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
-	if rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
-		return fmt.Errorf("delivery: entry %s has no recipient %d", e.ID, rcpt)
+	return d.HandleBatch(ctx, []spool.Task{{Entry: e, Data: data, Rcpt: rcpt}})
+}
+
+// putConcurrency bounds the blob writes of one batch that run at once:
+// each waits mostly for its fsyncs, which the disk can overlap.
+const putConcurrency = 8
+
+// HandleBatch delivers recipients of one account in order, with their
+// blobs written concurrently and one store commit for all.
+func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
+	ds := make([]store.Delivery, len(batch))
+	errs := make([]error, len(batch))
+	sem := make(chan struct{}, putConcurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, t := range batch {
+		e := t.Entry
+		if t.Rcpt < 0 || t.Rcpt >= len(e.Envelope.Recipients) {
+			return fmt.Errorf("delivery: entry %s has no recipient %d", e.ID, t.Rcpt)
+		}
+		r := e.Envelope.Recipients[t.Rcpt]
+		if r.Account == 0 {
+			return fmt.Errorf("delivery: entry %s: recipient %q is not local; remote mail belongs in the outbound queue", e.ID, r.Address)
+		}
+		internal := e.Envelope.Received
+		if internal.IsZero() {
+			internal = d.now()
+		}
+		ds[i] = store.Delivery{Key: Key(e.ID, t.Rcpt), Account: store.Account(r.Account), Mailbox: r.Tag}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			raw := Trace(e.Envelope.From, r.Address, t.Data)
+			key, err := d.Blobs.Put(ctx, raw)
+			if err != nil {
+				errs[i] = fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
+				return
+			}
+			ds[i].Message = store.NewMessage{Blob: key, Size: int64(len(raw)), Internal: internal, Meta: message.Parse(raw)}
+		})
 	}
-	r := e.Envelope.Recipients[rcpt]
-	if r.Account == 0 {
-		return fmt.Errorf("delivery: entry %s: recipient %q is not local; remote mail belongs in the outbound queue", e.ID, r.Address)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	raw := Trace(e.Envelope.From, r.Address, data)
-	key, err := d.Blobs.Put(ctx, raw)
+	res, err := d.Store.DeliverBatch(ctx, ds)
 	if err != nil {
-		return fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
+		return fmt.Errorf("delivery: %d messages from entry %s on: %w", len(ds), batch[0].Entry.ID, err)
 	}
-	internal := e.Envelope.Received
-	if internal.IsZero() {
-		internal = d.now()
+	for i, t := range batch {
+		d.logger().Info("delivered", "id", t.Entry.ID, "rcpt", t.Rcpt, "account", ds[i].Account,
+			"mailbox", res[i].Mailbox, "uid", res[i].UID, "duplicate", res[i].Duplicate, "size", ds[i].Message.Size)
 	}
-	res, err := d.Store.Deliver(ctx, store.Delivery{
-		Key:     Key(e.ID, rcpt),
-		Account: store.Account(r.Account),
-		Mailbox: r.Tag,
-		Message: store.NewMessage{
-			Blob:     key,
-			Size:     int64(len(raw)),
-			Internal: internal,
-			Meta:     message.Parse(raw),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("delivery: entry %s to %s: %w", e.ID, r.Address, err)
-	}
-	d.logger().Info("delivered", "id", e.ID, "rcpt", rcpt, "account", r.Account,
-		"mailbox", res.Mailbox, "uid", res.UID, "duplicate", res.Duplicate, "size", len(raw))
 	return nil
 }
 

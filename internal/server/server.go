@@ -169,6 +169,7 @@ func (s *Server) openSpools() error {
 	opts := func(queue string) spool.Options {
 		return spool.Options{
 			Workers:         sc.Workers,
+			Batch:           sc.Batch,
 			RetryMin:        sc.RetryMin.D(),
 			RetryMax:        sc.RetryMax.D(),
 			DrainRate:       sc.DrainRate,

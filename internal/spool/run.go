@@ -73,10 +73,10 @@ type loop struct {
 
 func (l *loop) run(ctx context.Context) error {
 	s := l.s
-	tasks := make(chan task)
+	tasks := make(chan []task)
 	// Each worker has at most one result outstanding, so workers never
 	// block on sending one, even while the loop is shutting down.
-	results := make(chan result, s.opts.Workers)
+	results := make(chan []result, s.opts.Workers)
 	var wg sync.WaitGroup
 	for range s.opts.Workers {
 		wg.Go(func() {
@@ -97,7 +97,7 @@ func (l *loop) run(ctx context.Context) error {
 
 	for {
 		now := s.opts.Now()
-		var out chan task
+		var out chan []task
 		var next *lane
 		var wake time.Time
 		if l.allow(now) {
@@ -120,21 +120,23 @@ func (l *loop) run(ctx context.Context) error {
 		}
 		l.publish()
 
-		var head task
+		var batch []task
 		if next != nil {
-			head = next.tasks[0]
+			batch = l.sc.batch(next, now, l.batchMax())
 		}
 		select {
-		case out <- head:
-			l.sc.take(next)
+		case out <- batch:
+			l.sc.take(next, len(batch))
 			l.inflight++
-			l.tokens--
+			l.tokens -= float64(len(batch))
 			if l.st.Breaker == BreakerHalfOpen {
 				l.probing = true
 			}
-		case r := <-results:
+		case rs := <-results:
 			l.inflight--
-			l.apply(r, s.opts.Now())
+			for _, r := range rs {
+				l.apply(r, s.opts.Now())
+			}
 		case <-s.notify:
 			l.takeFresh()
 			l.pokes()
@@ -148,7 +150,9 @@ func (l *loop) run(ctx context.Context) error {
 			wg.Wait()
 			for len(results) > 0 {
 				l.inflight--
-				l.apply(<-results, s.opts.Now())
+				for _, r := range <-results {
+					l.apply(r, s.opts.Now())
+				}
 			}
 			l.publish()
 			s.loopMu.Lock()
@@ -180,6 +184,20 @@ func (l *loop) allow(now time.Time) bool {
 		return !l.probing && l.inflight == 0
 	}
 	return true
+}
+
+// batchMax returns how many tasks of one lane may start together: one
+// for a handler that takes them one at a time and for the breaker's probe,
+// and no more than the drain rate allows now.
+func (l *loop) batchMax() int {
+	if _, ok := l.h.(BatchHandler); !ok || l.st.Breaker == BreakerHalfOpen {
+		return 1
+	}
+	n := l.s.opts.Batch
+	if l.rateLimit {
+		n = max(1, min(n, int(l.tokens)))
+	}
+	return n
 }
 
 // tokenAt returns when the drain rate allows the next task, or zero if it
@@ -215,7 +233,13 @@ func (l *loop) apply(r result, now time.Time) {
 		}
 		l.sc.done(r.t, true, 0, now)
 	case failed:
+		r.t.it.failed = true
 		l.st.FailedAttempts++
+		if r.batched {
+			// The batch's first result counted the failure.
+			l.sc.done(r.t, false, r.next, now)
+			return
+		}
 		l.st.ConsecutiveFailures++
 		l.st.LastError, l.st.LastErrorAt = r.err.Error(), now
 		l.s.opts.Logger.Warn("spool: delivery failed, will retry", "id", r.t.it.id, "rcpt", r.t.rcpt, "err", r.err)

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -10,8 +11,9 @@ import (
 // The scheduler decides which recipient the loop hands out next. Each
 // recipient is a task in a lane: one lane per local account, so that an
 // account's mail is delivered in arrival order, and one per entry for its
-// remote recipients. Only the head of a lane may run, and at most one task
-// per lane runs at a time. Lanes whose head is due wait in the ready heap,
+// remote recipients. Only the head of a lane may start, alone or as the
+// first of a batch of the due tasks right behind it (see take), and nothing
+// else in the lane starts until they are all done. Lanes whose head is due wait in the ready heap,
 // oldest head first; the others wait in the waiting heap, soonest first.
 // The scheduler is owned by the loop goroutine and not locked.
 
@@ -40,6 +42,10 @@ type item struct {
 	lanes []laneKey // lanes holding its tasks
 	tasks int       // its tasks still in lanes
 	gone  bool      // removed from the spool; drop its tasks as they come up
+	// failed says an attempt of the entry failed since it was loaded: its
+	// tasks then run alone, so that one bad message cannot make every
+	// batch it joins fail.
+	failed bool
 }
 
 // unixNano returns t in Unix nanoseconds, 0 for the zero time.
@@ -61,11 +67,11 @@ func (t task) before(u task) bool {
 }
 
 type lane struct {
-	key   laneKey
-	tasks []task // sorted by (entry id, recipient)
-	busy  bool   // its head is running
-	heap  *laneHeap
-	index int // in heap
+	key     laneKey
+	tasks   []task // sorted by (entry id, recipient)
+	running int    // the first running tasks are in flight
+	heap    *laneHeap
+	index   int // in heap
 }
 
 type sched struct {
@@ -104,10 +110,7 @@ func (sc *sched) add(e *Entry, now time.Time) {
 			sc.lanes[k] = l
 		}
 		t := task{it, i, k}
-		start := 0
-		if l.busy {
-			start = 1
-		}
+		start := l.running
 		pos := start + sort.Search(len(l.tasks)-start, func(j int) bool { return t.before(l.tasks[start+j]) })
 		l.tasks = append(l.tasks, task{})
 		copy(l.tasks[pos+1:], l.tasks[pos:])
@@ -129,7 +132,7 @@ func (sc *sched) place(l *lane, now time.Time) {
 	if l.heap != nil {
 		heap.Remove(l.heap, l.index)
 	}
-	if l.busy || len(l.tasks) == 0 {
+	if l.running > 0 || len(l.tasks) == 0 {
 		return
 	}
 	if l.tasks[0].it.next <= now.UnixNano() {
@@ -150,11 +153,27 @@ func (sc *sched) peek(now time.Time) *lane {
 	return sc.ready.l[0]
 }
 
-// take marks l's head running and returns it.
-func (sc *sched) take(l *lane) task {
+// batch returns the tasks of l to start together: its head, with up to
+// max-1 of the tasks right behind it that are due and whose entries have
+// not failed, in lane order.
+func (sc *sched) batch(l *lane, now time.Time, max int) []task {
+	n := 1
+	if !l.tasks[0].it.failed {
+		for n < min(max, len(l.tasks)) {
+			it := l.tasks[n].it
+			if it.failed || it.gone || it.next > now.UnixNano() {
+				break
+			}
+			n++
+		}
+	}
+	return slices.Clone(l.tasks[:n])
+}
+
+// take marks the first n tasks of l running.
+func (sc *sched) take(l *lane, n int) {
 	heap.Remove(l.heap, l.index)
-	l.busy = true
-	return l.tasks[0]
+	l.running = n
 }
 
 // wake returns when the soonest waiting lane becomes due, or zero.
@@ -166,17 +185,19 @@ func (sc *sched) wake() time.Time {
 }
 
 // done records the end of a running task: finished removes it, otherwise
-// it stays at its lane's head and its entry becomes due at next (Unix
-// nanoseconds).
+// it stays in its lane and its entry becomes due at next (Unix
+// nanoseconds). The lane can start again when all its running tasks are
+// done.
 func (sc *sched) done(t task, finished bool, next int64, now time.Time) {
 	l := sc.lanes[t.lane]
-	l.busy = false
+	l.running--
 	if finished || t.it.gone {
-		sc.finish(l, now)
+		sc.finish(l, t, now)
 		return
 	}
 	t.it.next = next
 	sc.replace(t.it, now)
+	sc.place(l, now)
 }
 
 // due makes an entry due now.
@@ -191,17 +212,20 @@ func (sc *sched) due(id string, now time.Time) {
 // oldest first instead of waiting out each entry's backoff.
 func (sc *sched) allDue(now time.Time) {
 	for _, it := range sc.items {
-		it.next = 0
+		// The outage failed them, not their messages: they may join
+		// batches again.
+		it.next, it.failed = 0, false
 	}
 	for _, l := range sc.lanes {
 		sc.place(l, now)
 	}
 }
 
-// finish removes l's head task.
-func (sc *sched) finish(l *lane, now time.Time) {
-	it := l.tasks[0].it
-	l.tasks = l.tasks[1:]
+// finish removes task t from l.
+func (sc *sched) finish(l *lane, t task, now time.Time) {
+	i := slices.IndexFunc(l.tasks, func(u task) bool { return u.it == t.it && u.rcpt == t.rcpt })
+	it := t.it
+	l.tasks = slices.Delete(l.tasks, i, i+1)
 	it.tasks--
 	sc.pending--
 	if it.tasks == 0 {
@@ -220,7 +244,7 @@ func (sc *sched) finish(l *lane, now time.Time) {
 // replace re-places the lanes headed by it after its due time changed.
 func (sc *sched) replace(it *item, now time.Time) {
 	for _, k := range it.lanes {
-		if l := sc.lanes[k]; l != nil && !l.busy && len(l.tasks) > 0 && l.tasks[0].it == it {
+		if l := sc.lanes[k]; l != nil && l.running == 0 && len(l.tasks) > 0 && l.tasks[0].it == it {
 			sc.place(l, now)
 		}
 	}
@@ -241,7 +265,7 @@ func (sc *sched) drop(id string, now time.Time) {
 		}
 		kept := l.tasks[:0]
 		for i, t := range l.tasks {
-			if t.it == it && !(i == 0 && l.busy) {
+			if t.it == it && i >= l.running {
 				it.tasks--
 				sc.pending--
 				continue

@@ -112,6 +112,23 @@ type Handler interface {
 	Handle(ctx context.Context, e *Entry, data []byte, rcpt int) error
 }
 
+// A BatchHandler can also take several tasks of one lane at once: due
+// recipients of one account, in arrival order, so that it can store them
+// with one commit. Each task must stay idempotent by (entry id,
+// recipient); after an error every task of the batch is retried, alone.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, batch []Task) error
+}
+
+// Task is one recipient of one entry, handed to a BatchHandler. Entry and
+// Data must not be modified.
+type Task struct {
+	Entry *Entry
+	Data  []byte
+	Rcpt  int
+}
+
 // Options configures a spool. Zero values take the documented defaults.
 type Options struct {
 	// MaxEntries and MaxBytes bound the spool; 0 is unlimited. MaxBytes
@@ -121,6 +138,9 @@ type Options struct {
 
 	// Workers is the number of concurrent Handle calls; default 4.
 	Workers int
+	// Batch is the most tasks of one lane given to a BatchHandler at once;
+	// default 64.
+	Batch int
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// attempt; defaults 1 s and 5 min.
 	RetryMin, RetryMax time.Duration
@@ -154,6 +174,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.Batch <= 0 {
+		o.Batch = 64
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = time.Second

@@ -28,31 +28,85 @@ type result struct {
 	outcome outcome
 	err     error
 	next    int64 // for failed: when the entry is due again, Unix nanoseconds
+	// batched marks the results after the first of a batch that failed as
+	// a whole: one failure for the circuit breaker, not one per task.
+	batched bool
 }
 
-// work handles one task and records its result in the entry's state.
-func (s *Spool) work(ctx context.Context, h Handler, t task) result {
+// work handles the tasks of one lane taken together and records their
+// results in their entries' states. Several tasks go to the handler in
+// one HandleBatch call.
+func (s *Spool) work(ctx context.Context, h Handler, batch []task) []result {
+	bh, ok := h.(BatchHandler)
+	if !ok || len(batch) == 1 {
+		return []result{s.workOne(ctx, h, batch[0])}
+	}
+	var rs []result
+	var ready []task
+	var tasks []Task
+	for _, t := range batch {
+		e, data, r, ok := s.load(t)
+		if !ok {
+			rs = append(rs, r)
+			continue
+		}
+		ready = append(ready, t)
+		tasks = append(tasks, Task{Entry: e, Data: data, Rcpt: t.rcpt})
+	}
+	if len(ready) == 0 {
+		return rs
+	}
+	err := s.guard(ready[0].it.id, func() error { return bh.HandleBatch(ctx, tasks) })
+	if errors.Is(err, ErrPermanent) {
+		// Which task failed for good is unknown; each will run alone and
+		// say.
+		err = fmt.Errorf("spool: batch: %v", err)
+	}
+	for i, t := range ready {
+		r := s.outcome(ctx, t, tasks[i].Entry, err)
+		r.batched = i > 0
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// workOne handles one task.
+func (s *Spool) workOne(ctx context.Context, h Handler, t task) result {
+	e, data, r, ok := s.load(t)
+	if !ok {
+		return r
+	}
+	err := s.guard(t.it.id, func() error { return h.Handle(ctx, e, data, t.rcpt) })
+	return s.outcome(ctx, t, e, err)
+}
+
+// load reads a task's entry for its handler. When it cannot, ok is false
+// and r is the task's result.
+func (s *Spool) load(t task) (e *Entry, data []byte, r result, ok bool) {
 	id := t.it.id
 	b, err := os.ReadFile(s.msgPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return result{t: t, outcome: gone}
+		return nil, nil, result{t: t, outcome: gone}, false
 	}
 	if err != nil {
-		return s.failed(t, fmt.Errorf("spool: read entry: %w", err))
+		return nil, nil, s.failed(t, fmt.Errorf("spool: read entry: %w", err)), false
 	}
-	_, data, err := decodeEntry(b)
+	_, data, err = decodeEntry(b)
 	if err != nil {
 		s.opts.Logger.Error("spool: entry is corrupt, moving it to corrupt/", "id", id, "err", err)
 		if qerr := s.quarantine(id); qerr != nil {
-			return s.failed(t, qerr)
+			return nil, nil, s.failed(t, qerr), false
 		}
-		return result{t: t, outcome: corrupt, err: err}
+		return nil, nil, result{t: t, outcome: corrupt, err: err}, false
 	}
-
 	t.it.mu.Lock()
-	e := t.it.e.clone()
+	e = t.it.e.clone()
 	t.it.mu.Unlock()
-	err = s.callHandler(ctx, h, e, data, t.rcpt)
+	return e, data, result{}, true
+}
+
+// outcome records how the handler's call for task t of entry e ended.
+func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result {
 	switch {
 	case err == nil:
 		s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Done = true })
@@ -75,16 +129,16 @@ func (s *Spool) work(ctx context.Context, h Handler, t task) result {
 	}
 }
 
-// callHandler calls h, turning a panic into an error so that a bug in a
+// guard calls a handler, turning a panic into an error so that a bug in a
 // handler delays mail instead of stopping the server.
-func (s *Spool) callHandler(ctx context.Context, h Handler, e *Entry, data []byte, rcpt int) (err error) {
+func (s *Spool) guard(id string, call func() error) (err error) {
 	defer func() {
 		if x := recover(); x != nil {
-			s.opts.Logger.Error("spool: handler panicked", "id", e.ID, "rcpt", rcpt, "panic", x, "stack", string(debug.Stack()))
+			s.opts.Logger.Error("spool: handler panicked", "id", id, "panic", x, "stack", string(debug.Stack()))
 			err = fmt.Errorf("spool: handler panicked: %v", x)
 		}
 	}()
-	return h.Handle(ctx, e, data, rcpt)
+	return call()
 }
 
 // failed records a temporary failure and schedules the next attempt.
