@@ -69,7 +69,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
 		uids = uids[n:]
-		msgs, err := c.loadMessages(ctx, batch, needMeta)
+		msgs, err := c.loadMessages(ctx, batch, store.Query{WithMeta: needMeta})
 		if err != nil {
 			return err
 		}
@@ -106,13 +106,15 @@ func (c *conn) cmdFetch(cmd *command) error {
 	return nil
 }
 
-// loadMessages reads the messages with the given UIDs, all in the view.
-func (c *conn) loadMessages(ctx context.Context, uids []uint32, withMeta bool) ([]store.Message, error) {
+// loadMessages reads the messages with the given UIDs, all in the view,
+// with what load asks for besides.
+func (c *conn) loadMessages(ctx context.Context, uids []uint32, load store.Query) ([]store.Message, error) {
 	var msgs []store.Message
 	if len(uids) == 0 {
 		return nil, nil // an empty range list would select every message
 	}
-	q := store.Query{Mailbox: c.sel.mb.ID, UIDs: c.sel.ranges(uids), WithMeta: withMeta}
+	q := load
+	q.Mailbox, q.UIDs = c.sel.mb.ID, c.sel.ranges(uids)
 	err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(m *store.Message) error {
 		if c.sel.seq(m.UID) != 0 {
 			msgs = append(msgs, *m)

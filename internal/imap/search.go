@@ -37,48 +37,20 @@ func (c *conn) cmdSearch(cmd *command) error {
 	if useModSeq {
 		c.condstore = true // an enabling command (RFC 7162 section 3.1)
 	}
-	needMeta := root.uses(func(k *searchKey) bool {
-		switch k.op {
-		case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE", "BODY", "TEXT":
-			return true
-		}
-		return false
-	})
-	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
-
-	v := c.sel
 	ctx, cancel := c.commandContext()
 	defer cancel()
 	var hits []uint32 // sequence numbers or UIDs, ascending
 	var highest uint64
-	for start := 0; start < len(v.uids); start += fetchBatch {
-		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
-		msgs, err := c.loadMessages(ctx, batch, needMeta)
-		if err != nil {
-			return err
+	err = c.eachMatch(ctx, root, store.Query{}, func(m *store.Message, seq uint32) {
+		highest = max(highest, m.ModSeq)
+		if cmd.uid {
+			hits = append(hits, m.UID)
+		} else {
+			hits = append(hits, seq)
 		}
-		for i := range msgs {
-			m := &msgs[i]
-			var raw []byte
-			if needBlob || needMeta && m.Meta == nil {
-				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
-					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
-				}
-				if m.Meta == nil {
-					m.Meta = message.Parse(raw)
-				}
-			}
-			seq := v.seq(m.UID)
-			if !c.matches(root, m, seq, raw) {
-				continue
-			}
-			highest = max(highest, m.ModSeq)
-			if cmd.uid {
-				hits = append(hits, m.UID)
-			} else {
-				hits = append(hits, seq)
-			}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if ret.esearch {
 		c.writeESearch(cmd, &ret, hits, highest, useModSeq)
@@ -129,8 +101,8 @@ func (c *conn) searchPrefix(ret *searchReturn) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return "", errNo("BADCHARSET (UTF-8 US-ASCII)", "Charset %s is not supported, use UTF-8", cs)
+		if err := checkCharset(cs); err != nil {
+			return "", err
 		}
 		if err := c.p.sp(); err != nil {
 			return "", err
