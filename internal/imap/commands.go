@@ -66,6 +66,10 @@ var commands = map[string]handler{
 	"UID COPY":    {fn: (*conn).cmdCopy, states: selected},
 	"MOVE":        {fn: (*conn).cmdCopy, states: selected}, // RFC 6851
 	"UID MOVE":    {fn: (*conn).cmdCopy, states: selected},
+	"SORT":        {fn: (*conn).cmdSort, states: selected, keepSeqs: true}, // RFC 5256
+	"UID SORT":    {fn: (*conn).cmdSort, states: selected},
+	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
+	"UID THREAD":  {fn: (*conn).cmdThread, states: selected},
 }
 
 // capabilities lists what the server offers in the session's current
@@ -91,6 +95,11 @@ func (c *conn) capabilities() string {
 		"CONDSTORE",     // RFC 7162
 		"BINARY",        // RFC 3516
 		"MULTIAPPEND",   // RFC 3502
+
+		"SORT",                  // RFC 5256
+		"ESORT",                 // RFC 5267
+		"THREAD=ORDEREDSUBJECT", // RFC 5256
+		"THREAD=REFERENCES",     // RFC 5256
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1
