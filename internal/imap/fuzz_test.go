@@ -29,6 +29,12 @@ func parseArgs(c *conn, name string) error {
 		if _, err := c.p.searchKeys(first); err != nil {
 			return err
 		}
+	case "SORT", "UID SORT":
+		_, err := c.parseSort()
+		return err
+	case "THREAD", "UID THREAD":
+		_, _, err := c.parseThread()
+		return err
 	case "STATUS":
 		if _, err := c.mailboxArg(); err != nil {
 			return err
@@ -109,6 +115,8 @@ func FuzzParseCommand(f *testing.F) {
 		"g LOGIN {4+}\r\nuser \"pa\\\"ss\"\r\n",
 		"h FETCH 1 (BODY[)\r\n",
 		"i APPEND x {99999}\r\n",
+		"j UID SORT RETURN (MIN ALL) (REVERSE DATE SUBJECT) UTF-8 OR FROM {3+}\r\nabc 1:*\r\n",
+		"k THREAD REFERENCES US-ASCII NOT DELETED\r\n",
 	} {
 		f.Add([]byte(s))
 	}
