@@ -23,9 +23,13 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 		return false
 	})
 	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
+	size := fetchBatch
+	if !needBlob {
+		size = rowBatch
+	}
 	v := c.sel
-	for start := 0; start < len(v.uids); start += fetchBatch {
-		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
+	for start := 0; start < len(v.uids); start += size {
+		batch := v.uids[start:min(start+size, len(v.uids))]
 		msgs, err := c.loadMessages(ctx, batch, load)
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"time"
 
 	"casella/internal/store"
 )
@@ -48,7 +47,7 @@ type sortArgs struct {
 // sortItem is a message with the values SORT compares.
 type sortItem struct {
 	seq, num      uint32 // num: the sequence number or UID answered
-	arrival, sent time.Time
+	arrival, sent int64  // Unix nanoseconds
 	size          int64
 	// subject is the base subject; from, to and cc are the addr-mailbox
 	// (local part) of the field's first address.
@@ -64,7 +63,7 @@ func (c *conn) cmdSort(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	var items []sortItem
+	items := make([]sortItem, 0, len(c.sel.uids))
 	err = c.eachMatch(ctx, a.root, store.Query{WithSortKeys: true}, func(m *store.Message, seq uint32) {
 		items = append(items, newSortItem(m, seq, cmd.uid))
 	})
@@ -166,7 +165,8 @@ func (c *conn) charsetAndCriteria() (*searchKey, error) {
 }
 
 func newSortItem(m *store.Message, seq uint32, uid bool) sortItem {
-	it := sortItem{seq: seq, num: seq, arrival: m.Internal, sent: m.Internal, size: m.Size}
+	internal := m.Internal.UnixNano()
+	it := sortItem{seq: seq, num: seq, arrival: internal, sent: internal, size: m.Size}
 	if uid {
 		it.num = m.UID
 	}
@@ -174,7 +174,7 @@ func newSortItem(m *store.Message, seq uint32, uid bool) sortItem {
 		// A message without a usable Date is sorted by its internal date
 		// (RFC 5256 section 2.2).
 		if !k.Sent.IsZero() {
-			it.sent = k.Sent
+			it.sent = k.Sent.UnixNano()
 		}
 		it.subject = k.Subject
 		it.from, it.to, it.cc = addrMailbox(k.From), addrMailbox(k.To), addrMailbox(k.Cc)
@@ -198,11 +198,11 @@ func compareSort(x, y *sortItem, criteria []sortCriterion) int {
 		var d int
 		switch cr.key {
 		case sortArrival:
-			d = x.arrival.Compare(y.arrival)
+			d = cmp.Compare(x.arrival, y.arrival)
 		case sortCc:
 			d = compareCasemap(x.cc, y.cc)
 		case sortDate:
-			d = x.sent.Compare(y.sent)
+			d = cmp.Compare(x.sent, y.sent)
 		case sortFrom:
 			d = compareCasemap(x.from, y.from)
 		case sortSize:
