@@ -70,6 +70,9 @@ var commands = map[string]handler{
 	"UID SORT":    {fn: (*conn).cmdSort, states: selected},
 	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
 	"UID THREAD":  {fn: (*conn).cmdThread, states: selected},
+
+	// Authenticated or selected (RFC 4978 section 3).
+	"COMPRESS": {fn: (*conn).cmdCompress, states: authed, noUpdates: true},
 }
 
 // capabilities lists what the server offers in the session's current
@@ -100,6 +103,7 @@ func (c *conn) capabilities() string {
 		"ESORT",                 // RFC 5267
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
+		"COMPRESS=DEFLATE",      // RFC 4978
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1
