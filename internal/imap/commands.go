@@ -73,6 +73,13 @@ var commands = map[string]handler{
 	"UID COPY":    {fn: (*conn).cmdCopy, states: selected},
 	"MOVE":        {fn: (*conn).cmdCopy, states: selected}, // RFC 6851
 	"UID MOVE":    {fn: (*conn).cmdCopy, states: selected},
+	"SORT":        {fn: (*conn).cmdSort, states: selected, keepSeqs: true}, // RFC 5256
+	"UID SORT":    {fn: (*conn).cmdSort, states: selected},
+	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
+	"UID THREAD":  {fn: (*conn).cmdThread, states: selected},
+
+	// Authenticated or selected (RFC 4978 section 3).
+	"COMPRESS": {fn: (*conn).cmdCompress, states: authed, noUpdates: true},
 }
 
 // capabilities lists what the server offers in the session's current
@@ -109,6 +116,12 @@ func (c *conn) capabilities() string {
 		"UTF8=ACCEPT",       // RFC 6855
 		"QUOTA",             // RFC 9208
 		"QUOTA=RES-STORAGE", // RFC 9208 section 5.1
+
+		"SORT",                  // RFC 5256
+		"ESORT",                 // RFC 5267
+		"THREAD=ORDEREDSUBJECT", // RFC 5256
+		"THREAD=REFERENCES",     // RFC 5256
+		"COMPRESS=DEFLATE",      // RFC 4978
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

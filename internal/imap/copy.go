@@ -48,7 +48,7 @@ func (c *conn) cmdCopy(cmd *command) error {
 	}
 	if !move {
 		// A move stays within the account; a copy adds to its usage.
-		msgs, err := c.loadMessages(ctx, uids, false)
+		msgs, err := c.loadMessages(ctx, uids, store.Query{})
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,11 @@ import (
 // blobs, before their responses are written.
 const fetchBatch = 128
 
+// rowBatch replaces fetchBatch when no message bytes are read: the rows
+// are small, and fewer, larger store reads make a scan of a large mailbox
+// several times faster.
+const rowBatch = 1000
+
 // fetchAtt is one FETCH data item (RFC 9051 section 6.4.5).
 type fetchAtt struct {
 	name    string // FLAGS, UID, BODY[], BINARY[], BINARY.SIZE[], RFC822.HEADER, ...
@@ -77,11 +82,15 @@ func (c *conn) cmdFetch(cmd *command) error {
 			return err
 		}
 	}
+	size := fetchBatch
+	if !needBlob && !needMeta {
+		size = rowBatch
+	}
 	for len(uids) > 0 {
-		n := min(len(uids), fetchBatch)
+		n := min(len(uids), size)
 		batch := uids[:n]
 		uids = uids[n:]
-		msgs, err := c.loadMessages(ctx, batch, needMeta)
+		msgs, err := c.loadMessages(ctx, batch, store.Query{WithMeta: needMeta})
 		if err != nil {
 			return err
 		}
@@ -118,13 +127,15 @@ func (c *conn) cmdFetch(cmd *command) error {
 	return nil
 }
 
-// loadMessages reads the messages with the given UIDs, all in the view.
-func (c *conn) loadMessages(ctx context.Context, uids []uint32, withMeta bool) ([]store.Message, error) {
-	var msgs []store.Message
+// loadMessages reads the messages with the given UIDs, all in the view,
+// with what load asks for besides.
+func (c *conn) loadMessages(ctx context.Context, uids []uint32, load store.Query) ([]store.Message, error) {
 	if len(uids) == 0 {
 		return nil, nil // an empty range list would select every message
 	}
-	q := store.Query{Mailbox: c.sel.mb.ID, UIDs: c.sel.ranges(uids), WithMeta: withMeta}
+	msgs := make([]store.Message, 0, len(uids))
+	q := load
+	q.Mailbox, q.UIDs = c.sel.mb.ID, c.sel.ranges(uids)
 	err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(m *store.Message) error {
 		if c.sel.seq(m.UID) != 0 {
 			msgs = append(msgs, *m)

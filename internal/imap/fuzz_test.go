@@ -29,6 +29,12 @@ func parseArgs(c *conn, name string) error {
 		if _, err := c.p.searchKeys(first); err != nil {
 			return err
 		}
+	case "SORT", "UID SORT":
+		_, err := c.parseSort()
+		return err
+	case "THREAD", "UID THREAD":
+		_, _, err := c.parseThread()
+		return err
 	case "STATUS":
 		if _, err := c.mailboxArg(); err != nil {
 			return err
@@ -132,6 +138,8 @@ func FuzzParseCommand(f *testing.F) {
 		"o APPEND INBOX \" 1-Feb-2024 13:14:15 +0100\" UTF8 (~{5+}\r\nhello)\r\n",
 		"p STORE $ (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)\r\n",
 		"q STATUS INBOX (MAILBOXID APPENDLIMIT DELETED-STORAGE RECENT)\r\n",
+		"r UID SORT RETURN (MIN ALL) (REVERSE DATE SUBJECT) UTF-8 OR FROM {3+}\r\nabc 1:*\r\n",
+		"s THREAD REFERENCES US-ASCII NOT DELETED\r\n",
 	} {
 		f.Add([]byte(s))
 	}

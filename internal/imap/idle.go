@@ -1,8 +1,29 @@
 package imap
 
 import (
+	"bufio"
+	"io"
 	"strings"
+	"sync"
 )
+
+// writeBuffers holds the write buffers of idling sessions. Most IDLE
+// sessions wait for hours without a response to write; with thousands of
+// them, a buffer each adds up.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriter(io.Discard) }}
+
+// parkWriter gives the session's write buffer, flushed, to the pool.
+func (c *conn) parkWriter() {
+	c.bw.Reset(io.Discard) // no reference to the connection in the pool
+	writeBuffers.Put(c.bw)
+	c.bw = nil
+}
+
+// unparkWriter takes a write buffer from the pool.
+func (c *conn) unparkWriter() {
+	c.bw = writeBuffers.Get().(*bufio.Writer)
+	c.bw.Reset(c.out)
+}
 
 // cmdIdle: RFC 2177. Changes committed by any session or delivery wake the
 // store's watch, and are pushed as the same untagged updates NOOP would
@@ -17,6 +38,8 @@ func (c *conn) cmdIdle(cmd *command) error {
 	if err := c.pushUpdates(); err != nil {
 		return err
 	}
+	c.parkWriter()
+	defer c.unparkWriter()
 	// The reader goroutine owns the parser until it reports; the session
 	// only writes meanwhile.
 	done := make(chan error, 1)
@@ -40,7 +63,9 @@ func (c *conn) cmdIdle(cmd *command) error {
 			cmd.text = "IDLE terminated"
 			return nil
 		case <-wake:
+			c.unparkWriter()
 			err := c.pushUpdates()
+			c.parkWriter()
 			if err != nil || c.closeNow {
 				// The reader still owns the parser: end the connection
 				// so that it returns, and wait for it.

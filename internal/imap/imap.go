@@ -35,6 +35,13 @@
 //   - A store failure that is not a condition the user caused is answered
 //     with a tagged NO [UNAVAILABLE] (RFC 5530) and the session stays
 //     usable; every command's store calls run under CommandTimeout.
+//   - SORT and THREAD (RFC 5256) use the metadata stored at delivery, SORT
+//     only the store's indexed sort keys; message bytes are read only for
+//     search keys that need them.
+//   - An IDLE session holds as little as it can, since thousands of them
+//     wait for hours: its write buffer goes to a pool while it waits, and
+//     with COMPRESS a compressor is held only between a write and the
+//     flush that ends it (compress.go).
 //   - The Server has no package-level state; many can run in one process.
 package imap
 

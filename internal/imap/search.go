@@ -53,49 +53,22 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 	if useModSeq {
 		c.condstore = true // an enabling command (RFC 7162 section 3.1)
 	}
-	needMeta := root.uses(func(k *searchKey) bool {
-		switch k.op {
-		case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE", "BODY", "TEXT":
-			return true
-		}
-		return false
-	})
-	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
-
 	ctx, cancel := c.commandContext()
 	defer cancel()
 	now := time.Now()
 	var hits, hitUIDs []uint32 // sequence numbers or UIDs, and UIDs, ascending
 	var highest uint64
-	for start := 0; start < len(v.uids); start += fetchBatch {
-		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
-		msgs, err := c.loadMessages(ctx, batch, needMeta)
-		if err != nil {
-			return err
+	err = c.eachMatch(ctx, root, store.Query{}, now, func(m *store.Message, seq uint32) {
+		highest = max(highest, m.ModSeq)
+		hitUIDs = append(hitUIDs, m.UID)
+		if cmd.uid {
+			hits = append(hits, m.UID)
+		} else {
+			hits = append(hits, seq)
 		}
-		for i := range msgs {
-			m := &msgs[i]
-			var raw []byte
-			if needBlob || needMeta && m.Meta == nil {
-				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
-					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
-				}
-				if m.Meta == nil {
-					m.Meta = message.Parse(raw)
-				}
-			}
-			seq := v.seq(m.UID)
-			if !c.matches(root, &candidate{m: m, seq: seq, raw: raw, now: now}) {
-				continue
-			}
-			highest = max(highest, m.ModSeq)
-			hitUIDs = append(hitUIDs, m.UID)
-			if cmd.uid {
-				hits = append(hits, m.UID)
-			} else {
-				hits = append(hits, seq)
-			}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if ret.save {
 		v.saveResult(&ret, hitUIDs)
@@ -152,8 +125,8 @@ func (c *conn) searchPrefix(ret *searchReturn) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return "", errNo("BADCHARSET (UTF-8 US-ASCII)", "Charset %s is not supported, use UTF-8", cs)
+		if err := checkCharset(cs); err != nil {
+			return "", err
 		}
 		if err := c.p.sp(); err != nil {
 			return "", err

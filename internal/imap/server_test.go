@@ -50,7 +50,7 @@ const (
 	testPass = "secret password"
 )
 
-func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
+func newTestEnv(t testing.TB, configure ...func(*Server)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"))
@@ -112,12 +112,12 @@ func (e *testEnv) client(t *testing.T, opts *imapclient.Options) *imapclient.Cli
 
 // rawConn is a line-level client for what go-imap's client cannot send.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	r  *bufio.Reader
 }
 
-func (e *testEnv) raw(t *testing.T) *rawConn {
+func (e *testEnv) raw(t testing.TB) *rawConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", e.addr)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -51,12 +52,14 @@ type conn struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	br *bufio.Reader
-	bw *bufio.Writer
+	br  *bufio.Reader
+	bw  *bufio.Writer // nil while idling (idle.go)
+	out io.Writer     // what bw writes to: the connection, or the compressor
 	// rErr and wErr are the first read and write errors: the connection
 	// is done. They are apart because IDLE reads in another goroutine.
 	rErr, wErr error
 	p          parser
+	deflate    *deflater // COMPRESS=DEFLATE is active (compress.go)
 
 	state state
 	acct  directory.Account
@@ -100,7 +103,8 @@ func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
 	c.log = s.logger().With("proto", "imap", "remote", nc.RemoteAddr().String())
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.br = bufio.NewReader(connIO{c})
-	c.bw = bufio.NewWriter(connIO{c})
+	c.out = connIO{c}
+	c.bw = bufio.NewWriter(c.out)
 	c.p = parser{r: c.br, maxLine: maxLine, maxLiteral: s.maxLiteral(), cont: c.continueLiteral}
 	if implicitTLS {
 		c.nc = tls.Server(nc, s.TLS)
@@ -129,6 +133,11 @@ func (c *conn) writeBytes(b []byte) {
 func (c *conn) flush() error {
 	if err := c.bw.Flush(); err != nil {
 		return fmt.Errorf("writing to client: %w", err)
+	}
+	if c.deflate != nil {
+		if err := c.deflate.Flush(); err != nil {
+			return fmt.Errorf("writing to client: %w", err)
+		}
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	// Every message the command named gets its flags back, changed or not
 	// (section 6.4.6); failed ones too, so the client learns their state.
-	msgs, err := c.loadMessages(ctx, uids, false)
+	msgs, err := c.loadMessages(ctx, uids, store.Query{})
 	if err != nil {
 		return err
 	}

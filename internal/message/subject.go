@@ -7,6 +7,20 @@ import "strings"
 // "(fwd)" trailers and "Re:", "Fw:", "Fwd:" and "[blob]" leaders removed,
 // and "[fwd: ...]" wrappers unwrapped, repeatedly.
 func BaseSubject(subject string) string {
+	base, _ := baseSubject(subject)
+	return base
+}
+
+// IsReplyOrForward reports whether a decoded subject marks its message as
+// a reply or a forward, which THREAD=REFERENCES needs (RFC 5256 section 4,
+// step 5): extracting the base subject removed a "Re:" or "Fwd:" leader, a
+// "(fwd)" trailer or a "[fwd: ...]" wrapper (section 2.1).
+func IsReplyOrForward(subject string) bool {
+	_, reply := baseSubject(subject)
+	return reply
+}
+
+func baseSubject(subject string) (base string, reply bool) {
 	// Step 1: tabs and continuations become spaces, runs of spaces one.
 	s := strings.Join(strings.Fields(subject), " ")
 	for {
@@ -18,11 +32,14 @@ func BaseSubject(subject string) string {
 				break
 			}
 			s = t[:len(t)-len("(fwd)")]
+			reply = true
 		}
 		// Steps 3 to 5: remove leaders and blobs until none is left.
 		for {
 			t := strings.TrimLeft(s, " ")
-			t = stripRefwd(t)
+			if u := stripRefwd(t); u != t {
+				t, reply = u, true
+			}
 			if b, ok := cutBlob(t); ok && b != "" {
 				t = b
 			}
@@ -34,9 +51,10 @@ func BaseSubject(subject string) string {
 		// Step 6: "[fwd: subject]" (RFC 5256 subj-fwd) is unwrapped.
 		if len(s) >= len("[fwd:]") && strings.EqualFold(s[:5], "[fwd:") && strings.HasSuffix(s, "]") {
 			s = s[5 : len(s)-1]
+			reply = true
 			continue
 		}
-		return s
+		return s, reply
 	}
 }
 

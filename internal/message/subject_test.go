@@ -24,3 +24,22 @@ func TestBaseSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestIsReplyOrForward(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"Hello", false},
+		{"[list] hello", false},
+		{"Review: plans", false},
+		{"Re: Hello", true},
+		{"[list] Re[2]: hello", true},
+		{"hello (fwd)", true},
+		{"[Fwd: hello]", true},
+	} {
+		if got := IsReplyOrForward(tc.in); got != tc.want {
+			t.Errorf("IsReplyOrForward(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

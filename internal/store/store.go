@@ -116,6 +116,19 @@ type Message struct {
 
 	// Meta is loaded only when the query asks for it.
 	Meta *message.Meta
+	// SortKeys is loaded only when the query asks for it.
+	SortKeys *SortKeys
+}
+
+// SortKeys are the values SORT compares (RFC 5256 section 3), kept beside
+// the metadata so that sorting a large mailbox does not decode it. They
+// are zero for a message stored without metadata.
+type SortKeys struct {
+	Sent    time.Time // Date header field; zero when absent or unparseable
+	Subject string    // base subject (RFC 5256 section 2.1)
+	// From, To and Cc are the first address of each field as
+	// local@domain in lower case, "" when the field is empty.
+	From, To, Cc string
 }
 
 // NewMessage is a message to add to a mailbox.
@@ -135,6 +148,8 @@ type Query struct {
 	Mailbox  int64
 	UIDs     []UIDRange // nil for all
 	WithMeta bool       // load Message.Meta
+	// WithSortKeys loads Message.SortKeys.
+	WithSortKeys bool
 }
 
 // FlagOp says how a flag update applies (RFC 9051 section 6.4.6).

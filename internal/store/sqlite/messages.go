@@ -25,15 +25,12 @@ type row struct {
 	keywords string
 }
 
-func scanRow(sc interface{ Scan(...any) error }, meta *[]byte) (row, error) {
+func scanRow(sc interface{ Scan(...any) error }, extra ...any) (row, error) {
 	var r row
 	var internal, saved int64
 	var key string
 	dest := []any{&r.ID, &r.EmailID, &r.ThreadID, &r.Mailbox, &r.UID, &r.ModSeq, &r.bits, &r.keywords, &internal, &saved, &r.Size, &key}
-	if meta != nil {
-		dest = append(dest, meta)
-	}
-	if err := sc.Scan(dest...); err != nil {
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return r, err
 	}
 	r.Internal = time.Unix(0, internal).UTC()
@@ -57,7 +54,8 @@ func checkMailbox(ctx context.Context, q querier, acct store.Account, mailbox in
 // read in batches through the (mailbox, uid) index and fn runs with no
 // transaction open; a message changed by another writer while the scan runs
 // is seen in the state of the batch that read it. Without q.WithMeta the
-// metadata table is not read at all.
+// metadata table is not read at all; sort keys come from the indexed
+// columns of the messages table.
 func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
 	if err := checkMailbox(ctx, s.r, acct, q.Mailbox); err != nil {
 		return dbError("list messages", err)
@@ -66,11 +64,15 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 	if ranges == nil {
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
 	}
-	query := `SELECT ` + messageColumns + ` FROM messages m WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
-	if q.WithMeta {
-		query = `SELECT ` + messageColumns + `, mm.meta FROM messages m LEFT JOIN message_meta mm ON mm.message = m.id
-			WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
+	cols, from := messageColumns, `messages m`
+	if q.WithSortKeys {
+		cols += `, m.sent, m.subject, m.from_addr, m.to_addr, m.cc_addr`
 	}
+	if q.WithMeta {
+		cols += `, mm.meta`
+		from += ` LEFT JOIN message_meta mm ON mm.message = m.id`
+	}
+	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
 	batch := make([]store.Message, 0, batchSize)
 	for _, r := range ranges {
 		first := r.First
@@ -101,16 +103,30 @@ func (s *Store) readBatch(ctx context.Context, query string, q store.Query, firs
 		return nil, err
 	}
 	defer rows.Close()
-	var metaJSON []byte
-	var mp *[]byte
+	var (
+		metaJSON []byte
+		sent     int64
+		keys     store.SortKeys
+		extra    []any
+	)
+	if q.WithSortKeys {
+		extra = append(extra, &sent, &keys.Subject, &keys.From, &keys.To, &keys.Cc)
+	}
 	if q.WithMeta {
-		mp = &metaJSON
+		extra = append(extra, &metaJSON)
 	}
 	for rows.Next() {
 		metaJSON = nil
-		r, err := scanRow(rows, mp)
+		r, err := scanRow(rows, extra...)
 		if err != nil {
 			return nil, err
+		}
+		if q.WithSortKeys {
+			k := keys
+			if sent != 0 {
+				k.Sent = time.Unix(sent, 0).UTC()
+			}
+			r.SortKeys = &k
 		}
 		if len(metaJSON) > 0 {
 			var meta message.Meta
@@ -143,7 +159,7 @@ func (w *wtx) selectRows(mailbox int64, uids []store.UIDRange, extra string) ([]
 			return nil, fmt.Errorf("select messages: %w", err)
 		}
 		for rows.Next() {
-			m, err := scanRow(rows, nil)
+			m, err := scanRow(rows)
 			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("select messages: %w", err)

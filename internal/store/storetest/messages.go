@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"casella/internal/message"
 	"casella/internal/store"
 )
 
@@ -230,6 +231,39 @@ func testMeta(t *testing.T, s store.Store) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testSortKeys(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	inbox := mailbox(t, s, acct, store.Inbox)
+	m := msg(1)
+	m.Meta = meta("Re: Quarterly report", "q1@example.org")
+	m.Meta.BaseSubject = "Quarterly report"
+	m.Meta.Envelope.From[0].Local = "Alice"
+	m.Meta.Envelope.Cc = []message.Address{{Local: "carol", Host: "Example.NET"}, {Local: "dave", Host: "example.net"}}
+	if _, err := s.Append(ctx, acct, inbox.ID, []store.NewMessage{m, msg(2)}); err != nil {
+		t.Fatal(err)
+	}
+	var got []*store.SortKeys
+	err := s.Messages(ctx, acct, store.Query{Mailbox: inbox.ID, WithSortKeys: true}, func(m *store.Message) error {
+		got = append(got, m.SortKeys)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*store.SortKeys{
+		{Sent: m.Meta.Envelope.Date, Subject: "Quarterly report", From: "alice@example.org", To: "bob@example.com", Cc: "carol@example.net"},
+		{},
+	}
+	if len(got) != 2 || got[0] == nil || got[1] == nil || !got[0].Sent.Equal(want[0].Sent) {
+		t.Fatalf("WithSortKeys returned %+v", got)
+	}
+	got[0].Sent = want[0].Sent
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("sort keys:\n got %+v %+v\nwant %+v %+v", got[0], got[1], want[0], want[1])
 	}
 }
 

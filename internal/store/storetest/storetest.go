@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Append", testAppend},
 		{"Messages", testMessages},
 		{"Meta", testMeta},
+		{"SortKeys", testSortKeys},
 		{"Threads", testThreads},
 		{"UpdateFlags", testUpdateFlags},
 		{"Keywords", testKeywords},

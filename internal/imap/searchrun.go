@@ -1,0 +1,66 @@
+package imap
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"casella/internal/message"
+	"casella/internal/store"
+)
+
+// eachMatch calls fn, in mailbox order, for each message of the selected
+// mailbox that matches the search criteria root (RFC 9051 section 6.4.4).
+// SEARCH, SORT and THREAD share it. load says what fn needs beyond what
+// the criteria need: WithMeta, WithSortKeys; now is the command's start,
+// for OLDER and YOUNGER (RFC 5032). Metadata the store lacks is
+// parsed from the message when it is needed.
+func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query, now time.Time, fn func(m *store.Message, seq uint32)) error {
+	load.WithMeta = load.WithMeta || root.uses(func(k *searchKey) bool {
+		switch k.op {
+		case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE", "BODY", "TEXT":
+			return true
+		}
+		return false
+	})
+	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
+	size := fetchBatch
+	if !needBlob {
+		size = rowBatch
+	}
+	v := c.sel
+	for start := 0; start < len(v.uids); start += size {
+		batch := v.uids[start:min(start+size, len(v.uids))]
+		msgs, err := c.loadMessages(ctx, batch, load)
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			var raw []byte
+			if needBlob || load.WithMeta && m.Meta == nil {
+				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
+				}
+				if m.Meta == nil {
+					m.Meta = message.Parse(raw)
+				}
+			}
+			seq := v.seq(m.UID)
+			if c.matches(root, &candidate{m: m, seq: seq, raw: raw, now: now}) {
+				fn(m, seq)
+			}
+		}
+	}
+	return nil
+}
+
+// checkCharset accepts the charsets a search string may be in; strings
+// are compared as UTF-8, of which US-ASCII is a subset.
+func checkCharset(cs string) error {
+	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+		return errNo("BADCHARSET (UTF-8 US-ASCII)", "Charset %s is not supported, use UTF-8", cs)
+	}
+	return nil
+}
