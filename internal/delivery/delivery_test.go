@@ -31,7 +31,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // setup opens a real SQLite store and filesystem blob store, wrapped for
 // fault injection, and a spool.
-func setup(t *testing.T, opts spool.Options) *env {
+func setup(t testing.TB, opts spool.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "meta.db"))
@@ -54,7 +54,7 @@ func setup(t *testing.T, opts spool.Options) *env {
 	return e
 }
 
-func (e *env) enqueue(t *testing.T, from string, rcpts []spool.Recipient, data string) string {
+func (e *env) enqueue(t testing.TB, from string, rcpts []spool.Recipient, data string) string {
 	t.Helper()
 	id, err := e.spool.Enqueue(context.Background(), spool.Envelope{From: from, Recipients: rcpts, Received: time.Now()}, []byte(data))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -62,12 +63,18 @@ func (s *Spool) work(ctx context.Context, h Handler, batch []task) []result {
 		// say.
 		err = fmt.Errorf("spool: batch: %v", err)
 	}
+	// Recorded concurrently, the entries' removals share directory fsyncs
+	// (groupSync) instead of taking one each.
+	out := make([]result, len(ready))
+	var wg sync.WaitGroup
 	for i, t := range ready {
-		r := s.outcome(ctx, t, tasks[i].Entry, err)
-		r.batched = i > 0
-		rs = append(rs, r)
+		wg.Go(func() {
+			out[i] = s.outcome(ctx, t, tasks[i].Entry, err)
+			out[i].batched = i > 0
+		})
 	}
-	return rs
+	wg.Wait()
+	return append(rs, out...)
 }
 
 // workOne handles one task.
