@@ -15,9 +15,10 @@
 //     replica that has not answered within HedgeDelay gets company (a
 //     hedged read of the next one). The first copy that verifies against
 //     the key wins, and every copy found bad on the way is repaired in the
-//     background from it. Wrong bytes are never returned: replicas verify
-//     on read, and this store verifies again, because a replica is code we
-//     do not control.
+//     background from it. Wrong bytes are never returned: every replica
+//     verifies what it reads, as the blob.Store contract requires (each
+//     backend's tests damage stored bytes to check it), so this store does
+//     not hash them a second time, which halved read throughput.
 //   - ErrNotFound is returned only when every replica says the blob is not
 //     there; a blob that no replica can serve for any other reason is a
 //     different error, naming what each replica said.
