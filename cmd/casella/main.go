@@ -60,6 +60,7 @@ var commands = []command{
 	{"fault clear", "clear injected faults", (*cli).faultClear},
 	{"fault show", "show injected faults", (*cli).faultShow},
 	{"drill", "run a fault drill and report what was accepted, delivered and lost", (*cli).drill},
+	{"verify", "check every message's blob on every replica; --repair fixes bad copies", (*cli).verify},
 }
 
 // cli is the environment commands run in.

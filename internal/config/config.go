@@ -114,10 +114,59 @@ type Spool struct {
 	BreakerCooldown Duration `toml:"breaker_cooldown"`
 }
 
-// Blob configures the blob store's garbage collector.
+// Blob configures the blob store: its backend and garbage collector.
 type Blob struct {
-	GCGrace    Duration `toml:"gc_grace"` // how old an unreferenced blob must be before it is removed
-	GCInterval Duration `toml:"gc_interval"`
+	// Backend is fs (a directory), s3 (an S3-compatible bucket) or
+	// replicated (every blob on each of Replicated.Children).
+	Backend    string         `toml:"backend"`
+	GCGrace    Duration       `toml:"gc_grace"` // how old an unreferenced blob must be before it is removed
+	GCInterval Duration       `toml:"gc_interval"`
+	FS         BlobFS         `toml:"fs"`
+	S3         BlobS3         `toml:"s3"`
+	Replicated BlobReplicated `toml:"replicated"`
+	Scrub      BlobScrub      `toml:"scrub"`
+}
+
+// BlobFS configures the filesystem blob backend.
+type BlobFS struct {
+	Dir string `toml:"dir"` // "" means the data directory's blobs/
+}
+
+// BlobS3 configures the S3 blob backend.
+type BlobS3 struct {
+	Endpoint    string   `toml:"endpoint"` // base URL; "" means Amazon S3
+	Bucket      string   `toml:"bucket"`
+	Region      string   `toml:"region"`
+	AccessKey   string   `toml:"access_key"`
+	SecretKey   string   `toml:"secret_key"`
+	PathStyle   bool     `toml:"path_style"` // endpoint/bucket/key rather than bucket.endpoint/key
+	Timeout     Duration `toml:"timeout"`    // one call, retries included
+	MaxAttempts int      `toml:"max_attempts"`
+	PartSize    Size     `toml:"part_size"` // blobs larger than this are uploaded in parts of this size
+}
+
+// BlobReplicated configures the replicated blob backend.
+type BlobReplicated struct {
+	// Children names the backends that each hold a copy, preferred first:
+	// "fs" ([blob.fs]) and "s3" ([blob.s3]).
+	Children []string `toml:"children"`
+	// WriteQuorum is how many children must store a blob before a write
+	// succeeds; 0 means all. Children that miss a write get a hint and
+	// the blob when they return.
+	WriteQuorum int `toml:"write_quorum"`
+	// HedgeDelay is how long a slow child is waited for before a read
+	// also asks the next one, and a write that has its quorum stops
+	// waiting for the rest.
+	HedgeDelay     Duration `toml:"hedge_delay"`
+	ReplayInterval Duration `toml:"replay_interval"` // how often hinted writes are retried
+}
+
+// BlobScrub configures the background scrubber of the replicated backend.
+type BlobScrub struct {
+	// Rate bounds what the scrubber reads per second, every copy
+	// counted; 0 turns the scrubber off.
+	Rate     Size     `toml:"rate"`
+	Interval Duration `toml:"interval"` // pause between two passes
 }
 
 // Demo configures the demonstration data made on first start.
@@ -180,8 +229,24 @@ func Default() Config {
 			BreakerCooldown: Duration(10 * time.Second),
 		},
 		Blob: Blob{
+			Backend:    "fs",
 			GCGrace:    Duration(24 * time.Hour),
 			GCInterval: Duration(time.Hour),
+			S3: BlobS3{
+				Region:      "us-east-1",
+				Timeout:     Duration(30 * time.Second),
+				MaxAttempts: 3,
+				PartSize:    8 * mib,
+			},
+			Replicated: BlobReplicated{
+				Children:       []string{"fs", "s3"},
+				HedgeDelay:     Duration(500 * time.Millisecond),
+				ReplayInterval: Duration(30 * time.Second),
+			},
+			Scrub: BlobScrub{
+				Rate:     10 * mib,
+				Interval: Duration(24 * time.Hour),
+			},
 		},
 		Demo: Demo{Enabled: true},
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e != c {
+	if !reflect.DeepEqual(e, c) {
 		t.Fatalf("empty file = %+v, want defaults %+v", e, c)
 	}
 }
@@ -114,9 +115,10 @@ enabled = false
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute)},
-		Blob:  Blob{GCGrace: Duration(48 * time.Hour), GCInterval: Duration(30 * time.Minute)},
 	}
-	if c != want {
+	want.Blob = Default().Blob
+	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
 	}
 }
@@ -133,6 +135,51 @@ func wantLoadError(t *testing.T, text string, parts ...string) {
 			t.Errorf("error %q does not contain %q", err, p)
 		}
 	}
+}
+
+func TestBlobBackends(t *testing.T) {
+	c, err := Load(writeFile(t, `
+[blob]
+backend = "replicated"
+
+[blob.fs]
+dir = "/srv/blobs"
+
+[blob.s3]
+endpoint = "http://127.0.0.1:7070"
+bucket = "mail"
+access_key = "a"
+secret_key = "s"
+path_style = true
+timeout = "5s"
+
+[blob.replicated]
+children = ["s3", "fs"]
+write_quorum = 1
+hedge_delay = "200ms"
+
+[blob.scrub]
+rate = "1MiB"
+interval = "12h"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Blob
+	if b.Backend != "replicated" || b.FS.Dir != "/srv/blobs" || b.S3.Bucket != "mail" || !b.S3.PathStyle ||
+		b.S3.Timeout.D() != 5*time.Second || b.S3.PartSize != 8<<20 ||
+		!reflect.DeepEqual(b.Replicated.Children, []string{"s3", "fs"}) || b.Replicated.WriteQuorum != 1 ||
+		b.Replicated.HedgeDelay.D() != 200*time.Millisecond || b.Scrub.Rate != 1<<20 || b.Scrub.Interval.D() != 12*time.Hour {
+		t.Fatalf("blob section = %+v", b)
+	}
+
+	wantLoadError(t, "[blob]\nbackend = \"nfs\"\n", "blob.backend", `"nfs"`)
+	wantLoadError(t, "[blob]\nbackend = \"s3\"\n", "blob.s3.bucket")
+	wantLoadError(t, "[blob]\nbackend = \"s3\"\n[blob.s3]\nbucket = \"b\"\nendpoint = \"s3.example.net\"\n", "blob.s3.endpoint")
+	wantLoadError(t, "[blob]\nbackend = \"replicated\"\n[blob.replicated]\nchildren = [\"fs\"]\n", "blob.replicated.children", "two")
+	wantLoadError(t, "[blob]\nbackend = \"replicated\"\n[blob.replicated]\nchildren = [\"fs\", \"fs\"]\n", "twice")
+	wantLoadError(t, "[blob]\nbackend = \"replicated\"\n[blob.s3]\nbucket = \"b\"\n[blob.replicated]\nwrite_quorum = 3\n", "blob.replicated.write_quorum")
+	wantLoadError(t, "[blob.s3]\nbuckett = \"b\"\n", `"blob.s3.buckett"`, "unknown key")
 }
 
 func TestErrors(t *testing.T) {

@@ -63,6 +63,9 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", s.collectBlobs)
+	if s.scrub != nil {
+		s.loop(ctx, "blob scrub", func(ctx context.Context) error { s.scrub.Run(ctx); return nil })
+	}
 	s.banner()
 	return nil
 }

@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 
 	"casella/internal/blob"
-	"casella/internal/blob/fs"
+	"casella/internal/blob/replicated"
 	"casella/internal/config"
 	"casella/internal/directory/sqlitedir"
 	"casella/internal/faults"
@@ -69,11 +69,13 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir   *sqlitedir.Dir
-	store store.Store
-	blobs blob.Store
-	spool *spool.Spool
-	queue *spool.Spool
+	dir     *sqlitedir.Dir
+	store   store.Store
+	blobs   blob.Store
+	blobSet *Blobs
+	scrub   *replicated.Scrubber // nil unless the blob store is replicated and scrubbing is on
+	spool   *spool.Spool
+	queue   *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -124,11 +126,13 @@ func Open(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("opening the mailbox store: %w", err)
 	}
 	s.store = st
-	bs, err := fs.Open(filepath.Join(cfg.DataDir, BlobDir))
-	if err != nil {
-		return nil, fmt.Errorf("opening the blob store: %w", err)
+	if s.blobSet, err = OpenBlobs(context.Background(), cfg, s.log, replicated.NewMetrics(s.metrics.registry)); err != nil {
+		return nil, err
 	}
-	s.blobs = bs
+	s.blobs = s.blobSet.Store
+	if s.scrub, err = s.blobSet.Scrubber(cfg, s.log); err != nil {
+		return nil, err
+	}
 	if opts.AllowFaults {
 		s.faults = faults.New(s.log.With("component", "faults"))
 		s.store = faults.Store(s.store, s.faults)
@@ -314,5 +318,8 @@ func (s *Server) closeStores() {
 	}
 	if s.dir != nil {
 		s.dir.Close()
+	}
+	if s.blobSet != nil {
+		s.blobSet.Close()
 	}
 }

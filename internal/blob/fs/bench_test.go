@@ -1,16 +1,14 @@
 package fs
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"casella/internal/blob"
+	"casella/internal/blob/blobtest"
 )
-
-var benchSizes = []int{4 << 10, 64 << 10, 1 << 20}
 
 func benchOpen(b *testing.B) *Store {
 	b.Helper()
@@ -21,30 +19,16 @@ func benchOpen(b *testing.B) *Store {
 	return s
 }
 
-// BenchmarkPut stores new content each time: a write, an fsync of the file
-// and one of its shard directory.
-func BenchmarkPut(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			s := benchOpen(b)
-			data := make([]byte, size)
-			b.SetBytes(int64(size))
-			i := uint64(0)
-			for b.Loop() {
-				i++
-				binary.LittleEndian.PutUint64(data, i)
-				if _, err := s.Put(b.Context(), data); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+// BenchmarkStore measures Put (a write, an fsync of the file and one of
+// its shard directory) and Get (a read and a SHA-256).
+func BenchmarkStore(b *testing.B) {
+	blobtest.Bench(b, func(b *testing.B) blob.Store { return benchOpen(b) })
 }
 
 // BenchmarkPutExisting stores content that is already there: a read, a
 // compare and a modification time update, no fsync.
 func BenchmarkPutExisting(b *testing.B) {
-	for _, size := range benchSizes {
+	for _, size := range blobtest.BenchSizes {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			s := benchOpen(b)
 			data := make([]byte, size)
@@ -61,54 +45,51 @@ func BenchmarkPutExisting(b *testing.B) {
 	}
 }
 
-// BenchmarkGet reads and verifies a blob.
-func BenchmarkGet(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			s := benchOpen(b)
-			var keys []blob.Key
-			for i := range 64 {
-				data := make([]byte, size)
-				binary.LittleEndian.PutUint64(data, uint64(i))
-				key, err := s.Put(b.Context(), data)
+// BenchmarkRaw is the machine's baseline for BenchmarkStore, at the same
+// sizes: Write writes a new file, fsyncs and closes it, with nothing else;
+// Read reads one of 64 files back, without verifying it.
+func BenchmarkRaw(b *testing.B) {
+	for _, size := range blobtest.BenchSizes {
+		b.Run(fmt.Sprintf("Write/%dKiB", size>>10), func(b *testing.B) {
+			dir := b.TempDir()
+			data := make([]byte, size)
+			b.SetBytes(int64(size))
+			i := 0
+			for b.Loop() {
+				i++
+				f, err := os.Create(filepath.Join(dir, fmt.Sprintf("f%d", i)))
 				if err != nil {
 					b.Fatal(err)
 				}
-				keys = append(keys, key)
+				if _, err := f.Write(data); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, size := range blobtest.BenchSizes {
+		b.Run(fmt.Sprintf("Read/%dKiB", size>>10), func(b *testing.B) {
+			dir := b.TempDir()
+			data := make([]byte, size)
+			for i := range 64 {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), data, 0o640); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.SetBytes(int64(size))
 			i := 0
 			for b.Loop() {
-				if _, err := s.Get(b.Context(), keys[i%len(keys)]); err != nil {
+				if _, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("f%d", i%64))); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
 		})
-	}
-}
-
-// BenchmarkRawFsync is the machine's baseline for BenchmarkPut: 4 KiB
-// written to a new file, fsync'd and closed, with nothing else.
-func BenchmarkRawFsync(b *testing.B) {
-	dir := b.TempDir()
-	data := make([]byte, 4<<10)
-	b.SetBytes(int64(len(data)))
-	i := 0
-	for b.Loop() {
-		i++
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("f%d", i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.Write(data); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
