@@ -95,6 +95,16 @@ func (c countingEnqueuer) Enqueue(ctx context.Context, env spool.Envelope, data 
 	return id, err
 }
 
+// counting wraps a delivery handler to count its failures, keeping its
+// ability to take batches.
+func counting(h spool.Handler, counter prometheus.Counter) spool.Handler {
+	c := countingHandler{h, counter}
+	if b, ok := h.(spool.BatchHandler); ok {
+		return countingBatchHandler{c, b}
+	}
+	return c
+}
+
 // countingHandler counts a delivery handler's failures.
 type countingHandler struct {
 	h       spool.Handler
@@ -102,11 +112,24 @@ type countingHandler struct {
 }
 
 func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
-	err := c.h.Handle(ctx, e, data, rcpt)
+	return c.count(c.h.Handle(ctx, e, data, rcpt))
+}
+
+func (c countingHandler) count(err error) error {
 	if err != nil {
 		c.counter.Inc()
 	}
 	return err
+}
+
+// countingBatchHandler is a countingHandler for a spool.BatchHandler.
+type countingBatchHandler struct {
+	countingHandler
+	b spool.BatchHandler
+}
+
+func (c countingBatchHandler) HandleBatch(ctx context.Context, batch []spool.Task) error {
+	return c.count(c.b.HandleBatch(ctx, batch))
 }
 
 // countingListener tracks a listener's open connections.

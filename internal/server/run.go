@@ -56,10 +56,10 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := &delivery.Deliverer{Store: s.store, Blobs: s.blobs, Logger: s.log.With("component", "delivery")}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
-		return s.spool.Run(ctx, countingHandler{inbound, s.metrics.failures.WithLabelValues("inbound")})
+		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound")))
 	})
 	s.loop(ctx, "outbound", func(ctx context.Context) error {
-		return s.queue.Run(ctx, countingHandler{s.relay, s.metrics.failures.WithLabelValues("outbound")})
+		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound")))
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", s.collectBlobs)
