@@ -18,6 +18,9 @@ func TestParseSizeRange(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("ParseSizeRange(%q) = %v, %v; want %v", in, got, err, want)
 		}
+		if again, err := ParseSizeRange(got.String()); err != nil || again != got {
+			t.Errorf("%v formats as %q, which reads as %v, %v", got, got.String(), again, err)
+		}
 	}
 	for _, in := range []string{"", "50KB-5KB", "0", "big", "1KB-"} {
 		if _, err := ParseSizeRange(in); err == nil {

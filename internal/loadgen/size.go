@@ -37,9 +37,22 @@ func ParseSizeRange(s string) (SizeRange, error) {
 // String formats r as ParseSizeRange reads it.
 func (r SizeRange) String() string {
 	if r.Min == r.Max {
-		return fmt.Sprintf("%dB", r.Min)
+		return formatSize(r.Min)
 	}
-	return fmt.Sprintf("%dB-%dB", r.Min, r.Max)
+	return formatSize(r.Min) + "-" + formatSize(r.Max)
+}
+
+// formatSize writes n bytes with the largest unit that divides it.
+func formatSize(n int) string {
+	for _, u := range []struct {
+		name string
+		mult int
+	}{{"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"KB", 1e3}} {
+		if n%u.mult == 0 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 // pick draws a size.
