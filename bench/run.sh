@@ -5,6 +5,8 @@
 #   bench/run.sh            full size (about an hour on 2 cores)
 #   QUICK=1 bench/run.sh    small numbers, a smoke run of a few minutes
 #
+#   WORKLOADS="idle mailbox" bench/run.sh    only some of smtp, imap, idle, mailbox
+#
 # Every server runs from a temporary directory on loopback ports; the JSON
 # reports, logs and table stay there (printed at the end). KEEP=1 keeps the
 # servers' data too.
@@ -32,6 +34,7 @@ PASSWORD=bench-password
 CASELLA_SMTP_PORT=22525 CASELLA_IMAP_PORT=22143 CASELLA_HTTP_PORT=22080
 POSTFIX_PORT=23525 DOVECOT_IMAP_PORT=24143 DOVECOT_LMTP_PORT=24024 SINK_PORT=25525
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-1800}
+WORKLOADS=${WORKLOADS:-smtp imap idle mailbox}
 
 WORK=$(mktemp -d /tmp/casella-bench.XXXXXX)
 chmod 755 "$WORK" # Postfix's and Dovecot's users reach their directories in it
@@ -110,26 +113,37 @@ drained() {
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# wants reports whether workload $1 is to run.
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
 SMTP_ARGS=(--messages "$SMTP_MESSAGES" --connections "$SMTP_CONNS" --size "$SMTP_SIZE" --mailboxes "$MAILBOXES")
-t=$(now_ms)
-bench smtp-casella smtp --server "127.0.0.1:$CASELLA_SMTP_PORT" "${SMTP_ARGS[@]}"
-drained smtp-casella casella_queue "$t"
-t=$(now_ms)
-bench smtp-postfix smtp --server "127.0.0.1:$POSTFIX_PORT" "${SMTP_ARGS[@]}"
-drained smtp-postfix postfix_queue "$t"
-bench smtp-sink smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
+if wants smtp; then
+	t=$(now_ms)
+	bench smtp-casella smtp --server "127.0.0.1:$CASELLA_SMTP_PORT" "${SMTP_ARGS[@]}"
+	drained smtp-casella casella_queue "$t"
+	t=$(now_ms)
+	bench smtp-postfix smtp --server "127.0.0.1:$POSTFIX_PORT" "${SMTP_ARGS[@]}"
+	drained smtp-postfix postfix_queue "$t"
+	bench smtp-sink smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
+fi
 
 IMAP_ARGS=(--clients "$IMAP_CLIENTS" --duration "$IMAP_DURATION" --mailboxes "$MAILBOXES" --password "$PASSWORD")
-bench imap-casella imap --server "127.0.0.1:$CASELLA_IMAP_PORT" "${IMAP_ARGS[@]}"
-bench imap-dovecot imap --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${IMAP_ARGS[@]}"
+if wants imap; then
+	bench imap-casella imap --server "127.0.0.1:$CASELLA_IMAP_PORT" "${IMAP_ARGS[@]}"
+	bench imap-dovecot imap --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${IMAP_ARGS[@]}"
+fi
 
 IDLE_ARGS=(--connections "$IDLE_CONNS" --hold "$IDLE_HOLD" --parallel "$IDLE_PARALLEL" --mailboxes "$MAILBOXES" --password "$PASSWORD")
-bench idle-casella idle --server "127.0.0.1:$CASELLA_IMAP_PORT" --pid "$CASELLA_PID" "${IDLE_ARGS[@]}"
-bench idle-dovecot idle --server "127.0.0.1:$DOVECOT_IMAP_PORT" --pid "$(dovecot_pid)" "${IDLE_ARGS[@]}"
+if wants idle; then
+	bench idle-casella idle --server "127.0.0.1:$CASELLA_IMAP_PORT" --pid "$CASELLA_PID" "${IDLE_ARGS[@]}"
+	bench idle-dovecot idle --server "127.0.0.1:$DOVECOT_IMAP_PORT" --pid "$(dovecot_pid)" "${IDLE_ARGS[@]}"
+fi
 
 BIG_ARGS=(--user big@example.test --password "$PASSWORD" --messages "$BIG_MESSAGES")
-bench mailbox-casella mailbox --server "127.0.0.1:$CASELLA_IMAP_PORT" "${BIG_ARGS[@]}"
-bench mailbox-dovecot mailbox --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${BIG_ARGS[@]}"
+if wants mailbox; then
+	bench mailbox-casella mailbox --server "127.0.0.1:$CASELLA_IMAP_PORT" "${BIG_ARGS[@]}"
+	bench mailbox-dovecot mailbox --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${BIG_ARGS[@]}"
+fi
 
 log "table"
 "$BENCH/table.sh" "$RESULTS" | tee "$RESULTS/table.md"
