@@ -2,7 +2,7 @@
 # Measure Casella against Postfix and Dovecot on this machine and print a
 # Markdown table. See bench/README.md.
 #
-#   bench/run.sh            full size (about an hour on 2 cores)
+#   bench/run.sh            full size (an hour or more on 2 cores)
 #   QUICK=1 bench/run.sh    small numbers, a smoke run of a few minutes
 #
 #   WORKLOADS="idle mailbox" bench/run.sh    only some of smtp, imap, idle, mailbox
