@@ -26,10 +26,18 @@ type globals struct {
 // newFlags returns the flag set of a command with the global flags, and a
 // usage text made of the arguments synopsis, a description and examples.
 func (c *cli) newFlags(name, synopsis, description string, examples ...string) (*flag.FlagSet, *globals) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs := c.flagsOnly(name, synopsis, description, examples...)
 	g := &globals{}
 	fs.StringVar(&g.configFile, "config", "", "configuration `file` (TOML); default: built-in defaults")
 	fs.StringVar(&g.dataDir, "data", "", "data `directory`; default: $"+config.DataDirEnv+", the file's data_dir, or "+config.DefaultDataDir)
+	return fs, g
+}
+
+// flagsOnly returns the flag set of a command that does not open a data
+// directory (a client of a server, like "casella bench"), with the usage
+// text of newFlags.
+func (c *cli) flagsOnly(name, synopsis, description string, examples ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: casella %s [flags] %s\n\n%s\n\nFlags:\n", name, synopsis, description)
@@ -41,7 +49,7 @@ func (c *cli) newFlags(name, synopsis, description string, examples ...string) (
 			}
 		}
 	}
-	return fs, g
+	return fs
 }
 
 // parse parses args, allowing flags after the positional arguments

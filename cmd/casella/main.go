@@ -61,6 +61,10 @@ var commands = []command{
 	{"fault show", "show injected faults", (*cli).faultShow},
 	{"drill", "run a fault drill and report what was accepted, delivered and lost", (*cli).drill},
 	{"verify", "check every message's blob on every replica; --repair fixes bad copies", (*cli).verify},
+	{"bench smtp", "measure a server's SMTP ingest: messages/s and DATA reply latency", (*cli).benchSMTP},
+	{"bench imap", "measure a server's IMAP under a mix of clients: ops/s and latency per command", (*cli).benchIMAP},
+	{"bench idle", "hold many IMAP IDLE connections and measure the server's memory per connection", (*cli).benchIdle},
+	{"bench mailbox", "time SELECT, FETCH, SEARCH and SORT on a very large mailbox", (*cli).benchMailbox},
 }
 
 // cli is the environment commands run in.

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Measure Casella against Postfix and Dovecot on this machine and print a
+# Markdown table. See bench/README.md.
+#
+#   bench/run.sh            full size (an hour or more on 2 cores)
+#   QUICK=1 bench/run.sh    small numbers, a smoke run of a few minutes
+#
+#   WORKLOADS="idle mailbox" bench/run.sh    only some of smtp, imap, idle, mailbox
+#
+# Every server runs from a temporary directory on loopback ports; the JSON
+# reports, logs and table stay there (printed at the end). KEEP=1 keeps the
+# servers' data too.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$ROOT/bench"
+QUICK=${QUICK:-0}
+
+if [ "$QUICK" = 1 ]; then
+	SMTP_MESSAGES=${SMTP_MESSAGES:-500} SMTP_CONNS=${SMTP_CONNS:-5} MAILBOXES=${MAILBOXES:-10}
+	IMAP_CLIENTS=${IMAP_CLIENTS:-5} IMAP_DURATION=${IMAP_DURATION:-5s}
+	IDLE_CONNS=${IDLE_CONNS:-200} IDLE_HOLD=${IDLE_HOLD:-3s} BIG_MESSAGES=${BIG_MESSAGES:-2000}
+else
+	SMTP_MESSAGES=${SMTP_MESSAGES:-20000} SMTP_CONNS=${SMTP_CONNS:-20} MAILBOXES=${MAILBOXES:-100}
+	IMAP_CLIENTS=${IMAP_CLIENTS:-50} IMAP_DURATION=${IMAP_DURATION:-60s}
+	IDLE_CONNS=${IDLE_CONNS:-10000} IDLE_HOLD=${IDLE_HOLD:-30s} BIG_MESSAGES=${BIG_MESSAGES:-100000}
+fi
+SMTP_SIZE=${SMTP_SIZE:-5KB-50KB}
+# Logins hash the password (Casella: argon2id), so opening thousands of
+# connections at once measures the hash, and its transient memory would
+# count as memory per connection; open them a few at a time.
+IDLE_PARALLEL=${IDLE_PARALLEL:-8}
+PASSWORD=bench-password
+CASELLA_SMTP_PORT=22525 CASELLA_IMAP_PORT=22143 CASELLA_HTTP_PORT=22080
+POSTFIX_PORT=23525 DOVECOT_IMAP_PORT=24143 DOVECOT_LMTP_PORT=24024 SINK_PORT=25525
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-1800}
+WORKLOADS=${WORKLOADS:-smtp imap idle mailbox}
+
+WORK=$(mktemp -d /tmp/casella-bench.XXXXXX)
+chmod 755 "$WORK" # Postfix's and Dovecot's users reach their directories in it
+RESULTS="$WORK/results"
+mkdir -p "$RESULTS"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# wait_port waits until something listens on 127.0.0.1:$1.
+wait_port() {
+	for _ in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+		sleep 0.1
+	done
+	echo "bench: $2 is not listening on port $1 after 10s" >&2
+	exit 1
+}
+
+# shellcheck source=bench/peers.sh
+. "$BENCH/peers.sh"
+# shellcheck source=bench/casella.sh
+. "$BENCH/casella.sh"
+
+cleanup() {
+	stop_sink
+	stop_postfix
+	stop_dovecot
+	stop_casella
+	if [ "${KEEP:-0}" != 1 ]; then
+		rm -rf "$WORK/casella/data" "$WORK/dovecot/mail" "$WORK/postfix/queue"
+	fi
+}
+trap cleanup EXIT
+
+# The IDLE bench holds $IDLE_CONNS connections: each needs a descriptor in
+# the bench and in the server.
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 1000)) ]; then
+	echo "bench: the open files limit is $(ulimit -n); $IDLE_CONNS IDLE connections need more (IDLE_CONNS=... lowers the count)" >&2
+	exit 1
+fi
+
+install_peers
+log "building casella"
+make -C "$ROOT" build >/dev/null
+CASELLA="$ROOT/casella"
+
+start_casella
+start_dovecot
+start_postfix
+start_sink
+
+# bench runs "casella bench $1" with the rest of the arguments and saves
+# the JSON report as $RESULTS/<name>.json.
+bench() {
+	local name=$1 mode=$2
+	shift 2
+	log "$mode: $name"
+	"$CASELLA" bench "$mode" --json "$@" >"$RESULTS/$name.json"
+}
+
+# drained waits until the command $2 prints 0, then records in
+# $RESULTS/$1-drain.json the seconds since $3 (the start of the load).
+drained() {
+	local name=$1 probe=$2 start=$3 n
+	for _ in $(seq 1 "$DRAIN_TIMEOUT"); do
+		n=$($probe)
+		if [ "$n" = 0 ]; then
+			echo "{\"delivered_after_s\": $(($(date +%s%N) / 1000000 - start))e-3}" >"$RESULTS/$1-drain.json"
+			return
+		fi
+		sleep 1
+	done
+	echo "bench: $name still has $n messages queued after ${DRAIN_TIMEOUT}s" >&2
+	exit 1
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wants reports whether workload $1 is to run.
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+SMTP_ARGS=(--messages "$SMTP_MESSAGES" --connections "$SMTP_CONNS" --size "$SMTP_SIZE" --mailboxes "$MAILBOXES")
+if wants smtp; then
+	t=$(now_ms)
+	bench smtp-casella smtp --server "127.0.0.1:$CASELLA_SMTP_PORT" "${SMTP_ARGS[@]}"
+	drained smtp-casella casella_queue "$t"
+	t=$(now_ms)
+	bench smtp-postfix smtp --server "127.0.0.1:$POSTFIX_PORT" "${SMTP_ARGS[@]}"
+	drained smtp-postfix postfix_queue "$t"
+	bench smtp-sink smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
+fi
+
+IMAP_ARGS=(--clients "$IMAP_CLIENTS" --duration "$IMAP_DURATION" --mailboxes "$MAILBOXES" --password "$PASSWORD")
+if wants imap; then
+	bench imap-casella imap --server "127.0.0.1:$CASELLA_IMAP_PORT" "${IMAP_ARGS[@]}"
+	bench imap-dovecot imap --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${IMAP_ARGS[@]}"
+fi
+
+IDLE_ARGS=(--connections "$IDLE_CONNS" --hold "$IDLE_HOLD" --parallel "$IDLE_PARALLEL" --mailboxes "$MAILBOXES" --password "$PASSWORD")
+if wants idle; then
+	bench idle-casella idle --server "127.0.0.1:$CASELLA_IMAP_PORT" --pid "$CASELLA_PID" "${IDLE_ARGS[@]}"
+	bench idle-dovecot idle --server "127.0.0.1:$DOVECOT_IMAP_PORT" --pid "$(dovecot_pid)" "${IDLE_ARGS[@]}"
+fi
+
+BIG_ARGS=(--user big@example.test --password "$PASSWORD" --messages "$BIG_MESSAGES")
+if wants mailbox; then
+	bench mailbox-casella mailbox --server "127.0.0.1:$CASELLA_IMAP_PORT" "${BIG_ARGS[@]}"
+	bench mailbox-dovecot mailbox --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${BIG_ARGS[@]}"
+fi
+
+log "table"
+"$BENCH/table.sh" "$RESULTS" | tee "$RESULTS/table.md"
+echo >&2
+echo "bench: reports, logs and the table are in $WORK" >&2

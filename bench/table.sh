@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Print the Markdown table of a bench/run.sh results directory (the JSON
+# reports of "casella bench").
+#
+#   bench/table.sh /tmp/casella-bench.XXXXXX/results
+set -euo pipefail
+R=${1:?usage: bench/table.sh RESULTS_DIR}
+
+# get prints the jq expression $2 of report $1, or nothing when the report
+# or the value is missing.
+get() { [ -f "$R/$1.json" ] && jq -r "$2 // empty" "$R/$1.json" 2>/dev/null || true; }
+
+# fmt rounds a number for the table: one decimal below 100, none above.
+fmt() {
+	[ -n "$1" ] || { echo "—"; return; }
+	awk -v v="$1" 'BEGIN { if (v < 100) printf "%.1f", v; else printf "%.0f", v }'
+}
+
+# ratio prints $1 / $2 as "1.23×", or "—".
+ratio() {
+	[ -n "$1" ] && [ -n "$2" ] || { echo "—"; return; }
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2f×", a / b }'
+}
+
+# cmd prints field $3 of the stat of command $2 in report $1.
+cmd() { get "$1" ".commands[] | select(.op == \"$2\") | .$3"; }
+
+# row prints a table row of its arguments, trimmed.
+row() {
+	local out="" c
+	for c in "$@"; do
+		c="${c#"${c%%[![:space:]]*}"}"
+		out+="| ${c%"${c##*[![:space:]]}"} "
+	done
+	echo "$out|"
+}
+
+smtp_rate() { get "$1" .messages_per_second; }
+delivered() {
+	local s
+	s=$(get "$1-drain" .delivered_after_s)
+	[ -n "$s" ] && awk -v n="$(get "$1" .accepted)" -v s="$s" 'BEGIN { printf "%.2f", n / s }'
+}
+
+echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes"
+echo
+row "" " Casella " " Postfix → Dovecot (LMTP, Maildir) " " smtp-sink (discards) " " Casella / Postfix " " Casella / smtp-sink "
+row "---" "--:" "--:" "--:" "--:" "--:"
+c=$(smtp_rate smtp-casella) p=$(smtp_rate smtp-postfix) s=$(smtp_rate smtp-sink)
+row " accepted, messages/s (higher is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
+for q in p50 p99; do
+	c=$(get smtp-casella ".data_reply.${q}_ms") p=$(get smtp-postfix ".data_reply.${q}_ms") s=$(get smtp-sink ".data_reply.${q}_ms")
+	row " reply to end of DATA, $q ms (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
+done
+c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
+row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
+echo
+
+echo "### IMAP mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s"
+echo
+row "" " Casella " " Dovecot (Maildir) " " Casella / Dovecot "
+row "---" "--:" "--:" "--:"
+c=$(get imap-casella .ops_per_second) d=$(get imap-dovecot .ops_per_second)
+row " commands/s (higher is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+c=$(get imap-casella .errors) d=$(get imap-dovecot .errors)
+row " errors " " ${c:-—} " " ${d:-—} " " "
+for op in LOGIN SELECT "FETCH envelopes" "FETCH body" "STORE flags" SEARCH APPEND IDLE LOGOUT; do
+	c50=$(cmd imap-casella "$op" p50_ms) c99=$(cmd imap-casella "$op" p99_ms)
+	d50=$(cmd imap-dovecot "$op" p50_ms) d99=$(cmd imap-dovecot "$op" p99_ms)
+	row " $op p50 / p99 ms (lower is better) " " $(fmt "$c50") / $(fmt "$c99") " " $(fmt "$d50") / $(fmt "$d99") " " $(ratio "$c50" "$d50") / $(ratio "$c99" "$d99") "
+done
+echo
+
+echo "### IDLE: $(get idle-casella .connections) connections held $(fmt "$(get idle-casella .hold_s)") s"
+echo
+row "" " Casella " " Dovecot " " Casella / Dovecot "
+row "---" "--:" "--:" "--:"
+c=$(get idle-casella .idling) d=$(get idle-dovecot .idling)
+row " connections idling after the hold " " ${c:-—} " " ${d:-—} " " "
+c=$(get idle-casella '.pss_per_connection_bytes / 1024') d=$(get idle-dovecot '.pss_per_connection_bytes / 1024')
+row " server memory per connection, PSS KiB (lower is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+c=$(get idle-casella '.rss_per_connection_bytes / 1024') d=$(get idle-dovecot '.rss_per_connection_bytes / 1024')
+row " server memory per connection, RSS KiB " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+c=$(get idle-casella .after.processes) d=$(get idle-dovecot .after.processes)
+row " server processes " " ${c:-—} " " ${d:-—} " " "
+c=$(get idle-casella .setup_s) d=$(get idle-dovecot .setup_s)
+row " time to open all (connect, LOGIN, SELECT, IDLE), s " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+echo
+
+echo "### Large mailbox: $(get mailbox-casella .messages) messages; median of $(get mailbox-casella '.commands[0].count') runs, each on a new connection"
+echo
+row "" " Casella " " Dovecot " " Casella / Dovecot "
+row "---" "--:" "--:" "--:"
+c=$(get mailbox-casella .append_per_second) d=$(get mailbox-dovecot .append_per_second)
+row " APPEND to fill it, messages/s over 4 connections (higher is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+for op in "SELECT" "UID FETCH 1:* (FLAGS)" "UID SEARCH SINCE" "UID SORT (REVERSE DATE)"; do
+	c=$(cmd mailbox-casella "$op" p50_ms) d=$(cmd mailbox-dovecot "$op" p50_ms)
+	cc=$(fmt "$c") dd=$(fmt "$d")
+	if [ "$op" = "UID SORT (REVERSE DATE)" ]; then
+		[ -n "$c" ] || cc="no SORT"
+		[ -n "$d" ] || dd="no SORT"
+	fi
+	row " $op, ms (lower is better) " " $cc " " $dd " " $(ratio "$c" "$d") "
+done
