@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -112,19 +113,25 @@ func (c *cli) queueRetry(args []string) error {
 	if err != nil {
 		return err
 	}
+	return c.eachEntry(g, pos, "retrying", (*spool.Spool).Retry)
+}
+
+// eachEntry applies op to each queued message named by ids, in whichever
+// queue holds it, and reports it with verb.
+func (c *cli) eachEntry(g *globals, ids []string, verb string, op func(*spool.Spool, context.Context, string) error) error {
 	qs, err := openQueues(g)
 	if err != nil {
 		return err
 	}
-	for _, id := range pos {
+	for _, id := range ids {
 		name, sp, _, _, err := findEntry(c, qs, id)
 		if err != nil {
 			return err
 		}
-		if err := sp.Retry(c.ctx, id); err != nil {
+		if err := op(sp, c.ctx, id); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "%s: retrying %s\n", name, id)
+		fmt.Fprintf(c.stdout, "%s: %s %s\n", name, verb, id)
 	}
 	return nil
 }
@@ -141,21 +148,7 @@ func (c *cli) queueRemove(args []string) error {
 	if !*yes {
 		return usagef("queue remove drops mail for good; add --yes to confirm")
 	}
-	qs, err := openQueues(g)
-	if err != nil {
-		return err
-	}
-	for _, id := range pos {
-		name, sp, _, _, err := findEntry(c, qs, id)
-		if err != nil {
-			return err
-		}
-		if err := sp.Remove(c.ctx, id); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "%s: removed %s\n", name, id)
-	}
-	return nil
+	return c.eachEntry(g, pos, "removed", (*spool.Spool).Remove)
 }
 
 // findEntry looks an id up in every queue.
