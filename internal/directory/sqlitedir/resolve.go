@@ -97,7 +97,7 @@ func (d *Dir) Authenticate(ctx context.Context, address, password string) (direc
 			return directory.Account{}, fmt.Errorf("authenticate: %w", err)
 		}
 	}
-	if !directory.CheckPassword(hash, password) || !found {
+	if !d.passwords.Check(hash, password) || !found {
 		return directory.Account{}, fmt.Errorf("authenticate: %w", directory.ErrBadCredentials)
 	}
 	return a, nil

@@ -36,8 +36,17 @@ import (
 // Dir is a directory stored in a SQLite file. It is safe for concurrent
 // use, also by several processes on one file.
 type Dir struct {
-	db *sql.DB
+	db        *sql.DB
+	passwords *directory.Verified
 }
+
+// Logins that passed are remembered for loginCacheTTL, up to
+// loginCacheSize of them (see directory.Verified); a password changed
+// with another process is seen at once, as it changes the stored hash.
+const (
+	loginCacheTTL  = 15 * time.Minute
+	loginCacheSize = 100_000
+)
 
 var _ directory.Directory = (*Dir)(nil)
 
@@ -58,7 +67,7 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open directory %s: %w", path, err)
 	}
-	d := &Dir{db: db}
+	d := &Dir{db: db, passwords: directory.NewVerified(loginCacheTTL, loginCacheSize)}
 	if err := d.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open directory %s: %w", path, err)
