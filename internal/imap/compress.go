@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"casella/internal/inflate"
 )
 
 // COMPRESS=DEFLATE (RFC 4978). After the tagged OK, both directions are
@@ -96,8 +98,10 @@ func (c *conn) cmdCompress(cmd *command) error {
 		return err
 	}
 	cmd.responded = true
-	// c.br reads the compressed bytes from now on; it is the io.ByteReader
-	// flate needs not to read ahead of the stream. Compressed input is
+	// c.br reads the compressed bytes from now on; the inflater reads it
+	// byte by byte, and asks it what has arrived so that a command ended
+	// with zlib's Z_PARTIAL_FLUSH, as mbsync sends them, is decoded
+	// without waiting for the next (package inflate). Compressed input is
 	// small, so its buffer shrinks unless it holds bytes already. The
 	// decompressor keeps a 32 KiB window, so the buffer after it can be
 	// small too: it serves the parser's byte-by-byte reads, and large
@@ -105,7 +109,7 @@ func (c *conn) cmdCompress(cmd *command) error {
 	if c.br.Buffered() == 0 {
 		c.br = bufio.NewReaderSize(connIO{c}, compressedBuffer)
 	}
-	c.p.r = bufio.NewReaderSize(inflateIO{c, flate.NewReader(c.br)}, inflatedBuffer)
+	c.p.r = bufio.NewReaderSize(inflateIO{c, inflate.NewReader(c.br)}, inflatedBuffer)
 	c.deflate = &deflater{w: connIO{c}}
 	c.out = c.deflate
 	c.bw.Reset(c.out)
