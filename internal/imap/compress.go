@@ -103,8 +103,7 @@ func (c *conn) cmdCompress(cmd *command) error {
 	// with zlib's Z_PARTIAL_FLUSH, as mbsync sends them, is decoded
 	// without waiting for the next (package inflate). Compressed input is
 	// small, so its buffer shrinks unless it holds bytes already. The
-	// decompressor keeps a 32 KiB window, so the buffer after it can be
-	// small too: it serves the parser's byte-by-byte reads, and large
+	// buffer after the decompressor can be small too: it serves the parser's byte-by-byte reads, and large
 	// literal reads bypass it.
 	if c.br.Buffered() == 0 {
 		c.br = bufio.NewReaderSize(connIO{c}, compressedBuffer)

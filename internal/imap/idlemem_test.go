@@ -138,10 +138,7 @@ func TestIdleMemory(t *testing.T) {
 	t.Logf("per IDLE connection (compress=%q): heap %s, goroutine stacks %s, heap+stacks %s, RSS %s; goroutines %d",
 		compress, per(before.heap, after.heap), per(before.stacks, after.stacks),
 		per(before.heap+before.stacks, after.heap+after.stacks), per(before.rss, after.rss), runtime.NumGoroutine())
-	// With COMPRESS, compress/flate's decompressor alone keeps about
-	// 40 KiB (its 32 KiB window and Huffman tables) for the whole session:
-	// the target holds for plain sessions only.
-	if got := (after.rss - before.rss) / uint64(n); got > 64<<10 && compress != "1" {
+	if got := (after.rss - before.rss) / uint64(n); got > 64<<10 {
 		t.Errorf("%d bytes of RSS per IDLE connection, want at most 64 KiB", got)
 	}
 }

@@ -29,9 +29,13 @@ type Reader struct {
 	bits  uint32 // bit buffer, least significant bit first
 	nbits uint
 
-	window []byte // the last windowSize bytes decoded, a ring
-	wpos   int    // next write position in window
-	filled bool   // window has wrapped at least once
+	// hist holds the bytes decoded so far until there are windowSize of
+	// them, then the last windowSize as a ring written at wpos. Growing it
+	// keeps a session that has sent little small: an IMAP session idles
+	// for hours after a few short commands.
+	hist []byte
+	ring bool
+	wpos int
 
 	out []byte // decoded, not yet returned
 
@@ -58,7 +62,7 @@ func NewReader(r io.Reader) *Reader {
 	if !ok {
 		br = bufio.NewReaderSize(r, 4096)
 	}
-	return &Reader{in: br, window: make([]byte, windowSize)}
+	return &Reader{in: br}
 }
 
 // Read returns decoded bytes. It blocks only when it has none to return.
@@ -71,38 +75,20 @@ func (z *Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, z.out)
 	z.out = z.out[n:]
+	if len(z.out) == 0 && cap(z.out) > 4096 {
+		z.out = nil // a large command's buffer is not kept while idle
+	}
 	return n, nil
 }
 
 // step decodes until it has output to return and the next symbol might
 // block, or an error.
 func (z *Reader) step() {
-	z.out = z.out[:0:0]
-	start := z.wpos
-	wrapped := false
-	emit := func(b byte) {
-		z.window[z.wpos] = b
-		z.wpos++
-		if z.wpos == windowSize {
-			z.wpos, z.filled = 0, true
-			wrapped = true
-		}
-	}
-	defer func() {
-		// Return what this step wrote into the window.
-		if wrapped {
-			z.out = append(append([]byte(nil), z.window[start:]...), z.window[:z.wpos]...)
-		} else {
-			z.out = append([]byte(nil), z.window[start:z.wpos]...)
-		}
-	}()
+	z.out = z.out[:0]
 	for z.err == nil {
-		written := z.wpos - start
-		if wrapped {
-			written += windowSize
-		}
+		written := len(z.out)
 		if written >= windowSize/2 {
-			return // keep what we return within the window
+			return
 		}
 		if written > 0 && z.in.Buffered() == 0 && z.nbits < 24 {
 			return // the next symbol may need input that has not come
@@ -118,16 +104,12 @@ func (z *Reader) step() {
 				z.err = noEOF(err)
 				return
 			}
-			emit(b)
+			z.emit(b)
 			if z.stored--; z.stored == 0 {
 				z.endBlock()
 			}
 		case stateCopy:
-			back := z.wpos - z.copyDist
-			if back < 0 {
-				back += windowSize
-			}
-			emit(z.window[back])
+			z.emit(z.back(z.copyDist))
 			if z.copyLen--; z.copyLen == 0 {
 				z.state = stateCodes
 			}
@@ -138,7 +120,7 @@ func (z *Reader) step() {
 			}
 			switch {
 			case sym < 256:
-				emit(byte(sym))
+				z.emit(byte(sym))
 			case sym == 256:
 				z.endBlock()
 			default:
@@ -146,6 +128,26 @@ func (z *Reader) step() {
 			}
 		}
 	}
+}
+
+// emit outputs a decoded byte and keeps it in the history.
+func (z *Reader) emit(b byte) {
+	z.out = append(z.out, b)
+	if !z.ring {
+		z.hist = append(z.hist, b)
+		z.ring = len(z.hist) == windowSize
+		return
+	}
+	z.hist[z.wpos] = b
+	z.wpos = (z.wpos + 1) % windowSize
+}
+
+// back returns the byte decoded dist bytes ago.
+func (z *Reader) back(dist int) byte {
+	if !z.ring {
+		return z.hist[len(z.hist)-dist]
+	}
+	return z.hist[(z.wpos-dist+windowSize)%windowSize]
 }
 
 func (z *Reader) endBlock() {
@@ -342,7 +344,7 @@ func (z *Reader) backRef(sym int) {
 		return
 	}
 	dist := dstBase[d] + int(y)
-	if have := z.wpos; !z.filled && dist > have {
+	if !z.ring && dist > len(z.hist) {
 		z.err = fmt.Errorf("%w: distance %d before the start of the stream", ErrCorrupt, dist)
 		return
 	}
