@@ -59,10 +59,6 @@ const putConcurrency = 8
 // blobs written concurrently and one store commit for all.
 func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	ds := make([]store.Delivery, len(batch))
-	errs := make([]error, len(batch))
-	sem := make(chan struct{}, putConcurrency)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for i, t := range batch {
 		e := t.Entry
 		if t.Rcpt < 0 || t.Rcpt >= len(e.Envelope.Recipients) {
@@ -72,21 +68,16 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		if r.Account == 0 {
 			return fmt.Errorf("delivery: entry %s: recipient %q is not local; remote mail belongs in the outbound queue", e.ID, r.Address)
 		}
-		internal := e.Envelope.Received
-		if internal.IsZero() {
-			internal = d.now()
-		}
 		ds[i] = store.Delivery{Key: Key(e.ID, t.Rcpt), Account: store.Account(r.Account), Mailbox: r.Tag}
+	}
+	errs := make([]error, len(batch))
+	sem := make(chan struct{}, putConcurrency)
+	var wg sync.WaitGroup
+	for i, t := range batch {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			raw := Trace(e.Envelope.From, r.Address, t.Data)
-			key, err := d.Blobs.Put(ctx, raw)
-			if err != nil {
-				errs[i] = fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
-				return
-			}
-			ds[i].Message = store.NewMessage{Blob: key, Size: int64(len(raw)), Internal: internal, Meta: message.Parse(raw)}
+			errs[i] = d.prepare(ctx, t, &ds[i].Message)
 		})
 	}
 	wg.Wait()
@@ -101,6 +92,23 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		d.logger().Info("delivered", "id", t.Entry.ID, "rcpt", t.Rcpt, "account", ds[i].Account,
 			"mailbox", res[i].Mailbox, "uid", res[i].UID, "duplicate", res[i].Duplicate, "size", ds[i].Message.Size)
 	}
+	return nil
+}
+
+// prepare adds the trace fields to a task's message, stores its bytes in
+// the blob store and parses them into m.
+func (d *Deliverer) prepare(ctx context.Context, t spool.Task, m *store.NewMessage) error {
+	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
+	raw := Trace(e.Envelope.From, r.Address, t.Data)
+	key, err := d.Blobs.Put(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
+	}
+	internal := e.Envelope.Received
+	if internal.IsZero() {
+		internal = d.now()
+	}
+	*m = store.NewMessage{Blob: key, Size: int64(len(raw)), Internal: internal, Meta: message.Parse(raw)}
 	return nil
 }
 

@@ -88,7 +88,7 @@ func (z *Reader) step() {
 	for z.err == nil {
 		written := len(z.out)
 		if written >= windowSize/2 {
-			return
+			return // hand over long runs in pieces; out is not kept while idle
 		}
 		if written > 0 && z.in.Buffered() == 0 && z.nbits < 24 {
 			return // the next symbol may need input that has not come
