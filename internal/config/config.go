@@ -90,6 +90,10 @@ type POP3 struct {
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
 type HTTP struct {
 	Listen string `toml:"listen"`
+	// Pprof serves Go's profiles under /debug/pprof/ on this listener.
+	// They show internals and cost CPU while taken: for operators on a
+	// trusted network only.
+	Pprof bool `toml:"pprof"`
 }
 
 // TLS names the certificate. Both empty means a self-signed certificate
@@ -102,8 +106,8 @@ type TLS struct {
 // Spool configures the intake spool's delivery loop.
 type Spool struct {
 	Workers int `toml:"workers"`
-	// Batch is the most messages for one account stored in one commit;
-	// batches let a backlog drain faster than one fsync per message.
+	// Batch is the most messages stored in one commit; batches let a
+	// backlog drain faster than one fsync per message.
 	Batch    int      `toml:"batch"`
 	RetryMin Duration `toml:"retry_min"`
 	RetryMax Duration `toml:"retry_max"`

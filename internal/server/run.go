@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -99,7 +100,18 @@ func (s *Server) collectBlobs(ctx context.Context) error {
 }
 
 func (s *Server) serveHTTP(l net.Listener) error {
-	s.http = &http.Server{Handler: s.web, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = s.web
+	if s.cfg.HTTP.Pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/", s.web)
+		h = mux
+	}
+	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return s.http.Serve(l)
 }
 
