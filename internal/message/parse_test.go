@@ -386,3 +386,21 @@ func BenchmarkParse(b *testing.B) {
 		Parse(raw)
 	}
 }
+
+// TestPreviewWindow checks previews whose text starts beyond the first
+// window, or whose escapes straddle a window's end.
+func TestPreviewWindow(t *testing.T) {
+	style := "<style>" + strings.Repeat("p { margin: 0 }\r\n", 1000) + "</style>"
+	qp := strings.Repeat("caf=C3=A9 th=C3=A9=\r\n ", 400)
+	for _, tc := range []struct {
+		name, raw, want string
+	}{
+		{"html after a long style", "Content-Type: text/html\r\n\r\n<html>" + style + "<p>Hello &amp; welcome</p>", "Hello & welcome"},
+		{"quoted-printable across windows", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp,
+			truncateRunes(strings.Repeat("café thé ", 400), previewRunes)},
+	} {
+		if got := Parse([]byte(tc.raw)).Preview; got != tc.want {
+			t.Errorf("%s: preview %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

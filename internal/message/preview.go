@@ -9,9 +9,15 @@ import (
 // Preview limits.
 const (
 	previewRunes = 256
-	// previewInput bounds the decoded body a preview is made from; a
-	// preview needs its start only.
-	previewInput = 64 << 10
+	// A preview is made from a window at the start of the body that
+	// doubles, from previewWindow up to previewInput encoded bytes, until
+	// it holds more than previewRunes runes of text: a few hundred bytes
+	// of plain text suffice, while HTML may open with kilobytes of style.
+	previewWindow = 2 << 10
+	previewInput  = 128 << 10
+	// previewSlack is more runes than the cut end of a window can spoil:
+	// a partial escape, character or character reference.
+	previewSlack = 32
 )
 
 // preview returns up to previewRunes runes of the first text/plain part
@@ -26,18 +32,23 @@ func preview(raw []byte, root *Part) string {
 	if p == nil {
 		return ""
 	}
-	body, err := DecodeBody(raw, &Part{BodyStart: p.BodyStart, BodyEnd: min(p.BodyEnd, p.BodyStart+previewInput*2), Encoding: p.Encoding})
-	if err != nil {
-		return ""
+	for window := int64(previewWindow); ; window *= 2 {
+		end := min(p.BodyEnd, p.BodyStart+window)
+		body, err := DecodeBody(raw, &Part{BodyStart: p.BodyStart, BodyEnd: end, Encoding: p.Encoding})
+		if err != nil {
+			return ""
+		}
+		text := toUTF8(p.Params["charset"], body)
+		if isHTML {
+			text = stripHTML(text)
+		}
+		text = strings.Join(strings.Fields(text), " ")
+		// A cut window may end inside an escape, a character or a tag;
+		// with previewSlack runes to spare, that end is cut off below.
+		if end == p.BodyEnd || window >= previewInput || utf8.RuneCountInString(text) > previewRunes+previewSlack {
+			return truncateRunes(text, previewRunes)
+		}
 	}
-	if len(body) > previewInput {
-		body = body[:previewInput]
-	}
-	text := toUTF8(p.Params["charset"], body)
-	if isHTML {
-		text = stripHTML(text)
-	}
-	return truncateRunes(strings.Join(strings.Fields(text), " "), previewRunes)
 }
 
 // firstText finds the first text/<subtype> part, depth first, that is not
