@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,33 @@ func TestWalkIgnoresStrayFiles(t *testing.T) {
 	}
 	if len(keys) != 1 || keys[0] != key {
 		t.Fatalf("Walk listed %v, want only %s", keys, key)
+	}
+}
+
+// TestPutRemadeShard checks that a Put into a shard directory that was
+// removed after this Store created it makes the directory again.
+func TestPutRemadeShard(t *testing.T) {
+	s := open(t)
+	first, err := s.Put(t.Context(), []byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(s.Dir(), string(first)[:2])); err != nil {
+		t.Fatal(err)
+	}
+	// Another blob in the same shard, found by trying.
+	for i := 0; ; i++ {
+		data := []byte("second " + strconv.Itoa(i))
+		key := blob.KeyOf(data)
+		if string(key)[:4] != string(first)[:4] {
+			continue
+		}
+		if _, err := s.Put(t.Context(), data); err != nil {
+			t.Fatalf("Put into a removed shard: %v", err)
+		}
+		if got, err := s.Get(t.Context(), key); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Get after Put into a removed shard: %q, %v", got, err)
+		}
+		return
 	}
 }

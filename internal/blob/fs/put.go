@@ -92,7 +92,20 @@ func (s *Store) write(ctx context.Context, key blob.Key, path string, data []byt
 	if err := s.makeShard(shard); err != nil {
 		return err
 	}
-	if err := os.Rename(tmpName, path); err != nil {
+	err = os.Rename(tmpName, path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// The shard was removed behind our back (by hand, or a restore):
+		// make it again instead of failing every Put into it from now on.
+		s.mu.Lock()
+		delete(s.synced, shard)
+		delete(s.synced, filepath.Dir(shard))
+		s.mu.Unlock()
+		if err := s.makeShard(shard); err != nil {
+			return err
+		}
+		err = os.Rename(tmpName, path)
+	}
+	if err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	renamed = true
