@@ -55,8 +55,9 @@ func (d *Deliverer) Handle(ctx context.Context, e *spool.Entry, data []byte, rcp
 // each waits mostly for its fsyncs, which the disk can overlap.
 const putConcurrency = 8
 
-// HandleBatch delivers recipients of one account in order, with their
-// blobs written concurrently and one store commit for all.
+// HandleBatch delivers recipients, of one account or several, each
+// account's in order, with their blobs written concurrently and one store
+// commit for all.
 func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	ds := make([]store.Delivery, len(batch))
 	for i, t := range batch {

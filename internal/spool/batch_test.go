@@ -92,3 +92,34 @@ func TestBatchKeepsOrderAndRetriesAlone(t *testing.T) {
 		t.Errorf("%d handler calls for %d entries: nothing was batched", len(h.sizes), len(want))
 	}
 }
+
+// TestBatchSpansAccounts checks that one batch serves the ready lanes of
+// several accounts, so that a backlog spread over many mailboxes still
+// drains with one commit per batch.
+func TestBatchSpansAccounts(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, Options{Workers: 1, Batch: 64})
+	var want []string
+	for a := int64(1); a <= 6; a++ {
+		for range 2 {
+			want = append(want, enqueue(t, s, envFor(a), "Subject: spread\r\n\r\n"))
+		}
+	}
+	h := &batcher{recorder: &recorder{}}
+	runLoop(t, s, h)
+	waitFor(t, "spool to drain", settled(s))
+
+	h.mu.Lock()
+	sizes := h.sizes
+	h.mu.Unlock()
+	if len(sizes) != 1 || sizes[0] != len(want) {
+		t.Errorf("batch sizes %v, want one batch of %d", sizes, len(want))
+	}
+	last := map[int64]string{}
+	for _, c := range h.calls() {
+		if c.id <= last[c.account] {
+			t.Errorf("account %d: %s delivered after %s", c.account, c.id, last[c.account])
+		}
+		last[c.account] = c.id
+	}
+}

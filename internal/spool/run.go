@@ -97,16 +97,20 @@ func (l *loop) run(ctx context.Context) error {
 
 	for {
 		now := s.opts.Now()
-		var out chan []task
-		var next *lane
 		var wake time.Time
-		if l.allow(now) {
-			if next = l.sc.peek(now); next != nil {
-				if at := l.tokenAt(now); !at.IsZero() {
-					wake, next = at, nil
-				} else {
-					out = tasks
+		// With fewer batches out than workers, a worker is waiting for
+		// one or about to: each holds at most one unread result, in a
+		// channel with room for it, so the send below returns at once.
+		if l.inflight < s.opts.Workers && l.allow(now) && l.sc.peek(now) != nil {
+			if wake = l.tokenAt(now); wake.IsZero() {
+				batch := l.sc.next(now, l.batchMax())
+				tasks <- batch
+				l.inflight++
+				l.tokens -= float64(len(batch))
+				if l.st.Breaker == BreakerHalfOpen {
+					l.probing = true
 				}
+				continue
 			}
 		}
 		wake = earliest(wake, l.sc.wake())
@@ -120,18 +124,7 @@ func (l *loop) run(ctx context.Context) error {
 		}
 		l.publish()
 
-		var batch []task
-		if next != nil {
-			batch = l.sc.batch(next, now, l.batchMax())
-		}
 		select {
-		case out <- batch:
-			l.sc.take(next, len(batch))
-			l.inflight++
-			l.tokens -= float64(len(batch))
-			if l.st.Breaker == BreakerHalfOpen {
-				l.probing = true
-			}
 		case rs := <-results:
 			l.inflight--
 			for _, r := range rs {

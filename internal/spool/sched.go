@@ -8,13 +8,15 @@ import (
 	"time"
 )
 
-// The scheduler decides which recipient the loop hands out next. Each
+// The scheduler decides which recipients the loop hands out next. Each
 // recipient is a task in a lane: one lane per local account, so that an
 // account's mail is delivered in arrival order, and one per entry for its
 // remote recipients. Only the head of a lane may start, alone or as the
-// first of a batch of the due tasks right behind it (see take), and nothing
-// else in the lane starts until they are all done. Lanes whose head is due wait in the ready heap,
-// oldest head first; the others wait in the waiting heap, soonest first.
+// first of the due tasks right behind it, and nothing else in the lane
+// starts until they are all done. One batch may take several lanes (see
+// next), so that a commit serves many accounts. Lanes whose head is due
+// wait in the ready heap, oldest head first; the others wait in the
+// waiting heap, soonest first.
 // The scheduler is owned by the loop goroutine and not locked.
 
 // laneKey names a lane.
@@ -153,6 +155,32 @@ func (sc *sched) peek(now time.Time) *lane {
 	return sc.ready.l[0]
 }
 
+// next takes the tasks to start together, up to max: the head of the lane
+// whose head is oldest with the due tasks right behind it, then the same
+// from the lanes next in that order. A task whose entry failed runs alone.
+// It returns nil when no lane is ready.
+func (sc *sched) next(now time.Time, max int) []task {
+	var out []task
+	for len(out) < max {
+		l := sc.peek(now)
+		if l == nil {
+			break
+		}
+		alone := l.tasks[0].it.failed
+		if alone && len(out) > 0 {
+			break
+		}
+		b := sc.batch(l, now, max-len(out))
+		heap.Remove(l.heap, l.index)
+		l.running = len(b)
+		out = append(out, b...)
+		if alone {
+			break
+		}
+	}
+	return out
+}
+
 // batch returns the tasks of l to start together: its head, with up to
 // max-1 of the tasks right behind it that are due and whose entries have
 // not failed, in lane order.
@@ -168,12 +196,6 @@ func (sc *sched) batch(l *lane, now time.Time, max int) []task {
 		}
 	}
 	return slices.Clone(l.tasks[:n])
-}
-
-// take marks the first n tasks of l running.
-func (sc *sched) take(l *lane, n int) {
-	heap.Remove(l.heap, l.index)
-	l.running = n
 }
 
 // wake returns when the soonest waiting lane becomes due, or zero.

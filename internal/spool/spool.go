@@ -112,10 +112,11 @@ type Handler interface {
 	Handle(ctx context.Context, e *Entry, data []byte, rcpt int) error
 }
 
-// A BatchHandler can also take several tasks of one lane at once: due
-// recipients of one account, in arrival order, so that it can store them
-// with one commit. Each task must stay idempotent by (entry id,
-// recipient); after an error every task of the batch is retried, alone.
+// A BatchHandler can also take several tasks at once, so that it can
+// store them with one commit: due recipients of one account or of
+// several, each account's in arrival order. Each task must stay idempotent
+// by (entry id, recipient); after an error every task of the batch is
+// retried, alone.
 type BatchHandler interface {
 	Handler
 	HandleBatch(ctx context.Context, batch []Task) error
@@ -138,8 +139,7 @@ type Options struct {
 
 	// Workers is the number of concurrent Handle calls; default 4.
 	Workers int
-	// Batch is the most tasks of one lane given to a BatchHandler at once;
-	// default 64.
+	// Batch is the most tasks given to a BatchHandler at once; default 64.
 	Batch int
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// attempt; defaults 1 s and 5 min.

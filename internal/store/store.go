@@ -259,10 +259,11 @@ type Store interface {
 
 	// Deliver stores a message from the intake spool, once per key.
 	Deliver(ctx context.Context, d Delivery) (Delivered, error)
-	// DeliverBatch stores messages of one account from the intake spool in
-	// one transaction, in order, each once per key: all are stored or none.
-	// One commit for many messages is what lets a backlog drain faster
-	// than one fsync per message.
+	// DeliverBatch stores messages from the intake spool, for one account
+	// or several, in one transaction, each once per key: all are stored or
+	// none. The messages of one account are stored in their order. One
+	// commit for many messages is what lets a backlog drain faster than one
+	// fsync per message.
 	DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error)
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.

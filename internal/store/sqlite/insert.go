@@ -28,26 +28,29 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Delivered,
 	return res[0], nil
 }
 
-// DeliverBatch stores the deliveries in one transaction, in order.
+// DeliverBatch stores the deliveries in one transaction: each account's
+// in their order, the accounts in the order of their first delivery.
 func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	acct := ds[0].Account
-	for _, d := range ds {
+	var accts []store.Account
+	of := map[store.Account][]int{} // indexes into ds, by account
+	for i, d := range ds {
 		if d.Key == "" {
 			return nil, fmt.Errorf("deliver: empty delivery key")
 		}
-		if d.Account != acct {
-			return nil, fmt.Errorf("deliver: a batch mixes accounts %d and %d", acct, d.Account)
+		if _, ok := of[d.Account]; !ok {
+			accts = append(accts, d.Account)
 		}
+		of[d.Account] = append(of[d.Account], i)
 	}
 	res := make([]store.Delivered, len(ds))
-	err := s.write(ctx, "deliver", acct, true, func(w *wtx) error {
-		for i, d := range ds {
-			r, err := w.deliver(d)
+	err := s.writeEach(ctx, "deliver", accts, true, func(w *wtx, a int) error {
+		for _, i := range of[accts[a]] {
+			r, err := w.deliver(ds[i])
 			if err != nil {
-				return fmt.Errorf("delivery %s: %w", d.Key, err)
+				return fmt.Errorf("delivery %s: %w", ds[i].Key, err)
 			}
 			res[i] = r
 		}

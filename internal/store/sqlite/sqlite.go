@@ -132,25 +132,39 @@ func isConstraint(err error) bool {
 // must exist unless create is set, in which case it is created. Watchers of
 // the account are notified after the commit when fn changed anything.
 func (s *Store) write(ctx context.Context, op string, acct store.Account, create bool, fn func(w *wtx) error) error {
+	return s.writeEach(ctx, op, []store.Account{acct}, create, func(w *wtx, _ int) error { return fn(w) })
+}
+
+// writeEach runs fn once for each of accts, with the account's state, in
+// one transaction, and commits once. Watchers of every changed account
+// are notified after the commit.
+func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account, create bool, fn func(w *wtx, i int) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return dbError(op, err)
 	}
 	defer tx.Rollback()
-	w := &wtx{ctx: ctx, tx: tx, acct: acct, boxes: map[int64]*boxState{}}
-	if err := w.load(create); err != nil {
-		return dbError(op, err)
-	}
-	if err := fn(w); err != nil {
-		return dbError(op, err)
-	}
-	if err := w.finish(); err != nil {
-		return dbError(op, err)
+	stmts := map[string]*sql.Stmt{}
+	var changed []store.Account
+	for i, acct := range accts {
+		w := &wtx{ctx: ctx, tx: tx, acct: acct, boxes: map[int64]*boxState{}, stmts: stmts}
+		if err := w.load(create); err != nil {
+			return dbError(op, err)
+		}
+		if err := fn(w, i); err != nil {
+			return dbError(op, err)
+		}
+		if err := w.finish(); err != nil {
+			return dbError(op, err)
+		}
+		if w.changed {
+			changed = append(changed, acct)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return dbError(op, err)
 	}
-	if w.changed {
+	for _, acct := range changed {
 		s.notify(acct)
 	}
 	return nil

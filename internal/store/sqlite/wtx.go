@@ -99,9 +99,6 @@ func (w *wtx) stmt(query string) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	if w.stmts == nil {
-		w.stmts = map[string]*sql.Stmt{}
-	}
 	w.stmts[query] = st
 	return st, nil
 }

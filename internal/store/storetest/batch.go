@@ -10,7 +10,8 @@ import (
 
 // testDeliverBatch checks that a batch is stored in order in one
 // transaction, that keys delivered before are reported as duplicates
-// inside a batch, and that an invalid batch stores nothing.
+// inside a batch, that one batch may serve several accounts, and that an
+// invalid batch stores nothing.
 func testDeliverBatch(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	newAccount(t, s, acct)
@@ -41,24 +42,48 @@ func testDeliverBatch(t *testing.T, s store.Store) {
 		t.Errorf("UIDs after the batch: %v", got)
 	}
 
+	// Two accounts interleaved: each gets its own in order, and the keys
+	// are per account.
+	mixed := []store.Delivery{
+		{Key: "m-1", Account: other, Message: msg(11)},
+		{Key: "m-1", Account: acct, Message: msg(6)},
+		{Key: "m-2", Account: other, Message: msg(12)},
+		{Key: "m-2", Account: acct, Message: msg(7)},
+	}
+	res, err = s.DeliverBatch(ctx, mixed)
+	if err != nil {
+		t.Fatalf("DeliverBatch of two accounts: %v", err)
+	}
+	for i, want := range []uint32{1, 6, 2, 7} {
+		if res[i].Duplicate || res[i].UID != want {
+			t.Errorf("mixed delivery %d: %+v, want UID %d", i, res[i], want)
+		}
+	}
+	otherInbox := mailbox(t, s, other, store.Inbox)
+	if got := list(t, s, other, otherInbox.ID); len(got) != 2 || got[0].Blob != msg(11).Blob || got[1].Blob != msg(12).Blob {
+		t.Errorf("the other account's messages after the mixed batch: %+v", got)
+	}
+	inbox = mailbox(t, s, acct, store.Inbox)
+
 	// An invalid batch stores nothing, not even its valid deliveries
-	// before the invalid one.
+	// before the invalid one, nor those of another account.
 	bad := []store.Delivery{
-		{Key: "b-6", Account: acct, Message: msg(6)},
-		{Key: "b-7", Account: other, Message: msg(7)},
+		{Key: "b-8", Account: other, Message: msg(8)},
+		{Key: "b-9", Account: acct, Message: msg(9)},
+		{Key: "", Account: acct, Message: msg(10)},
 	}
-	if _, err := s.DeliverBatch(ctx, bad); err == nil {
-		t.Errorf("DeliverBatch of two accounts succeeded")
-	}
-	bad[1] = store.Delivery{Key: "", Account: acct, Message: msg(7)}
 	if _, err := s.DeliverBatch(ctx, bad); err == nil {
 		t.Errorf("DeliverBatch with an empty key succeeded")
 	}
 	if after := mailbox(t, s, acct, store.Inbox); after != inbox {
 		t.Errorf("failed batches changed INBOX: %+v, was %+v", after, inbox)
 	}
+	if after := mailbox(t, s, other, store.Inbox); after != otherInbox {
+		t.Errorf("failed batches changed the other account's INBOX: %+v, was %+v", after, otherInbox)
+	}
 	if res, err := s.DeliverBatch(ctx, nil); err != nil || len(res) != 0 {
 		t.Errorf("empty batch: %v, %v", res, err)
 	}
 	checkCounts(t, s, acct)
+	checkCounts(t, s, other)
 }
