@@ -113,8 +113,7 @@ func (c *cli) dispatch(args []string) error {
 		c.overview(c.stderr)
 		return usagef("no command given; run \"casella help\" for the list")
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	if args[0] == "help" || isHelpFlag(args[0]) {
 		return c.help(args[1:])
 	}
 	cmd, rest, ok := lookup(args)
@@ -123,6 +122,8 @@ func (c *cli) dispatch(args []string) error {
 	}
 	return cmd.run(c, rest)
 }
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
 // lookup finds the command named by the first one or two words of args.
 func lookup(args []string) (command, []string, bool) {
@@ -152,6 +153,11 @@ func (c *cli) unknown(args []string) error {
 	}
 	if len(subs) == 0 {
 		return usagef("unknown command %q; run \"casella help\" for the list", group)
+	}
+	if len(args) == 2 && isHelpFlag(args[1]) {
+		fmt.Fprintf(c.stdout, "Commands of %q:\n", group)
+		c.table(c.stdout, subs)
+		return nil
 	}
 	fmt.Fprintf(c.stderr, "Commands of %q:\n", group)
 	c.table(c.stderr, subs)

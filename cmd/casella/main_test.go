@@ -145,6 +145,12 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s --help: exit %d, stdout %q", name, r.code, r.stdout)
 		}
 	}
+	for _, group := range []string{"domain", "account", "alias", "queue", "fault", "bench"} {
+		r = run(t, "", nil, group, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "Commands of \""+group+"\"") || !strings.Contains(r.stdout, group+" ") {
+			t.Errorf("%s --help: exit %d, stdout %q", group, r.code, r.stdout)
+		}
+	}
 	checkFail(t, run(t, "", nil, "frobnicate"), 2, []string{"frobnicate"}, "unknown command")
 	checkFail(t, run(t, "", nil, "domain"), 2, []string{"domain"}, "needs a subcommand")
 	checkFail(t, run(t, "", nil, "domain", "frob"), 2, []string{"domain", "frob"}, "unknown command \"domain frob\"")
