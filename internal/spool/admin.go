@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"casella/internal/durable"
 )
 
 // List returns the spool's entries, oldest first, with their retry state.
@@ -142,7 +144,7 @@ func (s *Spool) loadState(e *Entry) {
 	}
 }
 
-// writeState replaces an entry's side file atomically. The rename is not
+// writeState replaces an entry's side file atomically. The new name is not
 // followed by a directory sync: after a crash the previous state may come
 // back, which only repeats idempotent work.
 func (s *Spool) writeState(e *Entry) error {
@@ -150,16 +152,7 @@ func (s *Spool) writeState(e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("spool: encode state: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), e.ID+".state.*")
-	if err != nil {
-		return fmt.Errorf("spool: write state: %w", err)
-	}
-	tmp := f.Name()
-	if err := writeSyncClose(f, b); err != nil {
-		return fmt.Errorf("spool: write state: %w", err)
-	}
-	if err := os.Rename(tmp, s.statePath(e.ID)); err != nil {
-		os.Remove(tmp)
+	if err := durable.WriteFile(s.statePath(e.ID), filepath.Join(s.dir, tmpDir), b); err != nil {
 		return fmt.Errorf("spool: write state: %w", err)
 	}
 	return nil

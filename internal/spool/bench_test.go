@@ -56,9 +56,17 @@ func BenchmarkRawFsync(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		p := filepath.Join(dir, fmt.Sprint(n.Add(1)))
-		if err := writeFileSync(p, data); err != nil {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			b.Fatal(err)
 		}
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
 	}
 	os.RemoveAll(dir)
 }

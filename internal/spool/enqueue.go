@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"casella/internal/durable"
 )
 
 // Enqueue stores a message with its envelope and returns its id. When it
@@ -36,14 +38,9 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 	defer s.unreserve(size)
 
 	id := s.newID()
-	tmp := filepath.Join(s.dir, tmpDir, id+".msg")
-	if err := writeFileSync(tmp, b); err != nil {
-		return "", fmt.Errorf("spool: write entry: %w", err)
-	}
 	final := s.msgPath(id)
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("spool: move entry into queue: %w", err)
+	if err := durable.WriteFile(final, filepath.Join(s.dir, tmpDir), b); err != nil {
+		return "", fmt.Errorf("spool: write entry: %w", err)
 	}
 	if err := s.qsync.sync(); err != nil {
 		// Not known to be durable: take it back, the sender will retry.

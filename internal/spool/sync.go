@@ -1,9 +1,9 @@
 package spool
 
 import (
-	"fmt"
-	"os"
 	"sync"
+
+	"casella/internal/durable"
 )
 
 // groupSync makes renames into a directory durable with as few directory
@@ -27,7 +27,7 @@ type syncRound struct {
 }
 
 func newGroupSync(dir string) *groupSync {
-	g := &groupSync{fsync: func() error { return syncDir(dir) }}
+	g := &groupSync{fsync: func() error { return durable.SyncDir(dir) }}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -59,46 +59,4 @@ func (g *groupSync) sync() error {
 	g.mu.Unlock()
 	<-r.done
 	return r.err
-}
-
-// syncDir fsyncs a directory, making the names in it durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory for sync: %w", err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// writeFileSync creates path with data and fsyncs it. On failure it
-// removes what it created.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	return writeSyncClose(f, data)
-}
-
-// writeSyncClose writes data to the new file f, fsyncs and closes it. On
-// failure it removes the file.
-func writeSyncClose(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/durable"
 )
 
 // Put stores data and returns its key. When Put returns nil the bytes are
@@ -30,7 +31,7 @@ func (s *Store) Put(ctx context.Context, data []byte) (blob.Key, error) {
 	if ok {
 		return key, nil
 	}
-	if err := s.write(ctx, key, path, data); err != nil {
+	if err := s.write(ctx, path, data); err != nil {
 		return "", fmt.Errorf("put blob %s in %s: %w", key, s.dir, err)
 	}
 	return key, nil
@@ -60,30 +61,10 @@ func refresh(path string, data []byte) (bool, error) {
 	return true, nil
 }
 
-// write stores data at path through a synced temporary file and a rename,
-// and syncs the directories that make the new name durable.
-func (s *Store) write(ctx context.Context, key blob.Key, path string, data []byte) error {
-	f, err := os.CreateTemp(s.tmp, "put-*")
-	if err != nil {
-		return fmt.Errorf("create temporary file: %w", err)
-	}
-	tmpName := f.Name()
-	renamed := false
-	defer func() {
-		if !renamed {
-			f.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write temporary file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync temporary file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temporary file: %w", err)
-	}
+// write stores data at path, on stable storage before it has the name
+// (package durable), and syncs the shard directory that makes the name
+// durable.
+func (s *Store) write(ctx context.Context, path string, data []byte) error {
 	// Last chance to give up without leaving a blob behind.
 	if err := ctx.Err(); err != nil {
 		return err
@@ -92,7 +73,7 @@ func (s *Store) write(ctx context.Context, key blob.Key, path string, data []byt
 	if err := s.makeShard(shard); err != nil {
 		return err
 	}
-	err = os.Rename(tmpName, path)
+	err := durable.WriteFile(path, s.tmp, data)
 	if errors.Is(err, iofs.ErrNotExist) {
 		// The shard was removed behind our back (by hand, or a restore):
 		// make it again instead of failing every Put into it from now on.
@@ -103,16 +84,12 @@ func (s *Store) write(ctx context.Context, key blob.Key, path string, data []byt
 		if err := s.makeShard(shard); err != nil {
 			return err
 		}
-		err = os.Rename(tmpName, path)
+		err = durable.WriteFile(path, s.tmp, data)
 	}
 	if err != nil {
-		return fmt.Errorf("rename into place: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
-	renamed = true
-	if err := syncDir(shard); err != nil {
-		return err
-	}
-	return nil
+	return durable.SyncDir(shard)
 }
 
 // makeShard creates the shard directory and its parent if needed and, the
@@ -136,32 +113,16 @@ func (s *Store) makeShard(shard string) error {
 	parentDone := s.synced[parent]
 	s.mu.Unlock()
 	if !parentDone {
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(parent); err != nil {
+	if err := durable.SyncDir(parent); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.synced[parent] = true
 	s.synced[shard] = true
 	s.mu.Unlock()
-	return nil
-}
-
-// syncDir fsyncs a directory, making the entries created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory to sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
 	return nil
 }

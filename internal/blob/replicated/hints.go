@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/durable"
 )
 
 // hints is the durable record of the blobs each replica misses: one empty
@@ -35,7 +36,7 @@ func openHints(dir string, replicas []Replica) (*hints, error) {
 		if err := os.MkdirAll(rdir, 0o750); err != nil {
 			return nil, fmt.Errorf("hint directory: %w", err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return nil, fmt.Errorf("hint directory: %w", err)
 		}
 		keys, err := h.list(r.Name)
@@ -60,7 +61,7 @@ func (h *hints) add(replica string, key blob.Key) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("record hint: %w", err)
 	}
-	if err := syncDir(rdir); err != nil {
+	if err := durable.SyncDir(rdir); err != nil {
 		return fmt.Errorf("record hint: %w", err)
 	}
 	h.mu.Lock()
@@ -107,15 +108,6 @@ func (h *hints) count(replica string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.pending[replica]
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Pending returns how many blobs the replica named name is hinted to miss.
