@@ -62,7 +62,8 @@ type loop struct {
 	h  Handler
 	st LoopState
 
-	inflight int
+	inflight int       // batches out
+	running  int       // their tasks
 	until    time.Time // while the breaker is open
 	probing  bool      // the half-open probe is running
 
@@ -101,11 +102,12 @@ func (l *loop) run(ctx context.Context) error {
 		// With fewer batches out than workers, a worker is waiting for
 		// one or about to: each holds at most one unread result, in a
 		// channel with room for it, so the send below returns at once.
-		if l.inflight < s.opts.Workers && l.allow(now) && l.sc.peek(now) != nil {
+		if l.start() && l.allow(now) && l.sc.peek(now) != nil {
 			if wake = l.tokenAt(now); wake.IsZero() {
 				batch := l.sc.next(now, l.batchMax())
 				tasks <- batch
 				l.inflight++
+				l.running += len(batch)
 				l.tokens -= float64(len(batch))
 				if l.st.Breaker == BreakerHalfOpen {
 					l.probing = true
@@ -127,6 +129,7 @@ func (l *loop) run(ctx context.Context) error {
 		select {
 		case rs := <-results:
 			l.inflight--
+			l.running -= len(rs)
 			for _, r := range rs {
 				l.apply(r, s.opts.Now())
 			}
@@ -161,6 +164,18 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// start reports whether a worker may take another batch. With nothing out,
+// one starts at once, however small. Behind a running batch, another
+// starts only when a full one waits: under load, tasks gather into large
+// batches, which cost one commit each, instead of many small ones that
+// take the CPU and disk intake needs.
+func (l *loop) start() bool {
+	if l.inflight == 0 {
+		return true
+	}
+	return l.inflight < l.s.opts.Workers && l.sc.pending-l.running >= l.batchMax()
 }
 
 // allow reports whether the breaker lets a task start now.
