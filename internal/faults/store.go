@@ -110,6 +110,13 @@ func (s *mailStore) Append(ctx context.Context, acct store.Account, mailbox int6
 	return s.inner.Append(ctx, acct, mailbox, msgs)
 }
 
+func (s *mailStore) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]uint32, error) {
+	if err := s.check(ctx, read, "list UIDs"); err != nil {
+		return nil, err
+	}
+	return s.inner.UIDs(ctx, acct, mailbox)
+}
+
 func (s *mailStore) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
 	if err := s.check(ctx, read, "list messages"); err != nil {
 		return err

@@ -64,13 +64,17 @@ func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, si
 	v := &view{mb: mb, readOnly: readOnly, modseq: high,
 		expunged: map[uint32]bool{}, changed: map[uint32]bool{}, own: map[uint32]uint64{}, recent: map[uint32]bool{}}
 	var changed []store.Message
-	err = c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: mb.ID}, func(m *store.Message) error {
-		v.uids = append(v.uids, m.UID)
-		if since > 0 && m.ModSeq > since {
-			changed = append(changed, *m)
-		}
-		return nil
-	})
+	if since == 0 {
+		v.uids, err = c.srv.Store.UIDs(ctx, c.acct.ID, mb.ID)
+	} else {
+		err = c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: mb.ID}, func(m *store.Message) error {
+			v.uids = append(v.uids, m.UID)
+			if m.ModSeq > since {
+				changed = append(changed, *m)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}

@@ -269,6 +269,9 @@ type Store interface {
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
 
+	// UIDs returns the UIDs of a mailbox's messages, ascending: what
+	// SELECT needs, without reading the messages.
+	UIDs(ctx context.Context, acct Account, mailbox int64) ([]uint32, error)
 	// Messages calls fn for each message the query selects, in UID order.
 	Messages(ctx context.Context, acct Account, q Query, fn func(*Message) error) error
 	// UpdateFlags changes flags.

@@ -96,6 +96,30 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 	return nil
 }
 
+// UIDs reads the UIDs from the (mailbox, uid) index alone.
+func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]uint32, error) {
+	if err := checkMailbox(ctx, s.r, acct, mailbox); err != nil {
+		return nil, dbError("list UIDs", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`, mailbox)
+	if err != nil {
+		return nil, dbError("list UIDs", err)
+	}
+	defer rows.Close()
+	var uids []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, dbError("list UIDs", err)
+		}
+		uids = append(uids, uid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("list UIDs", err)
+	}
+	return uids, nil
+}
+
 // readBatch reads up to batchSize messages with UIDs in [first, last].
 func (s *Store) readBatch(ctx context.Context, query string, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
 	rows, err := s.r.QueryContext(ctx, query, q.Mailbox, first, last, batchSize)

@@ -191,6 +191,7 @@ func testIsolation(t *testing.T, s store.Store) {
 	all := []store.UIDRange{{First: 1, Last: 0}}
 	checks := map[string]error{}
 	checks["Messages"] = s.Messages(ctx, acct, store.Query{Mailbox: victim.ID}, func(*store.Message) error { return nil })
+	_, checks["UIDs"] = s.UIDs(ctx, acct, victim.ID)
 	_, checks["Append"] = s.Append(ctx, acct, victim.ID, []store.NewMessage{msg(9)})
 	_, checks["UpdateFlags"] = s.UpdateFlags(ctx, acct, store.FlagUpdate{Mailbox: victim.ID, UIDs: all, Op: store.FlagsAdd, Flags: []string{store.FlagDeleted}})
 	_, checks["Expunge"] = s.Expunge(ctx, acct, victim.ID, nil)

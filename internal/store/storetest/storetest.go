@@ -174,7 +174,8 @@ func uidsOf(l []store.Message) []uint32 {
 }
 
 // checkCounts recomputes every mailbox's counters and the account's usage
-// from its messages and compares them with the store's.
+// from its messages and compares them with the store's, and checks that
+// UIDs lists the messages' UIDs.
 func checkCounts(t *testing.T, s store.Store, a store.Account) {
 	t.Helper()
 	mbs, err := s.Mailboxes(ctxT(t), a)
@@ -186,7 +187,11 @@ func checkCounts(t *testing.T, s store.Store, a store.Account) {
 		var want store.Mailbox
 		var maxUID uint32
 		var maxModSeq uint64
-		for _, m := range list(t, s, a, mb.ID) {
+		msgs := list(t, s, a, mb.ID)
+		if uids, err := s.UIDs(ctxT(t), a, mb.ID); err != nil || !slices.Equal(uids, uidsOf(msgs)) {
+			t.Errorf("mailbox %q: UIDs %v, %v; the messages have %v", mb.Name, uids, err, uidsOf(msgs))
+		}
+		for _, m := range msgs {
 			want.Messages++
 			want.Size += m.Size
 			if !slices.Contains(m.Flags, store.FlagSeen) {
