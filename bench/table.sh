@@ -39,9 +39,14 @@ smtp_rate() { get "$1" .messages_per_second; }
 delivered() {
 	local s
 	s=$(get "$1-drain" .delivered_after_s)
-	[ -n "$s" ] && awk -v n="$(get "$1" .accepted)" -v s="$s" 'BEGIN { printf "%.2f", n / s }'
+	[ -z "$s" ] || awk -v n="$(get "$1" .accepted)" -v s="$s" 'BEGIN { printf "%.2f", n / s }'
 }
 
+# ran reports whether a workload left its Casella report: the sections of
+# workloads left out of the run are not printed.
+ran() { [ -s "$R/$1-casella.json" ]; }
+
+if ran smtp; then
 echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes"
 echo
 row "" " Casella " " Postfix → Dovecot (LMTP, Maildir) " " smtp-sink (discards) " " Casella / Postfix " " Casella / smtp-sink "
@@ -55,7 +60,9 @@ done
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
 echo
+fi
 
+if ran imap; then
 echo "### IMAP mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s"
 echo
 row "" " Casella " " Dovecot (Maildir) " " Casella / Dovecot "
@@ -70,7 +77,9 @@ for op in LOGIN SELECT "FETCH envelopes" "FETCH body" "STORE flags" SEARCH APPEN
 	row " $op p50 / p99 ms (lower is better) " " $(fmt "$c50") / $(fmt "$c99") " " $(fmt "$d50") / $(fmt "$d99") " " $(ratio "$c50" "$d50") / $(ratio "$c99" "$d99") "
 done
 echo
+fi
 
+if ran idle; then
 echo "### IDLE: $(get idle-casella .connections) connections held $(fmt "$(get idle-casella .hold_s)") s"
 echo
 row "" " Casella " " Dovecot " " Casella / Dovecot "
@@ -86,7 +95,9 @@ row " server processes " " ${c:-—} " " ${d:-—} " " "
 c=$(get idle-casella .setup_s) d=$(get idle-dovecot .setup_s)
 row " time to open all (connect, LOGIN, SELECT, IDLE), s " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
 echo
+fi
 
+if ran mailbox; then
 echo "### Large mailbox: $(get mailbox-casella .messages) messages; median of $(get mailbox-casella '.commands[0].count') runs, each on a new connection"
 echo
 row "" " Casella " " Dovecot " " Casella / Dovecot "
@@ -102,3 +113,4 @@ for op in "SELECT" "UID FETCH 1:* (FLAGS)" "UID SEARCH SINCE" "UID SORT (REVERSE
 	fi
 	row " $op, ms (lower is better) " " $cc " " $dd " " $(ratio "$c" "$d") "
 done
+fi
