@@ -77,6 +77,15 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 1000)
 	exit 1
 fi
 
+# Every port must be free: a server left running from an earlier run would
+# answer in place of the one this run starts, and be measured instead.
+for port in $CASELLA_SMTP_PORT $CASELLA_IMAP_PORT $CASELLA_HTTP_PORT $POSTFIX_PORT $DOVECOT_IMAP_PORT $DOVECOT_LMTP_PORT $SINK_PORT; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "bench: something already listens on 127.0.0.1:$port; stop it (ss -ltnp 'sport = :$port' names it) and run again" >&2
+		exit 1
+	fi
+done
+
 install_peers
 log "building casella"
 make -C "$ROOT" build >/dev/null
