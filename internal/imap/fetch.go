@@ -64,7 +64,9 @@ func (c *conn) cmdFetch(cmd *command) error {
 		return err
 	}
 	var needBlob, needMeta, setSeen bool
+	flagsOnly := true // what a client syncing flags asks for: FLAGS, UID, MODSEQ
 	for _, att := range a.atts {
+		flagsOnly = flagsOnly && (att.name == "FLAGS" || att.name == "UID" || att.name == "MODSEQ")
 		needBlob = needBlob || att.needsBlob()
 		needMeta = needMeta || att.name == "ENVELOPE" || att.name == "BODYSTRUCTURE" || att.name == "BODY" ||
 			att.name == "BINARY[]" || att.name == "BINARY.SIZE[]" || att.name == "BODY[]" && len(att.sec.part) > 0
@@ -90,7 +92,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 		n := min(len(uids), size)
 		batch := uids[:n]
 		uids = uids[n:]
-		msgs, err := c.loadMessages(ctx, batch, store.Query{WithMeta: needMeta})
+		msgs, err := c.loadMessages(ctx, batch, store.Query{WithMeta: needMeta, FlagsOnly: flagsOnly})
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,9 @@ const batchSize = 1000
 
 const messageColumns = `m.id, m.email_id, m.thread_id, m.mailbox, m.uid, m.modseq, m.flags, m.keywords, m.internal, m.saved, m.size, m.blob`
 
+// flagColumns are what a Query with FlagsOnly reads.
+const flagColumns = `m.uid, m.modseq, m.flags, m.keywords`
+
 // row is a message as stored, with its flags still encoded.
 type row struct {
 	store.Message
@@ -65,6 +68,9 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
 	}
 	cols, from := messageColumns, `messages m`
+	if q.FlagsOnly {
+		cols, q.WithSortKeys, q.WithMeta = flagColumns, false, false
+	}
 	if q.WithSortKeys {
 		cols += `, m.sent, m.subject, m.from_addr, m.to_addr, m.cc_addr`
 	}
@@ -140,6 +146,15 @@ func (s *Store) readBatch(ctx context.Context, query string, q store.Query, firs
 		extra = append(extra, &metaJSON)
 	}
 	for rows.Next() {
+		if q.FlagsOnly {
+			var r row
+			if err := rows.Scan(&r.UID, &r.ModSeq, &r.bits, &r.keywords); err != nil {
+				return nil, err
+			}
+			r.Mailbox, r.Flags = q.Mailbox, decodeFlags(r.bits, r.keywords)
+			batch = append(batch, r.Message)
+			continue
+		}
 		metaJSON = nil
 		r, err := scanRow(rows, extra...)
 		if err != nil {

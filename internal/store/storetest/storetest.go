@@ -165,6 +165,29 @@ func list(t *testing.T, s store.Store, a store.Account, mb int64, uids ...store.
 	return l
 }
 
+// checkFlagsOnly checks that a FlagsOnly query returns the UIDs, MODSEQs
+// and flags of msgs, a full listing of mb, and nothing else.
+func checkFlagsOnly(t *testing.T, s store.Store, a store.Account, mb store.Mailbox, msgs []store.Message) {
+	t.Helper()
+	var got []store.Message
+	err := s.Messages(ctxT(t), a, store.Query{Mailbox: mb.ID, FlagsOnly: true, WithMeta: true}, func(m *store.Message) error {
+		got = append(got, *m)
+		return nil
+	})
+	if err != nil || len(got) != len(msgs) {
+		t.Errorf("mailbox %q: FlagsOnly listed %d messages, %v; want %d", mb.Name, len(got), err, len(msgs))
+		return
+	}
+	for i, m := range got {
+		w := msgs[i]
+		want := store.Message{Mailbox: mb.ID, UID: w.UID, ModSeq: w.ModSeq, Flags: w.Flags}
+		if m.Mailbox != want.Mailbox || m.UID != want.UID || m.ModSeq != want.ModSeq || !slices.Equal(m.Flags, want.Flags) ||
+			m.ID != 0 || m.Blob != "" || m.Size != 0 || m.Meta != nil || m.SortKeys != nil {
+			t.Errorf("mailbox %q: FlagsOnly gave %+v, want %+v", mb.Name, m, want)
+		}
+	}
+}
+
 func uidsOf(l []store.Message) []uint32 {
 	var u []uint32
 	for _, m := range l {
@@ -175,7 +198,7 @@ func uidsOf(l []store.Message) []uint32 {
 
 // checkCounts recomputes every mailbox's counters and the account's usage
 // from its messages and compares them with the store's, and checks that
-// UIDs lists the messages' UIDs.
+// UIDs and a FlagsOnly query agree with the messages.
 func checkCounts(t *testing.T, s store.Store, a store.Account) {
 	t.Helper()
 	mbs, err := s.Mailboxes(ctxT(t), a)
@@ -191,6 +214,7 @@ func checkCounts(t *testing.T, s store.Store, a store.Account) {
 		if uids, err := s.UIDs(ctxT(t), a, mb.ID); err != nil || !slices.Equal(uids, uidsOf(msgs)) {
 			t.Errorf("mailbox %q: UIDs %v, %v; the messages have %v", mb.Name, uids, err, uidsOf(msgs))
 		}
+		checkFlagsOnly(t, s, a, mb, msgs)
 		for _, m := range msgs {
 			want.Messages++
 			want.Size += m.Size
