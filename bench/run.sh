@@ -43,10 +43,13 @@ mkdir -p "$RESULTS"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
+# listening reports whether something listens on 127.0.0.1:$1.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # wait_port waits until something listens on 127.0.0.1:$1.
 wait_port() {
 	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+		listening "$1" && return
 		sleep 0.1
 	done
 	echo "bench: $2 is not listening on port $1 after 10s" >&2
@@ -80,7 +83,7 @@ fi
 # Every port must be free: a server left running from an earlier run would
 # answer in place of the one this run starts, and be measured instead.
 for port in $CASELLA_SMTP_PORT $CASELLA_IMAP_PORT $CASELLA_HTTP_PORT $POSTFIX_PORT $DOVECOT_IMAP_PORT $DOVECOT_LMTP_PORT $SINK_PORT; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	if listening "$port"; then
 		echo "bench: something already listens on 127.0.0.1:$port; stop it (ss -ltnp 'sport = :$port' names it) and run again" >&2
 		exit 1
 	fi

@@ -3,8 +3,9 @@
 //
 // A file is written unnamed (O_TMPFILE, Linux 3.11, on ext4, XFS, btrfs and
 // tmpfs), fsync'd, then linked into its directory. Compared with the usual
-// temporary file renamed into place, it saves a create and a rename per
-// file. Both take the directory's lock, and a rename between directories
+// temporary file renamed into place, it saves a name in a shared temporary
+// directory and a rename per file. Both take directory locks, and a rename
+// between directories
 // also takes the file system's rename lock: with many writers at once,
 // intake profiles showed those locks spinning in the kernel for a quarter
 // of the CPU. Where the file system has no O_TMPFILE, a temporary file in

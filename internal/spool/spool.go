@@ -5,16 +5,16 @@
 //
 //	queue/<id>.msg    the entry: a header line, the envelope as JSON, the message
 //	queue/<id>.state  retry state (attempts, next attempt, per-recipient results)
-//	tmp/              files being written; never read as entries
+//	tmp/              temporary files where the file system cannot write unnamed ones
 //	poke/<id>         "look at this entry again now", left by Retry and Remove
 //	corrupt/          entries that failed their checksum, kept for the operator
 //	lock              held (flock) by the process running the delivery loop
 //
 // Implementation notes:
 //   - Enqueue returns only after the message and its envelope are on stable
-//     storage: written, fsync'd, renamed into place, and the directory
-//     fsync'd (DESIGN.md invariant 1). Concurrent Enqueues share syncs
-//     (group commit); none skips one.
+//     storage: written, fsync'd, linked into place (package durable), and
+//     the directory fsync'd (DESIGN.md invariant 1). Concurrent Enqueues
+//     share directory syncs (group commit); none skips one.
 //   - An entry leaves the spool only after its handler succeeded for every
 //     recipient. A crash between the handler's commit and the removal
 //     replays the entry; handlers are idempotent by (entry id, recipient
@@ -26,7 +26,7 @@
 //     arrival order: an account has at most one delivery in flight, and it
 //     is the oldest unfinished one for that account.
 //   - The message file is written once and never rewritten; retry state
-//     lives in the side file, replaced atomically (temp, fsync, rename). A
+//     lives in the side file, replaced atomically (package durable). A
 //     lost or unreadable side file only means recipients are tried again,
 //     which idempotent handlers absorb.
 //   - The spool directory is the only truth: the admin CLI may list, retry

@@ -2,18 +2,19 @@
 //
 // Layout: a blob with key k lives at dir/k[0:2]/k[2:4]/k, two levels of
 // 256 shards each, so that no directory grows past what a filesystem lists
-// quickly. Blobs are written to dir/tmp first and renamed into place.
+// quickly. Blobs are written unnamed and linked into place (package
+// durable); dir/tmp holds temporary files where the file system cannot.
 //
 // Implementation notes:
 //   - Durability (DESIGN.md invariant 1): Put returns nil only after the
-//     blob's file was written and fsync'd, renamed into its shard directory,
+//     blob's file was written and fsync'd, linked into its shard directory,
 //     and that directory fsync'd. The first Put into a shard directory in
 //     this process also fsyncs the directories above it, because the shard
 //     may have just been created (by this Put or a concurrent one) and its
 //     own directory entry must be on disk before the blob's is worth
 //     anything.
-//   - A blob file is never written in place: it appears whole, by rename,
-//     or not at all. A Put that finds an existing file with exactly the
+//   - A blob file is never written in place: it appears whole, by link or
+//     rename, or not at all. A Put that finds an existing file with exactly the
 //     same bytes only refreshes its modification time (the garbage
 //     collection grace period counts from it); a file with other bytes is
 //     a corrupt copy and is replaced, which is how a repair rewrites a bad
