@@ -168,7 +168,8 @@ func earliest(a, b time.Time) time.Time {
 
 // start reports whether a worker may take another batch. With nothing out,
 // one starts at once, however small. Behind a running batch, another
-// starts only when a full one waits: under load, tasks gather into large
+// starts only when a full batch's worth of tasks is not running (some may
+// still be waiting out a backoff): under load, tasks gather into large
 // batches, which cost one commit each, instead of many small ones that
 // take the CPU and disk intake needs.
 func (l *loop) start() bool {
