@@ -35,6 +35,7 @@ type Config struct {
 	POP3     POP3   `toml:"pop3"`
 	HTTP     HTTP   `toml:"http"`
 	TLS      TLS    `toml:"tls"`
+	Store    Store  `toml:"store"`
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
@@ -101,6 +102,14 @@ type HTTP struct {
 type TLS struct {
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
+}
+
+// Store configures the mailbox store.
+type Store struct {
+	// CacheMessages bounds the messages of large mailboxes kept in memory
+	// for the commands that read a whole mailbox (FETCH FLAGS, SORT,
+	// SEARCH); each takes about 400 bytes. 0 turns the cache off.
+	CacheMessages int `toml:"cache_messages"`
 }
 
 // Spool configures the intake spool's delivery loop.
@@ -223,7 +232,8 @@ func Default() Config {
 			TLSListen:          "127.0.0.1:2995",
 			AllowPlainLoopback: true,
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{
 			Workers:         4,
 			Batch:           64,

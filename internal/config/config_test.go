@@ -82,6 +82,9 @@ listen = ":80"
 cert_file = "/etc/casella/cert.pem"
 key_file = "/etc/casella/key.pem"
 
+[store]
+cache_messages = 0
+
 [spool]
 workers = 16
 batch = 8
@@ -197,6 +200,7 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[tls]\ncert_file = \"c.pem\"\n", "tls.key_file", "both")
 	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")
 	wantLoadError(t, "[spool]\nworkers = 0\ndrain_rate = -1\n", "spool.workers", "spool.drain_rate")
+	wantLoadError(t, "[store]\ncache_messages = -1\n", "store.cache_messages")
 	wantLoadError(t, "[log]\nlevel = \"loud\"\n", "log.level")
 	wantLoadError(t, "data_dir = \"\"\n", "data_dir")
 

@@ -56,6 +56,9 @@ func (c Config) Validate() error {
 		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")
 	}
 
+	if c.Store.CacheMessages < 0 {
+		v.fail("store.cache_messages", "is %d; give a number of messages, or 0 to turn the cache off", c.Store.CacheMessages)
+	}
 	v.positive("spool.workers", c.Spool.Workers)
 	v.positive("spool.batch", c.Spool.Batch)
 	v.duration("spool.retry_min", c.Spool.RetryMin, time.Millisecond)

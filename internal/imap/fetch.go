@@ -164,7 +164,7 @@ func (c *conn) markSeen(ctx context.Context, msgs []store.Message) (map[uint32]b
 		return seen, nil
 	}
 	res, err := c.srv.Store.UpdateFlags(ctx, c.acct.ID, store.FlagUpdate{
-		Mailbox: c.sel.mb.ID, UIDs: uidRanges(uids), Op: store.FlagsAdd, Flags: []string{store.FlagSeen},
+		Mailbox: c.sel.mb.ID, UIDs: store.UIDRanges(uids), Op: store.FlagsAdd, Flags: []string{store.FlagSeen},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting \\Seen: %w", err)

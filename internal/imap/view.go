@@ -141,7 +141,7 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 	}
 	slices.Sort(uids)
 	var msgs []store.Message
-	err := c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: v.mb.ID, UIDs: uidRanges(uids)}, func(m *store.Message) error {
+	err := c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: v.mb.ID, UIDs: store.UIDRanges(uids)}, func(m *store.Message) error {
 		msgs = append(msgs, *m)
 		return nil
 	})
@@ -196,21 +196,6 @@ func (c *conn) writeFlags(seq uint32, m *store.Message) {
 		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
 	}
 	c.writeBytes(e.raw(")").b)
-}
-
-// uidRanges turns ascending UIDs into store ranges, merging consecutive
-// numbers. Callers must not pass an empty list: a nil range list selects
-// every message of a mailbox.
-func uidRanges(uids []uint32) []store.UIDRange {
-	var r []store.UIDRange
-	for _, u := range uids {
-		if n := len(r); n > 0 && r[n-1].Last+1 == u {
-			r[n-1].Last = u
-			continue
-		}
-		r = append(r, store.UIDRange{First: u, Last: u})
-	}
-	return r
 }
 
 // resolve turns a sequence set (or a UID set for UID commands) into the

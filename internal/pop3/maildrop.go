@@ -87,16 +87,11 @@ func (d *maildrop) uidl(m *dropMessage) string {
 
 // deletedUIDs returns the UIDs marked deleted, as ranges.
 func (d *maildrop) deletedUIDs() []store.UIDRange {
-	var rs []store.UIDRange
+	var uids []uint32
 	for _, m := range d.msgs {
-		if !m.deleted {
-			continue
+		if m.deleted {
+			uids = append(uids, m.uid)
 		}
-		if n := len(rs); n > 0 && rs[n-1].Last+1 == m.uid {
-			rs[n-1].Last = m.uid
-			continue
-		}
-		rs = append(rs, store.UIDRange{First: m.uid, Last: m.uid})
 	}
-	return rs
+	return store.UIDRanges(uids)
 }

@@ -38,6 +38,7 @@ import (
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
+	"casella/internal/store/cache"
 	"casella/internal/store/sqlite"
 	"casella/internal/tlsconf"
 	"casella/internal/web"
@@ -125,7 +126,7 @@ func Open(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the mailbox store: %w", err)
 	}
-	s.store = st
+	s.store = cache.New(st, cache.Options{Limit: cfg.Store.CacheMessages, MinSpan: cache.DefaultMinSpan})
 	if s.blobSet, err = OpenBlobs(context.Background(), cfg, s.log, replicated.NewMetrics(s.metrics.registry)); err != nil {
 		return nil, err
 	}

@@ -51,6 +51,21 @@ func NormalizeUIDs(ranges []UIDRange) []UIDRange {
 	return out
 }
 
+// UIDRanges turns ascending UIDs into ranges, merging consecutive and
+// repeated numbers. Callers must not pass an empty list: the nil it
+// returns selects every message of a mailbox.
+func UIDRanges(uids []uint32) []UIDRange {
+	var r []UIDRange
+	for _, u := range uids {
+		if n := len(r); n > 0 && u <= r[n-1].Last+1 {
+			r[n-1].Last = max(r[n-1].Last, u)
+			continue
+		}
+		r = append(r, UIDRange{First: u, Last: u})
+	}
+	return r
+}
+
 // ContainsUID reports whether uid is in ranges; nil ranges contain every
 // UID. The ranges need not be normalized.
 func ContainsUID(ranges []UIDRange, uid uint32) bool {
