@@ -425,3 +425,38 @@ func TestFinishedEntryRemovedAtStart(t *testing.T) {
 		t.Fatalf("queue holds %v", names)
 	}
 }
+
+// TestRemovalSync checks that a delivered entry leaves without a directory
+// fsync of its own, and that an entry with a recipient that failed for good
+// leaves with one: replaying it would report the failure again.
+func TestRemovalSync(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fail      bool
+		wantSyncs int64
+	}{
+		{"delivered", false, 0},
+		{"failed", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSpool(t, t.TempDir(), Options{})
+			s.opts.OnPermanent = func(*Entry, int, error) error { return nil }
+			enqueue(t, s, envFor(0), "x")
+			var syncs atomic.Int64
+			fsync := s.qsync.fsync
+			s.qsync.fsync = func() error {
+				syncs.Add(1)
+				return fsync()
+			}
+			h := &recorder{}
+			if tc.fail {
+				h.fail = func(*Entry, int) error { return fmt.Errorf("550 5.1.1 no such user: %w", ErrPermanent) }
+			}
+			runLoop(t, s, h)
+			waitFor(t, "entry finished", settled(s))
+			if n := syncs.Load(); n != tc.wantSyncs {
+				t.Errorf("%d directory fsyncs after the delivery began, want %d", n, tc.wantSyncs)
+			}
+		})
+	}
+}

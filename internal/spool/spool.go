@@ -18,7 +18,8 @@
 //   - An entry leaves the spool only after its handler succeeded for every
 //     recipient. A crash between the handler's commit and the removal
 //     replays the entry; handlers are idempotent by (entry id, recipient
-//     index), which makes delivery exactly once.
+//     index), which makes delivery exactly once. That is also why a
+//     delivered entry's removal is not fsync'd on its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
 //     exponential backoff and jitter, and a circuit breaker pauses the loop
 //     while the target keeps failing.

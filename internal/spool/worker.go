@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -191,13 +192,19 @@ func (s *Spool) record(t task, change func(*Entry)) {
 		}
 		return
 	}
-	if err := s.removeFiles(it.id); err != nil {
+	if err := s.removeFiles(it.id, failedAny(it.e)); err != nil {
 		s.opts.Logger.Error("spool: removing delivered entry", "id", it.id, "err", err)
 	}
 }
 
-// removeFiles deletes an entry's files durably.
-func (s *Spool) removeFiles(id string) error {
+// removeFiles deletes an entry's files, and makes that durable when sync
+// is true. A removal that a crash undoes replays the entry, which handlers
+// absorb by their idempotence key (see the package notes): an entry whose
+// every recipient was delivered need not pay a directory fsync to leave,
+// and the next Enqueue's sync covers its removal anyway. A recipient that
+// failed for good was reported to the sender; a replay would report it
+// again, so that removal is synced.
+func (s *Spool) removeFiles(id string, sync bool) error {
 	defer s.forget(id)
 	// The message first: a side file without its message is an orphan
 	// that rescans remove; the reverse order could leave, after a crash, a
@@ -207,5 +214,13 @@ func (s *Spool) removeFiles(id string) error {
 			return err
 		}
 	}
+	if !sync {
+		return nil
+	}
 	return s.qsync.sync()
+}
+
+// failedAny reports whether a recipient of e failed for good.
+func failedAny(e *Entry) bool {
+	return slices.ContainsFunc(e.Envelope.Recipients, func(r Recipient) bool { return r.Failed != "" })
 }
