@@ -88,6 +88,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if !needBlob && !needMeta {
 		size = rowBatch
 	}
+	e, pos := c.enc(), 0
 	for len(uids) > 0 {
 		n := min(len(uids), size)
 		batch := uids[:n]
@@ -118,7 +119,13 @@ func (c *conn) cmdFetch(cmd *command) error {
 			}
 		}
 		for i := range msgs {
-			if err := c.writeFetch(cmd, a, &msgs[i], raws[i], seen[msgs[i].UID]); err != nil {
+			m := &msgs[i]
+			// msgs ascend and are in the view: one walk finds their
+			// sequence numbers.
+			for v.uids[pos] != m.UID {
+				pos++
+			}
+			if err := c.writeFetch(cmd, a, e, uint32(pos+1), m, raws[i], seen[m.UID]); err != nil {
 				return err
 			}
 		}
@@ -129,8 +136,9 @@ func (c *conn) cmdFetch(cmd *command) error {
 	return nil
 }
 
-// loadMessages reads the messages with the given UIDs, all in the view,
-// with what load asks for besides.
+// loadMessages reads the messages with the given UIDs, ascending and all
+// in the view, with what load asks for besides. The messages come back in
+// the order of uids; those expunged meanwhile are left out.
 func (c *conn) loadMessages(ctx context.Context, uids []uint32, load store.Query) ([]store.Message, error) {
 	if len(uids) == 0 {
 		return nil, nil // an empty range list would select every message
@@ -138,8 +146,14 @@ func (c *conn) loadMessages(ctx context.Context, uids []uint32, load store.Query
 	msgs := make([]store.Message, 0, len(uids))
 	q := load
 	q.Mailbox, q.UIDs = c.sel.mb.ID, c.sel.ranges(uids)
+	// The ranges may span UIDs the client was not told of; both lists are
+	// ascending, so one walk keeps just the asked-for ones.
+	next := 0
 	err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(m *store.Message) error {
-		if c.sel.seq(m.UID) != 0 {
+		for next < len(uids) && uids[next] < m.UID {
+			next++
+		}
+		if next < len(uids) && uids[next] == m.UID {
 			msgs = append(msgs, *m)
 		}
 		return nil
@@ -181,10 +195,11 @@ func (c *conn) markSeen(ctx context.Context, msgs []store.Message) (map[uint32]b
 	return seen, nil
 }
 
-// writeFetch writes one untagged FETCH response.
-func (c *conn) writeFetch(cmd *command, a *fetchArgs, m *store.Message, raw []byte, seenSet bool) error {
-	e := c.enc()
-	e.raw("* ").num(c.sel.seq(m.UID)).raw(" FETCH (")
+// writeFetch writes one untagged FETCH response for message number seq,
+// encoded in e, whose buffer it reuses.
+func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m *store.Message, raw []byte, seenSet bool) error {
+	e.b = e.b[:0]
+	e.raw("* ").num(seq).raw(" FETCH (")
 	items := 0
 	item := func(name string) *encoder {
 		if items > 0 {

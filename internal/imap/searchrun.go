@@ -36,8 +36,14 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 		if err != nil {
 			return err
 		}
+		pos := 0
 		for i := range msgs {
 			m := &msgs[i]
+			// msgs is batch without the messages expunged meanwhile.
+			for batch[pos] != m.UID {
+				pos++
+			}
+			seq := uint32(start + pos + 1)
 			var raw []byte
 			if needBlob || load.WithMeta && m.Meta == nil {
 				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
@@ -47,7 +53,6 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 					m.Meta = message.Parse(raw)
 				}
 			}
-			seq := v.seq(m.UID)
 			if c.matches(root, &candidate{m: m, seq: seq, raw: raw, now: now}) {
 				fn(m, seq)
 			}

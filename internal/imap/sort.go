@@ -71,10 +71,15 @@ func (c *conn) cmdSort(cmd *command) error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(items, func(x, y sortItem) int { return compareSort(&x, &y, a.criteria) })
+	// Sorting indices moves 4 bytes a swap instead of a whole sortItem.
+	order := make([]int32, len(items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return compareSort(&items[x], &items[y], a.criteria) })
 	nums := make([]uint32, len(items))
-	for i := range items {
-		nums[i] = items[i].num
+	for i, x := range order {
+		nums[i] = items[x].num
 	}
 	if a.ret.esearch {
 		// MIN and MAX are the first and last messages in the sort order,

@@ -44,9 +44,13 @@ func scanRow(sc interface{ Scan(...any) error }, extra ...any) (row, error) {
 }
 
 // checkMailbox returns store.ErrNotFound unless the mailbox belongs to acct.
-func checkMailbox(ctx context.Context, q querier, acct store.Account, mailbox int64) error {
+func (s *Store) checkMailbox(ctx context.Context, acct store.Account, mailbox int64) error {
+	st, err := s.prepared(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`)
+	if err != nil {
+		return err
+	}
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`, mailbox, acct).Scan(&one)
+	err = st.QueryRowContext(ctx, mailbox, acct).Scan(&one)
 	if err == sql.ErrNoRows {
 		return fmt.Errorf("mailbox %d: %w", mailbox, store.ErrNotFound)
 	}
@@ -60,7 +64,7 @@ func checkMailbox(ctx context.Context, q querier, acct store.Account, mailbox in
 // metadata table is not read at all; sort keys come from the indexed
 // columns of the messages table.
 func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
-	if err := checkMailbox(ctx, s.r, acct, q.Mailbox); err != nil {
+	if err := s.checkMailbox(ctx, acct, q.Mailbox); err != nil {
 		return dbError("list messages", err)
 	}
 	ranges := store.NormalizeUIDs(q.UIDs)
@@ -104,10 +108,14 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 
 // UIDs reads the UIDs from the (mailbox, uid) index alone.
 func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]uint32, error) {
-	if err := checkMailbox(ctx, s.r, acct, mailbox); err != nil {
+	if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
 		return nil, dbError("list UIDs", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`, mailbox)
+	st, err := s.prepared(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`)
+	if err != nil {
+		return nil, dbError("list UIDs", err)
+	}
+	rows, err := st.QueryContext(ctx, mailbox)
 	if err != nil {
 		return nil, dbError("list UIDs", err)
 	}
@@ -128,7 +136,11 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 
 // readBatch reads up to batchSize messages with UIDs in [first, last].
 func (s *Store) readBatch(ctx context.Context, query string, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
-	rows, err := s.r.QueryContext(ctx, query, q.Mailbox, first, last, batchSize)
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, q.Mailbox, first, last, batchSize)
 	if err != nil {
 		return nil, err
 	}
