@@ -277,6 +277,8 @@ type Store interface {
 	// SELECT needs, without reading the messages.
 	UIDs(ctx context.Context, acct Account, mailbox int64) ([]uint32, error)
 	// Messages calls fn for each message the query selects, in UID order.
+	// The message is fn's to read until it returns: implementations reuse
+	// it, so fn copies what it keeps.
 	Messages(ctx context.Context, acct Account, q Query, fn func(*Message) error) error
 	// UpdateFlags changes flags.
 	UpdateFlags(ctx context.Context, acct Account, u FlagUpdate) (FlagResult, error)

@@ -314,10 +314,11 @@ func serve(msgs []*store.Message, ranges []store.UIDRange, q store.Query, fn fun
 	if ranges == nil {
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
 	}
+	var m store.Message // one for all calls: fn gets a pointer, so it escapes
 	for _, r := range ranges {
 		i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= r.First })
 		for ; i < len(msgs) && msgs[i].UID <= r.Last; i++ {
-			m := *msgs[i]
+			m = *msgs[i]
 			switch {
 			case q.FlagsOnly:
 				m = store.Message{Mailbox: m.Mailbox, UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags}
