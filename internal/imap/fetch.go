@@ -84,11 +84,30 @@ func (c *conn) cmdFetch(cmd *command) error {
 			return err
 		}
 	}
+	e, pos := c.enc(), 0
+	// write answers for one message. Messages come ascending and in the
+	// view: one walk finds their sequence numbers.
+	write := func(m *store.Message, raw []byte, seen bool) error {
+		for v.uids[pos] != m.UID {
+			pos++
+		}
+		return c.writeFetch(cmd, a, e, uint32(pos+1), m, raw, seen)
+	}
+	if flagsOnly {
+		// What a client syncing flags asks for, often of every message:
+		// the responses stream from one store read, with no blob to get
+		// and no \Seen to set.
+		return c.eachMessage(ctx, uids, store.Query{FlagsOnly: true}, func(m *store.Message) error {
+			if a.changedSince > 0 && m.ModSeq <= a.changedSince {
+				return nil
+			}
+			return write(m, nil, false)
+		})
+	}
 	size := fetchBatch
 	if !needBlob && !needMeta {
 		size = rowBatch
 	}
-	e, pos := c.enc(), 0
 	for len(uids) > 0 {
 		n := min(len(uids), size)
 		batch := uids[:n]
@@ -119,13 +138,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 			}
 		}
 		for i := range msgs {
-			m := &msgs[i]
-			// msgs ascend and are in the view: one walk finds their
-			// sequence numbers.
-			for v.uids[pos] != m.UID {
-				pos++
-			}
-			if err := c.writeFetch(cmd, a, e, uint32(pos+1), m, raws[i], seen[m.UID]); err != nil {
+			if err := write(&msgs[i], raws[i], seen[msgs[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -140,28 +153,44 @@ func (c *conn) cmdFetch(cmd *command) error {
 // in the view, with what load asks for besides. The messages come back in
 // the order of uids; those expunged meanwhile are left out.
 func (c *conn) loadMessages(ctx context.Context, uids []uint32, load store.Query) ([]store.Message, error) {
-	if len(uids) == 0 {
-		return nil, nil // an empty range list would select every message
-	}
 	msgs := make([]store.Message, 0, len(uids))
+	err := c.eachMessage(ctx, uids, load, func(m *store.Message) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	return msgs, err
+}
+
+// eachMessage calls fn, in order, for the messages with the given UIDs,
+// ascending and all in the view, with what load asks for besides; those
+// expunged meanwhile are left out. fn may write to the client: the store
+// holds nothing open while it runs. fn's error is returned as it is.
+func (c *conn) eachMessage(ctx context.Context, uids []uint32, load store.Query, fn func(m *store.Message) error) error {
+	if len(uids) == 0 {
+		return nil // an empty range list would select every message
+	}
 	q := load
 	q.Mailbox, q.UIDs = c.sel.mb.ID, c.sel.ranges(uids)
 	// The ranges may span UIDs the client was not told of; both lists are
 	// ascending, so one walk keeps just the asked-for ones.
 	next := 0
+	var fnErr error
 	err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(m *store.Message) error {
 		for next < len(uids) && uids[next] < m.UID {
 			next++
 		}
 		if next < len(uids) && uids[next] == m.UID {
-			msgs = append(msgs, *m)
+			fnErr = fn(m)
 		}
-		return nil
+		return fnErr
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading messages: %w", err)
+	if fnErr != nil {
+		return fnErr
 	}
-	return msgs, nil
+	if err != nil {
+		return fmt.Errorf("reading messages: %w", err)
+	}
+	return nil
 }
 
 // markSeen sets \Seen on the messages that lack it, as fetching their
