@@ -25,40 +25,30 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 		return false
 	})
 	needBlob := root.uses(func(k *searchKey) bool { return k.op == "BODY" || k.op == "TEXT" || k.op == "HEADER" })
-	size := fetchBatch
-	if !needBlob {
-		size = rowBatch
-	}
-	v := c.sel
-	for start := 0; start < len(v.uids); start += size {
-		batch := v.uids[start:min(start+size, len(v.uids))]
-		msgs, err := c.loadMessages(ctx, batch, load)
-		if err != nil {
-			return err
+	// One store read streams the whole mailbox; fn runs with nothing held
+	// in the store, so reading blobs from it is fine.
+	v, pos := c.sel, 0
+	return c.eachMessage(ctx, v.uids, load, func(m *store.Message) error {
+		for v.uids[pos] != m.UID {
+			pos++
 		}
-		pos := 0
-		for i := range msgs {
-			m := &msgs[i]
-			// msgs is batch without the messages expunged meanwhile.
-			for batch[pos] != m.UID {
-				pos++
+		var raw []byte
+		if needBlob || load.WithMeta && m.Meta == nil {
+			var err error
+			if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+				return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 			}
-			seq := uint32(start + pos + 1)
-			var raw []byte
-			if needBlob || load.WithMeta && m.Meta == nil {
-				if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
-					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
-				}
-				if m.Meta == nil {
-					m.Meta = message.Parse(raw)
-				}
-			}
-			if c.matches(root, &candidate{m: m, seq: seq, raw: raw, now: now}) {
-				fn(m, seq)
+			if m.Meta == nil {
+				mm := *m // the store's value is only ours to read
+				mm.Meta = message.Parse(raw)
+				m = &mm
 			}
 		}
-	}
-	return nil
+		if c.matches(root, &candidate{m: m, seq: uint32(pos + 1), raw: raw, now: now}) {
+			fn(m, uint32(pos+1))
+		}
+		return nil
+	})
 }
 
 // checkCharset accepts the charsets a search string may be in; strings

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/message"
 	"casella/internal/store"
 	"casella/internal/store/sqlite"
 	"casella/internal/store/storetest"
@@ -321,4 +323,46 @@ func TestConcurrent(t *testing.T) {
 	close(done)
 	wg.Wait()
 	f.same(t, store.Query{Mailbox: f.inbox, WithSortKeys: true})
+}
+
+// BenchmarkFill reads a 20,000-message mailbox into the cache and reports
+// the heap it takes per message, the figure behind Options.Limit's doc:
+//
+//	go test -run '^$' -bench Fill -benchtime 3x ./internal/store/cache/
+func BenchmarkFill(b *testing.B) {
+	const n = 20_000
+	inner := openSQLite(b, filepath.Join(b.TempDir(), "store.db"))
+	ctx := b.Context()
+	if err := inner.EnsureAccount(ctx, acct); err != nil {
+		b.Fatal(err)
+	}
+	mb, err := inner.Mailbox(ctx, acct, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i += 1000 {
+		msgs := make([]store.NewMessage, 1000)
+		for j := range msgs {
+			meta := message.Parse(fmt.Appendf(nil, "From: Sender %d <sender%d@example.org>\r\nTo: rcpt@example.com\r\nSubject: message number %d about something\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nbody\r\n", i+j, i+j, i+j))
+			msgs[j] = store.NewMessage{Blob: blob.Key(fmt.Sprintf("%064x", i+j+1)), Size: 5000, Flags: []string{store.FlagSeen}, Meta: meta}
+		}
+		if _, err := inner.Append(ctx, acct, mb.ID, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var perMsg float64
+	for b.Loop() {
+		c := New(inner, Options{Limit: n, MinSpan: 1})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if err := c.Messages(ctx, acct, store.Query{Mailbox: mb.ID, FlagsOnly: true}, func(*store.Message) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perMsg = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(perMsg, "heap-B/msg")
 }
