@@ -151,7 +151,9 @@ if wants idle; then
 	bench idle-dovecot idle --server "127.0.0.1:$DOVECOT_IMAP_PORT" --pid "$(dovecot_pid)" "${IDLE_ARGS[@]}"
 fi
 
-BIG_ARGS=(--user big@example.test --password "$PASSWORD" --messages "$BIG_MESSAGES")
+# Each command takes tens of milliseconds on a 20,000-message mailbox, where
+# a noisy machine moves a median of 3 by a third: time them 9 times.
+BIG_ARGS=(--user big@example.test --password "$PASSWORD" --messages "$BIG_MESSAGES" --repeat "${BIG_REPEAT:-9}")
 if wants mailbox; then
 	bench mailbox-casella mailbox --server "127.0.0.1:$CASELLA_IMAP_PORT" "${BIG_ARGS[@]}"
 	bench mailbox-dovecot mailbox --server "127.0.0.1:$DOVECOT_IMAP_PORT" "${BIG_ARGS[@]}"
