@@ -42,10 +42,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// counting counts the Messages calls that reach the store.
+// counting counts the Messages and UIDs calls that reach the store.
 type counting struct {
 	store.Store
 	calls atomic.Int64
+}
+
+func (c *counting) UIDs(ctx context.Context, a store.Account, mailbox int64) ([]uint32, error) {
+	c.calls.Add(1)
+	return c.Store.UIDs(ctx, a, mailbox)
 }
 
 func (c *counting) Messages(ctx context.Context, a store.Account, q store.Query, fn func(*store.Message) error) error {
@@ -140,6 +145,10 @@ func TestServesFromMemory(t *testing.T) {
 	} {
 		f.same(t, q)
 	}
+	uids, err := f.cache.UIDs(t.Context(), acct, f.inbox)
+	if want, _ := f.other.UIDs(t.Context(), acct, f.inbox); err != nil || !reflect.DeepEqual(uids, want) {
+		t.Errorf("UIDs = %v, %v; want %v", uids, err, want)
+	}
 	// f.same read the store itself through f.other, not f.inner.
 	if n := f.inner.calls.Load() - before; n != 0 {
 		t.Errorf("%d queries reached the store after the mailbox was cached", n)
@@ -197,6 +206,11 @@ func TestSeesOtherWriters(t *testing.T) {
 	for _, st := range steps {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
+		}
+		// UIDs first: it must bring the cached mailbox up to date itself.
+		got, err := f.cache.UIDs(ctx, acct, f.inbox)
+		if want, _ := f.other.UIDs(ctx, acct, f.inbox); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("after %s: UIDs = %v, %v; want %v", st.name, got, err, want)
 		}
 		f.same(t, store.Query{Mailbox: f.inbox, WithSortKeys: true})
 		f.same(t, store.Query{Mailbox: f.inbox, FlagsOnly: true})
