@@ -1,9 +1,10 @@
 // Package cache keeps the rows of recently read mailboxes in memory, in
 // front of a store.Store, for the commands that read every message of a
-// large mailbox: FETCH 1:* (FLAGS), SORT, THREAD and SEARCH on dates,
-// sizes and flags, and for the UID list a SELECT reads. Read from SQLite, such a command costs microseconds a
-// row; Dovecot answers them from memory-mapped index files, and this is
-// the same idea, rebuilt from the store whenever the process starts.
+// large mailbox: SELECT's UID list, FETCH 1:* (FLAGS), SORT, THREAD and
+// SEARCH on dates, sizes and flags. Read from SQLite, such a command costs
+// microseconds a row; Dovecot answers them from memory-mapped index files,
+// and this is the same idea, rebuilt from the store whenever the process
+// starts.
 //
 // Implementation notes:
 //
