@@ -54,7 +54,8 @@ const (
 // Options configure a Store.
 type Options struct {
 	// Limit bounds the messages held over all mailboxes; a message takes
-	// about 400 bytes. A mailbox larger than Limit is never cached.
+	// about 450 bytes (BenchmarkFill). A mailbox larger than Limit is never
+	// cached.
 	Limit int
 	// MinSpan is how many UIDs a query must span for a mailbox that is
 	// not cached yet to be read in whole.
