@@ -11,6 +11,7 @@ import (
 
 	"casella/internal/spool"
 	"casella/internal/store"
+	"casella/internal/store/cache"
 )
 
 // metrics are the server's Prometheus metrics. They live in a registry of
@@ -78,6 +79,24 @@ func (m *metrics) watchQueue(name string, sp *spool.Spool) {
 			}
 			return 0
 		}),
+	)
+}
+
+// watchCache exports the size and counters of the store's row cache.
+func (m *metrics) watchCache(c *cache.Store) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casella_store_cache_messages", Help: "Messages whose rows the store's cache holds in memory.",
+		}, func() float64 { return float64(c.Stats().Messages) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casella_store_cache_mailboxes", Help: "Mailboxes the store's cache holds in memory.",
+		}, func() float64 { return float64(c.Stats().Mailboxes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "casella_store_cache_served_total", Help: "Store reads the cache answered from memory.",
+		}, func() float64 { return float64(c.Stats().Served) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "casella_store_cache_fills_total", Help: "Mailboxes the cache read in whole from the store.",
+		}, func() float64 { return float64(c.Stats().Fills) }),
 	)
 }
 

@@ -126,7 +126,9 @@ func Open(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the mailbox store: %w", err)
 	}
-	s.store = cache.New(st, cache.Options{Limit: cfg.Store.CacheMessages, MinSpan: cache.DefaultMinSpan})
+	rows := cache.New(st, cache.Options{Limit: cfg.Store.CacheMessages, MinSpan: cache.DefaultMinSpan})
+	s.metrics.watchCache(rows)
+	s.store = rows
 	if s.blobSet, err = OpenBlobs(context.Background(), cfg, s.log, replicated.NewMetrics(s.metrics.registry)); err != nil {
 		return nil, err
 	}

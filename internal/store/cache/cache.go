@@ -37,6 +37,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"casella/internal/store"
 )
@@ -72,6 +73,22 @@ type Store struct {
 	boxes map[boxKey]*box
 	lru   list.List // of *box, most recently used first
 	held  int       // messages in the boxes of lru
+
+	served, fills atomic.Uint64
+}
+
+// Stats describe a Store's cache, for metrics.
+type Stats struct {
+	Mailboxes, Messages int    // held now
+	Served              uint64 // reads answered from memory
+	Fills               uint64 // mailboxes read in whole
+}
+
+// Stats returns the cache's current size and its counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Mailboxes: len(s.boxes), Messages: s.held, Served: s.served.Load(), Fills: s.fills.Load()}
 }
 
 type boxKey struct {
@@ -115,6 +132,7 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 		s.drop(b)
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
+	s.served.Add(1)
 	return serve(msgs, ranges, q, fn)
 }
 
@@ -131,6 +149,7 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 		s.drop(b)
 		return s.Store.UIDs(ctx, acct, mailbox)
 	}
+	s.served.Add(1)
 	uids := make([]uint32, len(msgs))
 	for i, m := range msgs {
 		uids[i] = m.UID
@@ -234,6 +253,7 @@ func (s *Store) fill(ctx context.Context, b *box) error {
 		return err
 	}
 	b.filled, b.modseq = true, highest
+	s.fills.Add(1)
 	s.resize(b, msgs)
 	return nil
 }

@@ -153,6 +153,9 @@ func TestServesFromMemory(t *testing.T) {
 	if n := f.inner.calls.Load() - before; n != 0 {
 		t.Errorf("%d queries reached the store after the mailbox was cached", n)
 	}
+	if st := f.cache.Stats(); st != (Stats{Mailboxes: 1, Messages: 50, Served: 6, Fills: 1}) {
+		t.Errorf("Stats = %+v, want 1 mailbox of 50 messages, 6 reads served, 1 fill", st)
+	}
 }
 
 func TestSmallQueriesAndMetaGoToStore(t *testing.T) {
