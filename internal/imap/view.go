@@ -253,14 +253,17 @@ func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
 	return out, nil
 }
 
-// ranges turns UIDs of the view into store ranges, merging runs that are
-// adjacent in the view: no message the client does not know lies between
-// them, since new messages only get higher UIDs.
+// ranges turns ascending UIDs of the view into store ranges, merging runs
+// that are adjacent in the view: no message the client does not know lies
+// between them, since new messages only get higher UIDs.
 func (v *view) ranges(uids []uint32) []store.UIDRange {
 	var r []store.UIDRange
-	prev := -1
+	prev, i := -1, 0
 	for _, u := range uids {
-		i, _ := slices.BinarySearch(v.uids, u)
+		// Both lists ascend: one walk finds each UID's place in the view.
+		for i < len(v.uids) && v.uids[i] < u {
+			i++
+		}
 		if n := len(r); n > 0 && i == prev+1 {
 			r[n-1].Last = u
 		} else {
