@@ -141,7 +141,7 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 // query. A mailbox not cached is not read in whole for this.
 func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]uint32, error) {
 	b := s.lookup(boxKey{acct, mailbox}, false)
-	if b == nil || s.opts.Limit <= 0 {
+	if b == nil {
 		return s.Store.UIDs(ctx, acct, mailbox)
 	}
 	msgs, err := s.current(ctx, b)
