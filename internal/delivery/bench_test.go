@@ -30,7 +30,7 @@ func BenchmarkDrainBacklog(b *testing.B) {
 }
 
 func drainBacklog(b *testing.B, batch int, spread bool) {
-	e := setup(b, spool.Options{Batch: batch, Workers: 4})
+	e := setup(b, spool.Options{Batch: batch, Workers: 4, ReplaySafe: true}) // as the server runs it
 	body := "Subject: backlog\r\n\r\n" + strings.Repeat("A line of a message in the backlog.\r\n", 100)
 	for i := range b.N {
 		acct := int64(1)

@@ -186,8 +186,12 @@ func (s *Server) openSpools() error {
 			OnDelivered:     s.metrics.observeDelivered(queue),
 		}
 	}
+	// Deliveries into the store are keyed, so the intake spool's replays
+	// are free; the outbound queue's would send mail twice.
+	inbound := opts("inbound")
+	inbound.ReplaySafe = true
 	var err error
-	if s.spool, err = spool.Open(filepath.Join(s.cfg.DataDir, SpoolDir), opts("inbound")); err != nil {
+	if s.spool, err = spool.Open(filepath.Join(s.cfg.DataDir, SpoolDir), inbound); err != nil {
 		return fmt.Errorf("opening the intake spool: %w", err)
 	}
 	cfg := s.cfg.SMTP

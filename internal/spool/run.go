@@ -388,7 +388,7 @@ func (l *loop) load(id string, now time.Time) {
 		l.s.opts.Logger.Error("spool: reading entry", "id", id, "err", err)
 	case !unfinished(e):
 		// Every recipient finished but the removal failed before.
-		if err := l.s.removeFiles(id, failedAny(e)); err != nil {
+		if err := l.s.removeFiles(id, l.s.syncRemoval(e)); err != nil {
 			l.s.opts.Logger.Error("spool: removing finished entry", "id", id, "err", err)
 		}
 	default:

@@ -426,20 +426,23 @@ func TestFinishedEntryRemovedAtStart(t *testing.T) {
 	}
 }
 
-// TestRemovalSync checks that a delivered entry leaves without a directory
-// fsync of its own, and that an entry with a recipient that failed for good
-// leaves with one: replaying it would report the failure again.
+// TestRemovalSync checks that with a ReplaySafe handler a delivered entry
+// leaves without a directory fsync of its own, and that an entry with a
+// recipient that failed for good, or any entry of a queue whose replays
+// are not safe, leaves with one.
 func TestRemovalSync(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		fail      bool
-		wantSyncs int64
+		name       string
+		replaySafe bool
+		fail       bool
+		wantSyncs  int64
 	}{
-		{"delivered", false, 0},
-		{"failed", true, 1},
+		{"delivered", true, false, 0},
+		{"failed", true, true, 1},
+		{"not replay-safe", false, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openSpool(t, t.TempDir(), Options{})
+			s := openSpool(t, t.TempDir(), Options{ReplaySafe: tc.replaySafe})
 			s.opts.OnPermanent = func(*Entry, int, error) error { return nil }
 			enqueue(t, s, envFor(0), "x")
 			var syncs atomic.Int64

@@ -18,8 +18,9 @@
 //   - An entry leaves the spool only after its handler succeeded for every
 //     recipient. A crash between the handler's commit and the removal
 //     replays the entry; handlers are idempotent by (entry id, recipient
-//     index), which makes delivery exactly once. That is also why a
-//     delivered entry's removal is not fsync'd on its own (removeFiles).
+//     index), which makes delivery exactly once. Where replays cost
+//     nothing (Options.ReplaySafe), a delivered entry's removal is not
+//     fsync'd on its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
 //     exponential backoff and jitter, and a circuit breaker pauses the loop
 //     while the target keeps failing.
@@ -165,6 +166,12 @@ type Options struct {
 	// OnDelivered, if set, is called after each successful Handle with the
 	// time since the entry was received.
 	OnDelivered func(e *Entry, latency time.Duration)
+	// ReplaySafe says the handler absorbs a replay at no cost, as the
+	// mailbox store does by its delivery key: a delivered entry then
+	// leaves without a directory fsync of its own, and a crash that undoes
+	// the removal only replays it. A queue whose handler talks to another
+	// server, where a replay sends the message twice, leaves it false.
+	ReplaySafe bool
 
 	// Logger receives the loop's logs; default slog.Default().
 	Logger *slog.Logger

@@ -192,18 +192,13 @@ func (s *Spool) record(t task, change func(*Entry)) {
 		}
 		return
 	}
-	if err := s.removeFiles(it.id, failedAny(it.e)); err != nil {
+	if err := s.removeFiles(it.id, s.syncRemoval(it.e)); err != nil {
 		s.opts.Logger.Error("spool: removing delivered entry", "id", it.id, "err", err)
 	}
 }
 
 // removeFiles deletes an entry's files, and makes that durable when sync
-// is true. A removal that a crash undoes replays the entry, which handlers
-// absorb by their idempotence key (see the package notes): an entry whose
-// every recipient was delivered need not pay a directory fsync to leave,
-// and the next Enqueue's sync covers its removal anyway. A recipient that
-// failed for good was reported to the sender; a replay would report it
-// again, so that removal is synced.
+// is true.
 func (s *Spool) removeFiles(id string, sync bool) error {
 	defer s.forget(id)
 	// The message first: a side file without its message is an orphan
@@ -220,7 +215,12 @@ func (s *Spool) removeFiles(id string, sync bool) error {
 	return s.qsync.sync()
 }
 
-// failedAny reports whether a recipient of e failed for good.
-func failedAny(e *Entry) bool {
-	return slices.ContainsFunc(e.Envelope.Recipients, func(r Recipient) bool { return r.Failed != "" })
+// syncRemoval reports whether the removal of finished entry e must be
+// durable before the loop goes on. A removal that a crash undoes replays
+// the entry. With a ReplaySafe handler an entry whose every recipient was
+// delivered need not pay a directory fsync for that, and the next
+// Enqueue's sync covers its removal anyway. A recipient that failed for
+// good was reported to the sender, and a replay would report it again.
+func (s *Spool) syncRemoval(e *Entry) bool {
+	return !s.opts.ReplaySafe || slices.ContainsFunc(e.Envelope.Recipients, func(r Recipient) bool { return r.Failed != "" })
 }
