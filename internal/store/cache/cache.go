@@ -125,14 +125,10 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 	if b == nil {
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
-	msgs, err := s.current(ctx, b)
-	if err != nil {
-		// The store answers with what went wrong, or the mailbox is
-		// back and the next query caches it again.
-		s.drop(b)
+	msgs, ok := s.current(ctx, b)
+	if !ok {
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
-	s.served.Add(1)
 	return serve(msgs, ranges, q, fn)
 }
 
@@ -144,12 +140,10 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 	if b == nil {
 		return s.Store.UIDs(ctx, acct, mailbox)
 	}
-	msgs, err := s.current(ctx, b)
-	if err != nil {
-		s.drop(b)
+	msgs, ok := s.current(ctx, b)
+	if !ok {
 		return s.Store.UIDs(ctx, acct, mailbox)
 	}
-	s.served.Add(1)
 	uids := make([]uint32, len(msgs))
 	for i, m := range msgs {
 		uids[i] = m.UID
@@ -224,8 +218,11 @@ func (s *Store) resize(b *box, msgs []*store.Message) {
 	}
 }
 
-// current brings b up to date with the store and returns its messages.
-func (s *Store) current(ctx context.Context, b *box) ([]*store.Message, error) {
+// current brings b up to date with the store and returns its messages,
+// counted as a read served. When it cannot, b leaves the cache and ok is
+// false: the caller asks the store, which answers with what went wrong,
+// or the mailbox is back and the next query caches it again.
+func (s *Store) current(ctx context.Context, b *box) (msgs []*store.Message, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
@@ -235,9 +232,11 @@ func (s *Store) current(ctx context.Context, b *box) ([]*store.Message, error) {
 		err = s.refresh(ctx, b)
 	}
 	if err != nil {
-		return nil, err
+		s.drop(b)
+		return nil, false
 	}
-	return b.msgs, nil
+	s.served.Add(1)
+	return b.msgs, true
 }
 
 // fill reads the whole mailbox. The change log's highest MODSEQ is read
