@@ -12,7 +12,8 @@
 // the caller's temporary directory is renamed into place instead.
 //
 // Neither way syncs the directory: callers do (SyncDir), so that many new
-// names can share one directory sync.
+// names can share one directory sync. A Syncer makes the bytes and the
+// name durable with rounds of syncfs that many writers share.
 package durable
 
 import (
@@ -31,13 +32,19 @@ import (
 // goes when the file system cannot write unnamed files; it must be on the
 // same file system as path. On error, no new file remains.
 func WriteFile(path, tmpDir string, data []byte) error {
+	return write(path, tmpDir, data, (*os.File).Sync)
+}
+
+// write is WriteFile with persist, called after the bytes are written and
+// before the file is named, in place of the fsync.
+func write(path, tmpDir string, data []byte, persist func(*os.File) error) error {
 	// linkat cannot replace a file; the rename can.
 	if _, err := os.Lstat(path); err == nil {
-		return writeRenamed(path, tmpDir, data)
+		return writeRenamed(path, tmpDir, data, persist)
 	}
-	err := writeUnnamed(path, data)
+	err := writeUnnamed(path, data, persist)
 	if errors.Is(err, errNoTmpfile) || errors.Is(err, fs.ErrExist) {
-		err = writeRenamed(path, tmpDir, data)
+		err = writeRenamed(path, tmpDir, data, persist)
 	}
 	return err
 }
@@ -46,7 +53,7 @@ func WriteFile(path, tmpDir string, data []byte) error {
 // files, or that /proc, which links them, is not mounted.
 var errNoTmpfile = errors.New("no O_TMPFILE")
 
-func writeUnnamed(path string, data []byte) error {
+func writeUnnamed(path string, data []byte, persist func(*os.File) error) error {
 	f, err := os.OpenFile(filepath.Dir(path), unix.O_TMPFILE|os.O_WRONLY, 0o600)
 	if err != nil {
 		// EISDIR and EOPNOTSUPP are how kernels and file systems without
@@ -57,7 +64,7 @@ func writeUnnamed(path string, data []byte) error {
 		return err
 	}
 	defer f.Close()
-	if err := writeSync(f, data); err != nil {
+	if err := writeSync(f, data, persist); err != nil {
 		return err
 	}
 	// Linking by the /proc path needs no privilege, unlike AT_EMPTY_PATH
@@ -78,13 +85,13 @@ func writeUnnamed(path string, data []byte) error {
 	return nil
 }
 
-func writeRenamed(path, tmpDir string, data []byte) error {
+func writeRenamed(path, tmpDir string, data []byte, persist func(*os.File) error) error {
 	f, err := os.CreateTemp(tmpDir, filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	err = writeSync(f, data)
+	err = writeSync(f, data, persist)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -97,11 +104,11 @@ func writeRenamed(path, tmpDir string, data []byte) error {
 	return err
 }
 
-func writeSync(f *os.File, data []byte) error {
+func writeSync(f *os.File, data []byte, persist func(*os.File) error) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return f.Sync()
+	return persist(f)
 }
 
 // SyncDir fsyncs a directory, making the names created, renamed and

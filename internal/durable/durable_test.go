@@ -10,9 +10,17 @@ import (
 )
 
 func TestWriteFile(t *testing.T) {
+	sy, err := OpenSyncer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sy.Close() })
 	for name, write := range map[string]func(path, tmpDir string, data []byte) error{
-		"WriteFile":    WriteFile,
-		"writeRenamed": writeRenamed,
+		"WriteFile": WriteFile,
+		"writeRenamed": func(path, tmpDir string, data []byte) error {
+			return writeRenamed(path, tmpDir, data, (*os.File).Sync)
+		},
+		"Syncer.WriteFile": sy.WriteFile,
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir, tmp := t.TempDir(), t.TempDir()
@@ -51,7 +59,7 @@ func TestUnnamedRefusesExisting(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := writeUnnamed(path, []byte("new"))
+	err := writeUnnamed(path, []byte("new"), (*os.File).Sync)
 	if errors.Is(err, errNoTmpfile) {
 		t.Skip("this file system has no O_TMPFILE")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 
@@ -63,9 +64,16 @@ func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger, metrics
 	return b, nil
 }
 
-// Close stops the replicated store's background work.
+// Close stops the replicated store's background work and releases the
+// backends that hold resources.
 func (b *Blobs) Close() error {
-	return b.Set.Close()
+	errs := []error{b.Set.Close()}
+	for _, r := range b.Set.Replicas() {
+		if c, ok := r.Store.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Scrubber returns the configured scrubber, or nil when the backend is not

@@ -320,6 +320,11 @@ func writeProbe(dir string) error {
 }
 
 func (s *Server) closeStores() {
+	for _, sp := range []*spool.Spool{s.spool, s.queue} {
+		if sp != nil {
+			sp.Close()
+		}
+	}
 	if s.store != nil {
 		s.store.Close()
 	}

@@ -81,6 +81,7 @@ func (s *Spool) Remove(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("spool: %w: invalid id %q", ErrNotFound, id)
 	}
+	t := s.qsync.Begin()
 	if err := os.Remove(s.msgPath(id)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("spool: %w: %s", ErrNotFound, id)
 	} else if err != nil {
@@ -90,7 +91,7 @@ func (s *Spool) Remove(ctx context.Context, id string) error {
 	if err := os.Remove(s.statePath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("spool: remove entry state: %w", err)
 	}
-	if err := s.qsync.sync(); err != nil {
+	if err := s.qsync.Sync(t); err != nil {
 		return fmt.Errorf("spool: remove entry: %w", err)
 	}
 	return s.poke(id)

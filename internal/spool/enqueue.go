@@ -3,10 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-
-	"casella/internal/durable"
 )
 
 // Enqueue stores a message with its envelope and returns its id. When it
@@ -39,13 +36,9 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 
 	id := s.newID()
 	final := s.msgPath(id)
-	if err := durable.WriteFile(final, filepath.Join(s.dir, tmpDir), b); err != nil {
+	if err := s.qsync.WriteFile(final, filepath.Join(s.dir, tmpDir), b); err != nil {
+		// Not known to be durable, and taken back: the sender will retry.
 		return "", fmt.Errorf("spool: write entry: %w", err)
-	}
-	if err := s.qsync.sync(); err != nil {
-		// Not known to be durable: take it back, the sender will retry.
-		os.Remove(final)
-		return "", fmt.Errorf("spool: enqueue: %w", err)
 	}
 
 	e := &Entry{ID: id, Envelope: env, Size: int64(len(data))}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"casella/internal/durable"
 )
 
 // Spool is a spool directory. Its methods are safe for concurrent use, and
@@ -18,8 +20,8 @@ import (
 type Spool struct {
 	dir      string
 	opts     Options
-	qsync    *groupSync // for the queue directory
-	instance string     // random, makes ids unique across processes
+	qsync    *durable.Syncer
+	instance string // random, makes ids unique across processes
 
 	mu       sync.Mutex
 	lastNano int64
@@ -56,18 +58,23 @@ func Open(dir string, opts Options) (*Spool, error) {
 			return nil, fmt.Errorf("spool: create directory: %w", err)
 		}
 	}
+	qsync, err := durable.OpenSyncer(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
 	var inst [6]byte
 	rand.Read(inst[:])
 	s := &Spool{
 		dir:      dir,
 		opts:     opts,
-		qsync:    newGroupSync(filepath.Join(dir, queueDir)),
+		qsync:    qsync,
 		instance: hex.EncodeToString(inst[:]),
 		sizes:    map[string]int64{},
 		notify:   make(chan struct{}, 1),
 	}
 	ids, err := s.listIDs()
 	if err != nil {
+		qsync.Close()
 		return nil, err
 	}
 	for _, id := range ids {
@@ -77,6 +84,12 @@ func Open(dir string, opts Options) (*Spool, error) {
 		}
 	}
 	return s, nil
+}
+
+// Close releases the spool. Call it after Run has returned; entries
+// enqueued are durable already.
+func (s *Spool) Close() error {
+	return s.qsync.Close()
 }
 
 func (s *Spool) msgPath(id string) string   { return filepath.Join(s.dir, queueDir, id+".msg") }

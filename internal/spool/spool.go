@@ -12,15 +12,16 @@
 //
 // Implementation notes:
 //   - Enqueue returns only after the message and its envelope are on stable
-//     storage: written, fsync'd, linked into place (package durable), and
-//     the directory fsync'd (DESIGN.md invariant 1). Concurrent Enqueues
-//     share directory syncs (group commit); none skips one.
+//     storage: written, synced, linked into place, and the name synced
+//     (DESIGN.md invariant 1). The syncs are rounds of syncfs that
+//     concurrent Enqueues, removals and the blob store's Puts share
+//     (durable.Syncer, group commit); none skips one.
 //   - An entry leaves the spool only after its handler succeeded for every
 //     recipient. A crash between the handler's commit and the removal
 //     replays the entry; handlers are idempotent by (entry id, recipient
 //     index), which makes delivery exactly once. Where replays cost
-//     nothing (Options.ReplaySafe), a delivered entry's removal is not
-//     fsync'd on its own (removeFiles).
+//     nothing (Options.ReplaySafe), a delivered entry's removal does not
+//     wait for a sync of its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
 //     exponential backoff and jitter, and a circuit breaker pauses the loop
 //     while the target keeps failing.
@@ -168,7 +169,7 @@ type Options struct {
 	OnDelivered func(e *Entry, latency time.Duration)
 	// ReplaySafe says the handler absorbs a replay at no cost, as the
 	// mailbox store does by its delivery key: a delivered entry then
-	// leaves without a directory fsync of its own, and a crash that undoes
+	// leaves without waiting for a sync of its own, and a crash that undoes
 	// the removal only replays it. A queue whose handler talks to another
 	// server, where a replay sends the message twice, leaves it false.
 	ReplaySafe bool

@@ -26,6 +26,7 @@ func openSpool(t *testing.T, dir string, opts Options) *Spool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -248,56 +249,6 @@ func TestConcurrentEnqueue(t *testing.T) {
 		if !seen[e.ID] || i > 0 && list[i-1].ID >= e.ID {
 			t.Fatalf("unexpected or unsorted entry %s", e.ID)
 		}
-	}
-}
-
-// Callers that arrive while a directory sync runs share the next one.
-func TestGroupSyncShares(t *testing.T) {
-	g := newGroupSync(t.TempDir())
-	release := make(chan struct{})
-	var mu sync.Mutex
-	rounds := 0
-	g.fsync = func() error {
-		mu.Lock()
-		rounds++
-		first := rounds == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-		return nil
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { g.sync() })
-	waitFor(t, "first round to start", func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.busy
-	})
-	const n = 49
-	for range n {
-		wg.Go(func() {
-			if err := g.sync(); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	waitFor(t, "callers to join the next round", func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.waiting != nil && g.waiting.callers == n
-	})
-	close(release)
-	wg.Wait()
-	if rounds != 2 {
-		t.Fatalf("%d directory syncs for 50 callers, want 2", rounds)
-	}
-}
-
-func TestGroupSyncError(t *testing.T) {
-	g := newGroupSync(filepath.Join(t.TempDir(), "missing"))
-	if err := g.sync(); err == nil {
-		t.Fatal("sync of a missing directory succeeded")
 	}
 }
 

@@ -64,8 +64,8 @@ func (s *Spool) work(ctx context.Context, h Handler, batch []task) []result {
 		// say.
 		err = fmt.Errorf("spool: batch: %v", err)
 	}
-	// Recorded concurrently, the entries' removals share directory fsyncs
-	// (groupSync) instead of taking one each.
+	// Recorded concurrently, the entries' removals share sync rounds
+	// (durable.Syncer) instead of taking one each.
 	out := make([]result, len(ready))
 	var wg sync.WaitGroup
 	for i, t := range ready {
@@ -201,6 +201,7 @@ func (s *Spool) record(t task, change func(*Entry)) {
 // is true.
 func (s *Spool) removeFiles(id string, sync bool) error {
 	defer s.forget(id)
+	t := s.qsync.Begin()
 	// The message first: a side file without its message is an orphan
 	// that rescans remove; the reverse order could leave, after a crash, a
 	// message whose finished recipients are tried again.
@@ -212,14 +213,14 @@ func (s *Spool) removeFiles(id string, sync bool) error {
 	if !sync {
 		return nil
 	}
-	return s.qsync.sync()
+	return s.qsync.Sync(t)
 }
 
 // syncRemoval reports whether the removal of finished entry e must be
 // durable before the loop goes on. A removal that a crash undoes replays
 // the entry. With a ReplaySafe handler an entry whose every recipient was
-// delivered need not pay a directory fsync for that, and the next
-// Enqueue's sync covers its removal anyway. A recipient that failed for
+// delivered need not wait for a sync round for that, and the next
+// Enqueue's round covers its removal anyway. A recipient that failed for
 // good was reported to the sender, and a replay would report it again.
 func (s *Spool) syncRemoval(e *Entry) bool {
 	return !s.opts.ReplaySafe || slices.ContainsFunc(e.Envelope.Recipients, func(r Recipient) bool { return r.Failed != "" })

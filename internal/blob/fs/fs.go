@@ -7,12 +7,11 @@
 //
 // Implementation notes:
 //   - Durability (DESIGN.md invariant 1): Put returns nil only after the
-//     blob's file was written and fsync'd, linked into its shard directory,
-//     and that directory fsync'd. The first Put into a shard directory in
-//     this process also fsyncs the directories above it, because the shard
-//     may have just been created (by this Put or a concurrent one) and its
-//     own directory entry must be on disk before the blob's is worth
-//     anything.
+//     blob's bytes were written and made durable, the file linked into its
+//     shard directory, and that name made durable too. Both syncs are
+//     rounds of syncfs shared with every other writer on the file system
+//     (durable.Syncer), so they also cover a shard directory that this Put
+//     or a concurrent one has just created.
 //   - A blob file is never written in place: it appears whole, by link or
 //     rename, or not at all. A Put that finds an existing file with exactly the
 //     same bytes only refreshes its modification time (the garbage
@@ -34,10 +33,10 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/durable"
 )
 
 // staleTemp is the age after which a file left in the temporary directory
@@ -50,8 +49,7 @@ type Store struct {
 	dir string
 	tmp string
 
-	mu     sync.Mutex
-	synced map[string]bool // directories whose entry in their parent has been fsync'd by this Store
+	sync *durable.Syncer
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -64,7 +62,7 @@ func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open blob store: no directory given")
 	}
-	s := &Store{dir: dir, tmp: filepath.Join(dir, "tmp"), synced: map[string]bool{}}
+	s := &Store{dir: dir, tmp: filepath.Join(dir, "tmp")}
 	if err := os.MkdirAll(s.tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
 	}
@@ -80,7 +78,15 @@ func Open(dir string) (*Store, error) {
 	if err := os.Remove(name); err != nil {
 		return nil, fmt.Errorf("open blob store %s: remove write probe: %w", dir, err)
 	}
+	if s.sync, err = durable.OpenSyncer(dir); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
+	}
 	return s, nil
+}
+
+// Close releases the store. Blobs put are durable already.
+func (s *Store) Close() error {
+	return s.sync.Close()
 }
 
 // removeStaleTemps removes files in the temporary directory last modified

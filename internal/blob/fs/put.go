@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"casella/internal/blob"
-	"casella/internal/durable"
 )
 
 // Put stores data and returns its key. When Put returns nil the bytes are
@@ -61,68 +60,25 @@ func refresh(path string, data []byte) (bool, error) {
 	return true, nil
 }
 
-// write stores data at path, on stable storage before it has the name
-// (package durable), and syncs the shard directory that makes the name
-// durable.
+// write stores data at path, durable before it has the name and the name
+// durable when write returns (durable.Syncer).
 func (s *Store) write(ctx context.Context, path string, data []byte) error {
 	// Last chance to give up without leaving a blob behind.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	shard := filepath.Dir(path)
-	if err := s.makeShard(shard); err != nil {
-		return err
-	}
-	err := durable.WriteFile(path, s.tmp, data)
+	err := s.sync.WriteFile(path, s.tmp, data)
 	if errors.Is(err, iofs.ErrNotExist) {
-		// The shard was removed behind our back (by hand, or a restore):
-		// make it again instead of failing every Put into it from now on.
-		s.mu.Lock()
-		delete(s.synced, shard)
-		delete(s.synced, filepath.Dir(shard))
-		s.mu.Unlock()
-		if err := s.makeShard(shard); err != nil {
-			return err
+		// The first blob of its shard, or the shard was removed behind our
+		// back (by hand, or a restore). The write's syncs, which begin
+		// after the directories are made, make them durable too.
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return fmt.Errorf("create shard directory: %w", err)
 		}
-		err = durable.WriteFile(path, s.tmp, data)
+		err = s.sync.WriteFile(path, s.tmp, data)
 	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return durable.SyncDir(shard)
-}
-
-// makeShard creates the shard directory and its parent if needed and, the
-// first time this Store uses them, fsyncs the directories holding their
-// entries. A shard seen to exist is not enough: another Put may have just
-// created it and not yet synced its parent.
-func (s *Store) makeShard(shard string) error {
-	s.mu.Lock()
-	done := s.synced[shard]
-	s.mu.Unlock()
-	if done {
-		return nil
-	}
-	parent := filepath.Dir(shard)
-	for _, d := range []string{parent, shard} {
-		if err := os.Mkdir(d, 0o750); err != nil && !errors.Is(err, iofs.ErrExist) {
-			return fmt.Errorf("create shard directory: %w", err)
-		}
-	}
-	s.mu.Lock()
-	parentDone := s.synced[parent]
-	s.mu.Unlock()
-	if !parentDone {
-		if err := durable.SyncDir(s.dir); err != nil {
-			return err
-		}
-	}
-	if err := durable.SyncDir(parent); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.synced[parent] = true
-	s.synced[shard] = true
-	s.mu.Unlock()
 	return nil
 }
