@@ -22,7 +22,8 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 	dom := directory.DomainOf(addr)
 	local := strings.TrimSuffix(addr, "@"+dom)
 	// One read transaction gives a consistent view of all lookups.
-	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// Every RCPT TO asks: its queries are prepared once.
+	tx, err := d.q.Begin(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
 	}
@@ -59,15 +60,15 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 
 // lookup returns the recipients of an account or alias address, nil when
 // it is neither.
-func lookup(ctx context.Context, tx *sql.Tx, addr, tag string) ([]directory.Recipient, error) {
-	a, err := accountBy(ctx, tx, "address", addr)
+func lookup(ctx context.Context, q queryer, addr, tag string) ([]directory.Recipient, error) {
+	a, err := accountBy(ctx, q, "address", addr)
 	if err == nil {
 		return []directory.Recipient{{Account: a, Tag: tag}}, nil
 	}
 	if !errors.Is(err, directory.ErrNotFound) {
 		return nil, err
 	}
-	targets, err := aliasTargets(ctx, tx, addr)
+	targets, err := aliasTargets(ctx, q, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ package sqlitedir
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -31,12 +32,14 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"casella/internal/directory"
+	"casella/internal/sqlprep"
 )
 
 // Dir is a directory stored in a SQLite file. It is safe for concurrent
 // use, also by several processes on one file.
 type Dir struct {
 	db        *sql.DB
+	q         *sqlprep.Cache // statements of the lookups every message makes
 	passwords *directory.Verified
 }
 
@@ -67,7 +70,7 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open directory %s: %w", path, err)
 	}
-	d := &Dir{db: db, passwords: directory.NewVerified(loginCacheTTL, loginCacheSize)}
+	d := &Dir{db: db, q: sqlprep.New(db), passwords: directory.NewVerified(loginCacheTTL, loginCacheSize)}
 	if err := d.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open directory %s: %w", path, err)
@@ -77,7 +80,7 @@ func Open(path string) (*Dir, error) {
 
 // Close closes the database.
 func (d *Dir) Close() error {
-	return d.db.Close()
+	return errors.Join(d.q.Close(), d.db.Close())
 }
 
 // migrations holds the schema changes, in order; migration i brings the

@@ -14,13 +14,13 @@ import (
 func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, since uint64, limit int) ([]store.Change, uint64, error) {
 	// One read transaction, so that the entries and the highest MODSEQ
 	// agree.
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.rq.Begin(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, dbError("changes", err)
 	}
 	defer tx.Rollback()
 	var highest uint64
-	err = s.txRow(ctx, tx, `SELECT modseq FROM accounts WHERE id = ?`, acct).Scan(&highest)
+	err = tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, acct).Scan(&highest)
 	if err == sql.ErrNoRows {
 		return nil, 0, fmt.Errorf("changes: account %d: %w", acct, store.ErrNotFound)
 	} else if err != nil {
@@ -31,11 +31,11 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	}
 	var rows *sql.Rows
 	if mailbox == 0 {
-		rows, err = s.txQuery(ctx, tx, `SELECT modseq, mailbox, uid, email_id, kind FROM changes
+		rows, err = tx.QueryContext(ctx, `SELECT modseq, mailbox, uid, email_id, kind FROM changes
 			WHERE account = ? AND modseq > ? ORDER BY modseq LIMIT ?`, acct, since, limit)
 	} else {
 		var known bool
-		err = s.txRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1 AND account = ?2)
+		err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1 AND account = ?2)
 			OR EXISTS (SELECT 1 FROM changes WHERE mailbox = ?1 AND account = ?2)`, mailbox, acct).Scan(&known)
 		if err != nil {
 			return nil, 0, dbError("changes", err)
@@ -43,7 +43,7 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 		if !known {
 			return nil, 0, fmt.Errorf("changes: mailbox %d: %w", mailbox, store.ErrNotFound)
 		}
-		rows, err = s.txQuery(ctx, tx, `SELECT modseq, mailbox, uid, email_id, kind FROM changes
+		rows, err = tx.QueryContext(ctx, `SELECT modseq, mailbox, uid, email_id, kind FROM changes
 			WHERE mailbox = ? AND account = ? AND modseq > ? ORDER BY modseq LIMIT ?`, mailbox, acct, since, limit)
 	}
 	if err != nil {

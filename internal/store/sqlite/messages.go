@@ -45,7 +45,7 @@ func scanRow(sc interface{ Scan(...any) error }, extra ...any) (row, error) {
 
 // checkMailbox returns store.ErrNotFound unless the mailbox belongs to acct.
 func (s *Store) checkMailbox(ctx context.Context, acct store.Account, mailbox int64) error {
-	st, err := s.prepared(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`)
+	st, err := s.rq.Stmt(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 	if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
 		return nil, dbError("list UIDs", err)
 	}
-	st, err := s.prepared(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`)
+	st, err := s.rq.Stmt(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`)
 	if err != nil {
 		return nil, dbError("list UIDs", err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 
 // readBatch reads up to batchSize messages with UIDs in [first, last].
 func (s *Store) readBatch(ctx context.Context, query string, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
-	st, err := s.prepared(ctx, query)
+	st, err := s.rq.Stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}

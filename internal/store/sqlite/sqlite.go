@@ -38,6 +38,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"casella/internal/sqlprep"
 	"casella/internal/store"
 )
 
@@ -58,10 +59,10 @@ type Store struct {
 	w *sql.DB // exactly one connection; all writes
 	r *sql.DB // read-only pool
 
-	// stmts are the hot read queries, prepared once on s.r: the driver
+	// rq and wq hold the statements prepared on r and w: the driver
 	// parses an unprepared query on every call, which is a good part of a
-	// small read's cost. Only constant query texts go in.
-	stmts sync.Map // query text → *sql.Stmt
+	// small read's cost and of a delivery's.
+	rq, wq *sqlprep.Cache
 
 	mu       sync.Mutex
 	watchers map[store.Account]map[*watcher]struct{}
@@ -102,53 +103,13 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, watchers: map[store.Account]map[*watcher]struct{}{}}, nil
+	return &Store{w: w, r: r, rq: sqlprep.New(r), wq: sqlprep.New(w), watchers: map[store.Account]map[*watcher]struct{}{}}, nil
 }
 
 // Close closes the database connections. Watch channels stay open; their
 // cancel functions remain safe to call.
 func (s *Store) Close() error {
-	var errs []error
-	s.stmts.Range(func(_, st any) bool {
-		errs = append(errs, st.(*sql.Stmt).Close())
-		return true
-	})
-	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
-}
-
-// txQuery runs a prepared read statement within tx.
-func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.prepared(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-}
-
-// txRow runs a prepared read statement for one row within tx. A failure to
-// prepare is reported by the row's Scan.
-func (s *Store) txRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	st, err := s.prepared(ctx, query)
-	if err != nil {
-		return tx.QueryRowContext(ctx, query, args...)
-	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-}
-
-// prepared returns the read statement for query, prepared on first use.
-func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return st.(*sql.Stmt), nil
-	}
-	st, err := s.r.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
+	return errors.Join(s.rq.Close(), s.wq.Close(), s.r.Close(), s.w.Close())
 }
 
 // dbError wraps an error from the database: sentinel store errors pass
@@ -184,7 +145,7 @@ func (s *Store) write(ctx context.Context, op string, acct store.Account, create
 // one transaction, and commits once. Watchers of every changed account
 // are notified after the commit.
 func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account, create bool, fn func(w *wtx, i int) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.wq.Begin(ctx, nil)
 	if err != nil {
 		return dbError(op, err)
 	}

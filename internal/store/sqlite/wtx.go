@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"casella/internal/sqlprep"
 	"casella/internal/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // same transaction.
 type wtx struct {
 	ctx  context.Context
-	tx   *sql.Tx
+	tx   *sqlprep.Tx // statements prepared once on the writer, bound to the transaction
 	acct store.Account
 	now  time.Time
 
@@ -89,13 +90,14 @@ func (w *wtx) nextUIDValidity() uint32 {
 	return v
 }
 
-// stmt returns a statement prepared in the transaction, reusing it for
-// loops over many messages.
+// stmt returns query's statement bound to the transaction, reusing the
+// binding for loops over many messages. Only constant query texts go in:
+// the statement stays prepared for the next transaction.
 func (w *wtx) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := w.tx.PrepareContext(w.ctx, query)
+	st, err := w.tx.Stmt(w.ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
