@@ -20,8 +20,8 @@ import (
 type Spool struct {
 	dir      string
 	opts     Options
-	qsync    *durable.Syncer
-	instance string // random, makes ids unique across processes
+	qsync    *durable.Syncer // makes the queue's new and removed entries durable
+	instance string          // random, makes ids unique across processes
 
 	mu       sync.Mutex
 	lastNano int64
