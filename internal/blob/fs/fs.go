@@ -15,7 +15,8 @@
 //   - A blob file is never written in place: it appears whole, by link or
 //     rename, or not at all. A Put that finds an existing file with exactly the
 //     same bytes only refreshes its modification time (the garbage
-//     collection grace period counts from it); a file with other bytes is
+//     collection grace period counts from it) and waits for a sync round,
+//     since the file may be a concurrent Put's whose name is not yet durable; a file with other bytes is
 //     a corrupt copy and is replaced, which is how a repair rewrites a bad
 //     copy.
 //   - Every Get verifies the SHA-256 of what it read and returns a

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -243,5 +244,22 @@ func TestPutRemadeShard(t *testing.T) {
 			t.Fatalf("Get after Put into a removed shard: %q, %v", got, err)
 		}
 		return
+	}
+}
+
+// A Put of content already stored returns only after a sync round: the
+// file it found may be a concurrent Put's, whose name is not durable yet.
+func TestPutExistingSyncs(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if _, err := s.Put(ctx, []byte("same")); err != nil {
+		t.Fatal(err)
+	}
+	before := s.sync.Rounds()
+	if _, err := s.Put(ctx, []byte("same")); err != nil {
+		t.Fatal(err)
+	}
+	if s.sync.Rounds() == before {
+		t.Error("a Put of stored content returned without a sync round")
 	}
 }

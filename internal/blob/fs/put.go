@@ -23,11 +23,17 @@ func (s *Store) Put(ctx context.Context, data []byte) (blob.Key, error) {
 	}
 	key := blob.KeyOf(data)
 	path := s.path(key)
+	t := s.sync.Begin()
 	ok, err := refresh(path, data)
 	if err != nil {
 		return "", fmt.Errorf("put blob %s: %w", key, err)
 	}
 	if ok {
+		// The file may be another Put's, named but still waiting for the
+		// round that makes its name durable.
+		if err := s.sync.Sync(t); err != nil {
+			return "", fmt.Errorf("put blob %s: %w", key, err)
+		}
 		return key, nil
 	}
 	if err := s.write(ctx, path, data); err != nil {
