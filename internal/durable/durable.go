@@ -1,5 +1,5 @@
-// Package durable writes files that are on stable storage before they have
-// a name, and syncs directories, for the spool and the blob store.
+// Package durable writes whole files durably, and syncs directories, for
+// the spool and the blob store.
 //
 // A file is written unnamed (O_TMPFILE, Linux 3.11, on ext4, XFS, btrfs and
 // tmpfs), fsync'd, then linked into its directory. Compared with the usual
@@ -13,7 +13,7 @@
 //
 // Neither way syncs the directory: callers do (SyncDir), so that many new
 // names can share one directory sync. A Syncer makes the bytes and the
-// name durable with rounds of syncfs that many writers share.
+// name durable with a round of syncfs that many writers share.
 package durable
 
 import (
@@ -27,17 +27,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// WriteFile writes data to a new file, fsyncs it and gives it the name
-// path, replacing a file of that name. tmpDir is where a temporary file
-// goes when the file system cannot write unnamed files; it must be on the
-// same file system as path. On error, no new file remains.
-func WriteFile(path, tmpDir string, data []byte) error {
-	return write(path, tmpDir, data, (*os.File).Sync)
+// WriteFile writes the parts, one after the other, to a new file, fsyncs it
+// and gives it the name path, replacing a file of that name. tmpDir is
+// where a temporary file goes when the file system cannot write unnamed
+// files; it must be on the same file system as path. On error, no new file
+// remains.
+func WriteFile(path, tmpDir string, parts ...[]byte) error {
+	return write(path, tmpDir, parts, (*os.File).Sync)
 }
 
 // write is WriteFile with persist, called after the bytes are written and
-// before the file is named, in place of the fsync.
-func write(path, tmpDir string, data []byte, persist func(*os.File) error) error {
+// before the file is named, in place of the fsync; nil skips it.
+func write(path, tmpDir string, data [][]byte, persist func(*os.File) error) error {
 	// linkat cannot replace a file; the rename can.
 	if _, err := os.Lstat(path); err == nil {
 		return writeRenamed(path, tmpDir, data, persist)
@@ -53,7 +54,7 @@ func write(path, tmpDir string, data []byte, persist func(*os.File) error) error
 // files, or that /proc, which links them, is not mounted.
 var errNoTmpfile = errors.New("no O_TMPFILE")
 
-func writeUnnamed(path string, data []byte, persist func(*os.File) error) error {
+func writeUnnamed(path string, data [][]byte, persist func(*os.File) error) error {
 	f, err := os.OpenFile(filepath.Dir(path), unix.O_TMPFILE|os.O_WRONLY, 0o600)
 	if err != nil {
 		// EISDIR and EOPNOTSUPP are how kernels and file systems without
@@ -85,7 +86,7 @@ func writeUnnamed(path string, data []byte, persist func(*os.File) error) error 
 	return nil
 }
 
-func writeRenamed(path, tmpDir string, data []byte, persist func(*os.File) error) error {
+func writeRenamed(path, tmpDir string, data [][]byte, persist func(*os.File) error) error {
 	f, err := os.CreateTemp(tmpDir, filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -104,9 +105,14 @@ func writeRenamed(path, tmpDir string, data []byte, persist func(*os.File) error
 	return err
 }
 
-func writeSync(f *os.File, data []byte, persist func(*os.File) error) error {
-	if _, err := f.Write(data); err != nil {
-		return err
+func writeSync(f *os.File, parts [][]byte, persist func(*os.File) error) error {
+	for _, p := range parts {
+		if _, err := f.Write(p); err != nil {
+			return err
+		}
+	}
+	if persist == nil {
+		return nil
 	}
 	return persist(f)
 }

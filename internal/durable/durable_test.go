@@ -15,10 +15,10 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sy.Close() })
-	for name, write := range map[string]func(path, tmpDir string, data []byte) error{
+	for name, write := range map[string]func(path, tmpDir string, parts ...[]byte) error{
 		"WriteFile": WriteFile,
-		"writeRenamed": func(path, tmpDir string, data []byte) error {
-			return writeRenamed(path, tmpDir, data, (*os.File).Sync)
+		"writeRenamed": func(path, tmpDir string, parts ...[]byte) error {
+			return writeRenamed(path, tmpDir, parts, (*os.File).Sync)
 		},
 		"Syncer.WriteFile": sy.WriteFile,
 	} {
@@ -28,7 +28,7 @@ func TestWriteFile(t *testing.T) {
 			if err := write(path, tmp, []byte("first")); err != nil {
 				t.Fatal(err)
 			}
-			if err := write(path, tmp, []byte("second, longer")); err != nil {
+			if err := write(path, tmp, []byte("second, "), nil, []byte("longer")); err != nil {
 				t.Fatalf("replacing: %v", err)
 			}
 			got, err := os.ReadFile(path)
@@ -59,7 +59,7 @@ func TestUnnamedRefusesExisting(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := writeUnnamed(path, []byte("new"), (*os.File).Sync)
+	err := writeUnnamed(path, [][]byte{[]byte("new")}, (*os.File).Sync)
 	if errors.Is(err, errNoTmpfile) {
 		t.Skip("this file system has no O_TMPFILE")
 	}

@@ -161,14 +161,20 @@ func (s *Syncer) Rounds() uint64 {
 	return g.ended
 }
 
-// WriteFile is WriteFile with Sync in place of fsync, and with the name
-// made durable too: when it returns nil, the file's bytes and its name are
-// on stable storage. As with WriteFile, the name appears only once the
-// bytes are durable, so a crash never leaves a named file with torn
-// content; it takes two rounds. On error, no file remains under path.
-func (s *Syncer) WriteFile(path, tmpDir string, data []byte) error {
+// WriteFile writes the parts to a new file named path and returns once a
+// round has made the bytes and the name durable, one round where an fsync
+// before the link and a sync of the name after it would take two. On
+// error, no file remains under path.
+//
+// Unlike the package's WriteFile, the file is named before its bytes are
+// durable. A killed process leaves the page cache, and so the file, whole;
+// but after a power loss a file whose WriteFile had not returned may be
+// there, torn. Use it only for files that readers verify, as the spool
+// verifies its entries' checksums and the blob store its blobs' keys: a
+// torn file is caught, and its writer never reported it stored.
+func (s *Syncer) WriteFile(path, tmpDir string, parts ...[]byte) error {
 	t := s.Begin()
-	if err := write(path, tmpDir, data, func(*os.File) error { return s.Sync(t) }); err != nil {
+	if err := write(path, tmpDir, parts, nil); err != nil {
 		return err
 	}
 	if err := s.Sync(t); err != nil {

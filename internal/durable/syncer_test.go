@@ -114,28 +114,41 @@ func TestSyncerErrorReachesEarlierTickets(t *testing.T) {
 	}
 }
 
-func TestSyncerWriteFileFailure(t *testing.T) {
+// WriteFile takes one round, which finds the file named and whole, and
+// takes the file back when that round fails.
+func TestSyncerWriteFile(t *testing.T) {
 	dir, tmp := t.TempDir(), t.TempDir()
 	s := openSyncer(t, dir)
-	calls := 0
-	for _, failAt := range []int{1, 2} {
-		calls = 0
+	path := filepath.Join(dir, "entry")
+	for _, fail := range []bool{false, true} {
+		calls := 0
 		fakeSyncfs(t, s, func() error {
-			if calls++; calls == failAt {
+			calls++
+			if got, err := os.ReadFile(path); err != nil || string(got) != "data" {
+				t.Errorf("the round found %q, %v; want the file named and whole", got, err)
+			}
+			if fail {
 				return syscall.EIO
 			}
 			return nil
 		})
-		path := filepath.Join(dir, "entry")
-		if err := s.WriteFile(path, tmp, []byte("data")); !errors.Is(err, syscall.EIO) {
-			t.Fatalf("WriteFile with round %d failing = %v, want EIO", failAt, err)
+		os.Remove(path)
+		err := s.WriteFile(path, tmp, []byte("da"), []byte("ta"))
+		if calls != 1 {
+			t.Errorf("WriteFile ran %d rounds, want 1", calls)
+		}
+		if !fail {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("WriteFile with its round failing = %v, want EIO", err)
 		}
 		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("round %d failed, file is left: %v", failAt, err)
+			t.Errorf("the round failed, file is left: %v", err)
 		}
-	}
-	if calls != 2 {
-		t.Errorf("WriteFile ran %d rounds, want 2: one for the bytes, one for the name", calls)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 // returns nil the entry is on stable storage (DESIGN.md invariant 1). It
 // returns ErrFull when the spool's limits would be exceeded; on any other
 // error (a full disk wraps syscall.ENOSPC) no part of the entry remains.
+// Enqueue keeps no reference to data once it returns.
 func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("spool: enqueue: %w", err)
@@ -24,11 +25,11 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 	if env.Received.IsZero() {
 		env.Received = s.opts.Now()
 	}
-	b, err := encodeEntry(env, data)
+	head, err := encodeHead(env, data)
 	if err != nil {
 		return "", fmt.Errorf("spool: enqueue: %w", err)
 	}
-	size := int64(len(b))
+	size := int64(len(head) + len(data))
 	if err := s.reserve(size); err != nil {
 		return "", err
 	}
@@ -36,7 +37,7 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 
 	id := s.newID()
 	final := s.msgPath(id)
-	if err := s.qsync.WriteFile(final, filepath.Join(s.dir, tmpDir), b); err != nil {
+	if err := s.qsync.WriteFile(final, filepath.Join(s.dir, tmpDir), head, data); err != nil {
 		// Not known to be durable, and taken back: the sender will retry.
 		return "", fmt.Errorf("spool: write entry: %w", err)
 	}

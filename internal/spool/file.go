@@ -31,8 +31,10 @@ const (
 // errCorrupt marks an entry file that does not parse or fails its checksum.
 var errCorrupt = errors.New("corrupt spool entry")
 
-// encodeEntry returns the bytes of an entry file.
-func encodeEntry(env Envelope, data []byte) ([]byte, error) {
+// encodeHead returns the start of an entry file, its header line and the
+// envelope; data, the message, follows it. They stay apart so that the
+// message need not be copied behind them.
+func encodeHead(env Envelope, data []byte) ([]byte, error) {
 	js, err := json.Marshal(env)
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
@@ -40,11 +42,8 @@ func encodeEntry(env Envelope, data []byte) ([]byte, error) {
 	h := sha256.New()
 	h.Write(js)
 	h.Write(data)
-	head := fmt.Sprintf("%s %d %d %x\n", magic, len(js), len(data), h.Sum(nil))
-	b := make([]byte, 0, len(head)+len(js)+len(data))
-	b = append(b, head...)
-	b = append(b, js...)
-	return append(b, data...), nil
+	head := fmt.Appendf(nil, "%s %d %d %x\n", magic, len(js), len(data), h.Sum(nil))
+	return append(head, js...), nil
 }
 
 // header is the parsed first line of an entry file.

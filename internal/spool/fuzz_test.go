@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// encodeEntry returns the bytes of an entry file, as Enqueue writes them.
+func encodeEntry(env Envelope, data []byte) ([]byte, error) {
+	head, err := encodeHead(env, data)
+	return append(head, data...), err
+}
+
 func FuzzDecodeEntry(f *testing.F) {
 	env := Envelope{From: "a@example.org", Recipients: []Recipient{{Address: "b@example.com", Account: 3, Tag: "x"}}, Received: time.Unix(1700000000, 0).UTC()}
 	good, err := encodeEntry(env, []byte("Subject: hi\r\n\r\nbody\r\n"))

@@ -12,8 +12,8 @@
 //
 // Implementation notes:
 //   - Enqueue returns only after the message and its envelope are on stable
-//     storage: written, synced, linked into place, and the name synced
-//     (DESIGN.md invariant 1). The syncs are rounds of syncfs that
+//     storage: written, linked into place, and then, name and bytes, synced
+//     (DESIGN.md invariant 1). The sync is a round of syncfs that
 //     concurrent Enqueues, removals and the blob store's Puts share
 //     (durable.Syncer, group commit); none skips one.
 //   - An entry leaves the spool only after its handler succeeded for every
@@ -36,7 +36,10 @@
 //     and remove entries while a server runs on the same directory. Its
 //     changes reach the running loop through poke files.
 //   - Bytes read from disk are checked: an entry whose checksum fails is
-//     moved to corrupt/, never delivered damaged and never deleted.
+//     moved to corrupt/, never delivered damaged and never deleted. The
+//     entry is named before its round, so after a power loss an Enqueue
+//     that had not returned may have left one torn; it lands there too, and
+//     its sender, never answered, sends the message again.
 package spool
 
 import (

@@ -19,8 +19,8 @@ func benchOpen(b *testing.B) *Store {
 	return s
 }
 
-// BenchmarkStore measures Put (a write, an fsync of the file and one of
-// its shard directory) and Get (a read and a SHA-256).
+// BenchmarkStore measures Put (a write, a link and one sync round) and
+// Get (a read and a SHA-256).
 func BenchmarkStore(b *testing.B) {
 	blobtest.Bench(b, func(b *testing.B) blob.Store { return benchOpen(b) })
 }

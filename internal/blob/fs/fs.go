@@ -7,18 +7,21 @@
 //
 // Implementation notes:
 //   - Durability (DESIGN.md invariant 1): Put returns nil only after the
-//     blob's bytes were written and made durable, the file linked into its
-//     shard directory, and that name made durable too. Both syncs are
-//     rounds of syncfs shared with every other writer on the file system
-//     (durable.Syncer), so they also cover a shard directory that this Put
-//     or a concurrent one has just created.
+//     blob's bytes were written, the file linked into its shard directory,
+//     and then bytes and name made durable by a round of syncfs shared
+//     with every other writer on the file system (durable.Syncer). The
+//     round also covers a shard directory that this Put or a concurrent
+//     one has just created.
 //   - A blob file is never written in place: it appears whole, by link or
-//     rename, or not at all. A Put that finds an existing file with exactly the
-//     same bytes only refreshes its modification time (the garbage
-//     collection grace period counts from it) and waits for a sync round,
-//     since the file may be a concurrent Put's whose name is not yet durable; a file with other bytes is
-//     a corrupt copy and is replaced, which is how a repair rewrites a bad
-//     copy.
+//     rename, or not at all. Only a power loss can leave one torn, of a
+//     Put that had not returned and so is referenced by no message; a Get
+//     would find it corrupt, and the next Put of that content replaces it.
+//     A Put that finds an existing file with exactly the same bytes only
+//     refreshes its modification time (the garbage collection grace period
+//     counts from it) and waits for a sync round, since the file may be a
+//     concurrent Put's whose round has not ended; a file with other bytes
+//     is a corrupt copy and is replaced, which is how a repair rewrites a
+//     bad copy.
 //   - Every Get verifies the SHA-256 of what it read and returns a
 //     *blob.CorruptError, never the bytes, on a mismatch. A truncated file
 //     is simply a mismatch.

@@ -66,8 +66,8 @@ func refresh(path string, data []byte) (bool, error) {
 	return true, nil
 }
 
-// write stores data at path, durable before it has the name and the name
-// durable when write returns (durable.Syncer).
+// write stores data at path, bytes and name durable when write returns
+// (durable.Syncer).
 func (s *Store) write(ctx context.Context, path string, data []byte) error {
 	// Last chance to give up without leaving a blob behind.
 	if err := ctx.Err(); err != nil {
