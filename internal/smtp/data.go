@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,7 +20,16 @@ import (
 // and enqueues it. The reply carries the spool id and is sent only after
 // Enqueue returned: the message is durable then.
 func (s *session) Data(r io.Reader) error {
-	var buf bytes.Buffer
+	// The header goes first and the message is read in behind it, in a
+	// buffer that served earlier messages: a new one per message, grown as
+	// the message came in and then copied behind the header, cost three
+	// times the message's size in allocations, and the garbage collection
+	// they caused a sixth of the server's CPU time under SMTP load.
+	now := time.Now()
+	buf := messageBuffers.Get().(*bytes.Buffer)
+	defer putMessageBuffer(buf)
+	hdr := s.received(now)
+	buf.Write(hdr)
 	// go-smtp bounds DATA by MaxMessageBytes and BDAT by the chunk sizes
 	// it announced; this bound catches anything beyond both.
 	n, err := buf.ReadFrom(io.LimitReader(r, s.srv.cfg.MaxMessageBytes+1))
@@ -35,17 +45,12 @@ func (s *session) Data(r io.Reader) error {
 	if n > s.srv.cfg.MaxMessageBytes {
 		return gosmtp.ErrDataTooLarge
 	}
-	data := buf.Bytes()
-	if err := checkLineEndings(data); err != nil {
+	msg := buf.Bytes()
+	if err := checkLineEndings(msg[len(hdr):]); err != nil {
 		s.log.Info("smtp: refused message", "err", err)
 		// Postfix's smtpd_forbid_bare_newline answers the same way.
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
 	}
-
-	now := time.Now()
-	hdr := s.received(now)
-	msg := make([]byte, 0, len(hdr)+len(data))
-	msg = append(append(msg, hdr...), data...)
 
 	auth := ""
 	if s.account != nil {
@@ -68,6 +73,21 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.log.Info("smtp: message accepted", "from", s.from, "rcpts", len(s.rcpts), "size", len(msg), "ids", ids)
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Queued as " + strings.Join(ids, " ")}
+}
+
+// messageBuffers holds the buffers that sessions receive messages into.
+var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer bounds the buffers kept for reuse: the buffer of a rare
+// large message goes back to the garbage collector, not to the pool.
+const maxPooledBuffer = 1 << 20
+
+func putMessageBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	messageBuffers.Put(b)
 }
 
 // enqueue stores one envelope, turning every failure into a temporary

@@ -68,7 +68,8 @@ type Directory interface {
 }
 
 // Enqueuer stores a message durably; *spool.Spool implements it. Enqueue
-// returns only once the message is on stable storage.
+// returns only once the message is on stable storage, and keeps no
+// reference to data: the session reuses its buffer for the next message.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, env spool.Envelope, data []byte) (string, error)
 }
