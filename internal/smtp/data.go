@@ -21,10 +21,10 @@ import (
 // Enqueue returned: the message is durable then.
 func (s *session) Data(r io.Reader) error {
 	// The header goes first and the message is read in behind it, in a
-	// buffer that served earlier messages: a new one per message, grown as
-	// the message came in and then copied behind the header, cost three
-	// times the message's size in allocations, and the garbage collection
-	// they caused a sixth of the server's CPU time under SMTP load.
+	// buffer that served earlier messages. A new one per message, grown as
+	// the message came in and then copied behind the header, allocated
+	// three times the message's size: under SMTP load, nearly half of all
+	// the server allocated.
 	now := time.Now()
 	buf := messageBuffers.Get().(*bytes.Buffer)
 	defer putMessageBuffer(buf)
