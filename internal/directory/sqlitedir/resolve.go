@@ -21,8 +21,15 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 	}
 	dom := directory.DomainOf(addr)
 	local := strings.TrimSuffix(addr, "@"+dom)
+	// Every RCPT TO asks, nearly always for an account's own address: one
+	// statement answers that, where the transaction below takes four. The
+	// statements are prepared once.
+	if a, err := d.account(ctx, addr); err == nil {
+		return []directory.Recipient{{Account: a}}, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("resolve %s: %w", addr, err)
+	}
 	// One read transaction gives a consistent view of all lookups.
-	// Every RCPT TO asks: its queries are prepared once.
 	tx, err := d.q.Begin(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
@@ -56,6 +63,16 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 		return nil, fmt.Errorf("resolve %s: %w", addr, directory.ErrNoSuchUser)
 	}
 	return r, nil
+}
+
+// account returns the account with address addr in a domain that exists,
+// or sql.ErrNoRows.
+func (d *Dir) account(ctx context.Context, addr string) (directory.Account, error) {
+	st, err := d.q.Stmt(ctx, "SELECT a.id, a.address, a.quota, a.cell, a.created FROM accounts a JOIN domains d ON d.name = a.domain WHERE a.address = ?")
+	if err != nil {
+		return directory.Account{}, err
+	}
+	return scanAccount(st.QueryRowContext(ctx, addr).Scan)
 }
 
 // lookup returns the recipients of an account or alias address, nil when
