@@ -105,3 +105,17 @@ func TestReadMemory(t *testing.T) {
 		t.Error("no error for a process that does not exist")
 	}
 }
+
+func TestStuff(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\r\nb\r\n":        "a\r\nb\r\n",
+		"a\r\nb":            "a\r\nb\r\n",
+		".a\r\n":            "..a\r\n",
+		"a\r\n.\r\n..b\r\n": "a\r\n..\r\n...b\r\n",
+		"a\r\n.":            "a\r\n..\r\n",
+	} {
+		if got := stuff([]byte(in)); string(got) != want {
+			t.Errorf("stuff(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -104,6 +104,17 @@ func TestAgainstCasella(t *testing.T) {
 		}
 	})
 
+	// Refused messages are counted as such, and the session goes on.
+	t.Run("refused", func(t *testing.T) {
+		r, err := loadgen.SMTP(ctx, loadgen.SMTPOptions{
+			Server: loadgen.Conn{Addr: smtpAddr}, Messages: 4, Connections: 1,
+			Size: loadgen.SizeRange{Min: 1000, Max: 1000}, Recipients: loadgen.Users{Pattern: "nobody%d@example.test", Count: 2},
+		})
+		if err == nil || r == nil || r.Rejected != 4 || r.Failed != 0 {
+			t.Fatalf("to unknown users: %+v, %v; want 4 rejected, none failed", r, err)
+		}
+	})
+
 	t.Run("starttls", func(t *testing.T) {
 		r, err := loadgen.SMTP(ctx, loadgen.SMTPOptions{
 			Server: loadgen.Conn{Addr: smtpAddr, StartTLS: true, Insecure: true}, Messages: 3, Connections: 1,

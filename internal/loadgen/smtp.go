@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	cryptorand "crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // smtpTimeout bounds every SMTP exchange of the load.
@@ -88,7 +87,7 @@ func SMTP(ctx context.Context, o SMTPOptions) (*SMTPReport, error) {
 	}
 	// Every connection greets before the clock starts, so that a server
 	// that is not there is an error, and connection setup is not counted.
-	clients := make([]*smtp.Client, o.Connections)
+	clients := make([]*smtpClient, o.Connections)
 	for i := range clients {
 		c, err := l.dial(ctx)
 		if err != nil {
@@ -162,7 +161,7 @@ func (l *smtpLoad) errorSamples() []string {
 
 // connection sends messages until there are none left, reconnecting after
 // a lost connection; it gives up when it cannot reconnect.
-func (l *smtpLoad) connection(ctx context.Context, c *smtp.Client, seed int64) {
+func (l *smtpLoad) connection(ctx context.Context, c *smtpClient, seed int64) {
 	rnd := rand.New(rand.NewPCG(uint64(seed), uint64(time.Now().UnixNano())))
 	defer func() {
 		if c != nil {
@@ -184,17 +183,17 @@ func (l *smtpLoad) connection(ctx context.Context, c *smtp.Client, seed int64) {
 			}
 		}
 		to := l.opts.Recipients.name(i)
-		msg := compose(rnd, l.run, i, l.opts.From, to, time.Now(), l.opts.Size.pick(rnd))
-		took, err := transaction(c, l.opts.From, to, msg)
-		var se *smtp.SMTPError
+		msg := stuff(compose(rnd, l.run, i, l.opts.From, to, time.Now(), l.opts.Size.pick(rnd)))
+		took, err := c.send(l.opts.From, to, msg)
+		code := replyCode(err)
 		switch {
 		case err == nil:
 			l.rec.observe("DATA", took)
 			l.bytes.Add(int64(len(msg)))
 			continue
-		case errors.As(err, &se) && se.Code/100 == 4:
+		case code/100 == 4:
 			l.deferred.Add(1)
-		case errors.As(err, &se) && se.Code/100 == 5:
+		case code/100 == 5:
 			l.rejected.Add(1)
 		default:
 			l.failed.Add(1)
@@ -203,7 +202,7 @@ func (l *smtpLoad) connection(ctx context.Context, c *smtp.Client, seed int64) {
 		l.noteError(fmt.Errorf("message %d to %s: %w", i, to, err))
 		// A refusal leaves the session usable once RSET clears the
 		// transaction; anything else needs a new connection.
-		if se == nil || c.Reset() != nil {
+		if code == 0 || c.Reset() != nil {
 			c.Close()
 			c = nil
 		}
@@ -211,53 +210,22 @@ func (l *smtpLoad) connection(ctx context.Context, c *smtp.Client, seed int64) {
 }
 
 // dial connects, greets and, if asked, starts TLS.
-func (l *smtpLoad) dial(ctx context.Context) (*smtp.Client, error) {
+func (l *smtpLoad) dial(ctx context.Context) (*smtpClient, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", l.opts.Server.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the SMTP server: %w; is it running and listening there?", err)
 	}
-	conn.SetDeadline(time.Now().Add(smtpTimeout))
-	defer conn.SetDeadline(time.Time{})
+	var tlsConfig *tls.Config
 	if l.opts.Server.StartTLS {
-		// go-smtp greets as "localhost" before STARTTLS; the name matters
-		// to no server under test.
-		c, err := smtp.NewClientStartTLS(conn, l.opts.Server.tlsConfig())
-		if err != nil {
+		tlsConfig = l.opts.Server.tlsConfig()
+	}
+	c, err := dialSMTP(conn, l.opts.HelloName, tlsConfig, smtpTimeout)
+	if err != nil {
+		if tlsConfig != nil {
 			return nil, fmt.Errorf("STARTTLS with the SMTP server at %s: %w; without --insecure its certificate must verify", l.opts.Server.Addr, err)
 		}
-		c.CommandTimeout, c.SubmissionTimeout = smtpTimeout, smtpTimeout
-		return c, nil
-	}
-	c := smtp.NewClient(conn)
-	c.CommandTimeout, c.SubmissionTimeout = smtpTimeout, smtpTimeout
-	if err := c.Hello(l.opts.HelloName); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("greeting the SMTP server at %s: %w", l.opts.Server.Addr, err)
 	}
 	return c, nil
-}
-
-// transaction is one MAIL, RCPT, DATA exchange; it returns how long the
-// server took to answer the end of the data.
-func transaction(c *smtp.Client, from, to string, msg []byte) (time.Duration, error) {
-	if err := c.Mail(from, nil); err != nil {
-		return 0, err
-	}
-	if err := c.Rcpt(to, nil); err != nil {
-		return 0, err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return 0, err
-	}
-	if _, err := w.Write(msg); err != nil {
-		w.Close()
-		return 0, err
-	}
-	// Close writes what is buffered and the final dot, then reads the
-	// reply; the buffer is small, so this is the server's time.
-	start := time.Now()
-	err = w.Close()
-	return time.Since(start), err
 }
