@@ -12,8 +12,9 @@
 // the caller's temporary directory is renamed into place instead.
 //
 // Neither way syncs the directory: callers do (SyncDir), so that many new
-// names can share one directory sync. A Syncer makes the bytes and the
-// name durable with a round of syncfs that many writers share.
+// names can share one directory sync. A Syncer's WriteFile links the file
+// first, then makes its bytes and its name durable with one round of
+// syncfs that many writers share.
 package durable
 
 import (
