@@ -76,8 +76,8 @@ func (s *Store) write(ctx context.Context, path string, data []byte) error {
 	err := s.sync.WriteFile(path, s.tmp, data)
 	if errors.Is(err, iofs.ErrNotExist) {
 		// The first blob of its shard, or the shard was removed behind our
-		// back (by hand, or a restore). The write's syncs, which begin
-		// after the directories are made, make them durable too.
+		// back (by hand, or a restore). The write's round, which begins
+		// after the directories are made, makes them durable too.
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return fmt.Errorf("create shard directory: %w", err)
 		}
