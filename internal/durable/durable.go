@@ -40,9 +40,15 @@ func WriteFile(path, tmpDir string, parts ...[]byte) error {
 // write is WriteFile with persist, called after the bytes are written and
 // before the file is named, in place of the fsync; nil skips it.
 func write(path, tmpDir string, data [][]byte, persist func(*os.File) error) error {
-	// linkat cannot replace a file; the rename can.
-	if _, err := os.Lstat(path); err == nil {
-		return writeRenamed(path, tmpDir, data, persist)
+	// linkat cannot replace a file; the rename can. Where a sync comes
+	// before the link, look first rather than waste it on a link that
+	// fails: spool state files are replaced on every retry. Without one,
+	// a failed link costs only the write again, and the Syncer's writers
+	// (new spool entries, new blobs) nearly always make new names.
+	if persist != nil {
+		if _, err := os.Lstat(path); err == nil {
+			return writeRenamed(path, tmpDir, data, persist)
+		}
 	}
 	err := writeUnnamed(path, data, persist)
 	if errors.Is(err, errNoTmpfile) || errors.Is(err, fs.ErrExist) {
