@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -401,6 +402,27 @@ func TestPreviewWindow(t *testing.T) {
 	} {
 		if got := Parse([]byte(tc.raw)).Preview; got != tc.want {
 			t.Errorf("%s: preview %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCollapseSpace checks collapseSpace against what it stands for,
+// strings.Join(strings.Fields(s), " ") cut to n runes, on strings of words,
+// spaces of every kind and multi-byte runes.
+func TestCollapseSpace(t *testing.T) {
+	pieces := []string{"a", "bc", "café", "日本", " ", "  ", "\t", "\r\n", "\u00a0", "\u2003", "\ufffd"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		var b strings.Builder
+		for range rnd.IntN(40) {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		s, n := b.String(), rnd.IntN(30)
+		joined := []rune(strings.Join(strings.Fields(s), " "))
+		want, wantMore := string(joined[:min(n, len(joined))]), len(joined) > n
+		got, more := collapseSpace(s, n)
+		if got != want || more != wantMore {
+			t.Fatalf("case %d: collapseSpace(%q, %d) = %q, %v; want %q, %v", i, s, n, got, more, want, wantMore)
 		}
 	}
 }

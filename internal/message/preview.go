@@ -3,6 +3,7 @@ package message
 import (
 	"html"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,10 +43,10 @@ func preview(raw []byte, root *Part) string {
 		if isHTML {
 			text = stripHTML(text)
 		}
-		text = strings.Join(strings.Fields(text), " ")
 		// A cut window may end inside an escape, a character or a tag;
 		// with previewSlack runes to spare, that end is cut off below.
-		if end == p.BodyEnd || window >= previewInput || utf8.RuneCountInString(text) > previewRunes+previewSlack {
+		text, more := collapseSpace(text, previewRunes+previewSlack)
+		if end == p.BodyEnd || window >= previewInput || more {
 			return truncateRunes(text, previewRunes)
 		}
 	}
@@ -107,6 +108,36 @@ func skipPast(s, sep string) string {
 		return after
 	}
 	return ""
+}
+
+// collapseSpace returns the first n runes of s's words joined by single
+// spaces, as strings.Join(strings.Fields(s), " ") would begin, and whether
+// more followed. It stops there: a preview needs a few hundred runes of a
+// window that may hold thousands.
+func collapseSpace(s string, n int) (string, bool) {
+	var b strings.Builder
+	b.Grow(min(len(s), n*utf8.UTFMax))
+	count, space := 0, false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = count > 0
+			continue
+		}
+		if space {
+			if count == n {
+				return b.String(), true
+			}
+			b.WriteByte(' ')
+			count++
+			space = false
+		}
+		if count == n {
+			return b.String(), true
+		}
+		b.WriteRune(r)
+		count++
+	}
+	return b.String(), false
 }
 
 // truncateRunes cuts s to at most n runes.
