@@ -36,6 +36,15 @@ row() {
 }
 
 smtp_rate() { get "$1" .messages_per_second; }
+
+# each_round lists the accepted rates of server $1's SMTP rounds in order.
+each_round() {
+	local r out=""
+	for ((r = 1; r <= rounds; r++)); do
+		out+="${out:+, }$(fmt "$(smtp_rate "smtp-$1-r$r")")"
+	done
+	echo "${out:-—}"
+}
 delivered() {
 	local s
 	s=$(get "$1-drain" .delivered_after_s)
@@ -47,7 +56,8 @@ delivered() {
 ran() { [ -s "$R/$1-casella.json" ]; }
 
 if ran smtp; then
-echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes"
+rounds=$(find "$R" -name 'smtp-casella-r*.json' ! -name '*-drain.json' | wc -l)
+echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes; median of $rounds rounds"
 echo
 row "" " Casella " " Postfix → Dovecot (LMTP, Maildir) " " smtp-sink (discards) " " Casella / Postfix " " Casella / smtp-sink "
 row "---" "--:" "--:" "--:" "--:" "--:"
@@ -57,6 +67,8 @@ for q in p50 p99; do
 	c=$(get smtp-casella ".data_reply.${q}_ms") p=$(get smtp-postfix ".data_reply.${q}_ms") s=$(get smtp-sink ".data_reply.${q}_ms")
 	row " reply to end of DATA, $q ms (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
 done
+c=$(each_round casella) p=$(each_round postfix) s=$(each_round sink)
+row " accepted in each round, messages/s " " $c " " $p " " $s " " — " " — "
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
 echo
