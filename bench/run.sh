@@ -130,10 +130,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # settle writes back what the last server left dirty and waits $SETTLE
 # seconds, so that no SMTP run pays for the files the one before it
 # deleted. On ext4 without a journal, as on the machine the README's figures
-# come from, a new file's inode is searched past the inodes freed in the
-# last minute or so: right after another server's 20,000 messages were
-# deleted, Casella took about a fifth fewer messages/s, and Postfix, which
-# runs right after Casella's spool emptied, paid for Casella's deletions.
+# come from, a new file's inode is searched past recently freed ones, which
+# the kernel keeps from reuse for a while: right after another run's 20,000
+# messages were deleted, Casella took about a fifth fewer messages/s, and
+# Postfix, which runs right after Casella's spool empties, paid for
+# Casella's deletions.
 settle() {
 	sync
 	sleep "$SETTLE"
