@@ -56,8 +56,11 @@ delivered() {
 ran() { [ -s "$R/$1-casella.json" ]; }
 
 if ran smtp; then
+# A single round, or reports from before rounds were taken, need no median.
 rounds=$(find "$R" -name 'smtp-casella-r*.json' ! -name '*-drain.json' | wc -l)
-echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes; median of $rounds rounds"
+median=""
+[ "$rounds" -le 1 ] || median="; median of $rounds rounds"
+echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-casella .size) over $(get smtp-casella .connections) connections to $(get smtp-casella .mailboxes) mailboxes$median"
 echo
 row "" " Casella " " Postfix → Dovecot (LMTP, Maildir) " " smtp-sink (discards) " " Casella / Postfix " " Casella / smtp-sink "
 row "---" "--:" "--:" "--:" "--:" "--:"
@@ -67,8 +70,10 @@ for q in p50 p99; do
 	c=$(get smtp-casella ".data_reply.${q}_ms") p=$(get smtp-postfix ".data_reply.${q}_ms") s=$(get smtp-sink ".data_reply.${q}_ms")
 	row " reply to end of DATA, $q ms (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
 done
-c=$(each_round casella) p=$(each_round postfix) s=$(each_round sink)
-row " accepted in each round, messages/s " " $c " " $p " " $s " " — " " — "
+if [ "$rounds" -gt 1 ]; then
+	c=$(each_round casella) p=$(each_round postfix) s=$(each_round sink)
+	row " accepted in each round, messages/s " " $c " " $p " " $s " " — " " — "
+fi
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
 echo
