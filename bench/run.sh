@@ -144,8 +144,9 @@ settle() {
 wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 
 # median_round copies the report of the SMTP round whose accepted rate is
-# the median of server $1's rounds, with its drain report, to smtp-$1.json,
-# the name table.sh reads. Every round's report stays beside it.
+# the median of server $1's rounds (the lower middle one of an even number),
+# with its drain report, to smtp-$1.json, the name table.sh reads. Every
+# round's report stays beside it.
 median_round() {
 	local best
 	best=$(for f in "$RESULTS/smtp-$1"-r*.json; do
@@ -162,16 +163,23 @@ median_round() {
 # shared machine, so the servers take turns for $SMTP_ROUNDS rounds and the
 # table gives each one's median round.
 SMTP_ARGS=(--messages "$SMTP_MESSAGES" --connections "$SMTP_CONNS" --size "$SMTP_SIZE" --mailboxes "$MAILBOXES")
+
+# smtp_run measures the SMTP workload against port $2 as report $1, after
+# the file system settled, and waits until the command $3 says the server
+# delivered everything it accepted.
+smtp_run() {
+	local name=$1 port=$2 queue=$3 t
+	settle
+	t=$(now_ms)
+	bench "$name" smtp --server "127.0.0.1:$port" "${SMTP_ARGS[@]}"
+	drained "$name" "$queue" "$t"
+}
+
 if wants smtp; then
 	for r in $(seq 1 "$SMTP_ROUNDS"); do
-		settle
-		t=$(now_ms)
-		bench "smtp-casella-r$r" smtp --server "127.0.0.1:$CASELLA_SMTP_PORT" "${SMTP_ARGS[@]}"
-		drained "smtp-casella-r$r" casella_queue "$t"
-		settle
-		t=$(now_ms)
-		bench "smtp-postfix-r$r" smtp --server "127.0.0.1:$POSTFIX_PORT" "${SMTP_ARGS[@]}"
-		drained "smtp-postfix-r$r" postfix_queue "$t"
+		smtp_run "smtp-casella-r$r" "$CASELLA_SMTP_PORT" casella_queue
+		smtp_run "smtp-postfix-r$r" "$POSTFIX_PORT" postfix_queue
+		# smtp-sink keeps nothing: no file system to settle, no queue.
 		bench "smtp-sink-r$r" smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
 	done
 	for s in casella postfix sink; do
