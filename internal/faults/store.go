@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"casella/internal/blob"
 	"casella/internal/store"
@@ -101,6 +102,13 @@ func (s *mailStore) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]st
 		return nil, err
 	}
 	return s.inner.DeliverBatch(ctx, ds)
+}
+
+func (s *mailStore) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.check(ctx, write, "prune deliveries"); err != nil {
+		return 0, err
+	}
+	return s.inner.PruneDeliveries(ctx, before)
 }
 
 func (s *mailStore) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {

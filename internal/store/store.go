@@ -269,6 +269,11 @@ type Store interface {
 	// commit for many messages is what lets a backlog drain faster than one
 	// fsync per message.
 	DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error)
+	// PruneDeliveries forgets the delivery keys recorded before the given
+	// time and returns how many it forgot. A Deliver with a forgotten key
+	// stores the message again, so the caller keeps every key a replay
+	// may still bring.
+	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)

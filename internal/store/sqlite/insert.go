@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"casella/internal/message"
 	"casella/internal/store"
@@ -65,7 +66,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.
 // deliver stores one delivery unless its key was delivered before.
 func (w *wtx) deliver(d store.Delivery) (store.Delivered, error) {
 	var res store.Delivered
-	err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE account = ? AND key = ?`, d.Account, d.Key).Scan(&res.Mailbox, &res.UID)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE key = ? AND account = ?`, d.Key, d.Account).Scan(&res.Mailbox, &res.UID)
 	if err == nil {
 		res.Duplicate = true
 		return res, nil
@@ -85,6 +86,36 @@ func (w *wtx) deliver(d store.Delivery) (store.Delivered, error) {
 		return res, fmt.Errorf("record delivery key: %w", err)
 	}
 	return store.Delivered{Mailbox: b.id, UID: uid}, nil
+}
+
+// pruneChunk is how many delivery keys one statement of PruneDeliveries
+// removes, so that deliveries wait for the writer a moment, not for the
+// whole prune.
+const pruneChunk = 1000
+
+// PruneDeliveries forgets the delivery keys recorded before the given
+// time, a chunk per transaction, and returns how many it removed.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	st, err := s.wq.Stmt(ctx, `DELETE FROM deliveries WHERE (key, account) IN
+		(SELECT key, account FROM deliveries WHERE created < ? LIMIT ?)`)
+	if err != nil {
+		return 0, dbError("prune delivery keys", err)
+	}
+	var total int64
+	for {
+		res, err := st.ExecContext(ctx, before.Unix(), pruneChunk)
+		if err != nil {
+			return total, dbError("prune delivery keys", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, dbError("prune delivery keys", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
 }
 
 // deliveryBox returns the mailbox named by a delivery, or INBOX.

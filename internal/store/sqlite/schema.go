@@ -90,6 +90,28 @@ CREATE TABLE deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX deliveries_created ON deliveries (created);
 `,
+	// Version 2. Delivery keys lead the primary key: the intake's keys
+	// begin with the spool entry's arrival time, so new rows append at
+	// the end of the tree. Keyed by account first, every delivery wrote a
+	// page in a different part of it, one WAL page and one checkpointed
+	// page per message. Deleting an account now scans the table for its
+	// rows (the cascade has no index to use), which is rare, and
+	// PruneDeliveries keeps the table to the keys a replay may need.
+	`
+CREATE TABLE deliveries_v2 (
+	key TEXT NOT NULL,
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox INTEGER NOT NULL,
+	uid INTEGER NOT NULL,
+	created INTEGER NOT NULL, -- Unix seconds, for pruning
+	PRIMARY KEY (key, account)
+) WITHOUT ROWID;
+INSERT INTO deliveries_v2 (key, account, mailbox, uid, created)
+	SELECT key, account, mailbox, uid, created FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v2 RENAME TO deliveries;
+CREATE INDEX deliveries_created ON deliveries (created);
+`,
 }
 
 // migrate brings the schema up to date in one transaction. A database

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"casella/internal/blob"
 
@@ -199,5 +201,47 @@ func TestClosedIsUnavailable(t *testing.T) {
 	}
 	if _, err := s.Mailboxes(t.Context(), 1); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Mailboxes on a closed store: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestMigrateDeliveries opens a database at schema version 1 holding a
+// delivery and checks that version 2, which rebuilds the deliveries
+// table, still knows its key and prunes it.
+func TestMigrateDeliveries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version (version) VALUES (1)`,
+		migrations[0],
+		`INSERT INTO accounts (id) VALUES (7)`,
+		`INSERT INTO mailboxes (account, name, uidvalidity, uidnext) VALUES (7, 'INBOX', 1, 2)`,
+		`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (7, 'spool-1/0', 1, 1, 1000)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open a version 1 database: %v", err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	m := store.NewMessage{Blob: blob.KeyOf([]byte("x")), Size: 1}
+	d, err := s.Deliver(ctx, store.Delivery{Key: "spool-1/0", Account: 7, Message: m})
+	if err != nil || !d.Duplicate || d.Mailbox != 1 || d.UID != 1 {
+		t.Fatalf("delivery recorded before the migration: %+v, %v; want a duplicate of mailbox 1 UID 1", d, err)
+	}
+	if n, err := s.PruneDeliveries(ctx, time.Unix(1001, 0)); err != nil || n != 1 {
+		t.Fatalf("PruneDeliveries of the migrated key: %d, %v", n, err)
+	}
+	if err := s.DeleteAccount(ctx, 7); err != nil {
+		t.Fatalf("DeleteAccount after the migration: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"casella/internal/store"
 )
@@ -86,4 +87,58 @@ func testDeliverBatch(t *testing.T, s store.Store) {
 	}
 	checkCounts(t, s, acct)
 	checkCounts(t, s, other)
+}
+
+// testPruneDeliveries checks that pruning forgets the delivery keys
+// recorded before the cutoff, of every account and in more than one chunk
+// of whatever size an implementation uses, and keeps the later ones.
+func testPruneDeliveries(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	const n = 2500
+	for start := 0; start < n; start += 500 {
+		var batch []store.Delivery
+		for i := start; i < start+500; i++ {
+			batch = append(batch, store.Delivery{Key: fmt.Sprintf("p-%d", i), Account: acct, Message: msg(i%7 + 1)})
+		}
+		if _, err := s.DeliverBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Deliver(ctx, store.Delivery{Key: "p-0", Account: other, Message: msg(1)}); err != nil {
+		t.Fatal(err)
+	}
+	again := func(acct store.Account, key string) store.Delivered {
+		t.Helper()
+		d, err := s.Deliver(ctx, store.Delivery{Key: key, Account: acct, Message: msg(2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	if got, err := s.PruneDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || got != 0 {
+		t.Fatalf("PruneDeliveries before every key: %d, %v; want 0", got, err)
+	}
+	if d := again(acct, "p-1"); !d.Duplicate {
+		t.Errorf("a key younger than the cutoff was forgotten: %+v", d)
+	}
+
+	// Keys are recorded at a second's precision at most.
+	if got, err := s.PruneDeliveries(ctx, time.Now().Add(2*time.Second)); err != nil || got != n+1 {
+		t.Fatalf("PruneDeliveries after every key: %d, %v; want %d", got, err, n+1)
+	}
+	for _, k := range []struct {
+		acct store.Account
+		key  string
+	}{{acct, "p-1"}, {acct, fmt.Sprintf("p-%d", n-1)}, {other, "p-0"}} {
+		if d := again(k.acct, k.key); d.Duplicate {
+			t.Errorf("account %d key %s still known after pruning: %+v", k.acct, k.key, d)
+		}
+	}
+	if d := again(acct, "p-1"); !d.Duplicate {
+		t.Errorf("a key delivered after pruning is not known: %+v", d)
+	}
+	checkCounts(t, s, acct)
 }

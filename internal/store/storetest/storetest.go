@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Deliver", testDeliver},
 		{"DeliverFallback", testDeliverFallback},
 		{"DeliverBatch", testDeliverBatch},
+		{"PruneDeliveries", testPruneDeliveries},
 		{"Append", testAppend},
 		{"Messages", testMessages},
 		{"Meta", testMeta},
