@@ -126,6 +126,10 @@ type Spool struct {
 	DrainRate       float64  `toml:"drain_rate"`
 	BreakerFailures int      `toml:"breaker_failures"`
 	BreakerCooldown Duration `toml:"breaker_cooldown"`
+	// KeyRetention is how long the mailbox store remembers which spool
+	// entries it delivered, so that a replay stores nothing twice. Keys of
+	// entries still in the spool are kept however old they are.
+	KeyRetention Duration `toml:"key_retention"`
 }
 
 // Blob configures the blob store: its backend and garbage collector.
@@ -242,6 +246,7 @@ func Default() Config {
 			RetryMax:        Duration(5 * time.Minute),
 			BreakerFailures: 5,
 			BreakerCooldown: Duration(10 * time.Second),
+			KeyRetention:    Duration(7 * 24 * time.Hour),
 		},
 		Blob: Blob{
 			Backend:    "fs",

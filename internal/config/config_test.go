@@ -93,6 +93,7 @@ retry_max = "10m"
 drain_rate = 250.5
 breaker_failures = 3
 breaker_cooldown = "1m"
+key_retention = "720h"
 
 [blob]
 gc_grace = "48h"
@@ -117,7 +118,7 @@ enabled = false
 		POP3:  POP3{TLSListen: ":995"},
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute)},
+		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)
@@ -200,6 +201,7 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[tls]\ncert_file = \"c.pem\"\n", "tls.key_file", "both")
 	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")
 	wantLoadError(t, "[spool]\nworkers = 0\ndrain_rate = -1\n", "spool.workers", "spool.drain_rate")
+	wantLoadError(t, "[spool]\nkey_retention = \"10m\"\n", "spool.key_retention")
 	wantLoadError(t, "[store]\ncache_messages = -1\n", "store.cache_messages")
 	wantLoadError(t, "[log]\nlevel = \"loud\"\n", "log.level")
 	wantLoadError(t, "data_dir = \"\"\n", "data_dir")

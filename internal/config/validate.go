@@ -71,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	v.positive("spool.breaker_failures", c.Spool.BreakerFailures)
 	v.duration("spool.breaker_cooldown", c.Spool.BreakerCooldown, time.Millisecond)
+	// An entry whose removal a crash undid comes back at the next start;
+	// an hour leaves room for a slow one.
+	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
 
 	v.duration("blob.gc_grace", c.Blob.GCGrace, time.Second)
 	v.duration("blob.gc_interval", c.Blob.GCInterval, time.Second)

@@ -64,6 +64,7 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", s.collectBlobs)
+	s.loop(ctx, "delivery keys", s.pruneDeliveryKeys)
 	if s.scrub != nil {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error { s.scrub.Run(ctx); return nil })
 	}
@@ -96,6 +97,33 @@ func (s *Server) collectBlobs(ctx context.Context) error {
 			continue
 		}
 		s.log.Info("blob garbage collection", "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)
+	}
+}
+
+// pruneKeysEvery is how often the store forgets old delivery keys.
+const pruneKeysEvery = time.Hour
+
+// pruneDeliveryKeys makes the store forget, periodically, the delivery keys
+// older than [spool] key_retention. A key is what makes a replayed spool
+// entry store nothing twice (package delivery), and an entry's keys are
+// recorded after it arrived: none younger than the oldest entry still in
+// the spool goes, however long that one has waited.
+func (s *Server) pruneDeliveryKeys(ctx context.Context) error {
+	t := time.NewTicker(pruneKeysEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		keep := max(s.cfg.Spool.KeyRetention.D(), s.spool.Stats().OldestAge)
+		n, err := s.store.PruneDeliveries(ctx, time.Now().Add(-keep))
+		if err != nil {
+			s.log.Error("pruning delivery keys", "err", err)
+			continue
+		}
+		s.log.Info("pruned delivery keys", "removed", n, "kept", keep)
 	}
 }
 
