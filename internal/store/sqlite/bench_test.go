@@ -97,6 +97,37 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkDeliverBatchSpread measures intake's deliveries: batches of 64
+// spread over 100 accounts, with keys that begin with the arrival time as
+// spool entry ids do, into a store that already holds 20,000 of them.
+func BenchmarkDeliverBatchSpread(b *testing.B) {
+	s, _ := benchStore(b)
+	const accounts, batchSize = 100, 64
+	for a := store.Account(2); a <= accounts; a++ {
+		if err := s.EnsureAccount(b.Context(), a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	deliver := func() {
+		batch := make([]store.Delivery, batchSize)
+		for j := range batch {
+			batch[j] = store.Delivery{Key: fmt.Sprintf("%020d-bench/0", i), Account: store.Account(i%accounts + 1), Message: benchMessage(i)}
+			i++
+		}
+		if _, err := s.DeliverBatch(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 20000 / batchSize {
+		deliver()
+	}
+	for b.Loop() {
+		deliver()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/msg")
+}
+
 // BenchmarkAppendBatch measures appending 100 messages in one transaction
 // per operation.
 func BenchmarkAppendBatch(b *testing.B) {
