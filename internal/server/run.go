@@ -63,8 +63,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound")))
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
-	s.loop(ctx, "blob gc", s.collectBlobs)
-	s.loop(ctx, "delivery keys", s.pruneDeliveryKeys)
+	s.loop(ctx, "blob gc", func(ctx context.Context) error {
+		return every(ctx, s.cfg.Blob.GCInterval.D(), s.collectBlobs)
+	})
+	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
+		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
+	})
 	if s.scrub != nil {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error { s.scrub.Run(ctx); return nil })
 	}
@@ -81,9 +85,9 @@ func (s *Server) loop(ctx context.Context, name string, f func(context.Context) 
 	})
 }
 
-// collectBlobs removes unreferenced blobs periodically.
-func (s *Server) collectBlobs(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Blob.GCInterval.D())
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func(context.Context)) error {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -91,40 +95,36 @@ func (s *Server) collectBlobs(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		res, err := blob.Collect(ctx, s.blobs, s.store.BlobReferenced, s.cfg.Blob.GCGrace.D())
-		if err != nil {
-			s.log.Error("blob garbage collection", "err", err)
-			continue
-		}
-		s.log.Info("blob garbage collection", "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)
+		f(ctx)
 	}
+}
+
+// collectBlobs removes unreferenced blobs.
+func (s *Server) collectBlobs(ctx context.Context) {
+	res, err := blob.Collect(ctx, s.blobs, s.store.BlobReferenced, s.cfg.Blob.GCGrace.D())
+	if err != nil {
+		s.log.Error("blob garbage collection", "err", err)
+		return
+	}
+	s.log.Info("blob garbage collection", "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)
 }
 
 // pruneKeysEvery is how often the store forgets old delivery keys.
 const pruneKeysEvery = time.Hour
 
-// pruneDeliveryKeys makes the store forget, periodically, the delivery keys
-// older than [spool] key_retention. A key is what makes a replayed spool
-// entry store nothing twice (package delivery), and an entry's keys are
-// recorded after it arrived: none younger than the oldest entry still in
-// the spool goes, however long that one has waited.
-func (s *Server) pruneDeliveryKeys(ctx context.Context) error {
-	t := time.NewTicker(pruneKeysEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		keep := max(s.cfg.Spool.KeyRetention.D(), s.spool.Stats().OldestAge)
-		n, err := s.store.PruneDeliveries(ctx, time.Now().Add(-keep))
-		if err != nil {
-			s.log.Error("pruning delivery keys", "err", err)
-			continue
-		}
-		s.log.Info("pruned delivery keys", "removed", n, "kept", keep)
+// pruneDeliveryKeys makes the store forget the delivery keys older than
+// [spool] key_retention. A key is what makes a replayed spool entry store
+// nothing twice (package delivery), and an entry's keys are recorded after
+// it arrived: none younger than the oldest entry still in the spool goes,
+// however long that one has waited.
+func (s *Server) pruneDeliveryKeys(ctx context.Context) {
+	keep := max(s.cfg.Spool.KeyRetention.D(), s.spool.Stats().OldestAge)
+	n, err := s.store.PruneDeliveries(ctx, time.Now().Add(-keep))
+	if err != nil {
+		s.log.Error("pruning delivery keys", "err", err)
+		return
 	}
+	s.log.Info("pruned delivery keys", "removed", n, "kept", keep)
 }
 
 func (s *Server) serveHTTP(l net.Listener) error {
