@@ -110,14 +110,21 @@ bench() {
 	"$CASELLA" bench "$mode" --json "$@" >"$RESULTS/$name.json"
 }
 
+# cpu_ticks prints the CPU time the whole machine has spent busy since it
+# booted, in clock ticks: user, nice, system, irq and softirq time of all
+# cores (proc(5)), not idle, I/O wait or steal.
+cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+TICK=$(getconf CLK_TCK)
+
 # drained waits until the command $2 prints 0, then records in
-# $RESULTS/$1-drain.json the seconds since $3 (the start of the load).
+# $RESULTS/$1-drain.json the seconds since $3 (the start of the load) and
+# the CPU seconds the machine spent since $4 (cpu_ticks then).
 drained() {
-	local name=$1 probe=$2 start=$3 n
+	local name=$1 probe=$2 start=$3 ticks=$4 n
 	for _ in $(seq 1 "$DRAIN_TIMEOUT"); do
 		n=$($probe)
 		if [ "$n" = 0 ]; then
-			echo "{\"delivered_after_s\": $(($(date +%s%N) / 1000000 - start))e-3}" >"$RESULTS/$1-drain.json"
+			echo "{\"delivered_after_s\": $(($(date +%s%N) / 1000000 - start))e-3, \"machine_cpu_s\": $(machine_cpu "$ticks")}" >"$RESULTS/$1-drain.json"
 			return
 		fi
 		sleep 1
@@ -126,6 +133,7 @@ drained() {
 	exit 1
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+machine_cpu() { awk -v a="$1" -v b="$(cpu_ticks)" -v hz="$TICK" 'BEGIN { print (b - a) / hz }'; }
 
 # settle writes back what the last server left dirty and waits $SETTLE
 # seconds, so that no SMTP run pays for the files the one before it
@@ -167,20 +175,33 @@ SMTP_ARGS=(--messages "$SMTP_MESSAGES" --connections "$SMTP_CONNS" --size "$SMTP
 # smtp_run measures the SMTP workload against port $2 as report $1, after
 # the file system settled, and waits until the command $3 says the server
 # delivered everything it accepted.
+#
+# Besides its rate, each run records the CPU the whole machine spent on it:
+# the two cores are shared by the server, the load generator and the
+# kernel's writeback, so CPU per message, which the machine's noise moves
+# less than the rate, says how much work each server does for a message.
 smtp_run() {
-	local name=$1 port=$2 queue=$3 t
+	local name=$1 port=$2 queue=$3 t c
 	settle
-	t=$(now_ms)
+	t=$(now_ms) c=$(cpu_ticks)
 	bench "$name" smtp --server "127.0.0.1:$port" "${SMTP_ARGS[@]}"
-	drained "$name" "$queue" "$t"
+	drained "$name" "$queue" "$t" "$c"
+}
+
+# sink_run measures the SMTP workload against smtp-sink, which keeps
+# nothing: no file system to settle, no queue to drain.
+sink_run() {
+	local c
+	c=$(cpu_ticks)
+	bench "$1" smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
+	echo "{\"machine_cpu_s\": $(machine_cpu "$c")}" >"$RESULTS/$1-drain.json"
 }
 
 if wants smtp; then
 	for r in $(seq 1 "$SMTP_ROUNDS"); do
 		smtp_run "smtp-casella-r$r" "$CASELLA_SMTP_PORT" casella_queue
 		smtp_run "smtp-postfix-r$r" "$POSTFIX_PORT" postfix_queue
-		# smtp-sink keeps nothing: no file system to settle, no queue.
-		bench "smtp-sink-r$r" smtp --server "127.0.0.1:$SINK_PORT" "${SMTP_ARGS[@]}"
+		sink_run "smtp-sink-r$r"
 	done
 	for s in casella postfix sink; do
 		median_round "$s"

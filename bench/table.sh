@@ -51,6 +51,15 @@ delivered() {
 	[ -z "$s" ] || awk -v n="$(get "$1" .accepted)" -v s="$s" 'BEGIN { printf "%.2f", n / s }'
 }
 
+# cpu_per_message prints the milliseconds of CPU the machine spent per
+# message accepted, from the first connection of report $1 to its last
+# delivery.
+cpu_per_message() {
+	local s
+	s=$(get "$1-drain" .machine_cpu_s)
+	[ -z "$s" ] || awk -v n="$(get "$1" .accepted)" -v s="$s" 'BEGIN { if (n > 0) printf "%.3f", s * 1000 / n }'
+}
+
 # ran reports whether a workload left its Casella report: the sections of
 # workloads left out of the run are not printed.
 ran() { [ -s "$R/$1-casella.json" ]; }
@@ -76,6 +85,8 @@ if [ "$rounds" -gt 1 ]; then
 fi
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
+c=$(cpu_per_message smtp-casella) p=$(cpu_per_message smtp-postfix) s=$(cpu_per_message smtp-sink)
+row " machine CPU per message, ms, load generator included (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
 echo
 fi
 
