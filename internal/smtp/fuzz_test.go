@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -53,18 +54,37 @@ func FuzzReceived(f *testing.F) {
 }
 
 // FuzzCheckLineEndings compares the bare CR/LF check with its definition:
-// data passes exactly when removing every CRLF leaves no CR or LF.
+// data passes exactly when removing every CRLF leaves no CR or LF, and
+// otherwise the error names the first CR or LF that is not in a CRLF.
 func FuzzCheckLineEndings(f *testing.F) {
-	for _, s := range []string{"", "a\r\nb", "\n.\n", "\r\n.\n", "\r.\r", "\r\r\n", "x\r"} {
+	for _, s := range []string{"", "a\r\nb", "\n.\n", "\r\n.\n", "\r.\r", "\r\r\n", "x\r", "ab\r\ncd\ne\rf", "ab\r\nc\rd\r\n", "ab\r\ncd\r\nef\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rest := bytes.ReplaceAll(data, []byte("\r\n"), nil)
 		want := !bytes.ContainsAny(rest, "\r\n")
-		if got := checkLineEndings(data) == nil; got != want {
+		err := checkLineEndings(data)
+		if got := err == nil; got != want {
 			t.Fatalf("checkLineEndings(%q) ok = %v, want %v", data, got, want)
 		}
+		if err != nil && err.Error() != firstBare(data) {
+			t.Fatalf("checkLineEndings(%q) = %q, want %q", data, err, firstBare(data))
+		}
 	})
+}
+
+// firstBare describes the first CR or LF of data that is not part of a
+// CRLF, the way checkLineEndings does.
+func firstBare(data []byte) string {
+	for i, c := range data {
+		if c == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
+			return fmt.Sprintf("bare CR at offset %d", i)
+		}
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			return fmt.Sprintf("bare LF at offset %d", i)
+		}
+	}
+	return ""
 }
 
 // FuzzLoginServer feeds arbitrary responses to the LOGIN mechanism; it
