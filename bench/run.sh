@@ -6,6 +6,7 @@
 #   QUICK=1 bench/run.sh    small numbers, a smoke run of a few minutes
 #
 #   WORKLOADS="idle mailbox" bench/run.sh    only some of smtp, imap, idle, mailbox
+#   RAM_CEILING=1 bench/run.sh  also SMTP into a Casella whose data is in RAM
 #
 # Every server runs from a temporary directory on loopback ports; the JSON
 # reports, logs and table stay there (printed at the end). KEEP=1 keeps the
@@ -35,6 +36,8 @@ IDLE_PARALLEL=${IDLE_PARALLEL:-8}
 PASSWORD=bench-password
 CASELLA_SMTP_PORT=22525 CASELLA_IMAP_PORT=22143 CASELLA_HTTP_PORT=22080
 POSTFIX_PORT=23525 DOVECOT_IMAP_PORT=24143 DOVECOT_LMTP_PORT=24024 SINK_PORT=25525
+RAM_SMTP_PORT=26525 RAM_IMAP_PORT=26143 RAM_HTTP_PORT=26080
+RAM_CEILING=${RAM_CEILING:-0}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-1800}
 WORKLOADS=${WORKLOADS:-smtp imap idle mailbox}
 
@@ -84,7 +87,15 @@ fi
 
 # Every port must be free: a server left running from an earlier run would
 # answer in place of the one this run starts, and be measured instead.
-for port in $CASELLA_SMTP_PORT $CASELLA_IMAP_PORT $CASELLA_HTTP_PORT $POSTFIX_PORT $DOVECOT_IMAP_PORT $DOVECOT_LMTP_PORT $SINK_PORT; do
+ports=("$CASELLA_SMTP_PORT" "$CASELLA_IMAP_PORT" "$CASELLA_HTTP_PORT" "$POSTFIX_PORT" "$DOVECOT_IMAP_PORT" "$DOVECOT_LMTP_PORT" "$SINK_PORT")
+if [ "$RAM_CEILING" = 1 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "bench: RAM_CEILING=1 mounts a tmpfs for Casella's data; run as root" >&2
+		exit 1
+	fi
+	ports+=("$RAM_SMTP_PORT" "$RAM_IMAP_PORT" "$RAM_HTTP_PORT")
+fi
+for port in "${ports[@]}"; do
 	if listening "$port"; then
 		echo "bench: something already listens on 127.0.0.1:$port; stop it (ss -ltnp 'sport = :$port' names it) and run again" >&2
 		exit 1
@@ -96,7 +107,11 @@ log "building casella"
 make -C "$ROOT" build >/dev/null
 CASELLA="$ROOT/casella"
 
-start_casella
+start_casella casella "$CASELLA_SMTP_PORT" "$CASELLA_IMAP_PORT" "$CASELLA_HTTP_PORT"
+CASELLA_PID=${CASELLA_PIDS[casella]}
+if [ "$RAM_CEILING" = 1 ]; then
+	start_casella casella-ram "$RAM_SMTP_PORT" "$RAM_IMAP_PORT" "$RAM_HTTP_PORT" ram
+fi
 start_dovecot
 start_postfix
 start_sink
@@ -199,13 +214,19 @@ sink_run() {
 
 if wants smtp; then
 	for r in $(seq 1 "$SMTP_ROUNDS"); do
-		smtp_run "smtp-casella-r$r" "$CASELLA_SMTP_PORT" casella_queue
+		smtp_run "smtp-casella-r$r" "$CASELLA_SMTP_PORT" "casella_queue casella"
+		if [ "$RAM_CEILING" = 1 ]; then
+			smtp_run "smtp-ram-r$r" "$RAM_SMTP_PORT" "casella_queue casella-ram"
+		fi
 		smtp_run "smtp-postfix-r$r" "$POSTFIX_PORT" postfix_queue
 		sink_run "smtp-sink-r$r"
 	done
 	for s in casella postfix sink; do
 		median_round "$s"
 	done
+	if [ "$RAM_CEILING" = 1 ]; then
+		median_round ram
+	fi
 fi
 
 IMAP_ARGS=(--clients "$IMAP_CLIENTS" --duration "$IMAP_DURATION" --mailboxes "$MAILBOXES" --password "$PASSWORD")

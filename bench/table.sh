@@ -90,6 +90,23 @@ row " machine CPU per message, ms, load generator included (lower is better) " "
 echo
 fi
 
+# The run with RAM_CEILING=1 also measured a Casella whose data directory
+# is a tmpfs: the same code with the disk taken out.
+if ran smtp && [ -s "$R/smtp-ram.json" ]; then
+echo "### SMTP ingest with Casella's data directory in RAM (tmpfs, not durable): the ceiling of its code on this machine$median"
+echo
+row "" " Casella " " Casella, data in RAM " " smtp-sink (discards) " " in RAM / Casella " " in RAM / smtp-sink "
+row "---" "--:" "--:" "--:" "--:" "--:"
+c=$(smtp_rate smtp-casella) m=$(smtp_rate smtp-ram) s=$(smtp_rate smtp-sink)
+row " accepted, messages/s (higher is better) " " $(fmt "$c") " " $(fmt "$m") " " $(fmt "$s") " " $(ratio "$m" "$c") " " $(ratio "$m" "$s") "
+if [ "$rounds" -gt 1 ]; then
+	row " accepted in each round, messages/s " " $(each_round casella) " " $(each_round ram) " " $(each_round sink) " " — " " — "
+fi
+c=$(cpu_per_message smtp-casella) m=$(cpu_per_message smtp-ram) s=$(cpu_per_message smtp-sink)
+row " machine CPU per message, ms, load generator included (lower is better) " " $(fmt "$c") " " $(fmt "$m") " " $(fmt "$s") " " $(ratio "$m" "$c") " " $(ratio "$m" "$s") "
+echo
+fi
+
 if ran imap; then
 echo "### IMAP mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s"
 echo
