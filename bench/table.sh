@@ -37,6 +37,12 @@ row() {
 
 smtp_rate() { get "$1" .messages_per_second; }
 
+# trio prints the row $1 of the numbers $2, $3 and $4, then $2 / $3 and
+# $2 / $4.
+trio() {
+	row " $1 " " $(fmt "$2") " " $(fmt "$3") " " $(fmt "$4") " " $(ratio "$2" "$3") " " $(ratio "$2" "$4") "
+}
+
 # each_round lists the accepted rates of server $1's SMTP rounds in order.
 each_round() {
 	local r out=""
@@ -73,11 +79,9 @@ echo "### SMTP ingest: $(get smtp-casella .messages) messages of $(get smtp-case
 echo
 row "" " Casella " " Postfix → Dovecot (LMTP, Maildir) " " smtp-sink (discards) " " Casella / Postfix " " Casella / smtp-sink "
 row "---" "--:" "--:" "--:" "--:" "--:"
-c=$(smtp_rate smtp-casella) p=$(smtp_rate smtp-postfix) s=$(smtp_rate smtp-sink)
-row " accepted, messages/s (higher is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
+trio "accepted, messages/s (higher is better)" "$(smtp_rate smtp-casella)" "$(smtp_rate smtp-postfix)" "$(smtp_rate smtp-sink)"
 for q in p50 p99; do
-	c=$(get smtp-casella ".data_reply.${q}_ms") p=$(get smtp-postfix ".data_reply.${q}_ms") s=$(get smtp-sink ".data_reply.${q}_ms")
-	row " reply to end of DATA, $q ms (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
+	trio "reply to end of DATA, $q ms (lower is better)" "$(get smtp-casella ".data_reply.${q}_ms")" "$(get smtp-postfix ".data_reply.${q}_ms")" "$(get smtp-sink ".data_reply.${q}_ms")"
 done
 if [ "$rounds" -gt 1 ]; then
 	c=$(each_round casella) p=$(each_round postfix) s=$(each_round sink)
@@ -85,8 +89,8 @@ if [ "$rounds" -gt 1 ]; then
 fi
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
-c=$(cpu_per_message smtp-casella) p=$(cpu_per_message smtp-postfix) s=$(cpu_per_message smtp-sink)
-row " machine CPU per message, ms, load generator included (lower is better) " " $(fmt "$c") " " $(fmt "$p") " " $(fmt "$s") " " $(ratio "$c" "$p") " " $(ratio "$c" "$s") "
+cpu_row() { trio "machine CPU per message, ms, load generator included (lower is better)" "$@"; }
+cpu_row "$(cpu_per_message smtp-casella)" "$(cpu_per_message smtp-postfix)" "$(cpu_per_message smtp-sink)"
 echo
 fi
 
@@ -95,15 +99,13 @@ fi
 if ran smtp && [ -s "$R/smtp-ram.json" ]; then
 echo "### SMTP ingest with Casella's data directory in RAM (tmpfs, not durable): the ceiling of its code on this machine$median"
 echo
-row "" " Casella " " Casella, data in RAM " " smtp-sink (discards) " " in RAM / Casella " " in RAM / smtp-sink "
+row "" " Casella, data in RAM " " Casella " " smtp-sink (discards) " " in RAM / Casella " " in RAM / smtp-sink "
 row "---" "--:" "--:" "--:" "--:" "--:"
-c=$(smtp_rate smtp-casella) m=$(smtp_rate smtp-ram) s=$(smtp_rate smtp-sink)
-row " accepted, messages/s (higher is better) " " $(fmt "$c") " " $(fmt "$m") " " $(fmt "$s") " " $(ratio "$m" "$c") " " $(ratio "$m" "$s") "
+trio "accepted, messages/s (higher is better)" "$(smtp_rate smtp-ram)" "$(smtp_rate smtp-casella)" "$(smtp_rate smtp-sink)"
 if [ "$rounds" -gt 1 ]; then
-	row " accepted in each round, messages/s " " $(each_round casella) " " $(each_round ram) " " $(each_round sink) " " — " " — "
+	row " accepted in each round, messages/s " " $(each_round ram) " " $(each_round casella) " " $(each_round sink) " " — " " — "
 fi
-c=$(cpu_per_message smtp-casella) m=$(cpu_per_message smtp-ram) s=$(cpu_per_message smtp-sink)
-row " machine CPU per message, ms, load generator included (lower is better) " " $(fmt "$c") " " $(fmt "$m") " " $(fmt "$s") " " $(ratio "$m" "$c") " " $(ratio "$m" "$s") "
+cpu_row "$(cpu_per_message smtp-ram)" "$(cpu_per_message smtp-casella)" "$(cpu_per_message smtp-sink)"
 echo
 fi
 
