@@ -131,7 +131,8 @@ bench() {
 cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 TICK=$(getconf CLK_TCK)
 
-# drained waits until the command $2 prints 0, then records in
+# drained waits until the command $2 (a function and its arguments, split
+# at spaces) prints 0, then records in
 # $RESULTS/$1-drain.json the seconds since $3 (the start of the load) and
 # the CPU seconds the machine spent since $4 (cpu_ticks then).
 drained() {

@@ -43,6 +43,10 @@ trio() {
 	row " $1 " " $(fmt "$2") " " $(fmt "$3") " " $(fmt "$4") " " $(ratio "$2" "$3") " " $(ratio "$2" "$4") "
 }
 
+# cpu_row prints the row of machine CPU per message, $1, $2 and $3 in ms
+# (cpu_per_message), with trio's ratios.
+cpu_row() { trio "machine CPU per message, ms, load generator included (lower is better)" "$@"; }
+
 # each_round lists the accepted rates of server $1's SMTP rounds in order.
 each_round() {
 	local r out=""
@@ -89,7 +93,6 @@ if [ "$rounds" -gt 1 ]; then
 fi
 c=$(delivered smtp-casella) p=$(delivered smtp-postfix)
 row " in the mailboxes, messages/s from first connection to last delivery " " $(fmt "$c") " " $(fmt "$p") " " — " " $(ratio "$c" "$p") " " — "
-cpu_row() { trio "machine CPU per message, ms, load generator included (lower is better)" "$@"; }
 cpu_row "$(cpu_per_message smtp-casella)" "$(cpu_per_message smtp-postfix)" "$(cpu_per_message smtp-sink)"
 echo
 fi
