@@ -15,9 +15,8 @@
 //     transaction as the write it guards.
 //   - Aliases and catch-alls refer to accounts by ID, so removing an
 //     account removes it from them through foreign keys.
-//   - Migrations are numbered by PRAGMA user_version and applied at Open,
-//     each in its own transaction; never change a migration once released,
-//     add a new one.
+//   - Migrations are applied at Open by package migrate; never change a
+//     step once released, add a new one.
 package sqlitedir
 
 import (
@@ -32,6 +31,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"casella/internal/directory"
+	"casella/internal/migrate"
 	"casella/internal/sqlprep"
 )
 
@@ -83,9 +83,8 @@ func (d *Dir) Close() error {
 	return errors.Join(d.q.Close(), d.db.Close())
 }
 
-// migrations holds the schema changes, in order; migration i brings the
-// schema from user_version i to i+1.
-var migrations = []string{
+// steps are the schema changes, in order (see migrate.Schema.Steps).
+var steps = []string{
 	`CREATE TABLE domains (
 		name TEXT PRIMARY KEY,
 		catchall INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
@@ -111,41 +110,13 @@ var migrations = []string{
 	CREATE INDEX aliases_target ON aliases(target);`,
 }
 
+// migrate brings the schema up to date. Directories written before
+// schema_version counted their version in PRAGMA user_version; the write
+// connection begins its transactions IMMEDIATE, which holds off other
+// processes.
 func (d *Dir) migrate(ctx context.Context) error {
-	for {
-		done, err := d.migrateOne(ctx)
-		if err != nil || done {
-			return err
-		}
-	}
-}
-
-// migrateOne applies the next migration, if any, and reports whether the
-// schema was already current. Reading the version inside the write
-// transaction makes concurrent Opens of one file safe.
-func (d *Dir) migrateOne(ctx context.Context) (done bool, err error) {
-	err = d.write(ctx, func(tx *sql.Tx) error {
-		var v int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-			return fmt.Errorf("reading schema version: %w", err)
-		}
-		if v > len(migrations) {
-			return fmt.Errorf("schema version %d is newer than this program knows (%d); run a newer casella", v, len(migrations))
-		}
-		if v == len(migrations) {
-			done = true
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-		// PRAGMA takes no parameters; v is an int we computed.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-		return nil
-	})
-	return done, err
+	_, _, err := migrate.Apply(ctx, d.db, migrate.Schema{Name: "directory", Steps: steps, Legacy: "PRAGMA user_version"})
+	return err
 }
 
 // write runs fn in an immediate transaction and commits it if fn returns

@@ -1,6 +1,7 @@
 package sqlitedir
 
 import (
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -98,13 +99,39 @@ func TestNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.db.Exec("PRAGMA user_version = 99"); err != nil {
+	if _, err := d.db.Exec("UPDATE schema_version SET version = 99"); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
 	if d, err := Open(path); err == nil {
 		d.Close()
 		t.Fatal("opened a database with a newer schema")
+	}
+}
+
+// TestLegacyVersion opens a directory written when the version lived in
+// PRAGMA user_version, before schema_version: its tables are kept, not
+// created again.
+func TestLegacyVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "directory.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{steps[0], "PRAGMA user_version = 1", "INSERT INTO domains (name, created) VALUES ('old.test', 0)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	d, err := Open(path)
+	if err != nil {
+		t.Fatalf("open a legacy directory: %v", err)
+	}
+	defer d.Close()
+	domains, err := d.Domains(t.Context())
+	if err != nil || len(domains) != 1 || domains[0].Name != "old.test" {
+		t.Fatalf("domains of a legacy directory: %v, %v", domains, err)
 	}
 }
 

@@ -3,13 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
+
+	"casella/internal/migrate"
 )
 
-// migrations are the schema changes, in order; migrations[i] takes the
-// schema from version i to version i+1. Append only: a released migration
-// is never edited, because databases in the field have already run it.
-var migrations = []string{
+// steps are the schema changes, in order (see migrate.Schema.Steps).
+var steps = []string{
 	// Version 1.
 	`
 CREATE TABLE accounts (
@@ -114,40 +113,9 @@ CREATE INDEX deliveries_created ON deliveries (created);
 `,
 }
 
-// migrate brings the schema up to date in one transaction. A database
-// written by a newer binary is refused rather than misread.
-func migrate(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin migration: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_version: %w", err)
-	}
-	var version int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
-	switch {
-	case err == sql.ErrNoRows:
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return fmt.Errorf("init schema_version: %w", err)
-		}
-	case err != nil:
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade casella", version, len(migrations))
-	}
-	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
-		return fmt.Errorf("record schema version: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit migration: %w", err)
-	}
-	return nil
+// migrateSchema brings the schema up to date. The write connection begins
+// its transactions IMMEDIATE, which holds off other processes.
+func migrateSchema(ctx context.Context, db *sql.DB) error {
+	_, _, err := migrate.Apply(ctx, db, migrate.Schema{Name: "mailbox store", Steps: steps})
+	return err
 }

@@ -86,7 +86,7 @@ func Open(path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(context.Background(), w); err != nil {
+	if err := migrateSchema(context.Background(), w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}

@@ -88,8 +88,8 @@ func TestMigrateEmptyFile(t *testing.T) {
 	}
 	s := openPath(t, path)
 	var version int
-	if err := s.r.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(migrations) {
-		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
+	if err := s.r.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(steps) {
+		t.Fatalf("schema version %d, %v; want %d", version, err, len(steps))
 	}
 	if err := s.EnsureAccount(t.Context(), 1); err != nil {
 		t.Fatalf("EnsureAccount on a migrated empty file: %v", err)
@@ -105,7 +105,7 @@ func TestMigrateEmptyFile(t *testing.T) {
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	s := openPath(t, path)
-	if _, err := s.w.Exec(`UPDATE schema_version SET version = ?`, len(migrations)+1); err != nil {
+	if _, err := s.w.Exec(`UPDATE schema_version SET version = ?`, len(steps)+1); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -216,7 +216,7 @@ func TestMigrateDeliveries(t *testing.T) {
 	for _, q := range []string{
 		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
 		`INSERT INTO schema_version (version) VALUES (1)`,
-		migrations[0],
+		steps[0],
 		`INSERT INTO accounts (id) VALUES (7)`,
 		`INSERT INTO mailboxes (account, name, uidvalidity, uidnext) VALUES (7, 'INBOX', 1, 2)`,
 		`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (7, 'spool-1/0', 1, 1, 1000)`,
