@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -35,6 +36,7 @@ import (
 	"casella/internal/imap"
 	"casella/internal/limit"
 	"casella/internal/pop3"
+	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -197,6 +199,13 @@ func (s *Server) openSpools() error {
 	cfg := s.cfg.SMTP
 	s.relay = &smtp.Relay{
 		Smarthost: cfg.Smarthost,
+		Direct: &smtp.Direct{
+			Resolver:  &resolver.Resolver{Servers: cfg.Resolvers},
+			Port:      strconv.Itoa(cfg.DeliveryPort),
+			Hostname:  s.cfg.Hostname,
+			PerDomain: cfg.DestinationConcurrency,
+			Logger:    s.log.With("component", "direct"),
+		},
 		Username:  cfg.SmarthostUsername,
 		Password:  cfg.SmarthostPassword,
 		TLSMode:   cfg.SmarthostTLS,
@@ -320,6 +329,9 @@ func writeProbe(dir string) error {
 }
 
 func (s *Server) closeStores() {
+	if s.relay != nil && s.relay.Direct != nil {
+		s.relay.Direct.Close()
+	}
 	for _, sp := range []*spool.Spool{s.spool, s.queue} {
 		if sp != nil {
 			sp.Close()
