@@ -123,6 +123,26 @@ func (r *Resolver) Addrs(ctx context.Context, host string) (Result[[]netip.Addr]
 	return Result[[]netip.Addr]{}, fmt.Errorf("addresses of %s: %w", host, ErrNotFound)
 }
 
+// TXT returns the TXT records of name, each one string made of its
+// character-strings joined (RFC 7208 section 3.3, RFC 6376 section
+// 3.6.2.2).
+func (r *Resolver) TXT(ctx context.Context, name string) (Result[[]string], error) {
+	msg, err := r.query(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return Result[[]string]{}, err
+	}
+	var txts []string
+	for _, rr := range msg.Answer {
+		if t, ok := rr.(*dns.TXT); ok {
+			txts = append(txts, strings.Join(t.Txt, ""))
+		}
+	}
+	if len(txts) == 0 {
+		return Result[[]string]{}, fmt.Errorf("TXT %s: %w", name, ErrNotFound)
+	}
+	return Result[[]string]{Records: txts, Authentic: msg.AuthenticatedData}, nil
+}
+
 // query asks each server in turn until one answers, over UDP and again
 // over TCP when the answer is truncated (RFC 7766).
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {

@@ -31,6 +31,7 @@ import (
 	"casella/internal/blob/replicated"
 	"casella/internal/config"
 	"casella/internal/directory/sqlitedir"
+	"casella/internal/dkim"
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
@@ -53,6 +54,7 @@ const (
 	BlobDir       = "blobs"
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
+	DKIMDir       = "dkim"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -229,11 +231,15 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:        cfg.Hostname,
-		Directory:       s.dir,
-		Usage:           s.store.Usage,
-		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound:        countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Hostname:  cfg.Hostname,
+		Directory: s.dir,
+		Usage:     s.store.Usage,
+		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound: dkim.SigningQueue{
+			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+			Log:  s.log.With("component", "dkim"),
+		},
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
