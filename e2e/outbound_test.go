@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +20,20 @@ import (
 // to that domain's MX found in a real DNS server: here a second Casella.
 // It arrives signed with both DKIM keys of the sender's domain, and both
 // signatures verify against the records `casella dkim generate` printed.
+// The receiving Casella checks senders: it records DKIM and DMARC passing,
+// and refuses a message that forges the sender's domain, whose DMARC
+// policy is reject.
 func TestDirectDeliverySigned(t *testing.T) {
-	dns := dnstest.Start(t)
+	dns := dnstest.Start(t,
+		`_dmarc.example.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`example.test. 300 IN TXT "v=spf1 -all"`,
+		`_dmarc.shop.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
+	)
 
 	// The receiving provider, remote.test.
 	rdata, rconfig := newData(t, "")
+	setConfig(t, rconfig, "smtp", fmt.Sprintf("resolvers = [%q]", dns.Addr))
+	enableSenderChecks(t, rconfig)
 	remote := startServer(t, rdata, rconfig)
 	setupAccount(t, remote, "bob@remote.test", "bob-password-1")
 	_, port, _ := net.SplitHostPort(remote.addr("smtp"))
@@ -76,5 +87,48 @@ func TestDirectDeliverySigned(t *testing.T) {
 	}
 	if verified != 2 {
 		t.Fatalf("%d signatures of example.test verified, want 2 (RSA and Ed25519)", verified)
+	}
+	for _, want := range []string{"Authentication-Results: mx.example.test;", "dkim=pass", "header.d=example.test", "dmarc=pass", "spf=fail"} {
+		if !bytes.Contains(got[0], []byte(want)) {
+			t.Errorf("the receiver's copy lacks %q:\n%s", want, got[0])
+		}
+	}
+
+	// A forger sends "from" example.test straight to the remote MX.
+	forged := testMessage("forged-1", "alice@example.test", "bob@remote.test", "Send me your password.")
+	out = python(t, `
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+try:
+    s.sendmail("alice@example.test", ["bob@remote.test"], sys.argv[2].encode())
+    print("accepted")
+except smtplib.SMTPDataError as e:
+    print("refused", e.smtp_code, e.smtp_error.decode())
+`, port, string(forged))
+	if !strings.HasPrefix(out, "refused 550") || !strings.Contains(out, "DMARC") {
+		t.Fatalf("forged message: %s, want refused with 550 naming DMARC", out)
+	}
+	// One from a domain whose policy is quarantine goes to Junk.
+	smtplibSend(t, pyJob{Port: port, Messages: []pyMessage{{From: "deals@shop.test", To: []string{"bob@remote.test"},
+		Data: b64(testMessage("junk-1", "deals@shop.test", "bob@remote.test", "Cheap watches."))}}})
+	waitFor(t, 30*time.Second, "delivery to Junk", func() bool {
+		return len(stored(t, remote, "bob@remote.test", "bob-password-1", "Junk")) == 1
+	})
+	if n := len(stored(t, remote, "bob@remote.test", "bob-password-1", "INBOX")); n != 1 {
+		t.Fatalf("INBOX holds %d messages after the forgery and the junk, want 1", n)
+	}
+}
+
+// enableSenderChecks turns on the SPF, DKIM and DMARC checks that the
+// harness's configuration turns off.
+func enableSenderChecks(t *testing.T, config string) {
+	t.Helper()
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := strings.Replace(string(raw), "check_senders = false", "check_senders = true", 1)
+	if err := os.WriteFile(config, []byte(on), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -74,6 +74,10 @@ type SMTP struct {
 	DeliveryPort int `toml:"delivery_port"`
 	// DestinationConcurrency bounds concurrent deliveries to one domain.
 	DestinationConcurrency int `toml:"destination_concurrency"`
+	// CheckSenders checks SPF, DKIM and DMARC of mail arriving on the MX
+	// listener: a DMARC reject policy that fails is answered 550, a
+	// quarantine one files the message to Junk.
+	CheckSenders bool `toml:"check_senders"`
 }
 
 // IMAP configures the IMAP server.
@@ -232,6 +236,7 @@ func Default() Config {
 			SmarthostTLS:           "starttls",
 			DeliveryPort:           25,
 			DestinationConcurrency: 20,
+			CheckSenders:           true,
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",

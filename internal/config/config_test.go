@@ -63,6 +63,7 @@ smarthost_tls = "tls"
 resolvers = ["127.0.0.1:53"]
 delivery_port = 2525
 destination_concurrency = 5
+check_senders = false
 
 [imap]
 listen = ":143"

@@ -36,6 +36,7 @@ import (
 	"casella/internal/health"
 	"casella/internal/imap"
 	"casella/internal/limit"
+	"casella/internal/mailauth"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
@@ -86,8 +87,10 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	relay *smtp.Relay
-	web   *web.Handler
-	http  *httpServer
+	// resolver is what outbound delivery and sender checks ask DNS with.
+	resolver *resolver.Resolver
+	web      *web.Handler
+	http     *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -199,10 +202,11 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the intake spool: %w", err)
 	}
 	cfg := s.cfg.SMTP
+	s.resolver = &resolver.Resolver{Servers: cfg.Resolvers}
 	s.relay = &smtp.Relay{
 		Smarthost: cfg.Smarthost,
 		Direct: &smtp.Direct{
-			Resolver:  &resolver.Resolver{Servers: cfg.Resolvers},
+			Resolver:  s.resolver,
 			Port:      strconv.Itoa(cfg.DeliveryPort),
 			Hostname:  s.cfg.Hostname,
 			PerDomain: cfg.DestinationConcurrency,
@@ -240,6 +244,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
 			Log:  s.log.With("component", "dkim"),
 		},
+		Checks:          s.senderChecks(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -332,6 +337,15 @@ func writeProbe(dir string) error {
 		return err
 	}
 	return f.Sync()
+}
+
+// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// listener, nil when the configuration turns the checks off.
+func (s *Server) senderChecks() *mailauth.Checker {
+	if !s.cfg.SMTP.CheckSenders {
+		return nil
+	}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
 }
 
 func (s *Server) closeStores() {
