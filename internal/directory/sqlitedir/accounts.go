@@ -11,9 +11,9 @@ import (
 	"casella/internal/store"
 )
 
-// AddAccount adds an account in a local domain with a password and a quota
-// in bytes (0: no limit).
-func (d *Dir) AddAccount(ctx context.Context, address, password string, quota int64) (directory.Account, error) {
+// AddAccount adds an account in a local domain with a password, a quota
+// in bytes (0: no limit) and the cell that stores it.
+func (d *Dir) AddAccount(ctx context.Context, address, password string, quota int64, cell string) (directory.Account, error) {
 	addr, err := directory.Canonical(address)
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account: %w", err)
@@ -21,17 +21,20 @@ func (d *Dir) AddAccount(ctx context.Context, address, password string, quota in
 	if quota < 0 {
 		return directory.Account{}, fmt.Errorf("add account %s: %w: negative quota", addr, directory.ErrInvalid)
 	}
+	if err := directory.CheckCell(cell); err != nil {
+		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
+	}
 	hash, err := directory.HashPassword(password)
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
 	}
-	a := directory.Account{Address: addr, Quota: quota, Created: time.Unix(now(), 0)}
+	a := directory.Account{Address: addr, Quota: quota, Cell: cell, Created: time.Unix(now(), 0)}
 	err = d.write(ctx, func(tx *sql.Tx) error {
 		if err := checkFree(ctx, tx, addr); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (address, domain, password, quota, created)
-			VALUES (?, ?, ?, ?, ?)`, addr, directory.DomainOf(addr), hash, quota, a.Created.Unix())
+		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (address, domain, password, quota, cell, created)
+			VALUES (?, ?, ?, ?, ?, ?)`, addr, directory.DomainOf(addr), hash, quota, cell, a.Created.Unix())
 		if err != nil {
 			return err
 		}
@@ -176,6 +179,43 @@ func (d *Dir) SetQuota(ctx context.Context, address string, quota int64) error {
 		return fmt.Errorf("set quota for %s: %w", addr, err)
 	}
 	return nil
+}
+
+// SetCell records the cell that stores an account.
+func (d *Dir) SetCell(ctx context.Context, address, cell string) error {
+	addr, err := directory.Canonical(address)
+	if err != nil {
+		return fmt.Errorf("set cell: %w", err)
+	}
+	if err := directory.CheckCell(cell); err != nil {
+		return fmt.Errorf("set cell of %s: %w", addr, err)
+	}
+	if err := d.update(ctx, "UPDATE accounts SET cell = ? WHERE address = ?", cell, addr); err != nil {
+		return fmt.Errorf("set cell of %s: %w", addr, err)
+	}
+	return nil
+}
+
+// CellCounts returns the number of accounts in each cell that has any.
+func (d *Dir) CellCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT cell, count(*) FROM accounts GROUP BY cell")
+	if err != nil {
+		return nil, fmt.Errorf("count accounts per cell: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var cell string
+		var n int
+		if err := rows.Scan(&cell, &n); err != nil {
+			return nil, fmt.Errorf("count accounts per cell: %w", err)
+		}
+		counts[cell] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count accounts per cell: %w", err)
+	}
+	return counts, nil
 }
 
 // update runs an UPDATE of one account and fails with ErrNotFound when it

@@ -62,7 +62,7 @@ func BenchmarkResolve(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range 100 {
-		if _, err := d.AddAccount(ctx, fmt.Sprintf("user%d@example.com", i), "pw", 0); err != nil {
+		if _, err := d.AddAccount(ctx, fmt.Sprintf("user%d@example.com", i), "pw", 0, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.AddAccount(ctx, "user@example.com", "pw", 0); err != nil {
+	if _, err := d.AddAccount(ctx, "user@example.com", "pw", 0, ""); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

@@ -43,7 +43,7 @@ func TestTwoHandles(t *testing.T) {
 	if _, err := admin.AddDomain(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := admin.AddAccount(ctx, "user@example.com", "pw", 0)
+	a, err := admin.AddAccount(ctx, "user@example.com", "pw", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
