@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -30,14 +30,14 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
 	}
 	// One read transaction gives a consistent view of all lookups.
-	tx, err := d.q.Begin(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := d.q.Begin(ctx, &d.readTx)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
 	}
 	defer tx.Rollback()
 
 	var catchall sql.NullInt64
-	err = tx.QueryRowContext(ctx, "SELECT catchall FROM domains WHERE name = ?", dom).Scan(&catchall)
+	err = tx.QueryRowContext(ctx, "SELECT catchall FROM domains WHERE name = $1", dom).Scan(&catchall)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("resolve %s: %w", addr, directory.ErrNotLocal)
 	}
@@ -68,7 +68,7 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 // account returns the account with address addr in a domain that exists,
 // or sql.ErrNoRows.
 func (d *Dir) account(ctx context.Context, addr string) (directory.Account, error) {
-	st, err := d.q.Stmt(ctx, "SELECT a.id, a.address, a.quota, a.cell, a.created FROM accounts a JOIN domains d ON d.name = a.domain WHERE a.address = ?")
+	st, err := d.q.Stmt(ctx, "SELECT a.id, a.address, a.quota, a.cell, a.created FROM accounts a JOIN domains d ON d.name = a.domain WHERE a.address = $1")
 	if err != nil {
 		return directory.Account{}, err
 	}
@@ -104,7 +104,7 @@ func (d *Dir) Authenticate(ctx context.Context, address, password string) (direc
 	var a directory.Account
 	found := false
 	if addr, err := directory.Canonical(address); err == nil {
-		row := d.db.QueryRowContext(ctx, "SELECT id, address, quota, cell, created, password FROM accounts WHERE address = ?", addr)
+		row := d.db.QueryRowContext(ctx, "SELECT id, address, quota, cell, created, password FROM accounts WHERE address = $1", addr)
 		a, err = scanAccount(func(dest ...any) error { return row.Scan(append(dest, &hash)...) })
 		switch {
 		case err == nil:

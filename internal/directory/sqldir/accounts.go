@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -33,14 +33,9 @@ func (d *Dir) AddAccount(ctx context.Context, address, password string, quota in
 		if err := checkFree(ctx, tx, addr); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (address, domain, password, quota, cell, created)
-			VALUES (?, ?, ?, ?, ?, ?)`, addr, directory.DomainOf(addr), hash, quota, cell, a.Created.Unix())
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
-		a.ID = store.Account(id)
-		return err
+		// RETURNING rather than LastInsertId, which PostgreSQL lacks.
+		return tx.QueryRowContext(ctx, `INSERT INTO accounts (address, domain, password, quota, cell, created)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, addr, directory.DomainOf(addr), hash, quota, cell, a.Created.Unix()).Scan(&a.ID)
 	})
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
@@ -58,8 +53,8 @@ func checkFree(ctx context.Context, tx *sql.Tx, addr string) error {
 		return fmt.Errorf("domain %s: %w", dom, directory.ErrNotLocal)
 	}
 	var kind string
-	err := tx.QueryRowContext(ctx, `SELECT 'account' FROM accounts WHERE address = ?
-		UNION ALL SELECT 'alias' FROM aliases WHERE address = ? LIMIT 1`, addr, addr).Scan(&kind)
+	err := tx.QueryRowContext(ctx, `SELECT 'account' FROM accounts WHERE address = $1
+		UNION ALL SELECT 'alias' FROM aliases WHERE address = $1 LIMIT 1`, addr).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -81,7 +76,7 @@ func (d *Dir) RemoveAccount(ctx context.Context, address string) (directory.Acco
 		if a, err = accountBy(ctx, tx, "address", addr); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM accounts WHERE id = ?", a.ID)
+		_, err := tx.ExecContext(ctx, "DELETE FROM accounts WHERE id = $1", a.ID)
 		return err
 	})
 	if err != nil {
@@ -128,7 +123,7 @@ func (d *Dir) Accounts(ctx context.Context, domain string) ([]directory.Account,
 		} else if !ok {
 			return nil, fmt.Errorf("list accounts: domain %s: %w", n, directory.ErrNotFound)
 		}
-		query = "SELECT id, address, quota, cell, created FROM accounts WHERE domain = ? ORDER BY address"
+		query = "SELECT id, address, quota, cell, created FROM accounts WHERE domain = $1 ORDER BY address"
 		args = append(args, n)
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)
@@ -160,7 +155,7 @@ func (d *Dir) SetPassword(ctx context.Context, address, password string) error {
 	if err != nil {
 		return fmt.Errorf("set password for %s: %w", addr, err)
 	}
-	if err := d.update(ctx, "UPDATE accounts SET password = ? WHERE address = ?", hash, addr); err != nil {
+	if err := d.update(ctx, "UPDATE accounts SET password = $1 WHERE address = $2", hash, addr); err != nil {
 		return fmt.Errorf("set password for %s: %w", addr, err)
 	}
 	return nil
@@ -175,7 +170,7 @@ func (d *Dir) SetQuota(ctx context.Context, address string, quota int64) error {
 	if quota < 0 {
 		return fmt.Errorf("set quota for %s: %w: negative quota", addr, directory.ErrInvalid)
 	}
-	if err := d.update(ctx, "UPDATE accounts SET quota = ? WHERE address = ?", quota, addr); err != nil {
+	if err := d.update(ctx, "UPDATE accounts SET quota = $1 WHERE address = $2", quota, addr); err != nil {
 		return fmt.Errorf("set quota for %s: %w", addr, err)
 	}
 	return nil
@@ -190,7 +185,7 @@ func (d *Dir) SetCell(ctx context.Context, address, cell string) error {
 	if err := directory.CheckCell(cell); err != nil {
 		return fmt.Errorf("set cell of %s: %w", addr, err)
 	}
-	if err := d.update(ctx, "UPDATE accounts SET cell = ? WHERE address = ?", cell, addr); err != nil {
+	if err := d.update(ctx, "UPDATE accounts SET cell = $1 WHERE address = $2", cell, addr); err != nil {
 		return fmt.Errorf("set cell of %s: %w", addr, err)
 	}
 	return nil
@@ -237,7 +232,7 @@ func (d *Dir) update(ctx context.Context, query string, args ...any) error {
 
 // accountBy looks up an account by "address" or "id".
 func accountBy(ctx context.Context, q queryer, column string, value any) (directory.Account, error) {
-	row := q.QueryRowContext(ctx, "SELECT id, address, quota, cell, created FROM accounts WHERE "+column+" = ?", value)
+	row := q.QueryRowContext(ctx, "SELECT id, address, quota, cell, created FROM accounts WHERE "+column+" = $1", value)
 	a, err := scanAccount(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("account %v: %w", value, directory.ErrNotFound)
