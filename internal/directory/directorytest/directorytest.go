@@ -11,6 +11,7 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -333,6 +334,10 @@ func testResolveSubaddress(t *testing.T, ctx context.Context, d directory.Direct
 	// An account whose address contains '+' wins over subaddressing.
 	wantResolved(t, ctx, d, "user+exact@example.com", "user+exact@example.com")
 	wantResolved(t, ctx, d, "user+@example.com", "user@example.com")
+	// So does an alias whose address contains '+'.
+	addAccount(t, ctx, d, "lists@example.com")
+	must(t, d.AddAlias(ctx, "user+lists@example.com", []string{"lists@example.com"}))
+	wantResolved(t, ctx, d, "user+lists@example.com", "lists@example.com")
 	_, err := d.Resolve(ctx, "nobody+tag@example.com")
 	wantErr(t, err, directory.ErrNoSuchUser, "subaddress of an unknown user")
 }
@@ -509,4 +514,41 @@ func testCells(t *testing.T, ctx context.Context, d directory.Directory) {
 	_, err = d.RemoveAccount(ctx, "c@example.com")
 	must(t, err)
 	wantCounts(map[string]int{"cell-1": 2, "cell-2": 1})
+}
+
+// BenchResolve measures Resolve on d, an empty directory, along the paths
+// RCPT TO takes: an account's own address, a subaddress, an alias and an
+// unknown address (spam to guessed names is much of an MX's traffic).
+func BenchResolve(b *testing.B, d directory.Directory) {
+	ctx := b.Context()
+	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
+		b.Fatal(err)
+	}
+	const accounts = 20
+	for i := range accounts {
+		addr := fmt.Sprintf("user%d@example.com", i)
+		if _, err := d.AddAccount(ctx, addr, "pw", 0, ""); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.AddAlias(ctx, fmt.Sprintf("alias%d@example.com", i), []string{addr}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name, format string
+		want         error
+	}{
+		{"Account", "user%d@example.com", nil},
+		{"Subaddress", "user%d+tag@example.com", nil},
+		{"Alias", "alias%d@example.com", nil},
+		{"Unknown", "nobody%d@example.com", directory.ErrNoSuchUser},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := d.Resolve(ctx, fmt.Sprintf(bc.format, i%accounts)); !errors.Is(err, bc.want) {
+					b.Fatalf("Resolve: %v, want %v", err, bc.want)
+				}
+			}
+		})
+	}
 }

@@ -27,7 +27,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -85,9 +84,7 @@ var steps = []string{
 	CREATE INDEX aliases_target ON aliases(target);`,
 }
 
-// dialect is PostgreSQL's. Resolve's lookups share one snapshot, which
-// needs REPEATABLE READ: under PostgreSQL's default, READ COMMITTED,
-// every statement sees the latest commits.
+// dialect is PostgreSQL's.
 var dialect = sqldir.Dialect{
 	Schema: migrate.Schema{
 		Name:  "directory",
@@ -95,7 +92,6 @@ var dialect = sqldir.Dialect{
 		Lock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLock),
 	},
 	WriteLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLock),
-	ReadTx:    sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 }
 
 // Pool limits. Every node keeps its own pool, and PostgreSQL allows 100

@@ -215,8 +215,6 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
-// BenchmarkResolve resolves an account's own address (one statement) and
-// a subaddress (a read transaction of several), the two paths of RCPT TO.
 func BenchmarkResolve(b *testing.B) {
 	pg := pgtest.Start(b, pgtest.Options{Durable: true})
 	d, err := Open(b.Context(), pg.CreateDB(b))
@@ -224,26 +222,5 @@ func BenchmarkResolve(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	ctx := b.Context()
-	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
-		b.Fatal(err)
-	}
-	const accounts = 20
-	for i := range accounts {
-		if _, err := d.AddAccount(ctx, fmt.Sprintf("user%d@example.com", i), "pw", 0, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, bc := range []struct{ name, format string }{
-		{"Account", "user%d@example.com"},
-		{"Subaddress", "user%d+tag@example.com"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				if _, err := d.Resolve(ctx, fmt.Sprintf(bc.format, i%accounts)); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	directorytest.BenchResolve(b, d)
 }

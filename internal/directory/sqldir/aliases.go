@@ -116,26 +116,3 @@ func (d *Dir) Aliases(ctx context.Context, domain string) ([]directory.Alias, er
 	}
 	return l, nil
 }
-
-// aliasTargets returns the accounts an alias points to, none when addr is
-// not an alias.
-func aliasTargets(ctx context.Context, q queryer, addr string) ([]directory.Account, error) {
-	rows, err := q.QueryContext(ctx, `SELECT a.id, a.address, a.quota, a.cell, a.created
-		FROM aliases l JOIN accounts a ON a.id = l.target WHERE l.address = $1 ORDER BY a.address`, addr)
-	if err != nil {
-		return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
-	}
-	defer rows.Close()
-	var l []directory.Account
-	for rows.Next() {
-		a, err := scanAccount(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
-		}
-		l = append(l, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
-	}
-	return l, nil
-}

@@ -46,9 +46,6 @@ type Dialect struct {
 	// for PostgreSQL "SELECT pg_advisory_xact_lock(n)". SQLite needs none
 	// when transactions begin IMMEDIATE.
 	WriteLock string
-	// ReadTx are the options of the transaction in which Resolve makes
-	// several lookups that must see one state of the directory.
-	ReadTx sql.TxOptions
 }
 
 // Dir is a directory in an SQL database. It is safe for concurrent use,
@@ -58,7 +55,6 @@ type Dir struct {
 	q         *sqlprep.Cache // statements of the lookups every message makes
 	passwords *directory.Verified
 	writeLock string
-	readTx    sql.TxOptions
 }
 
 // Logins that passed are remembered for loginCacheTTL, up to
@@ -84,7 +80,6 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 		q:         sqlprep.New(db),
 		passwords: directory.NewVerified(loginCacheTTL, loginCacheSize),
 		writeLock: dl.WriteLock,
-		readTx:    dl.ReadTx,
 	}, nil
 }
 

@@ -68,7 +68,6 @@ var steps = []string{
 // for the migration and for every write.
 var dialect = sqldir.Dialect{
 	Schema: migrate.Schema{Name: "directory", Steps: steps, Legacy: "PRAGMA user_version"},
-	ReadTx: sql.TxOptions{ReadOnly: true},
 }
 
 // Open opens the directory database at path, creating it if needed, and
