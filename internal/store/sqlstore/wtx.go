@@ -153,17 +153,24 @@ func (w *wtx) box(id int64) (*boxState, error) {
 	return b, nil
 }
 
-// boxByName returns the state of the mailbox with the canonical name.
+// boxByName returns the state of the mailbox with the canonical name. It
+// reads what box reads in the same query: on a server every query is a
+// round trip, and every delivery comes here.
 func (w *wtx) boxByName(name string) (*boxState, error) {
-	var id int64
-	err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, name).Scan(&id)
+	b := &boxState{}
+	err := w.tx.QueryRowContext(w.ctx, `SELECT id, name, uidnext FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, name).Scan(&b.id, &b.name, &b.uidnext)
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read mailbox %q: %w", name, err)
 	}
-	return w.box(id)
+	if known, ok := w.boxes[b.id]; ok && !known.deleted {
+		return known, nil
+	}
+	b.startUIDNext = b.uidnext
+	w.boxes[b.id] = b
+	return b, nil
 }
 
 // allocUID hands out the mailbox's next UID.
