@@ -37,6 +37,7 @@ import (
 	"casella/internal/imap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/mtasts"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
@@ -207,6 +208,7 @@ func (s *Server) openSpools() error {
 		Smarthost: cfg.Smarthost,
 		Direct: &smtp.Direct{
 			Resolver:  s.resolver,
+			STS:       &mtasts.Fetcher{Resolver: s.resolver},
 			Port:      strconv.Itoa(cfg.DeliveryPort),
 			Hostname:  s.cfg.Hostname,
 			PerDomain: cfg.DestinationConcurrency,
