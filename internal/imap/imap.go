@@ -81,7 +81,10 @@ const (
 type Server struct {
 	Store    store.Store
 	Blobs    blob.Store
-	Auth     Authenticator
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+	Auth    Authenticator
 	TLS      *tls.Config // nil: no STARTTLS and no implicit TLS
 	Hostname string
 	Logger   *slog.Logger
@@ -121,6 +124,14 @@ func (s *Server) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return s.IdleTimeout
+}
+
+// blobsOf returns the blob store of an account's messages.
+func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Store, error) {
+	if s.BlobsOf == nil {
+		return s.Blobs, nil
+	}
+	return s.BlobsOf(ctx, acct)
 }
 
 func (s *Server) commandTimeout() time.Duration {
