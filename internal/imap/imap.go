@@ -81,13 +81,14 @@ const (
 type Server struct {
 	Store    store.Store
 	Blobs    blob.Store
-	// BlobsOf, when set, returns the blob store of an account's messages
-	// (its cell's, in a cluster) at login, and Blobs is not used.
-	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
-	Auth    Authenticator
+	Auth     Authenticator
 	TLS      *tls.Config // nil: no STARTTLS and no implicit TLS
 	Hostname string
 	Logger   *slog.Logger
+
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
 
 	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
 	Conns     *limit.Conns // connections per client address; nil: no limit

@@ -64,13 +64,14 @@ type Authenticator interface {
 type Server struct {
 	Store    store.Store
 	Blobs    blob.Store
-	// BlobsOf, when set, returns the blob store of an account's messages
-	// (its cell's, in a cluster) at login, and Blobs is not used.
-	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
-	Auth    Authenticator
+	Auth     Authenticator
 	TLS      *tls.Config // for STLS and implicit TLS; nil disables both
 	Hostname string      // in the greeting
 	Logger   *slog.Logger
+
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
 
 	AuthLimit *limit.Auth  // slows down failing clients; nil for none
 	Conns     *limit.Conns // bounds connections per client; nil for no bound
