@@ -82,13 +82,9 @@ func (s *Server) cellSpecs() []cell.Spec {
 // openCell opens one cell's mailbox store and blob store, with the row
 // cache and, when allowed, fault injection over them.
 func (s *Server) openCell(ctx context.Context, name, dsn string, bc config.Blob, paths blobPaths) (*cell.Backends, error) {
-	what := "the mailbox store"
-	if name != "" {
-		what = "the mailbox store of cell " + name
-	}
 	st, err := openMailStore(ctx, dsn, s.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", what, err)
+		return nil, fmt.Errorf("opening the mailbox store: %w", err)
 	}
 	blobs, err := openBlobs(ctx, bc, paths, s.log.With(cellLog(name)...), s.blobMetrics)
 	if err != nil {

@@ -53,6 +53,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 
+	s.started = time.Now().UTC()
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	s.loop(ctx, "inbound", func(ctx context.Context) error {

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"casella/internal/blob/replicated"
 	"casella/internal/cell"
@@ -88,6 +89,7 @@ type Server struct {
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
 
+	started time.Time
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
 	closing atomic.Bool // Shutdown has begun: listeners' errors are expected
@@ -279,6 +281,7 @@ func (s *Server) buildWeb() {
 			"outbound": queueStatus(s.queue),
 		},
 	}
+	s.web.Cluster = s.clusterStatus
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
