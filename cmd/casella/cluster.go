@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"casella/internal/localcluster"
+	"casella/internal/pgserver"
 	"casella/internal/web"
 )
 
@@ -104,4 +107,68 @@ func printCluster(c *cli, st *web.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", name, n.Started.Format(time.RFC3339), n.Seen.Format(time.RFC3339), waiting)
 	}
 	tw.Flush()
+}
+
+func (c *cli) clusterLocal(args []string) error {
+	fs := c.flagsOnly("cluster local", "",
+		"Start a throwaway cluster on loopback to try: a PostgreSQL of this machine's (initdb\n"+
+			"under --dir, a free port) holding the directory and one database per cell, an S3\n"+
+			"server (versitygw) holding one bucket per cell, two cells \"a\" and \"b\", and two\n"+
+			"nodes (\"casella serve\", this binary). It prints every node's ports and a demo account\n"+
+			"in each cell; any node serves either account. Ctrl-C stops it all and removes --dir\n"+
+			"unless --keep is given. It needs PostgreSQL ("+pgserver.Install+") and versitygw\n"+
+			"("+localcluster.InstallVersitygw+").",
+		"casella cluster local",
+		"casella cluster local --dir /tmp/casella-cluster --keep")
+	dir := fs.String("dir", "", "`directory` for everything the cluster keeps; default: a new temporary one")
+	keep := fs.Bool("keep", false, "keep --dir after stopping, to look at the logs and data")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "casella-cluster-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	} else if des, err := os.ReadDir(*dir); err == nil && len(des) > 0 {
+		return fmt.Errorf("%s is not empty; remove it or give another --dir", *dir)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary to run the nodes: %w", err)
+	}
+	cl, err := localcluster.Start(c.ctx, exe, *dir, c.stderr)
+	if err == nil {
+		printLocal(c, cl)
+		<-c.ctx.Done()
+		fmt.Fprintln(c.stderr, "stopping the nodes, versitygw and PostgreSQL")
+		err = cl.Stop()
+	}
+	if *keep {
+		fmt.Fprintf(c.stderr, "kept %s\n", *dir)
+	} else {
+		os.RemoveAll(*dir)
+	}
+	return err
+}
+
+func printLocal(c *cli, cl *localcluster.Cluster) {
+	w := c.stdout
+	fmt.Fprintf(w, "\nA Casella cluster runs under %s\n\n", cl.Dir)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "NODE\tSMTP\tIMAP\tPOP3\tHTTP\tLOG\n")
+	for i, n := range cl.Nodes {
+		addr := func(name string) string { a, _ := n.Addr(name); return a }
+		fmt.Fprintf(tw, "node%d\t%s\t%s\t%s\thttp://%s/\t%s\n", i+1, addr("smtp"), addr("imap"), addr("pop3"), addr("http"), n.LogFile())
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nPostgreSQL %s (directory and cells), versitygw %s (one bucket per cell)\n\n", cl.PG.Addr, cl.S3)
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "ACCOUNT\tPASSWORD\tCELL\n")
+	for _, a := range cl.Accounts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, a.Password, a.Cell)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nTry: casella cluster status --config %s\nCtrl-C stops the cluster.\n", cl.Nodes[0].Config)
 }
