@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"casella/internal/blob"
 	"casella/internal/blob/replicated"
@@ -19,9 +21,9 @@ import (
 	"casella/internal/store/sqlite"
 )
 
-// openDirectory opens the directory that [directory] store names, the
+// OpenDirectory opens the directory that [directory] store names, the
 // data directory's by default.
-func openDirectory(ctx context.Context, cfg config.Config) (directory.Directory, error) {
+func OpenDirectory(ctx context.Context, cfg config.Config) (directory.Directory, error) {
 	dsn := cfg.Directory.Store
 	if dsn == "" {
 		dsn = "sqlite:" + DirectoryFile
@@ -61,34 +63,73 @@ type cellParts struct {
 	scrub *replicated.Scrubber // nil unless replicated with scrubbing on
 }
 
-// cellSpecs returns the cells of the configuration: each configured
-// [[cell]], or in embedded mode one cell "" over the data directory.
-func (s *Server) cellSpecs() []cell.Spec {
-	cfg := s.cfg
-	if !cfg.Cluster() {
-		return []cell.Spec{{Name: "", Open: func(ctx context.Context) (*cell.Backends, error) {
-			return s.openCell(ctx, "", "sqlite:"+StoreFile, cfg.Blob, embeddedBlobPaths(cfg.DataDir))
-		}}}
-	}
-	var specs []cell.Spec
-	for _, c := range cfg.Cells {
-		specs = append(specs, cell.Spec{Name: c.Name, Open: func(ctx context.Context) (*cell.Backends, error) {
-			return s.openCell(ctx, c.Name, c.Store, c.Blob, cellBlobPaths(cfg.DataDir, c))
-		}})
-	}
-	return specs
+// cellConfig is one cell of a configuration, ready to open.
+type cellConfig struct {
+	name  string
+	store string // DSN
+	blob  config.Blob
+	paths blobPaths
 }
 
-// openCell opens one cell's mailbox store and blob store, with the row
-// cache and, when allowed, fault injection over them.
-func (s *Server) openCell(ctx context.Context, name, dsn string, bc config.Blob, paths blobPaths) (*cell.Backends, error) {
-	st, err := openMailStore(ctx, dsn, s.cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the mailbox store: %w", err)
+// cellConfigs returns the cells of the configuration: each configured
+// [[cell]], or in embedded mode one cell "" over the data directory.
+func cellConfigs(cfg config.Config) []cellConfig {
+	if !cfg.Cluster() {
+		return []cellConfig{{"", "sqlite:" + StoreFile, cfg.Blob, embeddedBlobPaths(cfg.DataDir)}}
 	}
-	blobs, err := openBlobs(ctx, bc, paths, s.log.With(cellLog(name)...), s.blobMetrics)
+	var out []cellConfig
+	for _, c := range cfg.Cells {
+		out = append(out, cellConfig{c.Name, c.Store, c.Blob, cellBlobPaths(cfg.DataDir, c)})
+	}
+	return out
+}
+
+// specs returns the cells of cfg for a cell.Router, each opened by open.
+func specs(cfg config.Config, open func(context.Context, cellConfig) (*cell.Backends, error)) []cell.Spec {
+	var out []cell.Spec
+	for _, c := range cellConfigs(cfg) {
+		out = append(out, cell.Spec{Name: c.name, Open: func(ctx context.Context) (*cell.Backends, error) { return open(ctx, c) }})
+	}
+	return out
+}
+
+// openBackends opens a cell's mailbox store and blob store.
+func openBackends(ctx context.Context, dataDir string, c cellConfig, log *slog.Logger, metrics *replicated.Metrics) (store.Store, *Blobs, error) {
+	st, err := openMailStore(ctx, c.store, dataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the mailbox store: %w", err)
+	}
+	blobs, err := openBlobs(ctx, c.blob, c.paths, log.With(cellLog(c.name)...), metrics)
 	if err != nil {
 		st.Close()
+		return nil, nil, err
+	}
+	return st, blobs, nil
+}
+
+// OpenCells opens the cells of cfg, for the admin commands: a cell that
+// cannot be reached is logged and its accounts' calls fail.
+func OpenCells(ctx context.Context, cfg config.Config, dir directory.Directory, log *slog.Logger) (*cell.Router, error) {
+	r := cell.New(dir, specs(cfg, func(ctx context.Context, c cellConfig) (*cell.Backends, error) {
+		st, blobs, err := openBackends(ctx, cfg.DataDir, c, log, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &cell.Backends{Store: st, Blobs: blobs.Store, Close: blobs.Close}, nil
+	}), cell.Options{Logger: log, OpenTimeout: 5 * time.Second})
+	if err := r.Open(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// openCell opens one cell's mailbox store and blob store for the server,
+// with the row cache and, when allowed, fault injection over them.
+func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, error) {
+	name := c.name
+	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, s.blobMetrics)
+	if err != nil {
 		return nil, err
 	}
 	scrub, err := blobs.Scrubber(s.log.With(cellLog(name)...))

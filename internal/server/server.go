@@ -122,7 +122,7 @@ func Open(opts Options) (*Server, error) {
 
 	ctx := context.Background()
 	var err error
-	if s.dir, err = openDirectory(ctx, cfg); err != nil {
+	if s.dir, err = OpenDirectory(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if opts.AllowFaults {
@@ -130,7 +130,7 @@ func Open(opts Options) (*Server, error) {
 		s.log.Warn("fault injection is allowed on this server; never run it in production")
 	}
 	s.blobMetrics = replicated.NewMetrics(s.metrics.registry)
-	s.cells = cell.New(s.dir, s.cellSpecs(), cell.Options{Logger: s.log.With("component", "cells")})
+	s.cells = cell.New(s.dir, specs(cfg, s.openCell), cell.Options{Logger: s.log.With("component", "cells")})
 	s.store = s.cells
 	if err := s.cells.Open(ctx); err != nil {
 		return nil, err
