@@ -23,8 +23,11 @@
 //     nothing (Options.ReplaySafe), a delivered entry's removal does not
 //     wait for a sync of its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
-//     exponential backoff and jitter, and a circuit breaker pauses the loop
-//     while the target keeps failing.
+//     exponential backoff and jitter, and a circuit breaker pauses the
+//     deliveries while the target keeps failing. There is one breaker per
+//     cell (Recipient.Cell), and batches never mix cells: a cell whose
+//     store fails pauses only its own recipients, and a cell whose calls
+//     hang holds at most all workers but one.
 //   - Entries are handled oldest first, and entries for one account in
 //     arrival order: an account has at most one delivery in flight, and it
 //     is the oldest unfinished one for that account.
