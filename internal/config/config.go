@@ -39,6 +39,10 @@ type Config struct {
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
+	// Directory and Cells make a node of a cluster (cluster.go); with no
+	// cells the server is embedded, one cell over the data directory.
+	Directory Directory `toml:"directory"`
+	Cells     []Cell    `toml:"cell"`
 }
 
 // Log configures logging.
@@ -318,7 +322,7 @@ func Parse(data []byte, name string) (Config, error) {
 	var derr *toml.DecodeError
 	switch {
 	case err == nil:
-		return c, nil
+		return c, cellBlobDefaults(&c, data, name)
 	case errors.As(err, &strict):
 		var msgs []string
 		for _, e := range strict.Errors {
