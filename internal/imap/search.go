@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,9 +58,11 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 	defer cancel()
 	now := time.Now()
 	var hits, hitUIDs []uint32 // sequence numbers or UIDs, and UIDs, ascending
-	var highest uint64
+	var modseqs []uint64       // of each hit, with a MODSEQ criterion
 	err = c.eachMatch(ctx, root, store.Query{}, now, func(m *store.Message, seq uint32) {
-		highest = max(highest, m.ModSeq)
+		if useModSeq {
+			modseqs = append(modseqs, m.ModSeq)
+		}
 		hitUIDs = append(hitUIDs, m.UID)
 		if cmd.uid {
 			hits = append(hits, m.UID)
@@ -77,7 +80,7 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		}
 	}
 	if ret.esearch {
-		c.writeESearch(cmd, &ret, hits, highest, useModSeq)
+		c.writeESearch(cmd, &ret, hits, modseqs)
 		return nil
 	}
 	e := c.enc()
@@ -86,7 +89,7 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		e.sp().num(n)
 	}
 	if useModSeq && len(hits) > 0 {
-		e.raw(fmt.Sprintf(" (MODSEQ %d)", highest)) // RFC 7162 section 3.1.5
+		e.raw(fmt.Sprintf(" (MODSEQ %d)", slices.Max(modseqs))) // RFC 7162 section 3.1.5
 	}
 	c.writeBytes(e.b)
 	return nil
@@ -172,7 +175,7 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 }
 
 // writeESearch writes the ESEARCH response (RFC 4731 section 3.2).
-func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, highest uint64, useModSeq bool) {
+func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, modseqs []uint64) {
 	e := c.enc()
 	e.raw("* ESEARCH (TAG ").str(cmd.tag).raw(")")
 	if cmd.uid {
@@ -192,7 +195,20 @@ func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, high
 	if ret.list && len(hits) > 0 {
 		e.raw(" ALL ").raw(formatSet(hits))
 	}
-	if useModSeq && len(hits) > 0 {
+	if len(modseqs) > 0 {
+		// The highest MODSEQ of the messages returned: with only MIN
+		// and MAX, just those (RFC 7162 section 3.1.5, RFC 4731
+		// section 3.2).
+		highest := slices.Max(modseqs)
+		if !ret.list && !ret.count {
+			highest = 0
+			if ret.min {
+				highest = modseqs[0]
+			}
+			if ret.max {
+				highest = max(highest, modseqs[len(modseqs)-1])
+			}
+		}
 		e.raw(fmt.Sprintf(" MODSEQ %d", highest))
 	}
 	c.writeBytes(e.b)

@@ -254,6 +254,7 @@ func (c *conn) command() {
 		c.respond(cmd, errSyntax("%s is not allowed in the %s state", name, c.state))
 		return
 	}
+	condstore := c.condstore
 	err = h.fn(c, cmd)
 	if c.ioErr() != nil {
 		return
@@ -266,6 +267,12 @@ func (c *conn) command() {
 			c.log.Warn("reading mailbox changes", "err", err)
 		}
 		cancel()
+	}
+	if !condstore && c.condstore && c.sel != nil && !h.noUpdates && !c.closeNow {
+		// The first CONDSTORE-enabling command while a mailbox is
+		// selected announces its HIGHESTMODSEQ (RFC 7162 section 3.1);
+		// SELECT announces it itself.
+		c.writeLine("* OK [HIGHESTMODSEQ %d] Highest", c.sel.announcedModSeq())
 	}
 	if c.closeNow || cmd.responded {
 		return

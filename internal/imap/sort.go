@@ -84,7 +84,7 @@ func (c *conn) cmdSort(cmd *command) error {
 	if a.ret.esearch {
 		// MIN and MAX are the first and last messages in the sort order,
 		// ALL lists them in that order.
-		c.writeESearch(cmd, &a.ret, nums, 0, false)
+		c.writeESearch(cmd, &a.ret, nums, nil)
 		return nil
 	}
 	e := c.enc()
