@@ -170,3 +170,23 @@ func TestFetchNULOnlyInLiteral8(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchEnvelopeGroups checks the group markers, the source route and
+// the comments of ENVELOPE addresses (RFC 3501 section 7.4.2).
+func TestFetchEnvelopeGroups(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", groupMsg)
+	rc.ok("s SELECT INBOX")
+	u := rc.ok("f FETCH 1 (ENVELOPE)")
+	from := `(("Pete" NIL "pete" "silly.test"))`
+	to := `((NIL NIL "A Group" NIL)("Ed Jones" NIL "c" "a.test")(NIL NIL "joe" "where.test")("John" NIL "jdoe" "one.test")(NIL NIL NIL NIL)` +
+		`(NIL NIL "group2" NIL)(NIL NIL NIL NIL))`
+	cc := `((NIL NIL "user" "domain.org"))`
+	bcc := `(("Routed" "@relay.test" "rob" "dest.test"))`
+	want := `* 1 FETCH (ENVELOPE (NIL "groups" ` + from + " " + from + " " + from + " " + to + " " + cc + " " + bcc + " NIL NIL))"
+	if len(u) != 1 || u[0] != want {
+		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
+	}
+}

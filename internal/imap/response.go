@@ -178,13 +178,30 @@ func (e *encoder) addresses(l []message.Address) *encoder {
 	}
 	e.raw("(")
 	for _, a := range l {
+		// A group is a start marker with the group's name as mailbox
+		// name and NIL host, its members, and an end marker of NILs
+		// (RFC 3501 section 7.4.2, RFC 9051 section 7.5.2).
+		switch a.Group {
+		case message.GroupStart:
+			e.raw("(NIL NIL ")
+			if a.Name == "" {
+				e.str("")
+			} else {
+				e.text(a.Name)
+			}
+			e.raw(" NIL)")
+			continue
+		case message.GroupEnd:
+			e.raw("(NIL NIL NIL NIL)")
+			continue
+		}
 		local := a.Local
 		if !e.utf8 && !isASCII(local) {
 			// A rev1 client cannot receive an 8-bit local part; the
 			// address is unusable to it either way.
 			local = mime.QEncoding.Encode("utf-8", local)
 		}
-		e.raw("(").text(a.Name).raw(" NIL ").nstr(local).sp().nstr(a.Host).raw(")")
+		e.raw("(").text(a.Name).sp().nstr(a.Route).sp().nstr(local).sp().nstr(a.Host).raw(")")
 	}
 	return e.raw(")")
 }

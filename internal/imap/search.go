@@ -349,9 +349,18 @@ func addressText(env message.Envelope, field string) string {
 	case "BCC":
 		l = env.Bcc
 	}
+	// A group's name can be searched for too: it is all that shows of
+	// an empty one (undisclosed-recipients:;).
 	var b strings.Builder
 	for _, a := range l {
-		fmt.Fprintf(&b, "%s <%s@%s>, ", a.Name, a.Local, a.Host)
+		switch a.Group {
+		case message.GroupStart:
+			fmt.Fprintf(&b, "%s: ", a.Name)
+		case message.GroupEnd:
+			b.WriteString("; ")
+		default:
+			fmt.Fprintf(&b, "%s <%s@%s>, ", a.Name, a.Local, a.Host)
+		}
 	}
 	return b.String()
 }

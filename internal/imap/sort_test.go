@@ -79,6 +79,33 @@ func TestSort(t *testing.T) {
 		}
 	}
 	rc.expect("b SORT (FOO) UTF-8 ALL", "b BAD")
+}
+
+// TestSortGroup checks that a group address sorts by the group's name, the
+// addr-mailbox of its start marker (RFC 5256 section 3, RFC 3501 section
+// 7.4.2), not by a member.
+func TestSortGroup(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", testMail("Zoo: aaron@x.example;", "team: aa@x.example, zz@y.example;", "mm@x.example", "one", "", "", "", 1))
+	rc.appendMsg("INBOX", "", testMail("beth@x.example", "sam@x.example", "Aardvarks: zz@x.example;", "two", "", "", "", 1))
+	rc.ok("s SELECT INBOX")
+	for _, tc := range []struct{ cmd, want string }{
+		{"SORT (FROM) UTF-8 ALL", "* SORT 2 1"},
+		{"SORT (TO) UTF-8 ALL", "* SORT 2 1"},
+		{"SORT (CC) UTF-8 ALL", "* SORT 2 1"},
+	} {
+		if u := rc.ok("a " + tc.cmd); len(u) != 1 || u[0] != tc.want {
+			t.Errorf("%s = %q, want %q", tc.cmd, u, tc.want)
+		}
+	}
+}
+
+func TestSortBad(t *testing.T) {
+	e := newTestEnv(t)
+	rc := sortMailbox(t, e)
+	rc.expect("b SORT (FOO) UTF-8 ALL", "b BAD")
 	rc.expect("b SORT () UTF-8 ALL", "b BAD")
 	rc.expect("b SORT (REVERSE) UTF-8 ALL", "b BAD")
 	rc.expect("b SORT DATE UTF-8 ALL", "b BAD")
