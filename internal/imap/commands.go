@@ -122,6 +122,7 @@ func (c *conn) capabilities() string {
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978
+		"PREVIEW",               // RFC 8970
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

@@ -122,6 +122,7 @@ func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{
 		"a1 FETCH 1:*,3 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.100> BINARY[2] MODSEQ) (CHANGEDSINCE 5)\r\n",
 		"a UID FETCH * FULL\r\n",
+		"a FETCH 1 (PREVIEW (LAZY) PREVIEW FLAGS) (CHANGEDSINCE 2)\r\n",
 		"b SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (SEEN FROM {3+}\r\nabc) NOT UID 1:4 SINCE 1-Feb-2024 MODSEQ 7\r\n",
 		"c STATUS \"Z&APw-rich\" (MESSAGES SIZE HIGHESTMODSEQ)\r\n",
 		"d LIST \"\" (\"%\" INBOX/*) RETURN (SUBSCRIBED STATUS (UNSEEN))\r\n",
