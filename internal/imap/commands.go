@@ -118,6 +118,7 @@ func (c *conn) capabilities() string {
 		"QUOTA=RES-STORAGE", // RFC 9208 section 5.1
 
 		"SORT",                  // RFC 5256
+		"SORT=DISPLAY",          // RFC 5957
 		"ESORT",                 // RFC 5267
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
