@@ -50,6 +50,7 @@ var commands = map[string]handler{
 	"LSUB":        {fn: (*conn).cmdList, states: authed},
 	"NAMESPACE":   {fn: (*conn).cmdNamespace, states: authed}, // RFC 2342
 	"STATUS":      {fn: (*conn).cmdStatus, states: authed},
+	"ESEARCH":     {fn: (*conn).cmdESearch, states: authed, keepSeqs: true}, // RFC 7377
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
 
@@ -104,6 +105,7 @@ func (c *conn) capabilities() string {
 		"LIST-STATUS",        // RFC 5819
 		"STATUS=SIZE",        // RFC 8438
 		"ESEARCH",            // RFC 4731
+		"MULTISEARCH",        // RFC 7377
 		"SEARCHRES",          // RFC 5182
 		"WITHIN",             // RFC 5032
 		"CONDSTORE",          // RFC 7162

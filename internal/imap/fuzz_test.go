@@ -29,6 +29,9 @@ func parseArgs(c *conn, name string) error {
 		if _, err := c.p.searchKeys(first); err != nil {
 			return err
 		}
+	case "ESEARCH":
+		_, _, err := c.parseESearch(&searchReturn{})
+		return err
 	case "SORT", "UID SORT":
 		_, err := c.parseSort()
 		return err
@@ -141,6 +144,7 @@ func FuzzParseCommand(f *testing.F) {
 		"q STATUS INBOX (MAILBOXID APPENDLIMIT DELETED-STORAGE RECENT)\r\n",
 		"r UID SORT RETURN (MIN ALL) (REVERSE DATE SUBJECT) UTF-8 OR FROM {3+}\r\nabc 1:*\r\n",
 		"s THREAD REFERENCES US-ASCII NOT DELETED\r\n",
+		"t ESEARCH IN (selected subtree-one (Work \"A b\") mailboxes INBOX personal) RETURN (MIN) CHARSET UTF-8 FROM x\r\n",
 	} {
 		f.Add([]byte(s))
 	}

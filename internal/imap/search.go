@@ -181,6 +181,14 @@ func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, mods
 	if cmd.uid {
 		e.raw(" UID")
 	}
+	esearchData(e, ret, hits, modseqs)
+	c.writeBytes(e.b)
+}
+
+// esearchData writes the search-return-data of an ESEARCH response: what
+// ret asks for of hits, and the MODSEQ when modseqs holds the hits'
+// MODSEQs.
+func esearchData(e *encoder, ret *searchReturn, hits []uint32, modseqs []uint64) {
 	if len(hits) > 0 {
 		if ret.min {
 			e.raw(" MIN ").num(hits[0])
@@ -211,7 +219,6 @@ func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, mods
 		}
 		e.raw(fmt.Sprintf(" MODSEQ %d", highest))
 	}
-	c.writeBytes(e.b)
 }
 
 // candidate is a message being tested against search criteria.
