@@ -114,6 +114,7 @@ func (c *conn) capabilities() string {
 		"SAVEDATE",           // RFC 8514
 		"BINARY",             // RFC 3516
 		"MULTIAPPEND",        // RFC 3502
+		"CATENATE",           // RFC 4469
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.maxLiteral(), 10), // RFC 7889
 		"UTF8=ACCEPT",       // RFC 6855
 		"QUOTA",             // RFC 9208

@@ -99,11 +99,15 @@ func parseArgs(c *conn, name string) error {
 		if err := c.p.sp(); err != nil {
 			return err
 		}
-		if _, err := c.p.dateTime(); err != nil {
+		if ch, err := c.p.peek(); err != nil {
 			return err
-		}
-		if err := c.p.sp(); err != nil {
-			return err
+		} else if ch == '"' {
+			if _, err := c.p.dateTime(); err != nil {
+				return err
+			}
+			if err := c.p.sp(); err != nil {
+				return err
+			}
 		}
 		if _, err := c.appendData(); err != nil {
 			return err
@@ -139,6 +143,7 @@ func FuzzParseCommand(f *testing.F) {
 		"l SEARCH RETURN (SAVE MIN) EMAILID E12 THREADID T1 SAVEDBEFORE 1-Feb-2024 OLDER 3600 NOT $\r\n",
 		"m CREATE \"Caf\xc3\xa9\" (USE (\\Drafts \\Sent))\r\n",
 		"n SETQUOTA \"\" (STORAGE 512 MESSAGE 100)\r\n",
+		"o APPEND INBOX CATENATE (URL \"/INBOX;UIDVALIDITY=3/;UID=1/;SECTION=1.HEADER.FIELDS%20(From)/;PARTIAL=0.9\" TEXT ~{2+}\r\nab)\r\n",
 		"o APPEND INBOX \" 1-Feb-2024 13:14:15 +0100\" UTF8 (~{5+}\r\nhello)\r\n",
 		"p STORE $ (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)\r\n",
 		"q STATUS INBOX (MAILBOXID APPENDLIMIT DELETED-STORAGE RECENT)\r\n",
@@ -148,11 +153,15 @@ func FuzzParseCommand(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// A CATENATE URL is looked up while its command is read: a store
+	// with no mailboxes answers NO [BADURL].
+	env := newTestEnv(f)
+	srv := &Server{Store: env.store, Blobs: env.blobs}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
-		c := &conn{qresync: true, utf8: data[0]&1 == 1}
+		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, ctx: t.Context()}
 		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
 		for range 20 {
 			c.p.lineDone = false
