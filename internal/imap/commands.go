@@ -79,6 +79,8 @@ var commands = map[string]handler{
 	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
 	"UID THREAD":  {fn: (*conn).cmdThread, states: selected},
 
+	"CANCELUPDATE": {fn: (*conn).cmdCancelUpdate, states: selected}, // RFC 5267 section 4.2
+
 	// Authenticated or selected (RFC 4978 section 3).
 	"COMPRESS": {fn: (*conn).cmdCompress, states: authed, noUpdates: true},
 }
@@ -123,6 +125,8 @@ func (c *conn) capabilities() string {
 		"SORT",                  // RFC 5256
 		"SORT=DISPLAY",          // RFC 5957
 		"ESORT",                 // RFC 5267
+		"CONTEXT=SEARCH",        // RFC 5267
+		"CONTEXT=SORT",          // RFC 5267
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978

@@ -21,9 +21,10 @@ func (c *conn) cmdESearch(cmd *command) error {
 	if err != nil {
 		return err
 	}
-	if ret.save {
-		// A saved result belongs to one mailbox (RFC 7377 section 2).
-		return errBad("", "ESEARCH cannot SAVE a result")
+	if ret.save || ret.update {
+		// A saved or updated result belongs to one mailbox (RFC 7377
+		// section 2).
+		return errBad("", "ESEARCH cannot SAVE or UPDATE a result")
 	}
 	if !ret.esearch {
 		ret.list = true // no RETURN means ALL (RFC 4731 section 3.1)

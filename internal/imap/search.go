@@ -16,6 +16,11 @@ type searchReturn struct {
 	esearch               bool
 	min, max, count, list bool
 	save                  bool
+	// PARTIAL lo:hi, UPDATE and CONTEXT (RFC 5267 section 4); CONTEXT
+	// is a hint that changes nothing here.
+	partial        bool
+	lo, hi         uint32
+	update, hinted bool
 }
 
 // cmdSearch serves SEARCH and UID SEARCH (RFC 9051 section 6.4.4) with
@@ -81,6 +86,9 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 	}
 	if ret.esearch {
 		c.writeESearch(cmd, &ret, hits, modseqs)
+		if ret.update {
+			c.keepUpdated(cmd, root, nil, hits)
+		}
 		return nil
 	}
 	e := c.enc()
@@ -152,8 +160,21 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 		return err
 	}
 	ret.esearch = true
-	for _, o := range opts {
-		switch o {
+	for i := 0; i < len(opts); i++ {
+		switch o := opts[i]; o {
+		case "PARTIAL":
+			if i+1 == len(opts) {
+				return errSyntax("PARTIAL needs a range")
+			}
+			i++
+			if ret.lo, ret.hi, err = partialRange(opts[i]); err != nil {
+				return err
+			}
+			ret.partial = true
+		case "UPDATE":
+			ret.update = true
+		case "CONTEXT":
+			ret.hinted = true
 		case "MIN":
 			ret.min = true
 		case "MAX":
@@ -168,8 +189,10 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 			return errSyntax("unknown search return option %s", o)
 		}
 	}
-	if len(opts) == 0 {
-		ret.list = true // RETURN () means ALL
+	if len(opts) == 0 || !ret.min && !ret.max && !ret.count && !ret.list && !ret.save && !ret.partial {
+		// RETURN () means ALL (RFC 4731 section 3.1); so does a RETURN
+		// with only UPDATE or CONTEXT (RFC 5267 section 4.1).
+		ret.list = true
 	}
 	return c.p.sp()
 }
@@ -202,6 +225,9 @@ func esearchData(e *encoder, ret *searchReturn, hits []uint32, modseqs []uint64)
 	}
 	if ret.list && len(hits) > 0 {
 		e.raw(" ALL ").raw(formatSet(hits))
+	}
+	if ret.partial {
+		writePartial(e, ret.lo, ret.hi, hits)
 	}
 	if len(modseqs) > 0 {
 		// The highest MODSEQ of the messages returned: with only MIN

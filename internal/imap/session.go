@@ -69,8 +69,9 @@ type conn struct {
 	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
 
-	sel      *view // the selected mailbox; nil outside the selected state
-	closeNow bool  // a BYE was sent
+	sel      *view        // the selected mailbox; nil outside the selected state
+	live     liveSearches // searches kept updated (RFC 5267, context.go)
+	closeNow bool         // a BYE was sent
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -265,6 +266,8 @@ func (c *conn) command() {
 		ctx, cancel := c.commandContext()
 		if err := c.sync(ctx, !h.keepSeqs); err != nil {
 			c.log.Warn("reading mailbox changes", "err", err)
+		} else if err := c.updateLiveSearches(ctx); err != nil {
+			c.log.Warn("updating searches", "err", err)
 		}
 		cancel()
 	}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -72,21 +73,46 @@ func (c *conn) cmdSort(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
+	nums, err := c.runSort(ctx, a, cmd.uid)
+	if err != nil {
+		return err
+	}
+	if a.ret.esearch {
+		// MIN and MAX are the first and last messages in the sort order,
+		// ALL lists them in that order.
+		c.writeESearch(cmd, &a.ret, nums, nil)
+		if a.ret.update {
+			c.keepUpdated(cmd, a.root, a, nums)
+		}
+		return nil
+	}
+	e := c.enc()
+	e.raw("* SORT")
+	for _, n := range nums {
+		e.sp().num(n)
+	}
+	c.writeBytes(e.b)
+	return nil
+}
+
+// runSort returns the sequence numbers, or UIDs, of the messages that
+// match a.root, in the order of a.criteria.
+func (c *conn) runSort(ctx context.Context, a *sortArgs, uid bool) ([]uint32, error) {
 	// Display names are not among the stored sort keys; they come from
 	// the envelope.
 	display := slices.ContainsFunc(a.criteria, func(cr sortCriterion) bool {
 		return cr.key == sortDisplayFrom || cr.key == sortDisplayTo
 	})
 	items := make([]sortItem, 0, len(c.sel.uids))
-	err = c.eachMatch(ctx, a.root, store.Query{WithSortKeys: true, WithMeta: display}, time.Now(), func(m *store.Message, seq uint32) {
-		it := newSortItem(m, seq, cmd.uid)
+	err := c.eachMatch(ctx, a.root, store.Query{WithSortKeys: true, WithMeta: display}, time.Now(), func(m *store.Message, seq uint32) {
+		it := newSortItem(m, seq, uid)
 		if display && m.Meta != nil {
 			it.displayFrom, it.displayTo = displayName(m.Meta.Envelope.From), displayName(m.Meta.Envelope.To)
 		}
 		items = append(items, it)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Sorting indices moves 4 bytes a swap instead of a whole sortItem.
 	order := make([]int32, len(items))
@@ -98,19 +124,7 @@ func (c *conn) cmdSort(cmd *command) error {
 	for i, x := range order {
 		nums[i] = items[x].num
 	}
-	if a.ret.esearch {
-		// MIN and MAX are the first and last messages in the sort order,
-		// ALL lists them in that order.
-		c.writeESearch(cmd, &a.ret, nums, nil)
-		return nil
-	}
-	e := c.enc()
-	e.raw("* SORT")
-	for _, n := range nums {
-		e.sp().num(n)
-	}
-	c.writeBytes(e.b)
-	return nil
+	return nums, nil
 }
 
 // parseSort reads "[RETURN (opts) SP] (criteria) SP charset SP
