@@ -98,6 +98,13 @@ func (c *conn) urlData(raw string) ([]byte, error) {
 	ctx, cancel := c.commandContext()
 	defer cancel()
 	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, ref.mailbox)
+	if d, derr := decodeUTF7(ref.mailbox); errors.Is(err, store.ErrNotFound) && derr == nil && d != ref.mailbox {
+		// RFC 5092 names mailboxes in UTF-8; a client of RFC 2192's
+		// time, or one that never enabled UTF-8, may send the modified
+		// UTF-7 name it knows.
+		ref.mailbox = d
+		mb, err = c.srv.Store.Mailbox(ctx, c.acct.ID, d)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, badURL("No mailbox %s", ref.mailbox)
 	} else if err != nil {

@@ -17,6 +17,8 @@ func TestCatenate(t *testing.T) {
 	}
 	rc.login()
 	rc.appendMsg("INBOX", "", multipartMsg)
+	rc.ok(`c CREATE "Z&APw-rich"`)
+	rc.appendMsg(`"Z&APw-rich"`, "", simpleMsg)
 	u := rc.ok("s STATUS INBOX (UIDVALIDITY)")
 	var validity uint32
 	fmt.Sscanf(u[0], "* STATUS INBOX (UIDVALIDITY %d)", &validity)
@@ -27,6 +29,8 @@ func TestCatenate(t *testing.T) {
 		{`URL "imap://alice%40example.org@imap.example.org/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20(Subject)" URL /inbox/;uid=1/;section=TEXT/;partial=0.8`,
 			"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\npreamble"},
 		{"URL /INBOX/;UID=1", multipartMsg},
+		// The mailbox in UTF-8 (RFC 5092) or in modified UTF-7.
+		{`URL "/Z%C3%BCrich/;UID=1/;SECTION=TEXT" URL /Z&APw-rich/;UID=1/;SECTION=TEXT`, "Hi Bob,\r\nthe quick brown fox.\r\nHi Bob,\r\nthe quick brown fox.\r\n"},
 	}
 	for i, tc := range cases {
 		rc.send("a APPEND Drafts CATENATE (" + tc.parts + ")\r\n")
@@ -59,7 +63,7 @@ func TestCatenate(t *testing.T) {
 	rc.expect("b APPEND Drafts CATENATE ()", "b BAD")
 	rc.expect("b APPEND Drafts CATENATE (FILE x)", "b BAD")
 	rc.ok("n NOOP")
-	if u := rc.ok("s STATUS Drafts (MESSAGES)"); u[0] != "* STATUS Drafts (MESSAGES 3)" {
+	if u := rc.ok("s STATUS Drafts (MESSAGES)"); u[0] != "* STATUS Drafts (MESSAGES 4)" {
 		t.Errorf("after failures: %q", u)
 	}
 }

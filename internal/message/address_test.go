@@ -95,3 +95,12 @@ func FuzzAddressList(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAddressList(b *testing.B) {
+	const v = `"Doe, John" <john@example.com>, Alice Example <alice@example.org>, ` +
+		`=?utf-8?q?J=C3=B6rg?= <joerg@example.de>, Team: a@example.org, b@example.org;, carol@example.com`
+	b.SetBytes(int64(len(v)))
+	for b.Loop() {
+		addressList(v)
+	}
+}
