@@ -93,3 +93,34 @@ func TestContextUpdate(t *testing.T) {
 	}
 	rc.expect(`c CANCELUPDATE "v"`, "c BAD")
 }
+
+// TestContextUpdateIdle checks that a kept search is updated during IDLE,
+// as the mailbox's other changes are.
+func TestContextUpdateIdle(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", simpleMsg)
+	rc.ok("s SELECT INBOX")
+	rc.ok("u UID SEARCH RETURN (UPDATE COUNT) UNSEEN")
+	rc.send("i IDLE\r\n")
+	if l := rc.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("idle: %q", l)
+	}
+	other := e.raw(t)
+	other.login()
+	other.appendMsg("INBOX", "", simpleMsg)
+	for {
+		l := rc.line()
+		if l == `* ESEARCH (TAG "u") UID ADDTO (2 2)` {
+			break
+		}
+		if strings.HasPrefix(l, "* ESEARCH") || !strings.HasPrefix(l, "* ") {
+			t.Fatalf("during IDLE: %q", l)
+		}
+	}
+	rc.send("DONE\r\n")
+	if _, tagged := rc.until("i"); !strings.HasPrefix(tagged, "i OK") {
+		t.Fatalf("idle end: %q", tagged)
+	}
+}
