@@ -223,7 +223,10 @@ func (s *Server) openSpools() error {
 		Directory: s.dir,
 	}
 	outbound := opts("outbound")
-	outbound.OnPermanent = s.relay.OnPermanent
+	outbound.RetryMin, outbound.RetryMax = cfg.RetryMin.D(), cfg.RetryMax.D()
+	outbound.Lifetime, outbound.WarnAfter = cfg.QueueLifetime.D(), cfg.DelayWarning.D()
+	outbound.OnPermanent, outbound.OnDelay = s.relay.OnPermanent, s.relay.OnDelay
+	s.relay.Lifetime = cfg.QueueLifetime.D()
 	if s.queue, err = spool.Open(filepath.Join(s.cfg.DataDir, QueueDir), outbound); err != nil {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
