@@ -238,3 +238,25 @@ func TestRelayDirect(t *testing.T) {
 		t.Fatalf("SERVFAIL: %v, want a temporary error naming the domain", err)
 	}
 }
+
+// A recipient still failing after hours gets its sender a delay notice
+// (RFC 3464 Action: delayed) saying until when the queue keeps trying.
+func TestRelayDelayNotice(t *testing.T) {
+	bounces := &recorder{}
+	r := &Relay{Hostname: "mx.example.test", Lifetime: 120 * time.Hour, Logger: discardLogger(), Bounce: bounces, Directory: newTestDirectory()}
+	e := outboundEntry("friend@remote.test")
+	cause := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	if err := r.notify(context.Background(), e, []byte(testMsg), 0, cause, true); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bounces.all()
+	if len(msgs) != 1 {
+		t.Fatalf("%d notices", len(msgs))
+	}
+	until := e.Envelope.Received.Add(120 * time.Hour).Format(time.RFC1123Z)
+	for _, want := range []string{"Subject: Delayed Mail", "Action: delayed", "Status: 4.3.0", "Diagnostic-Code: smtp; 451 greylisted", "Will-Retry-Until: " + until, "Message-ID: <delay-"} {
+		if !bytes.Contains(msgs[0].data, []byte(want)) {
+			t.Errorf("delay notice lacks %q:\n%s", want, msgs[0].data)
+		}
+	}
+}
