@@ -90,6 +90,13 @@ func (s *mailStore) Subscribe(ctx context.Context, acct store.Account, name stri
 	return s.inner.Subscribe(ctx, acct, name, on)
 }
 
+func (s *mailStore) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
+	if err := s.check(ctx, write, "claim recent"); err != nil {
+		return 0, err
+	}
+	return s.inner.ClaimRecent(ctx, acct, mailbox, upTo)
+}
+
 func (s *mailStore) Deliver(ctx context.Context, d store.Delivery) (store.Delivered, error) {
 	if err := s.check(ctx, write, "deliver"); err != nil {
 		return store.Delivered{}, err

@@ -70,6 +70,10 @@ var storeCalls = []storeCall{
 	{"Subscribe", true, func(ctx context.Context, s store.Store, _ int64) error {
 		return s.Subscribe(ctx, acct, "Sent", true)
 	}},
+	{"ClaimRecent", true, func(ctx context.Context, s store.Store, inbox int64) error {
+		_, err := s.ClaimRecent(ctx, acct, inbox, 1)
+		return err
+	}},
 	{"Deliver", true, func(ctx context.Context, s store.Store, _ int64) error {
 		_, err := s.Deliver(ctx, store.Delivery{Key: "drill-2", Account: acct, Message: newMessage()})
 		return err

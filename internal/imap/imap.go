@@ -21,8 +21,8 @@
 //     allowed point. VANISHED (EARLIER) names only UIDs the view no longer
 //     holds, so it never renumbers behind the client's back.
 //   - What differs between rev1 and rev2 sessions hangs off conn.rev2:
-//     \Recent and the RECENT response (rev1 only; kept in memory per
-//     server, see recent.go), ESEARCH for every SEARCH, the LIST response
+//     \Recent and the RECENT response (rev1 only; claimed in the store,
+//     see recent.go), ESEARCH for every SEARCH, the LIST response
 //     of SELECT and UTF-8 mailbox names (rev2). LIST never needs
 //     \NonExistent: the store keeps subscriptions on existing mailboxes
 //     and creates missing parents, so every listed name exists.
@@ -96,8 +96,6 @@ type Server struct {
 	IdleTimeout    time.Duration // autologout of a silent client, also during IDLE
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
-
-	recent recentMarks // who saw which message first (recent.go)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

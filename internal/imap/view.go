@@ -79,7 +79,11 @@ func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, si
 		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}
 	v.exists = len(v.uids)
-	for _, uid := range c.srv.recent.claim(mb.ID, mb.UIDNext-1, v.uids, readOnly) {
+	recent, err := c.claimRecentOf(ctx, v, mb.RecentMark, v.uids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	for _, uid := range recent {
 		v.recent[uid] = true
 	}
 	return v, changed, nil
@@ -118,7 +122,9 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 		c.announceExpunged(slices.Collect(maps.Keys(v.expunged)))
 		clear(v.expunged)
 	}
-	c.claimRecent()
+	if err := c.claimRecent(ctx); err != nil {
+		return err
+	}
 	if len(v.uids) != v.exists {
 		c.writeLine("* %d EXISTS", len(v.uids))
 		if !c.rev2 {

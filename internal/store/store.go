@@ -98,6 +98,9 @@ type Mailbox struct {
 	Unseen        int    // messages without \Seen
 	Deleted       int    // messages with \Deleted
 	Size          int64  // sum of message sizes
+	// RecentMark is the highest UID whose IMAP4rev1 \Recent flag a
+	// session has claimed (RFC 3501 section 2.3.2); see ClaimRecent.
+	RecentMark uint32
 }
 
 // Message is one message in one mailbox.
@@ -277,6 +280,14 @@ type Store interface {
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
+
+	// ClaimRecent raises the mailbox's RecentMark to upTo, if it is
+	// lower, and returns the mark it had, atomically: the messages with
+	// a UID above the old mark and at most upTo are recent for the
+	// caller's session and for no other (RFC 3501 section 2.3.2), even
+	// when sessions on several nodes select the mailbox at once. It is
+	// not a change of the mailbox: no MODSEQ, no change log entry.
+	ClaimRecent(ctx context.Context, acct Account, mailbox int64, upTo uint32) (uint32, error)
 
 	// UIDs returns the UIDs of a mailbox's messages, ascending: what
 	// SELECT needs, without reading the messages.

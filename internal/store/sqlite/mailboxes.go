@@ -8,12 +8,12 @@ import (
 	"casella/internal/store"
 )
 
-const mailboxColumns = `id, account, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, unseen, deleted, size`
+const mailboxColumns = `id, account, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, unseen, deleted, size, recent_mark`
 
 func scanMailbox(sc interface{ Scan(...any) error }) (store.Mailbox, error) {
 	var mb store.Mailbox
 	err := sc.Scan(&mb.ID, &mb.Account, &mb.Name, &mb.SpecialUse, &mb.Subscribed, &mb.UIDValidity, &mb.UIDNext,
-		&mb.HighestModSeq, &mb.Messages, &mb.Unseen, &mb.Deleted, &mb.Size)
+		&mb.HighestModSeq, &mb.Messages, &mb.Unseen, &mb.Deleted, &mb.Size, &mb.RecentMark)
 	return mb, err
 }
 

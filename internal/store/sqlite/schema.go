@@ -111,6 +111,13 @@ DROP TABLE deliveries;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 CREATE INDEX deliveries_created ON deliveries (created);
 `,
+	// Version 3. The IMAP4rev1 \Recent claim (store.Store.ClaimRecent),
+	// kept here so that one session in the whole cluster gets each
+	// message's \Recent. Messages already stored are not recent.
+	`
+ALTER TABLE mailboxes ADD COLUMN recent_mark INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_mark = uidnext - 1;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins
