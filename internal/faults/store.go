@@ -90,6 +90,13 @@ func (s *mailStore) Subscribe(ctx context.Context, acct store.Account, name stri
 	return s.inner.Subscribe(ctx, acct, name, on)
 }
 
+func (s *mailStore) Keywords(ctx context.Context, acct store.Account, mailbox int64) ([]string, error) {
+	if err := s.check(ctx, read, "list keywords"); err != nil {
+		return nil, err
+	}
+	return s.inner.Keywords(ctx, acct, mailbox)
+}
+
 func (s *mailStore) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
 	if err := s.check(ctx, write, "claim recent"); err != nil {
 		return 0, err

@@ -67,6 +67,7 @@ func (c *conn) claimRecent(ctx context.Context) error {
 // flagsOf returns a message's flags as this session shows them: with
 // \Recent for an IMAP4rev1 client.
 func (c *conn) flagsOf(m *store.Message) []string {
+	c.learnKeywords(m.Flags)
 	if c.rev2 || c.sel == nil || !c.sel.recent[m.UID] {
 		return m.Flags
 	}

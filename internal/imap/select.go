@@ -41,12 +41,7 @@ func (c *conn) cmdSelect(cmd *command) error {
 	c.sel = v
 	c.state = stateSelected
 	c.condstore = c.condstore || condstore
-	c.writeLine(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`)
-	if v.readOnly {
-		c.writeLine(`* OK [PERMANENTFLAGS ()] Read-only mailbox`)
-	} else {
-		c.writeLine(`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
-	}
+	c.writeFlagsResponses()
 	c.writeLine("* %d EXISTS", len(v.uids))
 	if c.rev2 {
 		// Tells the client the mailbox's canonical name (section 6.3.2).

@@ -394,6 +394,8 @@ func (c *conn) classify(err error) (status, text string) {
 		return "NO", "[CANNOT] Operation not permitted on this mailbox"
 	case errors.Is(err, store.ErrHasChildren):
 		return "NO", "[CANNOT] Mailbox has child mailboxes, delete them first"
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return "NO", fmt.Sprintf("[LIMIT] A mailbox can have at most %d keywords, use one it has", store.MaxMailboxKeywords)
 	case errors.Is(err, store.ErrInvalidName):
 		return "NO", "[CANNOT] Invalid mailbox name"
 	case errors.As(err, &corrupt):

@@ -102,6 +102,9 @@ func (c *conn) cmdStore(cmd *command) error {
 	for _, m := range res.Changed {
 		v.own[m.UID] = m.ModSeq
 	}
+	if op != store.FlagsRemove && len(res.Changed) > 0 {
+		c.learnKeywords(flags)
+	}
 	if len(res.Failed) > 0 {
 		// RFC 7162 section 3.1.3: the MODIFIED code lists what failed.
 		var failed []uint32

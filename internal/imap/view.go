@@ -33,8 +33,9 @@ type view struct {
 	own      map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
 	added    []uint32          // UIDs added by the change log, not yet checked for \Recent
 
-	recent map[uint32]bool // \Recent in this session (recent.go)
-	saved  []uint32        // UIDs of the saved search result, ascending (searchres.go)
+	recent   map[uint32]bool // \Recent in this session (recent.go)
+	keywords []string        // keywords the last FLAGS response listed (keywords.go)
+	saved    []uint32        // UIDs of the saved search result, ascending (searchres.go)
 }
 
 // seq returns the sequence number of uid, or 0 if the client does not know
@@ -79,6 +80,9 @@ func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, si
 		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}
 	v.exists = len(v.uids)
+	if v.keywords, err = c.srv.Store.Keywords(ctx, c.acct.ID, mb.ID); err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
 	recent, err := c.claimRecentOf(ctx, v, mb.RecentMark, v.uids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("select %q: %w", name, err)

@@ -40,7 +40,15 @@ var (
 	ErrNotPermitted = errors.New("operation not permitted") // e.g. deleting INBOX
 	ErrHasChildren  = errors.New("mailbox has children")
 	ErrUnavailable  = errors.New("mailbox store unavailable") // internal failure; callers answer with a temporary error
+	// ErrTooManyKeywords refuses a flag update or an append that would
+	// bring more than MaxMailboxKeywords keywords into use in a mailbox.
+	ErrTooManyKeywords = errors.New("too many keywords in the mailbox")
 )
+
+// MaxMailboxKeywords bounds the keywords in use in one mailbox, which
+// every SELECT lists in its FLAGS response. Deliveries, copies and moves
+// are never refused for it: only a client's STORE and APPEND are.
+const MaxMailboxKeywords = 1000
 
 // Separator is the hierarchy delimiter of mailbox names.
 const Separator = "/"
@@ -280,6 +288,12 @@ type Store interface {
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
+
+	// Keywords returns the keywords ever used in a mailbox (RFC 9051
+	// section 7.3.5, FLAGS), in no particular order, each once without
+	// regard to ASCII case. A keyword stays listed after the last message
+	// that had it loses it.
+	Keywords(ctx context.Context, acct Account, mailbox int64) ([]string, error)
 
 	// ClaimRecent raises the mailbox's RecentMark to upTo, if it is
 	// lower, and returns the mark it had, atomically: the messages with

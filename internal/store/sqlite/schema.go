@@ -118,6 +118,21 @@ CREATE INDEX deliveries_created ON deliveries (created);
 ALTER TABLE mailboxes ADD COLUMN recent_mark INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_mark = uidnext - 1;
 `,
+	// Version 4. The keywords in use in each mailbox (store.Store.Keywords),
+	// filled from the messages' space-separated keywords.
+	`
+CREATE TABLE mailbox_keywords (
+	mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	keyword TEXT NOT NULL COLLATE NOCASE,
+	PRIMARY KEY (mailbox, keyword)
+) WITHOUT ROWID;
+WITH RECURSIVE split(mailbox, rest, keyword) AS (
+	SELECT mailbox, keywords || ' ', '' FROM messages WHERE keywords != ''
+	UNION ALL
+	SELECT mailbox, substr(rest, instr(rest, ' ') + 1), substr(rest, 1, instr(rest, ' ') - 1) FROM split WHERE rest != ''
+)
+INSERT OR IGNORE INTO mailbox_keywords (mailbox, keyword) SELECT mailbox, keyword FROM split WHERE keyword != '';
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

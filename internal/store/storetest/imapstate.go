@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -77,4 +80,80 @@ func testClaimRecent(t *testing.T, s store.Store) {
 	if _, err := s.ClaimRecent(ctx, acct, inbox.ID+1000, 5); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("claim on a missing mailbox: %v, want ErrNotFound", err)
 	}
+}
+
+// keywordSet returns a mailbox's keywords in lower case, sorted.
+func keywordSet(t *testing.T, s store.Store, a store.Account, mb int64) []string {
+	t.Helper()
+	l, err := s.Keywords(ctxT(t), a, mb)
+	if err != nil {
+		t.Fatalf("Keywords: %v", err)
+	}
+	for i := range l {
+		l[i] = strings.ToLower(l[i])
+	}
+	slices.Sort(l)
+	return l
+}
+
+// testMailboxKeywords checks the keywords a mailbox lists (RFC 9051
+// section 7.3.5): every keyword a message got by append, delivery, flag
+// update, copy or move, once, and the limit on clients bringing new ones.
+func testMailboxKeywords(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	inbox := mailbox(t, s, acct, store.Inbox)
+	archive := mailbox(t, s, acct, "Archive")
+	if l := keywordSet(t, s, acct, inbox.ID); len(l) != 0 {
+		t.Fatalf("new mailbox has keywords %q", l)
+	}
+	appendN(t, s, acct, inbox.ID, 1, 2, "$Forwarded", `\Seen`)
+	if _, err := s.Deliver(ctx, store.Delivery{Key: "kw", Account: acct, Message: store.NewMessage{Blob: msg(9).Blob, Size: 9, Flags: []string{"$Junk"}}}); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, store.FlagUpdate{Mailbox: inbox.ID, UIDs: []store.UIDRange{{First: 1, Last: 1}}, Op: store.FlagsAdd, Flags: []string{"Work", "$forwarded"}})
+	update(t, s, store.FlagUpdate{Mailbox: inbox.ID, Op: store.FlagsRemove, Flags: []string{"work"}})
+	if got, want := keywordSet(t, s, acct, inbox.ID), []string{"$forwarded", "$junk", "work"}; !slices.Equal(got, want) {
+		t.Errorf("keywords %q, want %q (kept after their last use)", got, want)
+	}
+	if _, err := s.Copy(ctx, acct, inbox.ID, []store.UIDRange{{First: 1, Last: 1}}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Move(ctx, acct, inbox.ID, []store.UIDRange{{First: 3, Last: 3}}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keywordSet(t, s, acct, archive.ID), []string{"$forwarded", "$junk"}; !slices.Equal(got, want) {
+		t.Errorf("keywords after copy and move %q, want %q", got, want)
+	}
+	if _, err := s.Keywords(ctx, other, inbox.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("keywords of another account's mailbox: %v, want ErrNotFound", err)
+	}
+
+	// The limit refuses a client's STORE and APPEND, all of it.
+	var many []string
+	for i := len(keywordSet(t, s, acct, inbox.ID)); i < store.MaxMailboxKeywords; i++ {
+		many = append(many, fmt.Sprintf("k%d", i))
+	}
+	update(t, s, store.FlagUpdate{Mailbox: inbox.ID, UIDs: []store.UIDRange{{First: 2, Last: 2}}, Op: store.FlagsAdd, Flags: many})
+	before := flagsOf(t, s, acct, inbox.ID)
+	_, err := s.UpdateFlags(ctx, acct, store.FlagUpdate{Mailbox: inbox.ID, Op: store.FlagsAdd, Flags: []string{`\Flagged`, "OneTooMany"}})
+	if !errors.Is(err, store.ErrTooManyKeywords) {
+		t.Errorf("a keyword past the limit: %v, want ErrTooManyKeywords", err)
+	}
+	if _, err := s.Append(ctx, acct, inbox.ID, []store.NewMessage{msg(10, "OneTooMany")}); !errors.Is(err, store.ErrTooManyKeywords) {
+		t.Errorf("append with a keyword past the limit: %v, want ErrTooManyKeywords", err)
+	}
+	if after := flagsOf(t, s, acct, inbox.ID); len(after) != len(before) || !sameFlags(after[1], before[1]) {
+		t.Errorf("a refused update changed flags: %v, was %v", after, before)
+	}
+	if n := len(keywordSet(t, s, acct, inbox.ID)); n != store.MaxMailboxKeywords {
+		t.Errorf("%d keywords after refusals, want %d", n, store.MaxMailboxKeywords)
+	}
+	// Keywords in use stay usable, and take the mailbox's spelling.
+	update(t, s, store.FlagUpdate{Mailbox: inbox.ID, Op: store.FlagsAdd, Flags: []string{"WORK"}})
+	if f := flagsOf(t, s, acct, inbox.ID)[2]; !slices.Contains(f, "Work") {
+		t.Errorf("keyword added as WORK shows as %q, want the mailbox's spelling Work", f)
+	}
+	checkCounts(t, s, acct)
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Threads", testThreads},
 		{"UpdateFlags", testUpdateFlags},
 		{"Keywords", testKeywords},
+		{"MailboxKeywords", testMailboxKeywords},
 		{"UnchangedSince", testUnchangedSince},
 		{"Expunge", testExpunge},
 		{"Copy", testCopy},
