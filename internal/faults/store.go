@@ -104,6 +104,13 @@ func (s *mailStore) ClaimRecent(ctx context.Context, acct store.Account, mailbox
 	return s.inner.ClaimRecent(ctx, acct, mailbox, upTo)
 }
 
+func (s *mailStore) Subscriptions(ctx context.Context, acct store.Account) ([]string, error) {
+	if err := s.check(ctx, read, "list subscriptions"); err != nil {
+		return nil, err
+	}
+	return s.inner.Subscriptions(ctx, acct)
+}
+
 func (s *mailStore) Deliver(ctx context.Context, d store.Delivery) (store.Delivered, error) {
 	if err := s.check(ctx, write, "deliver"); err != nil {
 		return store.Delivered{}, err

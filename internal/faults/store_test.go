@@ -70,6 +70,10 @@ var storeCalls = []storeCall{
 	{"Subscribe", true, func(ctx context.Context, s store.Store, _ int64) error {
 		return s.Subscribe(ctx, acct, "Sent", true)
 	}},
+	{"Subscriptions", false, func(ctx context.Context, s store.Store, _ int64) error {
+		_, err := s.Subscriptions(ctx, acct)
+		return err
+	}},
 	{"Keywords", false, func(ctx context.Context, s store.Store, inbox int64) error {
 		_, err := s.Keywords(ctx, acct, inbox)
 		return err

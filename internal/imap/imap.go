@@ -23,9 +23,11 @@
 //   - What differs between rev1 and rev2 sessions hangs off conn.rev2:
 //     \Recent and the RECENT response (rev1 only; claimed in the store,
 //     see recent.go), ESEARCH for every SEARCH, the LIST response
-//     of SELECT and UTF-8 mailbox names (rev2). LIST never needs
-//     \NonExistent: the store keeps subscriptions on existing mailboxes
-//     and creates missing parents, so every listed name exists.
+//     of SELECT and UTF-8 mailbox names (rev2).
+//   - The store creates missing parents, so every mailbox LIST shows
+//     exists; subscriptions are names and outlive their mailbox, so only
+//     the SUBSCRIBED selection and LSUB show names without one
+//     (\NonExistent, \Noselect; list.go).
 //   - Messages are read from the store into memory in batches before any
 //     of them is written to the client, so a slow client never holds the
 //     store open.

@@ -98,7 +98,7 @@ type Mailbox struct {
 	Account       Account
 	Name          string // full name, levels joined by Separator, UTF-8
 	SpecialUse    string // one of the Use constants, or ""
-	Subscribed    bool
+	Subscribed    bool   // its name is among the account's subscriptions
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64 // highest MODSEQ of any change in this mailbox
@@ -269,8 +269,16 @@ type Store interface {
 	RenameMailbox(ctx context.Context, acct Account, from, to string) error
 	// DeleteMailbox removes a mailbox and its messages.
 	DeleteMailbox(ctx context.Context, acct Account, name string) error
-	// Subscribe sets a mailbox's subscription.
+	// Subscribe adds a mailbox name to the account's subscriptions, or
+	// removes it. Subscribing needs an existing mailbox; a subscription
+	// outlives the mailbox's deletion, and can then still be removed
+	// (RFC 9051 sections 6.3.4 and 6.3.7). Renaming a mailbox moves its
+	// subscription and those of its children. Unsubscribing a name that
+	// is neither subscribed nor a mailbox gives ErrNotFound.
 	Subscribe(ctx context.Context, acct Account, name string, on bool) error
+	// Subscriptions returns the account's subscribed names, sorted,
+	// including those of mailboxes that no longer exist.
+	Subscriptions(ctx context.Context, acct Account) ([]string, error)
 
 	// Deliver stores a message from the intake spool, once per key.
 	Deliver(ctx context.Context, d Delivery) (Delivered, error)

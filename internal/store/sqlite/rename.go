@@ -101,6 +101,25 @@ func (w *wtx) renameTree(from, to string) error {
 			return fmt.Errorf("mailbox %q: %w", r.new, store.ErrExists)
 		}
 	}
+	// Subscriptions follow the renamed mailboxes: all old names leave
+	// before the new ones arrive, so that none collides on the way.
+	var subscribed []string
+	for _, r := range l {
+		res, err := w.exec(`DELETE FROM subscriptions WHERE account = ? AND name = ?`, w.acct, r.old)
+		if err != nil {
+			return fmt.Errorf("move subscription of %q: %w", r.old, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("move subscription of %q: %w", r.old, err)
+		} else if n > 0 {
+			subscribed = append(subscribed, r.new)
+		}
+	}
+	for _, name := range subscribed {
+		if _, err := w.exec(`INSERT OR IGNORE INTO subscriptions (account, name) VALUES (?, ?)`, w.acct, name); err != nil {
+			return fmt.Errorf("move subscription to %q: %w", name, err)
+		}
+	}
 	for _, r := range l {
 		if _, err := w.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, fmt.Sprintf("\x00rename\x00%d", r.id), r.id); err != nil {
 			return fmt.Errorf("rename %q: %w", r.old, err)

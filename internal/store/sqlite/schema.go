@@ -133,6 +133,17 @@ WITH RECURSIVE split(mailbox, rest, keyword) AS (
 )
 INSERT OR IGNORE INTO mailbox_keywords (mailbox, keyword) SELECT mailbox, keyword FROM split WHERE keyword != '';
 `,
+	// Version 5. Subscriptions are names, apart from the mailboxes: one
+	// outlives its mailbox's deletion (RFC 9051 section 6.3.4).
+	`
+CREATE TABLE subscriptions (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions (account, name) SELECT account, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

@@ -11,10 +11,11 @@ import (
 	"casella/internal/store"
 )
 
-// TestMigrateRecentAndKeywords opens a version 2 database with messages
-// and checks what versions 3 and 4 derive from them: no message already
-// stored is recent, and every keyword in use is listed once.
-func TestMigrateRecentAndKeywords(t *testing.T) {
+// TestMigrateRecentKeywordsSubscriptions opens a version 2 database with
+// messages and checks what versions 3 to 5 derive from it: no message
+// already stored is recent, every keyword in use is listed once, and
+// subscriptions stay.
+func TestMigrateRecentKeywordsSubscriptions(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "store.db")
 	db, err := sql.Open("sqlite", path)
@@ -26,7 +27,7 @@ func TestMigrateRecentAndKeywords(t *testing.T) {
 	}
 	for _, q := range []string{
 		`INSERT INTO accounts (id) VALUES (1)`,
-		`INSERT INTO mailboxes (id, account, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 4)`,
+		`INSERT INTO mailboxes (id, account, name, uidvalidity, uidnext, subscribed) VALUES (1, 1, 'INBOX', 1, 4, 1), (2, 1, 'Other', 2, 1, 0)`,
 		`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords, internal, saved, size, blob)
 			VALUES (1, 1, 1, 1, 1, 1, 0, '$Junk Work', 0, 0, 1, 'x'), (1, 1, 2, 2, 2, 2, 0, 'work $Forwarded', 0, 0, 1, 'x'),
 			(1, 1, 3, 3, 3, 3, 0, '', 0, 0, 1, 'x')`,
@@ -41,6 +42,9 @@ func TestMigrateRecentAndKeywords(t *testing.T) {
 	mb, err := s.Mailbox(ctx, 1, store.Inbox)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if subs, err := s.Subscriptions(ctx, 1); err != nil || !slices.Equal(subs, []string{store.Inbox}) || !mb.Subscribed {
+		t.Errorf("subscriptions after migration %q, %v; INBOX subscribed %v", subs, err, mb.Subscribed)
 	}
 	if mb.RecentMark != 3 {
 		t.Errorf("recent mark %d after migration, want 3", mb.RecentMark)

@@ -157,3 +157,76 @@ func testMailboxKeywords(t *testing.T, s store.Store) {
 	}
 	checkCounts(t, s, acct)
 }
+
+// testSubscriptions checks that subscriptions are names (RFC 9051
+// sections 6.3.4 to 6.3.8): one outlives its mailbox, renames move them,
+// and each account has its own.
+func testSubscriptions(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	subs := func(a store.Account) []string {
+		t.Helper()
+		l, err := s.Subscriptions(ctx, a)
+		if err != nil {
+			t.Fatalf("Subscriptions: %v", err)
+		}
+		return l
+	}
+	var defaults []string
+	for _, d := range store.DefaultMailboxes {
+		defaults = append(defaults, d.Name)
+	}
+	slices.Sort(defaults)
+	if got := subs(acct); !slices.Equal(got, defaults) {
+		t.Fatalf("new account's subscriptions %q, want %q", got, defaults)
+	}
+	for _, name := range []string{"Lists/Go", "Lists/Rust", "Old"} {
+		if _, err := s.CreateMailbox(ctx, acct, name, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Subscribe(ctx, acct, name, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMailbox(ctx, acct, "Old"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(acct); !slices.Contains(got, "Old") {
+		t.Errorf("deleting a mailbox removed its subscription: %q", got)
+	}
+	if err := s.RenameMailbox(ctx, acct, "Lists", "Groups"); err != nil {
+		t.Fatal(err)
+	}
+	got := subs(acct)
+	if !slices.Contains(got, "Groups/Go") || !slices.Contains(got, "Groups/Rust") || slices.Contains(got, "Lists/Go") || slices.Contains(got, "Groups") {
+		t.Errorf("subscriptions after renaming Lists to Groups: %q", got)
+	}
+	if !mailbox(t, s, acct, "Groups/Go").Subscribed || mailbox(t, s, acct, "Groups").Subscribed {
+		t.Errorf("Mailbox.Subscribed does not follow the subscriptions")
+	}
+	// A subscription without its mailbox can be removed; a name that is
+	// neither cannot.
+	if err := s.Subscribe(ctx, acct, "Old", false); err != nil {
+		t.Errorf("unsubscribe a deleted mailbox: %v", err)
+	}
+	if err := s.Subscribe(ctx, acct, "Old", false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unsubscribe an unknown name: %v, want ErrNotFound", err)
+	}
+	if err := s.Subscribe(ctx, acct, "Old", true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("subscribe to a missing mailbox: %v, want ErrNotFound", err)
+	}
+	// A mailbox created again under a subscribed name is subscribed.
+	if err := s.DeleteMailbox(ctx, acct, "Groups/Rust"); err != nil {
+		t.Fatal(err)
+	}
+	if mb, err := s.CreateMailbox(ctx, acct, "Groups/Rust", ""); err != nil || !mb.Subscribed {
+		t.Errorf("recreated mailbox: %+v, %v; want subscribed", mb, err)
+	}
+	if got := subs(other); !slices.Equal(got, defaults) {
+		t.Errorf("another account's subscriptions changed: %q", got)
+	}
+	if _, err := s.Subscriptions(ctx, 99); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("subscriptions of a missing account: %v, want ErrNotFound", err)
+	}
+}

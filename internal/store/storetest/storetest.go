@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RenameInbox", testRenameInbox},
 		{"DeleteMailbox", testDeleteMailbox},
 		{"Subscribe", testSubscribe},
+		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
 		{"Deliver", testDeliver},
 		{"DeliverFallback", testDeliverFallback},
