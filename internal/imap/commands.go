@@ -73,6 +73,8 @@ var commands = map[string]handler{
 	"UID COPY":    {fn: (*conn).cmdCopy, states: selected},
 	"MOVE":        {fn: (*conn).cmdCopy, states: selected}, // RFC 6851
 	"UID MOVE":    {fn: (*conn).cmdCopy, states: selected},
+	"REPLACE":     {fn: (*conn).cmdReplace, states: selected}, // RFC 8508
+	"UID REPLACE": {fn: (*conn).cmdReplace, states: selected},
 	"SORT":        {fn: (*conn).cmdSort, states: selected, keepSeqs: true}, // RFC 5256
 	"UID SORT":    {fn: (*conn).cmdSort, states: selected},
 	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
@@ -122,6 +124,7 @@ func (c *conn) capabilities() string {
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978
+		"REPLACE",               // RFC 8508
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1
