@@ -125,6 +125,7 @@ func (c *conn) capabilities() string {
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978
 		"REPLACE",               // RFC 8508
+		"UIDONLY",               // RFC 9586
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

@@ -82,13 +82,13 @@ func (c *conn) announceExpunged(uids []uint32) {
 			// lies past the client's view.
 			continue
 		}
-		if !c.qresync {
+		if !c.qresync && !c.uidonly {
 			c.writeLine("* %d EXPUNGE", seq)
 		}
 		v.exists--
 		gone = append(gone, uid)
 	}
-	if c.qresync && len(gone) > 0 {
+	if (c.qresync || c.uidonly) && len(gone) > 0 {
 		slices.Reverse(gone)
 		c.writeLine("* VANISHED %s", formatSet(gone))
 	}

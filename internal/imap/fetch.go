@@ -228,7 +228,7 @@ func (c *conn) markSeen(ctx context.Context, msgs []store.Message) (map[uint32]b
 // encoded in e, whose buffer it reuses.
 func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m *store.Message, raw []byte, seenSet bool) error {
 	e.b = e.b[:0]
-	e.raw("* ").num(seq).raw(" FETCH (")
+	byUID := c.fetchHead(e, seq, m.UID)
 	items := 0
 	item := func(name string) *encoder {
 		if items > 0 {
@@ -243,7 +243,7 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m 
 		hasFlags = hasFlags || att.name == "FLAGS"
 		hasModSeq = hasModSeq || att.name == "MODSEQ"
 	}
-	if cmd.uid && !hasUID {
+	if cmd.uid && !hasUID && !byUID {
 		item("UID").num(m.UID) // section 6.4.9
 	}
 	if seenSet && !hasFlags {

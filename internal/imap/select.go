@@ -51,7 +51,7 @@ func (c *conn) cmdSelect(cmd *command) error {
 		c.writeLine("* %d RECENT", len(v.recent))
 		if seq, err := c.firstUnseen(ctx, v); err != nil {
 			return err
-		} else if seq != 0 {
+		} else if seq != 0 && !c.uidonly {
 			c.writeLine("* OK [UNSEEN %d] First unseen", seq) // RFC 3501 section 6.3.1
 		}
 	}

@@ -68,6 +68,7 @@ type conn struct {
 	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore
 	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
+	uidonly   bool // UIDONLY (RFC 9586): no sequence numbers either way (uidonly.go)
 
 	sel      *view // the selected mailbox; nil outside the selected state
 	closeNow bool  // a BYE was sent
@@ -252,6 +253,10 @@ func (c *conn) command() {
 	}
 	if h.states&c.state == 0 {
 		c.respond(cmd, errSyntax("%s is not allowed in the %s state", name, c.state))
+		return
+	}
+	if c.uidonly && seqCommands[name] {
+		c.respond(cmd, errUIDRequired(name+" takes sequence numbers"))
 		return
 	}
 	err = h.fn(c, cmd)

@@ -144,9 +144,9 @@ func (c *conn) cmdStore(cmd *command) error {
 // flags unless .SILENT, and its MODSEQ once CONDSTORE is enabled.
 func (c *conn) writeStoreFetch(cmd *command, m *store.Message, flags bool) {
 	e := c.enc()
-	e.raw("* ").num(c.sel.seq(m.UID)).raw(" FETCH (")
+	byUID := c.fetchHead(e, c.sel.seq(m.UID), m.UID)
 	sep := ""
-	if cmd.uid {
+	if cmd.uid && !byUID {
 		e.raw("UID ").num(m.UID)
 		sep = " "
 	}

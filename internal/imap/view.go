@@ -201,7 +201,10 @@ func (v *view) apply(ch store.Change) {
 // MODSEQ once CONDSTORE is enabled (RFC 7162 section 3.2.4).
 func (c *conn) writeFlags(seq uint32, m *store.Message) {
 	e := c.enc()
-	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(c.flagsOf(m))
+	if !c.fetchHead(e, seq, m.UID) {
+		e.raw("UID ").num(m.UID).sp()
+	}
+	e.raw("FLAGS ").flagList(c.flagsOf(m))
 	if c.condstore {
 		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
 	}
