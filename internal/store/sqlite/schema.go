@@ -111,31 +111,32 @@ DROP TABLE deliveries;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 CREATE INDEX deliveries_created ON deliveries (created);
 `,
-	// Version 3. The IMAP4rev1 \Recent claim (store.Store.ClaimRecent),
-	// kept here so that one session in the whole cluster gets each
-	// message's \Recent. Messages already stored are not recent.
+	// Version 3. What IMAP sessions share through the store:
+	//   - the IMAP4rev1 \Recent claim (store.Store.ClaimRecent), so that
+	//     one session in the whole cluster gets each message's \Recent;
+	//     messages already stored are not recent;
+	//   - the keywords in use in each mailbox (store.Store.Keywords), keyed
+	//     by their ASCII lower case, filled from the messages;
+	//   - subscriptions as names apart from the mailboxes: one outlives its
+	//     mailbox's deletion (RFC 9051 section 6.3.4).
 	`
 ALTER TABLE mailboxes ADD COLUMN recent_mark INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_mark = uidnext - 1;
-`,
-	// Version 4. The keywords in use in each mailbox (store.Store.Keywords),
-	// filled from the messages' space-separated keywords.
-	`
+
 CREATE TABLE mailbox_keywords (
 	mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-	keyword TEXT NOT NULL COLLATE NOCASE,
-	PRIMARY KEY (mailbox, keyword)
+	folded TEXT NOT NULL,
+	keyword TEXT NOT NULL,
+	PRIMARY KEY (mailbox, folded)
 ) WITHOUT ROWID;
 WITH RECURSIVE split(mailbox, rest, keyword) AS (
 	SELECT mailbox, keywords || ' ', '' FROM messages WHERE keywords != ''
 	UNION ALL
 	SELECT mailbox, substr(rest, instr(rest, ' ') + 1), substr(rest, 1, instr(rest, ' ') - 1) FROM split WHERE rest != ''
 )
-INSERT OR IGNORE INTO mailbox_keywords (mailbox, keyword) SELECT mailbox, keyword FROM split WHERE keyword != '';
-`,
-	// Version 5. Subscriptions are names, apart from the mailboxes: one
-	// outlives its mailbox's deletion (RFC 9051 section 6.3.4).
-	`
+INSERT OR IGNORE INTO mailbox_keywords (mailbox, folded, keyword)
+	SELECT mailbox, lower(keyword), keyword FROM split WHERE keyword != '';
+
 CREATE TABLE subscriptions (
 	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
 	name TEXT NOT NULL,

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func (s *Store) Mailboxes(ctx context.Context, acct store.Account) ([]store.Mail
 	if err := checkAccount(ctx, s.r, acct); err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = ? ORDER BY name`, acct)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 ORDER BY name`, acct)
 	if err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.Account, name string) (s
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
-	mb, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = ? AND name = ?`, acct, cname))
+	mb, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 AND name = $2`, acct, cname))
 	if err == sql.ErrNoRows {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
@@ -89,7 +89,7 @@ func (s *Store) CreateMailbox(ctx context.Context, acct store.Account, name, spe
 		if err := w.finish(); err != nil {
 			return err
 		}
-		mb, err = scanMailbox(w.tx.QueryRowContext(w.ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
+		mb, err = scanMailbox(w.tx.QueryRowContext(w.ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = $1`, id))
 		return err
 	})
 	return mb, err
@@ -98,7 +98,7 @@ func (s *Store) CreateMailbox(ctx context.Context, acct store.Account, name, spe
 // createMailbox inserts one mailbox with the canonical name and logs it.
 func (w *wtx) createMailbox(name, specialUse string, subscribed bool) (int64, error) {
 	var one int
-	err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = ? AND name = ?`, w.acct, name).Scan(&one)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, name).Scan(&one)
 	if err == nil {
 		return 0, fmt.Errorf("mailbox %q: %w", name, store.ErrExists)
 	} else if err != sql.ErrNoRows {
@@ -107,12 +107,12 @@ func (w *wtx) createMailbox(name, specialUse string, subscribed bool) (int64, er
 	ms := w.nextModSeq()
 	var id int64
 	err = w.tx.QueryRowContext(w.ctx, `INSERT INTO mailboxes (account, name, special_use, uidvalidity, highest_modseq)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, w.acct, name, specialUse, w.nextUIDValidity(), ms).Scan(&id)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, w.acct, name, specialUse, w.nextUIDValidity(), ms).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
 	if subscribed {
-		if _, err := w.exec(`INSERT OR IGNORE INTO subscriptions (account, name) VALUES (?, ?)`, w.acct, name); err != nil {
+		if _, err := w.exec(`INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, w.acct, name); err != nil {
 			return 0, fmt.Errorf("subscribe %q: %w", name, err)
 		}
 	}
@@ -133,9 +133,9 @@ func (s *Store) Subscribe(ctx context.Context, acct store.Account, name string, 
 		if err != nil && (on || !errors.Is(err, store.ErrNotFound)) {
 			return err
 		}
-		q := `INSERT OR IGNORE INTO subscriptions (account, name) VALUES (?, ?)`
+		q := `INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 		if !on {
-			q = `DELETE FROM subscriptions WHERE account = ? AND name = ?`
+			q = `DELETE FROM subscriptions WHERE account = $1 AND name = $2`
 		}
 		res, err := w.exec(q, w.acct, cname)
 		if err != nil {
@@ -160,7 +160,7 @@ func (s *Store) Subscriptions(ctx context.Context, acct store.Account) ([]string
 	if err := checkAccount(ctx, s.r, acct); err != nil {
 		return nil, dbError("list subscriptions", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account = ? ORDER BY name`, acct)
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account = $1 ORDER BY name`, acct)
 	if err != nil {
 		return nil, dbError("list subscriptions", err)
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -16,13 +16,13 @@ func (s *Store) ClaimRecent(ctx context.Context, acct store.Account, mailbox int
 		if _, err := w.box(mailbox); err != nil {
 			return err
 		}
-		if err := w.tx.QueryRowContext(w.ctx, `SELECT recent_mark FROM mailboxes WHERE id = ?`, mailbox).Scan(&mark); err != nil {
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT recent_mark FROM mailboxes WHERE id = $1`, mailbox).Scan(&mark); err != nil {
 			return fmt.Errorf("read recent mark of mailbox %d: %w", mailbox, err)
 		}
 		if upTo <= mark {
 			return nil
 		}
-		if _, err := w.exec(`UPDATE mailboxes SET recent_mark = ? WHERE id = ?`, upTo, mailbox); err != nil {
+		if _, err := w.exec(`UPDATE mailboxes SET recent_mark = $1 WHERE id = $2`, upTo, mailbox); err != nil {
 			return fmt.Errorf("raise recent mark of mailbox %d: %w", mailbox, err)
 		}
 		return nil

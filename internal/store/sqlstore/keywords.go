@@ -1,8 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"casella/internal/store"
 )
@@ -14,7 +15,7 @@ func (s *Store) Keywords(ctx context.Context, acct store.Account, mailbox int64)
 	if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
 		return nil, dbError("list keywords", err)
 	}
-	st, err := s.rq.Stmt(ctx, `SELECT keyword FROM mailbox_keywords WHERE mailbox = ?`)
+	st, err := s.rq.Stmt(ctx, `SELECT keyword FROM mailbox_keywords WHERE mailbox = $1`)
 	if err != nil {
 		return nil, dbError("list keywords", err)
 	}
@@ -41,14 +42,16 @@ func (w *wtx) addKeywords(mailbox int64, keywords []string) ([]string, error) {
 	if len(keywords) == 0 {
 		return keywords, nil
 	}
-	st, err := w.stmt(`INSERT INTO mailbox_keywords (mailbox, keyword) VALUES (?, ?)
-		ON CONFLICT DO UPDATE SET keyword = keyword RETURNING keyword`)
+	// folded is the keyword in ASCII lower case: the key on every engine,
+	// whatever its collations.
+	st, err := w.stmt(`INSERT INTO mailbox_keywords (mailbox, folded, keyword) VALUES ($1, $2, $3)
+		ON CONFLICT (mailbox, folded) DO UPDATE SET keyword = mailbox_keywords.keyword RETURNING keyword`)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, len(keywords))
 	for i, k := range keywords {
-		if err := st.QueryRowContext(w.ctx, mailbox, k).Scan(&out[i]); err != nil {
+		if err := st.QueryRowContext(w.ctx, mailbox, strings.ToLower(k), k).Scan(&out[i]); err != nil {
 			return nil, fmt.Errorf("record keyword %q: %w", k, err)
 		}
 	}
@@ -60,7 +63,7 @@ func (w *wtx) addKeywords(mailbox int64, keywords []string) ([]string, error) {
 // what brought them.
 func (w *wtx) checkKeywords(mailbox int64) error {
 	var n int
-	st, err := w.stmt(`SELECT count(*) FROM mailbox_keywords WHERE mailbox = ?`)
+	st, err := w.stmt(`SELECT count(*) FROM mailbox_keywords WHERE mailbox = $1`)
 	if err != nil {
 		return err
 	}
