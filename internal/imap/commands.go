@@ -52,6 +52,7 @@ var commands = map[string]handler{
 	"STATUS":      {fn: (*conn).cmdStatus, states: authed},
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
+	"NOTIFY":      {fn: (*conn).cmdNotify, states: authed},                // RFC 5465
 
 	"GETQUOTA":     {fn: (*conn).cmdGetQuota, states: authed},     // RFC 9208
 	"GETQUOTAROOT": {fn: (*conn).cmdGetQuotaRoot, states: authed}, // RFC 9208
@@ -126,6 +127,7 @@ func (c *conn) capabilities() string {
 		"COMPRESS=DEFLATE",      // RFC 4978
 		"REPLACE",               // RFC 8508
 		"UIDONLY",               // RFC 9586
+		"NOTIFY",                // RFC 5465
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

@@ -58,6 +58,11 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if err != nil {
 		return err
 	}
+	return c.runFetch(cmd, a)
+}
+
+// runFetch answers a parsed FETCH; NOTIFY's MessageNew uses it too.
+func (c *conn) runFetch(cmd *command, a *fetchArgs) error {
 	v := c.sel
 	uids, err := v.resolve(a.set, cmd.uid)
 	if err != nil {

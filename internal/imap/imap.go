@@ -44,6 +44,9 @@
 //     wait for hours: its write buffer goes to a pool while it waits, and
 //     with COMPRESS a compressor is held only between a write and the
 //     flush that ends it (compress.go).
+//   - A command holds conn.mu from the end of its tag to its tagged
+//     response; the NOTIFY goroutine (notify.go) takes it to write
+//     between commands, so responses never interleave.
 //   - The Server has no package-level state; many can run in one process.
 package imap
 

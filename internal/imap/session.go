@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"casella/internal/blob"
@@ -72,6 +73,11 @@ type conn struct {
 
 	sel      *view // the selected mailbox; nil outside the selected state
 	closeNow bool  // a BYE was sent
+
+	// mu is held by a command from the end of its tag to its tagged
+	// response, and by the NOTIFY goroutine while it writes (notify.go).
+	mu     sync.Mutex
+	notify *notifier // an active NOTIFY; nil: none
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -151,6 +157,11 @@ func (c *conn) serve() {
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
 	defer c.unselect()
+	defer func() {
+		c.mu.Lock()
+		c.stopNotify()
+		c.mu.Unlock()
+	}()
 	if c.srv.Conns != nil {
 		release, ok := c.srv.Conns.Acquire(c.remote)
 		if !ok {
@@ -171,18 +182,30 @@ func (c *conn) serve() {
 	if c.flush() != nil {
 		return
 	}
-	for !c.closeNow {
-		c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
-		if c.srv.closing.Load() {
-			c.bye("Server shutting down, reconnect in a moment")
-			return
-		}
+	for c.next() {
 		c.command()
-		if c.ioErr() != nil {
-			c.endOnIOError()
-			return
-		}
 	}
+}
+
+// next reports whether the session reads another command: no BYE was
+// sent, the connection works and the server is not shutting down. It
+// takes c.mu, since the NOTIFY goroutine may have ended the session.
+func (c *conn) next() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ioErr() != nil {
+		c.endOnIOError()
+		return false
+	}
+	if c.closeNow {
+		return false
+	}
+	c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+	if c.srv.closing.Load() {
+		c.bye("Server shutting down, reconnect in a moment")
+		return false
+	}
+	return true
 }
 
 // bye ends the session with an untagged BYE (RFC 9051 section 7.1.5). It
@@ -229,6 +252,9 @@ type command struct {
 func (c *conn) command() {
 	c.p.lineDone = false
 	tag, err := c.p.tag()
+	// The command owns the session until it is answered; NOTIFY waits.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		if c.ioErr() == nil {
 			c.writeLine("* BAD %s", errText(err))
