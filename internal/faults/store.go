@@ -97,6 +97,20 @@ func (s *mailStore) Keywords(ctx context.Context, acct store.Account, mailbox in
 	return s.inner.Keywords(ctx, acct, mailbox)
 }
 
+func (s *mailStore) Metadata(ctx context.Context, acct store.Account, mailbox int64) ([]store.MetadataEntry, error) {
+	if err := s.check(ctx, read, "read annotations"); err != nil {
+		return nil, err
+	}
+	return s.inner.Metadata(ctx, acct, mailbox)
+}
+
+func (s *mailStore) SetMetadata(ctx context.Context, acct store.Account, mailbox int64, entries []store.MetadataEntry) error {
+	if err := s.check(ctx, write, "set annotations"); err != nil {
+		return err
+	}
+	return s.inner.SetMetadata(ctx, acct, mailbox, entries)
+}
+
 func (s *mailStore) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
 	if err := s.check(ctx, write, "claim recent"); err != nil {
 		return 0, err

@@ -78,6 +78,13 @@ var storeCalls = []storeCall{
 		_, err := s.Keywords(ctx, acct, inbox)
 		return err
 	}},
+	{"Metadata", false, func(ctx context.Context, s store.Store, inbox int64) error {
+		_, err := s.Metadata(ctx, acct, inbox)
+		return err
+	}},
+	{"SetMetadata", true, func(ctx context.Context, s store.Store, inbox int64) error {
+		return s.SetMetadata(ctx, acct, inbox, []store.MetadataEntry{{Name: "/private/comment", Value: []byte("x")}})
+	}},
 	{"ClaimRecent", true, func(ctx context.Context, s store.Store, inbox int64) error {
 		_, err := s.ClaimRecent(ctx, acct, inbox, 1)
 		return err

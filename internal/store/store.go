@@ -303,6 +303,17 @@ type Store interface {
 	// that had it loses it.
 	Keywords(ctx context.Context, acct Account, mailbox int64) ([]string, error)
 
+	// Metadata returns the annotations (RFC 5464) of a mailbox, or the
+	// account's server annotations when mailbox is 0, sorted by name.
+	Metadata(ctx context.Context, acct Account, mailbox int64) ([]MetadataEntry, error)
+	// SetMetadata sets annotations of a mailbox, or of the account when
+	// mailbox is 0, and removes those given a nil Value; all or none.
+	// Names are checked with CanonicalMetadataName. A value above
+	// MaxMetadataValue gives ErrMetadataTooLarge; more than
+	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany.
+	// Deleting a mailbox deletes its annotations.
+	SetMetadata(ctx context.Context, acct Account, mailbox int64, entries []MetadataEntry) error
+
 	// ClaimRecent raises the mailbox's RecentMark to upTo, if it is
 	// lower, and returns the mark it had, atomically: the messages with
 	// a UID above the old mark and at most upTo are recent for the

@@ -130,6 +130,17 @@ CREATE TABLE subscriptions (
 INSERT INTO subscriptions (account, name) SELECT account, name FROM mailboxes WHERE subscribed;
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 `,
+	// Version 3. Annotations (RFC 5464, store.Store.Metadata): of a
+	// mailbox, or of the account itself when mailbox is 0.
+	`
+CREATE TABLE metadata (
+	account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox BIGINT NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
+	value BYTEA NOT NULL,
+	PRIMARY KEY (account, mailbox, name)
+);
+`,
 }
 
 // schema is the mailbox store's schema on PostgreSQL.

@@ -145,6 +145,17 @@ CREATE TABLE subscriptions (
 INSERT INTO subscriptions (account, name) SELECT account, name FROM mailboxes WHERE subscribed;
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 `,
+	// Version 4. Annotations (RFC 5464, store.Store.Metadata): of a
+	// mailbox, or of the account itself when mailbox is 0.
+	`
+CREATE TABLE metadata (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	value BLOB NOT NULL,
+	PRIMARY KEY (account, mailbox, name)
+) WITHOUT ROWID;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

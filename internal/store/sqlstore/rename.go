@@ -186,6 +186,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.Account, name stri
 			w.messages--
 			w.bytes -= r.Size
 		}
+		if _, err := w.exec(`DELETE FROM metadata WHERE account = $1 AND mailbox = $2`, w.acct, b.id); err != nil {
+			return fmt.Errorf("delete annotations of %q: %w", name, err)
+		}
 		if _, err := w.exec(`DELETE FROM mailboxes WHERE id = $1`, b.id); err != nil {
 			return fmt.Errorf("delete mailbox %q: %w", name, err)
 		}

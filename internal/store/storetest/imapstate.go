@@ -230,3 +230,97 @@ func testSubscriptions(t *testing.T, s store.Store) {
 		t.Errorf("subscriptions of a missing account: %v, want ErrNotFound", err)
 	}
 }
+
+// testMetadata checks annotations (RFC 5464): of mailboxes and of the
+// account, names compared without case, removal, the limits, and that a
+// mailbox takes its annotations along when deleted.
+func testMetadata(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	inbox := mailbox(t, s, acct, store.Inbox)
+	get := func(a store.Account, mb int64) map[string]string {
+		t.Helper()
+		l, err := s.Metadata(ctx, a, mb)
+		if err != nil {
+			t.Fatalf("Metadata: %v", err)
+		}
+		m := map[string]string{}
+		for _, e := range l {
+			m[e.Name] = string(e.Value)
+		}
+		return m
+	}
+	set := func(mb int64, entries ...store.MetadataEntry) error {
+		return s.SetMetadata(ctx, acct, mb, entries)
+	}
+	if err := set(inbox.ID, store.MetadataEntry{Name: "/private/Comment", Value: []byte("mine")},
+		store.MetadataEntry{Name: "/shared/comment", Value: []byte("ours\x00binary")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(0, store.MetadataEntry{Name: "/shared/admin", Value: []byte("mailto:postmaster@example.org")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(acct, inbox.ID); len(got) != 2 || got["/private/comment"] != "mine" || got["/shared/comment"] != "ours\x00binary" {
+		t.Errorf("mailbox annotations %q", got)
+	}
+	if got := get(acct, 0); len(got) != 1 || got["/shared/admin"] == "" {
+		t.Errorf("server annotations %q", got)
+	}
+	if got := get(other, 0); len(got) != 0 {
+		t.Errorf("another account sees annotations %q", got)
+	}
+	if _, err := s.Metadata(ctx, other, inbox.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("annotations of another account's mailbox: %v, want ErrNotFound", err)
+	}
+	// A nil value removes; the same name in another case is the same entry.
+	if err := set(inbox.ID, store.MetadataEntry{Name: "/PRIVATE/COMMENT"}, store.MetadataEntry{Name: "/shared/comment", Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(acct, inbox.ID); len(got) != 1 || got["/shared/comment"] != "new" {
+		t.Errorf("after removal and update %q", got)
+	}
+	for _, bad := range []string{"/comment", "/private/", "/private//x", "/shared/a/", "/shared/a*", "/shared/%", "private/x", "/shared/a\x01"} {
+		if err := set(inbox.ID, store.MetadataEntry{Name: bad, Value: []byte("x")}); !errors.Is(err, store.ErrMetadataName) {
+			t.Errorf("name %q: %v, want ErrMetadataName", bad, err)
+		}
+	}
+	big := make([]byte, store.MaxMetadataValue+1)
+	if err := set(inbox.ID, store.MetadataEntry{Name: "/private/big", Value: big}); !errors.Is(err, store.ErrMetadataTooLarge) {
+		t.Errorf("value of %d bytes: %v, want ErrMetadataTooLarge", len(big), err)
+	}
+	var many []store.MetadataEntry
+	for i := range store.MaxMetadataEntries {
+		many = append(many, store.MetadataEntry{Name: fmt.Sprintf("/private/e%d", i), Value: []byte("v")})
+	}
+	if err := set(inbox.ID, many...); !errors.Is(err, store.ErrMetadataTooMany) {
+		t.Errorf("%d entries: %v, want ErrMetadataTooMany", len(many)+1, err)
+	}
+	if got := get(acct, inbox.ID); len(got) != 1 {
+		t.Errorf("a refused set left %d entries", len(got))
+	}
+	// Replacing within the limit works.
+	if err := set(inbox.ID, append(many[:store.MaxMetadataEntries-1], store.MetadataEntry{Name: "/shared/comment"})...); err != nil {
+		t.Errorf("a set within the limit: %v", err)
+	}
+
+	mb, err := s.CreateMailbox(ctx, acct, "Annotated", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set(mb.ID, store.MetadataEntry{Name: "/private/comment", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMailbox(ctx, acct, "Annotated"); err != nil {
+		t.Fatal(err)
+	}
+	if mb, err = s.CreateMailbox(ctx, acct, "Annotated", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(acct, mb.ID); len(got) != 0 {
+		t.Errorf("a recreated mailbox has the old one's annotations %q", got)
+	}
+	if err := s.SetMetadata(ctx, acct, mb.ID+1000, []store.MetadataEntry{{Name: "/private/x", Value: []byte("x")}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("annotating a missing mailbox: %v, want ErrNotFound", err)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Subscribe", testSubscribe},
 		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
+		{"Metadata", testMetadata},
 		{"Deliver", testDeliver},
 		{"DeliverFallback", testDeliverFallback},
 		{"DeliverBatch", testDeliverBatch},
