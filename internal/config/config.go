@@ -82,6 +82,10 @@ type SMTP struct {
 	// listener: a DMARC reject policy that fails is answered 550, a
 	// quarantine one files the message to Junk.
 	CheckSenders bool `toml:"check_senders"`
+	// Blocklists are DNS blocklist zones (RFC 5782) asked about each MX
+	// client at EHLO; a listed one gets 554. None by default: most lists
+	// need an agreement with their operator beyond a small volume.
+	Blocklists []string `toml:"blocklists"`
 	// The outbound queue's schedule: retries back off from RetryMin to
 	// RetryMax, a delay notice goes to the sender after DelayWarning (0:
 	// never), and a message not delivered within QueueLifetime is returned

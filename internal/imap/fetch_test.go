@@ -51,7 +51,8 @@ func TestAppendFetch(t *testing.T) {
 		m.Envelope.MessageID != "one@example.org" || len(m.Envelope.Sender) != 1 {
 		t.Fatalf("envelope = %+v", m.Envelope)
 	}
-	if len(m.Flags) != 1 || m.Flags[0] != imap.FlagFlagged {
+	// \Recent too: no session had INBOX selected when it arrived.
+	if len(m.Flags) != 2 || m.Flags[0] != imap.FlagFlagged || m.Flags[1] != `\Recent` {
 		t.Fatalf("flags = %v (BODY.PEEK must not set \\Seen)", m.Flags)
 	}
 	mp, ok := msgs[1].BodyStructure.(*imap.BodyStructureMultiPart)
@@ -113,11 +114,11 @@ func TestFetchSetsSeen(t *testing.T) {
 	rc.expect(`s STORE 1 +FLAGS (\Deleted)`, "s NO")
 	rc.ok("y SELECT INBOX")
 	u = rc.ok("g FETCH 1 (BODY[TEXT])")
-	if len(u) != 1 || !strings.Contains(u[0], `FLAGS (\Seen)`) {
+	if len(u) != 1 || !strings.Contains(u[0], `FLAGS (\Seen \Recent)`) {
 		t.Fatalf("fetch did not report \\Seen: %q", u)
 	}
 	u = rc.ok("h UID FETCH 1:* (FLAGS)")
-	if len(u) != 1 || u[0] != `* 1 FETCH (UID 1 FLAGS (\Seen))` {
+	if len(u) != 1 || u[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Recent))` {
 		t.Fatalf("flags after fetch: %q", u)
 	}
 }

@@ -250,6 +250,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Log:  s.log.With("component", "dkim"),
 		},
 		Checks:          s.senderChecks(),
+		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -349,6 +350,15 @@ func (s *Server) senderChecks() *mailauth.Checker {
 		return nil
 	}
 	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+}
+
+// blocklists returns the DNS blocklists of the MX listener, nil when none
+// is configured.
+func (s *Server) blocklists() *mailauth.DNSBL {
+	if len(s.cfg.SMTP.Blocklists) == 0 {
+		return nil
+	}
+	return &mailauth.DNSBL{Resolver: s.resolver, Zones: s.cfg.SMTP.Blocklists}
 }
 
 func (s *Server) closeStores() {

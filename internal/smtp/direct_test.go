@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
+	"casella/internal/mailauth"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
 	"casella/internal/spool"
@@ -259,4 +260,19 @@ func TestRelayDelayNotice(t *testing.T) {
 			t.Errorf("delay notice lacks %q:\n%s", want, msgs[0].data)
 		}
 	}
+}
+
+// A client on a blocklist gets 554 at EHLO and can send nothing; one the
+// list does not name, or any client while the list is down, gets in.
+func TestBlocklist(t *testing.T) {
+	dnsSrv := dnstest.Start(t, "1.0.0.127.bl.test. 300 IN A 127.0.0.2")
+	bl := &mailauth.DNSBL{Resolver: &resolver.Resolver{Servers: []string{dnsSrv.Addr}}, Zones: []string{"bl.test"}}
+	e := newTestEnv(t, func(c *Config) { c.Blocklists = bl })
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "554 5.7.1 Service unavailable; client [127.0.0.1] blocked using bl.test")
+	rc.cmd("MAIL FROM:<a@b.test>", "502")
+
+	dnsSrv.Fail("1.0.0.127.bl.test", dns.RcodeServerFailure)
+	rc = dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "250")
 }
