@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"casella/internal/blob"
 	"casella/internal/blob/replicated"
 	"casella/internal/cell"
@@ -128,7 +130,13 @@ func OpenCells(ctx context.Context, cfg config.Config, dir directory.Directory, 
 // with the row cache and, when allowed, fault injection over them.
 func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, error) {
 	name := c.name
-	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, s.blobMetrics)
+	// A cell's blob metrics carry its name; embedded mode's stay as
+	// they were.
+	var reg prometheus.Registerer = s.metrics.registry
+	if name != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"cell": name}, reg)
+	}
+	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, replicated.NewMetrics(reg))
 	if err != nil {
 		return nil, err
 	}
