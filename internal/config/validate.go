@@ -40,6 +40,19 @@ func (c Config) Validate() error {
 	if (c.SMTP.SmarthostUsername == "") != (c.SMTP.SmarthostPassword == "") {
 		v.fail("smtp.smarthost_username", "and smtp.smarthost_password go together; set both or neither")
 	}
+	for _, r := range c.SMTP.Resolvers {
+		v.hostPort("smtp.resolvers", r)
+	}
+	if p := c.SMTP.DeliveryPort; p < 1 || p > 65535 {
+		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
+	}
+	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	v.duration("smtp.retry_min", c.SMTP.RetryMin, time.Second)
+	v.duration("smtp.retry_max", c.SMTP.RetryMax, c.SMTP.RetryMin.D())
+	v.duration("smtp.queue_lifetime", c.SMTP.QueueLifetime, c.SMTP.RetryMax.D())
+	if d := c.SMTP.DelayWarning.D(); d < 0 || d >= c.SMTP.QueueLifetime.D() && d != 0 {
+		v.fail("smtp.delay_warning", "is %s; give a time shorter than smtp.queue_lifetime (%s), or 0 for no delay notices", d, c.SMTP.QueueLifetime)
+	}
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)

@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +31,16 @@ import (
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
+	"casella/internal/dkim"
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
 	"casella/internal/limit"
+	"casella/internal/mailauth"
+	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
+	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -50,6 +55,7 @@ const (
 	BlobDir       = "blobs"
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
+	DKIMDir       = "dkim"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -82,8 +88,10 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	relay *smtp.Relay
-	web   *web.Handler
-	http  *httpServer
+	// resolver is what outbound delivery and sender checks ask DNS with.
+	resolver *resolver.Resolver
+	web      *web.Handler
+	http     *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -194,8 +202,17 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the intake spool: %w", err)
 	}
 	cfg := s.cfg.SMTP
+	s.resolver = &resolver.Resolver{Servers: cfg.Resolvers}
 	s.relay = &smtp.Relay{
 		Smarthost: cfg.Smarthost,
+		Direct: &smtp.Direct{
+			Resolver:  s.resolver,
+			STS:       &mtasts.Fetcher{Resolver: s.resolver},
+			Port:      strconv.Itoa(cfg.DeliveryPort),
+			Hostname:  s.cfg.Hostname,
+			PerDomain: cfg.DestinationConcurrency,
+			Logger:    s.log.With("component", "direct"),
+		},
 		Username:  cfg.SmarthostUsername,
 		Password:  cfg.SmarthostPassword,
 		TLSMode:   cfg.SmarthostTLS,
@@ -205,7 +222,10 @@ func (s *Server) openSpools() error {
 		Directory: s.dir,
 	}
 	outbound := opts("outbound")
-	outbound.OnPermanent = s.relay.OnPermanent
+	outbound.RetryMin, outbound.RetryMax = cfg.RetryMin.D(), cfg.RetryMax.D()
+	outbound.Lifetime, outbound.WarnAfter = cfg.QueueLifetime.D(), cfg.DelayWarning.D()
+	outbound.OnPermanent, outbound.OnDelay = s.relay.OnPermanent, s.relay.OnDelay
+	s.relay.Lifetime = cfg.QueueLifetime.D()
 	if s.queue, err = spool.Open(filepath.Join(s.cfg.DataDir, QueueDir), outbound); err != nil {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
@@ -219,11 +239,17 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:        cfg.Hostname,
-		Directory:       s.dir,
-		Usage:           s.store.Usage,
-		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound:        countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Hostname:  cfg.Hostname,
+		Directory: s.dir,
+		Usage:     s.store.Usage,
+		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound: dkim.SigningQueue{
+			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+			Log:  s.log.With("component", "dkim"),
+		},
+		Checks:          s.senderChecks(),
+		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -316,7 +342,28 @@ func writeProbe(dir string) error {
 	return f.Sync()
 }
 
+// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// listener, nil when the configuration turns the checks off.
+func (s *Server) senderChecks() *mailauth.Checker {
+	if !s.cfg.SMTP.CheckSenders {
+		return nil
+	}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+}
+
+// blocklists returns the DNS blocklists of the MX listener, nil when none
+// is configured.
+func (s *Server) blocklists() *mailauth.DNSBL {
+	if len(s.cfg.SMTP.Blocklists) == 0 {
+		return nil
+	}
+	return &mailauth.DNSBL{Resolver: s.resolver, Zones: s.cfg.SMTP.Blocklists}
+}
+
 func (s *Server) closeStores() {
+	if s.relay != nil && s.relay.Direct != nil {
+		s.relay.Direct.Close()
+	}
 	for _, sp := range []*spool.Spool{s.spool, s.queue} {
 		if sp != nil {
 			sp.Close()

@@ -58,7 +58,7 @@ func (s *Server) clusterStatus(ctx context.Context) *web.Cluster {
 			}
 		}
 	}
-	counts, err := s.cellCounts(ctx)
+	counts, err := s.dir.CellCounts(ctx)
 	if err != nil {
 		s.log.Warn("cluster status: counting accounts per cell", "err", err)
 	}
@@ -133,17 +133,4 @@ func (s *Server) heartbeat(ctx context.Context) {
 	if err := s.nodes.Beat(ctx, n); err != nil {
 		s.log.Warn("node heartbeat", "err", err)
 	}
-}
-
-// cellCounts returns the number of accounts in each cell.
-func (s *Server) cellCounts(ctx context.Context) (map[string]int, error) {
-	accts, err := s.dir.Accounts(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, a := range accts {
-		out[a.Cell]++
-	}
-	return out, nil
 }
