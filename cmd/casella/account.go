@@ -54,15 +54,15 @@ func (p *passwordFlags) get(c *cli) (pw string, generated bool, err error) {
 func (c *cli) accountAdd(args []string) error {
 	fs, g := c.newFlags("account add", "ADDRESS",
 		"Add an account in a local domain and create its mailboxes. Without --password or\n"+
-			"--password-stdin a password is generated and printed once.",
+			"--password-stdin a password is generated and printed once. In a cluster the\n"+
+			"account goes to the cell with the fewest accounts, or to the one --cell names.",
 		"casella account add alice@example.com",
-		"casella account add --quota 2GiB --password-stdin bob@example.com < password.txt",
-		"casella account add --cell b carol@example.com")
+		"casella account add --cell b --config cluster.toml carol@example.com",
+		"casella account add --quota 2GiB --password-stdin bob@example.com < password.txt")
 	pf := addPasswordFlags(fs)
 	var quota config.Size
 	fs.Var(&quota, "quota", "storage `size` limit, like 500MiB or 2GiB; 0 means no limit")
-	var cell string
-	fs.StringVar(&cell, "cell", "", "the `cell` of the configuration that stores the account; default: the cell with the fewest accounts")
+	cellName := fs.String("cell", "", "in a cluster, the `cell` that stores the account; default: the one with the fewest accounts")
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -70,9 +70,9 @@ func (c *cli) accountAdd(args []string) error {
 	if quota < 0 {
 		return usagef("account add: --quota must not be negative")
 	}
-	cellSet := false
-	fs.Visit(func(f *flag.Flag) { cellSet = cellSet || f.Name == "cell" })
-	if cellSet && cell == "" {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "cell" })
+	if given && *cellName == "" {
 		return usagef("account add: --cell needs the name of a cell")
 	}
 	pw, generated, err := pf.get(c)
@@ -84,11 +84,8 @@ func (c *cli) accountAdd(args []string) error {
 		return err
 	}
 	defer e.Close()
-	if !cellSet {
-		if cell, err = newAccountCell(c, e); err != nil {
-			return err
-		}
-	} else if err := checkCell(e.Config, cell); err != nil {
+	cell, err := newAccountCell(c, e, *cellName)
+	if err != nil {
 		return err
 	}
 	a, err := e.Directory.AddAccount(c.ctx, pos[0], pw, int64(quota), cell)
@@ -103,8 +100,8 @@ func (c *cli) accountAdd(args []string) error {
 		}
 		return fmt.Errorf("creating mailboxes of %s: %w; the account was not added, try again", a.Address, err)
 	}
-	if a.Cell != "" {
-		fmt.Fprintf(c.stdout, "added account %s (id %d) in cell %s\n", a.Address, a.ID, a.Cell)
+	if cell != "" {
+		fmt.Fprintf(c.stdout, "added account %s (id %d) in cell %s\n", a.Address, a.ID, cell)
 	} else {
 		fmt.Fprintf(c.stdout, "added account %s (id %d)\n", a.Address, a.ID)
 	}
@@ -112,6 +109,29 @@ func (c *cli) accountAdd(args []string) error {
 		fmt.Fprintf(c.stdout, "password: %s\n(shown only this once)\n", pw)
 	}
 	return nil
+}
+
+// newAccountCell returns the cell of a new account: the one given, which
+// the configuration must list, or the one with the fewest accounts; ""
+// in embedded mode.
+func newAccountCell(c *cli, e *env, given string) (string, error) {
+	if !e.Config.Cluster() {
+		if given != "" {
+			return "", usagef("account add: --cell needs a cluster configuration, with [[cell]] sections")
+		}
+		return "", nil
+	}
+	if given != "" {
+		if e.Store.Cell(given) == nil {
+			return "", fmt.Errorf("no cell %q in the configuration; give one of its [[cell]] names", given)
+		}
+		return given, nil
+	}
+	counts, err := e.Directory.CellCounts(c.ctx)
+	if err != nil {
+		return "", fmt.Errorf("counting accounts per cell: %w", err)
+	}
+	return e.Store.ForNewAccount(counts), nil
 }
 
 func (c *cli) accountList(args []string) error {
@@ -280,55 +300,4 @@ func quotaString(q int64) string {
 		return "unlimited"
 	}
 	return config.Size(q).String()
-}
-
-// cellNames returns the names of the configured cells, in the
-// configuration's order; none in embedded mode.
-func cellNames(cfg config.Config) []string {
-	var l []string
-	for _, c := range cfg.Cells {
-		l = append(l, c.Name)
-	}
-	return l
-}
-
-// checkCell checks that --cell names a configured cell: an account in a
-// cell no node serves would receive mail that nobody can deliver.
-func checkCell(cfg config.Config, cell string) error {
-	names := cellNames(cfg)
-	if len(names) == 0 {
-		return fmt.Errorf("cell %q: no cells are configured (embedded mode keeps every account in the data directory); leave out --cell, or give --config a file with [[cell]] sections", cell)
-	}
-	if !slices.Contains(names, cell) {
-		return fmt.Errorf("cell %q is not in the configuration; the cells are %s", cell, strings.Join(names, ", "))
-	}
-	return nil
-}
-
-// newAccountCell returns the cell for an account added without --cell.
-func newAccountCell(c *cli, e *env) (string, error) {
-	names := cellNames(e.Config)
-	if len(names) == 0 {
-		return "", nil
-	}
-	counts, err := e.Directory.CellCounts(c.ctx)
-	if err != nil {
-		return "", fmt.Errorf("choosing a cell for the account: %w; name one with --cell", err)
-	}
-	return chooseCell(counts, names), nil
-}
-
-// chooseCell returns the cell for a new account: the configured cell with
-// the fewest accounts (counts, from the directory), the first in the
-// configuration's order among equals, so that cells fill evenly; "" when
-// no cells are configured (embedded mode). Counts of cells the
-// configuration no longer lists do not matter.
-func chooseCell(counts map[string]int, configured []string) string {
-	best := ""
-	for _, name := range configured {
-		if best == "" || counts[name] < counts[best] {
-			best = name
-		}
-	}
-	return best
 }

@@ -28,7 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -39,6 +38,7 @@ import (
 	"casella/internal/limit"
 	"casella/internal/mailauth"
 	"casella/internal/mtasts"
+	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
@@ -75,15 +75,14 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir   directory.Directory
-	cells *cell.Router
-	store store.Store // cells, as one store that routes each account to its cell
-	// blobMetrics are shared by the cells' replicated blob stores.
-	blobMetrics *replicated.Metrics
-	partsMu     sync.Mutex
-	parts       map[string]*cellParts // by cell name, once open
-	spool       *spool.Spool
-	queue       *spool.Spool
+	dir     directory.Directory
+	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
+	cells   *cell.Router
+	store   store.Store // cells, as one store that routes each account to its cell
+	partsMu sync.Mutex
+	parts   map[string]*cellParts // by cell name, once open
+	spool   *spool.Spool
+	queue   *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -133,11 +132,11 @@ func Open(opts Options) (*Server, error) {
 	if s.dir, err = OpenDirectory(ctx, cfg); err != nil {
 		return nil, err
 	}
+	s.openNodes(ctx)
 	if opts.AllowFaults {
 		s.faults = faults.New(s.log.With("component", "faults"))
 		s.log.Warn("fault injection is allowed on this server; never run it in production")
 	}
-	s.blobMetrics = replicated.NewMetrics(s.metrics.registry)
 	s.cells = cell.New(s.dir, specs(cfg, s.openCell), cell.Options{Logger: s.log.With("component", "cells")})
 	s.store = s.cells
 	if err := s.cells.Open(ctx); err != nil {
@@ -223,7 +222,10 @@ func (s *Server) openSpools() error {
 		Directory: s.dir,
 	}
 	outbound := opts("outbound")
-	outbound.OnPermanent = s.relay.OnPermanent
+	outbound.RetryMin, outbound.RetryMax = cfg.RetryMin.D(), cfg.RetryMax.D()
+	outbound.Lifetime, outbound.WarnAfter = cfg.QueueLifetime.D(), cfg.DelayWarning.D()
+	outbound.OnPermanent, outbound.OnDelay = s.relay.OnPermanent, s.relay.OnDelay
+	s.relay.Lifetime = cfg.QueueLifetime.D()
 	if s.queue, err = spool.Open(filepath.Join(s.cfg.DataDir, QueueDir), outbound); err != nil {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
@@ -247,6 +249,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Log:  s.log.With("component", "dkim"),
 		},
 		Checks:          s.senderChecks(),
+		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -348,6 +351,15 @@ func (s *Server) senderChecks() *mailauth.Checker {
 	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
 }
 
+// blocklists returns the DNS blocklists of the MX listener, nil when none
+// is configured.
+func (s *Server) blocklists() *mailauth.DNSBL {
+	if len(s.cfg.SMTP.Blocklists) == 0 {
+		return nil
+	}
+	return &mailauth.DNSBL{Resolver: s.resolver, Zones: s.cfg.SMTP.Blocklists}
+}
+
 func (s *Server) closeStores() {
 	if s.relay != nil && s.relay.Direct != nil {
 		s.relay.Direct.Close()
@@ -359,6 +371,9 @@ func (s *Server) closeStores() {
 	}
 	if s.cells != nil {
 		s.cells.Close()
+	}
+	if s.nodes != nil {
+		s.nodes.Close()
 	}
 	if s.dir != nil {
 		s.dir.Close()
