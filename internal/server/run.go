@@ -73,6 +73,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
 	})
+	s.loop(ctx, "tls reports", func(ctx context.Context) error {
+		return every(ctx, time.Hour, s.tlsReports.SendDue)
+	})
 	for _, c := range s.cells.Cells() {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error {
 			// A cell down at start is scrubbed once it opens.

@@ -45,6 +45,7 @@ import (
 	"casella/internal/spool"
 	"casella/internal/store"
 	"casella/internal/tlsconf"
+	"casella/internal/tlsrpt"
 	"casella/internal/web"
 )
 
@@ -56,6 +57,7 @@ const (
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
 	DKIMDir       = "dkim"
+	TLSReportDir  = "tlsrpt"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -90,8 +92,11 @@ type Server struct {
 	relay *smtp.Relay
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
-	web      *web.Handler
-	http     *httpServer
+	// outbound is where submitted mail and reports enter the queue.
+	outbound   dkim.SigningQueue
+	tlsReports *tlsrpt.Recorder
+	web        *web.Handler
+	http       *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -230,6 +235,20 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
 	s.relay.Queue = s.queue
+	// Mail from local domains is signed as it enters the queue.
+	s.outbound = dkim.SigningQueue{
+		Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+		Log:  s.log.With("component", "dkim"),
+	}
+	s.tlsReports = &tlsrpt.Recorder{
+		Dir:       filepath.Join(s.cfg.DataDir, TLSReportDir),
+		Submitter: s.cfg.Hostname,
+		Resolver:  s.resolver,
+		Mail:      s.outbound,
+		Logger:    s.log.With("component", "tlsrpt"),
+	}
+	s.relay.Direct.Reports = s.tlsReports
 	s.metrics.watchQueue("inbound", s.spool)
 	s.metrics.watchQueue("outbound", s.queue)
 	return nil
@@ -239,15 +258,11 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:  cfg.Hostname,
-		Directory: s.dir,
-		Usage:     s.store.Usage,
-		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound: dkim.SigningQueue{
-			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-			Log:  s.log.With("component", "dkim"),
-		},
+		Hostname:        cfg.Hostname,
+		Directory:       s.dir,
+		Usage:           s.store.Usage,
+		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
