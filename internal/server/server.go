@@ -265,6 +265,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
+		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
+		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
