@@ -48,6 +48,7 @@ var commands = []command{
 	{"account show", "show an account: quota, usage and mailboxes", (*cli).accountShow},
 	{"account passwd", "set an account's password", (*cli).accountPasswd},
 	{"account quota", "set an account's quota", (*cli).accountQuota},
+	{"account unlock", "lift the lock that failed logins put on an account", (*cli).accountUnlock},
 	{"account remove", "remove an account and delete all its mail", (*cli).accountRemove},
 	{"alias add", "add an address that forwards to one or more accounts", (*cli).aliasAdd},
 	{"alias list", "list aliases", (*cli).aliasList},

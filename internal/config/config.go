@@ -39,6 +39,17 @@ type Config struct {
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
+	Auth     Auth   `toml:"auth"`
+}
+
+// Auth configures the defence against password guessing shared by every
+// protocol (package limit): waits before each check grow with the
+// failures of the account, the address and its network.
+type Auth struct {
+	// LockAfter is how many failed logins lock an account; the owner's
+	// usual devices still get in, and "casella account unlock" lifts it.
+	LockAfter int      `toml:"lock_after"`
+	LockFor   Duration `toml:"lock_for"`
 }
 
 // Log configures logging.
@@ -269,6 +280,7 @@ func Default() Config {
 			},
 		},
 		Demo: Demo{Enabled: true},
+		Auth: Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},
 	}
 }
 

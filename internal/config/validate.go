@@ -74,6 +74,8 @@ func (c Config) Validate() error {
 	// An entry whose removal a crash undid comes back at the next start;
 	// an hour leaves room for a slow one.
 	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
+	v.positive("auth.lock_after", c.Auth.LockAfter)
+	v.duration("auth.lock_for", c.Auth.LockFor, time.Second)
 
 	v.duration("blob.gc_grace", c.Blob.GCGrace, time.Second)
 	v.duration("blob.gc_interval", c.Blob.GCInterval, time.Second)

@@ -25,6 +25,7 @@ type metrics struct {
 	delivered   *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	failures    *prometheus.CounterVec
+	refusals    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -55,10 +56,20 @@ func newMetrics() *metrics {
 			Name: "casella_delivery_failures_total",
 			Help: "Failed delivery attempts (store or remote errors), retried later, by queue.",
 		}, []string{"queue"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_refusals_total",
+			Help: "Requests refused (bad recipient, relaying, size, rate, failed or throttled login, quota), by protocol and reason.",
+		}, []string{"protocol", "reason"}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures,
+	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// refused counts one refusal; every protocol server reports its refusals
+// here, each also logging it with its reason.
+func (m *metrics) refused(protocol, reason string) {
+	m.refusals.WithLabelValues(protocol, reason).Inc()
 }
 
 // watchQueue exports a spool's depth and oldest entry age.

@@ -218,7 +218,13 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
-	authLimit := limit.NewAuth()
+	authLimit := limit.NewAuth(limit.AuthOptions{
+		LockAfter: cfg.Auth.LockAfter,
+		LockFor:   cfg.Auth.LockFor.D(),
+		Locks:     s.dir,
+		Logger:    s.log.With("component", "auth"),
+		Refused:   s.metrics.refused,
+	})
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,

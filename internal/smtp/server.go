@@ -98,7 +98,8 @@ type Config struct {
 	MaxRecipients int
 	// Conns, when set, limits concurrent connections per client address.
 	Conns *limit.Conns
-	// AuthLimit slows down failing logins; nil means limit.NewAuth().
+	// AuthLimit slows down failing logins; nil means one of its own with
+	// the defaults.
 	AuthLimit *limit.Auth
 	// CommandTimeout bounds the wait for each command or data line; 0
 	// means DefaultCommandTimeout.
@@ -140,7 +141,7 @@ func New(cfg Config) *Server {
 		cfg.CommandTimeout = DefaultCommandTimeout
 	}
 	if cfg.AuthLimit == nil {
-		cfg.AuthLimit = limit.NewAuth()
+		cfg.AuthLimit = limit.NewAuth(limit.AuthOptions{Logger: cfg.Logger})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

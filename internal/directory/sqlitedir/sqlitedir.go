@@ -108,6 +108,13 @@ var steps = []string{
 	);
 	CREATE INDEX aliases_domain ON aliases(domain);
 	CREATE INDEX aliases_target ON aliases(target);`,
+	`CREATE TABLE account_locks (
+		account INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+		since INTEGER NOT NULL,
+		until INTEGER NOT NULL,
+		failures INTEGER NOT NULL,
+		source TEXT NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to date. Directories written before
