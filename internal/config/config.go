@@ -40,6 +40,15 @@ type Config struct {
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
 	Auth     Auth   `toml:"auth"`
+	Quota    Quota  `toml:"quota"`
+}
+
+// Quota configures how account quotas are enforced (package quota).
+type Quota struct {
+	// Grace is the share of its quota by which the message that crosses
+	// it may pass it; mail beyond that waits in the spool, and senders
+	// are told 452 4.2.2.
+	Grace float64 `toml:"grace"`
 }
 
 // Auth configures the defence against password guessing shared by every
@@ -279,8 +288,9 @@ func Default() Config {
 				Interval: Duration(24 * time.Hour),
 			},
 		},
-		Demo: Demo{Enabled: true},
-		Auth: Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},
+		Demo:  Demo{Enabled: true},
+		Auth:  Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},
+		Quota: Quota{Grace: 0.10},
 	}
 }
 

@@ -123,6 +123,7 @@ lock_for = "1h"
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota: Quota{Grace: 0.10},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob

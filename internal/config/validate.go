@@ -76,6 +76,9 @@ func (c Config) Validate() error {
 	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
 	v.positive("auth.lock_after", c.Auth.LockAfter)
 	v.duration("auth.lock_for", c.Auth.LockFor, time.Second)
+	if g := c.Quota.Grace; g < 0 || g > 1 {
+		v.fail("quota.grace", "is %v; give a share of the quota from 0 to 1, like 0.1 for 10%%", g)
+	}
 
 	v.duration("blob.gc_grace", c.Blob.GCGrace, time.Second)
 	v.duration("blob.gc_interval", c.Blob.GCInterval, time.Second)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -127,18 +128,20 @@ func (c countingEnqueuer) Enqueue(ctx context.Context, env spool.Envelope, data 
 
 // counting wraps a delivery handler to count its failures, keeping its
 // ability to take batches.
-func counting(h spool.Handler, counter prometheus.Counter) spool.Handler {
-	c := countingHandler{h, counter}
+func counting(h spool.Handler, counter, deferred prometheus.Counter) spool.Handler {
+	c := countingHandler{h, counter, deferred}
 	if b, ok := h.(spool.BatchHandler); ok {
 		return countingBatchHandler{c, b}
 	}
 	return c
 }
 
-// countingHandler counts a delivery handler's failures.
+// countingHandler counts a delivery handler's failures, and apart from
+// them its deferrals (a mailbox over quota), which are no failure of ours.
 type countingHandler struct {
-	h       spool.Handler
-	counter prometheus.Counter
+	h        spool.Handler
+	counter  prometheus.Counter
+	deferred prometheus.Counter
 }
 
 func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
@@ -146,7 +149,10 @@ func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte
 }
 
 func (c countingHandler) count(err error) error {
-	if err != nil {
+	switch {
+	case errors.Is(err, spool.ErrDeferred):
+		c.deferred.Inc()
+	case err != nil:
 		c.counter.Inc()
 	}
 	return err

@@ -55,12 +55,13 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	inbound := &delivery.Deliverer{Store: s.store, Blobs: s.blobs, Logger: s.log.With("component", "delivery")}
+	inbound := &delivery.Deliverer{Store: s.store, Blobs: s.blobs, Logger: s.log.With("component", "delivery"),
+		Quota: s.accountQuota, Reserved: s.quota}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
-		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound")))
+		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound"), s.metrics.refusals.WithLabelValues("delivery", "quota")))
 	})
 	s.loop(ctx, "outbound", func(ctx context.Context) error {
-		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound")))
+		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound"), s.metrics.refusals.WithLabelValues("outbound", "deferred")))
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", func(ctx context.Context) error {

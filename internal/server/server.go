@@ -35,6 +35,7 @@ import (
 	"casella/internal/imap"
 	"casella/internal/limit"
 	"casella/internal/pop3"
+	"casella/internal/quota"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -82,6 +83,7 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	relay *smtp.Relay
+	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	web   *web.Handler
 	http  *httpServer
 
@@ -218,6 +220,7 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
+	s.quota = quota.NewTracker(cfg.Quota.Grace)
 	authLimit := limit.NewAuth(limit.AuthOptions{
 		LockAfter: cfg.Auth.LockAfter,
 		LockFor:   cfg.Auth.LockFor.D(),
@@ -229,6 +232,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,
+		Quota:           s.quota,
 		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
 		Outbound:        countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
 		TLS:             tlsConfig,
@@ -306,6 +310,15 @@ func queueStatus(sp *spool.Spool) func() web.QueueStatus {
 			LastError:        ls.LastError,
 		}
 	}
+}
+
+// accountQuota returns an account's quota for the delivery loop.
+func (s *Server) accountQuota(ctx context.Context, id store.Account) (int64, error) {
+	a, err := s.dir.AccountByID(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return a.Quota, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

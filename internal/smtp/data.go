@@ -52,6 +52,10 @@ func (s *session) Data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
 	}
 
+	release, err := s.reserveQuota(msg)
+	if err != nil {
+		return err
+	}
 	auth := ""
 	if s.account != nil {
 		auth = s.account.Address
@@ -67,6 +71,9 @@ func (s *session) Data(r io.Reader) error {
 		env := spool.Envelope{From: s.from, Recipients: q.rcpts, Received: now, Auth: auth}
 		id, err := s.enqueue(q.to, env, msg)
 		if err != nil {
+			if len(ids) == 0 {
+				release()
+			}
 			return err
 		}
 		ids = append(ids, id)

@@ -40,6 +40,7 @@ import (
 
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/quota"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -83,6 +84,10 @@ type Config struct {
 	// Usage, when set, is asked at RCPT for the quota usage of local
 	// accounts with a quota; an error from it accepts the recipient.
 	Usage func(ctx context.Context, acct store.Account) (store.Usage, error)
+	// Quota holds the messages accepted for each account and not yet
+	// delivered, for the quota checks; nil means one of its own with the
+	// default grace. The delivery loop must share it to release them.
+	Quota *quota.Tracker
 	// Spool receives mail for local recipients.
 	Spool Enqueuer
 	// Outbound receives submitted mail for remote recipients; nil refuses
@@ -145,6 +150,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Quota == nil {
+		cfg.Quota = quota.NewTracker(quota.DefaultGrace)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{

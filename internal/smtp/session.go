@@ -17,6 +17,7 @@ import (
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/spool"
+	"casella/internal/store"
 )
 
 // role tells which service a listener offers.
@@ -68,12 +69,13 @@ type session struct {
 	local  []spool.Recipient // resolved local accounts, to Spool
 	remote []spool.Recipient // submitted to other domains, to Outbound
 	rcpts  []string          // accepted RCPT addresses, in order
+	quotas map[int64]int64   // quota of each local account with one
 }
 
 // Reset discards the current transaction (RSET, new EHLO, end of DATA).
 func (s *session) Reset() {
 	s.from, s.utf8 = "", false
-	s.local, s.remote, s.rcpts = nil, nil, nil
+	s.local, s.remote, s.rcpts, s.quotas = nil, nil, nil, nil
 }
 
 // Logout ends the session.
@@ -138,14 +140,21 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	}
 	for _, r := range rs {
 		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag})
+		if r.Account.Quota > 0 {
+			if s.quotas == nil {
+				s.quotas = map[int64]int64{}
+			}
+			s.quotas[int64(r.Account.ID)] = r.Account.Quota
+		}
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
 }
 
-// checkQuota refuses a recipient whose account is full (RFC 3463 code
-// 4.2.2, temporary: the owner may make room). A failing lookup accepts
-// the recipient: our store being down is not the sender's problem.
+// checkQuota refuses a recipient whose account is full, counting the
+// messages accepted for it and not yet delivered (RFC 3463 code 4.2.2,
+// temporary: the owner may make room). A failing lookup accepts the
+// recipient: our store being down is not the sender's problem.
 func (s *session) checkQuota(ctx context.Context, rs []directory.Recipient) error {
 	if s.srv.cfg.Usage == nil {
 		return nil
@@ -159,11 +168,55 @@ func (s *session) checkQuota(ctx context.Context, rs []directory.Recipient) erro
 			s.log.Warn("smtp: quota lookup failed; accepting", "account", r.Account.Address, "err", err)
 			continue
 		}
-		if u.Bytes >= r.Account.Quota {
-			return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
+		if s.srv.cfg.Quota.Full(r.Account.ID, r.Account.Quota, u.Bytes) {
+			s.log.Info("smtp: recipient over quota", "rcpt", r.Account.Address, "quota", r.Account.Quota, "usage", u.Bytes)
+			return errMailboxFull
 		}
 	}
 	return nil
+}
+
+// reserveQuota takes room for msg in the quota of every local recipient
+// that has one, or refuses the message if one has no room for it. The
+// delivery loop releases what it delivers; release gives the room back if
+// the message is not spooled after all.
+func (s *session) reserveQuota(msg []byte) (release func(), err error) {
+	size := int64(len(msg))
+	var taken []store.Account
+	release = func() {
+		for _, a := range taken {
+			s.srv.cfg.Quota.Release(a, size)
+		}
+	}
+	if len(s.quotas) == 0 {
+		return release, nil
+	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
+	defer cancel()
+	for _, r := range s.local {
+		acct, q := store.Account(r.Account), s.quotas[r.Account]
+		if q <= 0 {
+			continue
+		}
+		var usage int64
+		if s.srv.cfg.Usage != nil {
+			u, err := s.srv.cfg.Usage(ctx, acct)
+			if err != nil {
+				// As at RCPT, a failing lookup accepts; the room is still
+				// taken so that delivery gives it back.
+				s.log.Warn("smtp: quota lookup failed; accepting", "account", acct, "err", err)
+				q = 0
+			}
+			usage = u.Bytes
+		}
+		if !s.srv.cfg.Quota.Reserve(acct, q, usage, size) {
+			release()
+			s.log.Info("smtp: message over quota", "rcpt", r.Address, "quota", q, "usage", usage, "size", size)
+			return nil, errMailboxFull
+		}
+		taken = append(taken, acct)
+	}
+	return release, nil
 }
 
 // remoteIP returns the client's address without port.
@@ -219,6 +272,9 @@ var (
 	// RFC 6531 section 3.5: an address with UTF-8 without the SMTPUTF8
 	// parameter.
 	errNeedUTF8 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
+	// errMailboxFull is RFC 3463 code 4.2.2, temporary: the owner may make
+	// room.
+	errMailboxFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
 	// errLocalFailure is our fault: the sender retries later.
 	errLocalFailure = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 )
