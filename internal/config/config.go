@@ -86,6 +86,10 @@ type SMTP struct {
 	SmarthostUsername string `toml:"smarthost_username"`
 	SmarthostPassword string `toml:"smarthost_password"`
 	SmarthostTLS      string `toml:"smarthost_tls"` // starttls, tls or none
+	// CheckHeaderFrom makes submission refuse a message whose From:
+	// header names an address that neither is the account's nor delivers
+	// to it.
+	CheckHeaderFrom bool `toml:"check_header_from"`
 }
 
 // IMAP configures the IMAP server.
@@ -241,6 +245,7 @@ func Default() Config {
 			MaxConnectionsPerIP: 20,
 			CommandTimeout:      Duration(5 * time.Minute),
 			MaxLineLength:       1000,
+			CheckHeaderFrom:     true,
 			SmarthostTLS:        "starttls",
 		},
 		IMAP: IMAP{

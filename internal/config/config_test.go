@@ -60,6 +60,7 @@ smarthost = "relay.example.net:587"
 smarthost_username = "u"
 smarthost_password = "p"
 smarthost_tls = "tls"
+check_header_from = false
 
 [imap]
 listen = ":143"

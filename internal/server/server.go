@@ -238,6 +238,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
 		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),

@@ -31,6 +31,9 @@ func (s *submissionSession) AuthMechanisms() []string {
 
 // Auth starts a SASL exchange for mech.
 func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
+	if s.expired() {
+		return nil, errTimeout
+	}
 	if _, ok := s.conn.TLSConnectionState(); !ok {
 		return nil, errEncryptionRequired
 	}

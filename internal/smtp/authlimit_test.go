@@ -34,7 +34,7 @@ func authOnce(addr, user, pw string) (int, error) {
 // 454, because the lookup's timeout ran during the wait.
 func TestSubmissionGoodPasswordAfterWait(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) {
-		c.AuthLimit = limit.NewAuth(limit.AuthOptions{Free: 1, Base: 100 * time.Millisecond, Max: 100 * time.Millisecond})
+		c.AuthLimit = limit.NewAuth(limit.AuthOptions{Logger: discardLogger(), Free: 1, Base: 100 * time.Millisecond, Max: 100 * time.Millisecond})
 	})
 	for range 2 {
 		if code, err := authOnce(e.submission, "alice@example.test", "wrong"); err != nil || code != 535 {
@@ -53,7 +53,7 @@ func TestSubmissionGoodPasswordAfterWait(t *testing.T) {
 func TestSubmissionGuessingGainsNothing(t *testing.T) {
 	newEnv := func() *testEnv {
 		return newTestEnv(t, func(c *Config) {
-			c.AuthLimit = limit.NewAuth(limit.AuthOptions{Free: 3, Base: time.Hour, Max: time.Hour, MaxWait: time.Second})
+			c.AuthLimit = limit.NewAuth(limit.AuthOptions{Logger: discardLogger(), Free: 3, Base: time.Hour, Max: time.Hour, MaxWait: time.Second})
 		})
 	}
 	t.Run("parallel", func(t *testing.T) {

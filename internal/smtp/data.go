@@ -20,6 +20,9 @@ import (
 // and enqueues it. The reply carries the spool id and is sent only after
 // Enqueue returned: the message is durable then.
 func (s *session) Data(r io.Reader) error {
+	if s.expired() {
+		return errTimeout
+	}
 	// The header goes first and the message is read in behind it, in a
 	// buffer that served earlier messages. A new one per message, grown as
 	// the message came in and then copied behind the header, allocated
@@ -46,10 +49,17 @@ func (s *session) Data(r io.Reader) error {
 		return gosmtp.ErrDataTooLarge
 	}
 	msg := buf.Bytes()
-	if err := checkLineEndings(msg[len(hdr):]); err != nil {
-		s.log.Info("smtp: refused message", "err", err)
+	err = checkLineEndings(msg[len(hdr):])
+	if s.guard != nil && s.guard.takeBareCR() {
+		err = errors.New(`bare CR after a dot at the start of a line ("\r\n.\r")`)
+	}
+	if err != nil {
+		s.log.Info("smtp: refused message", "reason", "bare_cr", "err", err)
 		// Postfix's smtpd_forbid_bare_newline answers the same way.
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
+	}
+	if err := s.checkHeaderFrom(msg[len(hdr):]); err != nil {
+		return err
 	}
 
 	release, err := s.reserveQuota(msg)

@@ -63,6 +63,20 @@ type trackedConn struct {
 	srv     *Server
 	release func()
 	once    sync.Once
+	guard   *connGuard // set before the session's first read
+}
+
+// Read reads from the connection; after a timeout every read fails at
+// once (see connGuard).
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.guard != nil && c.guard.timedOut.Load() {
+		return 0, errTimedOut
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil && c.guard != nil {
+		c.guard.noteRead(err)
+	}
+	return n, err
 }
 
 // Close closes the connection once.

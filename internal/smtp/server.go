@@ -106,6 +106,9 @@ type Config struct {
 	// AuthLimit slows down failing logins; nil means one of its own with
 	// the defaults.
 	AuthLimit *limit.Auth
+	// CheckHeaderFrom makes submission refuse a message whose From:
+	// header names an address that is not the account's (checkHeaderFrom).
+	CheckHeaderFrom bool
 	// CommandTimeout bounds the wait for each command or data line; 0
 	// means DefaultCommandTimeout.
 	CommandTimeout time.Duration
@@ -125,7 +128,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
-	servers   []*gosmtp.Server
 	listeners []net.Listener
 	conns     map[*trackedConn]struct{}
 	drained   chan struct{} // closed when conns empties during Shutdown
@@ -190,7 +192,52 @@ func (s *Server) ServeSubmissions(l net.Listener) error {
 }
 
 func (s *Server) serve(r role, l net.Listener) error {
-	gs := gosmtp.NewServer(&backend{srv: s, role: r})
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	var delay time.Duration // after a failed accept, doubling up to a second
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
+			}
+			// Out of file descriptors, or a client gone before accept:
+			// wait a little and go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("smtp: accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go s.serveConn(r, c)
+	}
+}
+
+// serveConn runs one connection's session with a go-smtp server of its
+// own, whose Debug tee feeds the connection's guard.
+func (s *Server) serveConn(r role, c net.Conn) {
+	g := &connGuard{}
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*trackedConn); ok {
+		tc.guard = g
+	}
+	gs := gosmtp.NewServer(&backend{srv: s, role: r, guard: g})
 	gs.Domain = s.cfg.Hostname
 	gs.TLSConfig = s.cfg.TLS
 	gs.MaxMessageBytes = s.cfg.MaxMessageBytes
@@ -200,29 +247,14 @@ func (s *Server) serve(r role, l net.Listener) error {
 	gs.WriteTimeout = s.cfg.CommandTimeout
 	gs.EnableSMTPUTF8 = true
 	gs.ErrorLog = errorLog{s.log}
+	gs.Debug = g
 	// The session refuses AUTH itself before TLS, with the RFC 4954
 	// reply and without advertising it; go-smtp would otherwise answer
 	// 523 on its own.
 	gs.AllowInsecureAuth = r == roleSubmission
-
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, gs)
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-
-	err := gs.Serve(l)
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if err != nil && !closing {
-		return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
-	}
-	return nil
+	// Serve returns errServed at once; the session runs on in go-smtp's
+	// goroutine, and Shutdown waits for its connection.
+	gs.Serve(&oneConn{c: c})
 }
 
 // Shutdown stops accepting connections and waits for open sessions to end
@@ -235,7 +267,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.closing = true
-	servers := s.servers
 	for _, l := range s.listeners {
 		l.Close()
 	}
@@ -246,12 +277,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	drained := s.drained
 	s.mu.Unlock()
-
-	// go-smtp's Shutdown marks each server done, so Serve returns nil,
-	// and waits for its own sessions; the wait below covers them all.
-	for _, gs := range servers {
-		go gs.Shutdown(ctx)
-	}
 
 	if drained != nil {
 		select {

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -30,8 +32,9 @@ const (
 
 // backend makes go-smtp sessions for one role.
 type backend struct {
-	srv  *Server
-	role role
+	srv   *Server
+	role  role
+	guard *connGuard
 }
 
 // NewSession starts a session after HELO/EHLO, and again after STARTTLS.
@@ -39,12 +42,20 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	id := make([]byte, 6)
 	rand.Read(id)
 	s := &session{
-		srv:  b.srv,
-		role: b.role,
-		conn: c,
-		id:   hex.EncodeToString(id),
+		srv:   b.srv,
+		role:  b.role,
+		conn:  c,
+		guard: b.guard,
+		id:    hex.EncodeToString(id),
 	}
 	s.log = b.srv.log.With("session", s.id, "remote", c.Conn().RemoteAddr().String())
+	if s.expired() {
+		return nil, errTimeout
+	}
+	if err := checkHello(c.Hostname()); err != nil {
+		s.log.Info("smtp: refused", "reason", "bad_helo", "err", err)
+		return nil, errBadHello
+	}
 	if b.role == roleSubmission {
 		return &submissionSession{session: s}, nil
 	}
@@ -54,11 +65,13 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 // session is one client's SMTP session; go-smtp calls it from the
 // connection's goroutine only.
 type session struct {
-	srv  *Server
-	role role
-	conn *gosmtp.Conn
-	id   string
-	log  *slog.Logger
+	srv   *Server
+	role  role
+	conn  *gosmtp.Conn
+	guard *connGuard
+	id    string
+	log   *slog.Logger
+	gone  bool // the connection was closed after a last reply
 
 	// account is the authenticated submitter, nil before AUTH.
 	account *directory.Account
@@ -73,7 +86,17 @@ type session struct {
 }
 
 // Reset discards the current transaction (RSET, new EHLO, end of DATA).
+// go-smtp calls it for a repeated EHLO and then echoes the name given, so
+// a bad name closes the connection here, before the echo.
 func (s *session) Reset() {
+	if s.expired() {
+		return
+	}
+	if err := checkHello(s.conn.Hostname()); err != nil {
+		s.log.Info("smtp: refused", "reason", "bad_helo", "err", err)
+		s.goodbye(errBadHello)
+		return
+	}
 	s.from, s.utf8 = "", false
 	s.local, s.remote, s.rcpts, s.quotas = nil, nil, nil, nil
 }
@@ -84,6 +107,13 @@ func (s *session) Logout() error { return nil }
 // Mail starts a transaction (RFC 5321 section 4.1.1.2).
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	s.Reset()
+	if s.gone || s.expired() {
+		return errTimeout
+	}
+	if err := checkAddress(from); err != nil {
+		s.log.Info("smtp: refused", "reason", "bad_address", "from", strconv.Quote(from), "err", err)
+		return errBadSender
+	}
 	utf8Mode := opts != nil && opts.UTF8
 	if !utf8Mode && !isASCII(from) {
 		return errNeedUTF8
@@ -103,6 +133,13 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 
 // Rcpt adds a recipient (RFC 5321 section 4.1.1.3) after resolving it.
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if s.expired() {
+		return errTimeout
+	}
+	if err := checkAddress(to); err != nil {
+		s.log.Info("smtp: refused", "reason", "bad_address", "rcpt", strconv.Quote(to), "err", err)
+		return errBadRecipient
+	}
 	if s.role == roleSubmission && s.account == nil {
 		return errAuthRequired
 	}
@@ -219,6 +256,55 @@ func (s *session) reserveQuota(msg []byte) (release func(), err error) {
 	return release, nil
 }
 
+// expired reports whether the connection timed out; the first time, it
+// says goodbye (see connGuard).
+func (s *session) expired() bool {
+	if s.guard == nil || !s.guard.timedOut.Load() {
+		return false
+	}
+	s.goodbye(errTimeout)
+	return true
+}
+
+// goodbye sends a last reply and closes the connection. It writes on the
+// connection itself, which go-smtp flushes after every reply, so nothing
+// of go-smtp's comes after it.
+func (s *session) goodbye(e *gosmtp.SMTPError) {
+	if s.gone {
+		return
+	}
+	s.gone = true
+	c := s.conn.Conn()
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	c.Close()
+}
+
+// checkHello checks the name a client gives in HELO or EHLO, which go-smtp
+// echoes in its reply: no control characters, valid UTF-8.
+func checkHello(name string) error {
+	return checkText(name)
+}
+
+// checkAddress checks a MAIL or RCPT address before anything else looks
+// at it: no control characters (NUL, a bare CR) and valid UTF-8, so it
+// can reach no header or log raw.
+func checkAddress(addr string) error {
+	return checkText(addr)
+}
+
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("invalid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
+}
+
 // remoteIP returns the client's address without port.
 func (s *session) remoteIP() string {
 	addr := s.conn.Conn().RemoteAddr()
@@ -275,6 +361,13 @@ var (
 	// errMailboxFull is RFC 3463 code 4.2.2, temporary: the owner may make
 	// room.
 	errMailboxFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
+	// RFC 3463 codes 5.1.7 and 5.1.3: bad sender's and destination
+	// mailbox address syntax; 5.5.2: syntax error.
+	errBadSender    = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax: control characters or invalid UTF-8"}
+	errBadRecipient = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: control characters or invalid UTF-8"}
+	errBadHello     = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Invalid HELO/EHLO name: control characters or invalid UTF-8"}
+	// errTimeout is RFC 3463 code 4.4.2, bad connection.
+	errTimeout = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the end of a command line; closing"}
 	// errLocalFailure is our fault: the sender retries later.
 	errLocalFailure = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 )
