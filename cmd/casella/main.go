@@ -39,6 +39,7 @@ type command struct {
 // commands is every subcommand.
 var commands = []command{
 	{"serve", "run the mail server", (*cli).serve},
+	{"version", "print the version and commit of this casella (also --version)", (*cli).version},
 	{"domain add", "add a domain whose mail this server receives", (*cli).domainAdd},
 	{"domain list", "list the local domains", (*cli).domainList},
 	{"domain remove", "remove a domain that has no accounts or aliases", (*cli).domainRemove},
@@ -116,6 +117,9 @@ func (c *cli) dispatch(args []string) error {
 	}
 	if args[0] == "help" || isHelpFlag(args[0]) {
 		return c.help(args[1:])
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return c.version(args[1:])
 	}
 	cmd, rest, ok := lookup(args)
 	if !ok {

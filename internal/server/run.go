@@ -73,6 +73,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.scrub != nil {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error { s.scrub.Run(ctx); return nil })
 	}
+	// The demo account is made only now that everything listens: made
+	// earlier, a start that then failed left it behind with a password
+	// nobody ever saw.
+	if err := s.makeDemo(); err != nil {
+		return err
+	}
 	s.banner()
 	return nil
 }

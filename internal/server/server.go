@@ -153,9 +153,6 @@ func Open(opts Options) (*Server, error) {
 	if err := s.openSpools(); err != nil {
 		return nil, err
 	}
-	if err := s.makeDemo(); err != nil {
-		return nil, err
-	}
 	s.buildProtocols(tlsConfig)
 	s.buildWeb()
 	ok = true
@@ -242,6 +239,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
+		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
 		Logger:          s.log.With("proto", "smtp"),
 	})
 	s.imap = &imap.Server{

@@ -39,14 +39,14 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
-			return se
+			return s.refuse("size", se)
 		}
 		// The client went away or timed out mid-message.
 		s.log.Info("smtp: reading message", "err", err)
 		return errLocalFailure
 	}
 	if n > s.srv.cfg.MaxMessageBytes {
-		return gosmtp.ErrDataTooLarge
+		return s.refuse("size", gosmtp.ErrDataTooLarge)
 	}
 	msg := buf.Bytes()
 	err = checkLineEndings(msg[len(hdr):])
@@ -54,9 +54,8 @@ func (s *session) Data(r io.Reader) error {
 		err = errors.New(`bare CR after a dot at the start of a line ("\r\n.\r")`)
 	}
 	if err != nil {
-		s.log.Info("smtp: refused message", "reason", "bare_cr", "err", err)
 		// Postfix's smtpd_forbid_bare_newline answers the same way.
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
+		return s.refuse("bare_cr", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}, "err", err)
 	}
 	if err := s.checkHeaderFrom(msg[len(hdr):]); err != nil {
 		return err

@@ -24,16 +24,14 @@ func (s *session) checkHeaderFrom(msg []byte) error {
 	}
 	m, err := mail.ReadMessage(bytes.NewReader(msg))
 	if err != nil {
-		s.log.Info("smtp: refused message", "reason", "bad_header", "err", err)
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Malformed message header"}
+		return s.refuse("bad_header", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Malformed message header"}, "err", err)
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
 	defer cancel()
 	for _, field := range m.Header["From"] {
 		list, err := mail.ParseAddressList(field)
 		if err != nil {
-			s.log.Info("smtp: refused message", "reason", "bad_header_from", "from", field, "err", err)
-			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Malformed From: header field"}
+			return s.refuse("bad_header", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Malformed From: header field"}, "from", field, "err", err)
 		}
 		for _, a := range list {
 			ok, err := s.mayUse(ctx, a.Address)
@@ -42,9 +40,9 @@ func (s *session) checkHeaderFrom(msg []byte) error {
 				return errLocalFailure
 			}
 			if !ok {
-				s.log.Info("smtp: refused message", "reason", "header_from_not_owned", "account", s.account.Address, "from", a.Address)
-				return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-					Message: fmt.Sprintf("From: <%s> is not yours; use %s, one of its +tags or an alias that delivers to it", a.Address, s.account.Address)}
+				return s.refuse("header_from_not_owned", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+					Message: fmt.Sprintf("From: <%s> is not yours; use %s, one of its +tags or an alias that delivers to it", a.Address, s.account.Address)},
+					"account", s.account.Address, "from", a.Address)
 			}
 		}
 	}

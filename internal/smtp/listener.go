@@ -46,7 +46,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // refuse answers a client over its connection limit (RFC 3463 code 4.7.0,
 // a temporary policy refusal) and closes it.
 func (l *limitListener) refuse(c net.Conn) {
-	l.srv.log.Info("smtp: too many connections", "remote", c.RemoteAddr().String())
+	l.srv.log.Info("smtp: refused", "reason", "too_many_connections", "remote", c.RemoteAddr().String())
+	if f := l.srv.cfg.Refused; f != nil {
+		f("too_many_connections")
+	}
 	if l.reply {
 		// A fresh socket's send buffer takes the line at once; the
 		// deadline only guards against the impossible.

@@ -112,6 +112,10 @@ type Config struct {
 	// CommandTimeout bounds the wait for each command or data line; 0
 	// means DefaultCommandTimeout.
 	CommandTimeout time.Duration
+	// Refused, when set, is told the reason of every refusal the sessions
+	// answer (each is also logged at info); failed logins are counted by
+	// AuthLimit.
+	Refused func(reason string)
 	// Logger receives session logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -53,8 +53,7 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return nil, errTimeout
 	}
 	if err := checkHello(c.Hostname()); err != nil {
-		s.log.Info("smtp: refused", "reason", "bad_helo", "err", err)
-		return nil, errBadHello
+		return nil, s.refuse("bad_helo", errBadHello, "err", err)
 	}
 	if b.role == roleSubmission {
 		return &submissionSession{session: s}, nil
@@ -93,8 +92,7 @@ func (s *session) Reset() {
 		return
 	}
 	if err := checkHello(s.conn.Hostname()); err != nil {
-		s.log.Info("smtp: refused", "reason", "bad_helo", "err", err)
-		s.goodbye(errBadHello)
+		s.goodbye(s.refuse("bad_helo", errBadHello, "err", err))
 		return
 	}
 	s.from, s.utf8 = "", false
@@ -111,20 +109,19 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		return errTimeout
 	}
 	if err := checkAddress(from); err != nil {
-		s.log.Info("smtp: refused", "reason", "bad_address", "from", strconv.Quote(from), "err", err)
-		return errBadSender
+		return s.refuse("bad_address", errBadSender, "from", strconv.Quote(from), "err", err)
 	}
 	utf8Mode := opts != nil && opts.UTF8
 	if !utf8Mode && !isASCII(from) {
-		return errNeedUTF8
+		return s.refuse("need_smtputf8", errNeedUTF8, "from", from)
 	}
 	if s.role == roleSubmission {
 		if s.account == nil {
-			return errAuthRequired
+			return s.refuse("auth_required", errAuthRequired)
 		}
 		if !owns(s.account.Address, from) {
-			s.log.Info("smtp: sender not owned", "account", s.account.Address, "from", from)
-			return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("Sender address <%s> is not yours; use %s or one of its +tags", from, s.account.Address)}
+			return s.refuse("sender_not_owned", &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("Sender address <%s> is not yours; use %s or one of its +tags", from, s.account.Address)},
+				"account", s.account.Address, "from", from)
 		}
 	}
 	s.from, s.utf8 = from, utf8Mode
@@ -137,14 +134,13 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return errTimeout
 	}
 	if err := checkAddress(to); err != nil {
-		s.log.Info("smtp: refused", "reason", "bad_address", "rcpt", strconv.Quote(to), "err", err)
-		return errBadRecipient
+		return s.refuse("bad_address", errBadRecipient, "rcpt", strconv.Quote(to), "err", err)
 	}
 	if s.role == roleSubmission && s.account == nil {
-		return errAuthRequired
+		return s.refuse("auth_required", errAuthRequired)
 	}
 	if !s.utf8 && !isASCII(to) {
-		return errNeedUTF8
+		return s.refuse("need_smtputf8", errNeedUTF8, "rcpt", to)
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
 	defer cancel()
@@ -152,16 +148,16 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, directory.ErrNoSuchUser):
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("No such user <%s>", to)}
+		return s.refuse("no_such_user", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("No such user <%s>", to)}, "rcpt", to)
 	case errors.Is(err, directory.ErrNotLocal):
 		if s.account == nil || s.srv.cfg.Outbound == nil {
-			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}
+			return s.refuse("relay", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}, "rcpt", to)
 		}
 		s.remote = append(s.remote, spool.Recipient{Address: to})
 		s.rcpts = append(s.rcpts, to)
 		return nil
 	case errors.Is(err, directory.ErrInvalid):
-		return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address syntax <%s>", to)}
+		return s.refuse("bad_address", &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address syntax <%s>", to)}, "rcpt", to)
 	default:
 		s.log.Warn("smtp: resolving recipient", "rcpt", to, "err", err)
 		return errLocalFailure
@@ -206,8 +202,7 @@ func (s *session) checkQuota(ctx context.Context, rs []directory.Recipient) erro
 			continue
 		}
 		if s.srv.cfg.Quota.Full(r.Account.ID, r.Account.Quota, u.Bytes) {
-			s.log.Info("smtp: recipient over quota", "rcpt", r.Account.Address, "quota", r.Account.Quota, "usage", u.Bytes)
-			return errMailboxFull
+			return s.refuse("quota", errMailboxFull, "rcpt", r.Account.Address, "quota", r.Account.Quota, "usage", u.Bytes)
 		}
 	}
 	return nil
@@ -248,12 +243,21 @@ func (s *session) reserveQuota(msg []byte) (release func(), err error) {
 		}
 		if !s.srv.cfg.Quota.Reserve(acct, q, usage, size) {
 			release()
-			s.log.Info("smtp: message over quota", "rcpt", r.Address, "quota", q, "usage", usage, "size", size)
-			return nil, errMailboxFull
+			return nil, s.refuse("quota", errMailboxFull, "rcpt", r.Address, "quota", q, "usage", usage, "size", size)
 		}
 		taken = append(taken, acct)
 	}
 	return release, nil
+}
+
+// refuse logs a refusal at info with its reason, counts it, and returns
+// the reply.
+func (s *session) refuse(reason string, e *gosmtp.SMTPError, attrs ...any) *gosmtp.SMTPError {
+	s.log.Info("smtp: refused", append([]any{"reason", reason, "code", e.Code}, attrs...)...)
+	if f := s.srv.cfg.Refused; f != nil {
+		f(reason)
+	}
+	return e
 }
 
 // expired reports whether the connection timed out; the first time, it
@@ -262,7 +266,9 @@ func (s *session) expired() bool {
 	if s.guard == nil || !s.guard.timedOut.Load() {
 		return false
 	}
-	s.goodbye(errTimeout)
+	if !s.gone {
+		s.goodbye(s.refuse("timeout", errTimeout))
+	}
 	return true
 }
 
