@@ -74,7 +74,7 @@ func (c *cli) accountAdd(args []string) error {
 		return err
 	}
 	defer e.Close()
-	a, err := e.Directory.AddAccount(c.ctx, pos[0], pw, int64(quota))
+	a, err := e.Directory.AddAccount(c.ctx, pos[0], pw, int64(quota), "")
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,8 @@ var commands = []command{
 	{"alias add", "add an address that forwards to one or more accounts", (*cli).aliasAdd},
 	{"alias list", "list aliases", (*cli).aliasList},
 	{"alias remove", "remove an alias", (*cli).aliasRemove},
+	{"dkim generate", "make DKIM keys for a domain and print their DNS records", (*cli).dkimGenerate},
+	{"dkim list", "list DKIM keys and their DNS records", (*cli).dkimList},
 	{"queue list", "list messages waiting in the intake spool and the outbound queue", (*cli).queueList},
 	{"queue show", "show a queued message", (*cli).queueShow},
 	{"queue retry", "make queued messages due now", (*cli).queueRetry},

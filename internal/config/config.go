@@ -90,6 +90,18 @@ type SMTP struct {
 	// header names an address that neither is the account's nor delivers
 	// to it.
 	CheckHeaderFrom bool `toml:"check_header_from"`
+	// Resolvers are host:port addresses of the recursive DNS resolvers
+	// that direct delivery asks; empty means those of /etc/resolv.conf.
+	Resolvers []string `toml:"resolvers"`
+	// DeliveryPort is the port of other domains' mail exchangers: 25,
+	// except in tests and unusual networks.
+	DeliveryPort int `toml:"delivery_port"`
+	// DestinationConcurrency bounds concurrent deliveries to one domain.
+	DestinationConcurrency int `toml:"destination_concurrency"`
+	// CheckSenders checks SPF, DKIM and DMARC of mail arriving on the MX
+	// listener: a DMARC reject policy that fails is answered 550, a
+	// quarantine one files the message to Junk.
+	CheckSenders bool `toml:"check_senders"`
 }
 
 // IMAP configures the IMAP server.
@@ -237,16 +249,19 @@ func Default() Config {
 		Hostname: host,
 		Log:      Log{Level: "info", Format: "text"},
 		SMTP: SMTP{
-			Listen:              "127.0.0.1:2525",
-			Submission:          "127.0.0.1:2587",
-			Submissions:         "127.0.0.1:2465",
-			MaxMessageSize:      50 * mib,
-			MaxRecipients:       100,
-			MaxConnectionsPerIP: 20,
-			CommandTimeout:      Duration(5 * time.Minute),
-			MaxLineLength:       1000,
-			CheckHeaderFrom:     true,
-			SmarthostTLS:        "starttls",
+			Listen:                 "127.0.0.1:2525",
+			Submission:             "127.0.0.1:2587",
+			Submissions:            "127.0.0.1:2465",
+			MaxMessageSize:         50 * mib,
+			MaxRecipients:          100,
+			MaxConnectionsPerIP:    20,
+			CommandTimeout:         Duration(5 * time.Minute),
+			MaxLineLength:          1000,
+			SmarthostTLS:           "starttls",
+			DeliveryPort:           25,
+			DestinationConcurrency: 20,
+			CheckSenders:           true,
+			CheckHeaderFrom:        true,
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",

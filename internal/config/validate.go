@@ -40,6 +40,13 @@ func (c Config) Validate() error {
 	if (c.SMTP.SmarthostUsername == "") != (c.SMTP.SmarthostPassword == "") {
 		v.fail("smtp.smarthost_username", "and smtp.smarthost_password go together; set both or neither")
 	}
+	for _, r := range c.SMTP.Resolvers {
+		v.hostPort("smtp.resolvers", r)
+	}
+	if p := c.SMTP.DeliveryPort; p < 1 || p > 65535 {
+		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
+	}
+	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)

@@ -150,7 +150,7 @@ func TestAuthLockAndUnlock(t *testing.T) {
 	if _, err := dir.AddDomain(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dir.AddAccount(ctx, "user@example.com", "pw", 0); err != nil {
+	if _, err := dir.AddAccount(ctx, "user@example.com", "pw", 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	var refusals sync.Map

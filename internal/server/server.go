@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -30,12 +31,16 @@ import (
 	"casella/internal/blob/replicated"
 	"casella/internal/config"
 	"casella/internal/directory/sqlitedir"
+	"casella/internal/dkim"
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
 	"casella/internal/limit"
+	"casella/internal/mailauth"
+	"casella/internal/mtasts"
 	"casella/internal/pop3"
 	"casella/internal/quota"
+	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -52,6 +57,7 @@ const (
 	BlobDir       = "blobs"
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
+	DKIMDir       = "dkim"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -84,8 +90,10 @@ type Server struct {
 	pop3  *pop3.Server
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
-	web   *web.Handler
-	http  *httpServer
+	// resolver is what outbound delivery and sender checks ask DNS with.
+	resolver *resolver.Resolver
+	web      *web.Handler
+	http     *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -194,8 +202,17 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the intake spool: %w", err)
 	}
 	cfg := s.cfg.SMTP
+	s.resolver = &resolver.Resolver{Servers: cfg.Resolvers}
 	s.relay = &smtp.Relay{
 		Smarthost: cfg.Smarthost,
+		Direct: &smtp.Direct{
+			Resolver:  s.resolver,
+			STS:       &mtasts.Fetcher{Resolver: s.resolver},
+			Port:      strconv.Itoa(cfg.DeliveryPort),
+			Hostname:  s.cfg.Hostname,
+			PerDomain: cfg.DestinationConcurrency,
+			Logger:    s.log.With("component", "direct"),
+		},
 		Username:  cfg.SmarthostUsername,
 		Password:  cfg.SmarthostPassword,
 		TLSMode:   cfg.SmarthostTLS,
@@ -226,12 +243,17 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Refused:   s.metrics.refused,
 	})
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:        cfg.Hostname,
-		Directory:       s.dir,
-		Usage:           s.store.Usage,
-		Quota:           s.quota,
-		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound:        countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Hostname:  cfg.Hostname,
+		Directory: s.dir,
+		Usage:     s.store.Usage,
+		Quota:     s.quota,
+		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound: dkim.SigningQueue{
+			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+			Log:  s.log.With("component", "dkim"),
+		},
+		Checks:          s.senderChecks(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -337,7 +359,19 @@ func writeProbe(dir string) error {
 	return f.Sync()
 }
 
+// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// listener, nil when the configuration turns the checks off.
+func (s *Server) senderChecks() *mailauth.Checker {
+	if !s.cfg.SMTP.CheckSenders {
+		return nil
+	}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+}
+
 func (s *Server) closeStores() {
+	if s.relay != nil && s.relay.Direct != nil {
+		s.relay.Direct.Close()
+	}
 	for _, sp := range []*spool.Spool{s.spool, s.queue} {
 		if sp != nil {
 			sp.Close()

@@ -57,6 +57,9 @@ type Recipient struct {
 	Account int64 `json:"account,omitempty"`
 	// Tag is the subaddress tag (RFC 5233) naming a target mailbox, or "".
 	Tag string `json:"tag,omitempty"`
+	// Junk files the message to the recipient's Junk mailbox: the
+	// author domain's DMARC policy asked for quarantine.
+	Junk bool `json:"junk,omitempty"`
 	// Done is set once the handler succeeded for this recipient.
 	Done bool `json:"done,omitempty"`
 	// Failed is the permanent error that finished this recipient, or "".

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -65,7 +65,7 @@ func (w *wtx) createParents(name string) error {
 // with the unique (account, name) index.
 func (w *wtx) renameTree(from, to string) error {
 	lo, hi := childRange(from)
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, name FROM mailboxes WHERE account = ? AND (name = ? OR (name >= ? AND name < ?))`,
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, name FROM mailboxes WHERE account = $1 AND (name = $2 OR (name >= $3 AND name < $4))`,
 		w.acct, from, lo, hi)
 	if err != nil {
 		return fmt.Errorf("list mailboxes to rename: %w", err)
@@ -93,7 +93,7 @@ func (w *wtx) renameTree(from, to string) error {
 	}
 	for _, r := range l {
 		var one int
-		err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = ? AND name = ?`, w.acct, r.new).Scan(&one)
+		err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, r.new).Scan(&one)
 		if err != nil && err != sql.ErrNoRows {
 			return fmt.Errorf("look up mailbox %q: %w", r.new, err)
 		}
@@ -102,12 +102,12 @@ func (w *wtx) renameTree(from, to string) error {
 		}
 	}
 	for _, r := range l {
-		if _, err := w.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, fmt.Sprintf("\x00rename\x00%d", r.id), r.id); err != nil {
+		if _, err := w.exec(`UPDATE mailboxes SET name = $1 WHERE id = $2`, fmt.Sprintf("\x01rename\x01%d", r.id), r.id); err != nil {
 			return fmt.Errorf("rename %q: %w", r.old, err)
 		}
 	}
 	for _, r := range l {
-		if _, err := w.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, r.new, r.id); err != nil {
+		if _, err := w.exec(`UPDATE mailboxes SET name = $1 WHERE id = $2`, r.new, r.id); err != nil {
 			return fmt.Errorf("rename %q to %q: %w", r.old, r.new, err)
 		}
 		b, err := w.box(r.id)
@@ -148,7 +148,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.Account, name stri
 		}
 		var children bool
 		lo, hi := childRange(cname)
-		err = w.tx.QueryRowContext(w.ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account = ? AND name >= ? AND name < ?)`,
+		err = w.tx.QueryRowContext(w.ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account = $1 AND name >= $2 AND name < $3)`,
 			w.acct, lo, hi).Scan(&children)
 		if err != nil {
 			return fmt.Errorf("look for children: %w", err)
@@ -167,7 +167,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.Account, name stri
 			w.messages--
 			w.bytes -= r.Size
 		}
-		if _, err := w.exec(`DELETE FROM mailboxes WHERE id = ?`, b.id); err != nil {
+		if _, err := w.exec(`DELETE FROM mailboxes WHERE id = $1`, b.id); err != nil {
 			return fmt.Errorf("delete mailbox %q: %w", name, err)
 		}
 		b.deleted = true

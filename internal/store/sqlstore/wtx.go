@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -19,6 +19,7 @@ type wtx struct {
 	ctx  context.Context
 	tx   *sqlprep.Tx // statements prepared once on the writer, bound to the transaction
 	acct store.Account
+	lock string // Dialect.LockAccount
 	now  time.Time
 
 	startModSeq uint64
@@ -48,14 +49,23 @@ type boxState struct {
 	size                          int64
 }
 
-// load reads the account, creating it with its default mailboxes when it
-// does not exist and create is set.
+// load reads and locks the account, creating it with its default
+// mailboxes when it does not exist and create is set.
 func (w *wtx) load(create bool) error {
 	w.now = time.Now()
-	err := w.tx.QueryRowContext(w.ctx, `SELECT modseq, uidvalidity FROM accounts WHERE id = ?`, w.acct).Scan(&w.modseq, &w.uidvalidity)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT modseq, uidvalidity FROM accounts WHERE id = $1`+w.lock, w.acct).Scan(&w.modseq, &w.uidvalidity)
 	if err == sql.ErrNoRows && create {
-		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO accounts (id) VALUES (?)`, w.acct); err != nil {
+		// Another connection may be creating the account at the same
+		// moment: the insert then waits for it and does nothing, and the
+		// account is read again as an existing one.
+		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO accounts (id) VALUES ($1) ON CONFLICT DO NOTHING`, w.acct)
+		if err != nil {
 			return fmt.Errorf("create account %d: %w", w.acct, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("create account %d: %w", w.acct, err)
+		} else if n == 0 {
+			return w.load(false)
 		}
 		w.changed = true
 		for _, mb := range store.DefaultMailboxes {
@@ -116,7 +126,7 @@ func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
 // logChange appends an entry to the change log and records the mailbox's
 // highest MODSEQ.
 func (w *wtx) logChange(b *boxState, modseq uint64, uid uint32, emailID int64, kind store.ChangeKind) error {
-	if _, err := w.exec(`INSERT INTO changes (account, modseq, mailbox, uid, email_id, kind) VALUES (?, ?, ?, ?, ?, ?)`,
+	if _, err := w.exec(`INSERT INTO changes (account, modseq, mailbox, uid, email_id, kind) VALUES ($1, $2, $3, $4, $5, $6)`,
 		w.acct, modseq, b.id, uid, emailID, kind); err != nil {
 		return fmt.Errorf("log change: %w", err)
 	}
@@ -131,7 +141,7 @@ func (w *wtx) box(id int64) (*boxState, error) {
 		return b, nil
 	}
 	b := &boxState{id: id}
-	err := w.tx.QueryRowContext(w.ctx, `SELECT name, uidnext FROM mailboxes WHERE id = ? AND account = ?`, id, w.acct).Scan(&b.name, &b.uidnext)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT name, uidnext FROM mailboxes WHERE id = $1 AND account = $2`, id, w.acct).Scan(&b.name, &b.uidnext)
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("mailbox %d: %w", id, store.ErrNotFound)
 	}
@@ -143,17 +153,24 @@ func (w *wtx) box(id int64) (*boxState, error) {
 	return b, nil
 }
 
-// boxByName returns the state of the mailbox with the canonical name.
+// boxByName returns the state of the mailbox with the canonical name. It
+// reads what box reads in the same query: on a server every query is a
+// round trip, and every delivery comes here.
 func (w *wtx) boxByName(name string) (*boxState, error) {
-	var id int64
-	err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account = ? AND name = ?`, w.acct, name).Scan(&id)
+	b := &boxState{}
+	err := w.tx.QueryRowContext(w.ctx, `SELECT id, name, uidnext FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, name).Scan(&b.id, &b.name, &b.uidnext)
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read mailbox %q: %w", name, err)
 	}
-	return w.box(id)
+	if known, ok := w.boxes[b.id]; ok && !known.deleted {
+		return known, nil
+	}
+	b.startUIDNext = b.uidnext
+	w.boxes[b.id] = b
+	return b, nil
 }
 
 // allocUID hands out the mailbox's next UID.
@@ -204,16 +221,16 @@ func (w *wtx) finish() error {
 		if b.modseq == 0 && b.uidnext == b.startUIDNext {
 			continue
 		}
-		if _, err := w.exec(`UPDATE mailboxes SET uidnext = ?, highest_modseq = max(highest_modseq, ?),
-			messages = messages + ?, unseen = unseen + ?, deleted = deleted + ?, size = size + ?
-			WHERE id = ?`, b.uidnext, b.modseq, b.messages, b.unseen, b.deletedMsgs, b.size, b.id); err != nil {
+		if _, err := w.exec(`UPDATE mailboxes SET uidnext = $1, highest_modseq = CASE WHEN highest_modseq < $2 THEN $2 ELSE highest_modseq END,
+			messages = messages + $3, unseen = unseen + $4, deleted = deleted + $5, size = size + $6
+			WHERE id = $7`, b.uidnext, b.modseq, b.messages, b.unseen, b.deletedMsgs, b.size, b.id); err != nil {
 			return fmt.Errorf("update mailbox %q: %w", b.name, err)
 		}
 		b.startUIDNext, b.modseq = b.uidnext, 0
 		b.messages, b.unseen, b.deletedMsgs, b.size = 0, 0, 0, 0
 	}
 	if w.modseq != w.startModSeq || w.uidvalidity != w.startUIDV || w.messages != 0 || w.bytes != 0 {
-		if _, err := w.exec(`UPDATE accounts SET modseq = ?, uidvalidity = ?, messages = messages + ?, bytes = bytes + ? WHERE id = ?`,
+		if _, err := w.exec(`UPDATE accounts SET modseq = $1, uidvalidity = $2, messages = messages + $3, bytes = bytes + $4 WHERE id = $5`,
 			w.modseq, w.uidvalidity, w.messages, w.bytes, w.acct); err != nil {
 			return fmt.Errorf("update account %d: %w", w.acct, err)
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func scanRow(sc interface{ Scan(...any) error }, extra ...any) (row, error) {
 
 // checkMailbox returns store.ErrNotFound unless the mailbox belongs to acct.
 func (s *Store) checkMailbox(ctx context.Context, acct store.Account, mailbox int64) error {
-	st, err := s.rq.Stmt(ctx, `SELECT 1 FROM mailboxes WHERE id = ? AND account = ?`)
+	st, err := s.rq.Stmt(ctx, `SELECT 1 FROM mailboxes WHERE id = $1 AND account = $2`)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 		cols += `, mm.meta`
 		from += ` LEFT JOIN message_meta mm ON mm.message = m.id`
 	}
-	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid LIMIT ?`
+	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid LIMIT $4`
 	batch := make([]store.Message, 0, batchSize)
 	for _, r := range ranges {
 		first := r.First
@@ -111,7 +111,7 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 	if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
 		return nil, dbError("list UIDs", err)
 	}
-	st, err := s.rq.Stmt(ctx, `SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid`)
+	st, err := s.rq.Stmt(ctx, `SELECT uid FROM messages WHERE mailbox = $1 ORDER BY uid`)
 	if err != nil {
 		return nil, dbError("list UIDs", err)
 	}
@@ -199,7 +199,7 @@ func (w *wtx) selectRows(mailbox int64, uids []store.UIDRange, extra string) ([]
 	if ranges == nil {
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
 	}
-	st, err := w.stmt(`SELECT ` + messageColumns + ` FROM messages m WHERE m.mailbox = ? AND m.uid >= ? AND m.uid <= ?` + extra + ` ORDER BY m.uid`)
+	st, err := w.stmt(`SELECT ` + messageColumns + ` FROM messages m WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3` + extra + ` ORDER BY m.uid`)
 	if err != nil {
 		return nil, err
 	}

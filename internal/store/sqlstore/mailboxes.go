@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func (s *Store) Mailboxes(ctx context.Context, acct store.Account) ([]store.Mail
 	if err := checkAccount(ctx, s.r, acct); err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = ? ORDER BY name`, acct)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 ORDER BY name`, acct)
 	if err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
@@ -56,7 +56,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.Account, name string) (s
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
-	mb, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = ? AND name = ?`, acct, cname))
+	mb, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 AND name = $2`, acct, cname))
 	if err == sql.ErrNoRows {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
@@ -86,7 +86,7 @@ func (s *Store) CreateMailbox(ctx context.Context, acct store.Account, name, spe
 		if err := w.finish(); err != nil {
 			return err
 		}
-		mb, err = scanMailbox(w.tx.QueryRowContext(w.ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
+		mb, err = scanMailbox(w.tx.QueryRowContext(w.ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = $1`, id))
 		return err
 	})
 	return mb, err
@@ -95,7 +95,7 @@ func (s *Store) CreateMailbox(ctx context.Context, acct store.Account, name, spe
 // createMailbox inserts one mailbox with the canonical name and logs it.
 func (w *wtx) createMailbox(name, specialUse string, subscribed bool) (int64, error) {
 	var one int
-	err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = ? AND name = ?`, w.acct, name).Scan(&one)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM mailboxes WHERE account = $1 AND name = $2`, w.acct, name).Scan(&one)
 	if err == nil {
 		return 0, fmt.Errorf("mailbox %q: %w", name, store.ErrExists)
 	} else if err != sql.ErrNoRows {
@@ -104,7 +104,7 @@ func (w *wtx) createMailbox(name, specialUse string, subscribed bool) (int64, er
 	ms := w.nextModSeq()
 	var id int64
 	err = w.tx.QueryRowContext(w.ctx, `INSERT INTO mailboxes (account, name, special_use, subscribed, uidvalidity, highest_modseq)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, w.acct, name, specialUse, subscribed, w.nextUIDValidity(), ms).Scan(&id)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, w.acct, name, specialUse, subscribed, w.nextUIDValidity(), ms).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
@@ -124,7 +124,7 @@ func (s *Store) Subscribe(ctx context.Context, acct store.Account, name string, 
 		if err != nil {
 			return err
 		}
-		res, err := w.exec(`UPDATE mailboxes SET subscribed = ? WHERE id = ? AND subscribed != ?`, on, b.id, on)
+		res, err := w.exec(`UPDATE mailboxes SET subscribed = $1 WHERE id = $2 AND subscribed != $3`, on, b.id, on)
 		if err != nil {
 			return fmt.Errorf("update subscription: %w", err)
 		}

@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -18,8 +18,10 @@ func (d *Dir) LockAccount(ctx context.Context, address string, l directory.Lock)
 		return nil
 	}
 	return d.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO account_locks (account, since, until, failures, source)
-			SELECT id, ?, ?, ?, ? FROM accounts WHERE address = ?`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO account_locks (account, locked_since, locked_until, failures, source)
+			SELECT id, $1, $2, $3, $4 FROM accounts WHERE address = $5
+			ON CONFLICT (account) DO UPDATE SET locked_since = excluded.locked_since,
+				locked_until = excluded.locked_until, failures = excluded.failures, source = excluded.source`,
 			l.Since.Unix(), l.Until.Unix(), l.Failures, l.From, addr)
 		if err != nil {
 			return fmt.Errorf("lock account %s: %w", addr, err)
@@ -36,8 +38,8 @@ func (d *Dir) AccountLock(ctx context.Context, address string) (directory.Lock, 
 	}
 	var since, until int64
 	var l directory.Lock
-	err = d.db.QueryRowContext(ctx, `SELECT l.since, l.until, l.failures, l.source FROM account_locks l
-		JOIN accounts a ON a.id = l.account WHERE a.address = ? AND l.until > ?`, addr, now()).
+	err = d.db.QueryRowContext(ctx, `SELECT l.locked_since, l.locked_until, l.failures, l.source FROM account_locks l
+		JOIN accounts a ON a.id = l.account WHERE a.address = $1 AND l.locked_until > $2`, addr, now()).
 		Scan(&since, &until, &l.Failures, &l.From)
 	if errors.Is(err, sql.ErrNoRows) {
 		return directory.Lock{}, false, nil
@@ -63,7 +65,7 @@ func (d *Dir) UnlockAccount(ctx context.Context, address string) (bool, error) {
 			return err
 		}
 		var until int64
-		err = tx.QueryRowContext(ctx, `DELETE FROM account_locks WHERE account = ? RETURNING until`, int64(a.ID)).Scan(&until)
+		err = tx.QueryRowContext(ctx, `DELETE FROM account_locks WHERE account = $1 RETURNING locked_until`, int64(a.ID)).Scan(&until)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

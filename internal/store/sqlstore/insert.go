@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Delivered,
 }
 
 // DeliverBatch stores the deliveries in one transaction: each account's
-// in their order, the accounts in the order of their first delivery.
+// in their order, the accounts in ascending order (see the package notes).
 func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
 	if len(ds) == 0 {
 		return nil, nil
@@ -41,11 +41,10 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.
 		if d.Key == "" {
 			return nil, fmt.Errorf("deliver: empty delivery key")
 		}
-		if _, ok := of[d.Account]; !ok {
-			accts = append(accts, d.Account)
-		}
+		accts = append(accts, d.Account)
 		of[d.Account] = append(of[d.Account], i)
 	}
+	accts = sortedAccounts(accts)
 	res := make([]store.Delivered, len(ds))
 	err := s.writeEach(ctx, "deliver", accts, true, func(w *wtx, a int) error {
 		for _, i := range of[accts[a]] {
@@ -66,7 +65,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.
 // deliver stores one delivery unless its key was delivered before.
 func (w *wtx) deliver(d store.Delivery) (store.Delivered, error) {
 	var res store.Delivered
-	err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE key = ? AND account = ?`, d.Key, d.Account).Scan(&res.Mailbox, &res.UID)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT mailbox, uid FROM deliveries WHERE key = $1 AND account = $2`, d.Key, d.Account).Scan(&res.Mailbox, &res.UID)
 	if err == nil {
 		res.Duplicate = true
 		return res, nil
@@ -81,7 +80,7 @@ func (w *wtx) deliver(d store.Delivery) (store.Delivered, error) {
 	if err != nil {
 		return res, err
 	}
-	if _, err := w.exec(`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := w.exec(`INSERT INTO deliveries (account, key, mailbox, uid, created) VALUES ($1, $2, $3, $4, $5)`,
 		d.Account, d.Key, b.id, uid, w.now.Unix()); err != nil {
 		return res, fmt.Errorf("record delivery key: %w", err)
 	}
@@ -97,7 +96,7 @@ const pruneChunk = 1000
 // time, a chunk per transaction, and returns how many it removed.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
 	st, err := s.wq.Stmt(ctx, `DELETE FROM deliveries WHERE (key, account) IN
-		(SELECT key, account FROM deliveries WHERE created < ? LIMIT ?)`)
+		(SELECT key, account FROM deliveries WHERE created < $1 LIMIT $2)`)
 	if err != nil {
 		return 0, dbError("prune delivery keys", err)
 	}
@@ -138,6 +137,7 @@ func (w *wtx) deliveryBox(name string) (*boxState, error) {
 func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
 	uids := make([]uint32, 0, len(msgs))
 	err := s.write(ctx, "append", acct, false, func(w *wtx) error {
+		uids = uids[:0]
 		b, err := w.box(mailbox)
 		if err != nil {
 			return err
@@ -191,7 +191,7 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 	ms := w.nextModSeq()
 	st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
 		internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
-		VALUES (?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`)
 	if err != nil {
 		return 0, err
 	}
@@ -208,11 +208,11 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 	if thread == 0 {
 		thread = id
 	}
-	if _, err := w.exec(`UPDATE messages SET email_id = ?, thread_id = ? WHERE id = ?`, id, thread, id); err != nil {
+	if _, err := w.exec(`UPDATE messages SET email_id = $1, thread_id = $2 WHERE id = $3`, id, thread, id); err != nil {
 		return 0, fmt.Errorf("set message ids: %w", err)
 	}
 	if metaJSON != nil {
-		if _, err := w.exec(`INSERT INTO message_meta (message, meta) VALUES (?, ?)`, id, metaJSON); err != nil {
+		if _, err := w.exec(`INSERT INTO message_meta (message, meta) VALUES ($1, $2)`, id, metaJSON); err != nil {
 			return 0, fmt.Errorf("insert message metadata: %w", err)
 		}
 	}
@@ -235,7 +235,7 @@ func (w *wtx) thread(meta *message.Meta) (int64, error) {
 	if len(refs) > maxThreadRefs {
 		refs = refs[len(refs)-maxThreadRefs:]
 	}
-	st, err := w.stmt(`SELECT thread_id FROM messages WHERE account = ? AND message_id = ? AND message_id != '' LIMIT 1`)
+	st, err := w.stmt(`SELECT thread_id FROM messages WHERE account = $1 AND message_id = $2 AND message_id != '' LIMIT 1`)
 	if err != nil {
 		return 0, err
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import "casella/internal/store"
 
@@ -9,8 +9,8 @@ type watcher struct {
 }
 
 // Watch returns a channel that receives a value after committed changes to
-// the account made through this Store. Changes made by another process on
-// the same file are not seen until this Store changes the account too.
+// the account made through this Store, and whenever the engine calls Wake
+// or WakeAll for changes it heard of from elsewhere.
 func (s *Store) Watch(acct store.Account) (<-chan struct{}, func()) {
 	w := &watcher{ch: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -36,14 +36,30 @@ func (s *Store) Watch(acct store.Account) (<-chan struct{}, func()) {
 	return w.ch, cancel
 }
 
-// notify wakes the account's watchers; called after a commit.
-func (s *Store) notify(acct store.Account) {
+// Wake wakes the account's watchers: called after a commit, and by an
+// engine that hears of another process's commit.
+func (s *Store) Wake(acct store.Account) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for w := range s.watchers[acct] {
 		select {
 		case w.ch <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// WakeAll wakes every watcher, so that each reads the change log again:
+// for an engine that may have missed news of other processes' commits.
+func (s *Store) WakeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.watchers {
+		for w := range m {
+			select {
+			case w.ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

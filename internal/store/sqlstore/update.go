@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func (s *Store) UpdateFlags(ctx context.Context, acct store.Account, u store.Fla
 				continue
 			}
 			ms := w.nextModSeq()
-			if _, err := w.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, bits, keywords, ms, r.ID); err != nil {
+			if _, err := w.exec(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE id = $4`, bits, keywords, ms, r.ID); err != nil {
 				return fmt.Errorf("update flags of uid %d: %w", r.UID, err)
 			}
 			if err := w.logChange(b, ms, r.UID, r.EmailID, store.MessageFlagsChanged); err != nil {
@@ -85,7 +85,7 @@ func (s *Store) Expunge(ctx context.Context, acct store.Account, mailbox int64, 
 
 // remove deletes one message and logs its expunge.
 func (w *wtx) remove(b *boxState, r row) error {
-	if _, err := w.exec(`DELETE FROM messages WHERE id = ?`, r.ID); err != nil {
+	if _, err := w.exec(`DELETE FROM messages WHERE id = $1`, r.ID); err != nil {
 		return fmt.Errorf("delete uid %d: %w", r.UID, err)
 	}
 	if err := w.logChange(b, w.nextModSeq(), r.UID, r.EmailID, store.MessageExpunged); err != nil {
@@ -124,9 +124,9 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 			ms := w.nextModSeq()
 			st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
 				internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
-				SELECT account, ?, ?, email_id, thread_id, ?, flags, keywords,
-				internal, ?, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id
-				FROM messages WHERE id = ? RETURNING id`)
+				SELECT account, $1, $2, email_id, thread_id, $3, flags, keywords,
+				internal, $4, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id
+				FROM messages WHERE id = $5 RETURNING id`)
 			if err != nil {
 				return err
 			}
@@ -134,7 +134,7 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 			if err := st.QueryRowContext(w.ctx, dst.id, uid, ms, w.now.UnixNano(), r.ID).Scan(&id); err != nil {
 				return fmt.Errorf("copy uid %d: %w", r.UID, err)
 			}
-			if _, err := w.exec(`INSERT INTO message_meta (message, meta) SELECT ?, meta FROM message_meta WHERE message = ?`, id, r.ID); err != nil {
+			if _, err := w.exec(`INSERT INTO message_meta (message, meta) SELECT $1, meta FROM message_meta WHERE message = $2`, id, r.ID); err != nil {
 				return fmt.Errorf("copy metadata of uid %d: %w", r.UID, err)
 			}
 			if err := w.logChange(dst, ms, uid, r.EmailID, store.MessageAdded); err != nil {
@@ -199,7 +199,7 @@ func (w *wtx) moveMessage(src, dst *boxState, r row) (uint32, error) {
 		return 0, err
 	}
 	ms := w.nextModSeq()
-	if _, err := w.exec(`UPDATE messages SET mailbox = ?, uid = ?, modseq = ?, saved = ? WHERE id = ?`,
+	if _, err := w.exec(`UPDATE messages SET mailbox = $1, uid = $2, modseq = $3, saved = $4 WHERE id = $5`,
 		dst.id, uid, ms, w.now.UnixNano(), r.ID); err != nil {
 		return 0, fmt.Errorf("move uid %d: %w", r.UID, err)
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 // BlobReferenced reports whether a message refers to the blob.
 func (s *Store) BlobReferenced(ctx context.Context, key blob.Key) (bool, error) {
 	var ok bool
-	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE blob = ?)`, string(key)).Scan(&ok)
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE blob = $1)`, string(key)).Scan(&ok)
 	return ok, dbError("blob referenced", err)
 }
 
@@ -36,7 +36,7 @@ func (s *Store) Blobs(ctx context.Context, fn func(blob.Key) error) error {
 }
 
 func (s *Store) blobBatch(ctx context.Context, after string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT blob FROM messages WHERE blob > ? ORDER BY blob LIMIT ?`, after, batchSize)
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT blob FROM messages WHERE blob > $1 ORDER BY blob LIMIT $2`, after, batchSize)
 	if err != nil {
 		return nil, err
 	}
