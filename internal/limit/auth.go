@@ -42,6 +42,7 @@ type Auth struct {
 	mu    sync.Mutex
 	keys  map[string]*entry
 	known map[string]time.Time // account+address pairs that logged in, and when
+	swept time.Time            // when sweep last ran
 }
 
 // AuthOptions configure an Auth; zero fields take the defaults in
@@ -148,9 +149,19 @@ func (a *Auth) Admit(ctx context.Context, protocol, account string, remote net.A
 	a.mu.Lock()
 	a.sweep(now)
 	_, at.known = a.known[at.pair]
-	at.keys = []string{at.pair}
-	if !at.known {
-		at.keys = append(at.keys, acctKey, "i:"+at.addr, "n:"+network(ip))
+	switch {
+	case at.known:
+		at.keys = []string{at.pair}
+	case len(a.keys) >= maxKeys:
+		at.keys = []string{acctKey, "n:" + network(ip)}
+		if _, ok := a.keys[at.pair]; ok {
+			at.keys = append(at.keys, at.pair)
+		}
+		if _, ok := a.keys["i:"+at.addr]; ok {
+			at.keys = append(at.keys, "i:"+at.addr)
+		}
+	default:
+		at.keys = []string{at.pair, acctKey, "i:" + at.addr, "n:" + network(ip)}
 	}
 	memLocked := !at.known && a.entry(acctKey).locked.After(now)
 	a.mu.Unlock()
@@ -240,12 +251,14 @@ func (at *Attempt) Failed() {
 	a := at.a
 	now := time.Now()
 	var lock *directory.Lock
+	failures := 0 // the most of any key of the attempt, for the log
 	a.mu.Lock()
 	for _, k := range at.keys {
 		e := a.entry(k)
 		e.pending--
 		e.failures++
 		e.last = now
+		failures = max(failures, e.failures)
 	}
 	if at.known {
 		// The owner's device mistyping is judged by the pair alone,
@@ -258,10 +271,9 @@ func (at *Attempt) Failed() {
 		e.locked = lock.Until
 		e.failures = 0
 	}
-	failures := a.entry("a:" + at.account).failures
 	a.mu.Unlock()
 
-	a.opts.Logger.Info("login failed", "protocol", at.protocol, "account", at.account, "remote", at.addr, "account_failures", failures)
+	a.opts.Logger.Info("login failed", "protocol", at.protocol, "account", at.account, "remote", at.addr, "failures", failures)
 	a.refused(at.protocol, "auth_failed")
 	if lock == nil {
 		return
@@ -285,7 +297,9 @@ func (at *Attempt) Succeeded() {
 	defer a.mu.Unlock()
 	at.release()
 	delete(a.keys, at.pair)
-	a.known[at.pair] = time.Now()
+	if _, ok := a.known[at.pair]; ok || len(a.known) < maxKnown {
+		a.known[at.pair] = time.Now()
+	}
 }
 
 // Unchecked records that the password could not be checked (the directory
@@ -352,24 +366,34 @@ func (a *Auth) refused(protocol, reason string) {
 	}
 }
 
-// sweepAt is the number of entries past which sweep drops forgotten ones,
-// keeping memory bounded under a guessing attack spread over many
-// addresses. a.mu must be held.
-const sweepAt = 4096
+// Memory bounds. Past sweepAt entries, sweep drops forgotten ones, at
+// most once per sweepEvery so that an attack does not make every attempt
+// scan the map. Past maxKeys, an attempt from a new address is judged by
+// its account and network only, and past maxKnown no new pair is
+// remembered: an attack spread over millions of addresses costs a bounded
+// amount of memory (about 150 bytes an entry) and gains nothing on the
+// accounts it aims at.
+const (
+	sweepAt    = 4096
+	sweepEvery = time.Minute
+	maxKeys    = 1 << 20
+	maxKnown   = 1 << 20
+)
 
+// sweep drops forgotten state; a.mu must be held.
 func (a *Auth) sweep(now time.Time) {
-	if len(a.keys) >= sweepAt {
-		for k, e := range a.keys {
-			if e.pending == 0 && now.Sub(e.last) > a.opts.Forget && now.After(e.next) && !e.locked.After(now) {
-				delete(a.keys, k)
-			}
+	if len(a.keys) < sweepAt && len(a.known) < sweepAt || now.Sub(a.swept) < sweepEvery {
+		return
+	}
+	a.swept = now
+	for k, e := range a.keys {
+		if e.pending == 0 && now.Sub(e.last) > a.opts.Forget && now.After(e.next) && !e.locked.After(now) {
+			delete(a.keys, k)
 		}
 	}
-	if len(a.known) >= sweepAt {
-		for k, t := range a.known {
-			if now.Sub(t) > a.opts.Known {
-				delete(a.known, k)
-			}
+	for k, t := range a.known {
+		if now.Sub(t) > a.opts.Known {
+			delete(a.known, k)
 		}
 	}
 }
