@@ -36,6 +36,8 @@ const (
 	scanDotCR
 )
 
+var lfDot = []byte("\n.")
+
 // Write scans p, part of the connection's stream; it is go-smtp's Debug
 // writer and never fails.
 func (g *connGuard) Write(p []byte) (int, error) {
@@ -43,11 +45,16 @@ func (g *connGuard) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		switch g.state {
 		case scanLine:
-			i := bytes.IndexByte(p, '\n')
+			// Lines that start with a dot are rare: jump from one to
+			// the next, minding an LF at the end of this write.
+			i := bytes.Index(p, lfDot)
 			if i < 0 {
+				if p[len(p)-1] == '\n' {
+					g.state = scanLF
+				}
 				return n, nil
 			}
-			p, g.state = p[i+1:], scanLF
+			p, g.state = p[i+2:], scanDot
 		case scanLF:
 			g.state = scanLine
 			if p[0] == '.' {

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -55,6 +56,22 @@ func TestConnGuardCases(t *testing.T) {
 		g.Write([]byte(tc.in))
 		if got := g.takeBareCR(); got != tc.want {
 			t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkConnGuard scans a 27 KB message of 76-character lines in the
+// 4 KB reads go-smtp's bufio makes, as every connection's guard does.
+func BenchmarkConnGuard(b *testing.B) {
+	line := append(bytes.Repeat([]byte("x"), 76), "\r\n"...)
+	data := bytes.Repeat(line, 27500/len(line))
+	b.SetBytes(int64(len(data)))
+	var g connGuard
+	for b.Loop() {
+		for rest := data; len(rest) > 0; {
+			n := min(4096, len(rest))
+			g.Write(rest[:n])
+			rest = rest[n:]
 		}
 	}
 }
