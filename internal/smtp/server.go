@@ -21,7 +21,14 @@
 //     ending that another MTA reads differently can hide a second message
 //     in the first (RFC 5321 section 2.3.8, "SMTP smuggling").
 //   - Every value from the client that goes into a header (HELO name,
-//     addresses) is sanitised first, so it cannot add header lines.
+//     addresses) is sanitised first, so it cannot add header lines; names
+//     and addresses with control characters or invalid UTF-8 are refused.
+//   - Each connection gets a go-smtp server of its own, whose Debug tee
+//     feeds the connection's guard (guard.go): it sees what go-smtp hides
+//     from the session, a DATA line starting "." CR and a command cut off
+//     by the timeout.
+//   - Every refusal goes through session.refuse: logged at info with its
+//     reason and counted (Config.Refused).
 //   - The Server owns its listeners' connections: Shutdown stops accepting,
 //     waits for sessions, then closes whatever is left.
 package smtp
