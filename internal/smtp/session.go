@@ -55,6 +55,11 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	if err := checkHello(c.Hostname()); err != nil {
 		return nil, s.refuse("bad_helo", errBadHello, "err", err)
 	}
+	if b.role == roleMX && b.srv.cfg.Blocklists != nil {
+		if err := s.checkBlocklists(); err != nil {
+			return nil, err
+		}
+	}
 	if b.role == roleSubmission {
 		return &submissionSession{session: s}, nil
 	}
@@ -172,7 +177,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return err
 	}
 	for _, r := range rs {
-		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag})
+		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
 		if r.Account.Quota > 0 {
 			if s.quotas == nil {
 				s.quotas = map[int64]int64{}
