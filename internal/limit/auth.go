@@ -240,8 +240,9 @@ func (a *Auth) checkLock(ctx context.Context, account, key string, memLocked boo
 	case locked:
 		e.locked = l.Until
 	case memLocked:
-		// Unlocked by the admin: start afresh.
-		*e = entry{}
+		// Unlocked by the admin: start afresh. Attempts under way keep
+		// their reservations.
+		e.failures, e.locked, e.next = 0, time.Time{}, time.Time{}
 	}
 	return locked, nil
 }
@@ -296,7 +297,14 @@ func (at *Attempt) Succeeded() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	at.release()
-	delete(a.keys, at.pair)
+	if e := a.keys[at.pair]; e != nil {
+		// Attempts of the pair under way keep their reservations.
+		if e.pending == 0 {
+			delete(a.keys, at.pair)
+		} else {
+			e.failures, e.next = 0, time.Time{}
+		}
+	}
 	if _, ok := a.known[at.pair]; ok || len(a.known) < maxKnown {
 		a.known[at.pair] = time.Now()
 	}

@@ -191,3 +191,28 @@ func TestAuthLockAndUnlock(t *testing.T) {
 		}
 	}
 }
+
+// Attempts that end in any order leave no reservation behind: a success
+// of a pair while another attempt of it is under way, then that attempt's
+// failure, must not leave a negative count that shortens later waits.
+func TestAuthConcurrentOutcomes(t *testing.T) {
+	a := slowAuth()
+	from := addr("192.0.2.7")
+	first, err := a.Admit(context.Background(), "test", "user@example.com", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.Admit(context.Background(), "test", "user@example.com", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Succeeded()
+	second.Failed()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, e := range a.keys {
+		if e.pending != 0 {
+			t.Errorf("key %q has %d attempts pending after all ended", k, e.pending)
+		}
+	}
+}
