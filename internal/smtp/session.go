@@ -93,7 +93,7 @@ type session struct {
 // go-smtp calls it for a repeated EHLO and then echoes the name given, so
 // a bad name closes the connection here, before the echo.
 func (s *session) Reset() {
-	if s.expired() {
+	if s.gone || s.expired() {
 		return
 	}
 	if err := checkHello(s.conn.Hostname()); err != nil {
