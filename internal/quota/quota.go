@@ -15,14 +15,17 @@
 //     room). Messages in flight are reserved at the end of DATA, under one
 //     lock with the check, so concurrent senders cannot all squeeze in,
 //     and released once delivered.
-//   - Reservations live in memory: after a restart the spool's backlog is
-//     not reserved until delivered, so intake may accept more than fits;
-//     delivery still holds the line and the surplus waits.
+//   - Reservations live in memory. At start, before the delivery loop
+//     runs, ReserveBacklog takes them again for what the spool holds, so
+//     a restart does not make room that is not there.
 package quota
 
 import (
+	"context"
+	"fmt"
 	"sync"
 
+	"casella/internal/spool"
 	"casella/internal/store"
 )
 
@@ -98,4 +101,34 @@ func (t *Tracker) Release(acct store.Account, size int64) {
 // with quota and usage, at delivery.
 func (t *Tracker) Fits(quota, usage, size int64) bool {
 	return quota <= 0 || usage+size <= t.Limit(quota)
+}
+
+// Backlog lists what waits in the intake spool; *spool.Spool implements
+// it.
+type Backlog interface {
+	List(ctx context.Context) ([]spool.Entry, error)
+}
+
+// ReserveBacklog reserves, as intake did when it accepted them, the
+// messages the spool holds for local recipients not yet delivered. It
+// must run before the delivery loop, which releases them. It returns the
+// number of recipients reserved.
+func (t *Tracker) ReserveBacklog(ctx context.Context, b Backlog) (int, error) {
+	entries, err := b.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("quota: reserving the spool's backlog: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, e := range entries {
+		for _, r := range e.Envelope.Recipients {
+			if r.Account == 0 || r.Done || r.Failed != "" {
+				continue
+			}
+			t.pending[store.Account(r.Account)] += e.Size
+			n++
+		}
+	}
+	return n, nil
 }

@@ -1,9 +1,15 @@
 package quota
 
 import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"casella/internal/spool"
 )
 
 func TestReserve(t *testing.T) {
@@ -58,5 +64,39 @@ func TestReserveConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := ok.Load(); n != 2 {
 		t.Fatalf("%d of 100 concurrent 1000-byte messages reserved in 2500 bytes, want 2", n)
+	}
+}
+
+// After a restart the spool's backlog counts again: an account whose
+// waiting mail fills its quota is full before anything is delivered.
+func TestReserveBacklog(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), spool.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	msg := []byte(strings.Repeat("x", 1000))
+	for range 3 {
+		env := spool.Envelope{From: "a@remote.test", Recipients: []spool.Recipient{
+			{Address: "u@example.test", Account: 1},
+			{Address: "r@remote.test"},
+		}}
+		if _, err := sp.Enqueue(context.Background(), env, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := NewTracker(0.10)
+	n, err := tr.ReserveBacklog(context.Background(), sp)
+	if err != nil || n != 3 {
+		t.Fatalf("ReserveBacklog = %d, %v; want 3 recipients", n, err)
+	}
+	if !tr.Full(1, 3000, 0) || tr.Full(1, 3001, 0) || tr.Full(2, 1, 0) {
+		t.Fatal("the backlog is not what the tracker counts")
+	}
+	for range 3 {
+		tr.Release(1, 1000)
+	}
+	if tr.Full(1, 1, 0) {
+		t.Fatal("delivering the backlog did not release it")
 	}
 }

@@ -58,6 +58,13 @@ func (s *Server) Start(ctx context.Context) error {
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
+		// The spool's backlog counts against quotas again, before the
+		// loop delivers (and releases) any of it.
+		if n, err := s.quota.ReserveBacklog(ctx, s.spool); err != nil {
+			s.log.Warn("quota: the spool's backlog is not counted until delivered", "err", err)
+		} else if n > 0 {
+			s.log.Info("quota: counted the spool's backlog", "recipients", n)
+		}
 		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound"), s.metrics.refusals.WithLabelValues("delivery", "quota")))
 	})
 	s.loop(ctx, "outbound", func(ctx context.Context) error {
