@@ -39,10 +39,30 @@ type Config struct {
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
+	Auth     Auth   `toml:"auth"`
+	Quota    Quota  `toml:"quota"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
 	Cells     []Cell    `toml:"cell"`
+}
+
+// Quota configures how account quotas are enforced (package quota).
+type Quota struct {
+	// Grace is the share of its quota by which the message that crosses
+	// it may pass it; mail beyond that waits in the spool, and senders
+	// are told 452 4.2.2.
+	Grace float64 `toml:"grace"`
+}
+
+// Auth configures the defence against password guessing shared by every
+// protocol (package limit): waits before each check grow with the
+// failures of the account, the address and its network.
+type Auth struct {
+	// LockAfter is how many failed logins lock an account; the owner's
+	// usual devices still get in, and "casella account unlock" lifts it.
+	LockAfter int      `toml:"lock_after"`
+	LockFor   Duration `toml:"lock_for"`
 }
 
 // Log configures logging.
@@ -70,6 +90,10 @@ type SMTP struct {
 	SmarthostUsername string `toml:"smarthost_username"`
 	SmarthostPassword string `toml:"smarthost_password"`
 	SmarthostTLS      string `toml:"smarthost_tls"` // starttls, tls or none
+	// CheckHeaderFrom makes submission refuse a message whose From:
+	// header names an address that neither is the account's nor delivers
+	// to it.
+	CheckHeaderFrom bool `toml:"check_header_from"`
 	// Resolvers are host:port addresses of the recursive DNS resolvers
 	// that direct delivery asks; empty means those of /etc/resolv.conf.
 	Resolvers []string `toml:"resolvers"`
@@ -265,6 +289,7 @@ func Default() Config {
 			RetryMax:               Duration(time.Hour),
 			DelayWarning:           Duration(4 * time.Hour),
 			QueueLifetime:          Duration(5 * 24 * time.Hour),
+			CheckHeaderFrom:        true,
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",
@@ -311,7 +336,9 @@ func Default() Config {
 				Interval: Duration(24 * time.Hour),
 			},
 		},
-		Demo: Demo{Enabled: true},
+		Demo:  Demo{Enabled: true},
+		Auth:  Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},
+		Quota: Quota{Grace: 0.10},
 	}
 }
 

@@ -70,6 +70,7 @@ retry_min = "1m"
 retry_max = "2h"
 delay_warning = "0s"
 queue_lifetime = "72h"
+check_header_from = false
 
 [imap]
 listen = ":143"
@@ -111,6 +112,10 @@ gc_interval = "30m"
 
 [demo]
 enabled = false
+
+[auth]
+lock_after = 50
+lock_for = "1h"
 `)
 	c, err := Load(p)
 	if err != nil {
@@ -130,6 +135,8 @@ enabled = false
 		POP3:  POP3{TLSListen: ":995"},
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota: Quota{Grace: 0.10},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob

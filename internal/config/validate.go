@@ -90,6 +90,11 @@ func (c Config) Validate() error {
 	// An entry whose removal a crash undid comes back at the next start;
 	// an hour leaves room for a slow one.
 	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
+	v.positive("auth.lock_after", c.Auth.LockAfter)
+	v.duration("auth.lock_for", c.Auth.LockFor, time.Second)
+	if g := c.Quota.Grace; g < 0 || g > 1 {
+		v.fail("quota.grace", "is %v; give a share of the quota from 0 to 1, like 0.1 for 10%%", g)
+	}
 
 	v.blob("blob", c.Blob)
 	v.cluster(c)

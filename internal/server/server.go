@@ -40,6 +40,7 @@ import (
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
+	"casella/internal/quota"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
@@ -90,6 +91,7 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	relay *smtp.Relay
+	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
 	// outbound is where submitted mail and reports enter the queue.
@@ -161,9 +163,6 @@ func Open(opts Options) (*Server, error) {
 	}
 
 	if err := s.openSpools(); err != nil {
-		return nil, err
-	}
-	if err := s.makeDemo(); err != nil {
 		return nil, err
 	}
 	s.buildProtocols(tlsConfig)
@@ -256,11 +255,19 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
-	authLimit := limit.NewAuth()
+	s.quota = quota.NewTracker(cfg.Quota.Grace)
+	authLimit := limit.NewAuth(limit.AuthOptions{
+		LockAfter: cfg.Auth.LockAfter,
+		LockFor:   cfg.Auth.LockFor.D(),
+		Locks:     s.dir,
+		Logger:    s.log.With("component", "auth"),
+		Refused:   s.metrics.refused,
+	})
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,
+		Quota:           s.quota,
 		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
 		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
@@ -270,9 +277,11 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
 		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
+		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
 		Logger:          s.log.With("proto", "smtp"),
 	})
 	s.imap = &imap.Server{
@@ -340,6 +349,15 @@ func queueStatus(sp *spool.Spool) func() web.QueueStatus {
 			LastError:        ls.LastError,
 		}
 	}
+}
+
+// accountQuota returns an account's quota for the delivery loop.
+func (s *Server) accountQuota(ctx context.Context, id store.Account) (int64, error) {
+	a, err := s.dir.AccountByID(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return a.Quota, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
