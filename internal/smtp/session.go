@@ -130,8 +130,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		}
 	}
 	if s.role == roleMX && !s.srv.cfg.MessageRate.Allow(s.remoteIP()) {
-		s.log.Info("smtp: refused, too many messages from the address", "from", from)
-		return errRateLimited
+		return s.refuse("rate", errRateLimited, "from", from)
 	}
 	s.from, s.utf8 = from, utf8Mode
 	return nil
@@ -163,8 +162,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 			return s.refuse("relay", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}, "rcpt", to)
 		}
 		if !s.srv.cfg.SendRate.Allow(s.account.Address) {
-			s.log.Info("smtp: refused, the account's sending limit is reached", "account", s.account.Address, "rcpt", to)
-			return errSendLimited
+			return s.refuse("send_limit", errSendLimited, "account", s.account.Address, "rcpt", to)
 		}
 		s.remote = append(s.remote, spool.Recipient{Address: to})
 		s.rcpts = append(s.rcpts, to)
