@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func (d *Dir) AddAlias(ctx context.Context, address string, targets []string) er
 			if err != nil {
 				return fmt.Errorf("target %s must be an account: %w", t, err)
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO aliases (address, domain, target) VALUES (?, ?, ?)",
+			if _, err := tx.ExecContext(ctx, "INSERT INTO aliases (address, domain, target) VALUES ($1, $2, $3)",
 				addr, directory.DomainOf(addr), a.ID); err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ func (d *Dir) RemoveAlias(ctx context.Context, address string) error {
 		return fmt.Errorf("remove alias: %w", err)
 	}
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM aliases WHERE address = ?", addr)
+		res, err := tx.ExecContext(ctx, "DELETE FROM aliases WHERE address = $1", addr)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (d *Dir) Aliases(ctx context.Context, domain string) ([]directory.Alias, er
 			return nil, fmt.Errorf("list aliases: domain %s: %w", n, directory.ErrNotFound)
 		}
 		query = `SELECT l.address, a.address FROM aliases l JOIN accounts a ON a.id = l.target
-			WHERE l.domain = ? ORDER BY l.address, a.address`
+			WHERE l.domain = $1 ORDER BY l.address, a.address`
 		args = append(args, n)
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)
@@ -113,29 +113,6 @@ func (d *Dir) Aliases(ctx context.Context, domain string) ([]directory.Alias, er
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list aliases: %w", err)
-	}
-	return l, nil
-}
-
-// aliasTargets returns the accounts an alias points to, none when addr is
-// not an alias.
-func aliasTargets(ctx context.Context, q queryer, addr string) ([]directory.Account, error) {
-	rows, err := q.QueryContext(ctx, `SELECT a.id, a.address, a.quota, a.cell, a.created
-		FROM aliases l JOIN accounts a ON a.id = l.target WHERE l.address = ? ORDER BY a.address`, addr)
-	if err != nil {
-		return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
-	}
-	defer rows.Close()
-	var l []directory.Account
-	for rows.Next() {
-		a, err := scanAccount(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
-		}
-		l = append(l, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("looking up alias %s: %w", addr, err)
 	}
 	return l, nil
 }

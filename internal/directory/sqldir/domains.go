@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func (d *Dir) AddDomain(ctx context.Context, name string) (directory.Domain, err
 		} else if ok {
 			return fmt.Errorf("domain %s: %w", n, directory.ErrExists)
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO domains (name, created) VALUES (?, ?)", n, dom.Created.Unix())
+		_, err := tx.ExecContext(ctx, "INSERT INTO domains (name, created) VALUES ($1, $2)", n, dom.Created.Unix())
 		return err
 	})
 	if err != nil {
@@ -41,15 +41,15 @@ func (d *Dir) RemoveDomain(ctx context.Context, name string) error {
 	err = d.write(ctx, func(tx *sql.Tx) error {
 		var accounts, aliases int
 		err := tx.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM accounts WHERE domain = ?),
-			(SELECT count(DISTINCT address) FROM aliases WHERE domain = ?)`, n, n).Scan(&accounts, &aliases)
+			(SELECT count(*) FROM accounts WHERE domain = $1),
+			(SELECT count(DISTINCT address) FROM aliases WHERE domain = $1)`, n).Scan(&accounts, &aliases)
 		if err != nil {
 			return err
 		}
 		if accounts > 0 || aliases > 0 {
 			return fmt.Errorf("domain %s has %d accounts and %d aliases: %w", n, accounts, aliases, directory.ErrInUse)
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM domains WHERE name = ?", n)
+		res, err := tx.ExecContext(ctx, "DELETE FROM domains WHERE name = $1", n)
 		if err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (d *Dir) SetCatchAll(ctx context.Context, domain, account string) error {
 			}
 			id = sql.NullInt64{Int64: int64(a.ID), Valid: true}
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE domains SET catchall = ? WHERE name = ?", id, n)
+		_, err := tx.ExecContext(ctx, "UPDATE domains SET catchall = $1 WHERE name = $2", id, n)
 		return err
 	})
 	if err != nil {
@@ -141,7 +141,7 @@ func (d *Dir) IsLocal(ctx context.Context, domain string) (bool, error) {
 
 func domainExists(ctx context.Context, q queryer, name string) (bool, error) {
 	var one int
-	err := q.QueryRowContext(ctx, "SELECT 1 FROM domains WHERE name = ?", name).Scan(&one)
+	err := q.QueryRowContext(ctx, "SELECT 1 FROM domains WHERE name = $1", name).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -1,4 +1,4 @@
-package sqlitedir
+package sqldir
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"casella/internal/store"
 )
 
-// AddAccount adds an account in a local domain with a password and a quota
-// in bytes (0: no limit).
-func (d *Dir) AddAccount(ctx context.Context, address, password string, quota int64) (directory.Account, error) {
+// AddAccount adds an account in a local domain with a password, a quota
+// in bytes (0: no limit) and the cell that stores it.
+func (d *Dir) AddAccount(ctx context.Context, address, password string, quota int64, cell string) (directory.Account, error) {
 	addr, err := directory.Canonical(address)
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account: %w", err)
@@ -21,23 +21,21 @@ func (d *Dir) AddAccount(ctx context.Context, address, password string, quota in
 	if quota < 0 {
 		return directory.Account{}, fmt.Errorf("add account %s: %w: negative quota", addr, directory.ErrInvalid)
 	}
+	if err := directory.CheckCell(cell); err != nil {
+		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
+	}
 	hash, err := directory.HashPassword(password)
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
 	}
-	a := directory.Account{Address: addr, Quota: quota, Created: time.Unix(now(), 0)}
+	a := directory.Account{Address: addr, Quota: quota, Cell: cell, Created: time.Unix(now(), 0)}
 	err = d.write(ctx, func(tx *sql.Tx) error {
 		if err := checkFree(ctx, tx, addr); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (address, domain, password, quota, created)
-			VALUES (?, ?, ?, ?, ?)`, addr, directory.DomainOf(addr), hash, quota, a.Created.Unix())
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
-		a.ID = store.Account(id)
-		return err
+		// RETURNING rather than LastInsertId, which PostgreSQL lacks.
+		return tx.QueryRowContext(ctx, `INSERT INTO accounts (address, domain, password, quota, cell, created)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, addr, directory.DomainOf(addr), hash, quota, cell, a.Created.Unix()).Scan(&a.ID)
 	})
 	if err != nil {
 		return directory.Account{}, fmt.Errorf("add account %s: %w", addr, err)
@@ -55,8 +53,8 @@ func checkFree(ctx context.Context, tx *sql.Tx, addr string) error {
 		return fmt.Errorf("domain %s: %w", dom, directory.ErrNotLocal)
 	}
 	var kind string
-	err := tx.QueryRowContext(ctx, `SELECT 'account' FROM accounts WHERE address = ?
-		UNION ALL SELECT 'alias' FROM aliases WHERE address = ? LIMIT 1`, addr, addr).Scan(&kind)
+	err := tx.QueryRowContext(ctx, `SELECT 'account' FROM accounts WHERE address = $1
+		UNION ALL SELECT 'alias' FROM aliases WHERE address = $1 LIMIT 1`, addr).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -78,7 +76,7 @@ func (d *Dir) RemoveAccount(ctx context.Context, address string) (directory.Acco
 		if a, err = accountBy(ctx, tx, "address", addr); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM accounts WHERE id = ?", a.ID)
+		_, err := tx.ExecContext(ctx, "DELETE FROM accounts WHERE id = $1", a.ID)
 		return err
 	})
 	if err != nil {
@@ -125,7 +123,7 @@ func (d *Dir) Accounts(ctx context.Context, domain string) ([]directory.Account,
 		} else if !ok {
 			return nil, fmt.Errorf("list accounts: domain %s: %w", n, directory.ErrNotFound)
 		}
-		query = "SELECT id, address, quota, cell, created FROM accounts WHERE domain = ? ORDER BY address"
+		query = "SELECT id, address, quota, cell, created FROM accounts WHERE domain = $1 ORDER BY address"
 		args = append(args, n)
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)
@@ -157,7 +155,7 @@ func (d *Dir) SetPassword(ctx context.Context, address, password string) error {
 	if err != nil {
 		return fmt.Errorf("set password for %s: %w", addr, err)
 	}
-	if err := d.update(ctx, "UPDATE accounts SET password = ? WHERE address = ?", hash, addr); err != nil {
+	if err := d.update(ctx, "UPDATE accounts SET password = $1 WHERE address = $2", hash, addr); err != nil {
 		return fmt.Errorf("set password for %s: %w", addr, err)
 	}
 	return nil
@@ -172,10 +170,47 @@ func (d *Dir) SetQuota(ctx context.Context, address string, quota int64) error {
 	if quota < 0 {
 		return fmt.Errorf("set quota for %s: %w: negative quota", addr, directory.ErrInvalid)
 	}
-	if err := d.update(ctx, "UPDATE accounts SET quota = ? WHERE address = ?", quota, addr); err != nil {
+	if err := d.update(ctx, "UPDATE accounts SET quota = $1 WHERE address = $2", quota, addr); err != nil {
 		return fmt.Errorf("set quota for %s: %w", addr, err)
 	}
 	return nil
+}
+
+// SetCell records the cell that stores an account.
+func (d *Dir) SetCell(ctx context.Context, address, cell string) error {
+	addr, err := directory.Canonical(address)
+	if err != nil {
+		return fmt.Errorf("set cell: %w", err)
+	}
+	if err := directory.CheckCell(cell); err != nil {
+		return fmt.Errorf("set cell of %s: %w", addr, err)
+	}
+	if err := d.update(ctx, "UPDATE accounts SET cell = $1 WHERE address = $2", cell, addr); err != nil {
+		return fmt.Errorf("set cell of %s: %w", addr, err)
+	}
+	return nil
+}
+
+// CellCounts returns the number of accounts in each cell that has any.
+func (d *Dir) CellCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT cell, count(*) FROM accounts GROUP BY cell")
+	if err != nil {
+		return nil, fmt.Errorf("count accounts per cell: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var cell string
+		var n int
+		if err := rows.Scan(&cell, &n); err != nil {
+			return nil, fmt.Errorf("count accounts per cell: %w", err)
+		}
+		counts[cell] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count accounts per cell: %w", err)
+	}
+	return counts, nil
 }
 
 // update runs an UPDATE of one account and fails with ErrNotFound when it
@@ -197,7 +232,7 @@ func (d *Dir) update(ctx context.Context, query string, args ...any) error {
 
 // accountBy looks up an account by "address" or "id".
 func accountBy(ctx context.Context, q queryer, column string, value any) (directory.Account, error) {
-	row := q.QueryRowContext(ctx, "SELECT id, address, quota, cell, created FROM accounts WHERE "+column+" = ?", value)
+	row := q.QueryRowContext(ctx, "SELECT id, address, quota, cell, created FROM accounts WHERE "+column+" = $1", value)
 	a, err := scanAccount(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("account %v: %w", value, directory.ErrNotFound)
