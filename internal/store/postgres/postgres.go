@@ -27,11 +27,12 @@
 //     and UIDNEXT, so an import into another cell's database can write
 //     mailboxes, messages and change log with the UIDs, UIDVALIDITY and
 //     MODSEQs they had. Mailbox and message IDs are identity columns of
-//     this database, BY DEFAULT so that an import may give them too (and
-//     then move the sequences past them with setval). A message's
-//     email_id and thread_id hold 0 for "its own ID" (see sqlstore): an
-//     import that gives new IDs writes the old ones there instead, so
-//     EMAILID and THREADID survive the move.
+//     this database, BY DEFAULT so that an import may give them too. A
+//     message's email_id and thread_id hold 0 for "its own ID" (see
+//     sqlstore): an import that gives new IDs writes the old ones there
+//     instead, so EMAILID and THREADID survive the move, as long as it
+//     then moves the sequences past every ID it wrote (setval), so that
+//     no new row takes one of them.
 package postgres
 
 import (
