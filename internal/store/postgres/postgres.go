@@ -39,6 +39,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -82,8 +83,9 @@ type Store struct {
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message never repeats the DSN, which may hold a password.
-		return nil, fmt.Errorf("open mailbox store: %w", err)
+		// pgx's message quotes the DSN, hiding its password only as far
+		// as it can tell where the password is: say less.
+		return nil, errors.New("open mailbox store: the DSN is neither a postgres:// URL nor a key=value string that PostgreSQL accepts")
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
