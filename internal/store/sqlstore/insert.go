@@ -137,7 +137,6 @@ func (w *wtx) deliveryBox(name string) (*boxState, error) {
 func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
 	uids := make([]uint32, 0, len(msgs))
 	err := s.write(ctx, "append", acct, false, func(w *wtx) error {
-		uids = uids[:0]
 		b, err := w.box(mailbox)
 		if err != nil {
 			return err
@@ -158,7 +157,8 @@ func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, m
 }
 
 // insert adds a new message to the mailbox. Its EMAILID is its row ID,
-// which AUTOINCREMENT never reuses; its THREADID is that of a message of
+// which the database never hands out twice (SQLite's AUTOINCREMENT,
+// PostgreSQL's identity column); its THREADID is that of a message of
 // the account it refers to, or its own EMAILID.
 func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 	if !m.Blob.Valid() {
