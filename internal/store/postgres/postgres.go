@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +55,15 @@ import (
 // connect_timeout, so that an unreachable database fails Open and every
 // call in bounded time instead of hanging.
 const connectTimeout = 5 * time.Second
+
+// Pool limits. Every node keeps a pool per cell (and one listening
+// connection), and PostgreSQL allows 100 connections by default, shared
+// by all nodes and the directory. Writes to one account wait for each
+// other anyway, so a few connections serve many sessions.
+const (
+	maxConns    = 16
+	maxIdleTime = 5 * time.Minute
+)
 
 // channel is the NOTIFY channel of committed changes; the payload is
 // "node:account", the writing Store's random name and the account ID in
@@ -98,10 +106,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	node := rand.Text()
 	where := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	db := stdlib.OpenDB(*cfg)
-	n := max(8, 4*runtime.GOMAXPROCS(0))
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(maxIdleTime)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w: %w", where, store.ErrUnavailable, err)
