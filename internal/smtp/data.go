@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,6 +109,27 @@ func (s *session) check(msg []byte) ([]byte, error) {
 	return mailauth.Stamp(msg, v, s.srv.cfg.Hostname), nil
 }
 
+// checkBlocklists refuses a client that a DNS blocklist lists, at its
+// EHLO (RFC 5782); a blocklist that does not answer refuses nobody.
+func (s *session) checkBlocklists() error {
+	ip, err := netip.ParseAddr(s.remoteIP())
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+	defer cancel()
+	zone, listed, err := s.srv.cfg.Blocklists.Listed(ctx, ip)
+	if err != nil {
+		s.log.Warn("smtp: blocklist lookup failed; the client is let in", "err", err)
+	}
+	if !listed {
+		return nil
+	}
+	s.log.Info("smtp: refused a client on a blocklist", "zone", zone)
+	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("Service unavailable; client [%s] blocked using %s", ip, zone)}
+}
+
 // messageBuffers holds the buffers that sessions receive messages into.
 var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -138,6 +160,13 @@ func (s *session) enqueue(q Enqueuer, env spool.Envelope, msg []byte) (string, e
 	}
 	return "", errLocalFailure
 }
+
+// Rate refusals are temporary (RFC 3463 code 4.7.0, security or policy
+// status): the client may send later.
+var (
+	errRateLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many messages from your address; try again later"}
+	errSendLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Your account's sending limit is reached; try again in an hour"}
+)
 
 // errStorageFull is RFC 3463 code 4.3.1, mail system full.
 var errStorageFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
+	"casella/internal/limit"
+	"casella/internal/mailauth"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
 	"casella/internal/spool"
@@ -237,4 +240,68 @@ func TestRelayDirect(t *testing.T) {
 	if err := r.Handle(ctx, e, []byte(testMsg), 2); err == nil || errors.Is(err, spool.ErrPermanent) || !strings.Contains(err.Error(), "broken.test") {
 		t.Fatalf("SERVFAIL: %v, want a temporary error naming the domain", err)
 	}
+}
+
+// A recipient still failing after hours gets its sender a delay notice
+// (RFC 3464 Action: delayed) saying until when the queue keeps trying.
+func TestRelayDelayNotice(t *testing.T) {
+	bounces := &recorder{}
+	r := &Relay{Hostname: "mx.example.test", Lifetime: 120 * time.Hour, Logger: discardLogger(), Bounce: bounces, Directory: newTestDirectory()}
+	e := outboundEntry("friend@remote.test")
+	cause := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	if err := r.notify(context.Background(), e, []byte(testMsg), 0, cause, true); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bounces.all()
+	if len(msgs) != 1 {
+		t.Fatalf("%d notices", len(msgs))
+	}
+	until := e.Envelope.Received.Add(120 * time.Hour).Format(time.RFC1123Z)
+	for _, want := range []string{"Subject: Delayed Mail", "Action: delayed", "Status: 4.3.0", "Diagnostic-Code: smtp; 451 greylisted", "Will-Retry-Until: " + until, "Message-ID: <delay-"} {
+		if !bytes.Contains(msgs[0].data, []byte(want)) {
+			t.Errorf("delay notice lacks %q:\n%s", want, msgs[0].data)
+		}
+	}
+}
+
+// A client on a blocklist gets 554 at EHLO and can send nothing; one the
+// list does not name, or any client while the list is down, gets in.
+func TestBlocklist(t *testing.T) {
+	dnsSrv := dnstest.Start(t, "1.0.0.127.bl.test. 300 IN A 127.0.0.2")
+	bl := &mailauth.DNSBL{Resolver: &resolver.Resolver{Servers: []string{dnsSrv.Addr}}, Zones: []string{"bl.test"}}
+	e := newTestEnv(t, func(c *Config) { c.Blocklists = bl })
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "554 5.7.1 Service unavailable; client [127.0.0.1] blocked using bl.test")
+	rc.cmd("MAIL FROM:<a@b.test>", "502")
+
+	dnsSrv.Fail("1.0.0.127.bl.test", dns.RcodeServerFailure)
+	rc = dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "250")
+}
+
+// Past its limits a client address gets 450 at MAIL on the MX listener,
+// and an account 450 at RCPT for other domains on submission; other
+// addresses and local recipients are not held back.
+func TestRateLimits(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) {
+		c.MessageRate = limit.NewRate(2, time.Hour)
+		c.SendRate = limit.NewRate(1, time.Hour)
+	})
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "250")
+	for range 2 {
+		rc.cmd("MAIL FROM:<a@remote.test>", "250")
+		rc.cmd("RSET", "250")
+	}
+	rc.cmd("MAIL FROM:<a@remote.test>", "450 4.7.0")
+
+	rc = dialRaw(t, e.submission)
+	rc.cmd("EHLO client.test", "250")
+	rc.startTLS()
+	rc.cmd("EHLO client.test", "250")
+	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.test\x00alice-pw")), "235")
+	rc.cmd("MAIL FROM:<alice@example.test>", "250")
+	rc.cmd("RCPT TO:<x@remote.test>", "250")
+	rc.cmd("RCPT TO:<y@remote.test>", "450 4.7.0")
+	rc.cmd("RCPT TO:<bob@example.test>", "250")
 }

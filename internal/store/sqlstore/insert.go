@@ -141,14 +141,19 @@ func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, m
 		if err != nil {
 			return err
 		}
+		flagged := false
 		for i, m := range msgs {
 			uid, err := w.insert(b, m)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
 			uids = append(uids, uid)
+			flagged = flagged || len(m.Flags) > 0
 		}
-		return nil
+		if !flagged {
+			return nil
+		}
+		return w.checkKeywords(b.id)
 	})
 	if err != nil {
 		return nil, err
@@ -172,6 +177,9 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 		return 0, err
 	}
 	bits, keywords := encodeFlags(flags)
+	if keywords, err = w.addKeywords(b.id, keywords); err != nil {
+		return 0, err
+	}
 	internal := m.Internal
 	if internal.IsZero() {
 		internal = w.now
@@ -273,10 +281,15 @@ func indexColumns(meta *message.Meta) indexed {
 }
 
 // firstAddress is the addr-mailbox@addr-host of the first address, lower
-// case, as SORT FROM/TO/CC compare it (RFC 5256 section 3).
+// case, as SORT FROM/TO/CC compare it (RFC 5256 section 3). For a group
+// that is its start marker, whose addr-mailbox is the group's name and
+// whose addr-host is NIL (RFC 3501 section 7.4.2).
 func firstAddress(l []message.Address) string {
 	if len(l) == 0 {
 		return ""
+	}
+	if l[0].Group == message.GroupStart {
+		return strings.ToLower(l[0].Name + "@")
 	}
 	return strings.ToLower(l[0].Local + "@" + l[0].Host)
 }
