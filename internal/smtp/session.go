@@ -129,6 +129,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 				"account", s.account.Address, "from", from)
 		}
 	}
+	if s.role == roleMX && !s.srv.cfg.MessageRate.Allow(s.remoteIP()) {
+		return s.refuse("rate", errRateLimited, "from", from)
+	}
 	s.from, s.utf8 = from, utf8Mode
 	return nil
 }
@@ -157,6 +160,9 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	case errors.Is(err, directory.ErrNotLocal):
 		if s.account == nil || s.srv.cfg.Outbound == nil {
 			return s.refuse("relay", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}, "rcpt", to)
+		}
+		if !s.srv.cfg.SendRate.Allow(s.account.Address) {
+			return s.refuse("send_rate", errSendLimited, "account", s.account.Address, "rcpt", to)
 		}
 		s.remote = append(s.remote, spool.Recipient{Address: to})
 		s.rcpts = append(s.rcpts, to)
