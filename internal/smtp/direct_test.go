@@ -305,3 +305,15 @@ func TestRateLimits(t *testing.T) {
 	rc.cmd("RCPT TO:<y@remote.test>", "450 4.7.0")
 	rc.cmd("RCPT TO:<bob@example.test>", "250")
 }
+
+// A remote's temporary failure defers the recipient: the queue's breaker,
+// which guards our storage, does not count it.
+func TestRelayTemporaryIsDeferred(t *testing.T) {
+	_, port := exchangers(t, "127.0.0.2")
+	d, _ := testDirect(t, port, "down.test. 300 IN MX 10 mx.down.test.", "mx.down.test. 300 IN A 127.0.0.9")
+	r := &Relay{Direct: d, Hostname: "out.example.test", Logger: discardLogger()}
+	err := r.Handle(context.Background(), outboundEntry("a@down.test"), []byte(testMsg), 0)
+	if !errors.Is(err, spool.ErrDeferred) || errors.Is(err, spool.ErrPermanent) {
+		t.Fatalf("Handle = %v, want a deferral", err)
+	}
+}

@@ -162,7 +162,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 			return s.refuse("relay", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}, "rcpt", to)
 		}
 		if !s.srv.cfg.SendRate.Allow(s.account.Address) {
-			return s.refuse("send_rate", errSendLimited, "account", s.account.Address, "rcpt", to)
+			return s.refuse("send_limit", errSendLimited, "account", s.account.Address, "rcpt", to)
 		}
 		s.remote = append(s.remote, spool.Recipient{Address: to})
 		s.rcpts = append(s.rcpts, to)
