@@ -105,7 +105,7 @@ func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
 	c.br = bufio.NewReader(connIO{c})
 	c.out = connIO{c}
 	c.bw = bufio.NewWriter(c.out)
-	c.p = parser{r: c.br, maxLine: maxLine, maxLiteral: s.maxLiteral(), cont: c.continueLiteral}
+	c.p = parser{r: c.br, cont: c.continueLiteral} // limits: command()
 	if implicitTLS {
 		c.nc = tls.Server(nc, s.TLS)
 		c.tls = true
@@ -224,9 +224,25 @@ type command struct {
 	responded bool
 }
 
+// Limits on a command before login, as Dovecot and mox keep them: enough
+// for LOGIN, AUTHENTICATE and ID (whose literals count together), too little
+// for a client that has not logged in to take the server's memory.
+const (
+	preAuthLine    = 8 << 10
+	preAuthLiteral = 8 << 10
+	preAuthCommand = 16 << 10
+)
+
 // command reads and executes one command and writes its responses.
 func (c *conn) command() {
-	c.p.lineDone = false
+	c.p.begin()
+	if c.state == stateNotAuth {
+		c.p.maxLine, c.p.maxLiteral, c.p.maxCommand = preAuthLine, preAuthLiteral, preAuthCommand
+	} else {
+		// A command holds at most one largest literal and a line's worth
+		// of other bytes; APPEND's literals share maxLiteral (append.go).
+		c.p.maxLine, c.p.maxLiteral, c.p.maxCommand = maxLine, c.srv.maxLiteral(), c.srv.maxLiteral()+maxLine
+	}
 	tag, err := c.p.tag()
 	if err != nil {
 		if c.ioErr() == nil {
@@ -334,7 +350,9 @@ func (c *conn) recover(err error) {
 		// The literal is on its way and too big to read and drop.
 		c.bye("[TOOBIG] Literal too big")
 	case !c.p.lineDone:
-		c.p.discardLine()
+		if errors.Is(c.p.discardLine(), errLineTooLong) {
+			c.bye("Command too long")
+		}
 	}
 }
 
@@ -382,7 +400,7 @@ func (c *conn) classify(err error) (status, text string) {
 	case errors.Is(err, errLineTooLong):
 		return "BAD", "Command line too long"
 	case errors.As(err, &big):
-		if big.sync {
+		if big.sync && !big.invalid {
 			return "NO", "[TOOBIG] " + big.Error()
 		}
 		return "BAD", "[TOOBIG] " + big.Error()

@@ -1,0 +1,110 @@
+package imap
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// announceLiterals opens n connections, has each announce a literal of
+// size bytes in cmd (which ends in "{size}") and send one byte of it when
+// the server asks for the literal. It returns the first line each got.
+func announceLiterals(t *testing.T, e *testEnv, n int, login bool, cmd string) []string {
+	t.Helper()
+	answers := make([]string, n)
+	for i := range n {
+		rc := e.raw(t)
+		if login {
+			rc.login()
+		}
+		rc.send(cmd + "\r\n")
+		answers[i] = rc.line()
+		if strings.HasPrefix(answers[i], "+") {
+			rc.send("x")
+			// A command after the byte shows that the server has read
+			// it: the NOOP is taken as more of the literal.
+			rc.send(" NOOP\r\n")
+		}
+	}
+	return answers
+}
+
+// TestPreAuthLiteralMemory: clients that have not logged in announce 50 MB
+// literals and send one byte; the server must not allocate what they
+// announce.
+func TestPreAuthLiteralMemory(t *testing.T) {
+	e := newTestEnv(t, func(s *Server) { s.MaxLiteral = 64 << 20 })
+	const n = 20
+	before := heapInUse()
+	answers := announceLiterals(t, e, n, false, "a LOGIN {52428800}")
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n)
+	if grown > 4<<20 {
+		t.Errorf("heap grew by %d MiB for %d pre-login connections announcing 50 MB literals", grown>>20, n)
+	}
+	if !strings.HasPrefix(answers[0], "a NO [TOOBIG]") {
+		t.Errorf("answer to a 50 MB literal before login: %q, want NO [TOOBIG]", answers[0])
+	}
+}
+
+// TestLiteralGrowsAsBytesArrive: after login the limit is max_literal_size,
+// but a literal's buffer follows the bytes received, not the size announced.
+func TestLiteralGrowsAsBytesArrive(t *testing.T) {
+	e := newTestEnv(t, func(s *Server) { s.MaxLiteral = 64 << 20 })
+	const n = 10
+	before := heapInUse()
+	answers := announceLiterals(t, e, n, true, "a APPEND INBOX {52428800}")
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n)
+	if !strings.HasPrefix(answers[0], "+") {
+		t.Fatalf("APPEND of 50 MB within a 64 MiB limit: %q", answers[0])
+	}
+	if grown > 8<<20 {
+		t.Errorf("heap grew by %d MiB for %d connections that sent one byte of a 50 MB literal", grown>>20, n)
+	}
+}
+
+// TestPreAuthCommandBudget: before login the literals of one command share
+// a small budget, ID's included, and a skipped bad line is bounded.
+func TestPreAuthCommandBudget(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	val := strings.Repeat("v", 6000)
+	rc.send(fmt.Sprintf("a ID (\"k1\" {%d+}\r\n%s \"k2\" {%d+}\r\n%s \"k3\" {%d+}\r\n", len(val), val, len(val), val, len(val)))
+	u, tagged := rc.until("a")
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* BYE") || !strings.HasPrefix(tagged, "a BAD [TOOBIG]") {
+		t.Fatalf("ID with 18 KB of literals before login: %q %q", u, tagged)
+	}
+
+	rc = e.raw(t)
+	rc.expect("b ID (\"k1\" \"v\")", "b OK")
+	// A bad command whose rest goes on and on is cut off.
+	rc.send("c BOGUS " + strings.Repeat("x", 7000) + " {12000+}\r\n")
+	rc.send(strings.Repeat("y", 12000) + "\r\n")
+	u, tagged = rc.until("c")
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* BYE") || !strings.HasPrefix(tagged, "c BAD") {
+		t.Fatalf("long bad command before login: %q %q", u, tagged)
+	}
+}
+
+// TestLiteralSizeBeyondNumber64: a size no int64 holds is a syntax error,
+// said as such, not a literal of -1 bytes.
+func TestLiteralSizeBeyondNumber64(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	_, tagged := rc.cmd("a APPEND INBOX {99999999999999999999}")
+	if !strings.HasPrefix(tagged, "a BAD [TOOBIG] literal size 99999999999999999999 is beyond") {
+		t.Fatalf("answer: %q", tagged)
+	}
+	rc.ok("b NOOP")
+}
