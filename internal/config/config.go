@@ -29,16 +29,19 @@ import (
 type Config struct {
 	DataDir  string `toml:"data_dir"`
 	Hostname string `toml:"hostname"` // the name this server gives itself in SMTP greetings and Received fields
-	Log      Log    `toml:"log"`
-	SMTP     SMTP   `toml:"smtp"`
-	IMAP     IMAP   `toml:"imap"`
-	POP3     POP3   `toml:"pop3"`
-	HTTP     HTTP   `toml:"http"`
-	TLS      TLS    `toml:"tls"`
-	Store    Store  `toml:"store"`
-	Spool    Spool  `toml:"spool"`
-	Blob     Blob   `toml:"blob"`
-	Demo     Demo   `toml:"demo"`
+	// MaxConnections caps the connections of every protocol together;
+	// past it a client is told the server is busy.
+	MaxConnections int   `toml:"max_connections"`
+	Log            Log   `toml:"log"`
+	SMTP           SMTP  `toml:"smtp"`
+	IMAP           IMAP  `toml:"imap"`
+	POP3           POP3  `toml:"pop3"`
+	HTTP           HTTP  `toml:"http"`
+	TLS            TLS   `toml:"tls"`
+	Store          Store `toml:"store"`
+	Spool          Spool `toml:"spool"`
+	Blob           Blob  `toml:"blob"`
+	Demo           Demo  `toml:"demo"`
 }
 
 // Log configures logging.
@@ -54,6 +57,7 @@ type SMTP struct {
 	Submissions         string   `toml:"submissions"` // RFC 8314 submission over implicit TLS
 	MaxMessageSize      Size     `toml:"max_message_size"`
 	MaxRecipients       int      `toml:"max_recipients"`
+	MaxConnections      int      `toml:"max_connections"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	CommandTimeout      Duration `toml:"command_timeout"`
 	// MaxLineLength bounds a command line, CRLF included. RFC 5321 section
@@ -70,12 +74,18 @@ type SMTP struct {
 
 // IMAP configures the IMAP server.
 type IMAP struct {
-	Listen              string   `toml:"listen"`
-	TLSListen           string   `toml:"tls_listen"`
-	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
-	IdleTimeout         Duration `toml:"idle_timeout"`
-	CommandTimeout      Duration `toml:"command_timeout"`
-	MaxLiteralSize      Size     `toml:"max_literal_size"`
+	Listen         string `toml:"listen"`
+	TLSListen      string `toml:"tls_listen"`
+	MaxConnections int    `toml:"max_connections"`
+	// MaxConnectionsPerIP is a high ceiling: many users share one address
+	// behind carrier NAT and offices. One user is held by
+	// MaxConnectionsPerUserIP (Dovecot's mail_max_userip_connections),
+	// checked at login.
+	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
+	MaxConnectionsPerUserIP int      `toml:"max_connections_per_user_ip"`
+	IdleTimeout             Duration `toml:"idle_timeout"`
+	CommandTimeout          Duration `toml:"command_timeout"`
+	MaxLiteralSize          Size     `toml:"max_literal_size"`
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE without TLS from
 	// loopback addresses, for development.
 	AllowPlainLoopback bool `toml:"allow_plain_loopback"`
@@ -83,9 +93,11 @@ type IMAP struct {
 
 // POP3 configures the POP3 server.
 type POP3 struct {
-	Listen             string `toml:"listen"`
-	TLSListen          string `toml:"tls_listen"`
-	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+	Listen              string `toml:"listen"`
+	TLSListen           string `toml:"tls_listen"`
+	MaxConnections      int    `toml:"max_connections"`
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
+	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -209,33 +221,39 @@ func Default() Config {
 	}
 	const mib = 1 << 20
 	return Config{
-		DataDir:  DefaultDataDir,
-		Hostname: host,
-		Log:      Log{Level: "info", Format: "text"},
+		DataDir:        DefaultDataDir,
+		Hostname:       host,
+		MaxConnections: 25_000,
+		Log:            Log{Level: "info", Format: "text"},
 		SMTP: SMTP{
 			Listen:              "127.0.0.1:2525",
 			Submission:          "127.0.0.1:2587",
 			Submissions:         "127.0.0.1:2465",
 			MaxMessageSize:      50 * mib,
 			MaxRecipients:       100,
-			MaxConnectionsPerIP: 20,
+			MaxConnections:      2000,
+			MaxConnectionsPerIP: 100,
 			CommandTimeout:      Duration(5 * time.Minute),
 			MaxLineLength:       1000,
 			SmarthostTLS:        "starttls",
 		},
 		IMAP: IMAP{
-			Listen:              "127.0.0.1:2143",
-			TLSListen:           "127.0.0.1:2993",
-			MaxConnectionsPerIP: 50,
-			IdleTimeout:         Duration(30 * time.Minute),
-			CommandTimeout:      Duration(60 * time.Second),
-			MaxLiteralSize:      50 * mib,
-			AllowPlainLoopback:  true,
+			Listen:                  "127.0.0.1:2143",
+			TLSListen:               "127.0.0.1:2993",
+			MaxConnections:          20_000,
+			MaxConnectionsPerIP:     1000,
+			MaxConnectionsPerUserIP: 20,
+			IdleTimeout:             Duration(30 * time.Minute),
+			CommandTimeout:          Duration(60 * time.Second),
+			MaxLiteralSize:          50 * mib,
+			AllowPlainLoopback:      true,
 		},
 		POP3: POP3{
-			Listen:             "127.0.0.1:2110",
-			TLSListen:          "127.0.0.1:2995",
-			AllowPlainLoopback: true,
+			Listen:              "127.0.0.1:2110",
+			TLSListen:           "127.0.0.1:2995",
+			MaxConnections:      2000,
+			MaxConnectionsPerIP: 1000,
+			AllowPlainLoopback:  true,
 		},
 		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
 		Store: Store{CacheMessages: 250_000},

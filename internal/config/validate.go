@@ -20,6 +20,7 @@ func (c Config) Validate() error {
 	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t\r\n/@") {
 		v.fail("hostname", "%q is not a host name; give the fully qualified name of this server", c.Hostname)
 	}
+	v.positive("max_connections", c.MaxConnections)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
@@ -28,6 +29,7 @@ func (c Config) Validate() error {
 	v.listen("smtp.submissions", c.SMTP.Submissions)
 	v.positiveSize("smtp.max_message_size", c.SMTP.MaxMessageSize)
 	v.positive("smtp.max_recipients", c.SMTP.MaxRecipients)
+	v.positive("smtp.max_connections", c.SMTP.MaxConnections)
 	v.positive("smtp.max_connections_per_ip", c.SMTP.MaxConnectionsPerIP)
 	v.duration("smtp.command_timeout", c.SMTP.CommandTimeout, time.Second)
 	if n := c.SMTP.MaxLineLength; n < 512 || n > 65536 {
@@ -43,13 +45,21 @@ func (c Config) Validate() error {
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)
+	v.positive("imap.max_connections", c.IMAP.MaxConnections)
 	v.positive("imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP)
+	v.positive("imap.max_connections_per_user_ip", c.IMAP.MaxConnectionsPerUserIP)
+	if c.IMAP.MaxConnectionsPerUserIP > c.IMAP.MaxConnectionsPerIP {
+		v.fail("imap.max_connections_per_user_ip", "(%d) is above imap.max_connections_per_ip (%d); one account cannot have more than its address",
+			c.IMAP.MaxConnectionsPerUserIP, c.IMAP.MaxConnectionsPerIP)
+	}
 	v.duration("imap.idle_timeout", c.IMAP.IdleTimeout, time.Second)
 	v.duration("imap.command_timeout", c.IMAP.CommandTimeout, time.Second)
 	v.positiveSize("imap.max_literal_size", c.IMAP.MaxLiteralSize)
 
 	v.listen("pop3.listen", c.POP3.Listen)
 	v.listen("pop3.tls_listen", c.POP3.TLSListen)
+	v.positive("pop3.max_connections", c.POP3.MaxConnections)
+	v.positive("pop3.max_connections_per_ip", c.POP3.MaxConnectionsPerIP)
 	v.listen("http.listen", c.HTTP.Listen)
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

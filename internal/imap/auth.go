@@ -234,6 +234,9 @@ func (c *conn) login(cmd *command, user, pass string) error {
 	if c.srv.AuthLimit != nil {
 		c.srv.AuthLimit.Success(c.remote)
 	}
+	if err := c.admitLogin(acct.Address); err != nil {
+		return err
+	}
 	if err := c.srv.Store.EnsureAccount(ctx, acct.ID); err != nil {
 		// Logging in still works; commands answer UNAVAILABLE until the
 		// store is back.

@@ -87,7 +87,7 @@ type Server struct {
 	Logger   *slog.Logger
 
 	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
-	Conns     *limit.Conns // connections per client address; nil: no limit
+	Conns     *limit.Gate  // caps on connections, and on an account's from one address; nil: none
 
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE PLAIN without TLS
 	// for clients on a loopback address.

@@ -1,10 +1,16 @@
 package imap
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"casella/internal/limit"
 )
 
 // heapInUse is the live heap after a collection.
@@ -107,4 +113,45 @@ func TestLiteralSizeBeyondNumber64(t *testing.T) {
 		t.Fatalf("answer: %q", tagged)
 	}
 	rc.ok("b NOOP")
+}
+
+// TestConnectionCaps: the caps on connections answer with BYE
+// [UNAVAILABLE] and say which one was hit; the account's cap from one
+// address answers the login NO [LIMIT], and many accounts behind one
+// address get in.
+func TestConnectionCaps(t *testing.T) {
+	var refusals []string
+	var mu sync.Mutex
+	gate := &limit.Gate{Protocol: "imap", Proto: limit.NewConns(60), PerAddress: limit.NewConns(1000), PerUserAddr: limit.NewConns(25),
+		Refused: func(p, r string) { mu.Lock(); refusals = append(refusals, p+" "+r); mu.Unlock() }}
+	e := newTestEnv(t, func(s *Server) { s.Conns = gate })
+	for i := range 50 {
+		rc := e.raw(t)
+		if i < 25 {
+			rc.login()
+		} else {
+			rc.ok(`b LOGIN bob@example.org "bob password"`)
+		}
+	}
+	rc := e.raw(t)
+	rc.expect("c LOGIN "+testUser+` "`+testPass+`"`, "c NO [LIMIT] Too many connections for "+testUser)
+	rc.ok("d NOOP")
+	for range 9 {
+		e.raw(t)
+	}
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(nc).ReadString('\n')
+	if line != "* BYE [UNAVAILABLE] Too many IMAP connections, try again later\r\n" {
+		t.Fatalf("connection over the protocol's cap got %q", line)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "imap user_address,imap protocol_full"; strings.Join(refusals, ",") != want {
+		t.Fatalf("refusals %q, want %q", refusals, want)
+	}
 }

@@ -71,6 +71,8 @@ type conn struct {
 
 	sel      *view // the selected mailbox; nil outside the selected state
 	closeNow bool  // a BYE was sent
+
+	loginSlot func() // releases the account's connection slot; nil before login
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -150,14 +152,16 @@ func (c *conn) serve() {
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
 	defer c.unselect()
-	if c.srv.Conns != nil {
-		release, ok := c.srv.Conns.Acquire(c.remote)
-		if !ok {
-			c.bye("[UNAVAILABLE] Too many connections from your address, try again later")
-			return
+	release, refused := c.srv.Conns.Admit(c.remote)
+	if refused != "" {
+		c.log.Info("connection refused", "reason", refused)
+		if !c.tls { // under implicit TLS, no handshake is spent on a refusal
+			c.bye("[UNAVAILABLE] " + refusedText[refused])
 		}
-		defer release()
+		return
 	}
+	defer release()
+	defer c.releaseLogin()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		c.raw.SetDeadline(time.Now().Add(c.srv.commandTimeout()))
 		if err := tc.HandshakeContext(c.ctx); err != nil {

@@ -434,7 +434,7 @@ func TestPipelining(t *testing.T) {
 }
 
 func TestConnLimit(t *testing.T) {
-	e := newMailEnv(t, func(s *Server) { s.Conns = limit.NewConns(1) })
+	e := newMailEnv(t, func(s *Server) { s.Conns = &limit.Gate{PerAddress: limit.NewConns(1)} })
 	c := e.dial(false)
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {

@@ -70,7 +70,7 @@ type Server struct {
 	Logger   *slog.Logger
 
 	AuthLimit *limit.Auth  // slows down failing clients; nil for none
-	Conns     *limit.Conns // bounds connections per client; nil for no bound
+	Conns     *limit.Gate  // caps on connections; nil for none
 
 	// AllowPlainLoopback allows USER/PASS and AUTH without TLS from
 	// loopback clients, for development.

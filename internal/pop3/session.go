@@ -27,6 +27,14 @@ const (
 	maxDiscard = 64 << 10
 )
 
+// refusedText says why a connection is refused (RFC 3206 SYS/TEMP: a
+// temporary condition of the server).
+var refusedText = map[string]string{
+	limit.RefusedTotal:    "server busy, try again later",
+	limit.RefusedProtocol: "too many POP3 connections, try again later",
+	limit.RefusedAddress:  "too many connections from your address, try again later",
+}
+
 // maxAuthFailures is how many failed logins a session may have before the
 // server closes it.
 const maxAuthFailures = 3
@@ -69,18 +77,16 @@ func (s *Server) serveConn(conn net.Conn, implicitTLS bool) {
 	defer conn.Close()
 	key := limit.Key(conn.RemoteAddr())
 	log := s.logger().With("remote", conn.RemoteAddr().String())
-	if s.Conns != nil {
-		release, ok := s.Conns.Acquire(key)
-		if !ok {
-			if !implicitTLS {
-				conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				io.WriteString(conn, "-ERR [SYS/TEMP] too many connections from your address, try again later\r\n")
-			}
-			log.Info("pop3 connection refused: too many connections")
-			return
+	release, refused := s.Conns.Admit(key)
+	if refused != "" {
+		if !implicitTLS {
+			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "-ERR [SYS/TEMP] "+refusedText[refused]+"\r\n")
 		}
-		defer release()
+		log.Info("pop3 connection refused", "reason", refused)
+		return
 	}
+	defer release()
 	if implicitTLS {
 		tc := tls.Server(conn, s.TLS)
 		conn.SetDeadline(time.Now().Add(s.commandTimeout()))

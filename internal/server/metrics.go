@@ -21,6 +21,7 @@ type metrics struct {
 	registry    *prometheus.Registry
 	sessions    *prometheus.GaugeVec
 	connections *prometheus.CounterVec
+	refusals    *prometheus.CounterVec
 	accepted    *prometheus.CounterVec
 	delivered   *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
@@ -38,6 +39,10 @@ func newMetrics() *metrics {
 			Name: "casella_connections_total",
 			Help: "Client connections accepted, by listener.",
 		}, []string{"listener"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_connections_refused_total",
+			Help: "Client connections refused by a connection cap, by protocol and reason (limit.Refused*).",
+		}, []string{"protocol", "reason"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casella_messages_accepted_total",
 			Help: "Messages accepted (durably spooled, answered 250), by queue.",
@@ -56,9 +61,14 @@ func newMetrics() *metrics {
 			Help: "Failed delivery attempts (store or remote errors), retried later, by queue.",
 		}, []string{"queue"}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures,
+	m.registry.MustRegister(m.sessions, m.connections, m.refusals, m.accepted, m.delivered, m.latency, m.failures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// refused counts a connection refused by a cap; it is limit.Gate's Refused.
+func (m *metrics) refused(protocol, reason string) {
+	m.refusals.WithLabelValues(protocol, reason).Inc()
 }
 
 // watchQueue exports a spool's depth and oldest entry age.

@@ -219,6 +219,15 @@ func (s *Server) openSpools() error {
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
+	total := limit.NewConns(cfg.MaxConnections)
+	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
+		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
+			Refused: s.metrics.refused}
+		if perUserAddr > 0 {
+			g.PerUserAddr = limit.NewConns(perUserAddr)
+		}
+		return g
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -228,7 +237,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
-		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
+		Conns:           gate("smtp", cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerIP, 0),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
 		Logger:          s.log.With("proto", "smtp"),
@@ -241,7 +250,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "imap"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("imap", cfg.IMAP.MaxConnections, cfg.IMAP.MaxConnectionsPerIP, cfg.IMAP.MaxConnectionsPerUserIP),
 		AllowPlainLoopback: cfg.IMAP.AllowPlainLoopback,
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
@@ -255,7 +264,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "pop3"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 	}

@@ -25,14 +25,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		release := func() {}
-		if conns := l.srv.cfg.Conns; conns != nil {
-			r, ok := conns.Acquire(limit.Key(c.RemoteAddr()))
-			if !ok {
-				l.refuse(c)
-				continue
-			}
-			release = r
+		release, refused := l.srv.cfg.Conns.Admit(limit.Key(c.RemoteAddr()))
+		if refused != "" {
+			l.refuse(c, refused)
+			continue
 		}
 		tc := &trackedConn{Conn: c, srv: l.srv, release: release}
 		if !l.srv.track(tc) {
@@ -43,15 +39,22 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers a client over its connection limit (RFC 3463 code 4.7.0,
-// a temporary policy refusal) and closes it.
-func (l *limitListener) refuse(c net.Conn) {
-	l.srv.log.Info("smtp: too many connections", "remote", c.RemoteAddr().String())
+// refusedText says why a connection is refused.
+var refusedText = map[string]string{
+	limit.RefusedTotal:    "Server busy, try again later",
+	limit.RefusedProtocol: "Too many SMTP connections, try again later",
+	limit.RefusedAddress:  "Too many connections from your address, try again later",
+}
+
+// refuse answers a client over a connection cap (RFC 3463 code 4.7.0, a
+// temporary policy refusal) and closes it.
+func (l *limitListener) refuse(c net.Conn, reason string) {
+	l.srv.log.Info("smtp: connection refused", "remote", c.RemoteAddr().String(), "reason", reason)
 	if l.reply {
 		// A fresh socket's send buffer takes the line at once; the
 		// deadline only guards against the impossible.
 		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+		c.Write([]byte("421 4.7.0 " + refusedText[reason] + "\r\n"))
 	}
 	c.Close()
 }

@@ -96,8 +96,8 @@ type Config struct {
 	// MaxRecipients limits recipients per message; 0 means
 	// DefaultMaxRecipients.
 	MaxRecipients int
-	// Conns, when set, limits concurrent connections per client address.
-	Conns *limit.Conns
+	// Conns, when set, caps concurrent connections.
+	Conns *limit.Gate
 	// AuthLimit slows down failing logins; nil means limit.NewAuth().
 	AuthLimit *limit.Auth
 	// CommandTimeout bounds the wait for each command or data line; 0
