@@ -86,8 +86,8 @@ type Server struct {
 	Hostname string
 	Logger   *slog.Logger
 
-	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
-	Conns     *limit.Gate  // caps on connections, and on an account's from one address; nil: none
+	AuthLimit *limit.Auth // slows down repeated failed logins; nil: none
+	Conns     *limit.Gate // caps on connections, and on an account's from one address; nil: none
 
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE PLAIN without TLS
 	// for clients on a loopback address.

@@ -69,8 +69,8 @@ type Server struct {
 	Hostname string      // in the greeting
 	Logger   *slog.Logger
 
-	AuthLimit *limit.Auth  // slows down failing clients; nil for none
-	Conns     *limit.Gate  // caps on connections; nil for none
+	AuthLimit *limit.Auth // slows down failing clients; nil for none
+	Conns     *limit.Gate // caps on connections; nil for none
 
 	// AllowPlainLoopback allows USER/PASS and AUTH without TLS from
 	// loopback clients, for development.
