@@ -3,7 +3,9 @@ package imap
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"net"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -153,5 +155,44 @@ func TestConnectionCaps(t *testing.T) {
 	defer mu.Unlock()
 	if want := "imap user_address,imap protocol_full"; strings.Join(refusals, ",") != want {
 		t.Fatalf("refusals %q, want %q", refusals, want)
+	}
+}
+
+// syncBuffer is a log destination written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSessionLog: a session leaves its login and its end in the log.
+func TestSessionLog(t *testing.T) {
+	var logs syncBuffer
+	e := newTestEnv(t, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	rc := e.raw(t)
+	rc.login()
+	rc.ok("a NOOP")
+	rc.ok("b LOGOUT")
+	end := regexp.MustCompile(`msg="imap session ended" proto=imap remote=\S+ account=alice@example.org duration=\S+ in=\d+ out=\d+ commands=3 reason=logout`)
+	for i := 0; !end.MatchString(logs.String()); i++ {
+		if i == 100 {
+			t.Fatalf("no line matching %s:\n%s", end, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the line follows the close
+	}
+	login := regexp.MustCompile(`msg="imap login" proto=imap remote=127.0.0.1:\d+ account=alice@example.org tls=false mechanism=LOGIN`)
+	if !login.MatchString(logs.String()) {
+		t.Fatalf("no line matching %s:\n%s", login, logs.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/sessionlog"
 	"casella/internal/store"
 )
 
@@ -73,6 +74,9 @@ type conn struct {
 	closeNow bool  // a BYE was sent
 
 	loginSlot func() // releases the account's connection slot; nil before login
+
+	sess      *sessionlog.Session // the session's login and end lines
+	endReason string              // why the session ended; "": see sessionlog
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -96,13 +100,16 @@ func (r connIO) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
+func newConn(s *Server, tcp net.Conn, implicitTLS bool) *conn {
+	counted := sessionlog.Wrap(tcp)
+	var nc net.Conn = counted
 	c := &conn{srv: s, raw: nc, nc: nc, state: stateNotAuth}
 	c.remote = limit.Key(nc.RemoteAddr())
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.loopback = a.IP.IsLoopback()
 	}
 	c.log = s.logger().With("proto", "imap", "remote", nc.RemoteAddr().String())
+	c.sess = sessionlog.Start(c.log, "imap", counted)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.br = bufio.NewReader(connIO{c})
 	c.out = connIO{c}
@@ -148,6 +155,7 @@ func (c *conn) flush() error {
 func (c *conn) enc() *encoder { return &encoder{utf8: c.utf8} }
 
 func (c *conn) serve() {
+	defer func() { c.sess.End(c.endReason) }()
 	defer c.raw.Close()
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
@@ -155,6 +163,7 @@ func (c *conn) serve() {
 	release, refused := c.srv.Conns.Admit(c.remote)
 	if refused != "" {
 		c.log.Info("connection refused", "reason", refused)
+		c.endReason = "refused: " + refused
 		if !c.tls { // under implicit TLS, no handshake is spent on a refusal
 			c.bye("[UNAVAILABLE] " + refusedText[refused])
 		}
@@ -193,6 +202,9 @@ func (c *conn) serve() {
 func (c *conn) bye(text string) {
 	c.writeLine("* BYE %s", text)
 	c.closeNow = true
+	if c.endReason == "" {
+		c.endReason = "BYE " + text
+	}
 }
 
 // ioErr returns the connection's first I/O error.
@@ -208,11 +220,16 @@ func (c *conn) endOnIOError() {
 	if c.wErr == nil && errors.As(c.rErr, &ne) && ne.Timeout() {
 		c.raw.SetDeadline(time.Now().Add(writeTimeout))
 		if c.srv.closing.Load() {
+			c.endReason = sessionlog.ReasonShutdown
 			c.bye("Server shutting down, reconnect in a moment")
 		} else {
+			c.endReason = sessionlog.ReasonTimeout
 			c.bye("Autologout, idle for too long")
 		}
 		return
+	}
+	if c.wErr != nil {
+		c.endReason = "writing to the client: " + c.wErr.Error()
 	}
 	c.log.Debug("connection ended", "err", c.ioErr())
 }
@@ -256,6 +273,7 @@ func (c *conn) command() {
 		}
 		return
 	}
+	c.sess.Command()
 	cmd := &command{tag: tag}
 	name, err := c.commandName(cmd)
 	if err != nil {
@@ -274,7 +292,18 @@ func (c *conn) command() {
 		c.respond(cmd, errSyntax("%s is not allowed in the %s state", name, c.state))
 		return
 	}
+	wasNotAuth := c.state == stateNotAuth
 	err = h.fn(c, cmd)
+	if wasNotAuth && c.state != stateNotAuth {
+		mech := "LOGIN"
+		if name == "AUTHENTICATE" {
+			mech = "PLAIN" // the one mechanism offered (auth.go)
+		}
+		c.sess.Login(c.acct.Address, mech, c.tls)
+	}
+	if name == "LOGOUT" && c.closeNow {
+		c.endReason = sessionlog.ReasonLogout
+	}
 	if c.ioErr() != nil {
 		return
 	}

@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -462,5 +465,44 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", e.addr); err == nil {
 		t.Error("server still accepts after Shutdown")
+	}
+}
+
+// syncBuffer is a log destination written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSessionLog: a session leaves its login and its end in the log.
+func TestSessionLog(t *testing.T) {
+	var logs syncBuffer
+	e := newMailEnv(t, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	c := e.dial(false)
+	c.login(alice)
+	c.ok("STAT")
+	c.ok("QUIT")
+	end := regexp.MustCompile(`msg="pop3 session ended" remote=\S+ account=` + regexp.QuoteMeta(alice) + ` duration=\S+ in=\d+ out=\d+ commands=4 reason=logout`)
+	for i := 0; !end.MatchString(logs.String()); i++ {
+		if i == 100 {
+			t.Fatalf("no line matching %s:\n%s", end, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the line follows the close
+	}
+	login := regexp.MustCompile(`msg="pop3 login" remote=127.0.0.1:\d+ account=` + regexp.QuoteMeta(alice) + ` tls=false mechanism=USER`)
+	if !login.MatchString(logs.String()) {
+		t.Fatalf("no line matching %s:\n%s", login, logs.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"casella/internal/limit"
+	"casella/internal/sessionlog"
 )
 
 // limitListener applies the per-address connection limit and registers
@@ -15,6 +16,8 @@ type limitListener struct {
 	srv *Server
 	// reply sends "421 4.7.0" to refused clients; off below TLS.
 	reply bool
+	// record logs each session's login and end (package sessionlog).
+	record bool
 }
 
 // Accept returns the next connection within the limits; refused ones are
@@ -31,6 +34,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		tc := &trackedConn{Conn: c, srv: l.srv, release: release}
+		if l.record {
+			counted := sessionlog.Wrap(c)
+			tc.Conn = counted
+			tc.record = sessionlog.Start(l.srv.log.With("remote", c.RemoteAddr().String()), "submission", counted)
+		}
 		if !l.srv.track(tc) {
 			tc.Close()
 			continue
@@ -65,6 +73,7 @@ type trackedConn struct {
 	net.Conn
 	srv     *Server
 	release func()
+	record  *sessionlog.Session // nil: not logged
 	once    sync.Once
 }
 
@@ -74,6 +83,9 @@ func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.release()
 		c.srv.untrack(c)
+		if c.record != nil {
+			c.record.End("")
+		}
 	})
 	return err
 }

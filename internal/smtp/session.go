@@ -45,6 +45,9 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	}
 	s.log = b.srv.log.With("session", s.id, "remote", c.Conn().RemoteAddr().String())
 	if b.role == roleSubmission {
+		if record := sessionRecord(c.Conn()); record != nil {
+			return recordedSession{&submissionSession{session: s}, record}, nil
+		}
 		return &submissionSession{session: s}, nil
 	}
 	return s, nil
