@@ -86,6 +86,11 @@ type IMAP struct {
 	IdleTimeout             Duration `toml:"idle_timeout"`
 	CommandTimeout          Duration `toml:"command_timeout"`
 	MaxLiteralSize          Size     `toml:"max_literal_size"`
+	// Limits on an account's mailboxes, answered NO [LIMIT].
+	MaxMailboxes         int `toml:"max_mailboxes"`           // per account
+	MaxMailboxDepth      int `toml:"max_mailbox_depth"`       // levels of a name
+	MaxMailboxNameLength int `toml:"max_mailbox_name_length"` // bytes of a name, UTF-8
+	MaxKeywords          int `toml:"max_keywords"`            // distinct keywords per mailbox
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE without TLS from
 	// loopback addresses, for development.
 	AllowPlainLoopback bool `toml:"allow_plain_loopback"`
@@ -246,6 +251,10 @@ func Default() Config {
 			IdleTimeout:             Duration(30 * time.Minute),
 			CommandTimeout:          Duration(60 * time.Second),
 			MaxLiteralSize:          50 * mib,
+			MaxMailboxes:            1000,
+			MaxMailboxDepth:         20,
+			MaxMailboxNameLength:    512,
+			MaxKeywords:             256,
 			AllowPlainLoopback:      true,
 		},
 		POP3: POP3{

@@ -79,6 +79,10 @@ max_connections_per_user_ip = 5
 idle_timeout = "31m"
 command_timeout = "2m"
 max_literal_size = "10 MB"
+max_mailboxes = 50
+max_mailbox_depth = 4
+max_mailbox_name_length = 100
+max_keywords = 30
 allow_plain_loopback = false
 
 [pop3]
@@ -128,7 +132,8 @@ enabled = false
 			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls"},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute),
-			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},
+			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
+			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100, MaxKeywords: 30},
 		POP3:  POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
 		HTTP:  HTTP{Listen: ":80"},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
@@ -275,4 +280,6 @@ func TestConnectionCapErrors(t *testing.T) {
 	wantLoadError(t, "[imap]\nmax_connections_per_ip = 10\nmax_connections_per_user_ip = 11\n",
 		"imap.max_connections_per_user_ip (11) is above imap.max_connections_per_ip (10)")
 	wantLoadError(t, "[pop3]\nmax_connections = -1\n", "pop3.max_connections is -1")
+	wantLoadError(t, "[imap]\nmax_mailbox_name_length = 8\nmax_keywords = 0\n",
+		"imap.max_mailbox_name_length is 8", "imap.max_keywords is 0")
 }

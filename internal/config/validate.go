@@ -55,6 +55,13 @@ func (c Config) Validate() error {
 	v.duration("imap.idle_timeout", c.IMAP.IdleTimeout, time.Second)
 	v.duration("imap.command_timeout", c.IMAP.CommandTimeout, time.Second)
 	v.positiveSize("imap.max_literal_size", c.IMAP.MaxLiteralSize)
+	v.positive("imap.max_mailboxes", c.IMAP.MaxMailboxes)
+	v.positive("imap.max_mailbox_depth", c.IMAP.MaxMailboxDepth)
+	// The default mailboxes (Archive, Drafts...) must fit.
+	if n := c.IMAP.MaxMailboxNameLength; n < 16 {
+		v.fail("imap.max_mailbox_name_length", "is %d; give at least 16 bytes", n)
+	}
+	v.positive("imap.max_keywords", c.IMAP.MaxKeywords)
 
 	v.listen("pop3.listen", c.POP3.Listen)
 	v.listen("pop3.tls_listen", c.POP3.TLSListen)

@@ -93,6 +93,13 @@ func (c *conn) cmdAppend(cmd *command) error {
 	if err := c.checkQuota(ctx, size); err != nil {
 		return err
 	}
+	var flags []string
+	for _, m := range msgs {
+		flags = append(flags, m.flags...)
+	}
+	if err := c.checkKeywords(ctx, mb.ID, flags); err != nil {
+		return err
+	}
 	news := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
 		key, err := c.srv.Blobs.Put(ctx, m.data)

@@ -97,6 +97,12 @@ type Server struct {
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
 
+	// Limits on an account's mailboxes (mailboxlimits.go); zero: default.
+	MaxMailboxes    int // mailboxes per account
+	MaxMailboxDepth int // levels of a mailbox name
+	MaxMailboxName  int // bytes of a mailbox name
+	MaxKeywords     int // distinct keywords in one mailbox
+
 	recent recentMarks // who saw which message first (recent.go)
 
 	mu        sync.Mutex

@@ -73,7 +73,8 @@ type conn struct {
 	sel      *view // the selected mailbox; nil outside the selected state
 	closeNow bool  // a BYE was sent
 
-	loginSlot func() // releases the account's connection slot; nil before login
+	loginSlot func()     // releases the account's connection slot; nil before login
+	keywords  keywordSet // the keywords of a mailbox, as far as known (mailboxlimits.go)
 
 	sess      *sessionlog.Session // the session's login and end lines
 	endReason string              // why the session ended; "": see sessionlog

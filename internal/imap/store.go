@@ -86,6 +86,11 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
+	if op != store.FlagsRemove {
+		if err := c.checkKeywords(ctx, v.mb.ID, flags); err != nil {
+			return err
+		}
+	}
 	var res store.FlagResult
 	if conditional && unchangedSince == 0 {
 		// Every message has a MODSEQ above 0: all fail (RFC 7162

@@ -255,6 +255,10 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
+		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
+		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
+		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
+		MaxKeywords:        cfg.IMAP.MaxKeywords,
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
