@@ -108,6 +108,16 @@ type POP3 struct {
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
 type HTTP struct {
 	Listen string `toml:"listen"`
+	// Limits on clients: connections, the time to send a request's
+	// header and whole request, to take a response, to stay idle between
+	// requests, and the size of a request's header and body.
+	MaxConnections    int      `toml:"max_connections"`
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
+	MaxRequestBody    Size     `toml:"max_request_body"`
 	// Pprof serves Go's profiles under /debug/pprof/ on this listener.
 	// They show internals and cost CPU while taken: for operators on a
 	// trusted network only.
@@ -264,7 +274,17 @@ func Default() Config {
 			MaxConnectionsPerIP: 1000,
 			AllowPlainLoopback:  true,
 		},
-		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		HTTP: HTTP{
+			Listen:            "127.0.0.1:8080",
+			MaxConnections:    1000,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			// Above the 30 s of a CPU profile (/debug/pprof/profile).
+			WriteTimeout:   Duration(60 * time.Second),
+			IdleTimeout:    Duration(2 * time.Minute),
+			MaxHeaderBytes: 64 << 10,
+			MaxRequestBody: 10 * mib,
+		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{
 			Workers:         4,

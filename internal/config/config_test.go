@@ -94,6 +94,13 @@ allow_plain_loopback = false
 
 [http]
 listen = ":80"
+max_connections = 20
+read_header_timeout = "5s"
+read_timeout = "20s"
+write_timeout = "40s"
+idle_timeout = "30s"
+max_header_bytes = "8KiB"
+max_request_body = "1MiB"
 
 [tls]
 cert_file = "/etc/casella/cert.pem"
@@ -134,8 +141,9 @@ enabled = false
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
 			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100, MaxKeywords: 30},
-		POP3:  POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
-		HTTP:  HTTP{Listen: ":80"},
+		POP3: POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
+		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
+			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}

@@ -68,6 +68,15 @@ func (c Config) Validate() error {
 	v.positive("pop3.max_connections", c.POP3.MaxConnections)
 	v.positive("pop3.max_connections_per_ip", c.POP3.MaxConnectionsPerIP)
 	v.listen("http.listen", c.HTTP.Listen)
+	v.positive("http.max_connections", c.HTTP.MaxConnections)
+	v.duration("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, time.Second)
+	v.duration("http.read_timeout", c.HTTP.ReadTimeout, time.Second)
+	v.duration("http.write_timeout", c.HTTP.WriteTimeout, time.Second)
+	v.duration("http.idle_timeout", c.HTTP.IdleTimeout, time.Second)
+	if c.HTTP.MaxHeaderBytes < 4<<10 {
+		v.fail("http.max_header_bytes", "is %d bytes; browsers send several KiB of headers, give at least \"4KiB\"", int64(c.HTTP.MaxHeaderBytes))
+	}
+	v.positiveSize("http.max_request_body", c.HTTP.MaxRequestBody)
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")

@@ -85,6 +85,8 @@ type Server struct {
 	web   *web.Handler
 	http  *httpServer
 
+	connTotal *limit.Conns // the cap on every protocol's connections together
+
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
 
@@ -220,6 +222,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
 	total := limit.NewConns(cfg.MaxConnections)
+	s.connTotal = total
 	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
 		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
 			Refused: s.metrics.refused}
