@@ -69,6 +69,10 @@ smarthost = "relay.example.net:587"
 smarthost_username = "u"
 smarthost_password = "p"
 smarthost_tls = "tls"
+resolvers = ["127.0.0.1:53"]
+delivery_port = 2525
+destination_concurrency = 5
+check_senders = false
 
 [imap]
 listen = ":143"
@@ -137,7 +141,8 @@ enabled = false
 		Log:            Log{Level: "debug", Format: "json"},
 		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
 			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
-			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls"},
+			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
+			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
 			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100, MaxKeywords: 30},

@@ -102,7 +102,7 @@ func (c *conn) cmdAppend(cmd *command) error {
 	}
 	news := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
-		key, err := c.srv.Blobs.Put(ctx, m.data)
+		key, err := c.blobs.Put(ctx, m.data)
 		if err != nil {
 			return fmt.Errorf("storing appended message: %w", err)
 		}

@@ -123,7 +123,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 		for i := range msgs {
 			m := &msgs[i]
 			if needBlob || needMeta && m.Meta == nil {
-				if raws[i], err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+				if raws[i], err = c.blobs.Get(ctx, m.Blob); err != nil {
 					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 				}
 			}

@@ -86,6 +86,10 @@ type Server struct {
 	Hostname string
 	Logger   *slog.Logger
 
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+
 	AuthLimit *limit.Auth // slows down repeated failed logins; nil: none
 	Conns     *limit.Gate // caps on connections, and on an account's from one address; nil: none
 
@@ -127,6 +131,14 @@ func (s *Server) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return s.IdleTimeout
+}
+
+// blobsOf returns the blob store of an account's messages.
+func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Store, error) {
+	if s.BlobsOf == nil {
+		return s.Blobs, nil
+	}
+	return s.BlobsOf(ctx, acct)
 }
 
 func (s *Server) commandTimeout() time.Duration {

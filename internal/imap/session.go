@@ -64,6 +64,7 @@ type conn struct {
 
 	state state
 	acct  directory.Account
+	blobs blob.Store // the account's, set at login
 	// Extensions the client enabled (enable.go).
 	condstore bool // CONDSTORE (RFC 7162 section 3.1)
 	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/sessionlog"
@@ -70,6 +71,7 @@ type session struct {
 	user     string // from USER, for PASS
 	failures int
 	acct     directory.Account
+	blobs    blob.Store // the account's, set at login
 	drop     *maildrop
 	unlock   func() // releases the maildrop lock
 

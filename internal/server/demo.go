@@ -33,7 +33,7 @@ func (s *Server) makeDemo() error {
 		return fmt.Errorf("creating the demo domain: %w", err)
 	}
 	password := rand.Text()[:16]
-	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0)
+	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0, "")
 	if err != nil {
 		return fmt.Errorf("creating the demo account: %w", err)
 	}

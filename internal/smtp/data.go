@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"casella/internal/mailauth"
 	"casella/internal/spool"
 )
 
@@ -52,6 +54,14 @@ func (s *session) Data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
 	}
 
+	if s.role == roleMX && s.srv.cfg.Checks != nil {
+		checked, err := s.check(msg[len(hdr):])
+		if err != nil {
+			return err
+		}
+		msg = append(hdr, checked...)
+	}
+
 	auth := ""
 	if s.account != nil {
 		auth = s.account.Address
@@ -73,6 +83,29 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.log.Info("smtp: message accepted", "from", s.from, "rcpts", len(s.rcpts), "size", len(msg), "ids", ids)
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Queued as " + strings.Join(ids, " ")}
+}
+
+// checkTimeout bounds the SPF, DKIM and DMARC lookups of one message.
+const checkTimeout = 20 * time.Second
+
+// check runs the sender checks on a message from the Internet: a DMARC
+// policy of reject that fails is refused here, one of quarantine files
+// the message to Junk, and the message gets its Authentication-Results.
+func (s *session) check(msg []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+	defer cancel()
+	v := s.srv.cfg.Checks.Check(ctx, net.ParseIP(s.remoteIP()), s.conn.Hostname(), s.from, msg)
+	switch v.Action {
+	case mailauth.Reject:
+		s.log.Info("smtp: refused by the author domain's DMARC policy", "from", s.from, "reason", v.Reason, "results", strings.TrimSpace(v.Header))
+		return nil, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: v.Reason + " (RFC 7489)"}
+	case mailauth.Quarantine:
+		s.log.Info("smtp: filed to Junk by the author domain's DMARC policy", "from", s.from, "reason", v.Reason)
+		for i := range s.local {
+			s.local[i].Junk = true
+		}
+	}
+	return mailauth.Stamp(msg, v, s.srv.cfg.Hostname), nil
 }
 
 // messageBuffers holds the buffers that sessions receive messages into.

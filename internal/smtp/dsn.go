@@ -62,7 +62,7 @@ func (r *Relay) SendBounce(ctx context.Context, e *spool.Entry, data []byte, rcp
 	msg := r.dsn(e, data, rcpt, cause, now)
 	env := spool.Envelope{Received: now}
 	for _, x := range rs {
-		env.Recipients = append(env.Recipients, spool.Recipient{Address: from, Account: int64(x.Account.ID), Tag: x.Tag})
+		env.Recipients = append(env.Recipients, spool.Recipient{Address: from, Account: int64(x.Account.ID), Tag: x.Tag, Cell: x.Account.Cell})
 	}
 	id, err := r.Bounce.Enqueue(ctx, env, msg)
 	if err != nil {

@@ -140,7 +140,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return err
 	}
 	for _, r := range rs {
-		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag})
+		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil

@@ -23,8 +23,11 @@
 //     nothing (Options.ReplaySafe), a delivered entry's removal does not
 //     wait for a sync of its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
-//     exponential backoff and jitter, and a circuit breaker pauses the loop
-//     while the target keeps failing.
+//     exponential backoff and jitter, and a circuit breaker pauses the
+//     deliveries while the target keeps failing. There is one breaker per
+//     cell (Recipient.Cell), and batches never mix cells: a cell whose
+//     store fails pauses only its own recipients, and a cell whose calls
+//     hang holds at most all workers but one.
 //   - Entries are handled oldest first, and entries for one account in
 //     arrival order: an account has at most one delivery in flight, and it
 //     is the oldest unfinished one for that account.
@@ -57,6 +60,14 @@ type Recipient struct {
 	Account int64 `json:"account,omitempty"`
 	// Tag is the subaddress tag (RFC 5233) naming a target mailbox, or "".
 	Tag string `json:"tag,omitempty"`
+	// Junk files the message to the recipient's Junk mailbox: the
+	// author domain's DMARC policy asked for quarantine.
+	Junk bool `json:"junk,omitempty"`
+	// Cell is the cell that stored the account when intake accepted the
+	// message, "" in embedded mode. The loop keeps a circuit breaker per
+	// cell and batches recipients of one cell only; the handler still
+	// routes by where the account is when it delivers.
+	Cell string `json:"cell,omitempty"`
 	// Done is set once the handler succeeded for this recipient.
 	Done bool `json:"done,omitempty"`
 	// Failed is the permanent error that finished this recipient, or "".
@@ -243,7 +254,17 @@ func (b Breaker) String() string {
 	return "closed"
 }
 
+// worse returns the state that pauses more: open, then half-open.
+func worse(a, b Breaker) Breaker {
+	if a == BreakerOpen || b == BreakerOpen {
+		return BreakerOpen
+	}
+	return max(a, b)
+}
+
 // LoopState is the delivery loop's state, for status pages and metrics.
+// Breaker, ConsecutiveFailures and LastError sum up the cells': the
+// worst breaker, the longest run of failures, the latest error.
 type LoopState struct {
 	Running             bool
 	Breaker             Breaker
@@ -251,9 +272,22 @@ type LoopState struct {
 	LastError           string
 	LastErrorAt         time.Time
 	Pending             int    // unfinished recipients known to the loop
-	InFlight            int    // Handle calls running
+	InFlight            int    // batches running
 	Delivered           uint64 // successful Handle calls
 	FailedAttempts      uint64 // Handle calls that failed temporarily
 	Permanent           uint64 // recipients failed permanently
 	Corrupt             uint64 // entries moved to corrupt/
+	// Cells is the state of each cell the loop has seen recipients of,
+	// by name ("" for recipients without a cell).
+	Cells map[string]CellState
+}
+
+// CellState is the delivery loop's state for the recipients of one cell.
+type CellState struct {
+	Breaker             Breaker
+	ConsecutiveFailures int
+	LastError           string
+	LastErrorAt         time.Time
+	Pending             int // unfinished recipients
+	InFlight            int // batches running
 }

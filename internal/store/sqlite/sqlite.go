@@ -2,44 +2,34 @@
 // with the pure Go driver modernc.org/sqlite. It is the embedded default:
 // one database file in the data directory holds every account's mailboxes,
 // messages, flags and change log; message bytes live in the blob store.
+// The store's logic is package sqlstore's; this package opens the file and
+// owns its schema.
 //
 // Implementation notes:
 //   - The database runs in WAL mode with synchronous=FULL: a transaction is
 //     on stable storage when Commit returns, so Deliver and Append are
 //     durable when they return (DESIGN.md invariant 1).
 //   - SQLite has one writer. Every write goes through the single
-//     connection of Store.w, in a BEGIN IMMEDIATE transaction, so that a
-//     writer in another process (the admin CLI) waits on busy_timeout
-//     instead of deadlocking on a lock upgrade. Reads use the pool Store.r,
-//     whose connections are query_only.
-//   - MODSEQ comes from accounts.modseq, read and written back inside the
-//     write transaction. Every change log row has its own MODSEQ, so that
-//     paging Changes with a limit never splits one MODSEQ.
-//   - Mailbox and account counters are updated in the same transaction as
-//     the messages they count (see wtx.finish); never update one without
-//     the other.
-//   - Watchers are notified only after Commit returned.
-//   - Messages and Blobs read in batches and call the caller's function
-//     with no transaction open, so a slow IMAP client never pins a read
-//     snapshot (which would stop WAL checkpoints) or a pool connection.
-//   - Every query that takes a mailbox ID also checks the account, so that
-//     one account can never reach another's mailbox (store.ErrNotFound).
+//     connection of the write pool, in a BEGIN IMMEDIATE transaction, so
+//     that a writer in another process (the admin CLI) waits on
+//     busy_timeout instead of deadlocking on a lock upgrade; that is also
+//     what serializes the writes to an account. Reads use a pool whose
+//     connections are query_only.
+//   - Watch hears only of changes made through the same Store: another
+//     process's commits are not seen until this Store changes the account
+//     too.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
-	"casella/internal/sqlprep"
-	"casella/internal/store"
+	"casella/internal/store/sqlstore"
 )
 
 // busyTimeout is how long, in milliseconds, a statement waits for a lock
@@ -56,19 +46,9 @@ const cacheSize = -8192
 
 // Store is a store.Store on one SQLite database file.
 type Store struct {
-	w *sql.DB // exactly one connection; all writes
-	r *sql.DB // read-only pool
-
-	// rq and wq hold the statements prepared on r and w: the driver
-	// parses an unprepared query on every call, which is a good part of a
-	// small read's cost and of a delivery's.
-	rq, wq *sqlprep.Cache
-
-	mu       sync.Mutex
-	watchers map[store.Account]map[*watcher]struct{}
+	*sqlstore.Store
+	w, r *sql.DB
 }
-
-var _ store.Store = (*Store)(nil)
 
 // Open opens or creates the database at path, applies pending schema
 // migrations and returns the store. Several Stores, in this process or
@@ -103,91 +83,6 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, rq: sqlprep.New(r), wq: sqlprep.New(w), watchers: map[store.Account]map[*watcher]struct{}{}}, nil
-}
-
-// Close closes the database connections. Watch channels stay open; their
-// cancel functions remain safe to call.
-func (s *Store) Close() error {
-	return errors.Join(s.rq.Close(), s.wq.Close(), s.r.Close(), s.w.Close())
-}
-
-// dbError wraps an error from the database: sentinel store errors pass
-// through with context, anything else is an internal failure and wraps
-// store.ErrUnavailable, keeping the cause for errors.As.
-func dbError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag} {
-		if errors.Is(err, e) {
-			return fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
-}
-
-// isConstraint reports whether err is an SQLite constraint violation, such
-// as a UNIQUE index refusing a duplicate name.
-func isConstraint(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
-}
-
-// write runs fn in a write transaction for acct and commits it. The account
-// must exist unless create is set, in which case it is created. Watchers of
-// the account are notified after the commit when fn changed anything.
-func (s *Store) write(ctx context.Context, op string, acct store.Account, create bool, fn func(w *wtx) error) error {
-	return s.writeEach(ctx, op, []store.Account{acct}, create, func(w *wtx, _ int) error { return fn(w) })
-}
-
-// writeEach runs fn once for each of accts, with the account's state, in
-// one transaction, and commits once. Watchers of every changed account
-// are notified after the commit.
-func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account, create bool, fn func(w *wtx, i int) error) error {
-	tx, err := s.wq.Begin(ctx, nil)
-	if err != nil {
-		return dbError(op, err)
-	}
-	defer tx.Rollback()
-	stmts := map[string]*sql.Stmt{}
-	var changed []store.Account
-	for i, acct := range accts {
-		w := &wtx{ctx: ctx, tx: tx, acct: acct, boxes: map[int64]*boxState{}, stmts: stmts}
-		if err := w.load(create); err != nil {
-			return dbError(op, err)
-		}
-		if err := fn(w, i); err != nil {
-			return dbError(op, err)
-		}
-		if err := w.finish(); err != nil {
-			return dbError(op, err)
-		}
-		if w.changed {
-			changed = append(changed, acct)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return dbError(op, err)
-	}
-	for _, acct := range changed {
-		s.notify(acct)
-	}
-	return nil
-}
-
-// checkAccount returns store.ErrNotFound unless acct exists.
-func checkAccount(ctx context.Context, q querier, acct store.Account) error {
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, acct).Scan(&one)
-	if err == sql.ErrNoRows {
-		return fmt.Errorf("account %d: %w", acct, store.ErrNotFound)
-	}
-	return err
-}
-
-// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}})
+	return &Store{Store: st, w: w, r: r}, nil
 }
