@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +14,14 @@ import (
 	"casella/internal/limit"
 )
 
-// heapInUse is the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+// growth reports what n connections added to the heap and the goroutine
+// stacks since before, and returns the heap's growth.
+func growth(t *testing.T, before memory, n int) int64 {
+	t.Helper()
+	after := measureMemory(t)
+	heap, stacks := int64(after.heap)-int64(before.heap), int64(after.stacks)-int64(before.stacks)
+	t.Logf("%d connections: heap grew by %d KiB, stacks by %d KiB: %.1f KiB each", n, heap>>10, stacks>>10, float64(heap+stacks)/1024/float64(n))
+	return heap
 }
 
 // announceLiterals opens n connections, has each announce a literal of
@@ -52,10 +53,9 @@ func announceLiterals(t *testing.T, e *testEnv, n int, login bool, cmd string) [
 func TestPreAuthLiteralMemory(t *testing.T) {
 	e := newTestEnv(t, func(s *Server) { s.MaxLiteral = 64 << 20 })
 	const n = 20
-	before := heapInUse()
+	before := measureMemory(t)
 	answers := announceLiterals(t, e, n, false, "a LOGIN {52428800}")
-	grown := int64(heapInUse()) - int64(before)
-	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n)
+	grown := growth(t, before, n)
 	if grown > 4<<20 {
 		t.Errorf("heap grew by %d MiB for %d pre-login connections announcing 50 MB literals", grown>>20, n)
 	}
@@ -69,10 +69,9 @@ func TestPreAuthLiteralMemory(t *testing.T) {
 func TestLiteralGrowsAsBytesArrive(t *testing.T) {
 	e := newTestEnv(t, func(s *Server) { s.MaxLiteral = 64 << 20 })
 	const n = 10
-	before := heapInUse()
+	before := measureMemory(t)
 	answers := announceLiterals(t, e, n, true, "a APPEND INBOX {52428800}")
-	grown := int64(heapInUse()) - int64(before)
-	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n)
+	grown := growth(t, before, n)
 	if !strings.HasPrefix(answers[0], "+") {
 		t.Fatalf("APPEND of 50 MB within a 64 MiB limit: %q", answers[0])
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -504,5 +505,33 @@ func TestSessionLog(t *testing.T) {
 	login := regexp.MustCompile(`msg="pop3 login" remote=127.0.0.1:\d+ account=` + regexp.QuoteMeta(alice) + ` tls=false mechanism=USER`)
 	if !login.MatchString(logs.String()) {
 		t.Fatalf("no line matching %s:\n%s", login, logs.String())
+	}
+}
+
+// TestPreAuthLineMemory: clients that have not logged in and send long
+// lines without an end hold no more than the reader's buffer each.
+func TestPreAuthLineMemory(t *testing.T) {
+	e := newMailEnv(t, nil)
+	const n = 20
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	for range n {
+		c := e.dial(false)
+		c.conn.Write(bytes.Repeat([]byte("x"), 60<<10))
+	}
+	// One more whose long line ends: its answer shows the server reading
+	// such lines, the others' bytes having been sent first.
+	c := e.dial(false)
+	c.conn.Write(append(bytes.Repeat([]byte("y"), 2000), "\r\n"...))
+	c.expect("-ERR line too long")
+	grown := int64(heap()) - int64(before)
+	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n+1)
+	if grown > 2<<20 {
+		t.Errorf("heap grew by %d KiB for %d connections sending 60 KB lines before login", grown>>10, n+1)
 	}
 }

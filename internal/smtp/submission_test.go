@@ -3,6 +3,7 @@ package smtp
 import (
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -188,5 +189,32 @@ func TestSubmissionSessionLog(t *testing.T) {
 	login := regexp.MustCompile(`msg="submission login" remote=127.0.0.1:\d+ account=bob@example.test tls=true mechanism=PLAIN`)
 	if !login.MatchString(logs.String()) {
 		t.Fatalf("no line matching %s:\n%s", login, logs.String())
+	}
+}
+
+// TestSubmissionAuthLineLimit: an AUTH response is a line like any other,
+// bounded before login: a long one ends the session, after a 500 when the
+// client reads it before the connection resets.
+func TestSubmissionAuthLineLimit(t *testing.T) {
+	e := newTestEnv(t, nil)
+	long := strings.Repeat("A", 10000) + "\r\n"
+	for i, prefix := range []string{"AUTH PLAIN ", ""} {
+		rc := dialRaw(t, e.submission)
+		rc.cmd("EHLO client.test", "250")
+		rc.startTLS()
+		rc.cmd("EHLO client.test", "250")
+		if prefix == "" {
+			rc.cmd("AUTH PLAIN", "334")
+		}
+		io.WriteString(rc.c, prefix+long) // the server may close before reading it all
+		for {
+			line, err := rc.r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			if !strings.HasPrefix(line, "500") {
+				t.Fatalf("case %d: %q after a long AUTH line", i, line)
+			}
+		}
 	}
 }
