@@ -100,6 +100,7 @@ type IMAP struct {
 	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
 	MaxConnectionsPerUserIP int      `toml:"max_connections_per_user_ip"`
 	IdleTimeout             Duration `toml:"idle_timeout"`
+	LoginTimeout            Duration `toml:"login_timeout"` // autologout before login; RFC 9051 section 5.4 wants it short
 	CommandTimeout          Duration `toml:"command_timeout"`
 	MaxLiteralSize          Size     `toml:"max_literal_size"`
 	// Limits on an account's mailboxes, answered NO [LIMIT].
@@ -278,6 +279,7 @@ func Default() Config {
 			MaxConnectionsPerIP:     1000,
 			MaxConnectionsPerUserIP: 20,
 			IdleTimeout:             Duration(30 * time.Minute),
+			LoginTimeout:            Duration(time.Minute),
 			CommandTimeout:          Duration(60 * time.Second),
 			MaxLiteralSize:          50 * mib,
 			MaxMailboxes:            1000,

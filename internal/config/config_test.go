@@ -81,6 +81,7 @@ max_connections = 300
 max_connections_per_ip = 7
 max_connections_per_user_ip = 5
 idle_timeout = "31m"
+login_timeout = "45s"
 command_timeout = "2m"
 max_literal_size = "10 MB"
 max_mailboxes = 50
@@ -143,7 +144,7 @@ enabled = false
 			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
 			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5},
-		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute),
+		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
 			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100, MaxKeywords: 30},
 		POP3: POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},

@@ -60,6 +60,7 @@ func (c Config) Validate() error {
 			c.IMAP.MaxConnectionsPerUserIP, c.IMAP.MaxConnectionsPerIP)
 	}
 	v.duration("imap.idle_timeout", c.IMAP.IdleTimeout, time.Second)
+	v.duration("imap.login_timeout", c.IMAP.LoginTimeout, time.Second)
 	v.duration("imap.command_timeout", c.IMAP.CommandTimeout, time.Second)
 	v.positiveSize("imap.max_literal_size", c.IMAP.MaxLiteralSize)
 	v.positive("imap.max_mailboxes", c.IMAP.MaxMailboxes)

@@ -69,7 +69,10 @@ type Authenticator interface {
 
 // Defaults used when the corresponding Server field is zero.
 const (
-	DefaultIdleTimeout    = 30 * time.Minute // RFC 9051 section 5.4: at least 30 minutes
+	DefaultIdleTimeout = 30 * time.Minute // RFC 9051 section 5.4: at least 30 minutes
+	// DefaultLoginTimeout is the autologout before login, which RFC 9051
+	// section 5.4 wants short: a few minutes at most.
+	DefaultLoginTimeout   = time.Minute
 	DefaultCommandTimeout = 30 * time.Second
 	DefaultMaxLiteral     = 64 << 20
 	maxLine               = 64 << 10
@@ -98,6 +101,7 @@ type Server struct {
 	AllowPlainLoopback bool
 
 	IdleTimeout    time.Duration // autologout of a silent client, also during IDLE
+	LoginTimeout   time.Duration // autologout of a silent client that has not logged in
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
 
@@ -139,6 +143,13 @@ func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Stor
 		return s.Blobs, nil
 	}
 	return s.BlobsOf(ctx, acct)
+}
+
+func (s *Server) loginTimeout() time.Duration {
+	if s.LoginTimeout <= 0 {
+		return min(DefaultLoginTimeout, s.idleTimeout())
+	}
+	return s.LoginTimeout
 }
 
 func (s *Server) commandTimeout() time.Duration {

@@ -195,3 +195,17 @@ func TestSessionLog(t *testing.T) {
 		t.Fatalf("no line matching %s:\n%s", login, logs.String())
 	}
 }
+
+// TestLoginTimeout: a client that does not log in is logged out after the
+// short LoginTimeout (RFC 9051 section 5.4), one that has after IdleTimeout.
+func TestLoginTimeout(t *testing.T) {
+	e := newTestEnv(t, func(s *Server) { s.LoginTimeout = 200 * time.Millisecond })
+	in := e.raw(t)
+	in.login()
+	silent := e.raw(t)
+	if l := silent.line(); l != "* BYE Autologout, idle for too long" {
+		t.Fatalf("silent client before login got %q", l)
+	}
+	time.Sleep(300 * time.Millisecond)
+	in.ok("a NOOP")
+}

@@ -186,7 +186,11 @@ func (c *conn) serve() {
 		return
 	}
 	for !c.closeNow {
-		c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+		timeout := c.srv.idleTimeout()
+		if c.state == stateNotAuth {
+			timeout = c.srv.loginTimeout()
+		}
+		c.raw.SetReadDeadline(time.Now().Add(timeout))
 		if c.srv.closing.Load() {
 			c.bye("Server shutting down, reconnect in a moment")
 			return

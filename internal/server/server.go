@@ -278,6 +278,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:              gate("imap", cfg.IMAP.MaxConnections, cfg.IMAP.MaxConnectionsPerIP, cfg.IMAP.MaxConnectionsPerUserIP),
 		AllowPlainLoopback: cfg.IMAP.AllowPlainLoopback,
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
+		LoginTimeout:       cfg.IMAP.LoginTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
 		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
