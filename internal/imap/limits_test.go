@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -208,4 +209,19 @@ func TestLoginTimeout(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	in.ok("a NOOP")
+}
+
+// BenchmarkLiteral reads a 10 MB literal: the buffer grows as the bytes
+// arrive rather than being allocated once from the announced size.
+func BenchmarkLiteral(b *testing.B) {
+	const size = 10 << 20
+	data := append([]byte(fmt.Sprintf("{%d+}\r\n", size)), bytes.Repeat([]byte("x"), size)...)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		p := parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: maxLine, maxLiteral: 64 << 20, maxCommand: 64 << 20}
+		if _, err := p.literal(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
