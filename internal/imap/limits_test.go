@@ -225,3 +225,48 @@ func BenchmarkLiteral(b *testing.B) {
 		}
 	}
 }
+
+// TestTooManyBadCommands: a client that sends what is not IMAP, such as
+// an HTTP request, is disconnected after a few BAD answers.
+func TestTooManyBadCommands(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	// Ten lines: the server reads all before it closes, so the client
+	// gets every answer rather than a reset.
+	rc.send("GET / HTTP/1.1\r\nHost: imap.example.org\r\nUser-Agent: x\r\nAccept: */*\r\n" +
+		"Cookie: a=b\r\nX-1: 1\r\nX-2: 2\r\nX-3: 3\r\nX-4: 4\r\n\r\n")
+	var lines []string
+	for {
+		l := rc.line()
+		lines = append(lines, l)
+		if strings.HasPrefix(l, "* BYE") {
+			break
+		}
+	}
+	if len(lines) != maxBadCommandsPreAuth+1 || lines[len(lines)-1] != "* BYE Too many invalid commands" {
+		t.Fatalf("answers to an HTTP request: %q", lines)
+	}
+
+	// After login more are allowed, and a good command starts the count
+	// again.
+	rc = e.raw(t)
+	rc.login()
+	for range 2 {
+		for range maxBadCommands - 1 {
+			rc.expect("b BOGUS", "b BAD")
+		}
+		rc.ok("n NOOP")
+	}
+	rc.expect("b BOGUS", "b BAD") // a fresh count: not the 20th in a row
+	for range maxBadCommands - 1 {
+		rc.send("b BOGUS\r\n")
+	}
+	lines = nil
+	for len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "* BYE") {
+		lines = append(lines, rc.line())
+	}
+	// The BYE comes after the 20th BAD in a row.
+	if len(lines) != maxBadCommands || lines[len(lines)-1] != "* BYE Too many invalid commands" {
+		t.Fatalf("after %d BAD: %q", maxBadCommands, lines)
+	}
+}

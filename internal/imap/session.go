@@ -76,6 +76,8 @@ type conn struct {
 
 	loginSlot func()     // releases the account's connection slot; nil before login
 	keywords  keywordSet // the keywords of a mailbox, as far as known (mailboxlimits.go)
+	// badCommands counts consecutive BAD answers (countStatus).
+	badCommands int
 
 	sess      *sessionlog.Session // the session's login and end lines
 	endReason string              // why the session ended; "": see sessionlog
@@ -275,6 +277,7 @@ func (c *conn) command() {
 		if c.ioErr() == nil {
 			c.writeLine("* BAD %s", errText(err))
 			c.recover(err)
+			c.countStatus("BAD")
 			c.flush()
 		}
 		return
@@ -370,13 +373,41 @@ func (c *conn) respond(cmd *command, err error) {
 			text = cmd.name + " completed"
 		}
 		c.writeLine("%s OK %s%s", cmd.tag, code, text)
+		c.countStatus("OK")
 		c.flush()
 		return
 	}
 	status, text := c.classify(err)
 	c.recover(err)
 	c.writeLine("%s %s %s", cmd.tag, status, text)
+	c.countStatus(status)
 	c.flush()
+}
+
+// Consecutive BAD answers after which the session ends, as Dovecot does:
+// a client that keeps sending what is not IMAP (such as an HTTP request
+// sent to the IMAP port, the ALPACA cross-protocol attack) is not served
+// line after line. Before login fewer are allowed.
+const (
+	maxBadCommands        = 20
+	maxBadCommandsPreAuth = 10
+)
+
+// countStatus counts consecutive BAD answers and ends the session after
+// too many.
+func (c *conn) countStatus(status string) {
+	if status != "BAD" {
+		c.badCommands = 0
+		return
+	}
+	c.badCommands++
+	limit := maxBadCommands
+	if c.state == stateNotAuth {
+		limit = maxBadCommandsPreAuth
+	}
+	if c.badCommands >= limit && !c.closeNow {
+		c.bye("Too many invalid commands")
+	}
 }
 
 // recover brings the parser back to the start of a command after err.
