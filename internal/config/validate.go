@@ -49,6 +49,12 @@ func (c Config) Validate() error {
 		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
 	}
 	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	v.duration("smtp.retry_min", c.SMTP.RetryMin, time.Second)
+	v.duration("smtp.retry_max", c.SMTP.RetryMax, c.SMTP.RetryMin.D())
+	v.duration("smtp.queue_lifetime", c.SMTP.QueueLifetime, c.SMTP.RetryMax.D())
+	if d := c.SMTP.DelayWarning.D(); d < 0 || d >= c.SMTP.QueueLifetime.D() && d != 0 {
+		v.fail("smtp.delay_warning", "is %s; give a time shorter than smtp.queue_lifetime (%s), or 0 for no delay notices", d, c.SMTP.QueueLifetime)
+	}
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)

@@ -84,6 +84,9 @@ func (c *conn) pushUpdates() error {
 	if c.sel != nil {
 		ctx, cancel := c.commandContext()
 		err := c.sync(ctx, true)
+		if err == nil {
+			err = c.updateLiveSearches(ctx)
+		}
 		cancel()
 		if err != nil {
 			c.log.Warn("reading mailbox changes during IDLE", "err", err)

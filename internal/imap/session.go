@@ -71,8 +71,9 @@ type conn struct {
 	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
 
-	sel      *view // the selected mailbox; nil outside the selected state
-	closeNow bool  // a BYE was sent
+	sel      *view        // the selected mailbox; nil outside the selected state
+	live     liveSearches // searches kept updated (RFC 5267, context.go)
+	closeNow bool         // a BYE was sent
 
 	loginSlot func()     // releases the account's connection slot; nil before login
 	keywords  keywordSet // the keywords of a mailbox, as far as known (mailboxlimits.go)
@@ -302,6 +303,7 @@ func (c *conn) command() {
 		return
 	}
 	wasNotAuth := c.state == stateNotAuth
+	condstore := c.condstore
 	err = h.fn(c, cmd)
 	if wasNotAuth && c.state != stateNotAuth {
 		mech := "LOGIN"
@@ -322,8 +324,16 @@ func (c *conn) command() {
 		ctx, cancel := c.commandContext()
 		if err := c.sync(ctx, !h.keepSeqs); err != nil {
 			c.log.Warn("reading mailbox changes", "err", err)
+		} else if err := c.updateLiveSearches(ctx); err != nil {
+			c.log.Warn("updating searches", "err", err)
 		}
 		cancel()
+	}
+	if !condstore && c.condstore && c.sel != nil && !h.noUpdates && !c.closeNow {
+		// The first CONDSTORE-enabling command while a mailbox is
+		// selected announces its HIGHESTMODSEQ (RFC 7162 section 3.1);
+		// SELECT announces it itself.
+		c.writeLine("* OK [HIGHESTMODSEQ %d] Highest", c.sel.announcedModSeq())
 	}
 	if c.closeNow || cmd.responded {
 		return

@@ -225,7 +225,10 @@ func (s *Server) openSpools() error {
 		Directory: s.dir,
 	}
 	outbound := opts("outbound")
-	outbound.OnPermanent = s.relay.OnPermanent
+	outbound.RetryMin, outbound.RetryMax = cfg.RetryMin.D(), cfg.RetryMax.D()
+	outbound.Lifetime, outbound.WarnAfter = cfg.QueueLifetime.D(), cfg.DelayWarning.D()
+	outbound.OnPermanent, outbound.OnDelay = s.relay.OnPermanent, s.relay.OnDelay
+	s.relay.Lifetime = cfg.QueueLifetime.D()
 	if s.queue, err = spool.Open(filepath.Join(s.cfg.DataDir, QueueDir), outbound); err != nil {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
@@ -259,6 +262,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Log:  s.log.With("component", "dkim"),
 		},
 		Checks:          s.senderChecks(),
+		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -363,6 +367,15 @@ func (s *Server) senderChecks() *mailauth.Checker {
 		return nil
 	}
 	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+}
+
+// blocklists returns the DNS blocklists of the MX listener, nil when none
+// is configured.
+func (s *Server) blocklists() *mailauth.DNSBL {
+	if len(s.cfg.SMTP.Blocklists) == 0 {
+		return nil
+	}
+	return &mailauth.DNSBL{Resolver: s.resolver, Zones: s.cfg.SMTP.Blocklists}
 }
 
 func (s *Server) closeStores() {

@@ -44,6 +44,11 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		id:   hex.EncodeToString(id),
 	}
 	s.log = b.srv.log.With("session", s.id, "remote", c.Conn().RemoteAddr().String())
+	if b.role == roleMX && b.srv.cfg.Blocklists != nil {
+		if err := s.checkBlocklists(); err != nil {
+			return nil, err
+		}
+	}
 	if b.role == roleSubmission {
 		if record := sessionRecord(c.Conn()); record != nil {
 			return recordedSession{&submissionSession{session: s}, record}, nil

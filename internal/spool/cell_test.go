@@ -90,7 +90,13 @@ func TestBreakerPerCell(t *testing.T) {
 	mixed := envFor(100, 300)
 	mixed.Recipients[0].Cell, mixed.Recipients[1].Cell = "a", "b"
 	enqueue(t, s, mixed, "z")
-	waitFor(t, "cell b delivered", func() bool { n, _ := h.count("b"); return n == 21 })
+	// The handler counts a delivery before the loop records it: wait for
+	// both.
+	waitFor(t, "cell b delivered", func() bool {
+		n, _ := h.count("b")
+		b := s.State().Cells["b"]
+		return n == 21 && b.Pending == 0 && b.InFlight == 0
+	})
 	if _, n := h.count("a"); n != triesA {
 		t.Fatalf("cell a tried %d times while its breaker was open, want %d", n, triesA)
 	}

@@ -70,6 +70,8 @@ type Recipient struct {
 	Cell string `json:"cell,omitempty"`
 	// Done is set once the handler succeeded for this recipient.
 	Done bool `json:"done,omitempty"`
+	// Warned is set once OnDelay told the sender the recipient is late.
+	Warned bool `json:"warned,omitempty"`
 	// Failed is the permanent error that finished this recipient, or "".
 	Failed string `json:"failed,omitempty"`
 }
@@ -178,6 +180,17 @@ type Options struct {
 	// from it. If it returns an error the recipient stays unfinished and is
 	// tried again later.
 	OnPermanent func(e *Entry, rcpt int, err error) error
+	// Lifetime, if not 0, is how long an entry is retried: a temporary
+	// failure after it is permanent ("gave up after ..."). Only a queue
+	// whose handler talks to other servers sets it; mail accepted for our
+	// own mailboxes is never given up (DESIGN.md invariant 2).
+	Lifetime time.Duration
+	// WarnAfter, if not 0, is the age after which a temporary failure of a
+	// recipient calls OnDelay, once per recipient. The outbound queue
+	// sends a delay notice from it (RFC 3464 Action: delayed). An error
+	// from OnDelay is logged and it is called again at the next failure.
+	WarnAfter time.Duration
+	OnDelay   func(e *Entry, rcpt int, err error) error
 	// OnDelivered, if set, is called after each successful Handle with the
 	// time since the entry was received.
 	OnDelivered func(e *Entry, latency time.Duration)
