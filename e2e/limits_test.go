@@ -47,11 +47,12 @@ func imapLogin(t *testing.T, c net.Conn, r *bufio.Reader, user, pass string) str
 
 // TestConnectionCaps: fifty IMAP clients from one address get in (issue
 // 18, item 12), an account's cap from one address answers NO [LIMIT], the
-// protocol's cap BYE [UNAVAILABLE], and both refusals are logged and
-// counted in /metrics.
+// protocol's cap BYE [UNAVAILABLE], HTTP's 503, and the refusals are
+// logged and counted in /metrics.
 func TestConnectionCaps(t *testing.T) {
 	data, config := newData(t, "")
 	setConfig(t, config, "imap", "max_connections = 55")
+	setConfig(t, config, "http", "max_connections = 3")
 	s := startServer(t, data, config)
 	users := []string{"ann@caps.test", "ben@caps.test", "cat@caps.test"}
 	for _, u := range users {
@@ -80,14 +81,45 @@ func TestConnectionCaps(t *testing.T) {
 		t.Fatalf("connection over imap.max_connections: %q", greeting)
 	}
 
-	resp, err := http.Get("http://" + s.addr("http") + "/metrics")
+	// HTTP: past its cap, 503; the connections held are then let go.
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", s.addr("http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	c, err := net.Dial("tcp", s.addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if line, _ := bufio.NewReader(c).ReadString('\n'); line != "HTTP/1.1 503 Service Unavailable\r\n" {
+		t.Fatalf("HTTP connection over http.max_connections: %q", line)
+	}
+	c.Close()
+	for _, c := range held {
+		c.Close()
+	}
+	var resp *http.Response
+	waitFor(t, 30*time.Second, "an HTTP slot", func() bool {
+		resp, err = http.Get("http://" + s.addr("http") + "/metrics")
+		if err == nil && resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, reason := range []string{"protocol_full", "user_address"} {
-		re := regexp.MustCompile(`(?m)^casella_connections_refused_total\{protocol="imap",reason="` + reason + `"\} 1$`)
+	// HTTP's count may be more than 1: the wait above may have met the cap.
+	for _, pr := range []string{"imap protocol_full 1", "imap user_address 1", "http protocol_full [1-9][0-9]*"} {
+		f := strings.Fields(pr)
+		protocol, reason, count := f[0], f[1], f[2]
+		re := regexp.MustCompile(`(?m)^casella_connections_refused_total\{protocol="` + protocol + `",reason="` + reason + `"\} ` + count + `$`)
 		if !re.Match(body) {
 			t.Errorf("/metrics has no line matching %s", re)
 		}
