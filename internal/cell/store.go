@@ -298,3 +298,43 @@ func (r *Router) Blobs(ctx context.Context, fn func(blob.Key) error) error {
 	}
 	return nil
 }
+
+func (r *Router) Subscriptions(ctx context.Context, acct store.Account) ([]string, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return st.Subscriptions(ctx, acct)
+}
+
+func (r *Router) Keywords(ctx context.Context, acct store.Account, mailbox int64) ([]string, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return st.Keywords(ctx, acct, mailbox)
+}
+
+func (r *Router) Metadata(ctx context.Context, acct store.Account, mailbox int64) ([]store.MetadataEntry, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return st.Metadata(ctx, acct, mailbox)
+}
+
+func (r *Router) SetMetadata(ctx context.Context, acct store.Account, mailbox int64, entries []store.MetadataEntry) error {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return err
+	}
+	return st.SetMetadata(ctx, acct, mailbox, entries)
+}
+
+func (r *Router) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return 0, err
+	}
+	return st.ClaimRecent(ctx, acct, mailbox, upTo)
+}

@@ -119,7 +119,6 @@ type IMAP struct {
 	MaxMailboxes         int `toml:"max_mailboxes"`           // per account
 	MaxMailboxDepth      int `toml:"max_mailbox_depth"`       // levels of a name
 	MaxMailboxNameLength int `toml:"max_mailbox_name_length"` // bytes of a name, UTF-8
-	MaxKeywords          int `toml:"max_keywords"`            // distinct keywords per mailbox
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE without TLS from
 	// loopback addresses, for development.
 	AllowPlainLoopback bool `toml:"allow_plain_loopback"`
@@ -301,7 +300,6 @@ func Default() Config {
 			MaxMailboxes:            1000,
 			MaxMailboxDepth:         20,
 			MaxMailboxNameLength:    512,
-			MaxKeywords:             256,
 			AllowPlainLoopback:      true,
 		},
 		POP3: POP3{

@@ -91,7 +91,6 @@ max_literal_size = "10 MB"
 max_mailboxes = 50
 max_mailbox_depth = 4
 max_mailbox_name_length = 100
-max_keywords = 30
 allow_plain_loopback = false
 
 [pop3]
@@ -151,7 +150,7 @@ enabled = false
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
-			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100, MaxKeywords: 30},
+			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100},
 		POP3: POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
 		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
@@ -299,6 +298,5 @@ func TestConnectionCapErrors(t *testing.T) {
 	wantLoadError(t, "[imap]\nmax_connections_per_ip = 10\nmax_connections_per_user_ip = 11\n",
 		"imap.max_connections_per_user_ip (11) is above imap.max_connections_per_ip (10)")
 	wantLoadError(t, "[pop3]\nmax_connections = -1\n", "pop3.max_connections is -1")
-	wantLoadError(t, "[imap]\nmax_mailbox_name_length = 8\nmax_keywords = 0\n",
-		"imap.max_mailbox_name_length is 8", "imap.max_keywords is 0")
+	wantLoadError(t, "[imap]\nmax_mailbox_name_length = 8\n", "imap.max_mailbox_name_length is 8")
 }

@@ -75,7 +75,6 @@ func (c Config) Validate() error {
 	if n := c.IMAP.MaxMailboxNameLength; n < 16 {
 		v.fail("imap.max_mailbox_name_length", "is %d; give at least 16 bytes", n)
 	}
-	v.positive("imap.max_keywords", c.IMAP.MaxKeywords)
 
 	v.listen("pop3.listen", c.POP3.Listen)
 	v.listen("pop3.tls_listen", c.POP3.TLSListen)

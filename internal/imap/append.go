@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,34 +87,37 @@ func (c *conn) cmdAppend(cmd *command) error {
 	// The literals may have taken a while to arrive: a fresh deadline.
 	ctx, cancel = c.commandContext()
 	defer cancel()
+	uids, err := c.appendTo(ctx, &mb, msgs)
+	if err != nil {
+		return err
+	}
+	cmd.code = fmt.Sprintf("APPENDUID %d %s", mb.UIDValidity, formatSet(uids))
+	return nil
+}
+
+// appendTo stores messages in a mailbox, within the quota, in one
+// transaction, and returns their UIDs.
+func (c *conn) appendTo(ctx context.Context, mb *store.Mailbox, msgs []appendMessage) ([]uint32, error) {
 	var size int64
 	for _, m := range msgs {
 		size += int64(len(m.data))
 	}
 	if err := c.checkQuota(ctx, size); err != nil {
-		return err
-	}
-	var flags []string
-	for _, m := range msgs {
-		flags = append(flags, m.flags...)
-	}
-	if err := c.checkKeywords(ctx, mb.ID, flags); err != nil {
-		return err
+		return nil, err
 	}
 	news := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
 		key, err := c.blobs.Put(ctx, m.data)
 		if err != nil {
-			return fmt.Errorf("storing appended message: %w", err)
+			return nil, fmt.Errorf("storing appended message: %w", err)
 		}
 		news[i] = store.NewMessage{Blob: key, Size: int64(len(m.data)), Internal: m.date, Flags: m.flags, Meta: message.Parse(m.data)}
 	}
 	uids, err := c.srv.Store.Append(ctx, c.acct.ID, mb.ID, news)
 	if err != nil {
-		return fmt.Errorf("append to %q: %w", name, err)
+		return nil, fmt.Errorf("append to %q: %w", mb.Name, err)
 	}
-	cmd.code = fmt.Sprintf("APPENDUID %d %s", mb.UIDValidity, formatSet(uids))
-	return nil
+	return uids, nil
 }
 
 // appendData reads the message of an APPEND: a literal, a literal8

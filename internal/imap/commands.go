@@ -53,6 +53,7 @@ var commands = map[string]handler{
 	"ESEARCH":     {fn: (*conn).cmdESearch, states: authed, keepSeqs: true}, // RFC 7377
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
+	"NOTIFY":      {fn: (*conn).cmdNotify, states: authed},                // RFC 5465
 
 	"GETQUOTA":     {fn: (*conn).cmdGetQuota, states: authed},     // RFC 9208
 	"GETQUOTAROOT": {fn: (*conn).cmdGetQuotaRoot, states: authed}, // RFC 9208
@@ -74,6 +75,8 @@ var commands = map[string]handler{
 	"UID COPY":    {fn: (*conn).cmdCopy, states: selected},
 	"MOVE":        {fn: (*conn).cmdCopy, states: selected}, // RFC 6851
 	"UID MOVE":    {fn: (*conn).cmdCopy, states: selected},
+	"REPLACE":     {fn: (*conn).cmdReplace, states: selected}, // RFC 8508
+	"UID REPLACE": {fn: (*conn).cmdReplace, states: selected},
 	"SORT":        {fn: (*conn).cmdSort, states: selected, keepSeqs: true}, // RFC 5256
 	"UID SORT":    {fn: (*conn).cmdSort, states: selected},
 	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
@@ -131,6 +134,9 @@ func (c *conn) capabilities() string {
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978
 		"PREVIEW",               // RFC 8970
+		"REPLACE",               // RFC 8508
+		"UIDONLY",               // RFC 9586
+		"NOTIFY",                // RFC 5465
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

@@ -58,6 +58,11 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if err != nil {
 		return err
 	}
+	return c.runFetch(cmd, a)
+}
+
+// runFetch answers a parsed FETCH; NOTIFY's MessageNew uses it too.
+func (c *conn) runFetch(cmd *command, a *fetchArgs) error {
 	v := c.sel
 	uids, err := v.resolve(a.set, cmd.uid)
 	if err != nil {
@@ -228,7 +233,7 @@ func (c *conn) markSeen(ctx context.Context, msgs []store.Message) (map[uint32]b
 // encoded in e, whose buffer it reuses.
 func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m *store.Message, raw []byte, seenSet bool) error {
 	e.b = e.b[:0]
-	e.raw("* ").num(seq).raw(" FETCH (")
+	byUID := c.fetchHead(e, seq, m.UID)
 	items := 0
 	item := func(name string) *encoder {
 		if items > 0 {
@@ -243,7 +248,7 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m 
 		hasFlags = hasFlags || att.name == "FLAGS"
 		hasModSeq = hasModSeq || att.name == "MODSEQ"
 	}
-	if cmd.uid && !hasUID {
+	if cmd.uid && !hasUID && !byUID {
 		item("UID").num(m.UID) // section 6.4.9
 	}
 	if seenSet && !hasFlags {

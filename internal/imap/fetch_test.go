@@ -51,7 +51,8 @@ func TestAppendFetch(t *testing.T) {
 		m.Envelope.MessageID != "one@example.org" || len(m.Envelope.Sender) != 1 {
 		t.Fatalf("envelope = %+v", m.Envelope)
 	}
-	if len(m.Flags) != 1 || m.Flags[0] != imap.FlagFlagged {
+	// \Recent too: no session had INBOX selected when it arrived.
+	if len(m.Flags) != 2 || m.Flags[0] != imap.FlagFlagged || m.Flags[1] != `\Recent` {
 		t.Fatalf("flags = %v (BODY.PEEK must not set \\Seen)", m.Flags)
 	}
 	mp, ok := msgs[1].BodyStructure.(*imap.BodyStructureMultiPart)
@@ -113,11 +114,11 @@ func TestFetchSetsSeen(t *testing.T) {
 	rc.expect(`s STORE 1 +FLAGS (\Deleted)`, "s NO")
 	rc.ok("y SELECT INBOX")
 	u = rc.ok("g FETCH 1 (BODY[TEXT])")
-	if len(u) != 1 || !strings.Contains(u[0], `FLAGS (\Seen)`) {
+	if len(u) != 1 || !strings.Contains(u[0], `FLAGS (\Seen \Recent)`) {
 		t.Fatalf("fetch did not report \\Seen: %q", u)
 	}
 	u = rc.ok("h UID FETCH 1:* (FLAGS)")
-	if len(u) != 1 || u[0] != `* 1 FETCH (UID 1 FLAGS (\Seen))` {
+	if len(u) != 1 || u[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Recent))` {
 		t.Fatalf("flags after fetch: %q", u)
 	}
 }
@@ -186,6 +187,24 @@ func TestFetchEnvelopeGroups(t *testing.T) {
 	cc := `((NIL NIL "user" "domain.org"))`
 	bcc := `(("Routed" "@relay.test" "rob" "dest.test"))`
 	want := `* 1 FETCH (ENVELOPE (NIL "groups" ` + from + " " + from + " " + from + " " + to + " " + cc + " " + bcc + " NIL NIL))"
+	if len(u) != 1 || u[0] != want {
+		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
+	}
+}
+
+// TestFetchEnvelopeBadAddresses checks that an address without a domain
+// or a mailbox name never looks like a group marker, whose host is NIL
+// (RFC 3501 section 7.4.2): the missing part is named, as Dovecot does.
+func TestFetchEnvelopeBadAddresses(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", "From: just-a-name\r\nTo: Nobody <>, @\r\nSubject: bad\r\n\r\nx\r\n")
+	rc.ok("s SELECT INBOX")
+	u := rc.ok("f FETCH 1 (ENVELOPE)")
+	from := `((NIL NIL "just-a-name" "MISSING_DOMAIN"))`
+	to := `(("Nobody" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))`
+	want := `* 1 FETCH (ENVELOPE (NIL "bad" ` + from + " " + from + " " + from + " " + to + " NIL NIL NIL NIL))"
 	if len(u) != 1 || u[0] != want {
 		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
 	}

@@ -79,6 +79,12 @@ func parseArgs(c *conn, name string) error {
 		}
 	case "SETQUOTA":
 		return c.setQuotaArgs()
+	case "NOTIFY":
+		_, _, err := c.parseNotify()
+		return err
+	case "REPLACE", "UID REPLACE":
+		_, _, _, err := c.parseReplace()
+		return err
 	case "STORE":
 		if err := c.p.sp(); err != nil {
 			return err
@@ -130,6 +136,10 @@ func FuzzParseCommand(f *testing.F) {
 		"a1 FETCH 1:*,3 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.100> BINARY[2] MODSEQ) (CHANGEDSINCE 5)\r\n",
 		"a UID FETCH * FULL\r\n",
 		"a FETCH 1 (PREVIEW (LAZY) PREVIEW FLAGS) (CHANGEDSINCE 2)\r\n",
+		"r REPLACE 3 Drafts (\\Draft) \" 1-Feb-2024 13:14:15 +0100\" {5+}\r\nhello\r\n",
+		"t NOTIFY SET STATUS (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge FlagChange)) (subtree (INBOX \"Z&APw-rich\") (MailboxName SubscriptionChange))\r\n",
+		"t NOTIFY SET (mailboxes Sent NONE) (inboxes (MessageNew MessageExpunge))\r\n",
+		"r UID REPLACE 9 Sent ~{3+}\r\nh\x00i\r\n",
 		"b SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (SEEN FROM {3+}\r\nabc) NOT UID 1:4 SINCE 1-Feb-2024 MODSEQ 7\r\n",
 		"c STATUS \"Z&APw-rich\" (MESSAGES SIZE HIGHESTMODSEQ)\r\n",
 		"d LIST \"\" (\"%\" INBOX/*) RETURN (SUBSCRIBED STATUS (UNSEEN))\r\n",
@@ -163,7 +173,7 @@ func FuzzParseCommand(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, ctx: t.Context()}
+		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, blobs: env.blobs, ctx: t.Context()}
 		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, maxCommand: 6144, cont: func() error { return nil }}
 		for range 20 {
 			c.p.begin()

@@ -10,13 +10,13 @@ import (
 
 // Defaults for the limits on an account's mailboxes, used when the
 // corresponding Server field is zero. They keep one account from making
-// LIST, SELECT's FLAGS and the store's tables grow without end; the
-// answers carry RFC 5530's LIMIT code.
+// LIST and the store's tables grow without end; the answers carry RFC
+// 5530's LIMIT code. The keywords of a mailbox are bounded by the store
+// (store.MaxMailboxKeywords).
 const (
 	DefaultMaxMailboxes    = 1000
 	DefaultMaxMailboxDepth = 20
 	DefaultMaxMailboxName  = 512 // bytes of the whole name, in UTF-8
-	DefaultMaxKeywords     = 256 // distinct keywords in one mailbox
 )
 
 func orDefault(n, def int) int {
@@ -63,62 +63,6 @@ func (c *conn) checkMailboxCount(ctx context.Context, create ...string) error {
 	}
 	if maxBoxes := orDefault(c.srv.MaxMailboxes, DefaultMaxMailboxes); len(mbs)+added > maxBoxes {
 		return errNo("LIMIT", "The account has %d mailboxes, the most allowed is %d; delete some first", len(mbs), maxBoxes)
-	}
-	return nil
-}
-
-// keywordSet is what a session knows of the distinct keywords of one
-// mailbox: all of them as of its last reading, and those it added since.
-type keywordSet struct {
-	mailbox int64
-	names   map[string]bool // lower case: keywords compare without case
-}
-
-// checkKeywords refuses flags that would take a mailbox over the
-// distinct keywords allowed. The mailbox's keywords are read from the
-// store only when flags name one this session does not know of there, so
-// the usual STORE of known flags costs nothing.
-func (c *conn) checkKeywords(ctx context.Context, mailbox int64, flags []string) error {
-	var kws []string
-	for _, f := range flags {
-		if !strings.HasPrefix(f, `\`) {
-			kws = append(kws, strings.ToLower(f))
-		}
-	}
-	known := func() bool {
-		for _, k := range kws {
-			if !c.keywords.names[k] {
-				return false
-			}
-		}
-		return true
-	}
-	if len(kws) == 0 || c.keywords.mailbox == mailbox && known() {
-		return nil
-	}
-	c.keywords = keywordSet{mailbox: mailbox, names: map[string]bool{}}
-	err := c.srv.Store.Messages(ctx, c.acct.ID, store.Query{Mailbox: mailbox, FlagsOnly: true}, func(m *store.Message) error {
-		for _, f := range m.Flags {
-			if !strings.HasPrefix(f, `\`) {
-				c.keywords.names[strings.ToLower(f)] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		c.keywords = keywordSet{}
-		return fmt.Errorf("reading the mailbox's keywords: %w", err)
-	}
-	n := len(c.keywords.names)
-	for _, k := range kws {
-		if !c.keywords.names[k] {
-			c.keywords.names[k] = true
-			n++
-		}
-	}
-	if maxKw := orDefault(c.srv.MaxKeywords, DefaultMaxKeywords); n > maxKw {
-		c.keywords = keywordSet{}
-		return errNo("LIMIT", "A mailbox may use at most %d different keywords; remove some that are no longer needed", maxKw)
 	}
 	return nil
 }

@@ -20,7 +20,8 @@ func TestPreview(t *testing.T) {
 	rc.ok("s SELECT INBOX")
 	for _, tc := range []struct{ cmd, want string }{
 		{"f FETCH 1 (PREVIEW)", `* 1 FETCH (PREVIEW "Hi Bob, the quick brown fox.")`},
-		{"f FETCH 1 (PREVIEW (LAZY) FLAGS)", `* 1 FETCH (PREVIEW "Hi Bob, the quick brown fox." FLAGS ())`},
+		// Appended while no session had INBOX selected: recent for this one.
+		{"f FETCH 1 (PREVIEW (LAZY) FLAGS)", `* 1 FETCH (PREVIEW "Hi Bob, the quick brown fox." FLAGS (\Recent))`},
 		{"f UID FETCH 2 PREVIEW (lazy)", `* 2 FETCH (UID 2 PREVIEW "")`},
 		// 8-bit text goes in a literal to a client without UTF-8.
 		{"f FETCH 3 (PREVIEW)", "* 3 FETCH (PREVIEW " + lit("Schöne Grüße aus Zürich") + ")"},
@@ -31,7 +32,7 @@ func TestPreview(t *testing.T) {
 	}
 	rc.expect("b FETCH 1 (PREVIEW (FUZZY))", "b BAD")
 	rc.expect("b FETCH 1 (PREVIEW ())", "b BAD")
-	if u := rc.ok("f FETCH 1 (FLAGS)"); len(u) != 1 || u[0] != "* 1 FETCH (FLAGS ())" {
+	if u := rc.ok("f FETCH 1 (FLAGS)"); len(u) != 1 || u[0] != `* 1 FETCH (FLAGS (\Recent))` {
 		t.Errorf("PREVIEW set a flag: %q", u)
 	}
 	rc.ok("e ENABLE UTF8=ACCEPT")

@@ -43,7 +43,8 @@ func TestSearch(t *testing.T) {
 		{"SENTSINCE 3-Jan-2006", "* SEARCH 2"},
 		{"SINCE 1-Jan-2000 BEFORE 1-Jan-2100", "* SEARCH 1 2 3"},
 		{"ON 1-Jan-2000", "* SEARCH"},
-		{"NEW", "* SEARCH"},
+		{"NEW", "* SEARCH 2 3"}, // recent (no session had INBOX selected) and unseen
+		{"OLD", "* SEARCH"},
 		{"CHARSET UTF-8 SUBJECT invoice", "* SEARCH 3"},
 	} {
 		u := rc.ok("a SEARCH " + tc.query)
@@ -60,7 +61,7 @@ func TestSearch(t *testing.T) {
 		t.Fatalf("esearch all = %q", u)
 	}
 	u = rc.ok("d SEARCH RETURN (COUNT) NEW")
-	if len(u) != 1 || u[0] != `* ESEARCH (TAG "d") COUNT 0` {
+	if len(u) != 1 || u[0] != `* ESEARCH (TAG "d") COUNT 2` {
 		t.Fatalf("esearch none = %q", u)
 	}
 	rc.expect("e SEARCH CHARSET KOI8-R ALL", "e NO [BADCHARSET")

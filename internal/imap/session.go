@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"casella/internal/blob"
@@ -70,13 +71,18 @@ type conn struct {
 	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore
 	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
+	uidonly   bool // UIDONLY (RFC 9586): no sequence numbers either way (uidonly.go)
 
 	sel      *view        // the selected mailbox; nil outside the selected state
 	live     liveSearches // searches kept updated (RFC 5267, context.go)
 	closeNow bool         // a BYE was sent
 
-	loginSlot func()     // releases the account's connection slot; nil before login
-	keywords  keywordSet // the keywords of a mailbox, as far as known (mailboxlimits.go)
+	// mu is held by a command from the end of its tag to its tagged
+	// response, and by the NOTIFY goroutine while it writes (notify.go).
+	mu     sync.Mutex
+	notify *notifier // an active NOTIFY; nil: none
+
+	loginSlot func() // releases the account's connection slot; nil before login
 	// badCommands counts consecutive BAD answers (countStatus).
 	badCommands int
 
@@ -165,6 +171,11 @@ func (c *conn) serve() {
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
 	defer c.unselect()
+	defer func() {
+		c.mu.Lock()
+		c.stopNotify()
+		c.mu.Unlock()
+	}()
 	release, refused := c.srv.Conns.Admit(c.remote)
 	if refused != "" {
 		c.log.Info("connection refused", "reason", refused)
@@ -188,22 +199,35 @@ func (c *conn) serve() {
 	if c.flush() != nil {
 		return
 	}
-	for !c.closeNow {
-		timeout := c.srv.idleTimeout()
-		if c.state == stateNotAuth {
-			timeout = c.srv.loginTimeout()
-		}
-		c.raw.SetReadDeadline(time.Now().Add(timeout))
-		if c.srv.closing.Load() {
-			c.bye("Server shutting down, reconnect in a moment")
-			return
-		}
+	for c.next() {
 		c.command()
-		if c.ioErr() != nil {
-			c.endOnIOError()
-			return
-		}
 	}
+}
+
+// next reports whether the session reads another command: no BYE was
+// sent, the connection works and the server is not shutting down. It
+// takes c.mu, since the NOTIFY goroutine may have ended the session.
+func (c *conn) next() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ioErr() != nil {
+		c.endOnIOError()
+		return false
+	}
+	if c.closeNow {
+		return false
+	}
+	timeout := c.srv.idleTimeout()
+	if c.state == stateNotAuth {
+		timeout = c.srv.loginTimeout()
+	}
+	c.raw.SetReadDeadline(time.Now().Add(timeout))
+	if c.srv.closing.Load() {
+		c.endReason = sessionlog.ReasonShutdown
+		c.bye("Server shutting down, reconnect in a moment")
+		return false
+	}
+	return true
 }
 
 // bye ends the session with an untagged BYE (RFC 9051 section 7.1.5). It
@@ -274,6 +298,9 @@ func (c *conn) command() {
 		c.p.maxLine, c.p.maxLiteral, c.p.maxCommand = maxLine, c.srv.maxLiteral(), c.srv.maxLiteral()+maxLine
 	}
 	tag, err := c.p.tag()
+	// The command owns the session until it is answered; NOTIFY waits.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		if c.ioErr() == nil {
 			c.writeLine("* BAD %s", errText(err))
@@ -300,6 +327,10 @@ func (c *conn) command() {
 	}
 	if h.states&c.state == 0 {
 		c.respond(cmd, errSyntax("%s is not allowed in the %s state", name, c.state))
+		return
+	}
+	if c.uidonly && seqCommands[name] {
+		c.respond(cmd, errUIDRequired(name+" takes sequence numbers"))
 		return
 	}
 	wasNotAuth := c.state == stateNotAuth
@@ -492,6 +523,8 @@ func (c *conn) classify(err error) (status, text string) {
 		return "NO", "[CANNOT] Operation not permitted on this mailbox"
 	case errors.Is(err, store.ErrHasChildren):
 		return "NO", "[CANNOT] Mailbox has child mailboxes, delete them first"
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return "NO", fmt.Sprintf("[LIMIT] A mailbox can have at most %d keywords, use one it has", store.MaxMailboxKeywords)
 	case errors.Is(err, store.ErrInvalidName):
 		return "NO", "[CANNOT] Invalid mailbox name"
 	case errors.As(err, &corrupt):

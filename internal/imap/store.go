@@ -86,11 +86,6 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	if op != store.FlagsRemove {
-		if err := c.checkKeywords(ctx, v.mb.ID, flags); err != nil {
-			return err
-		}
-	}
 	var res store.FlagResult
 	if conditional && unchangedSince == 0 {
 		// Every message has a MODSEQ above 0: all fail (RFC 7162
@@ -106,6 +101,9 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	for _, m := range res.Changed {
 		v.own[m.UID] = m.ModSeq
+	}
+	if op != store.FlagsRemove && len(res.Changed) > 0 {
+		c.learnKeywords(flags)
 	}
 	if len(res.Failed) > 0 {
 		// RFC 7162 section 3.1.3: the MODIFIED code lists what failed.
@@ -146,9 +144,9 @@ func (c *conn) cmdStore(cmd *command) error {
 // flags unless .SILENT, and its MODSEQ once CONDSTORE is enabled.
 func (c *conn) writeStoreFetch(cmd *command, m *store.Message, flags bool) {
 	e := c.enc()
-	e.raw("* ").num(c.sel.seq(m.UID)).raw(" FETCH (")
+	byUID := c.fetchHead(e, c.sel.seq(m.UID), m.UID)
 	sep := ""
-	if cmd.uid {
+	if cmd.uid && !byUID {
 		e.raw("UID ").num(m.UID)
 		sep = " "
 	}

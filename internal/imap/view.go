@@ -36,8 +36,9 @@ type view struct {
 	own     map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
 	added   []uint32          // UIDs added by the change log, not yet checked for \Recent
 
-	recent map[uint32]bool // \Recent in this session (recent.go)
-	saved  []uint32        // UIDs of the saved search result, ascending (searchres.go)
+	recent   map[uint32]bool // \Recent in this session (recent.go)
+	keywords []string        // keywords the last FLAGS response listed (keywords.go)
+	saved    []uint32        // UIDs of the saved search result, ascending (searchres.go)
 }
 
 // seq returns the sequence number of uid, or 0 if the client does not know
@@ -82,7 +83,14 @@ func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, si
 		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}
 	v.exists = len(v.uids)
-	for _, uid := range c.srv.recent.claim(mb.ID, mb.UIDNext-1, v.uids, readOnly) {
+	if v.keywords, err = c.srv.Store.Keywords(ctx, c.acct.ID, mb.ID); err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	recent, err := c.claimRecentOf(ctx, v, mb.RecentMark, v.uids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	for _, uid := range recent {
 		v.recent[uid] = true
 	}
 	return v, changed, nil
@@ -121,7 +129,9 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 		c.announceExpunged(slices.Collect(maps.Keys(v.expunged)))
 		clear(v.expunged)
 	}
-	c.claimRecent()
+	if err := c.claimRecent(ctx); err != nil {
+		return err
+	}
 	if len(v.uids) != v.exists {
 		c.writeLine("* %d EXISTS", len(v.uids))
 		if !c.rev2 {
@@ -207,7 +217,10 @@ func (v *view) apply(ch store.Change) {
 // MODSEQ once CONDSTORE is enabled (RFC 7162 section 3.2.4).
 func (c *conn) writeFlags(seq uint32, m *store.Message) {
 	e := c.enc()
-	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(c.flagsOf(m))
+	if !c.fetchHead(e, seq, m.UID) {
+		e.raw("UID ").num(m.UID).sp()
+	}
+	e.raw("FLAGS ").flagList(c.flagsOf(m))
 	if c.condstore {
 		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
 	}

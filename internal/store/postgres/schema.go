@@ -100,6 +100,47 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_created ON deliveries (created);
 CREATE INDEX deliveries_account ON deliveries (account); -- for the cascade of DeleteAccount
 `,
+	// Version 2. What IMAP sessions share through the store:
+	//   - the IMAP4rev1 \Recent claim (store.Store.ClaimRecent), so that
+	//     one session in the whole cluster gets each message's \Recent;
+	//     messages already stored are not recent;
+	//   - the keywords in use in each mailbox (store.Store.Keywords), keyed
+	//     by their ASCII lower case, filled from the messages;
+	//   - subscriptions as names apart from the mailboxes: one outlives its
+	//     mailbox's deletion (RFC 9051 section 6.3.4).
+	`
+ALTER TABLE mailboxes ADD COLUMN recent_mark BIGINT NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_mark = uidnext - 1;
+
+CREATE TABLE mailbox_keywords (
+	mailbox BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	folded TEXT COLLATE "C" NOT NULL,
+	keyword TEXT NOT NULL,
+	PRIMARY KEY (mailbox, folded)
+);
+INSERT INTO mailbox_keywords (mailbox, folded, keyword)
+	SELECT mailbox, lower(k), k FROM messages, regexp_split_to_table(keywords, ' ') AS k WHERE k <> ''
+	ON CONFLICT DO NOTHING;
+
+CREATE TABLE subscriptions (
+	account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (account, name)
+);
+INSERT INTO subscriptions (account, name) SELECT account, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+`,
+	// Version 3. Annotations (RFC 5464, store.Store.Metadata): of a
+	// mailbox, or of the account itself when mailbox is 0.
+	`
+CREATE TABLE metadata (
+	account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox BIGINT NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
+	value BYTEA NOT NULL,
+	PRIMARY KEY (account, mailbox, name)
+);
+`,
 }
 
 // schema is the mailbox store's schema on PostgreSQL.

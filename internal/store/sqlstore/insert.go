@@ -142,14 +142,19 @@ func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, m
 		if err != nil {
 			return err
 		}
+		flagged := false
 		for i, m := range msgs {
 			uid, err := w.insert(b, m)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
 			uids = append(uids, uid)
+			flagged = flagged || len(m.Flags) > 0
 		}
-		return nil
+		if !flagged {
+			return nil
+		}
+		return w.checkKeywords(b.id)
 	})
 	if err != nil {
 		return nil, err
@@ -172,6 +177,9 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 		return 0, err
 	}
 	bits, keywords := encodeFlags(flags)
+	if keywords, err = w.addKeywords(b.id, keywords); err != nil {
+		return 0, err
+	}
 	internal := m.Internal
 	if internal.IsZero() {
 		internal = w.now

@@ -3,17 +3,20 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"casella/internal/store"
 )
 
-const mailboxColumns = `id, account, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, unseen, deleted, size`
+const mailboxColumns = `id, account, name, special_use,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account = mailboxes.account AND s.name = mailboxes.name),
+	uidvalidity, uidnext, highest_modseq, messages, unseen, deleted, size, recent_mark`
 
 func scanMailbox(sc interface{ Scan(...any) error }) (store.Mailbox, error) {
 	var mb store.Mailbox
 	err := sc.Scan(&mb.ID, &mb.Account, &mb.Name, &mb.SpecialUse, &mb.Subscribed, &mb.UIDValidity, &mb.UIDNext,
-		&mb.HighestModSeq, &mb.Messages, &mb.Unseen, &mb.Deleted, &mb.Size)
+		&mb.HighestModSeq, &mb.Messages, &mb.Unseen, &mb.Deleted, &mb.Size, &mb.RecentMark)
 	return mb, err
 }
 
@@ -103,17 +106,23 @@ func (w *wtx) createMailbox(name, specialUse string, subscribed bool) (int64, er
 	}
 	ms := w.nextModSeq()
 	var id int64
-	err = w.tx.QueryRowContext(w.ctx, `INSERT INTO mailboxes (account, name, special_use, subscribed, uidvalidity, highest_modseq)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, w.acct, name, specialUse, subscribed, w.nextUIDValidity(), ms).Scan(&id)
+	err = w.tx.QueryRowContext(w.ctx, `INSERT INTO mailboxes (account, name, special_use, uidvalidity, highest_modseq)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, w.acct, name, specialUse, w.nextUIDValidity(), ms).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
+	}
+	if subscribed {
+		if _, err := w.exec(`INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, w.acct, name); err != nil {
+			return 0, fmt.Errorf("subscribe %q: %w", name, err)
+		}
 	}
 	b := &boxState{id: id, name: name, uidnext: 1, startUIDNext: 1}
 	w.boxes[id] = b
 	return id, w.logChange(b, ms, 0, 0, store.MailboxCreated)
 }
 
-// Subscribe sets the mailbox's subscription; the mailbox must exist.
+// Subscribe adds the name to the subscriptions, or removes it. A change
+// to an existing mailbox's subscription is logged as a change of it.
 func (s *Store) Subscribe(ctx context.Context, acct store.Account, name string, on bool) error {
 	cname, err := store.CanonicalName(name)
 	if err != nil {
@@ -121,16 +130,48 @@ func (s *Store) Subscribe(ctx context.Context, acct store.Account, name string, 
 	}
 	return s.write(ctx, "subscribe", acct, false, func(w *wtx) error {
 		b, err := w.boxByName(cname)
-		if err != nil {
+		if err != nil && (on || !errors.Is(err, store.ErrNotFound)) {
 			return err
 		}
-		res, err := w.exec(`UPDATE mailboxes SET subscribed = $1 WHERE id = $2 AND subscribed != $3`, on, b.id, on)
+		q := `INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+		if !on {
+			q = `DELETE FROM subscriptions WHERE account = $1 AND name = $2`
+		}
+		res, err := w.exec(q, w.acct, cname)
 		if err != nil {
 			return fmt.Errorf("update subscription: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("update subscription: %w", err)
+		}
+		switch {
+		case b == nil && n == 0:
+			return fmt.Errorf("unsubscribe %q: %w", name, store.ErrNotFound)
+		case b == nil || n == 0:
 			return nil
 		}
 		return w.logChange(b, w.nextModSeq(), 0, 0, store.MailboxChanged)
 	})
+}
+
+// Subscriptions returns the subscribed names in byte order.
+func (s *Store) Subscriptions(ctx context.Context, acct store.Account) ([]string, error) {
+	if err := checkAccount(ctx, s.r, acct); err != nil {
+		return nil, dbError("list subscriptions", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account = $1 ORDER BY name`, acct)
+	if err != nil {
+		return nil, dbError("list subscriptions", err)
+	}
+	defer rows.Close()
+	var l []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, dbError("list subscriptions", err)
+		}
+		l = append(l, n)
+	}
+	return l, dbError("list subscriptions", rows.Err())
 }

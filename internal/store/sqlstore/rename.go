@@ -101,6 +101,25 @@ func (w *wtx) renameTree(from, to string) error {
 			return fmt.Errorf("mailbox %q: %w", r.new, store.ErrExists)
 		}
 	}
+	// Subscriptions follow the renamed mailboxes: all old names leave
+	// before the new ones arrive, so that none collides on the way.
+	var subscribed []string
+	for _, r := range l {
+		res, err := w.exec(`DELETE FROM subscriptions WHERE account = $1 AND name = $2`, w.acct, r.old)
+		if err != nil {
+			return fmt.Errorf("move subscription of %q: %w", r.old, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("move subscription of %q: %w", r.old, err)
+		} else if n > 0 {
+			subscribed = append(subscribed, r.new)
+		}
+	}
+	for _, name := range subscribed {
+		if _, err := w.exec(`INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, w.acct, name); err != nil {
+			return fmt.Errorf("move subscription to %q: %w", name, err)
+		}
+	}
 	for _, r := range l {
 		if _, err := w.exec(`UPDATE mailboxes SET name = $1 WHERE id = $2`, fmt.Sprintf("\x01rename\x01%d", r.id), r.id); err != nil {
 			return fmt.Errorf("rename %q: %w", r.old, err)
@@ -166,6 +185,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.Account, name stri
 			}
 			w.messages--
 			w.bytes -= r.Size
+		}
+		if _, err := w.exec(`DELETE FROM metadata WHERE account = $1 AND mailbox = $2`, w.acct, b.id); err != nil {
+			return fmt.Errorf("delete annotations of %q: %w", name, err)
 		}
 		if _, err := w.exec(`DELETE FROM mailboxes WHERE id = $1`, b.id); err != nil {
 			return fmt.Errorf("delete mailbox %q: %w", name, err)

@@ -104,7 +104,8 @@ func dbError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag} {
+	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag, store.ErrTooManyKeywords,
+		store.ErrMetadataTooLarge, store.ErrMetadataTooMany, store.ErrMetadataName} {
 		if errors.Is(err, e) {
 			return fmt.Errorf("%s: %w", op, err)
 		}

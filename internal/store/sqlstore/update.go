@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"casella/internal/store"
 )
@@ -26,6 +27,14 @@ func (s *Store) UpdateFlags(ctx context.Context, acct store.Account, u store.Fla
 		rows, err := w.selectRows(b.id, u.UIDs, "")
 		if err != nil {
 			return err
+		}
+		if u.Op != store.FlagsRemove && len(upKeywords) > 0 && len(rows) > 0 {
+			if upKeywords, err = w.addKeywords(b.id, upKeywords); err != nil {
+				return err
+			}
+			if err := w.checkKeywords(b.id); err != nil {
+				return err
+			}
 		}
 		for _, r := range rows {
 			if u.UnchangedSince != 0 && r.ModSeq > u.UnchangedSince {
@@ -137,6 +146,9 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 			if _, err := w.exec(`INSERT INTO message_meta (message, meta) SELECT $1, meta FROM message_meta WHERE message = $2`, id, r.ID); err != nil {
 				return fmt.Errorf("copy metadata of uid %d: %w", r.UID, err)
 			}
+			if _, err := w.addKeywords(dst.id, strings.Fields(r.keywords)); err != nil {
+				return err
+			}
 			if err := w.logChange(dst, ms, uid, r.EmailID, store.MessageAdded); err != nil {
 				return err
 			}
@@ -202,6 +214,9 @@ func (w *wtx) moveMessage(src, dst *boxState, r row) (uint32, error) {
 	if _, err := w.exec(`UPDATE messages SET mailbox = $1, uid = $2, modseq = $3, saved = $4 WHERE id = $5`,
 		dst.id, uid, ms, w.now.UnixNano(), r.ID); err != nil {
 		return 0, fmt.Errorf("move uid %d: %w", r.UID, err)
+	}
+	if _, err := w.addKeywords(dst.id, strings.Fields(r.keywords)); err != nil {
+		return 0, err
 	}
 	if err := w.logChange(dst, ms, uid, r.EmailID, store.MessageAdded); err != nil {
 		return 0, err
