@@ -73,10 +73,13 @@ resolvers = ["127.0.0.1:53"]
 delivery_port = 2525
 destination_concurrency = 5
 check_senders = false
+messages_per_minute = 30
+recipients_per_hour = 0
 retry_min = "1m"
 retry_max = "2h"
 delay_warning = "0s"
 queue_lifetime = "72h"
+check_header_from = false
 
 [imap]
 listen = ":143"
@@ -133,6 +136,10 @@ gc_interval = "30m"
 
 [demo]
 enabled = false
+
+[auth]
+lock_after = 50
+lock_for = "1h"
 `)
 	c, err := Load(p)
 	if err != nil {
@@ -146,7 +153,7 @@ enabled = false
 		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
 			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
-			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5,
+			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5, MessagesPerMinute: 30,
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
@@ -155,6 +162,8 @@ enabled = false
 		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota: Quota{Grace: 0.10},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob

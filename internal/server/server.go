@@ -40,6 +40,7 @@ import (
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
+	"casella/internal/quota"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
@@ -90,6 +91,7 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	relay *smtp.Relay
+	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
 	// outbound is where submitted mail and reports enter the queue.
@@ -163,9 +165,6 @@ func Open(opts Options) (*Server, error) {
 	}
 
 	if err := s.openSpools(); err != nil {
-		return nil, err
-	}
-	if err := s.makeDemo(); err != nil {
 		return nil, err
 	}
 	s.buildProtocols(tlsConfig)
@@ -258,12 +257,19 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
-	authLimit := limit.NewAuth()
+	s.quota = quota.NewTracker(cfg.Quota.Grace)
+	authLimit := limit.NewAuth(limit.AuthOptions{
+		LockAfter: cfg.Auth.LockAfter,
+		LockFor:   cfg.Auth.LockFor.D(),
+		Locks:     s.dir,
+		Logger:    s.log.With("component", "auth"),
+		Refused:   s.metrics.refused,
+	})
 	total := limit.NewConns(cfg.MaxConnections)
 	s.connTotal = total
 	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
 		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
-			Refused: s.metrics.refused}
+			Refused: s.metrics.connRefused}
 		if perUserAddr > 0 {
 			g.PerUserAddr = limit.NewConns(perUserAddr)
 		}
@@ -273,16 +279,21 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,
+		Quota:           s.quota,
 		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
 		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
+		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
+		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
 		Conns:           gate("smtp", cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerIP, 0),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
+		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
 		Logger:          s.log.With("proto", "smtp"),
 	})
 	s.imap = &imap.Server{
@@ -354,6 +365,15 @@ func queueStatus(sp *spool.Spool) func() web.QueueStatus {
 			LastError:        ls.LastError,
 		}
 	}
+}
+
+// accountQuota returns an account's quota for the delivery loop.
+func (s *Server) accountQuota(ctx context.Context, id store.Account) (int64, error) {
+	a, err := s.dir.AccountByID(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return a.Quota, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -57,7 +57,7 @@ var refusedText = map[string]string{
 // refuse answers a client over a connection cap (RFC 3463 code 4.7.0, a
 // temporary policy refusal) and closes it.
 func (l *limitListener) refuse(c net.Conn, reason string) {
-	l.srv.log.Info("smtp: connection refused", "remote", c.RemoteAddr().String(), "reason", reason)
+	l.srv.log.Info("smtp: refused", "reason", reason, "remote", c.RemoteAddr().String())
 	if l.reply {
 		// A fresh socket's send buffer takes the line at once; the
 		// deadline only guards against the impossible.
@@ -75,6 +75,20 @@ type trackedConn struct {
 	release func()
 	record  *sessionlog.Session // nil: not logged
 	once    sync.Once
+	guard   *connGuard // set before the session's first read
+}
+
+// Read reads from the connection; after a timeout every read fails at
+// once (see connGuard).
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.guard != nil && c.guard.timedOut.Load() {
+		return 0, errTimedOut
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil && c.guard != nil {
+		c.guard.noteRead(err)
+	}
+	return n, err
 }
 
 // Close closes the connection once.

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"casella/internal/mtasts"
-	"casella/internal/tlsrpt"
 	"casella/internal/tlsconf"
+	"casella/internal/tlsrpt"
 )
 
 // certPeer starts an SMTP peer on addr whose STARTTLS certificate names
