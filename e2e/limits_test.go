@@ -30,8 +30,8 @@ func imapDial(t *testing.T, addr string) (net.Conn, *bufio.Reader, string) {
 	return c, r, greeting
 }
 
-// imapLogin logs in and returns the tagged answer.
-func imapLogin(t *testing.T, c net.Conn, r *bufio.Reader, user, pass string) string {
+// imapLoginOn logs in on an open connection and returns the tagged answer.
+func imapLoginOn(t *testing.T, c net.Conn, r *bufio.Reader, user, pass string) string {
 	t.Helper()
 	fmt.Fprintf(c, "l LOGIN %s %q\r\n", user, pass)
 	for {
@@ -63,7 +63,7 @@ func TestConnectionCaps(t *testing.T) {
 		if !strings.HasPrefix(greeting, "* OK") {
 			t.Fatalf("greeting %q", greeting)
 		}
-		return imapLogin(t, c, r, user, "password "+user)
+		return imapLoginOn(t, c, r, user, "password "+user)
 	}
 	for i := range 50 {
 		u := users[min(i/20, 2)] // 20 each for ann and ben, 10 for cat
