@@ -22,11 +22,14 @@ type metrics struct {
 	registry    *prometheus.Registry
 	sessions    *prometheus.GaugeVec
 	connections *prometheus.CounterVec
-	accepted    *prometheus.CounterVec
-	delivered   *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	failures    *prometheus.CounterVec
-	refusals    *prometheus.CounterVec
+	// connRefusals counts connections refused by a cap (limit.Gate);
+	// refusals counts what sessions refuse.
+	connRefusals *prometheus.CounterVec
+	accepted     *prometheus.CounterVec
+	delivered    *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	failures     *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -40,6 +43,10 @@ func newMetrics() *metrics {
 			Name: "casella_connections_total",
 			Help: "Client connections accepted, by listener.",
 		}, []string{"listener"}),
+		connRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_connections_refused_total",
+			Help: "Client connections refused by a connection cap, by protocol and reason (limit.Refused*).",
+		}, []string{"protocol", "reason"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casella_messages_accepted_total",
 			Help: "Messages accepted (durably spooled, answered 250), by queue.",
@@ -62,7 +69,7 @@ func newMetrics() *metrics {
 			Help: "Requests refused (bad recipient, relaying, size, rate, failed or throttled login, quota), by protocol and reason.",
 		}, []string{"protocol", "reason"}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
+	m.registry.MustRegister(m.sessions, m.connections, m.connRefusals, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +78,12 @@ func newMetrics() *metrics {
 // here, each also logging it with its reason.
 func (m *metrics) refused(protocol, reason string) {
 	m.refusals.WithLabelValues(protocol, reason).Inc()
+}
+
+// connRefused counts a connection refused by a cap; it is limit.Gate's
+// Refused, and the protocol server logs the refusal with its reason.
+func (m *metrics) connRefused(protocol, reason string) {
+	m.connRefusals.WithLabelValues(protocol, reason).Inc()
 }
 
 // watchQueue exports a spool's depth and oldest entry age.

@@ -100,6 +100,8 @@ type Server struct {
 	web        *web.Handler
 	http       *httpServer
 
+	connTotal *limit.Conns // the cap on every protocol's connections together
+
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
 
@@ -263,6 +265,16 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Logger:    s.log.With("component", "auth"),
 		Refused:   s.metrics.refused,
 	})
+	total := limit.NewConns(cfg.MaxConnections)
+	s.connTotal = total
+	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
+		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
+			Refused: s.metrics.connRefused}
+		if perUserAddr > 0 {
+			g.PerUserAddr = limit.NewConns(perUserAddr)
+		}
+		return g
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -278,7 +290,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
-		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
+		Conns:           gate("smtp", cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerIP, 0),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
 		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
@@ -292,11 +304,15 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "imap"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("imap", cfg.IMAP.MaxConnections, cfg.IMAP.MaxConnectionsPerIP, cfg.IMAP.MaxConnectionsPerUserIP),
 		AllowPlainLoopback: cfg.IMAP.AllowPlainLoopback,
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
+		LoginTimeout:       cfg.IMAP.LoginTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
+		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
+		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
+		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
@@ -306,7 +322,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "pop3"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 	}
