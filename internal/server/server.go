@@ -126,6 +126,7 @@ func Open(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the mailbox store: %w", err)
 	}
+	s.metrics.registry.MustRegister(st.Metrics())
 	rows := cache.New(st, cache.Options{Limit: cfg.Store.CacheMessages, MinSpan: cache.DefaultMinSpan})
 	s.metrics.watchCache(rows)
 	s.store = rows

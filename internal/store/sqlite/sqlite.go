@@ -12,6 +12,9 @@
 //     writer in another process (the admin CLI) waits on busy_timeout
 //     instead of deadlocking on a lock upgrade. Reads use the pool Store.r,
 //     whose connections are query_only.
+//   - One goroutine, the writer, owns Store.w's transactions and commits
+//     concurrent callers' writes together, each in its own savepoint
+//     (group.go). A caller is answered only after the shared commit.
 //   - MODSEQ comes from accounts.modseq, read and written back inside the
 //     write transaction. Every change log row has its own MODSEQ, so that
 //     paging Changes with a limit never splits one MODSEQ.
@@ -35,6 +38,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -66,6 +70,15 @@ type Store struct {
 
 	mu       sync.Mutex
 	watchers map[store.Account]map[*watcher]struct{}
+
+	// The writer goroutine runs every write transaction (group.go).
+	// Callers queue on reqs holding sending for reading; Close takes it
+	// for writing to set closed and close reqs.
+	reqs       chan *writeReq
+	sending    sync.RWMutex
+	closed     bool
+	writerDone chan struct{}
+	groupSizes prometheus.Histogram
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,12 +116,23 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, rq: sqlprep.New(r), wq: sqlprep.New(w), watchers: map[store.Account]map[*watcher]struct{}{}}, nil
+	s := &Store{w: w, r: r, rq: sqlprep.New(r), wq: sqlprep.New(w), watchers: map[store.Account]map[*watcher]struct{}{},
+		reqs: make(chan *writeReq, maxGroup), writerDone: make(chan struct{}), groupSizes: groupMetrics()}
+	go s.writer()
+	return s, nil
 }
 
-// Close closes the database connections. Watch channels stay open; their
-// cancel functions remain safe to call.
+// Close lets the writer finish the writes queued already and closes the
+// database connections. Writes after Close fail. Watch channels stay open;
+// their cancel functions remain safe to call.
 func (s *Store) Close() error {
+	s.sending.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.reqs)
+	}
+	s.sending.Unlock()
+	<-s.writerDone
 	return errors.Join(s.rq.Close(), s.wq.Close(), s.r.Close(), s.w.Close())
 }
 
@@ -139,41 +163,6 @@ func isConstraint(err error) bool {
 // the account are notified after the commit when fn changed anything.
 func (s *Store) write(ctx context.Context, op string, acct store.Account, create bool, fn func(w *wtx) error) error {
 	return s.writeEach(ctx, op, []store.Account{acct}, create, func(w *wtx, _ int) error { return fn(w) })
-}
-
-// writeEach runs fn once for each of accts, with the account's state, in
-// one transaction, and commits once. Watchers of every changed account
-// are notified after the commit.
-func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account, create bool, fn func(w *wtx, i int) error) error {
-	tx, err := s.wq.Begin(ctx, nil)
-	if err != nil {
-		return dbError(op, err)
-	}
-	defer tx.Rollback()
-	stmts := map[string]*sql.Stmt{}
-	var changed []store.Account
-	for i, acct := range accts {
-		w := &wtx{ctx: ctx, tx: tx, acct: acct, boxes: map[int64]*boxState{}, stmts: stmts}
-		if err := w.load(create); err != nil {
-			return dbError(op, err)
-		}
-		if err := fn(w, i); err != nil {
-			return dbError(op, err)
-		}
-		if err := w.finish(); err != nil {
-			return dbError(op, err)
-		}
-		if w.changed {
-			changed = append(changed, acct)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return dbError(op, err)
-	}
-	for _, acct := range changed {
-		s.notify(acct)
-	}
-	return nil
 }
 
 // checkAccount returns store.ErrNotFound unless acct exists.
