@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -91,8 +92,33 @@ func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account,
 // runs those still queued then.
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	defer close(s.committed)
 	for r := range s.reqs {
 		s.runGroup(r)
+	}
+}
+
+// checkpointEvery is how often at most the checkpointer runs.
+const checkpointEvery = time.Second
+
+// checkpointer copies committed pages from the WAL back into the database
+// file. SQLite does that by itself in the commit that crosses 1000 WAL
+// pages, where the copy and the fsync of the database file add to that
+// group's wait; here the writer's connection never checkpoints
+// (wal_autocheckpoint=0) and this goroutine does, on its own connection,
+// at most once per checkpointEvery after commits. PASSIVE waits for no
+// reader and no writer; what it cannot copy yet is copied next time. A
+// failure is left for the next round too, as SQLite leaves a failed
+// automatic checkpoint.
+func (s *Store) checkpointer() {
+	defer close(s.ckDone)
+	for range s.committed {
+		s.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		select {
+		case <-time.After(checkpointEvery):
+		case <-s.writerDone:
+			return
+		}
 	}
 }
 
@@ -145,6 +171,10 @@ func (s *Store) runGroup(first *writeReq) {
 	if err := tx.Commit(); err != nil {
 		fail(err, ok...)
 		return
+	}
+	select {
+	case s.committed <- struct{}{}:
+	default:
 	}
 	for _, r := range ok {
 		for _, acct := range r.changed {

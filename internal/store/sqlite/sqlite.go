@@ -79,6 +79,12 @@ type Store struct {
 	closed     bool
 	writerDone chan struct{}
 	groupSizes prometheus.Histogram
+
+	// The checkpointer copies the WAL into the database file on its own
+	// connection, ck, after commits signalled on committed (group.go).
+	ck        *sql.DB
+	committed chan struct{}
+	ckDone    chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,7 +97,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open mailbox store: unusable database path %q", path)
 	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=mmap_size(%d)&_pragma=cache_size(%d)&_time_format=sqlite", busyTimeout, mmapSize, cacheSize)
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
@@ -108,17 +114,27 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
+	ck, err := sql.Open("sqlite", path+"?"+common+"&_pragma=synchronous(FULL)")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	if err := r.Ping(); err != nil {
 		w.Close()
 		r.Close()
+		ck.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
 	s := &Store{w: w, r: r, rq: sqlprep.New(r), wq: sqlprep.New(w), watchers: map[store.Account]map[*watcher]struct{}{},
-		reqs: make(chan *writeReq, maxGroup), writerDone: make(chan struct{}), groupSizes: groupMetrics()}
+		reqs: make(chan *writeReq, maxGroup), writerDone: make(chan struct{}), groupSizes: groupMetrics(),
+		ck: ck, committed: make(chan struct{}, 1), ckDone: make(chan struct{})}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -133,7 +149,8 @@ func (s *Store) Close() error {
 	}
 	s.sending.Unlock()
 	<-s.writerDone
-	return errors.Join(s.rq.Close(), s.wq.Close(), s.r.Close(), s.w.Close())
+	<-s.ckDone
+	return errors.Join(s.rq.Close(), s.wq.Close(), s.r.Close(), s.w.Close(), s.ck.Close())
 }
 
 // dbError wraps an error from the database: sentinel store errors pass
