@@ -66,6 +66,9 @@ submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"
 max_message_size = "10MiB"
 max_recipients = 50
+# Test senders are made up; TestSenderChecks turns the checks on with a
+# DNS server of its own.
+check_senders = false
 [imap]
 listen = "127.0.0.1:0"
 tls_listen = "127.0.0.1:0"

@@ -39,6 +39,10 @@ type Config struct {
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
+	// Directory and Cells make a node of a cluster (cluster.go); with no
+	// cells the server is embedded, one cell over the data directory.
+	Directory Directory `toml:"directory"`
+	Cells     []Cell    `toml:"cell"`
 }
 
 // Log configures logging.
@@ -66,6 +70,30 @@ type SMTP struct {
 	SmarthostUsername string `toml:"smarthost_username"`
 	SmarthostPassword string `toml:"smarthost_password"`
 	SmarthostTLS      string `toml:"smarthost_tls"` // starttls, tls or none
+	// Resolvers are host:port addresses of the recursive DNS resolvers
+	// that direct delivery asks; empty means those of /etc/resolv.conf.
+	Resolvers []string `toml:"resolvers"`
+	// DeliveryPort is the port of other domains' mail exchangers: 25,
+	// except in tests and unusual networks.
+	DeliveryPort int `toml:"delivery_port"`
+	// DestinationConcurrency bounds concurrent deliveries to one domain.
+	DestinationConcurrency int `toml:"destination_concurrency"`
+	// CheckSenders checks SPF, DKIM and DMARC of mail arriving on the MX
+	// listener: a DMARC reject policy that fails is answered 550, a
+	// quarantine one files the message to Junk.
+	CheckSenders bool `toml:"check_senders"`
+	// Blocklists are DNS blocklist zones (RFC 5782) asked about each MX
+	// client at EHLO; a listed one gets 554. None by default: most lists
+	// need an agreement with their operator beyond a small volume.
+	Blocklists []string `toml:"blocklists"`
+	// The outbound queue's schedule: retries back off from RetryMin to
+	// RetryMax, a delay notice goes to the sender after DelayWarning (0:
+	// never), and a message not delivered within QueueLifetime is returned
+	// to its sender, as providers do (Postfix: 5 min, 4000 s, 5 days).
+	RetryMin      Duration `toml:"retry_min"`
+	RetryMax      Duration `toml:"retry_max"`
+	DelayWarning  Duration `toml:"delay_warning"`
+	QueueLifetime Duration `toml:"queue_lifetime"`
 }
 
 // IMAP configures the IMAP server.
@@ -213,15 +241,22 @@ func Default() Config {
 		Hostname: host,
 		Log:      Log{Level: "info", Format: "text"},
 		SMTP: SMTP{
-			Listen:              "127.0.0.1:2525",
-			Submission:          "127.0.0.1:2587",
-			Submissions:         "127.0.0.1:2465",
-			MaxMessageSize:      50 * mib,
-			MaxRecipients:       100,
-			MaxConnectionsPerIP: 20,
-			CommandTimeout:      Duration(5 * time.Minute),
-			MaxLineLength:       1000,
-			SmarthostTLS:        "starttls",
+			Listen:                 "127.0.0.1:2525",
+			Submission:             "127.0.0.1:2587",
+			Submissions:            "127.0.0.1:2465",
+			MaxMessageSize:         50 * mib,
+			MaxRecipients:          100,
+			MaxConnectionsPerIP:    20,
+			CommandTimeout:         Duration(5 * time.Minute),
+			MaxLineLength:          1000,
+			SmarthostTLS:           "starttls",
+			DeliveryPort:           25,
+			DestinationConcurrency: 20,
+			CheckSenders:           true,
+			RetryMin:               Duration(5 * time.Minute),
+			RetryMax:               Duration(time.Hour),
+			DelayWarning:           Duration(4 * time.Hour),
+			QueueLifetime:          Duration(5 * 24 * time.Hour),
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",
@@ -303,7 +338,7 @@ func Parse(data []byte, name string) (Config, error) {
 	var derr *toml.DecodeError
 	switch {
 	case err == nil:
-		return c, nil
+		return c, cellBlobDefaults(&c, data, name)
 	case errors.As(err, &strict):
 		var msgs []string
 		for _, e := range strict.Errors {

@@ -69,7 +69,11 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		if r.Account == 0 {
 			return fmt.Errorf("delivery: entry %s: recipient %q is not local; remote mail belongs in the outbound queue", e.ID, r.Address)
 		}
-		ds[i] = store.Delivery{Key: Key(e.ID, t.Rcpt), Account: store.Account(r.Account), Mailbox: r.Tag}
+		mailbox := r.Tag
+		if r.Junk {
+			mailbox = "Junk"
+		}
+		ds[i] = store.Delivery{Key: Key(e.ID, t.Rcpt), Account: store.Account(r.Account), Mailbox: mailbox}
 	}
 	errs := make([]error, len(batch))
 	sem := make(chan struct{}, putConcurrency)

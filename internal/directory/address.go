@@ -130,3 +130,23 @@ func SplitSubaddress(local string) (base, tag string) {
 	}
 	return local[:i], local[i+1:]
 }
+
+// maxCellLength bounds a cell name, which appears in logs, metrics labels
+// and configuration.
+const maxCellLength = 64
+
+// CheckCell checks a cell name: "" (embedded mode's only cell), or up to
+// 64 ASCII letters, digits, '-', '_' and '.', so that the name is safe in
+// a log line, a metric label and a file name. It returns an error
+// wrapping ErrInvalid otherwise.
+func CheckCell(name string) error {
+	if len(name) > maxCellLength {
+		return fmt.Errorf("cell name: %w: longer than %d octets", ErrInvalid, maxCellLength)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("cell name %q: %w: only letters, digits, '-', '_' and '.' are allowed", name, ErrInvalid)
+		}
+	}
+	return nil
+}

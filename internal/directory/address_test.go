@@ -58,3 +58,16 @@ func TestDomainOf(t *testing.T) {
 		t.Errorf("DomainOf = %q", d)
 	}
 }
+
+func TestCheckCell(t *testing.T) {
+	for _, name := range []string{"", "a", "cell-1", "eu_west.2", strings.Repeat("c", 64)} {
+		if err := CheckCell(name); err != nil {
+			t.Errorf("CheckCell(%q) = %v, want nil", name, err)
+		}
+	}
+	for _, name := range []string{" ", "a b", "cell/1", "cell\x00", "cellé", "a\n", strings.Repeat("c", 65)} {
+		if err := CheckCell(name); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CheckCell(%q) = %v, want ErrInvalid", name, err)
+		}
+	}
+}

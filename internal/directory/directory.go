@@ -81,13 +81,21 @@ type Directory interface {
 	// receive mail for unknown local parts of domain; "" removes it.
 	SetCatchAll(ctx context.Context, domain, account string) error
 
-	AddAccount(ctx context.Context, address, password string, quota int64) (Account, error)
+	// AddAccount adds an account stored in cell; cell "" is the only cell
+	// of embedded mode. A cell name is checked with CheckCell.
+	AddAccount(ctx context.Context, address, password string, quota int64, cell string) (Account, error)
 	RemoveAccount(ctx context.Context, address string) (Account, error)
 	Account(ctx context.Context, address string) (Account, error)
 	AccountByID(ctx context.Context, id store.Account) (Account, error)
 	Accounts(ctx context.Context, domain string) ([]Account, error) // domain "" lists all
 	SetPassword(ctx context.Context, address, password string) error
 	SetQuota(ctx context.Context, address string, quota int64) error
+	// SetCell records that the account is now stored in cell; the caller
+	// has moved its data first.
+	SetCell(ctx context.Context, address, cell string) error
+	// CellCounts returns the number of accounts in each cell that has any,
+	// so that a new account can go to the cell with the fewest.
+	CellCounts(ctx context.Context) (map[string]int, error)
 
 	AddAlias(ctx context.Context, address string, targets []string) error
 	RemoveAlias(ctx context.Context, address string) error

@@ -90,6 +90,41 @@ func (s *mailStore) Subscribe(ctx context.Context, acct store.Account, name stri
 	return s.inner.Subscribe(ctx, acct, name, on)
 }
 
+func (s *mailStore) Keywords(ctx context.Context, acct store.Account, mailbox int64) ([]string, error) {
+	if err := s.check(ctx, read, "list keywords"); err != nil {
+		return nil, err
+	}
+	return s.inner.Keywords(ctx, acct, mailbox)
+}
+
+func (s *mailStore) Metadata(ctx context.Context, acct store.Account, mailbox int64) ([]store.MetadataEntry, error) {
+	if err := s.check(ctx, read, "read annotations"); err != nil {
+		return nil, err
+	}
+	return s.inner.Metadata(ctx, acct, mailbox)
+}
+
+func (s *mailStore) SetMetadata(ctx context.Context, acct store.Account, mailbox int64, entries []store.MetadataEntry) error {
+	if err := s.check(ctx, write, "set annotations"); err != nil {
+		return err
+	}
+	return s.inner.SetMetadata(ctx, acct, mailbox, entries)
+}
+
+func (s *mailStore) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
+	if err := s.check(ctx, write, "claim recent"); err != nil {
+		return 0, err
+	}
+	return s.inner.ClaimRecent(ctx, acct, mailbox, upTo)
+}
+
+func (s *mailStore) Subscriptions(ctx context.Context, acct store.Account) ([]string, error) {
+	if err := s.check(ctx, read, "list subscriptions"); err != nil {
+		return nil, err
+	}
+	return s.inner.Subscriptions(ctx, acct)
+}
+
 func (s *mailStore) Deliver(ctx context.Context, d store.Delivery) (store.Delivered, error) {
 	if err := s.check(ctx, write, "deliver"); err != nil {
 		return store.Delivered{}, err

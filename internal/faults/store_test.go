@@ -70,6 +70,25 @@ var storeCalls = []storeCall{
 	{"Subscribe", true, func(ctx context.Context, s store.Store, _ int64) error {
 		return s.Subscribe(ctx, acct, "Sent", true)
 	}},
+	{"Subscriptions", false, func(ctx context.Context, s store.Store, _ int64) error {
+		_, err := s.Subscriptions(ctx, acct)
+		return err
+	}},
+	{"Keywords", false, func(ctx context.Context, s store.Store, inbox int64) error {
+		_, err := s.Keywords(ctx, acct, inbox)
+		return err
+	}},
+	{"Metadata", false, func(ctx context.Context, s store.Store, inbox int64) error {
+		_, err := s.Metadata(ctx, acct, inbox)
+		return err
+	}},
+	{"SetMetadata", true, func(ctx context.Context, s store.Store, inbox int64) error {
+		return s.SetMetadata(ctx, acct, inbox, []store.MetadataEntry{{Name: "/private/comment", Value: []byte("x")}})
+	}},
+	{"ClaimRecent", true, func(ctx context.Context, s store.Store, inbox int64) error {
+		_, err := s.ClaimRecent(ctx, acct, inbox, 1)
+		return err
+	}},
 	{"Deliver", true, func(ctx context.Context, s store.Store, _ int64) error {
 		_, err := s.Deliver(ctx, store.Delivery{Key: "drill-2", Account: acct, Message: newMessage()})
 		return err

@@ -51,6 +51,8 @@ func (c *conn) enable(name string) bool {
 		flag = &c.rev2
 	case "UTF8=ACCEPT":
 		flag = &c.utf8 // RFC 6855 section 3
+	case "UIDONLY":
+		flag = &c.uidonly // RFC 9586 section 3.1
 	default:
 		return false
 	}

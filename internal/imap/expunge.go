@@ -60,7 +60,8 @@ func (c *conn) cmdExpunge(cmd *command) error {
 // client: with EXPUNGE, highest sequence number first, so that each number
 // written is still valid when the client reads it (RFC 9051 section
 // 7.4.1), or with one VANISHED once QRESYNC is enabled (RFC 7162 section
-// 3.2.10). UIDs the view does not hold are skipped.
+// 3.2.10). UIDs the view does not hold are skipped, and so are messages
+// the client was never told of.
 func (c *conn) announceExpunged(uids []uint32) {
 	v := c.sel
 	slices.Sort(uids)
@@ -71,17 +72,23 @@ func (c *conn) announceExpunged(uids []uint32) {
 		if seq == 0 {
 			continue
 		}
-		if !c.qresync {
-			c.writeLine("* %d EXPUNGE", seq)
-		}
 		v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
-		v.exists--
 		delete(v.expunged, uid)
 		delete(v.changed, uid)
 		delete(v.recent, uid)
+		if int(seq) > v.exists {
+			// Added and expunged by others since the last EXISTS: the
+			// client never knew the message, and its sequence number
+			// lies past the client's view.
+			continue
+		}
+		if !c.qresync && !c.uidonly {
+			c.writeLine("* %d EXPUNGE", seq)
+		}
+		v.exists--
 		gone = append(gone, uid)
 	}
-	if c.qresync && len(gone) > 0 {
+	if (c.qresync || c.uidonly) && len(gone) > 0 {
 		slices.Reverse(gone)
 		c.writeLine("* VANISHED %s", formatSet(gone))
 	}

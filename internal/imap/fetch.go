@@ -58,6 +58,11 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if err != nil {
 		return err
 	}
+	return c.runFetch(cmd, a)
+}
+
+// runFetch answers a parsed FETCH; NOTIFY's MessageNew uses it too.
+func (c *conn) runFetch(cmd *command, a *fetchArgs) error {
 	v := c.sel
 	uids, err := v.resolve(a.set, cmd.uid)
 	if err != nil {
@@ -68,7 +73,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 	for _, att := range a.atts {
 		flagsOnly = flagsOnly && (att.name == "FLAGS" || att.name == "UID" || att.name == "MODSEQ")
 		needBlob = needBlob || att.needsBlob()
-		needMeta = needMeta || att.name == "ENVELOPE" || att.name == "BODYSTRUCTURE" || att.name == "BODY" ||
+		needMeta = needMeta || att.name == "ENVELOPE" || att.name == "BODYSTRUCTURE" || att.name == "BODY" || att.name == "PREVIEW" ||
 			att.name == "BINARY[]" || att.name == "BINARY.SIZE[]" || att.name == "BODY[]" && len(att.sec.part) > 0
 		setSeen = setSeen || att.setsSeen() && !v.readOnly
 	}
@@ -123,7 +128,7 @@ func (c *conn) cmdFetch(cmd *command) error {
 		for i := range msgs {
 			m := &msgs[i]
 			if needBlob || needMeta && m.Meta == nil {
-				if raws[i], err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+				if raws[i], err = c.blobs.Get(ctx, m.Blob); err != nil {
 					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 				}
 			}
@@ -228,7 +233,7 @@ func (c *conn) markSeen(ctx context.Context, msgs []store.Message) (map[uint32]b
 // encoded in e, whose buffer it reuses.
 func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m *store.Message, raw []byte, seenSet bool) error {
 	e.b = e.b[:0]
-	e.raw("* ").num(seq).raw(" FETCH (")
+	byUID := c.fetchHead(e, seq, m.UID)
 	items := 0
 	item := func(name string) *encoder {
 		if items > 0 {
@@ -243,7 +248,7 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m 
 		hasFlags = hasFlags || att.name == "FLAGS"
 		hasModSeq = hasModSeq || att.name == "MODSEQ"
 	}
-	if cmd.uid && !hasUID {
+	if cmd.uid && !hasUID && !byUID {
 		item("UID").num(m.UID) // section 6.4.9
 	}
 	if seenSet && !hasFlags {
@@ -283,6 +288,10 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m 
 			item("BODYSTRUCTURE").bodyStructure(m.Meta.Structure, true)
 		case "BODY":
 			item("BODY").bodyStructure(m.Meta.Structure, false)
+		case "PREVIEW":
+			// Up to 256 characters of plain text in UTF-8, "" for a
+			// message without text (RFC 8970 section 3.1).
+			item("PREVIEW").str(m.Meta.Preview)
 		case "RFC822":
 			item("RFC822").literal(raw)
 		case "RFC822.HEADER":

@@ -81,12 +81,21 @@ func (c *conn) cmdIdle(cmd *command) error {
 // pushUpdates writes pending updates of the selected mailbox, if any, and
 // flushes. A store failure is logged and retried at the next wake.
 func (c *conn) pushUpdates() error {
+	ctx, cancel := c.commandContext()
+	defer cancel()
 	if c.sel != nil {
-		ctx, cancel := c.commandContext()
 		err := c.sync(ctx, true)
-		cancel()
+		if err == nil {
+			err = c.updateLiveSearches(ctx)
+		}
 		if err != nil {
 			c.log.Warn("reading mailbox changes during IDLE", "err", err)
+		}
+	}
+	if c.notify != nil {
+		// NOTIFY's events go out during IDLE too (RFC 5465 section 3).
+		if err := c.pushNotify(ctx); err != nil {
+			c.log.Warn("sending NOTIFY events during IDLE", "err", err)
 		}
 	}
 	return c.flush()

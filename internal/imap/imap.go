@@ -21,11 +21,13 @@
 //     allowed point. VANISHED (EARLIER) names only UIDs the view no longer
 //     holds, so it never renumbers behind the client's back.
 //   - What differs between rev1 and rev2 sessions hangs off conn.rev2:
-//     \Recent and the RECENT response (rev1 only; kept in memory per
-//     server, see recent.go), ESEARCH for every SEARCH, the LIST response
-//     of SELECT and UTF-8 mailbox names (rev2). LIST never needs
-//     \NonExistent: the store keeps subscriptions on existing mailboxes
-//     and creates missing parents, so every listed name exists.
+//     \Recent and the RECENT response (rev1 only; claimed in the store,
+//     see recent.go), ESEARCH for every SEARCH, the LIST response
+//     of SELECT and UTF-8 mailbox names (rev2).
+//   - The store creates missing parents, so every mailbox LIST shows
+//     exists; subscriptions are names and outlive their mailbox, so only
+//     the SUBSCRIBED selection and LSUB show names without one
+//     (\NonExistent, \Noselect; list.go).
 //   - Messages are read from the store into memory in batches before any
 //     of them is written to the client, so a slow client never holds the
 //     store open.
@@ -42,6 +44,9 @@
 //     wait for hours: its write buffer goes to a pool while it waits, and
 //     with COMPRESS a compressor is held only between a write and the
 //     flush that ends it (compress.go).
+//   - A command holds conn.mu from the end of its tag to its tagged
+//     response; the NOTIFY goroutine (notify.go) takes it to write
+//     between commands, so responses never interleave.
 //   - The Server has no package-level state; many can run in one process.
 package imap
 
@@ -86,6 +91,10 @@ type Server struct {
 	Hostname string
 	Logger   *slog.Logger
 
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+
 	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
 	Conns     *limit.Conns // connections per client address; nil: no limit
 
@@ -96,8 +105,6 @@ type Server struct {
 	IdleTimeout    time.Duration // autologout of a silent client, also during IDLE
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
-
-	recent recentMarks // who saw which message first (recent.go)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -121,6 +128,14 @@ func (s *Server) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return s.IdleTimeout
+}
+
+// blobsOf returns the blob store of an account's messages.
+func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Store, error) {
+	if s.BlobsOf == nil {
+		return s.Blobs, nil
+	}
+	return s.BlobsOf(ctx, acct)
 }
 
 func (s *Server) commandTimeout() time.Duration {

@@ -1,7 +1,9 @@
 package imap
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"casella/internal/store"
@@ -10,8 +12,10 @@ import (
 // listArgs are the parsed arguments of LIST (RFC 9051 section 6.3.9,
 // LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819).
 type listArgs struct {
+	lsub           bool
 	subscribedOnly bool // selection option SUBSCRIBED, or LSUB
 	specialUseOnly bool // selection option SPECIAL-USE (RFC 6154)
+	recursive      bool // selection option RECURSIVEMATCH
 	retSubscribed  bool
 	status         []string
 	patterns       []string
@@ -20,7 +24,8 @@ type listArgs struct {
 // cmdList serves LIST and LSUB.
 func (c *conn) cmdList(cmd *command) error {
 	var a listArgs
-	a.subscribedOnly = cmd.name == "LSUB"
+	a.lsub = cmd.name == "LSUB"
+	a.subscribedOnly = a.lsub
 	if err := c.p.sp(); err != nil {
 		return err
 	}
@@ -37,10 +42,16 @@ func (c *conn) cmdList(cmd *command) error {
 				a.subscribedOnly, a.retSubscribed = true, true
 			case "SPECIAL-USE":
 				a.specialUseOnly = true
-			case "RECURSIVEMATCH", "REMOTE":
+			case "RECURSIVEMATCH":
+				a.recursive = true
+			case "REMOTE":
 			default:
 				return errSyntax("unknown LIST selection option %s", o)
 			}
+		}
+		if a.recursive && !a.subscribedOnly && !a.specialUseOnly {
+			// RFC 5258 section 3: never alone, nor with REMOTE only.
+			return errSyntax("RECURSIVEMATCH needs another selection option, such as SUBSCRIBED")
 		}
 		if err := c.p.sp(); err != nil {
 			return err
@@ -94,42 +105,139 @@ func (c *conn) cmdList(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	mbs, err := c.srv.Store.Mailboxes(ctx, c.acct.ID)
+	entries, err := c.listEntries(ctx, &a, ref)
 	if err != nil {
-		return fmt.Errorf("listing mailboxes: %w", err)
+		return err
 	}
-	parents := map[string]bool{}
-	for _, mb := range mbs {
-		for _, p := range store.Parents(mb.Name) {
-			parents[p] = true
-		}
-	}
-	for _, mb := range mbs {
-		if a.subscribedOnly && !mb.Subscribed || a.specialUseOnly && mb.SpecialUse == "" || !a.matches(ref, mb.Name) {
-			continue
-		}
-		var attrs []string
-		if parents[mb.Name] {
-			attrs = append(attrs, `\HasChildren`)
-		} else {
-			attrs = append(attrs, `\HasNoChildren`)
-		}
-		if a.retSubscribed && mb.Subscribed {
-			attrs = append(attrs, `\Subscribed`)
-		}
-		if mb.SpecialUse != "" {
-			attrs = append(attrs, mb.SpecialUse)
-		}
+	for _, en := range entries {
 		e := c.enc()
-		e.raw("* ").raw(cmd.name).sp().flagList(attrs).raw(` "` + store.Separator + `" `).mailbox(mb.Name)
+		e.raw("* ").raw(cmd.name).sp().flagList(en.attrs).raw(` "` + store.Separator + `" `).mailbox(en.name)
+		if en.childInfo {
+			// RFC 5258 section 3.5: a child matches SUBSCRIBED.
+			e.raw(` ("CHILDINFO" ("SUBSCRIBED"))`)
+		}
 		c.writeBytes(e.b)
-		if len(a.status) > 0 {
-			if err := c.writeStatus(ctx, &mb, a.status); err != nil {
+		if len(a.status) > 0 && en.mb != nil {
+			if err := c.writeStatus(ctx, en.mb, a.status); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// listEntry is one response of LIST or LSUB.
+type listEntry struct {
+	name      string
+	mb        *store.Mailbox // nil: no mailbox has the name
+	attrs     []string
+	childInfo bool
+}
+
+// listEntries returns what LIST or LSUB answers, sorted by name. Without
+// the SUBSCRIBED selection it lists mailboxes; with it, or for LSUB, it
+// lists subscribed names, which may have no mailbox any more (\NonExistent,
+// RFC 5258 section 3.4), and their parents as these rules want them:
+//   - RECURSIVEMATCH: a matching parent of a subscribed name, with
+//     CHILDINFO (RFC 5258 section 3.5);
+//   - LSUB: a matching parent that is not subscribed itself, when "%"
+//     hid a subscribed child of it, with \Noselect (RFC 3501 section
+//     6.3.9).
+func (c *conn) listEntries(ctx context.Context, a *listArgs, ref string) ([]listEntry, error) {
+	mbs, err := c.srv.Store.Mailboxes(ctx, c.acct.ID)
+	if err != nil {
+		return nil, fmt.Errorf("listing mailboxes: %w", err)
+	}
+	byName := map[string]*store.Mailbox{}
+	hasChildren := map[string]bool{}
+	for i := range mbs {
+		byName[mbs[i].Name] = &mbs[i]
+		for _, p := range store.Parents(mbs[i].Name) {
+			hasChildren[p] = true
+		}
+	}
+	childAttrs := func(name string) []string {
+		if hasChildren[name] {
+			return []string{`\HasChildren`}
+		}
+		return []string{`\HasNoChildren`}
+	}
+	var out []listEntry
+	if !a.subscribedOnly {
+		for i := range mbs {
+			mb := &mbs[i]
+			if a.specialUseOnly && mb.SpecialUse == "" || !a.matches(ref, mb.Name) {
+				continue
+			}
+			attrs := childAttrs(mb.Name)
+			if a.retSubscribed && mb.Subscribed {
+				attrs = append(attrs, `\Subscribed`)
+			}
+			if mb.SpecialUse != "" {
+				attrs = append(attrs, mb.SpecialUse)
+			}
+			out = append(out, listEntry{name: mb.Name, mb: mb, attrs: attrs})
+		}
+		return out, nil
+	}
+
+	subs, err := c.srv.Store.Subscriptions(ctx, c.acct.ID)
+	if err != nil {
+		return nil, fmt.Errorf("listing subscriptions: %w", err)
+	}
+	subscribed := map[string]bool{}
+	for _, n := range subs {
+		subscribed[n] = true
+	}
+	// For each parent of a subscribed name: a subscribed name is below
+	// it, and whether the pattern missed one of them.
+	hidden := map[string]bool{}
+	for _, n := range subs {
+		missed := !a.matches(ref, n)
+		for _, p := range store.Parents(n) {
+			hidden[p] = hidden[p] || missed
+		}
+	}
+	names := slices.Clone(subs)
+	for p := range hidden {
+		if !subscribed[p] {
+			names = append(names, p)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		mb := byName[n]
+		if !a.matches(ref, n) || a.specialUseOnly && (mb == nil || mb.SpecialUse == "") {
+			continue
+		}
+		en := listEntry{name: n, mb: mb}
+		_, isParent := hidden[n]
+		switch {
+		case a.lsub && (mb == nil || !subscribed[n] && hidden[n]):
+			en.attrs = []string{`\Noselect`}
+		case a.lsub && !subscribed[n]:
+			continue
+		case a.lsub:
+			en.attrs = childAttrs(n)
+		case !subscribed[n] && !a.recursive:
+			continue
+		default:
+			if mb == nil {
+				en.attrs = []string{`\NonExistent`}
+			} else {
+				en.attrs = childAttrs(n)
+			}
+			if subscribed[n] {
+				en.attrs = append(en.attrs, `\Subscribed`)
+			}
+			if mb != nil && mb.SpecialUse != "" {
+				en.attrs = append(en.attrs, mb.SpecialUse)
+			}
+			en.childInfo = a.recursive && isParent
+		}
+		out = append(out, en)
+	}
+	return out, nil
 }
 
 // listReturn reads LIST's return options (RFC 5258 section 3).

@@ -122,7 +122,7 @@ func TestSelectResponses(t *testing.T) {
 	rc.appendMsg("INBOX", `\Seen`, simpleMsg)
 	u, tagged := rc.cmd("s SELECT INBOX (CONDSTORE)")
 	joined := strings.Join(u, "\n")
-	for _, want := range []string{"* FLAGS (", "* OK [PERMANENTFLAGS (", "* 1 EXISTS", "* 0 RECENT", "* OK [UIDVALIDITY ", "* OK [UIDNEXT 2]", "* OK [HIGHESTMODSEQ "} {
+	for _, want := range []string{"* FLAGS (", "* OK [PERMANENTFLAGS (", "* 1 EXISTS", "* 1 RECENT", "* OK [UIDVALIDITY ", "* OK [UIDNEXT 2]", "* OK [HIGHESTMODSEQ "} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("SELECT lacks %q:\n%s", want, joined)
 		}
@@ -143,4 +143,24 @@ func TestSelectResponses(t *testing.T) {
 	if u[0] != "* STATUS INBOX (MESSAGES 0)" {
 		t.Fatalf("CLOSE did not expunge: %q", u)
 	}
+}
+
+// TestBadUTF7Name checks that a well-formed command naming a mailbox that
+// is not valid modified UTF-7 (RFC 3501 section 5.1.3) is refused with NO:
+// the command is valid, the name is not (RFC 9051 section 7.1).
+func TestBadUTF7Name(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	for _, cmd := range []string{
+		`a CREATE "&Jjo"`,
+		`b SELECT "&Jjo!"`,
+		`c STATUS "a&AGE-" (MESSAGES)`,
+		`d RENAME INBOX "&U,BTFw"`,
+		`e LIST "" "&-&"`,
+	} {
+		tag, _, _ := strings.Cut(cmd, " ")
+		rc.expect(cmd, tag+" NO ")
+	}
+	rc.ok("f NOOP")
 }

@@ -135,7 +135,7 @@ func TestSearchRes(t *testing.T) {
 	rc.ok(`e STORE 1 +FLAGS.SILENT (\Deleted)`)
 	rc.ok(`f UID STORE 2,4 -FLAGS.SILENT (\Deleted)`)
 	rc.ok("g EXPUNGE")
-	if u := rc.ok("h UID FETCH $ (FLAGS)"); strings.Join(u, "\n") != "* 1 FETCH (UID 2 FLAGS ())\n* 3 FETCH (UID 4 FLAGS ())" {
+	if u := rc.ok("h UID FETCH $ (FLAGS)"); strings.Join(u, "\n") != "* 1 FETCH (UID 2 FLAGS (\\Recent))\n* 3 FETCH (UID 4 FLAGS (\\Recent))" {
 		t.Fatalf("uid fetch $ after expunge: %q", u)
 	}
 	// MIN and MAX save only themselves; a failed SEARCH empties it.

@@ -17,6 +17,9 @@ import (
 // for OLDER and YOUNGER (RFC 5032). Metadata the store lacks is
 // parsed from the message when it is needed.
 func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query, now time.Time, fn func(m *store.Message, seq uint32)) error {
+	if c.uidonly && root.uses(func(k *searchKey) bool { return k.op == "SEQ" && !k.set.saved }) {
+		return errUIDRequired("a search key is a sequence set")
+	}
 	load.WithMeta = load.WithMeta || root.uses(func(k *searchKey) bool {
 		switch k.op {
 		case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE", "BODY", "TEXT":
@@ -35,7 +38,7 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 		var raw []byte
 		if needBlob || load.WithMeta && m.Meta == nil {
 			var err error
-			if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+			if raw, err = c.blobs.Get(ctx, m.Blob); err != nil {
 				return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 			}
 			if m.Meta == nil {

@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,12 +41,7 @@ func (c *conn) cmdSelect(cmd *command) error {
 	c.sel = v
 	c.state = stateSelected
 	c.condstore = c.condstore || condstore
-	c.writeLine(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`)
-	if v.readOnly {
-		c.writeLine(`* OK [PERMANENTFLAGS ()] Read-only mailbox`)
-	} else {
-		c.writeLine(`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
-	}
+	c.writeFlagsResponses()
 	c.writeLine("* %d EXISTS", len(v.uids))
 	if c.rev2 {
 		// Tells the client the mailbox's canonical name (section 6.3.2).
@@ -52,6 +49,11 @@ func (c *conn) cmdSelect(cmd *command) error {
 		c.writeBytes(e.raw(`* LIST () "` + store.Separator + `" `).mailbox(v.mb.Name).b)
 	} else {
 		c.writeLine("* %d RECENT", len(v.recent))
+		if seq, err := c.firstUnseen(ctx, v); err != nil {
+			return err
+		} else if seq != 0 && !c.uidonly {
+			c.writeLine("* OK [UNSEEN %d] First unseen", seq) // RFC 3501 section 6.3.1
+		}
 	}
 	c.writeLine("* OK [UIDVALIDITY %d] UIDs valid", v.mb.UIDValidity)
 	c.writeLine("* OK [UIDNEXT %d] Predicted next UID", v.mb.UIDNext)
@@ -132,4 +134,31 @@ func (c *conn) cmdClose(cmd *command) error {
 		return fmt.Errorf("expunge on close: %w", err)
 	}
 	return nil
+}
+
+// errFound ends a scan of messages early.
+var errFound = errors.New("found")
+
+// firstUnseen returns the sequence number of the first message without
+// \Seen, or 0 when every message has it. IMAP4rev2 dropped the UNSEEN
+// response code (RFC 9051 appendix E); rev1 clients rely on it.
+func (c *conn) firstUnseen(ctx context.Context, v *view) (uint32, error) {
+	if v.mb.Unseen == 0 || len(v.uids) == 0 {
+		return 0, nil
+	}
+	var seq uint32
+	q := store.Query{Mailbox: v.mb.ID, UIDs: []store.UIDRange{{First: v.uids[0], Last: v.uids[len(v.uids)-1]}}, FlagsOnly: true}
+	err := c.srv.Store.Messages(ctx, c.acct.ID, q, func(m *store.Message) error {
+		if store.HasFlag(m.Flags, store.FlagSeen) {
+			return nil
+		}
+		if seq = v.seq(m.UID); seq != 0 {
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return 0, fmt.Errorf("finding the first unseen message: %w", err)
+	}
+	return seq, nil
 }

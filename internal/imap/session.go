@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"casella/internal/blob"
@@ -63,14 +64,22 @@ type conn struct {
 
 	state state
 	acct  directory.Account
+	blobs blob.Store // the account's, set at login
 	// Extensions the client enabled (enable.go).
 	condstore bool // CONDSTORE (RFC 7162 section 3.1)
 	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore
 	rev2      bool // IMAP4rev2 (RFC 9051): rev2 rules instead of rev1's
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
+	uidonly   bool // UIDONLY (RFC 9586): no sequence numbers either way (uidonly.go)
 
-	sel      *view // the selected mailbox; nil outside the selected state
-	closeNow bool  // a BYE was sent
+	sel      *view        // the selected mailbox; nil outside the selected state
+	live     liveSearches // searches kept updated (RFC 5267, context.go)
+	closeNow bool         // a BYE was sent
+
+	// mu is held by a command from the end of its tag to its tagged
+	// response, and by the NOTIFY goroutine while it writes (notify.go).
+	mu     sync.Mutex
+	notify *notifier // an active NOTIFY; nil: none
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -150,6 +159,11 @@ func (c *conn) serve() {
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
 	defer c.unselect()
+	defer func() {
+		c.mu.Lock()
+		c.stopNotify()
+		c.mu.Unlock()
+	}()
 	if c.srv.Conns != nil {
 		release, ok := c.srv.Conns.Acquire(c.remote)
 		if !ok {
@@ -170,18 +184,30 @@ func (c *conn) serve() {
 	if c.flush() != nil {
 		return
 	}
-	for !c.closeNow {
-		c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
-		if c.srv.closing.Load() {
-			c.bye("Server shutting down, reconnect in a moment")
-			return
-		}
+	for c.next() {
 		c.command()
-		if c.ioErr() != nil {
-			c.endOnIOError()
-			return
-		}
 	}
+}
+
+// next reports whether the session reads another command: no BYE was
+// sent, the connection works and the server is not shutting down. It
+// takes c.mu, since the NOTIFY goroutine may have ended the session.
+func (c *conn) next() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ioErr() != nil {
+		c.endOnIOError()
+		return false
+	}
+	if c.closeNow {
+		return false
+	}
+	c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+	if c.srv.closing.Load() {
+		c.bye("Server shutting down, reconnect in a moment")
+		return false
+	}
+	return true
 }
 
 // bye ends the session with an untagged BYE (RFC 9051 section 7.1.5). It
@@ -228,6 +254,9 @@ type command struct {
 func (c *conn) command() {
 	c.p.lineDone = false
 	tag, err := c.p.tag()
+	// The command owns the session until it is answered; NOTIFY waits.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		if c.ioErr() == nil {
 			c.writeLine("* BAD %s", errText(err))
@@ -254,6 +283,11 @@ func (c *conn) command() {
 		c.respond(cmd, errSyntax("%s is not allowed in the %s state", name, c.state))
 		return
 	}
+	if c.uidonly && seqCommands[name] {
+		c.respond(cmd, errUIDRequired(name+" takes sequence numbers"))
+		return
+	}
+	condstore := c.condstore
 	err = h.fn(c, cmd)
 	if c.ioErr() != nil {
 		return
@@ -264,8 +298,16 @@ func (c *conn) command() {
 		ctx, cancel := c.commandContext()
 		if err := c.sync(ctx, !h.keepSeqs); err != nil {
 			c.log.Warn("reading mailbox changes", "err", err)
+		} else if err := c.updateLiveSearches(ctx); err != nil {
+			c.log.Warn("updating searches", "err", err)
 		}
 		cancel()
+	}
+	if !condstore && c.condstore && c.sel != nil && !h.noUpdates && !c.closeNow {
+		// The first CONDSTORE-enabling command while a mailbox is
+		// selected announces its HIGHESTMODSEQ (RFC 7162 section 3.1);
+		// SELECT announces it itself.
+		c.writeLine("* OK [HIGHESTMODSEQ %d] Highest", c.sel.announcedModSeq())
 	}
 	if c.closeNow || cmd.responded {
 		return
@@ -394,6 +436,8 @@ func (c *conn) classify(err error) (status, text string) {
 		return "NO", "[CANNOT] Operation not permitted on this mailbox"
 	case errors.Is(err, store.ErrHasChildren):
 		return "NO", "[CANNOT] Mailbox has child mailboxes, delete them first"
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return "NO", fmt.Sprintf("[LIMIT] A mailbox can have at most %d keywords, use one it has", store.MaxMailboxKeywords)
 	case errors.Is(err, store.ErrInvalidName):
 		return "NO", "[CANNOT] Invalid mailbox name"
 	case errors.As(err, &corrupt):

@@ -102,6 +102,9 @@ func (c *conn) cmdStore(cmd *command) error {
 	for _, m := range res.Changed {
 		v.own[m.UID] = m.ModSeq
 	}
+	if op != store.FlagsRemove && len(res.Changed) > 0 {
+		c.learnKeywords(flags)
+	}
 	if len(res.Failed) > 0 {
 		// RFC 7162 section 3.1.3: the MODIFIED code lists what failed.
 		var failed []uint32
@@ -162,9 +165,9 @@ func allOf(msgs []store.Message, uids []uint32) bool {
 // flags unless .SILENT, and its MODSEQ once CONDSTORE is enabled.
 func (c *conn) writeStoreFetch(cmd *command, m *store.Message, flags bool) {
 	e := c.enc()
-	e.raw("* ").num(c.sel.seq(m.UID)).raw(" FETCH (")
+	byUID := c.fetchHead(e, c.sel.seq(m.UID), m.UID)
 	sep := ""
-	if cmd.uid {
+	if cmd.uid && !byUID {
 		e.raw("UID ").num(m.UID)
 		sep = " "
 	}

@@ -15,7 +15,8 @@ func TestStoreFlags(t *testing.T) {
 	}
 	rc.ok("s SELECT INBOX")
 	u := rc.ok(`a STORE 1:2 +FLAGS (\Seen $Important)`)
-	if len(u) != 2 || u[0] != `* 1 FETCH (FLAGS (\Seen $Important))` {
+	u = u[2:] // FLAGS and PERMANENTFLAGS with the new keyword (keywords_test.go)
+	if len(u) != 2 || u[0] != `* 1 FETCH (FLAGS (\Seen $Important \Recent))` {
 		t.Fatalf("store +flags: %q", u)
 	}
 	u = rc.ok(`b UID STORE 2 -FLAGS.SILENT \Seen`)
@@ -23,11 +24,11 @@ func TestStoreFlags(t *testing.T) {
 		t.Fatalf(".SILENT answered %q", u)
 	}
 	u = rc.ok(`c STORE 3 FLAGS (\Flagged \Draft)`)
-	if len(u) != 1 || u[0] != `* 3 FETCH (FLAGS (\Flagged \Draft))` {
+	if len(u) != 1 || u[0] != `* 3 FETCH (FLAGS (\Flagged \Draft \Recent))` {
 		t.Fatalf("store flags: %q", u)
 	}
 	u = rc.ok("d FETCH 1:* FLAGS")
-	want := []string{`* 1 FETCH (FLAGS (\Seen $Important))`, `* 2 FETCH (FLAGS ($Important))`, `* 3 FETCH (FLAGS (\Flagged \Draft))`}
+	want := []string{`* 1 FETCH (FLAGS (\Seen $Important \Recent))`, `* 2 FETCH (FLAGS ($Important \Recent))`, `* 3 FETCH (FLAGS (\Flagged \Draft \Recent))`}
 	if strings.Join(u, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("flags:\n%s", strings.Join(u, "\n"))
 	}
@@ -55,7 +56,7 @@ func TestStoreUnchangedSince(t *testing.T) {
 		t.Fatalf("unchangedsince: %q", tagged)
 	}
 	u = rc.ok("d FETCH 1:2 (FLAGS)")
-	if !strings.Contains(u[0], `FLAGS (\Answered)`) || !strings.Contains(u[1], `FLAGS (\Flagged)`) || !strings.Contains(u[1], "MODSEQ") {
+	if !strings.Contains(u[0], `FLAGS (\Answered \Recent)`) || !strings.Contains(u[1], `FLAGS (\Flagged \Recent)`) || !strings.Contains(u[1], "MODSEQ") {
 		t.Fatalf("after conditional store: %q", u)
 	}
 	u = rc.ok("e SEARCH MODSEQ " + strconv.FormatUint(m1+1, 10))

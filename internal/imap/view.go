@@ -28,13 +28,17 @@ type view struct {
 	// exists is the message count last announced to the client.
 	exists int
 
-	expunged map[uint32]bool   // expunged in the store, EXPUNGE not yet sent
-	changed  map[uint32]bool   // flags changed by others, FETCH not yet sent
-	own      map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
-	added    []uint32          // UIDs added by the change log, not yet checked for \Recent
+	expunged map[uint32]bool // expunged in the store, EXPUNGE not yet sent
+	// held is the MODSEQ before the first expunge in expunged: what the
+	// client has been told of goes up to there.
+	held    uint64
+	changed map[uint32]bool   // flags changed by others, FETCH not yet sent
+	own     map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
+	added   []uint32          // UIDs added by the change log, not yet checked for \Recent
 
-	recent map[uint32]bool // \Recent in this session (recent.go)
-	saved  []uint32        // UIDs of the saved search result, ascending (searchres.go)
+	recent   map[uint32]bool // \Recent in this session (recent.go)
+	keywords []string        // keywords the last FLAGS response listed (keywords.go)
+	saved    []uint32        // UIDs of the saved search result, ascending (searchres.go)
 }
 
 // seq returns the sequence number of uid, or 0 if the client does not know
@@ -79,7 +83,14 @@ func (c *conn) selectMailbox(ctx context.Context, name string, readOnly bool, si
 		return nil, nil, fmt.Errorf("select %q: listing messages: %w", name, err)
 	}
 	v.exists = len(v.uids)
-	for _, uid := range c.srv.recent.claim(mb.ID, mb.UIDNext-1, v.uids, readOnly) {
+	if v.keywords, err = c.srv.Store.Keywords(ctx, c.acct.ID, mb.ID); err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	recent, err := c.claimRecentOf(ctx, v, mb.RecentMark, v.uids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("select %q: %w", name, err)
+	}
+	for _, uid := range recent {
 		v.recent[uid] = true
 	}
 	return v, changed, nil
@@ -118,7 +129,9 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 		c.announceExpunged(slices.Collect(maps.Keys(v.expunged)))
 		clear(v.expunged)
 	}
-	c.claimRecent()
+	if err := c.claimRecent(ctx); err != nil {
+		return err
+	}
 	if len(v.uids) != v.exists {
 		c.writeLine("* %d EXISTS", len(v.uids))
 		if !c.rev2 {
@@ -156,6 +169,16 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 	return nil
 }
 
+// announcedModSeq is the HIGHESTMODSEQ to tell the client: not past an
+// expunge it has not been told of, or a client resynchronising from it
+// (RFC 7162 section 3.2.5) would never learn of that expunge.
+func (v *view) announcedModSeq() uint64 {
+	if len(v.expunged) > 0 {
+		return v.held
+	}
+	return max(v.modseq, v.mb.HighestModSeq)
+}
+
 // apply records one change log entry in the view.
 func (v *view) apply(ch store.Change) {
 	v.modseq = max(v.modseq, ch.ModSeq)
@@ -178,6 +201,9 @@ func (v *view) apply(ch store.Change) {
 		}
 	case store.MessageExpunged:
 		if v.seq(ch.UID) != 0 {
+			if len(v.expunged) == 0 {
+				v.held = ch.ModSeq - 1
+			}
 			v.expunged[ch.UID] = true
 		}
 	case store.MailboxDeleted:
@@ -191,7 +217,10 @@ func (v *view) apply(ch store.Change) {
 // MODSEQ once CONDSTORE is enabled (RFC 7162 section 3.2.4).
 func (c *conn) writeFlags(seq uint32, m *store.Message) {
 	e := c.enc()
-	e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.UID).raw(" FLAGS ").flagList(c.flagsOf(m))
+	if !c.fetchHead(e, seq, m.UID) {
+		e.raw("UID ").num(m.UID).sp()
+	}
+	e.raw("FLAGS ").flagList(c.flagsOf(m))
 	if c.condstore {
 		e.raw(" MODSEQ (").raw(fmt.Sprint(m.ModSeq)).raw(")")
 	}

@@ -45,7 +45,7 @@ func casella(t *testing.T) (smtpAddr, imapAddr string) {
 		users = append(users, fmt.Sprintf("user%d@example.test", i))
 	}
 	for _, u := range users {
-		a, err := dir.AddAccount(ctx, u, password, 0)
+		a, err := dir.AddAccount(ctx, u, password, 0, "")
 		if err != nil {
 			t.Fatal(err)
 		}

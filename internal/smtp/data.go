@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"casella/internal/mailauth"
 	"casella/internal/spool"
 )
 
@@ -52,6 +55,14 @@ func (s *session) Data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
 	}
 
+	if s.role == roleMX && s.srv.cfg.Checks != nil {
+		checked, err := s.check(msg[len(hdr):])
+		if err != nil {
+			return err
+		}
+		msg = append(hdr, checked...)
+	}
+
 	auth := ""
 	if s.account != nil {
 		auth = s.account.Address
@@ -73,6 +84,50 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.log.Info("smtp: message accepted", "from", s.from, "rcpts", len(s.rcpts), "size", len(msg), "ids", ids)
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Queued as " + strings.Join(ids, " ")}
+}
+
+// checkTimeout bounds the SPF, DKIM and DMARC lookups of one message.
+const checkTimeout = 20 * time.Second
+
+// check runs the sender checks on a message from the Internet: a DMARC
+// policy of reject that fails is refused here, one of quarantine files
+// the message to Junk, and the message gets its Authentication-Results.
+func (s *session) check(msg []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+	defer cancel()
+	v := s.srv.cfg.Checks.Check(ctx, net.ParseIP(s.remoteIP()), s.conn.Hostname(), s.from, msg)
+	switch v.Action {
+	case mailauth.Reject:
+		s.log.Info("smtp: refused by the author domain's DMARC policy", "from", s.from, "reason", v.Reason, "results", strings.TrimSpace(v.Header))
+		return nil, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: v.Reason + " (RFC 7489)"}
+	case mailauth.Quarantine:
+		s.log.Info("smtp: filed to Junk by the author domain's DMARC policy", "from", s.from, "reason", v.Reason)
+		for i := range s.local {
+			s.local[i].Junk = true
+		}
+	}
+	return mailauth.Stamp(msg, v, s.srv.cfg.Hostname), nil
+}
+
+// checkBlocklists refuses a client that a DNS blocklist lists, at its
+// EHLO (RFC 5782); a blocklist that does not answer refuses nobody.
+func (s *session) checkBlocklists() error {
+	ip, err := netip.ParseAddr(s.remoteIP())
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+	defer cancel()
+	zone, listed, err := s.srv.cfg.Blocklists.Listed(ctx, ip)
+	if err != nil {
+		s.log.Warn("smtp: blocklist lookup failed; the client is let in", "err", err)
+	}
+	if !listed {
+		return nil
+	}
+	s.log.Info("smtp: refused a client on a blocklist", "zone", zone)
+	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("Service unavailable; client [%s] blocked using %s", ip, zone)}
 }
 
 // messageBuffers holds the buffers that sessions receive messages into.

@@ -32,11 +32,11 @@ func TestRealSpoolAndDirectory(t *testing.T) {
 	if _, err := dir.AddDomain(ctx, "example.test"); err != nil {
 		t.Fatal(err)
 	}
-	alice, err := dir.AddAccount(ctx, "alice@example.test", "alice-password", 0)
+	alice, err := dir.AddAccount(ctx, "alice@example.test", "alice-password", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dir.AddAccount(ctx, "bob@example.test", "bob-password", 0); err != nil {
+	if _, err := dir.AddAccount(ctx, "bob@example.test", "bob-password", 0, ""); err != nil {
 		t.Fatal(err)
 	}
 

@@ -18,13 +18,17 @@ import (
 // DefaultRelayTimeout bounds one delivery attempt to the smarthost.
 const DefaultRelayTimeout = 5 * time.Minute
 
-// Relay delivers the outbound queue to a smarthost. It is the outbound
-// spool's Handler, and its OnPermanent sends delivery status notifications
-// to local senders.
+// Relay delivers the outbound queue through a smarthost or, without one,
+// to the recipients' mail exchangers. It is the outbound spool's Handler,
+// and its OnPermanent sends delivery status notifications to local
+// senders.
 type Relay struct {
-	// Smarthost is host:port of the relay server; "" holds all mail in
-	// the queue.
+	// Smarthost is host:port of the relay server; "" delivers through
+	// Direct.
 	Smarthost string
+	// Direct delivers to mail exchangers when there is no smarthost; nil
+	// holds all mail in the queue.
+	Direct *Direct
 	// Username and Password, when Username is set, log in with AUTH
 	// PLAIN (RFC 4616), which needs TLS.
 	Username, Password string
@@ -36,6 +40,9 @@ type Relay struct {
 	TLSConfig *tls.Config
 	// Hostname is this server's name for EHLO and in DSNs.
 	Hostname string
+	// Lifetime is how long the queue retries a message, for the
+	// Will-Retry-Until of delay notices.
+	Lifetime time.Duration
 	// Timeout bounds one attempt; 0 means DefaultRelayTimeout.
 	Timeout time.Duration
 	// Logger receives delivery logs; nil means slog.Default().
@@ -54,21 +61,28 @@ type Relay struct {
 
 // errNoSmarthost keeps mail queued, visible in the queue listing, until a
 // smarthost is configured.
-var errNoSmarthost = errors.New("no smarthost configured; message held in the queue")
+var errNoSmarthost = errors.New("no smarthost configured and direct delivery off; message held in the queue")
 
-// Handle delivers e's recipient rcpt through the smarthost. A 5xx reply
-// returns an error wrapping spool.ErrPermanent and the *gosmtp.SMTPError;
-// a 4xx reply or a network failure returns a temporary error.
+// Handle delivers e's recipient rcpt through the smarthost or to its mail
+// exchangers. A 5xx reply returns an error wrapping spool.ErrPermanent and
+// the *gosmtp.SMTPError; a 4xx reply or a network failure returns a
+// temporary error.
 func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
-	if r.Smarthost == "" {
+	if r.Smarthost == "" && r.Direct == nil {
 		return errNoSmarthost
 	}
 	if rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
 		return fmt.Errorf("relay %s: recipient %d out of range: %w", e.ID, rcpt, spool.ErrPermanent)
 	}
 	to := e.Envelope.Recipients[rcpt].Address
-	err := r.deliver(ctx, e.Envelope.From, to, data)
-	log := r.logger().With("id", e.ID, "rcpt", to, "smarthost", r.Smarthost)
+	via := r.Smarthost
+	var err error
+	if r.Smarthost != "" {
+		err = r.deliver(ctx, e.Envelope.From, to, data)
+	} else {
+		via, err = r.Direct.Deliver(ctx, e.Envelope.From, to, data)
+	}
+	log := r.logger().With("id", e.ID, "rcpt", to, "via", via)
 	var se *gosmtp.SMTPError
 	switch {
 	case err == nil:
@@ -76,10 +90,10 @@ func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 		return nil
 	case errors.As(err, &se) && se.Code >= 500 && se.Code < 600:
 		log.Info("relay: refused permanently", "err", err)
-		return fmt.Errorf("relay to %s for <%s>: %w: %w", r.Smarthost, to, spool.ErrPermanent, se)
+		return fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrPermanent, se)
 	default:
 		log.Info("relay: failed temporarily", "err", err)
-		return fmt.Errorf("relay to %s for <%s>: %w", r.Smarthost, to, err)
+		return fmt.Errorf("relay to %s for <%s>: %w", via, to, err)
 	}
 }
 
@@ -127,6 +141,16 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error
 			return fmt.Errorf("AUTH: %w", err)
 		}
 	}
+	if err := transact(c, from, to, data); err != nil {
+		return err
+	}
+	// The message is accepted; a failing QUIT changes nothing.
+	c.Quit()
+	return nil
+}
+
+// transact sends one message to one recipient on an open session.
+func transact(c *gosmtp.Client, from, to string, data []byte) error {
 	opts := &gosmtp.MailOptions{Size: int64(len(data)), UTF8: !isASCII(from) || !isASCII(to)}
 	if err := c.Mail(from, opts); err != nil {
 		return fmt.Errorf("MAIL FROM: %w", err)
@@ -145,8 +169,6 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("end of data: %w", err)
 	}
-	// The message is accepted; a failing QUIT changes nothing.
-	c.Quit()
 	return nil
 }
 

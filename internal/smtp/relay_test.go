@@ -28,10 +28,18 @@ type smarthost struct {
 	mu   sync.Mutex
 	got  []queued
 	auth string
+	// conns are the connections seen (go-smtp makes a session at each
+	// EHLO, so several per connection with STARTTLS); tls counts the
+	// messages received over TLS.
+	conns map[*gosmtp.Conn]bool
+	tls   int
+	// fail, if set, answers every RCPT.
+	fail *gosmtp.SMTPError
 }
 
 type smarthostSession struct {
 	h    *smarthost
+	conn *gosmtp.Conn
 	from string
 	to   []string
 }
@@ -55,7 +63,12 @@ func (s *smarthostSession) Mail(from string, _ *gosmtp.MailOptions) error {
 	return nil
 }
 func (s *smarthostSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.h.mu.Lock()
+	fail := s.h.fail
+	s.h.mu.Unlock()
 	switch {
+	case fail != nil:
+		return fail
 	case strings.HasPrefix(to, "reject@"):
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user\x00 here"}
 	case strings.HasPrefix(to, "later@"):
@@ -72,6 +85,10 @@ func (s *smarthostSession) Data(r io.Reader) error {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	s.h.got = append(s.h.got, queued{spool.Envelope{From: s.from, Recipients: []spool.Recipient{{Address: s.to[0]}}}, b})
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		s.h.tls++
+	}
+	s.to = nil
 	return nil
 }
 
@@ -81,14 +98,24 @@ func startSmarthost(t *testing.T, implicitTLS bool) *smarthost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &smarthost{}
+	return startSMTPPeer(t, "127.0.0.1:0", tlsCfg, implicitTLS)
+}
+
+// startSMTPPeer starts a go-smtp server on addr, offering STARTTLS (or
+// implicit TLS) when tlsCfg is not nil.
+func startSMTPPeer(t *testing.T, addr string, tlsCfg *tls.Config, implicitTLS bool) *smarthost {
+	t.Helper()
+	h := &smarthost{conns: map[*gosmtp.Conn]bool{}}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &smarthostSession{h: h}, nil
+		h.mu.Lock()
+		h.conns[c] = true
+		h.mu.Unlock()
+		return &smarthostSession{h: h, conn: c}, nil
 	}))
 	srv.Domain = "smarthost.test"
 	srv.TLSConfig = tlsCfg
 	srv.ErrorLog = errorLog{discardLogger()}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ import (
 
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/mailauth"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -88,6 +89,11 @@ type Config struct {
 	// Outbound receives submitted mail for remote recipients; nil refuses
 	// them.
 	Outbound Enqueuer
+	// Checks, when set, checks SPF, DKIM and DMARC of mail arriving on the
+	// MX listener.
+	Checks *mailauth.Checker
+	// Blocklists, when set, refuses MX clients listed in a DNS blocklist.
+	Blocklists *mailauth.DNSBL
 	// TLS enables STARTTLS and is required for submission.
 	TLS *tls.Config
 	// MaxMessageBytes limits a message's size; 0 means

@@ -40,7 +40,15 @@ var (
 	ErrNotPermitted = errors.New("operation not permitted") // e.g. deleting INBOX
 	ErrHasChildren  = errors.New("mailbox has children")
 	ErrUnavailable  = errors.New("mailbox store unavailable") // internal failure; callers answer with a temporary error
+	// ErrTooManyKeywords refuses a flag update or an append that would
+	// bring more than MaxMailboxKeywords keywords into use in a mailbox.
+	ErrTooManyKeywords = errors.New("too many keywords in the mailbox")
 )
+
+// MaxMailboxKeywords bounds the keywords in use in one mailbox, which
+// every SELECT lists in its FLAGS response. Deliveries, copies and moves
+// are never refused for it: only a client's STORE and APPEND are.
+const MaxMailboxKeywords = 1000
 
 // Separator is the hierarchy delimiter of mailbox names.
 const Separator = "/"
@@ -90,7 +98,7 @@ type Mailbox struct {
 	Account       Account
 	Name          string // full name, levels joined by Separator, UTF-8
 	SpecialUse    string // one of the Use constants, or ""
-	Subscribed    bool
+	Subscribed    bool   // its name is among the account's subscriptions
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64 // highest MODSEQ of any change in this mailbox
@@ -98,6 +106,9 @@ type Mailbox struct {
 	Unseen        int    // messages without \Seen
 	Deleted       int    // messages with \Deleted
 	Size          int64  // sum of message sizes
+	// RecentMark is the highest UID whose IMAP4rev1 \Recent flag a
+	// session has claimed (RFC 3501 section 2.3.2); see ClaimRecent.
+	RecentMark uint32
 }
 
 // Message is one message in one mailbox.
@@ -258,8 +269,16 @@ type Store interface {
 	RenameMailbox(ctx context.Context, acct Account, from, to string) error
 	// DeleteMailbox removes a mailbox and its messages.
 	DeleteMailbox(ctx context.Context, acct Account, name string) error
-	// Subscribe sets a mailbox's subscription.
+	// Subscribe adds a mailbox name to the account's subscriptions, or
+	// removes it. Subscribing needs an existing mailbox; a subscription
+	// outlives the mailbox's deletion, and can then still be removed
+	// (RFC 9051 sections 6.3.4 and 6.3.7). Renaming a mailbox moves its
+	// subscription and those of its children. Unsubscribing a name that
+	// is neither subscribed nor a mailbox gives ErrNotFound.
 	Subscribe(ctx context.Context, acct Account, name string, on bool) error
+	// Subscriptions returns the account's subscribed names, sorted,
+	// including those of mailboxes that no longer exist.
+	Subscriptions(ctx context.Context, acct Account) ([]string, error)
 
 	// Deliver stores a message from the intake spool, once per key.
 	Deliver(ctx context.Context, d Delivery) (Delivered, error)
@@ -277,6 +296,31 @@ type Store interface {
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
+
+	// Keywords returns the keywords ever used in a mailbox (RFC 9051
+	// section 7.3.5, FLAGS), in no particular order, each once without
+	// regard to ASCII case. A keyword stays listed after the last message
+	// that had it loses it.
+	Keywords(ctx context.Context, acct Account, mailbox int64) ([]string, error)
+
+	// Metadata returns the annotations (RFC 5464) of a mailbox, or the
+	// account's server annotations when mailbox is 0, sorted by name.
+	Metadata(ctx context.Context, acct Account, mailbox int64) ([]MetadataEntry, error)
+	// SetMetadata sets annotations of a mailbox, or of the account when
+	// mailbox is 0, and removes those given a nil Value; all or none.
+	// Names are checked with CanonicalMetadataName. A value above
+	// MaxMetadataValue gives ErrMetadataTooLarge; more than
+	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany.
+	// Deleting a mailbox deletes its annotations.
+	SetMetadata(ctx context.Context, acct Account, mailbox int64, entries []MetadataEntry) error
+
+	// ClaimRecent raises the mailbox's RecentMark to upTo, if it is
+	// lower, and returns the mark it had, atomically: the messages with
+	// a UID above the old mark and at most upTo are recent for the
+	// caller's session and for no other (RFC 3501 section 2.3.2), even
+	// when sessions on several nodes select the mailbox at once. It is
+	// not a change of the mailbox: no MODSEQ, no change log entry.
+	ClaimRecent(ctx context.Context, acct Account, mailbox int64, upTo uint32) (uint32, error)
 
 	// UIDs returns the UIDs of a mailbox's messages, ascending: what
 	// SELECT needs, without reading the messages.

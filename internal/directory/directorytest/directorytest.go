@@ -11,6 +11,8 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -37,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"ResolveCatchAll", testResolveCatchAll},
 		{"RemoveAccountCleansUp", testRemoveAccountCleansUp},
 		{"Authenticate", testAuthenticate},
+		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 	}
 	for _, tc := range tests {
@@ -76,7 +79,7 @@ func addDomain(t *testing.T, ctx context.Context, d directory.Directory, name st
 
 func addAccount(t *testing.T, ctx context.Context, d directory.Directory, addr string) directory.Account {
 	t.Helper()
-	a, err := d.AddAccount(ctx, addr, "secret "+addr, 0)
+	a, err := d.AddAccount(ctx, addr, "secret "+addr, 0, "")
 	must(t, err)
 	return a
 }
@@ -135,12 +138,12 @@ func testRemoveDomainInUse(t *testing.T, ctx context.Context, d directory.Direct
 func testAccounts(t *testing.T, ctx context.Context, d directory.Directory) {
 	addDomain(t, ctx, d, "example.com")
 	addDomain(t, ctx, d, "other.example")
-	a, err := d.AddAccount(ctx, "Alice@Example.com", "pw", 1<<20)
+	a, err := d.AddAccount(ctx, "Alice@Example.com", "pw", 1<<20, "")
 	must(t, err)
 	if a.Address != "alice@example.com" || a.ID == 0 || a.Quota != 1<<20 || a.Created.IsZero() {
 		t.Fatalf("AddAccount = %+v", a)
 	}
-	_, err = d.AddAccount(ctx, "ALICE@example.com", "pw", 0)
+	_, err = d.AddAccount(ctx, "ALICE@example.com", "pw", 0, "")
 	wantErr(t, err, directory.ErrExists, "adding an account twice")
 	b := addAccount(t, ctx, d, "bob@example.com")
 	c := addAccount(t, ctx, d, "carol@other.example")
@@ -221,12 +224,12 @@ func testAccounts(t *testing.T, ctx context.Context, d directory.Directory) {
 
 func testAccountNeedsLocalDomain(t *testing.T, ctx context.Context, d directory.Directory) {
 	addDomain(t, ctx, d, "example.com")
-	_, err := d.AddAccount(ctx, "user@elsewhere.example", "pw", 0)
+	_, err := d.AddAccount(ctx, "user@elsewhere.example", "pw", 0, "")
 	wantErr(t, err, directory.ErrNotLocal, "account in a remote domain")
 	addAccount(t, ctx, d, "user@example.com")
 	err = d.AddAlias(ctx, "alias@elsewhere.example", []string{"user@example.com"})
 	wantErr(t, err, directory.ErrNotLocal, "alias in a remote domain")
-	_, err = d.AddAccount(ctx, "user@example.com", "pw", -1)
+	_, err = d.AddAccount(ctx, "user@example.com", "pw", -1, "")
 	if err == nil {
 		t.Fatal("negative quota accepted")
 	}
@@ -236,7 +239,7 @@ func testNamespace(t *testing.T, ctx context.Context, d directory.Directory) {
 	addDomain(t, ctx, d, "example.com")
 	addAccount(t, ctx, d, "user@example.com")
 	must(t, d.AddAlias(ctx, "info@example.com", []string{"user@example.com"}))
-	_, err := d.AddAccount(ctx, "Info@example.com", "pw", 0)
+	_, err := d.AddAccount(ctx, "Info@example.com", "pw", 0, "")
 	wantErr(t, err, directory.ErrExists, "account with an alias's address")
 	err = d.AddAlias(ctx, "USER@example.com", []string{"user@example.com"})
 	wantErr(t, err, directory.ErrExists, "alias with an account's address")
@@ -331,6 +334,10 @@ func testResolveSubaddress(t *testing.T, ctx context.Context, d directory.Direct
 	// An account whose address contains '+' wins over subaddressing.
 	wantResolved(t, ctx, d, "user+exact@example.com", "user+exact@example.com")
 	wantResolved(t, ctx, d, "user+@example.com", "user@example.com")
+	// So does an alias whose address contains '+'.
+	addAccount(t, ctx, d, "lists@example.com")
+	must(t, d.AddAlias(ctx, "user+lists@example.com", []string{"lists@example.com"}))
+	wantResolved(t, ctx, d, "user+lists@example.com", "lists@example.com")
 	_, err := d.Resolve(ctx, "nobody+tag@example.com")
 	wantErr(t, err, directory.ErrNoSuchUser, "subaddress of an unknown user")
 }
@@ -397,7 +404,7 @@ func testRemoveAccountCleansUp(t *testing.T, ctx context.Context, d directory.Di
 func testAuthenticate(t *testing.T, ctx context.Context, d directory.Directory) {
 	addDomain(t, ctx, d, "example.com")
 	addAccount(t, ctx, d, "other@example.com")
-	a, err := d.AddAccount(ctx, "user@example.com", "correct horse", 0)
+	a, err := d.AddAccount(ctx, "user@example.com", "correct horse", 0, "")
 	must(t, err)
 	must(t, d.AddAlias(ctx, "alias@example.com", []string{"user@example.com"}))
 
@@ -427,12 +434,121 @@ func testInvalidInput(t *testing.T, ctx context.Context, d directory.Directory) 
 	_, err = d.AddDomain(ctx, "")
 	wantErr(t, err, directory.ErrInvalid, "AddDomain empty")
 	addDomain(t, ctx, d, "example.com")
-	_, err = d.AddAccount(ctx, "us\x00er@example.com", "pw", 0)
+	_, err = d.AddAccount(ctx, "us\x00er@example.com", "pw", 0, "")
 	wantErr(t, err, directory.ErrInvalid, "AddAccount with NUL")
-	_, err = d.AddAccount(ctx, "@example.com", "pw", 0)
+	_, err = d.AddAccount(ctx, "@example.com", "pw", 0, "")
 	wantErr(t, err, directory.ErrInvalid, "AddAccount with empty local part")
-	_, err = d.AddAccount(ctx, "user@example.com", "", 0)
+	_, err = d.AddAccount(ctx, "user@example.com", "", 0, "")
 	wantErr(t, err, directory.ErrInvalid, "AddAccount with empty password")
 	err = d.AddAlias(ctx, "x@example.com", []string{"bad target"})
 	wantErr(t, err, directory.ErrInvalid, "AddAlias with a malformed target")
+}
+
+func testCells(t *testing.T, ctx context.Context, d directory.Directory) {
+	addDomain(t, ctx, d, "example.com")
+	counts, err := d.CellCounts(ctx)
+	must(t, err)
+	if len(counts) != 0 {
+		t.Fatalf("CellCounts of an empty directory = %v", counts)
+	}
+	a, err := d.AddAccount(ctx, "a@example.com", "pw", 0, "cell-1")
+	must(t, err)
+	if a.Cell != "cell-1" {
+		t.Fatalf("AddAccount returned cell %q, want cell-1", a.Cell)
+	}
+	_, err = d.AddAccount(ctx, "b@example.com", "pw", 0, "cell-1")
+	must(t, err)
+	_, err = d.AddAccount(ctx, "c@example.com", "pw", 0, "cell-2")
+	must(t, err)
+	embedded := addAccount(t, ctx, d, "d@example.com")
+	if embedded.Cell != "" {
+		t.Fatalf("AddAccount without a cell returned cell %q", embedded.Cell)
+	}
+	_, err = d.AddAccount(ctx, "e@example.com", "pw", 0, "bad cell")
+	wantErr(t, err, directory.ErrInvalid, "AddAccount with a malformed cell")
+
+	wantCounts := func(want map[string]int) {
+		t.Helper()
+		got, err := d.CellCounts(ctx)
+		must(t, err)
+		if !maps.Equal(got, want) {
+			t.Fatalf("CellCounts = %v, want %v", got, want)
+		}
+	}
+	wantCounts(map[string]int{"cell-1": 2, "cell-2": 1, "": 1})
+
+	// Every way of reading an account returns its cell.
+	wantCell := func(what string, got directory.Account, want string) {
+		t.Helper()
+		if got.Cell != want {
+			t.Fatalf("%s: cell %q, want %q", what, got.Cell, want)
+		}
+	}
+	got, err := d.Account(ctx, "A@example.com")
+	must(t, err)
+	wantCell("Account", got, "cell-1")
+	got, err = d.AccountByID(ctx, a.ID)
+	must(t, err)
+	wantCell("AccountByID", got, "cell-1")
+	l, err := d.Accounts(ctx, "")
+	must(t, err)
+	wantCell("Accounts", l[2], "cell-2")
+	got, err = d.Authenticate(ctx, "a@example.com", "pw")
+	must(t, err)
+	wantCell("Authenticate", got, "cell-1")
+	must(t, d.AddAlias(ctx, "team@example.com", []string{"a@example.com"}))
+	r, err := d.Resolve(ctx, "team+x@example.com")
+	must(t, err)
+	wantCell("Resolve of an alias", r[0].Account, "cell-1")
+
+	must(t, d.SetCell(ctx, "A@Example.com", "cell-2"))
+	r, err = d.Resolve(ctx, "a@example.com")
+	must(t, err)
+	wantCell("Resolve after SetCell", r[0].Account, "cell-2")
+	wantCounts(map[string]int{"cell-1": 1, "cell-2": 2, "": 1})
+	must(t, d.SetCell(ctx, "d@example.com", "cell-1"))
+	wantCounts(map[string]int{"cell-1": 2, "cell-2": 2})
+	wantErr(t, d.SetCell(ctx, "nobody@example.com", "cell-1"), directory.ErrNotFound, "SetCell of an unknown account")
+	wantErr(t, d.SetCell(ctx, "a@example.com", "cell/2"), directory.ErrInvalid, "SetCell with a malformed cell")
+
+	_, err = d.RemoveAccount(ctx, "c@example.com")
+	must(t, err)
+	wantCounts(map[string]int{"cell-1": 2, "cell-2": 1})
+}
+
+// BenchResolve measures Resolve on d, an empty directory, along the paths
+// RCPT TO takes: an account's own address, a subaddress, an alias and an
+// unknown address (spam to guessed names is much of an MX's traffic).
+func BenchResolve(b *testing.B, d directory.Directory) {
+	ctx := b.Context()
+	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
+		b.Fatal(err)
+	}
+	const accounts = 20
+	for i := range accounts {
+		addr := fmt.Sprintf("user%d@example.com", i)
+		if _, err := d.AddAccount(ctx, addr, "pw", 0, ""); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.AddAlias(ctx, fmt.Sprintf("alias%d@example.com", i), []string{addr}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name, format string
+		want         error
+	}{
+		{"Account", "user%d@example.com", nil},
+		{"Subaddress", "user%d+tag@example.com", nil},
+		{"Alias", "alias%d@example.com", nil},
+		{"Unknown", "nobody%d@example.com", directory.ErrNoSuchUser},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := d.Resolve(ctx, fmt.Sprintf(bc.format, i%accounts)); !errors.Is(err, bc.want) {
+					b.Fatalf("Resolve: %v, want %v", err, bc.want)
+				}
+			}
+		})
+	}
 }

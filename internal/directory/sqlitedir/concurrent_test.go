@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"casella/internal/directory/directorytest"
 )
 
 // TestConcurrentWriters checks that writers on two handles of one file
@@ -52,25 +54,12 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func BenchmarkResolve(b *testing.B) {
-	ctx := b.Context()
 	d, err := Open(filepath.Join(b.TempDir(), "directory.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
-		b.Fatal(err)
-	}
-	for i := range 100 {
-		if _, err := d.AddAccount(ctx, fmt.Sprintf("user%d@example.com", i), "pw", 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := 0; b.Loop(); i++ {
-		if _, err := d.Resolve(ctx, fmt.Sprintf("user%d+tag@example.com", i%100)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	directorytest.BenchResolve(b, d)
 }
 
 func BenchmarkAuthenticate(b *testing.B) {
@@ -83,7 +72,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.AddAccount(ctx, "user@example.com", "pw", 0); err != nil {
+	if _, err := d.AddAccount(ctx, "user@example.com", "pw", 0, ""); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

@@ -43,7 +43,7 @@ func TestTwoHandles(t *testing.T) {
 	if _, err := admin.AddDomain(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := admin.AddAccount(ctx, "user@example.com", "pw", 0)
+	a, err := admin.AddAccount(ctx, "user@example.com", "pw", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +99,15 @@ func TestNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.db.Exec("UPDATE schema_version SET version = 99"); err != nil {
+	d.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
+	if _, err := db.Exec("UPDATE schema_version SET version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	if d, err := Open(path); err == nil {
 		d.Close()
 		t.Fatal("opened a database with a newer schema")

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"casella/internal/sqlprep"
 	"casella/internal/store"
 )
 
@@ -19,7 +21,7 @@ func hold(t *testing.T, s *Store) (release func(), wait func()) {
 	started, rel := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err := s.write(t.Context(), "hold", 1, false, func(*wtx) error {
+		err := s.group.run(t.Context(), func(context.Context, *sqlprep.Tx) error {
 			close(started)
 			<-rel
 			return nil
@@ -35,9 +37,9 @@ func hold(t *testing.T, s *Store) (release func(), wait func()) {
 // queue runs f in a goroutine and returns once its write is queued behind
 // the held one, so that the group's order is the order of the calls.
 func queue(s *Store, wg *sync.WaitGroup, f func()) {
-	n := len(s.reqs)
+	n := len(s.group.reqs)
 	wg.Go(f)
-	for len(s.reqs) == n {
+	for len(s.group.reqs) == n {
 		runtime.Gosched()
 	}
 }
@@ -45,7 +47,7 @@ func queue(s *Store, wg *sync.WaitGroup, f func()) {
 func groupCounts(t *testing.T, s *Store) (groups uint64, writes float64) {
 	t.Helper()
 	var m dto.Metric
-	if err := s.groupSizes.Write(&m); err != nil {
+	if err := s.group.sizes.Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()
@@ -89,7 +91,7 @@ func TestGroupCommit(t *testing.T) {
 	// the commit: no watcher may have heard of it yet.
 	var early bool
 	queue(s, &wg, func() {
-		err := s.write(ctx, "look", 1, false, func(*wtx) error {
+		err := s.group.run(ctx, func(context.Context, *sqlprep.Tx) error {
 			select {
 			case <-watch:
 				early = true

@@ -111,6 +111,51 @@ DROP TABLE deliveries;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 CREATE INDEX deliveries_created ON deliveries (created);
 `,
+	// Version 3. What IMAP sessions share through the store:
+	//   - the IMAP4rev1 \Recent claim (store.Store.ClaimRecent), so that
+	//     one session in the whole cluster gets each message's \Recent;
+	//     messages already stored are not recent;
+	//   - the keywords in use in each mailbox (store.Store.Keywords), keyed
+	//     by their ASCII lower case, filled from the messages;
+	//   - subscriptions as names apart from the mailboxes: one outlives its
+	//     mailbox's deletion (RFC 9051 section 6.3.4).
+	`
+ALTER TABLE mailboxes ADD COLUMN recent_mark INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_mark = uidnext - 1;
+
+CREATE TABLE mailbox_keywords (
+	mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	folded TEXT NOT NULL,
+	keyword TEXT NOT NULL,
+	PRIMARY KEY (mailbox, folded)
+) WITHOUT ROWID;
+WITH RECURSIVE split(mailbox, rest, keyword) AS (
+	SELECT mailbox, keywords || ' ', '' FROM messages WHERE keywords != ''
+	UNION ALL
+	SELECT mailbox, substr(rest, instr(rest, ' ') + 1), substr(rest, 1, instr(rest, ' ') - 1) FROM split WHERE rest != ''
+)
+INSERT OR IGNORE INTO mailbox_keywords (mailbox, folded, keyword)
+	SELECT mailbox, lower(keyword), keyword FROM split WHERE keyword != '';
+
+CREATE TABLE subscriptions (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions (account, name) SELECT account, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+`,
+	// Version 4. Annotations (RFC 5464, store.Store.Metadata): of a
+	// mailbox, or of the account itself when mailbox is 0.
+	`
+CREATE TABLE metadata (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	value BLOB NOT NULL,
+	PRIMARY KEY (account, mailbox, name)
+) WITHOUT ROWID;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Mailbox and server annotations (RFC 5464, IMAP METADATA). The store
+// keeps them per account, for a mailbox or for the account itself, and
+// enforces the limits below on every write.
+
+// Limits on annotations, for each mailbox and for the account's server
+// annotations separately.
+const (
+	MaxMetadataValue   = 64 << 10 // bytes of one value
+	MaxMetadataEntries = 100      // entries of one mailbox, or of the server
+	MaxMetadataName    = 255      // bytes of an entry name
+)
+
+// Errors of SetMetadata.
+var (
+	ErrMetadataTooLarge = errors.New("annotation value too large")
+	ErrMetadataTooMany  = errors.New("too many annotations")
+	ErrMetadataName     = errors.New("invalid annotation name")
+)
+
+// MetadataEntry is one annotation: a name such as /private/comment and
+// its value. A nil Value in SetMetadata removes the entry.
+type MetadataEntry struct {
+	Name  string
+	Value []byte
+}
+
+// CanonicalMetadataName checks an entry name (RFC 5464 section 3.2) and
+// returns it in lower case, the form the store keeps: names compare
+// without regard to ASCII case. A name starts with /private/ or /shared/,
+// has no empty, "*" or "%" component, no control characters, and does not
+// end with "/".
+func CanonicalMetadataName(name string) (string, error) {
+	if len(name) > MaxMetadataName {
+		return "", fmt.Errorf("%w: %d bytes", ErrMetadataName, len(name))
+	}
+	lower := strings.ToLower(name)
+	rest, ok := strings.CutPrefix(lower, "/private/")
+	if !ok {
+		rest, ok = strings.CutPrefix(lower, "/shared/")
+	}
+	if !ok || rest == "" {
+		return "", fmt.Errorf("%w: %q is not below /private or /shared", ErrMetadataName, name)
+	}
+	for _, part := range strings.Split(rest, "/") {
+		if part == "" {
+			return "", fmt.Errorf("%w: %q has an empty component", ErrMetadataName, name)
+		}
+	}
+	for i := 0; i < len(lower); i++ {
+		if c := lower[i]; c < 0x20 || c == 0x7f || c == '*' || c == '%' {
+			return "", fmt.Errorf("%w: %q contains %q", ErrMetadataName, name, c)
+		}
+	}
+	return lower, nil
+}

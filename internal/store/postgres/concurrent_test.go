@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"casella/internal/blob"
+	"casella/internal/pgtest"
+	"casella/internal/store"
+)
+
+// TestConcurrentAppendTwoNodes has two stores, standing for two nodes,
+// APPEND to one mailbox at the same time, each from several sessions:
+// no UID is used twice, UIDs and MODSEQs grow together in the change
+// log's order, and every message is there once.
+func TestConcurrentAppendTwoNodes(t *testing.T) {
+	perNode := 1000
+	if testing.Short() {
+		perNode = 200
+	}
+	const sessions = 4 // per node
+	ctx := t.Context()
+	srv := pgtest.Start(t, pgtest.Options{})
+	dsn := srv.CreateDB(t)
+	nodes := []*Store{openTest(t, dsn), openTest(t, dsn)}
+	if err := nodes[0].EnsureAccount(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := nodes[1].Mailbox(ctx, 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(node, i int) string { return fmt.Sprintf("node %d message %d", node, i) }
+	uids := make(chan uint32, 2*perNode)
+	var wg sync.WaitGroup
+	for n, s := range nodes {
+		for sess := range sessions {
+			wg.Go(func() {
+				for i := sess; i < perNode; i += sessions {
+					data := body(n, i)
+					got, err := s.Append(ctx, 1, inbox.ID, []store.NewMessage{{Blob: blob.KeyOf([]byte(data)), Size: int64(len(data))}})
+					if err != nil {
+						t.Errorf("node %d append %d: %v", n, i, err)
+						return
+					}
+					uids <- got[0]
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(uids)
+	if t.Failed() {
+		return
+	}
+	total := 2 * perNode
+	seen := map[uint32]bool{}
+	for uid := range uids {
+		if seen[uid] {
+			t.Errorf("UID %d handed out twice", uid)
+		}
+		seen[uid] = true
+	}
+	if len(seen) != total {
+		t.Fatalf("%d distinct UIDs for %d appends", len(seen), total)
+	}
+
+	// In the change log's order, which is commit order, the UID of each
+	// addition is higher than the one before.
+	changes, highest, err := nodes[0].Changes(ctx, 1, inbox.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastModSeq uint64
+	var lastUID uint32
+	added := 0
+	for _, c := range changes {
+		if c.ModSeq <= lastModSeq {
+			t.Fatalf("MODSEQ %d after %d", c.ModSeq, lastModSeq)
+		}
+		lastModSeq = c.ModSeq
+		if c.Kind != store.MessageAdded {
+			continue
+		}
+		added++
+		if c.UID <= lastUID {
+			t.Fatalf("UID %d added at MODSEQ %d, after UID %d", c.UID, c.ModSeq, lastUID)
+		}
+		if !seen[c.UID] {
+			t.Errorf("the change log adds UID %d, which no append returned", c.UID)
+		}
+		lastUID = c.UID
+	}
+	if added != total || lastModSeq != highest {
+		t.Errorf("%d additions in the change log, last MODSEQ %d, highest %d; want %d additions", added, lastModSeq, highest, total)
+	}
+
+	// Every message is there once, and the counters agree.
+	bodies := map[blob.Key]int{}
+	for n := range nodes {
+		for i := range perNode {
+			bodies[blob.KeyOf([]byte(body(n, i)))] = 0
+		}
+	}
+	var prev uint32
+	err = nodes[1].Messages(ctx, 1, store.Query{Mailbox: inbox.ID}, func(m *store.Message) error {
+		if m.UID <= prev {
+			return fmt.Errorf("UID %d listed after %d", m.UID, prev)
+		}
+		prev = m.UID
+		if _, ok := bodies[m.Blob]; !ok {
+			return fmt.Errorf("UID %d holds a message nobody appended", m.UID)
+		}
+		bodies[m.Blob]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, n := range bodies {
+		if n != 1 {
+			t.Errorf("message %s stored %d times", k, n)
+		}
+	}
+	mb, err := nodes[0].Mailbox(ctx, 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.Messages != total || mb.UIDNext != uint32(total)+1 || mb.HighestModSeq != highest {
+		t.Errorf("mailbox %+v after %d appends; highest MODSEQ %d", mb, total, highest)
+	}
+}
