@@ -301,11 +301,11 @@ func benchWriteParallel(b *testing.B, s store.Store, _ int64) {
 			return err
 		}},
 		{"Append", func(acct store.Account, box parallelBoxes, i int) error {
-			_, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{benchMessage(i)})
+			_, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{BenchMessage(i)})
 			return err
 		}},
 		{"Expunge", func(acct store.Account, box parallelBoxes, i int) error {
-			m := benchMessage(i)
+			m := BenchMessage(i)
 			m.Flags = []string{store.FlagDeleted}
 			uids, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{m})
 			if err != nil {
@@ -337,7 +337,7 @@ func benchWriteParallel(b *testing.B, s store.Store, _ int64) {
 				boxes[a] = parallelBoxes{inbox.ID, archive.ID}
 				batch := make([]store.NewMessage, perAccount)
 				for j := range batch {
-					batch[j] = benchMessage(j)
+					batch[j] = BenchMessage(j)
 				}
 				if _, err := s.Append(b.Context(), acct, inbox.ID, batch); err != nil {
 					b.Fatal(err)
