@@ -166,6 +166,13 @@ func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, er
 	s.partsMu.Lock()
 	s.parts[name] = &cellParts{blobs: blobs, scrub: scrub}
 	s.partsMu.Unlock()
+	// The embedded store's commit groups (store/sqlite). A cell opened
+	// again keeps the first store's series.
+	if m, ok := st.(interface{ Metrics() prometheus.Collector }); ok {
+		if err := reg.Register(m.Metrics()); err != nil {
+			s.log.Warn("store metrics not exported", "err", err)
+		}
+	}
 	return b, nil
 }
 
