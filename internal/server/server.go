@@ -142,6 +142,9 @@ func Open(opts Options) (*Server, error) {
 	if err := s.cells.Open(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Cluster() {
+		s.checkCells(ctx)
+	}
 	if !cfg.Cluster() {
 		// Embedded mode has nothing to fall back on: a data directory
 		// whose store cannot be opened is an error to fix now.
