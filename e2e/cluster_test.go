@@ -488,3 +488,98 @@ func checkAll(t *testing.T, c *cluster, rs []smtpResult) {
 		t.Logf("cell %s: %d messages accepted, each delivered exactly once", cell, n)
 	}
 }
+
+// TestClusterConcurrentAppend: two nodes APPEND to one mailbox at once,
+// 1,000 messages each. No UID is given twice, each node sees its UIDs
+// grow, MODSEQ grows with UID, and every message is there once.
+func TestClusterConcurrentAppend(t *testing.T) {
+	c := startCluster(t, 1)
+	user := c.accounts["a"][0]
+	const perNode = 1000
+	uids := make([][]imap.UID, len(c.nodes))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c.nodes))
+	for i, node := range c.nodes {
+		wg.Go(func() {
+			cl, err := imapclient.DialInsecure(node.addr("imap"), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			if err := cl.Login(user, user).Wait(); err != nil {
+				errs <- err
+				return
+			}
+			for k := range perNode {
+				data := testMessage(fmt.Sprintf("append-%d-%d", i, k), "a@remote.test", user, "Appended.")
+				cmd := cl.Append("INBOX", int64(len(data)), nil)
+				if _, err := cmd.Write(data); err != nil {
+					errs <- err
+					return
+				}
+				if err := cmd.Close(); err != nil {
+					errs <- err
+					return
+				}
+				res, err := cmd.Wait()
+				if err != nil {
+					errs <- fmt.Errorf("node %d, append %d: %w", i+1, k, err)
+					return
+				}
+				uids[i] = append(uids[i], res.UID)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[imap.UID]int{}
+	for i, us := range uids {
+		for k, u := range us {
+			if k > 0 && u <= us[k-1] {
+				t.Fatalf("node %d: APPEND %d got UID %d after %d", i+1, k, u, us[k-1])
+			}
+			if prev, ok := seen[u]; ok {
+				t.Fatalf("UID %d given to node %d and node %d", u, prev+1, i+1)
+			}
+			seen[u] = i
+		}
+	}
+
+	cl, err := imapclient.DialInsecure(c.nodes[0].addr("imap"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login(user, user).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	msgs, err := cl.Fetch(all, &imap.FetchOptions{UID: true, ModSeq: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2*perNode {
+		t.Fatalf("INBOX holds %d messages, want %d", len(msgs), 2*perNode)
+	}
+	ids := map[string]bool{}
+	for k, m := range msgs {
+		if k > 0 && (m.UID <= msgs[k-1].UID || m.ModSeq <= msgs[k-1].ModSeq) {
+			t.Fatalf("UID %d MODSEQ %d follows UID %d MODSEQ %d", m.UID, m.ModSeq, msgs[k-1].UID, msgs[k-1].ModSeq)
+		}
+		id := messageID.FindSubmatch(m.FindBodySection(section))
+		if id == nil || ids[string(id[1])] {
+			t.Fatalf("message UID %d: Message-ID missing or seen twice: %q", m.UID, id)
+		}
+		ids[string(id[1])] = true
+	}
+	t.Logf("%d APPENDs through two nodes: UIDs %d to %d", 2*perNode, msgs[0].UID, msgs[len(msgs)-1].UID)
+}
