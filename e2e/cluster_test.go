@@ -400,6 +400,11 @@ func blast(t *testing.T, c *cluster, what string, down, up func()) {
 	close(stop)
 	rs := <-results
 	checkAll(t, c, append(rs, probes...))
+	// Every message's bytes are in its cell's bucket.
+	out := c.nodes[0].casella("verify")
+	if !strings.Contains(out, "cell a:") || !strings.Contains(out, "cell b:") || strings.Count(out, "\nhealthy\n") != 2 {
+		t.Fatalf("casella verify after the outage:\n%s", out)
+	}
 }
 
 // clusterStatus returns the cluster part of a node's /api/status.

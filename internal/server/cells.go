@@ -96,6 +96,27 @@ func cellConfigs(cfg config.Config) []cellConfig {
 	return out
 }
 
+// CellNames returns the names of the cells of cfg: "" alone in embedded
+// mode.
+func CellNames(cfg config.Config) []string {
+	var out []string
+	for _, c := range cellConfigs(cfg) {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// OpenCellBlobs opens the blob store of one cell of cfg, for checking
+// every copy ("casella verify").
+func OpenCellBlobs(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (*Blobs, error) {
+	for _, c := range cellConfigs(cfg) {
+		if c.name == name {
+			return openBlobs(ctx, c.blob, c.paths, log, nil)
+		}
+	}
+	return nil, fmt.Errorf("no cell %q in the configuration", name)
+}
+
 // specs returns the cells of cfg for a cell.Router, each opened by open.
 func specs(cfg config.Config, open func(context.Context, cellConfig) (*cell.Backends, error)) []cell.Spec {
 	var out []cell.Spec
