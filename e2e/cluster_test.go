@@ -37,6 +37,13 @@ type cluster struct {
 // startCluster starts the cluster with n accounts in each cell.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterThen(t, n, func(*cluster) {})
+}
+
+// startClusterThen is startCluster calling before once the accounts are
+// made, before the nodes start.
+func startClusterThen(t *testing.T, n int, before func(*cluster)) *cluster {
+	t.Helper()
 	c := &cluster{pg: map[string]*pgtest.Server{}, s3: map[string]*s3test.Server{}, accounts: map[string][]string{}}
 	var conf strings.Builder
 	for _, cell := range []string{"a", "b"} {
@@ -76,6 +83,7 @@ max_attempts = 1
 			c.accounts[cell] = append(c.accounts[cell], addr)
 		}
 	}
+	before(c)
 	for i, s := range c.nodes {
 		c.nodes[i] = startServer(t, s.data, s.config, "--allow-faults")
 	}
@@ -587,4 +595,49 @@ func TestClusterConcurrentAppend(t *testing.T) {
 		ids[string(id[1])] = true
 	}
 	t.Logf("%d APPENDs through two nodes: UIDs %d to %d", 2*perNode, msgs[0].UID, msgs[len(msgs)-1].UID)
+}
+
+// TestClusterCellDownAtStart: nodes start while cell a's PostgreSQL is
+// down. They say which cell is down, serve cell b, keep cell a's mail in
+// their spools, and open cell a in the background once it is back.
+func TestClusterCellDownAtStart(t *testing.T) {
+	c := startClusterThen(t, 1, func(c *cluster) {
+		if err := c.pg["a"].Stop("immediate"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i, node := range c.nodes {
+		if !strings.Contains(node.log(), "cell is down") {
+			t.Fatalf("node %d does not say that cell a is down:\n%s", i+1, logTail(node, 20))
+		}
+	}
+	var rs []smtpResult
+	for _, user := range []string{c.accounts["a"][0], c.accounts["b"][0]} {
+		id := "start-" + user[:2]
+		data := testMessage(id, "x@remote.test", user, "Sent while cell a is down.")
+		sc, err := smtp.Dial(c.nodes[0].addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sendSMTP(sc, "x@remote.test", []string{user}, data); err != nil {
+			t.Fatalf("send to %s while cell a is down: %v", user, err)
+		}
+		sc.Close()
+		rs = append(rs, smtpResult{id: id, rcpt: user, data: data, code: 250})
+	}
+	b := c.accounts["b"][0]
+	waitFor(t, 60*time.Second, "cell b's message delivered", func() bool { return countStored(t, c.nodes[1], b, b, "INBOX") == 1 })
+	if err := sessionCheck(c.nodes[1], b); err != nil {
+		t.Fatalf("cell b's sessions while cell a is down: %v", err)
+	}
+	if depth := inboundDepth(t, c.nodes[0]); depth != 1 {
+		t.Fatalf("node 1's spool holds %d messages, want cell a's one", depth)
+	}
+	if err := c.pg["a"].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, c, rs)
+	if !strings.Contains(c.nodes[0].log(), "cell is open") {
+		t.Errorf("node 1 does not say that cell a opened")
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -75,14 +76,15 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir     directory.Directory
-	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
-	cells   *cell.Router
-	store   store.Store // cells, as one store that routes each account to its cell
-	partsMu sync.Mutex
-	parts   map[string]*cellParts // by cell name, once open
-	spool   *spool.Spool
-	queue   *spool.Spool
+	dir         directory.Directory
+	nodes       *nodes.Register // the cluster's node register; nil in embedded mode
+	cells       *cell.Router
+	store       store.Store // cells, as one store that routes each account to its cell
+	partsMu     sync.Mutex
+	parts       map[string]*cellParts          // by cell name, once open
+	blobMetrics map[string]*replicated.Metrics // by cell name
+	spool       *spool.Spool
+	queue       *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -110,7 +112,7 @@ type listener struct {
 // Open opens the data directory and builds the server, without listening.
 func Open(opts Options) (*Server, error) {
 	cfg := opts.Config
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}, blobMetrics: map[string]*replicated.Metrics{}}
 	if s.out == nil {
 		s.out = io.Discard
 	}
