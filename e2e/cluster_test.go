@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -402,6 +403,17 @@ func blast(t *testing.T, c *cluster, what string, down, up func()) {
 		t.Errorf("cluster status during cell a's outage: %+v", st)
 	}
 	t.Logf("cluster status during the outage: %+v", st)
+	resp, err := http.Get("http://" + c.nodes[0].addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`casella_cell_up{cell="a"} 0`, `casella_cell_up{cell="b"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics during cell a's outage lacks %s", want)
+		}
+	}
 	up()
 	t.Logf("cell a's %s is back", what)
 	time.Sleep(2 * time.Second)

@@ -312,6 +312,7 @@ func (s *Server) buildWeb() {
 		},
 	}
 	s.web.Cluster = s.clusterStatus
+	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
