@@ -235,3 +235,48 @@ func (m *metrics) observeDelivered(queue string) func(*spool.Entry, time.Duratio
 		latency.Observe(d.Seconds())
 	}
 }
+
+// cellsCollector exports each cell's state: whether its stores answer,
+// the recipients waiting for it in the intake spool, and whether the
+// deliveries to it are paused. Alert on casella_cell_up == 0: that cell's
+// accounts are without service.
+type cellsCollector struct {
+	s                   *Server
+	up, pending, paused *prometheus.Desc
+}
+
+func newCellsCollector(s *Server) *cellsCollector {
+	return &cellsCollector{
+		s:       s,
+		up:      prometheus.NewDesc("casella_cell_up", "1 while a cell's mailbox store and blob store answer this node.", []string{"cell"}, nil),
+		pending: prometheus.NewDesc("casella_cell_spool_pending", "Recipients of a cell's accounts waiting in this node's intake spool.", []string{"cell"}, nil),
+		paused:  prometheus.NewDesc("casella_cell_deliveries_paused", "1 while this node's deliveries to a cell are paused by its circuit breaker.", []string{"cell"}, nil),
+	}
+}
+
+func (c *cellsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.up
+	ch <- c.pending
+	ch <- c.paused
+}
+
+func (c *cellsCollector) Collect(ch chan<- prometheus.Metric) {
+	up := map[string]bool{}
+	for _, st := range c.s.monitor.States() {
+		up[st.Name] = st.Up
+	}
+	loop := c.s.spool.State().Cells
+	for _, cl := range c.s.cells.Cells() {
+		st, blobs := probeNames(cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolValue(up[st] && up[blobs] && cl.Err() == nil), cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(loop[cl.Name].Pending), cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, boolValue(loop[cl.Name].Breaker != spool.BreakerClosed), cl.Name)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -78,14 +79,15 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir     directory.Directory
-	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
-	cells   *cell.Router
-	store   store.Store // cells, as one store that routes each account to its cell
-	partsMu sync.Mutex
-	parts   map[string]*cellParts // by cell name, once open
-	spool   *spool.Spool
-	queue   *spool.Spool
+	dir         directory.Directory
+	nodes       *nodes.Register // the cluster's node register; nil in embedded mode
+	cells       *cell.Router
+	store       store.Store // cells, as one store that routes each account to its cell
+	partsMu     sync.Mutex
+	parts       map[string]*cellParts          // by cell name, once open
+	blobMetrics map[string]*replicated.Metrics // by cell name
+	spool       *spool.Spool
+	queue       *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -119,7 +121,7 @@ type listener struct {
 // Open opens the data directory and builds the server, without listening.
 func Open(opts Options) (*Server, error) {
 	cfg := opts.Config
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}, blobMetrics: map[string]*replicated.Metrics{}}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -150,6 +152,9 @@ func Open(opts Options) (*Server, error) {
 	s.store = s.cells
 	if err := s.cells.Open(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster() {
+		s.checkCells(ctx)
 	}
 	if !cfg.Cluster() {
 		// Embedded mode has nothing to fall back on: a data directory
@@ -349,6 +354,7 @@ func (s *Server) buildWeb() {
 		},
 	}
 	s.web.Cluster = s.clusterStatus
+	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
