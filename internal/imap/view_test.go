@@ -134,16 +134,17 @@ func TestExpungeOfUnannounced(t *testing.T) {
 }
 
 // TestConcurrentAppendExpunge runs APPEND and EXPUNGE from two sessions at
-// once while a third keeps its view up to date, and checks every untagged
-// response each session receives against a model of its view.
+// once while three others keep their views up to date, two of them told
+// of changes between commands by NOTIFY (RFC 5465), and checks every
+// untagged response each session receives against a model of its view.
 func TestConcurrentAppendExpunge(t *testing.T) {
 	e := newTestEnv(t)
 	for _, qresync := range []bool{false, true} {
 		t.Run(fmt.Sprintf("qresync=%v", qresync), func(t *testing.T) {
 			const rounds = 40
 			var wg sync.WaitGroup
-			errs := make(chan error, 3)
-			for w := range 3 {
+			errs := make(chan error, 5)
+			for w := range 5 {
 				rc := e.raw(t)
 				rc.login()
 				if qresync {
@@ -179,6 +180,16 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 					if !run("s SELECT INBOX") {
 						return
 					}
+					switch w {
+					case 3:
+						if !run("n NOTIFY SET (selected-delayed (MessageNew (UID FLAGS) MessageExpunge FlagChange))") {
+							return
+						}
+					case 4:
+						if !run("n NOTIFY SET (selected (MessageNew (UID) MessageExpunge))") {
+							return
+						}
+					}
 					for i := range rounds {
 						msg := fmt.Sprintf("{%d+}\r\n%s", len(simpleMsg), simpleMsg)
 						var ok bool
@@ -187,6 +198,9 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 							ok = run("a APPEND INBOX " + msg)
 						case 1:
 							ok = run(`a APPEND INBOX (\Deleted) `+msg) && run("x EXPUNGE")
+						case 4:
+							// Expunges may come at any time: UIDs only.
+							ok = run("f UID FETCH 1:* (FLAGS)")
 						default:
 							ok = run("n NOOP") && (i%2 == 0 || len(m.uids) == 0 || run(`f FETCH 1:* (UID FLAGS)`))
 						}
