@@ -6,10 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"casella/internal/config"
+	"casella/internal/directory"
 	"casella/internal/store"
 )
 
@@ -105,10 +107,21 @@ func (c *cli) accountList(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The CELL column appears once accounts live in cells: embedded
+	// mode's listing stays as it was.
+	cells := slices.ContainsFunc(l, func(a directory.Account) bool { return a.Cell != "" })
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tID\tQUOTA\tCREATED")
+	if cells {
+		fmt.Fprintln(tw, "ADDRESS\tID\tQUOTA\tCELL\tCREATED")
+	} else {
+		fmt.Fprintln(tw, "ADDRESS\tID\tQUOTA\tCREATED")
+	}
 	for _, a := range l {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", a.Address, a.ID, quotaString(a.Quota), a.Created.Format("2006-01-02"))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t", a.Address, a.ID, quotaString(a.Quota))
+		if cells {
+			fmt.Fprintf(tw, "%s\t", a.Cell)
+		}
+		fmt.Fprintf(tw, "%s\n", a.Created.Format("2006-01-02"))
 	}
 	return tw.Flush()
 }

@@ -1,20 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
-	"casella/internal/directory/sqlitedir"
 	"casella/internal/server"
 	"casella/internal/store"
-	"casella/internal/store/sqlite"
 )
 
 // globals are the flags every command takes.
@@ -104,11 +104,15 @@ func (g *globals) loadConfig() (config.Config, error) {
 type env struct {
 	Config    config.Config
 	Directory directory.Directory
-	Store     store.Store
+	// Store routes each account to the store of its cell; in embedded
+	// mode, the data directory's.
+	Store *cell.Router
 }
 
 // openData loads the configuration and opens the directory and the
-// mailbox store in the data directory, creating the directory if needed.
+// mailbox stores it names (in embedded mode, the data directory's),
+// creating the data directory if needed. A cell that cannot be reached
+// is reported on standard error; its accounts' commands fail.
 func (g *globals) openData() (*env, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
@@ -117,14 +121,23 @@ func (g *globals) openData() (*env, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create data directory: %w; choose another with --data or %s, or fix its permissions", err, config.DataDirEnv)
 	}
-	dir, err := sqlitedir.Open(filepath.Join(cfg.DataDir, server.DirectoryFile))
+	ctx := context.Background()
+	dir, err := server.OpenDirectory(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w; check that data directory %s is writable", err, cfg.DataDir)
+		return nil, fmt.Errorf("%w; check that data directory %s is writable and [directory] store is right", err, cfg.DataDir)
 	}
-	st, err := sqlite.Open(filepath.Join(cfg.DataDir, server.StoreFile))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := server.OpenCells(ctx, cfg, dir, log)
 	if err != nil {
 		dir.Close()
-		return nil, fmt.Errorf("%w; check that data directory %s is writable", err, cfg.DataDir)
+		return nil, err
+	}
+	if !cfg.Cluster() {
+		if err := st.Cell("").Err(); err != nil {
+			st.Close()
+			dir.Close()
+			return nil, fmt.Errorf("%w; check that data directory %s is writable", err, cfg.DataDir)
+		}
 	}
 	return &env{Config: cfg, Directory: dir, Store: st}, nil
 }

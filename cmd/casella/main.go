@@ -61,6 +61,8 @@ var commands = []command{
 	{"fault inject", "make a running server's storage fail (needs serve --allow-faults)", (*cli).faultInject},
 	{"fault clear", "clear injected faults", (*cli).faultClear},
 	{"fault show", "show injected faults", (*cli).faultShow},
+	{"cluster status", "show a cluster's nodes, cells, accounts per cell and mail waiting per cell", (*cli).clusterStatus},
+	{"cluster local", "start a throwaway two-cell, two-node cluster on loopback to try", (*cli).clusterLocal},
 	{"drill", "run a fault drill and report what was accepted, delivered and lost", (*cli).drill},
 	{"verify", "check every message's blob on every replica; --repair fixes bad copies", (*cli).verify},
 	{"bench smtp", "measure a server's SMTP ingest: messages/s and DATA reply latency", (*cli).benchSMTP},

@@ -314,3 +314,30 @@ func TestDataDirPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountListCells checks that account list shows each account's cell
+// once accounts live in cells.
+func TestAccountListCells(t *testing.T) {
+	a := admin{t, filepath.Join(t.TempDir(), "data")}
+	a.ok("domain", "add", "example.com")
+	a.ok("account", "add", "--password", "x", "alice@example.com")
+	a.ok("account", "add", "--password", "x", "bob@example.com")
+	if out := a.ok("account", "list"); strings.Contains(out, "CELL") {
+		t.Fatalf("account list in embedded mode shows cells:\n%s", out)
+	}
+	d, err := sqlitedir.Open(filepath.Join(a.dir, server.DirectoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.SetCell(t.Context(), "bob@example.com", "cell-b")
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := a.ok("account", "list")
+	if !regexp.MustCompile(`(?m)^ADDRESS +ID +QUOTA +CELL +CREATED$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^bob@example\.com +\d+ +unlimited +cell-b +\d{4}-`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^alice@example\.com +\d+ +unlimited +\d{4}-`).MatchString(out) {
+		t.Fatalf("account list with cells:\n%s", out)
+	}
+}

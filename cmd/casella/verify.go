@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,9 @@ func (c *cli) verify(args []string) error {
 		return err
 	}
 	defer e.Close()
+	if e.Config.Cluster() {
+		return errors.New("casella verify checks the data directory's store and blobs, not a cluster's cells yet; run it on a configuration without [[cell]]")
+	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	blobs, err := server.OpenBlobs(c.ctx, e.Config, log, nil)
 	if err != nil {

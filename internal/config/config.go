@@ -39,6 +39,10 @@ type Config struct {
 	Spool    Spool  `toml:"spool"`
 	Blob     Blob   `toml:"blob"`
 	Demo     Demo   `toml:"demo"`
+	// Directory and Cells make a node of a cluster (cluster.go); with no
+	// cells the server is embedded, one cell over the data directory.
+	Directory Directory `toml:"directory"`
+	Cells     []Cell    `toml:"cell"`
 }
 
 // Log configures logging.
@@ -78,6 +82,18 @@ type SMTP struct {
 	// listener: a DMARC reject policy that fails is answered 550, a
 	// quarantine one files the message to Junk.
 	CheckSenders bool `toml:"check_senders"`
+	// Blocklists are DNS blocklist zones (RFC 5782) asked about each MX
+	// client at EHLO; a listed one gets 554. None by default: most lists
+	// need an agreement with their operator beyond a small volume.
+	Blocklists []string `toml:"blocklists"`
+	// The outbound queue's schedule: retries back off from RetryMin to
+	// RetryMax, a delay notice goes to the sender after DelayWarning (0:
+	// never), and a message not delivered within QueueLifetime is returned
+	// to its sender, as providers do (Postfix: 5 min, 4000 s, 5 days).
+	RetryMin      Duration `toml:"retry_min"`
+	RetryMax      Duration `toml:"retry_max"`
+	DelayWarning  Duration `toml:"delay_warning"`
+	QueueLifetime Duration `toml:"queue_lifetime"`
 }
 
 // IMAP configures the IMAP server.
@@ -237,6 +253,10 @@ func Default() Config {
 			DeliveryPort:           25,
 			DestinationConcurrency: 20,
 			CheckSenders:           true,
+			RetryMin:               Duration(5 * time.Minute),
+			RetryMax:               Duration(time.Hour),
+			DelayWarning:           Duration(4 * time.Hour),
+			QueueLifetime:          Duration(5 * 24 * time.Hour),
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",
@@ -318,7 +338,7 @@ func Parse(data []byte, name string) (Config, error) {
 	var derr *toml.DecodeError
 	switch {
 	case err == nil:
-		return c, nil
+		return c, cellBlobDefaults(&c, data, name)
 	case errors.As(err, &strict):
 		var msgs []string
 		for _, e := range strict.Errors {

@@ -47,6 +47,12 @@ func (c Config) Validate() error {
 		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
 	}
 	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	v.duration("smtp.retry_min", c.SMTP.RetryMin, time.Second)
+	v.duration("smtp.retry_max", c.SMTP.RetryMax, c.SMTP.RetryMin.D())
+	v.duration("smtp.queue_lifetime", c.SMTP.QueueLifetime, c.SMTP.RetryMax.D())
+	if d := c.SMTP.DelayWarning.D(); d < 0 || d >= c.SMTP.QueueLifetime.D() && d != 0 {
+		v.fail("smtp.delay_warning", "is %s; give a time shorter than smtp.queue_lifetime (%s), or 0 for no delay notices", d, c.SMTP.QueueLifetime)
+	}
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)
@@ -82,9 +88,8 @@ func (c Config) Validate() error {
 	// an hour leaves room for a slow one.
 	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
 
-	v.duration("blob.gc_grace", c.Blob.GCGrace, time.Second)
-	v.duration("blob.gc_interval", c.Blob.GCInterval, time.Second)
-	v.blob(c.Blob)
+	v.blob("blob", c.Blob)
+	v.cluster(c)
 	return errors.Join(v.errs...)
 }
 
@@ -142,33 +147,37 @@ func (v *validator) duration(key string, d Duration, least time.Duration) {
 	}
 }
 
-func (v *validator) blob(b Blob) {
-	v.oneOf("blob.backend", b.Backend, "fs", "s3", "replicated")
+// blob checks a blob configuration whose keys start with prefix: "blob",
+// or a cell's "cell.a.blob".
+func (v *validator) blob(prefix string, b Blob) {
+	v.duration(prefix+".gc_grace", b.GCGrace, time.Second)
+	v.duration(prefix+".gc_interval", b.GCInterval, time.Second)
+	v.oneOf(prefix+".backend", b.Backend, "fs", "s3", "replicated")
 	usesS3 := b.Backend == "s3"
 	if b.Backend == "replicated" {
 		r := b.Replicated
 		seen := map[string]bool{}
 		for _, c := range r.Children {
 			if c != "fs" && c != "s3" {
-				v.fail("blob.replicated.children", "names %q; use \"fs\" and \"s3\" (configured in [blob.fs] and [blob.s3])", c)
+				v.fail(prefix+".replicated.children", "names %q; use \"fs\" and \"s3\" (configured in [%s.fs] and [%s.s3])", c, prefix, prefix)
 			}
 			if seen[c] {
-				v.fail("blob.replicated.children", "names %q twice; each backend holds one copy", c)
+				v.fail(prefix+".replicated.children", "names %q twice; each backend holds one copy", c)
 			}
 			seen[c] = true
 		}
 		if len(r.Children) < 2 {
-			v.fail("blob.replicated.children", "has %d entries; replication needs two, like [\"fs\", \"s3\"]", len(r.Children))
+			v.fail(prefix+".replicated.children", "has %d entries; replication needs two, like [\"fs\", \"s3\"]", len(r.Children))
 		}
 		if r.WriteQuorum < 0 || r.WriteQuorum > len(r.Children) {
-			v.fail("blob.replicated.write_quorum", "is %d; use 1 to %d, or 0 for all children", r.WriteQuorum, len(r.Children))
+			v.fail(prefix+".replicated.write_quorum", "is %d; use 1 to %d, or 0 for all children", r.WriteQuorum, len(r.Children))
 		}
-		v.duration("blob.replicated.hedge_delay", r.HedgeDelay, time.Millisecond)
-		v.duration("blob.replicated.replay_interval", r.ReplayInterval, time.Second)
+		v.duration(prefix+".replicated.hedge_delay", r.HedgeDelay, time.Millisecond)
+		v.duration(prefix+".replicated.replay_interval", r.ReplayInterval, time.Second)
 		if b.Scrub.Rate < 0 {
-			v.fail("blob.scrub.rate", "is %d bytes per second; give a rate like \"10MiB\", or 0 to turn scrubbing off", int64(b.Scrub.Rate))
+			v.fail(prefix+".scrub.rate", "is %d bytes per second; give a rate like \"10MiB\", or 0 to turn scrubbing off", int64(b.Scrub.Rate))
 		}
-		v.duration("blob.scrub.interval", b.Scrub.Interval, time.Second)
+		v.duration(prefix+".scrub.interval", b.Scrub.Interval, time.Second)
 		usesS3 = seen["s3"]
 	}
 	if !usesS3 {
@@ -176,19 +185,19 @@ func (v *validator) blob(b Blob) {
 	}
 	s := b.S3
 	if s.Bucket == "" {
-		v.fail("blob.s3.bucket", "is empty; name the bucket that holds the blobs")
+		v.fail(prefix+".s3.bucket", "is empty; name the bucket that holds the blobs")
 	}
 	if s.Endpoint != "" {
 		if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.fail("blob.s3.endpoint", "%q is not a URL; write for example \"https://s3.example.net\", or \"\" for Amazon S3", s.Endpoint)
+			v.fail(prefix+".s3.endpoint", "%q is not a URL; write for example \"https://s3.example.net\", or \"\" for Amazon S3", s.Endpoint)
 		}
 	}
 	if (s.AccessKey == "") != (s.SecretKey == "") {
-		v.fail("blob.s3.access_key", "and blob.s3.secret_key go together; set both, or neither for anonymous access")
+		v.fail(prefix+".s3.access_key", "and %s.s3.secret_key go together; set both, or neither for anonymous access", prefix)
 	}
-	v.duration("blob.s3.timeout", s.Timeout, time.Second)
-	v.positive("blob.s3.max_attempts", s.MaxAttempts)
+	v.duration(prefix+".s3.timeout", s.Timeout, time.Second)
+	v.positive(prefix+".s3.max_attempts", s.MaxAttempts)
 	if s.PartSize < 5<<20 {
-		v.fail("blob.s3.part_size", "is %d bytes; S3 needs parts of at least \"5MiB\"", int64(s.PartSize))
+		v.fail(prefix+".s3.part_size", "is %d bytes; S3 needs parts of at least \"5MiB\"", int64(s.PartSize))
 	}
 }

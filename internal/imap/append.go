@@ -107,7 +107,7 @@ func (c *conn) appendTo(ctx context.Context, mb *store.Mailbox, msgs []appendMes
 	}
 	news := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
-		key, err := c.srv.Blobs.Put(ctx, m.data)
+		key, err := c.blobs.Put(ctx, m.data)
 		if err != nil {
 			return nil, fmt.Errorf("storing appended message: %w", err)
 		}
@@ -121,28 +121,38 @@ func (c *conn) appendTo(ctx context.Context, mb *store.Mailbox, msgs []appendMes
 }
 
 // appendData reads the message of an APPEND: a literal, a literal8
-// (RFC 3516 section 4.4), or "UTF8 (" literal8 ")" once the client enabled
-// UTF8=ACCEPT (RFC 6855 section 4), for a message with UTF-8 headers.
+// (RFC 3516 section 4.4), "UTF8 (" literal8 ")" once the client enabled
+// UTF8=ACCEPT (RFC 6855 section 4), for a message with UTF-8 headers, or
+// CATENATE (RFC 4469, catenate.go).
 func (c *conn) appendData() ([]byte, error) {
 	ch, err := c.p.peek()
 	if err != nil {
 		return nil, err
 	}
-	if ch != 'U' && ch != 'u' {
+	if ch != 'U' && ch != 'u' && ch != 'C' && ch != 'c' {
 		return c.literal8()
 	}
 	word, err := c.p.atom()
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(word, "UTF8") {
-		return nil, errSyntax("expected a literal or UTF8, got %s", word)
-	}
-	if !c.utf8 {
-		return nil, errBad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
+	switch strings.ToUpper(word) {
+	case "CATENATE":
+		return c.catenateData()
+	case "UTF8":
+	default:
+		return nil, errSyntax("expected a literal, UTF8 or CATENATE, got %s", word)
 	}
 	if err := c.p.sp(); err != nil {
 		return nil, err
+	}
+	return c.utf8Literal()
+}
+
+// utf8Literal reads "(" literal8 ")" after UTF8 (RFC 6855 section 4).
+func (c *conn) utf8Literal() ([]byte, error) {
+	if !c.utf8 {
+		return nil, errBad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
 	}
 	if err := c.p.expect('(', "( before UTF8 message"); err != nil {
 		return nil, err

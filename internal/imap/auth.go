@@ -234,12 +234,17 @@ func (c *conn) login(cmd *command, user, pass string) error {
 	if c.srv.AuthLimit != nil {
 		c.srv.AuthLimit.Success(c.remote)
 	}
+	blobs, err := c.srv.blobsOf(ctx, acct)
+	if err != nil {
+		c.log.Warn("finding the account's blob store", "err", err, "account", acct.ID)
+		return errNo("UNAVAILABLE", "Your mailbox is temporarily unavailable, try again later")
+	}
 	if err := c.srv.Store.EnsureAccount(ctx, acct.ID); err != nil {
 		// Logging in still works; commands answer UNAVAILABLE until the
 		// store is back.
 		c.log.Warn("ensuring account in store", "err", err, "account", acct.ID)
 	}
-	c.acct = acct
+	c.acct, c.blobs = acct, blobs
 	c.state = stateAuth
 	c.log = c.log.With("account", acct.Address)
 	cmd.code = "CAPABILITY " + c.capabilities()

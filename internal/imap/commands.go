@@ -50,6 +50,7 @@ var commands = map[string]handler{
 	"LSUB":        {fn: (*conn).cmdList, states: authed},
 	"NAMESPACE":   {fn: (*conn).cmdNamespace, states: authed}, // RFC 2342
 	"STATUS":      {fn: (*conn).cmdStatus, states: authed},
+	"ESEARCH":     {fn: (*conn).cmdESearch, states: authed, keepSeqs: true}, // RFC 7377
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
 	"NOTIFY":      {fn: (*conn).cmdNotify, states: authed},                // RFC 5465
@@ -83,6 +84,8 @@ var commands = map[string]handler{
 	"THREAD":      {fn: (*conn).cmdThread, states: selected, keepSeqs: true}, // RFC 5256
 	"UID THREAD":  {fn: (*conn).cmdThread, states: selected},
 
+	"CANCELUPDATE": {fn: (*conn).cmdCancelUpdate, states: selected}, // RFC 5267 section 4.2
+
 	// Authenticated or selected (RFC 4978 section 3).
 	"COMPRESS": {fn: (*conn).cmdCompress, states: authed, noUpdates: true},
 }
@@ -109,6 +112,7 @@ func (c *conn) capabilities() string {
 		"LIST-STATUS",        // RFC 5819
 		"STATUS=SIZE",        // RFC 8438
 		"ESEARCH",            // RFC 4731
+		"MULTISEARCH",        // RFC 7377
 		"SEARCHRES",          // RFC 5182
 		"WITHIN",             // RFC 5032
 		"CONDSTORE",          // RFC 7162
@@ -117,16 +121,21 @@ func (c *conn) capabilities() string {
 		"SAVEDATE",           // RFC 8514
 		"BINARY",             // RFC 3516
 		"MULTIAPPEND",        // RFC 3502
+		"CATENATE",           // RFC 4469
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.maxLiteral(), 10), // RFC 7889
 		"UTF8=ACCEPT",       // RFC 6855
 		"QUOTA",             // RFC 9208
 		"QUOTA=RES-STORAGE", // RFC 9208 section 5.1
 
 		"SORT",                  // RFC 5256
+		"SORT=DISPLAY",          // RFC 5957
 		"ESORT",                 // RFC 5267
+		"CONTEXT=SEARCH",        // RFC 5267
+		"CONTEXT=SORT",          // RFC 5267
 		"THREAD=ORDEREDSUBJECT", // RFC 5256
 		"THREAD=REFERENCES",     // RFC 5256
 		"COMPRESS=DEFLATE",      // RFC 4978
+		"PREVIEW",               // RFC 8970
 		"REPLACE",               // RFC 8508
 		"UIDONLY",               // RFC 9586
 		"NOTIFY",                // RFC 5465

@@ -73,7 +73,7 @@ func (c *conn) runFetch(cmd *command, a *fetchArgs) error {
 	for _, att := range a.atts {
 		flagsOnly = flagsOnly && (att.name == "FLAGS" || att.name == "UID" || att.name == "MODSEQ")
 		needBlob = needBlob || att.needsBlob()
-		needMeta = needMeta || att.name == "ENVELOPE" || att.name == "BODYSTRUCTURE" || att.name == "BODY" ||
+		needMeta = needMeta || att.name == "ENVELOPE" || att.name == "BODYSTRUCTURE" || att.name == "BODY" || att.name == "PREVIEW" ||
 			att.name == "BINARY[]" || att.name == "BINARY.SIZE[]" || att.name == "BODY[]" && len(att.sec.part) > 0
 		setSeen = setSeen || att.setsSeen() && !v.readOnly
 	}
@@ -128,7 +128,7 @@ func (c *conn) runFetch(cmd *command, a *fetchArgs) error {
 		for i := range msgs {
 			m := &msgs[i]
 			if needBlob || needMeta && m.Meta == nil {
-				if raws[i], err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+				if raws[i], err = c.blobs.Get(ctx, m.Blob); err != nil {
 					return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 				}
 			}
@@ -288,6 +288,10 @@ func (c *conn) writeFetch(cmd *command, a *fetchArgs, e *encoder, seq uint32, m 
 			item("BODYSTRUCTURE").bodyStructure(m.Meta.Structure, true)
 		case "BODY":
 			item("BODY").bodyStructure(m.Meta.Structure, false)
+		case "PREVIEW":
+			// Up to 256 characters of plain text in UTF-8, "" for a
+			// message without text (RFC 8970 section 3.1).
+			item("PREVIEW").str(m.Meta.Preview)
 		case "RFC822":
 			item("RFC822").literal(raw)
 		case "RFC822.HEADER":

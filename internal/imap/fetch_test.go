@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,5 +120,74 @@ func TestFetchSetsSeen(t *testing.T) {
 	u = rc.ok("h UID FETCH 1:* (FLAGS)")
 	if len(u) != 1 || u[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Recent))` {
 		t.Fatalf("flags after fetch: %q", u)
+	}
+}
+
+// binaryMsg has a part with Content-Transfer-Encoding binary holding NULs.
+const binaryMsg = "From: alice@example.org\r\n" +
+	"Subject: binary\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=b\r\n" +
+	"\r\n" +
+	"--b\r\n" +
+	"Content-Type: text/plain\r\n" +
+	"\r\n" +
+	"text\r\n" +
+	"--b\r\n" +
+	"Content-Type: application/octet-stream\r\n" +
+	"Content-Transfer-Encoding: binary\r\n" +
+	"\r\n" +
+	"a\x00b\x00c\r\n" +
+	"--b--\r\n"
+
+// TestFetchNULOnlyInLiteral8 checks that a NUL travels only in a literal8,
+// which only BINARY answers with (RFC 9051 section 4.3.1, RFC 3516
+// section 4.3), and that the replaced bytes keep the sizes that
+// RFC822.SIZE and BODYSTRUCTURE announce.
+func TestFetchNULOnlyInLiteral8(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.send(fmt.Sprintf("A APPEND INBOX ~{%d+}\r\n%s\r\n", len(binaryMsg), binaryMsg))
+	if _, tagged := rc.until("A"); !strings.HasPrefix(tagged, "A OK") {
+		t.Fatalf("append: %q", tagged)
+	}
+	rc.ok("s EXAMINE INBOX")
+	masked := strings.ReplaceAll(binaryMsg, "\x00", "\x80")
+	for _, tc := range []struct{ item, want string }{
+		{"BODY.PEEK[2]", "BODY[2] " + lit("a\x80b\x80c")},
+		{"BODY.PEEK[2]<1.3>", "BODY[2]<1> " + lit("\x80b\x80")},
+		{"BODY.PEEK[]", "BODY[] " + lit(masked)},
+		{"BODY.PEEK[TEXT]", "BODY[TEXT] " + lit(masked[strings.Index(masked, "--b"):])},
+		{"RFC822", "RFC822 " + lit(masked)},
+		{"RFC822.SIZE", "RFC822.SIZE " + strconv.Itoa(len(binaryMsg))},
+		{"BINARY.PEEK[2]", "BINARY[2] ~{5}a\x00b\x00c"},
+		{"BINARY.PEEK[]", "BINARY[] ~{" + strconv.Itoa(len(binaryMsg)) + "}" + binaryMsg},
+	} {
+		u, tagged := rc.cmd("f FETCH 1 (" + tc.item + ")")
+		want := "* 1 FETCH (" + tc.want + ")"
+		if len(u) != 1 || u[0] != want || !strings.HasPrefix(tagged, "f OK") {
+			t.Errorf("FETCH %s:\n got %q %q\nwant %q", tc.item, u, tagged, want)
+		}
+	}
+}
+
+// TestFetchEnvelopeGroups checks the group markers, the source route and
+// the comments of ENVELOPE addresses (RFC 3501 section 7.4.2).
+func TestFetchEnvelopeGroups(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", groupMsg)
+	rc.ok("s SELECT INBOX")
+	u := rc.ok("f FETCH 1 (ENVELOPE)")
+	from := `(("Pete" NIL "pete" "silly.test"))`
+	to := `((NIL NIL "A Group" NIL)("Ed Jones" NIL "c" "a.test")(NIL NIL "joe" "where.test")("John" NIL "jdoe" "one.test")(NIL NIL NIL NIL)` +
+		`(NIL NIL "group2" NIL)(NIL NIL NIL NIL))`
+	cc := `((NIL NIL "user" "domain.org"))`
+	bcc := `(("Routed" "@relay.test" "rob" "dest.test"))`
+	want := `* 1 FETCH (ENVELOPE (NIL "groups" ` + from + " " + from + " " + from + " " + to + " " + cc + " " + bcc + " NIL NIL))"
+	if len(u) != 1 || u[0] != want {
+		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
 	}
 }

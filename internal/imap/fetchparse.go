@@ -131,6 +131,8 @@ func (p *parser) fetchAtt(macroOK bool) (fetchAtt, error) {
 		"EMAILID", "THREADID", // RFC 8474 section 5
 		"SAVEDATE": // RFC 8514 section 4.2
 		return fetchAtt{name: word}, nil
+	case "PREVIEW":
+		return fetchAtt{name: word}, p.previewModifiers()
 	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":
 	default:
 		return fetchAtt{}, errSyntax("unknown fetch item %s", word)
@@ -181,6 +183,38 @@ func (p *parser) fetchAtt(macroOK bool) (fetchAtt, error) {
 		att.partial, att.offset, att.count = true, int64(off), int64(n)
 	}
 	return att, nil
+}
+
+// previewModifiers reads the optional " (" preview-mod *(SP preview-mod)
+// ")" after PREVIEW (RFC 8970 section 6). LAZY lets the server answer NIL
+// rather than compute a preview; every preview here was stored at
+// delivery, so it changes nothing.
+func (p *parser) previewModifiers() error {
+	// A space followed by anything but "(" separates the next item.
+	if b, err := p.r.Peek(2); err != nil || b[0] != ' ' || b[1] != '(' {
+		return nil
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	if err := p.expect('(', "preview modifiers"); err != nil {
+		return err
+	}
+	for {
+		mod, err := p.atom()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(mod, "LAZY") {
+			return errSyntax("unknown PREVIEW modifier %s", mod)
+		}
+		if ok, err := p.take(')'); err != nil || ok {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
 }
 
 // section reads a section specification after "[", through "]". BINARY

@@ -29,6 +29,9 @@ func parseArgs(c *conn, name string) error {
 		if _, err := c.p.searchKeys(first); err != nil {
 			return err
 		}
+	case "ESEARCH":
+		_, _, err := c.parseESearch(&searchReturn{})
+		return err
 	case "SORT", "UID SORT":
 		_, err := c.parseSort()
 		return err
@@ -108,11 +111,15 @@ func parseArgs(c *conn, name string) error {
 		if err := c.p.sp(); err != nil {
 			return err
 		}
-		if _, err := c.p.dateTime(); err != nil {
+		if ch, err := c.p.peek(); err != nil {
 			return err
-		}
-		if err := c.p.sp(); err != nil {
-			return err
+		} else if ch == '"' {
+			if _, err := c.p.dateTime(); err != nil {
+				return err
+			}
+			if err := c.p.sp(); err != nil {
+				return err
+			}
 		}
 		if _, err := c.appendData(); err != nil {
 			return err
@@ -134,6 +141,7 @@ func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{
 		"a1 FETCH 1:*,3 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.100> BINARY[2] MODSEQ) (CHANGEDSINCE 5)\r\n",
 		"a UID FETCH * FULL\r\n",
+		"a FETCH 1 (PREVIEW (LAZY) PREVIEW FLAGS) (CHANGEDSINCE 2)\r\n",
 		"r REPLACE 3 Drafts (\\Draft) \" 1-Feb-2024 13:14:15 +0100\" {5+}\r\nhello\r\n",
 		"t NOTIFY SET STATUS (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge FlagChange)) (subtree (INBOX \"Z&APw-rich\") (MailboxName SubscriptionChange))\r\n",
 		"t NOTIFY SET (mailboxes Sent NONE) (inboxes (MessageNew MessageExpunge))\r\n",
@@ -153,19 +161,27 @@ func FuzzParseCommand(f *testing.F) {
 		"l SEARCH RETURN (SAVE MIN) EMAILID E12 THREADID T1 SAVEDBEFORE 1-Feb-2024 OLDER 3600 NOT $\r\n",
 		"m CREATE \"Caf\xc3\xa9\" (USE (\\Drafts \\Sent))\r\n",
 		"n SETQUOTA \"\" (STORAGE 512 MESSAGE 100)\r\n",
+		"o APPEND INBOX CATENATE (URL \"/INBOX;UIDVALIDITY=3/;UID=1/;SECTION=1.HEADER.FIELDS%20(From)/;PARTIAL=0.9\" TEXT ~{2+}\r\nab)\r\n",
 		"o APPEND INBOX \" 1-Feb-2024 13:14:15 +0100\" UTF8 (~{5+}\r\nhello)\r\n",
 		"p STORE $ (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)\r\n",
 		"q STATUS INBOX (MAILBOXID APPENDLIMIT DELETED-STORAGE RECENT)\r\n",
 		"r UID SORT RETURN (MIN ALL) (REVERSE DATE SUBJECT) UTF-8 OR FROM {3+}\r\nabc 1:*\r\n",
 		"s THREAD REFERENCES US-ASCII NOT DELETED\r\n",
+		"u UID SEARCH RETURN (PARTIAL 500:1 UPDATE CONTEXT COUNT) UNSEEN\r\n",
+		"v UID SORT RETURN (PARTIAL 1:50 UPDATE) (DISPLAYFROM REVERSE DISPLAYTO) UTF-8 ALL\r\n",
+		"t ESEARCH IN (selected subtree-one (Work \"A b\") mailboxes INBOX personal) RETURN (MIN) CHARSET UTF-8 FROM x\r\n",
 	} {
 		f.Add([]byte(s))
 	}
+	// A CATENATE URL is looked up while its command is read: a store
+	// with no mailboxes answers NO [BADURL].
+	env := newTestEnv(f)
+	srv := &Server{Store: env.store, Blobs: env.blobs}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
-		c := &conn{qresync: true, utf8: data[0]&1 == 1}
+		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, ctx: t.Context()}
 		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
 		for range 20 {
 			c.p.lineDone = false

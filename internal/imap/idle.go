@@ -84,7 +84,11 @@ func (c *conn) pushUpdates() error {
 	ctx, cancel := c.commandContext()
 	defer cancel()
 	if c.sel != nil {
-		if err := c.sync(ctx, true); err != nil {
+		err := c.sync(ctx, true)
+		if err == nil {
+			err = c.updateLiveSearches(ctx)
+		}
+		if err != nil {
 			c.log.Warn("reading mailbox changes during IDLE", "err", err)
 		}
 	}

@@ -91,6 +91,10 @@ type Server struct {
 	Hostname string
 	Logger   *slog.Logger
 
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+
 	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
 	Conns     *limit.Conns // connections per client address; nil: no limit
 
@@ -124,6 +128,14 @@ func (s *Server) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return s.IdleTimeout
+}
+
+// blobsOf returns the blob store of an account's messages.
+func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Store, error) {
+	if s.BlobsOf == nil {
+		return s.Blobs, nil
+	}
+	return s.BlobsOf(ctx, acct)
 }
 
 func (s *Server) commandTimeout() time.Duration {

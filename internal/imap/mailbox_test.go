@@ -144,3 +144,23 @@ func TestSelectResponses(t *testing.T) {
 		t.Fatalf("CLOSE did not expunge: %q", u)
 	}
 }
+
+// TestBadUTF7Name checks that a well-formed command naming a mailbox that
+// is not valid modified UTF-7 (RFC 3501 section 5.1.3) is refused with NO:
+// the command is valid, the name is not (RFC 9051 section 7.1).
+func TestBadUTF7Name(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	for _, cmd := range []string{
+		`a CREATE "&Jjo"`,
+		`b SELECT "&Jjo!"`,
+		`c STATUS "a&AGE-" (MESSAGES)`,
+		`d RENAME INBOX "&U,BTFw"`,
+		`e LIST "" "&-&"`,
+	} {
+		tag, _, _ := strings.Cut(cmd, " ")
+		rc.expect(cmd, tag+" NO ")
+	}
+	rc.ok("f NOOP")
+}

@@ -421,8 +421,10 @@ func (p *parser) mailbox(rawUTF8 bool) (string, error) {
 		return "", errSyntax("mailbox name is not valid UTF-8")
 	}
 	if !rawUTF8 {
+		// A name that is not modified UTF-7 is a well-formed astring
+		// naming no mailbox that can exist: NO, not BAD.
 		if s, err = decodeUTF7(s); err != nil {
-			return "", errSyntax("mailbox name: %v", err)
+			return "", errNo("", "Mailbox name is not valid modified UTF-7 (RFC 3501 section 5.1.3): %v", err)
 		}
 	}
 	if strings.EqualFold(s, "INBOX") {
@@ -599,7 +601,7 @@ func (p *parser) mailboxPattern(rawUTF8 bool) (string, error) {
 	}
 	s, err = decodeUTF7(s)
 	if err != nil {
-		return "", errSyntax("mailbox pattern: %v", err)
+		return "", errNo("", "Mailbox pattern is not valid modified UTF-7 (RFC 3501 section 5.1.3): %v", err)
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"mime"
 	"slices"
 	"strconv"
@@ -106,11 +107,26 @@ func (e *encoder) mailbox(name string) *encoder {
 	return e.astr(name)
 }
 
+// literal writes b as a literal. A NUL may travel only in a literal8, and
+// only in answer to BINARY (RFC 9051 section 4.3.1, RFC 3516 section 3),
+// so each NUL is sent as 0x80 instead. That keeps the length, so
+// RFC822.SIZE and the part sizes of BODYSTRUCTURE still describe what
+// BODY[] returns (section 7.5.2), as base64 re-encoding would not; a client
+// that needs the exact bytes fetches them with BINARY.
 func (e *encoder) literal(b []byte) *encoder {
 	e.b = append(e.b, '{')
 	e.b = strconv.AppendInt(e.b, int64(len(b)), 10)
 	e.b = append(e.b, "}\r\n"...)
+	start := len(e.b)
 	e.b = append(e.b, b...)
+	for i := bytes.IndexByte(b, 0); i >= 0; {
+		e.b[start+i] = 0x80
+		j := bytes.IndexByte(b[i+1:], 0)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
 	return e
 }
 
@@ -162,13 +178,30 @@ func (e *encoder) addresses(l []message.Address) *encoder {
 	}
 	e.raw("(")
 	for _, a := range l {
+		// A group is a start marker with the group's name as mailbox
+		// name and NIL host, its members, and an end marker of NILs
+		// (RFC 3501 section 7.4.2, RFC 9051 section 7.5.2).
+		switch a.Group {
+		case message.GroupStart:
+			e.raw("(NIL NIL ")
+			if a.Name == "" {
+				e.str("")
+			} else {
+				e.text(a.Name)
+			}
+			e.raw(" NIL)")
+			continue
+		case message.GroupEnd:
+			e.raw("(NIL NIL NIL NIL)")
+			continue
+		}
 		local := a.Local
 		if !e.utf8 && !isASCII(local) {
 			// A rev1 client cannot receive an 8-bit local part; the
 			// address is unusable to it either way.
 			local = mime.QEncoding.Encode("utf-8", local)
 		}
-		e.raw("(").text(a.Name).raw(" NIL ").nstr(local).sp().nstr(a.Host).raw(")")
+		e.raw("(").text(a.Name).sp().nstr(a.Route).sp().nstr(local).sp().nstr(a.Host).raw(")")
 	}
 	return e.raw(")")
 }

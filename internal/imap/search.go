@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,11 @@ type searchReturn struct {
 	esearch               bool
 	min, max, count, list bool
 	save                  bool
+	// PARTIAL lo:hi, UPDATE and CONTEXT (RFC 5267 section 4); CONTEXT
+	// is a hint that changes nothing here.
+	partial        bool
+	lo, hi         uint32
+	update, hinted bool
 }
 
 // cmdSearch serves SEARCH and UID SEARCH (RFC 9051 section 6.4.4) with
@@ -57,9 +63,11 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 	defer cancel()
 	now := time.Now()
 	var hits, hitUIDs []uint32 // sequence numbers or UIDs, and UIDs, ascending
-	var highest uint64
+	var modseqs []uint64       // of each hit, with a MODSEQ criterion
 	err = c.eachMatch(ctx, root, store.Query{}, now, func(m *store.Message, seq uint32) {
-		highest = max(highest, m.ModSeq)
+		if useModSeq {
+			modseqs = append(modseqs, m.ModSeq)
+		}
 		hitUIDs = append(hitUIDs, m.UID)
 		if cmd.uid {
 			hits = append(hits, m.UID)
@@ -77,7 +85,10 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		}
 	}
 	if ret.esearch {
-		c.writeESearch(cmd, &ret, hits, highest, useModSeq)
+		c.writeESearch(cmd, &ret, hits, modseqs)
+		if ret.update {
+			c.keepUpdated(cmd, root, nil, hits)
+		}
 		return nil
 	}
 	e := c.enc()
@@ -86,7 +97,7 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		e.sp().num(n)
 	}
 	if useModSeq && len(hits) > 0 {
-		e.raw(fmt.Sprintf(" (MODSEQ %d)", highest)) // RFC 7162 section 3.1.5
+		e.raw(fmt.Sprintf(" (MODSEQ %d)", slices.Max(modseqs))) // RFC 7162 section 3.1.5
 	}
 	c.writeBytes(e.b)
 	return nil
@@ -149,8 +160,21 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 		return err
 	}
 	ret.esearch = true
-	for _, o := range opts {
-		switch o {
+	for i := 0; i < len(opts); i++ {
+		switch o := opts[i]; o {
+		case "PARTIAL":
+			if i+1 == len(opts) {
+				return errSyntax("PARTIAL needs a range")
+			}
+			i++
+			if ret.lo, ret.hi, err = partialRange(opts[i]); err != nil {
+				return err
+			}
+			ret.partial = true
+		case "UPDATE":
+			ret.update = true
+		case "CONTEXT":
+			ret.hinted = true
 		case "MIN":
 			ret.min = true
 		case "MAX":
@@ -165,19 +189,29 @@ func (c *conn) searchReturnOpts(ret *searchReturn) error {
 			return errSyntax("unknown search return option %s", o)
 		}
 	}
-	if len(opts) == 0 {
-		ret.list = true // RETURN () means ALL
+	if len(opts) == 0 || !ret.min && !ret.max && !ret.count && !ret.list && !ret.save && !ret.partial {
+		// RETURN () means ALL (RFC 4731 section 3.1); so does a RETURN
+		// with only UPDATE or CONTEXT (RFC 5267 section 4.1).
+		ret.list = true
 	}
 	return c.p.sp()
 }
 
 // writeESearch writes the ESEARCH response (RFC 4731 section 3.2).
-func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, highest uint64, useModSeq bool) {
+func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, modseqs []uint64) {
 	e := c.enc()
 	e.raw("* ESEARCH (TAG ").str(cmd.tag).raw(")")
 	if cmd.uid {
 		e.raw(" UID")
 	}
+	esearchData(e, ret, hits, modseqs)
+	c.writeBytes(e.b)
+}
+
+// esearchData writes the search-return-data of an ESEARCH response: what
+// ret asks for of hits, and the MODSEQ when modseqs holds the hits'
+// MODSEQs.
+func esearchData(e *encoder, ret *searchReturn, hits []uint32, modseqs []uint64) {
 	if len(hits) > 0 {
 		if ret.min {
 			e.raw(" MIN ").num(hits[0])
@@ -192,10 +226,25 @@ func (c *conn) writeESearch(cmd *command, ret *searchReturn, hits []uint32, high
 	if ret.list && len(hits) > 0 {
 		e.raw(" ALL ").raw(formatSet(hits))
 	}
-	if useModSeq && len(hits) > 0 {
+	if ret.partial {
+		writePartial(e, ret.lo, ret.hi, hits)
+	}
+	if len(modseqs) > 0 {
+		// The highest MODSEQ of the messages returned: with only MIN
+		// and MAX, just those (RFC 7162 section 3.1.5, RFC 4731
+		// section 3.2).
+		highest := slices.Max(modseqs)
+		if !ret.list && !ret.count {
+			highest = 0
+			if ret.min {
+				highest = modseqs[0]
+			}
+			if ret.max {
+				highest = max(highest, modseqs[len(modseqs)-1])
+			}
+		}
 		e.raw(fmt.Sprintf(" MODSEQ %d", highest))
 	}
-	c.writeBytes(e.b)
 }
 
 // candidate is a message being tested against search criteria.
@@ -333,9 +382,18 @@ func addressText(env message.Envelope, field string) string {
 	case "BCC":
 		l = env.Bcc
 	}
+	// A group's name can be searched for too: it is all that shows of
+	// an empty one (undisclosed-recipients:;).
 	var b strings.Builder
 	for _, a := range l {
-		fmt.Fprintf(&b, "%s <%s@%s>, ", a.Name, a.Local, a.Host)
+		switch a.Group {
+		case message.GroupStart:
+			fmt.Fprintf(&b, "%s: ", a.Name)
+		case message.GroupEnd:
+			b.WriteString("; ")
+		default:
+			fmt.Fprintf(&b, "%s <%s@%s>, ", a.Name, a.Local, a.Host)
+		}
 	}
 	return b.String()
 }

@@ -77,3 +77,40 @@ func TestSearch(t *testing.T) {
 		t.Fatalf("literal search: %q %q", u, tagged)
 	}
 }
+
+// groupMsg has groups, comments inside addresses and a source route.
+const groupMsg = "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\r\n" +
+	"To: A Group: Ed Jones <c@a.test>, joe@where.test, John <jdoe@one.test>;, group2: (foo) ;\r\n" +
+	"Cc: <user (comment)@ (comment) domain.org>\r\n" +
+	"Bcc: Routed <@relay.test:rob@dest.test>\r\n" +
+	"Subject: groups\r\n" +
+	"\r\n" +
+	"body\r\n"
+
+// TestSearchAddresses checks that FROM, TO and CC ignore comments inside
+// addresses (RFC 5322 section 3.2.2) and find a group by its name.
+func TestSearchAddresses(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", simpleMsg)
+	rc.appendMsg("INBOX", "", groupMsg)
+	rc.ok("s SELECT INBOX")
+	for _, tc := range []struct{ query, want string }{
+		{"FROM pete@silly.test", "* SEARCH 2"},
+		{"FROM chap", "* SEARCH"},
+		{"FROM account", "* SEARCH"},
+		{"CC user@domain.org", "* SEARCH 2"},
+		{"CC comment", "* SEARCH"},
+		{`TO "A Group"`, "* SEARCH 2"},
+		{"TO group2", "* SEARCH 2"},
+		{"TO foo", "* SEARCH"},
+		{"TO jdoe@one.test", "* SEARCH 2"},
+		{"BCC rob@dest.test", "* SEARCH 2"},
+	} {
+		u := rc.ok("a SEARCH " + tc.query)
+		if len(u) != 1 || u[0] != tc.want {
+			t.Errorf("SEARCH %s: got %q, want %q", tc.query, u, tc.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func (c *conn) eachMatch(ctx context.Context, root *searchKey, load store.Query,
 		var raw []byte
 		if needBlob || load.WithMeta && m.Meta == nil {
 			var err error
-			if raw, err = c.srv.Blobs.Get(ctx, m.Blob); err != nil {
+			if raw, err = c.blobs.Get(ctx, m.Blob); err != nil {
 				return fmt.Errorf("reading message uid %d: %w", m.UID, err)
 			}
 			if m.Meta == nil {

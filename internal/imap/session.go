@@ -64,6 +64,7 @@ type conn struct {
 
 	state state
 	acct  directory.Account
+	blobs blob.Store // the account's, set at login
 	// Extensions the client enabled (enable.go).
 	condstore bool // CONDSTORE (RFC 7162 section 3.1)
 	qresync   bool // QRESYNC (RFC 7162 section 3.2.3); implies condstore
@@ -71,8 +72,9 @@ type conn struct {
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2: UTF-8 mailbox names and strings
 	uidonly   bool // UIDONLY (RFC 9586): no sequence numbers either way (uidonly.go)
 
-	sel      *view // the selected mailbox; nil outside the selected state
-	closeNow bool  // a BYE was sent
+	sel      *view        // the selected mailbox; nil outside the selected state
+	live     liveSearches // searches kept updated (RFC 5267, context.go)
+	closeNow bool         // a BYE was sent
 
 	// mu is held by a command from the end of its tag to its tagged
 	// response, and by the NOTIFY goroutine while it writes (notify.go).
@@ -285,6 +287,7 @@ func (c *conn) command() {
 		c.respond(cmd, errUIDRequired(name+" takes sequence numbers"))
 		return
 	}
+	condstore := c.condstore
 	err = h.fn(c, cmd)
 	if c.ioErr() != nil {
 		return
@@ -295,8 +298,16 @@ func (c *conn) command() {
 		ctx, cancel := c.commandContext()
 		if err := c.sync(ctx, !h.keepSeqs); err != nil {
 			c.log.Warn("reading mailbox changes", "err", err)
+		} else if err := c.updateLiveSearches(ctx); err != nil {
+			c.log.Warn("updating searches", "err", err)
 		}
 		cancel()
+	}
+	if !condstore && c.condstore && c.sel != nil && !h.noUpdates && !c.closeNow {
+		// The first CONDSTORE-enabling command while a mailbox is
+		// selected announces its HIGHESTMODSEQ (RFC 7162 section 3.1);
+		// SELECT announces it itself.
+		c.writeLine("* OK [HIGHESTMODSEQ %d] Highest", c.sel.announcedModSeq())
 	}
 	if c.closeNow || cmd.responded {
 		return

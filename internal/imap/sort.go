@@ -2,10 +2,12 @@ package imap
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 	"time"
 
+	"casella/internal/message"
 	"casella/internal/store"
 )
 
@@ -20,6 +22,8 @@ const (
 	sortSize
 	sortSubject
 	sortTo
+	sortDisplayFrom // RFC 5957
+	sortDisplayTo
 )
 
 var sortKeys = map[string]sortKey{
@@ -30,6 +34,9 @@ var sortKeys = map[string]sortKey{
 	"SIZE":    sortSize,
 	"SUBJECT": sortSubject,
 	"TO":      sortTo,
+
+	"DISPLAYFROM": sortDisplayFrom,
+	"DISPLAYTO":   sortDisplayTo,
 }
 
 // sortCriterion is one sort-criterion: a key, reversed or not.
@@ -53,6 +60,8 @@ type sortItem struct {
 	// subject is the base subject; from, to and cc are the addr-mailbox
 	// (local part) of the field's first address.
 	subject, from, to, cc string
+	// displayFrom and displayTo are the display names of SORT=DISPLAY.
+	displayFrom, displayTo string
 }
 
 // cmdSort serves SORT and UID SORT (RFC 5256 section 3), with the ESORT
@@ -64,12 +73,46 @@ func (c *conn) cmdSort(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	items := make([]sortItem, 0, len(c.sel.uids))
-	err = c.eachMatch(ctx, a.root, store.Query{WithSortKeys: true}, time.Now(), func(m *store.Message, seq uint32) {
-		items = append(items, newSortItem(m, seq, cmd.uid))
-	})
+	nums, err := c.runSort(ctx, a, cmd.uid)
 	if err != nil {
 		return err
+	}
+	if a.ret.esearch {
+		// MIN and MAX are the first and last messages in the sort order,
+		// ALL lists them in that order.
+		c.writeESearch(cmd, &a.ret, nums, nil)
+		if a.ret.update {
+			c.keepUpdated(cmd, a.root, a, nums)
+		}
+		return nil
+	}
+	e := c.enc()
+	e.raw("* SORT")
+	for _, n := range nums {
+		e.sp().num(n)
+	}
+	c.writeBytes(e.b)
+	return nil
+}
+
+// runSort returns the sequence numbers, or UIDs, of the messages that
+// match a.root, in the order of a.criteria.
+func (c *conn) runSort(ctx context.Context, a *sortArgs, uid bool) ([]uint32, error) {
+	// Display names are not among the stored sort keys; they come from
+	// the envelope.
+	display := slices.ContainsFunc(a.criteria, func(cr sortCriterion) bool {
+		return cr.key == sortDisplayFrom || cr.key == sortDisplayTo
+	})
+	items := make([]sortItem, 0, len(c.sel.uids))
+	err := c.eachMatch(ctx, a.root, store.Query{WithSortKeys: true, WithMeta: display}, time.Now(), func(m *store.Message, seq uint32) {
+		it := newSortItem(m, seq, uid)
+		if display && m.Meta != nil {
+			it.displayFrom, it.displayTo = displayName(m.Meta.Envelope.From), displayName(m.Meta.Envelope.To)
+		}
+		items = append(items, it)
+	})
+	if err != nil {
+		return nil, err
 	}
 	// Sorting indices moves 4 bytes a swap instead of a whole sortItem.
 	order := make([]int32, len(items))
@@ -81,19 +124,7 @@ func (c *conn) cmdSort(cmd *command) error {
 	for i, x := range order {
 		nums[i] = items[x].num
 	}
-	if a.ret.esearch {
-		// MIN and MAX are the first and last messages in the sort order,
-		// ALL lists them in that order.
-		c.writeESearch(cmd, &a.ret, nums, 0, false)
-		return nil
-	}
-	e := c.enc()
-	e.raw("* SORT")
-	for _, n := range nums {
-		e.sp().num(n)
-	}
-	c.writeBytes(e.b)
-	return nil
+	return nums, nil
 }
 
 // parseSort reads "[RETURN (opts) SP] (criteria) SP charset SP
@@ -188,6 +219,23 @@ func newSortItem(m *store.Message, seq uint32, uid bool) sortItem {
 	return it
 }
 
+// displayName is what DISPLAYFROM and DISPLAYTO sort by (RFC 5957
+// section 2): the decoded display name of the first address, or its
+// addr-spec when it has none or an empty one. A group shows as its name.
+func displayName(l []message.Address) string {
+	if len(l) == 0 {
+		return ""
+	}
+	a := l[0]
+	if a.Name != "" || a.Group != message.Mailbox {
+		return a.Name
+	}
+	if a.Host == "" {
+		return a.Local
+	}
+	return a.Local + "@" + a.Host
+}
+
 // addrMailbox returns the local part of local@domain.
 func addrMailbox(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
@@ -217,6 +265,10 @@ func compareSort(x, y *sortItem, criteria []sortCriterion) int {
 			d = compareCasemap(x.subject, y.subject)
 		case sortTo:
 			d = compareCasemap(x.to, y.to)
+		case sortDisplayFrom:
+			d = compareCasemap(x.displayFrom, y.displayFrom)
+		case sortDisplayTo:
+			d = compareCasemap(x.displayTo, y.displayTo)
 		}
 		if cr.reverse {
 			d = -d

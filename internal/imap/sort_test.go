@@ -79,6 +79,33 @@ func TestSort(t *testing.T) {
 		}
 	}
 	rc.expect("b SORT (FOO) UTF-8 ALL", "b BAD")
+}
+
+// TestSortGroup checks that a group address sorts by the group's name, the
+// addr-mailbox of its start marker (RFC 5256 section 3, RFC 3501 section
+// 7.4.2), not by a member.
+func TestSortGroup(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", testMail("Zoo: aaron@x.example;", "team: aa@x.example, zz@y.example;", "mm@x.example", "one", "", "", "", 1))
+	rc.appendMsg("INBOX", "", testMail("beth@x.example", "sam@x.example", "Aardvarks: zz@x.example;", "two", "", "", "", 1))
+	rc.ok("s SELECT INBOX")
+	for _, tc := range []struct{ cmd, want string }{
+		{"SORT (FROM) UTF-8 ALL", "* SORT 2 1"},
+		{"SORT (TO) UTF-8 ALL", "* SORT 2 1"},
+		{"SORT (CC) UTF-8 ALL", "* SORT 2 1"},
+	} {
+		if u := rc.ok("a " + tc.cmd); len(u) != 1 || u[0] != tc.want {
+			t.Errorf("%s = %q, want %q", tc.cmd, u, tc.want)
+		}
+	}
+}
+
+func TestSortBad(t *testing.T) {
+	e := newTestEnv(t)
+	rc := sortMailbox(t, e)
+	rc.expect("b SORT (FOO) UTF-8 ALL", "b BAD")
 	rc.expect("b SORT () UTF-8 ALL", "b BAD")
 	rc.expect("b SORT (REVERSE) UTF-8 ALL", "b BAD")
 	rc.expect("b SORT DATE UTF-8 ALL", "b BAD")
@@ -113,4 +140,35 @@ func TestSortClient(t *testing.T) {
 	if err != nil || !slices.Equal(got, []uint32{2, 4, 1, 3}) {
 		t.Errorf("UID SORT (FROM) = %v, %v", got, err)
 	}
+}
+
+// TestSortDisplay checks DISPLAYFROM and DISPLAYTO (RFC 5957 section 2):
+// the display name of the first address, its addr-spec when it has none,
+// and a group's name.
+func TestSortDisplay(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	if u := rc.ok("c CAPABILITY"); !strings.Contains(u[0], " SORT=DISPLAY ") {
+		t.Fatalf("capability: %q", u)
+	}
+	rc.login()
+	rc.appendMsg("INBOX", "", testMail("Zach <aaa@x.example>", "=?utf-8?q?=C3=89mile?= <e@x.example>", "", "1", "", "", "", 1))
+	rc.appendMsg("INBOX", "", testMail("mike@x.example", "Bert <zz@x.example>", "", "2", "", "", "", 1))
+	rc.appendMsg("INBOX", "", testMail(`"" <nina@x.example>`, "Crew: a@x.example;", "", "3", "", "", "", 1))
+	rc.appendMsg("INBOX", "", testMail("adam@x.example (Comment Name)", "", "", "4", "", "", "", 1))
+	rc.ok("s SELECT INBOX")
+	for _, tc := range []struct{ cmd, want string }{
+		// "Comment Name", "mike@", "nina@", "Zach"
+		{"SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 4 2 3 1"},
+		{"SORT (REVERSE DISPLAYFROM) UTF-8 ALL", "* SORT 1 3 2 4"},
+		// "", "Bert", "Crew", "Émile" (8-bit after ASCII)
+		{"SORT (DISPLAYTO) UTF-8 ALL", "* SORT 4 2 3 1"},
+		{"SORT (DISPLAYTO FROM) UTF-8 ALL", "* SORT 4 2 3 1"},
+		{"UID SORT (DISPLAYFROM) UTF-8 1:3", "* SORT 2 3 1"},
+	} {
+		if u := rc.ok("a " + tc.cmd); len(u) != 1 || u[0] != tc.want {
+			t.Errorf("%s = %q, want %q", tc.cmd, u, tc.want)
+		}
+	}
+	rc.expect("b SORT (DISPLAYCC) UTF-8 ALL", "b BAD")
 }

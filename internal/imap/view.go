@@ -28,10 +28,13 @@ type view struct {
 	// exists is the message count last announced to the client.
 	exists int
 
-	expunged map[uint32]bool   // expunged in the store, EXPUNGE not yet sent
-	changed  map[uint32]bool   // flags changed by others, FETCH not yet sent
-	own      map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
-	added    []uint32          // UIDs added by the change log, not yet checked for \Recent
+	expunged map[uint32]bool // expunged in the store, EXPUNGE not yet sent
+	// held is the MODSEQ before the first expunge in expunged: what the
+	// client has been told of goes up to there.
+	held    uint64
+	changed map[uint32]bool   // flags changed by others, FETCH not yet sent
+	own     map[uint32]uint64 // flag changes of this session: UID -> their MODSEQ
+	added   []uint32          // UIDs added by the change log, not yet checked for \Recent
 
 	recent   map[uint32]bool // \Recent in this session (recent.go)
 	keywords []string        // keywords the last FLAGS response listed (keywords.go)
@@ -166,6 +169,16 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 	return nil
 }
 
+// announcedModSeq is the HIGHESTMODSEQ to tell the client: not past an
+// expunge it has not been told of, or a client resynchronising from it
+// (RFC 7162 section 3.2.5) would never learn of that expunge.
+func (v *view) announcedModSeq() uint64 {
+	if len(v.expunged) > 0 {
+		return v.held
+	}
+	return max(v.modseq, v.mb.HighestModSeq)
+}
+
 // apply records one change log entry in the view.
 func (v *view) apply(ch store.Change) {
 	v.modseq = max(v.modseq, ch.ModSeq)
@@ -188,6 +201,9 @@ func (v *view) apply(ch store.Change) {
 		}
 	case store.MessageExpunged:
 		if v.seq(ch.UID) != 0 {
+			if len(v.expunged) == 0 {
+				v.held = ch.ModSeq - 1
+			}
 			v.expunged[ch.UID] = true
 		}
 	case store.MailboxDeleted:

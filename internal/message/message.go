@@ -24,13 +24,27 @@ package message
 import "time"
 
 // Address is one mailbox of an address list (RFC 5322 section 3.4), with
-// the local part and the domain kept apart as IMAP's ENVELOPE wants them.
-// Group syntax is flattened to its members.
+// the local part and the domain kept apart as IMAP's ENVELOPE wants them,
+// or a marker of where a group starts or ends (RFC 3501 section 7.4.2): a
+// group's members lie between a GroupStart, whose Name is the group's
+// display name, and a GroupEnd.
 type Address struct {
-	Name  string `json:"name,omitempty"` // display name, decoded (RFC 2047)
+	Name  string `json:"name,omitempty"`  // display name, decoded (RFC 2047)
+	Route string `json:"route,omitempty"` // obsolete source route, "@a,@b" (RFC 5322 section 4.4)
 	Local string `json:"local"`
 	Host  string `json:"host"`
+	Group Group  `json:"group,omitempty"`
 }
+
+// Group tells a group marker from a mailbox.
+type Group uint8
+
+// The kinds of Address.
+const (
+	Mailbox    Group = iota // a mailbox, member of a group or not
+	GroupStart              // the start of a group, named by Name
+	GroupEnd                // the end of the group last started
+)
 
 // Envelope is the IMAP ENVELOPE (RFC 9051 section 7.5.2), with header values
 // decoded to UTF-8. Fields hold what the header says: IMAP's rule that an

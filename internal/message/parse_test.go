@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,10 +122,10 @@ func TestParseMixed(t *testing.T) {
 	if want := time.Date(2003, 7, 1, 8, 52, 37, 0, time.UTC); !e.Date.Equal(want) {
 		t.Errorf("date = %v", e.Date)
 	}
-	if len(e.From) != 1 || e.From[0] != (Address{"Alice Example", "alice", "example.org"}) {
+	if len(e.From) != 1 || e.From[0] != (Address{Name: "Alice Example", Local: "alice", Host: "example.org"}) {
 		t.Errorf("from = %+v", e.From)
 	}
-	if len(e.To) != 2 || e.To[1] != (Address{"", "carol", "example.com"}) || e.Cc[0].Name != "Doe, John" {
+	if len(e.To) != 2 || e.To[1] != (Address{Local: "carol", Host: "example.com"}) || e.Cc[0].Name != "Doe, John" {
 		t.Errorf("to = %+v, cc = %+v", e.To, e.Cc)
 	}
 	if e.MessageID != "<1234@example.org>" || e.InReplyTo != "<1000@example.org>" {
@@ -195,7 +196,8 @@ Subject: one
 func TestParseUTF8Headers(t *testing.T) {
 	raw := crlf("From: José <josé@exämple.org>\nSubject: Grüße\nTo: undisclosed-recipients:;\n\nbody\n")
 	m := Parse(raw)
-	if m.Envelope.Subject != "Grüße" || m.Envelope.From[0] != (Address{"José", "josé", "exämple.org"}) || m.Envelope.To != nil {
+	if m.Envelope.Subject != "Grüße" || m.Envelope.From[0] != (Address{Name: "José", Local: "josé", Host: "exämple.org"}) ||
+		!slices.Equal(m.Envelope.To, []Address{{Name: "undisclosed-recipients", Group: GroupStart}, {Group: GroupEnd}}) {
 		t.Errorf("envelope = %+v", m.Envelope)
 	}
 	s := m.Structure
@@ -316,7 +318,7 @@ Sender: just-a-name
 	if len(e.From) == 0 || e.From[0].Name != "Broken Mailer" || e.From[0].Host != "example.org" {
 		t.Errorf("from = %+v", e.From)
 	}
-	if len(e.To) != 3 || e.To[2].Local != "c" {
+	if len(e.To) != 5 || e.To[0].Group != GroupStart || e.To[3].Group != GroupEnd || e.To[4].Local != "c" {
 		t.Errorf("to = %+v", e.To)
 	}
 	if len(e.Cc) != 1 || e.Cc[0].Name != "Jörg" || e.Cc[0].Local != "joerg" {

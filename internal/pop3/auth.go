@@ -137,6 +137,14 @@ func (ss *session) login(address, password string) error {
 	if s.AuthLimit != nil {
 		s.AuthLimit.Success(ss.key)
 	}
+	blobs := s.Blobs
+	if s.BlobsOf != nil {
+		if blobs, err = s.BlobsOf(ctx, acct); err != nil {
+			ss.acct = acct
+			ss.tempFailure("finding the account's blob store", err)
+			return nil
+		}
+	}
 	unlock, ok := s.lockMaildrop(acct.ID)
 	if !ok {
 		ss.reply("-ERR [IN-USE] maildrop already in use by another POP3 session")
@@ -149,7 +157,7 @@ func (ss *session) login(address, password string) error {
 		ss.tempFailure("opening maildrop", err)
 		return nil
 	}
-	ss.acct, ss.drop, ss.unlock = acct, drop, unlock
+	ss.acct, ss.drop, ss.unlock, ss.blobs = acct, drop, unlock, blobs
 	ss.state = stateTransaction
 	ss.log = ss.log.With("account", acct.Address)
 	ss.log.Info("pop3 login", "messages", len(drop.msgs))

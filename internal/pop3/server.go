@@ -69,6 +69,10 @@ type Server struct {
 	Hostname string      // in the greeting
 	Logger   *slog.Logger
 
+	// BlobsOf, when set, returns the blob store of an account's messages
+	// (its cell's, in a cluster) at login, and Blobs is not used.
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+
 	AuthLimit *limit.Auth  // slows down failing clients; nil for none
 	Conns     *limit.Conns // bounds connections per client; nil for no bound
 
@@ -123,7 +127,7 @@ func (s *Server) commandTimeout() time.Duration {
 // closes l when it returns.
 func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 	s.init()
-	if s.Store == nil || s.Blobs == nil || s.Auth == nil {
+	if s.Store == nil || s.Blobs == nil && s.BlobsOf == nil || s.Auth == nil {
 		l.Close()
 		return errors.New("pop3: Server needs Store, Blobs and Auth")
 	}

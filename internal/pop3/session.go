@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
 )
@@ -61,6 +62,7 @@ type session struct {
 	user     string // from USER, for PASS
 	failures int
 	acct     directory.Account
+	blobs    blob.Store // the account's, set at login
 	drop     *maildrop
 	unlock   func() // releases the maildrop lock
 }

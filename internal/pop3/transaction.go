@@ -84,7 +84,7 @@ func (ss *session) send(arg string, lines int) error {
 		return nil
 	}
 	ctx, cancel := ss.commandContext()
-	data, err := ss.s.Blobs.Get(ctx, m.blob)
+	data, err := ss.blobs.Get(ctx, m.blob)
 	cancel()
 	if err != nil {
 		ss.tempFailure("reading message", err)

@@ -12,6 +12,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -141,6 +142,35 @@ func (r *Resolver) TXT(ctx context.Context, name string) (Result[[]string], erro
 		return Result[[]string]{}, fmt.Errorf("TXT %s: %w", name, ErrNotFound)
 	}
 	return Result[[]string]{Records: txts, Authentic: msg.AuthenticatedData}, nil
+}
+
+// TLSA is a TLSA record (RFC 6698 section 2.1).
+type TLSA struct {
+	Usage, Selector, MatchingType uint8
+	Data                          []byte // the certificate association data
+}
+
+// TLSA returns the TLSA records of name (_25._tcp.HOST for SMTP, RFC 7672
+// section 2.2). Only an authentic answer may be used for DANE.
+func (r *Resolver) TLSA(ctx context.Context, name string) (Result[[]TLSA], error) {
+	msg, err := r.query(ctx, name, dns.TypeTLSA)
+	if err != nil {
+		return Result[[]TLSA]{}, err
+	}
+	var recs []TLSA
+	for _, rr := range msg.Answer {
+		if t, ok := rr.(*dns.TLSA); ok {
+			data, err := hex.DecodeString(t.Certificate)
+			if err != nil {
+				continue
+			}
+			recs = append(recs, TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data})
+		}
+	}
+	if len(recs) == 0 {
+		return Result[[]TLSA]{}, fmt.Errorf("TLSA %s: %w", name, ErrNotFound)
+	}
+	return Result[[]TLSA]{Records: recs, Authentic: msg.AuthenticatedData}, nil
 }
 
 // query asks each server in turn until one answers, over UDP and again

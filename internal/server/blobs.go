@@ -29,19 +29,53 @@ type Blobs struct {
 	// Set is the store as a set of replicas, for scrubbing and checking
 	// every copy. For a single backend it is a set of one.
 	Set *replicated.Store
+
+	cfg        config.Blob
+	scrubState string
 }
 
-// OpenBlobs opens the blob backends of cfg. Metrics may be nil.
+// blobPaths are where a blob configuration keeps its files on this node.
+type blobPaths struct {
+	fs    string // the fs backend's directory when [blob.fs] dir is ""
+	hints string // writes a replica missed
+	scrub string // where the scrubber's pass stands
+}
+
+// embeddedBlobPaths are the paths of the data directory's blob store.
+func embeddedBlobPaths(dataDir string) blobPaths {
+	return blobPaths{
+		fs:    filepath.Join(dataDir, BlobDir),
+		hints: filepath.Join(dataDir, BlobHintDir),
+		scrub: filepath.Join(dataDir, BlobScrubState),
+	}
+}
+
+// cellBlobPaths are the paths of a cell's blob store.
+func cellBlobPaths(dataDir string, c config.Cell) blobPaths {
+	dir := filepath.Join(dataDir, "cells", c.Name)
+	return blobPaths{
+		fs:    config.CellBlobDir(dataDir, c),
+		hints: filepath.Join(dir, BlobHintDir),
+		scrub: filepath.Join(dir, BlobScrubState),
+	}
+}
+
+// OpenBlobs opens the blob backends of cfg's [blob]. Metrics may be nil.
 func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *replicated.Metrics) (*Blobs, error) {
-	bc := cfg.Blob
+	return openBlobs(ctx, cfg.Blob, embeddedBlobPaths(cfg.DataDir), log, metrics)
+}
+
+// openBlobs opens the backends of one blob configuration.
+func openBlobs(ctx context.Context, bc config.Blob, paths blobPaths, log *slog.Logger, metrics *replicated.Metrics) (*Blobs, error) {
 	names := []string{bc.Backend}
 	if bc.Backend == "replicated" {
 		names = bc.Replicated.Children
 	}
 	var replicas []replicated.Replica
 	for _, name := range names {
-		st, err := openBackend(ctx, cfg, name)
+		st, err := openBackend(ctx, bc, paths.fs, name)
 		if err != nil {
+			closeReplicas(replicas)
 			return nil, err
 		}
 		replicas = append(replicas, replicated.Replica{Name: name, Store: st})
@@ -50,14 +84,15 @@ func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger, metrics
 		WriteQuorum:    bc.Replicated.WriteQuorum,
 		HedgeDelay:     bc.Replicated.HedgeDelay.D(),
 		ReplayInterval: bc.Replicated.ReplayInterval.D(),
-		HintDir:        filepath.Join(cfg.DataDir, BlobHintDir),
+		HintDir:        paths.hints,
 		Logger:         log.With("component", "blobs"),
 		Metrics:        metrics,
 	})
 	if err != nil {
+		closeReplicas(replicas)
 		return nil, fmt.Errorf("opening the blob store: %w", err)
 	}
-	b := &Blobs{Store: set, Set: set}
+	b := &Blobs{Store: set, Set: set, cfg: bc, scrubState: paths.scrub}
 	if len(replicas) == 1 {
 		b.Store = replicas[0].Store
 	}
@@ -67,8 +102,13 @@ func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger, metrics
 // Close stops the replicated store's background work and releases the
 // backends that hold resources.
 func (b *Blobs) Close() error {
-	errs := []error{b.Set.Close()}
-	for _, r := range b.Set.Replicas() {
+	return errors.Join(b.Set.Close(), closeReplicas(b.Set.Replicas()))
+}
+
+// closeReplicas releases the backends that hold resources.
+func closeReplicas(rs []replicated.Replica) error {
+	var errs []error
+	for _, r := range rs {
 		if c, ok := r.Store.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}
@@ -78,24 +118,24 @@ func (b *Blobs) Close() error {
 
 // Scrubber returns the configured scrubber, or nil when the backend is not
 // replicated or scrubbing is off.
-func (b *Blobs) Scrubber(cfg config.Config, log *slog.Logger) (*replicated.Scrubber, error) {
-	if cfg.Blob.Backend != "replicated" || cfg.Blob.Scrub.Rate == 0 {
+func (b *Blobs) Scrubber(log *slog.Logger) (*replicated.Scrubber, error) {
+	if b.cfg.Backend != "replicated" || b.cfg.Scrub.Rate == 0 {
 		return nil, nil
 	}
 	return replicated.NewScrubber(b.Set, replicated.ScrubOptions{
-		Rate:      int64(cfg.Blob.Scrub.Rate),
-		Interval:  cfg.Blob.Scrub.Interval.D(),
-		StateFile: filepath.Join(cfg.DataDir, BlobScrubState),
+		Rate:      int64(b.cfg.Scrub.Rate),
+		Interval:  b.cfg.Scrub.Interval.D(),
+		StateFile: b.scrubState,
 		Logger:    log.With("component", "blob scrub"),
 	})
 }
 
-func openBackend(ctx context.Context, cfg config.Config, name string) (blob.Store, error) {
+func openBackend(ctx context.Context, bc config.Blob, fsDefault, name string) (blob.Store, error) {
 	switch name {
 	case "fs":
-		dir := cfg.Blob.FS.Dir
+		dir := bc.FS.Dir
 		if dir == "" {
-			dir = filepath.Join(cfg.DataDir, BlobDir)
+			dir = fsDefault
 		}
 		st, err := fs.Open(dir)
 		if err != nil {
@@ -103,7 +143,7 @@ func openBackend(ctx context.Context, cfg config.Config, name string) (blob.Stor
 		}
 		return st, nil
 	case "s3":
-		c := cfg.Blob.S3
+		c := bc.S3
 		st, err := s3.Open(ctx, s3.Options{
 			Endpoint:    c.Endpoint,
 			Bucket:      c.Bucket,

@@ -82,20 +82,21 @@ func (m *metrics) watchQueue(name string, sp *spool.Spool) {
 	)
 }
 
-// watchCache exports the size and counters of the store's row cache.
-func (m *metrics) watchCache(c *cache.Store) {
+// watchCache exports the size and counters of a cell's row cache.
+func (m *metrics) watchCache(cell string, c *cache.Store) {
+	labels := prometheus.Labels{"cell": cell}
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "casella_store_cache_messages", Help: "Messages whose rows the store's cache holds in memory.",
+			Name: "casella_store_cache_messages", Help: "Messages whose rows the store's cache holds in memory.", ConstLabels: labels,
 		}, func() float64 { return float64(c.Stats().Messages) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "casella_store_cache_mailboxes", Help: "Mailboxes the store's cache holds in memory.",
+			Name: "casella_store_cache_mailboxes", Help: "Mailboxes the store's cache holds in memory.", ConstLabels: labels,
 		}, func() float64 { return float64(c.Stats().Mailboxes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "casella_store_cache_served_total", Help: "Store reads the cache answered from memory.",
+			Name: "casella_store_cache_served_total", Help: "Store reads the cache answered from memory.", ConstLabels: labels,
 		}, func() float64 { return float64(c.Stats().Served) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "casella_store_cache_fills_total", Help: "Mailboxes the cache read in whole from the store.",
+			Name: "casella_store_cache_fills_total", Help: "Mailboxes the cache read in whole from the store.", ConstLabels: labels,
 		}, func() float64 { return float64(c.Stats().Fills) }),
 	)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"casella/internal/blob"
-	"casella/internal/delivery"
 )
 
 // httpServer is the HTTP listener's server.
@@ -54,8 +53,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 
+	s.started = time.Now().UTC()
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	inbound := &delivery.Deliverer{Store: s.store, Blobs: s.blobs, Logger: s.log.With("component", "delivery")}
+	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound")))
 	})
@@ -69,8 +69,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
 	})
-	if s.scrub != nil {
-		s.loop(ctx, "blob scrub", func(ctx context.Context) error { s.scrub.Run(ctx); return nil })
+	for _, c := range s.cells.Cells() {
+		s.loop(ctx, "blob scrub", func(ctx context.Context) error {
+			// A cell down at start is scrubbed once it opens.
+			select {
+			case <-c.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			if p := s.cellPart(c.Name); p != nil && p.scrub != nil {
+				p.scrub.Run(ctx)
+			}
+			return nil
+		})
 	}
 	s.banner()
 	return nil
@@ -99,14 +110,32 @@ func every(ctx context.Context, d time.Duration, f func(context.Context)) error 
 	}
 }
 
-// collectBlobs removes unreferenced blobs.
+// collectBlobs removes the blobs of each open cell that its store does
+// not reference. A cell collects only its own blob store against its own
+// mailbox store: the configuration gives no two cells the same bucket.
 func (s *Server) collectBlobs(ctx context.Context) {
-	res, err := blob.Collect(ctx, s.blobs, s.store.BlobReferenced, s.cfg.Blob.GCGrace.D())
-	if err != nil {
-		s.log.Error("blob garbage collection", "err", err)
-		return
+	for _, c := range s.cells.Cells() {
+		b := c.Backends()
+		if b == nil {
+			continue
+		}
+		res, err := blob.Collect(ctx, b.Blobs, b.Store.BlobReferenced, s.gcGrace(c.Name))
+		if err != nil {
+			s.log.Error("blob garbage collection", append(cellLog(c.Name), "err", err)...)
+			continue
+		}
+		s.log.Info("blob garbage collection", append(cellLog(c.Name), "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)...)
 	}
-	s.log.Info("blob garbage collection", "scanned", res.Scanned, "removed", res.Removed, "bytes", res.Freed)
+}
+
+// gcGrace returns a cell's blob.gc_grace.
+func (s *Server) gcGrace(cell string) time.Duration {
+	for _, c := range s.cfg.Cells {
+		if c.Name == cell {
+			return c.Blob.GCGrace.D()
+		}
+	}
+	return s.cfg.Blob.GCGrace.D()
 }
 
 // pruneKeysEvery is how often the store forgets old delivery keys.

@@ -26,24 +26,24 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"casella/internal/blob"
 	"casella/internal/blob/replicated"
+	"casella/internal/cell"
 	"casella/internal/config"
-	"casella/internal/directory/sqlitedir"
+	"casella/internal/directory"
 	"casella/internal/dkim"
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/mtasts"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
-	"casella/internal/store/cache"
-	"casella/internal/store/sqlite"
 	"casella/internal/tlsconf"
 	"casella/internal/web"
 )
@@ -75,13 +75,15 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir     *sqlitedir.Dir
-	store   store.Store
-	blobs   blob.Store
-	blobSet *Blobs
-	scrub   *replicated.Scrubber // nil unless the blob store is replicated and scrubbing is on
-	spool   *spool.Spool
-	queue   *spool.Spool
+	dir   directory.Directory
+	cells *cell.Router
+	store store.Store // cells, as one store that routes each account to its cell
+	// blobMetrics are shared by the cells' replicated blob stores.
+	blobMetrics *replicated.Metrics
+	partsMu     sync.Mutex
+	parts       map[string]*cellParts // by cell name, once open
+	spool       *spool.Spool
+	queue       *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -95,6 +97,7 @@ type Server struct {
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
 
+	started time.Time
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
 	closing atomic.Bool // Shutdown has begun: listeners' errors are expected
@@ -108,7 +111,7 @@ type listener struct {
 // Open opens the data directory and builds the server, without listening.
 func Open(opts Options) (*Server, error) {
 	cfg := opts.Config
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -125,29 +128,27 @@ func Open(opts Options) (*Server, error) {
 		}
 	}()
 
+	ctx := context.Background()
 	var err error
-	if s.dir, err = sqlitedir.Open(filepath.Join(cfg.DataDir, DirectoryFile)); err != nil {
-		return nil, fmt.Errorf("opening the directory: %w", err)
-	}
-	st, err := sqlite.Open(filepath.Join(cfg.DataDir, StoreFile))
-	if err != nil {
-		return nil, fmt.Errorf("opening the mailbox store: %w", err)
-	}
-	rows := cache.New(st, cache.Options{Limit: cfg.Store.CacheMessages, MinSpan: cache.DefaultMinSpan})
-	s.metrics.watchCache(rows)
-	s.store = rows
-	if s.blobSet, err = OpenBlobs(context.Background(), cfg, s.log, replicated.NewMetrics(s.metrics.registry)); err != nil {
-		return nil, err
-	}
-	s.blobs = s.blobSet.Store
-	if s.scrub, err = s.blobSet.Scrubber(cfg, s.log); err != nil {
+	if s.dir, err = OpenDirectory(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if opts.AllowFaults {
 		s.faults = faults.New(s.log.With("component", "faults"))
-		s.store = faults.Store(s.store, s.faults)
-		s.blobs = faults.Blobs(s.blobs, s.faults)
 		s.log.Warn("fault injection is allowed on this server; never run it in production")
+	}
+	s.blobMetrics = replicated.NewMetrics(s.metrics.registry)
+	s.cells = cell.New(s.dir, specs(cfg, s.openCell), cell.Options{Logger: s.log.With("component", "cells")})
+	s.store = s.cells
+	if err := s.cells.Open(ctx); err != nil {
+		return nil, err
+	}
+	if !cfg.Cluster() {
+		// Embedded mode has nothing to fall back on: a data directory
+		// whose store cannot be opened is an error to fix now.
+		if err := s.cells.Cell("").Err(); err != nil {
+			return nil, err
+		}
 	}
 
 	tlsConfig, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Hostname)
@@ -207,6 +208,7 @@ func (s *Server) openSpools() error {
 		Smarthost: cfg.Smarthost,
 		Direct: &smtp.Direct{
 			Resolver:  s.resolver,
+			STS:       &mtasts.Fetcher{Resolver: s.resolver},
 			Port:      strconv.Itoa(cfg.DeliveryPort),
 			Hostname:  s.cfg.Hostname,
 			PerDomain: cfg.DestinationConcurrency,
@@ -221,7 +223,10 @@ func (s *Server) openSpools() error {
 		Directory: s.dir,
 	}
 	outbound := opts("outbound")
-	outbound.OnPermanent = s.relay.OnPermanent
+	outbound.RetryMin, outbound.RetryMax = cfg.RetryMin.D(), cfg.RetryMax.D()
+	outbound.Lifetime, outbound.WarnAfter = cfg.QueueLifetime.D(), cfg.DelayWarning.D()
+	outbound.OnPermanent, outbound.OnDelay = s.relay.OnPermanent, s.relay.OnDelay
+	s.relay.Lifetime = cfg.QueueLifetime.D()
 	if s.queue, err = spool.Open(filepath.Join(s.cfg.DataDir, QueueDir), outbound); err != nil {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
@@ -245,6 +250,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Log:  s.log.With("component", "dkim"),
 		},
 		Checks:          s.senderChecks(),
+		Blocklists:      s.blocklists(),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -255,7 +261,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	})
 	s.imap = &imap.Server{
 		Store:              s.store,
-		Blobs:              s.blobs,
+		BlobsOf:            s.cells.BlobsOf,
 		Auth:               s.dir,
 		TLS:                tlsConfig,
 		Hostname:           cfg.Hostname,
@@ -269,7 +275,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
-		Blobs:              s.blobs,
+		BlobsOf:            s.cells.BlobsOf,
 		Auth:               s.dir,
 		TLS:                tlsConfig,
 		Hostname:           cfg.Hostname,
@@ -287,14 +293,11 @@ func (s *Server) buildWeb() {
 		_, err := s.dir.Domains(ctx)
 		return err
 	})
-	s.monitor.Add("store", storeProbe(s.store))
-	s.monitor.Add("blobs", func(ctx context.Context) error {
-		_, err := s.blobs.Stat(ctx, blob.KeyOf(nil))
-		if errors.Is(err, blob.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
+	for _, c := range s.cells.Cells() {
+		st, blobs := probeNames(c.Name)
+		s.monitor.Add(st, cellStoreProbe(c))
+		s.monitor.Add(blobs, cellBlobProbe(c))
+	}
 	s.monitor.Add("spool", func(context.Context) error { return writeProbe(filepath.Join(s.cfg.DataDir, SpoolDir)) })
 	s.web = &web.Handler{
 		Health:   s.monitor,
@@ -304,6 +307,7 @@ func (s *Server) buildWeb() {
 			"outbound": queueStatus(s.queue),
 		},
 	}
+	s.web.Cluster = s.clusterStatus
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
@@ -348,6 +352,15 @@ func (s *Server) senderChecks() *mailauth.Checker {
 	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
 }
 
+// blocklists returns the DNS blocklists of the MX listener, nil when none
+// is configured.
+func (s *Server) blocklists() *mailauth.DNSBL {
+	if len(s.cfg.SMTP.Blocklists) == 0 {
+		return nil
+	}
+	return &mailauth.DNSBL{Resolver: s.resolver, Zones: s.cfg.SMTP.Blocklists}
+}
+
 func (s *Server) closeStores() {
 	if s.relay != nil && s.relay.Direct != nil {
 		s.relay.Direct.Close()
@@ -357,13 +370,10 @@ func (s *Server) closeStores() {
 			sp.Close()
 		}
 	}
-	if s.store != nil {
-		s.store.Close()
+	if s.cells != nil {
+		s.cells.Close()
 	}
 	if s.dir != nil {
 		s.dir.Close()
-	}
-	if s.blobSet != nil {
-		s.blobSet.Close()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,6 +107,27 @@ func (s *session) check(msg []byte) ([]byte, error) {
 		}
 	}
 	return mailauth.Stamp(msg, v, s.srv.cfg.Hostname), nil
+}
+
+// checkBlocklists refuses a client that a DNS blocklist lists, at its
+// EHLO (RFC 5782); a blocklist that does not answer refuses nobody.
+func (s *session) checkBlocklists() error {
+	ip, err := netip.ParseAddr(s.remoteIP())
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+	defer cancel()
+	zone, listed, err := s.srv.cfg.Blocklists.Listed(ctx, ip)
+	if err != nil {
+		s.log.Warn("smtp: blocklist lookup failed; the client is let in", "err", err)
+	}
+	if !listed {
+		return nil
+	}
+	s.log.Info("smtp: refused a client on a blocklist", "zone", zone)
+	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("Service unavailable; client [%s] blocked using %s", ip, zone)}
 }
 
 // messageBuffers holds the buffers that sessions receive messages into.

@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"casella/internal/dane"
+	"casella/internal/mtasts"
 	"casella/internal/resolver"
 )
 
@@ -45,15 +48,16 @@ type Direct struct {
 	// PerDomain bounds concurrent deliveries to one domain; 0 means
 	// DefaultPerDomain.
 	PerDomain int
-	// TLSConfig returns the TLS configuration for an exchanger; nil means
-	// opportunistic TLS without verification (RFC 7435): STARTTLS when
-	// offered, any certificate accepted, plain text when the handshake
-	// fails. Verified TLS is for MTA-STS and DANE policies.
-	TLSConfig func(host string) *tls.Config
-	Logger    *slog.Logger
+	// STS finds the MTA-STS policies (RFC 8461) to enforce; nil enforces
+	// none.
+	STS *mtasts.Fetcher
+	// RootCAs verify exchangers under an MTA-STS policy; nil means the
+	// system's.
+	RootCAs *x509.CertPool
+	Logger  *slog.Logger
 
 	mu    sync.Mutex
-	idle  map[string][]*mxConn // by exchanger address
+	idle  map[string][]*mxConn // by exchanger address and TLS policy
 	slots map[string]*slots    // by domain
 }
 
@@ -63,6 +67,16 @@ type mxConn struct {
 	conn  net.Conn // under c, closed to interrupt it
 	tls   bool
 	since time.Time // idle since
+}
+
+// tlsPolicy is how TLS must be used with one exchanger. Without a policy,
+// TLS is opportunistic (RFC 7435): STARTTLS when offered, any certificate
+// accepted, plain text when the handshake fails. Under DANE (RFC 7672) or
+// an MTA-STS policy in enforce mode (RFC 8461), TLS is required with a
+// certificate the policy accepts, and a failure fails the exchanger.
+type tlsPolicy struct {
+	name   string      // opportunistic, dane or mta-sts; logged, and keys idle connections
+	config *tls.Config // nil for opportunistic
 }
 
 // slots bounds concurrent deliveries to one domain; users counts those
@@ -95,10 +109,17 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	hosts, err := d.exchangers(ctx, domain)
+	hosts, authentic, err := d.exchangers(ctx, domain)
 	if err != nil {
 		return "", err
 	}
+	var sts *mtasts.Policy
+	if d.STS != nil {
+		if sts, err = d.STS.Policy(ctx, domain); err != nil {
+			d.logger().Info("direct: no MTA-STS policy could be fetched; delivering without", "domain", domain, "err", err)
+		}
+	}
+	enforce := sts != nil && sts.Mode == mtasts.Enforce
 	release, err := d.acquire(ctx, domain)
 	if err != nil {
 		return "", err
@@ -107,14 +128,23 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 
 	var last error
 	for _, host := range hosts {
+		if enforce && !sts.Matches(host) {
+			last = fmt.Errorf("exchanger %s is not one the MTA-STS policy of %s names", host, domain)
+			continue
+		}
 		addrs, err := d.Resolver.Addrs(ctx, host)
 		if err != nil {
 			last = fmt.Errorf("exchanger %s: %w", host, err)
 			continue
 		}
+		pol, err := d.policy(ctx, host, authentic && addrs.Authentic, enforce)
+		if err != nil {
+			last = err
+			continue
+		}
 		for _, a := range addrs.Records {
 			addr := net.JoinHostPort(a.String(), d.port())
-			err := d.send(ctx, host, addr, from, to, data)
+			err := d.send(ctx, host, addr, from, to, data, pol)
 			if err == nil {
 				return host, nil
 			}
@@ -123,34 +153,59 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 			}
 			// A temporary failure of one exchanger sends the message to the
 			// next (RFC 5321 section 5.1).
-			last = fmt.Errorf("exchanger %s (%s): %w", host, addr, err)
+			last = fmt.Errorf("exchanger %s (%s, %s TLS): %w", host, addr, pol.name, err)
 			d.logger().Debug("direct: exchanger failed, trying the next", "domain", domain, "host", host, "addr", addr, "err", err)
 		}
 	}
 	return "", last
 }
 
+// policy returns how to use TLS with host. DANE applies when the MX and
+// address lookups were authentic and the host has usable TLSA records; it
+// takes precedence over MTA-STS (RFC 8461 section 2).
+func (d *Direct) policy(ctx context.Context, host string, authentic, enforce bool) (tlsPolicy, error) {
+	if authentic {
+		res, err := d.Resolver.TLSA(ctx, "_25._tcp."+host)
+		switch {
+		case errors.Is(err, resolver.ErrNotFound):
+		case err != nil:
+			// RFC 7672 section 2.2: a secure host whose TLSA records cannot
+			// be looked up is not used.
+			return tlsPolicy{}, fmt.Errorf("exchanger %s: looking up its TLSA records: %w", host, err)
+		case res.Authentic:
+			if cfg, err := dane.Config(host, res.Records); err == nil {
+				return tlsPolicy{name: "dane", config: cfg}, nil
+			}
+		}
+	}
+	if enforce {
+		return tlsPolicy{name: "mta-sts", config: &tls.Config{ServerName: host, RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12}}, nil
+	}
+	return tlsPolicy{name: "opportunistic"}, nil
+}
+
 // exchangers returns the hosts to try for domain: its MX hosts in order,
 // or the domain itself when it has no MX (the implicit MX of RFC 5321
-// section 5.1).
-func (d *Direct) exchangers(ctx context.Context, domain string) ([]string, error) {
+// section 5.1), and whether DNSSEC vouched for them.
+func (d *Direct) exchangers(ctx context.Context, domain string) ([]string, bool, error) {
 	res, err := d.Resolver.MX(ctx, domain)
 	switch {
 	case errors.Is(err, resolver.ErrNotFound):
-		if _, aerr := d.Resolver.Addrs(ctx, domain); aerr != nil {
+		addrs, aerr := d.Resolver.Addrs(ctx, domain)
+		if aerr != nil {
 			if errors.Is(aerr, resolver.ErrNotFound) {
-				return nil, errRoute(550, gosmtp.EnhancedCode{5, 1, 2}, "domain %s has no mail exchanger and no address", domain)
+				return nil, false, errRoute(550, gosmtp.EnhancedCode{5, 1, 2}, "domain %s has no mail exchanger and no address", domain)
 			}
-			return nil, fmt.Errorf("looking up %s: %w", domain, aerr)
+			return nil, false, fmt.Errorf("looking up %s: %w", domain, aerr)
 		}
-		return []string{domain}, nil
+		return []string{domain}, addrs.Authentic, nil
 	case err != nil:
-		return nil, fmt.Errorf("looking up the MX of %s: %w", domain, err)
+		return nil, false, fmt.Errorf("looking up the MX of %s: %w", domain, err)
 	}
 	// RFC 7505 section 4.2: a null MX says the domain takes no mail; the
 	// bounce carries 556 5.1.10.
 	if len(res.Records) == 1 && res.Records[0].Host == "" {
-		return nil, errRoute(556, gosmtp.EnhancedCode{5, 1, 10}, "domain %s does not accept mail (null MX)", domain)
+		return nil, false, errRoute(556, gosmtp.EnhancedCode{5, 1, 10}, "domain %s does not accept mail (null MX)", domain)
 	}
 	hosts := make([]string, 0, len(res.Records))
 	for _, mx := range res.Records {
@@ -158,30 +213,33 @@ func (d *Direct) exchangers(ctx context.Context, domain string) ([]string, error
 			hosts = append(hosts, mx.Host)
 		}
 	}
-	return hosts, nil
+	return hosts, res.Authentic, nil
 }
 
 // send runs one transaction with the exchanger at addr, on an idle
 // connection when there is one.
-func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte) error {
-	if s, ok := d.takeIdle(addr); ok {
+func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte, pol tlsPolicy) error {
+	// A connection verified for one exchanger name under one policy serves
+	// only the same again.
+	key := addr + " " + host + " " + pol.name
+	if s, ok := d.takeIdle(key); ok {
 		err := s.transact(ctx, from, to, data)
 		var se *gosmtp.SMTPError
 		if err == nil || errors.As(err, &se) {
-			d.finish(addr, s, err)
+			d.finish(key, s, err)
 			return err
 		}
 		// The exchanger closed the idle connection: open another.
 		s.c.Close()
 	}
-	s, err := d.dial(ctx, host, addr)
+	s, err := d.dial(ctx, host, addr, pol)
 	if err != nil {
 		return err
 	}
 	err = s.transact(ctx, from, to, data)
-	d.finish(addr, s, err)
+	d.finish(key, s, err)
 	if err == nil {
-		d.logger().Info("direct: delivered", "rcpt", to, "host", host, "addr", addr, "tls", s.tls)
+		d.logger().Info("direct: delivered", "rcpt", to, "host", host, "addr", addr, "tls", s.tls, "policy", pol.name)
 	}
 	return err
 }
@@ -193,11 +251,14 @@ func (s *mxConn) transact(ctx context.Context, from, to string, data []byte) err
 	return transact(s.c, from, to, data)
 }
 
-// dial connects to an exchanger with STARTTLS when it offers it (RFC
-// 3207), and without TLS when it does not or when the handshake fails,
-// which opportunistic TLS allows (RFC 7435 section 3).
-func (d *Direct) dial(ctx context.Context, host, addr string) (*mxConn, error) {
-	s, err := d.connect(ctx, host, addr, true)
+// dial connects to an exchanger with STARTTLS (RFC 3207). Under a policy
+// any failure is final; opportunistic TLS goes on without TLS when the
+// exchanger does not offer it or the handshake fails (RFC 7435 section 3).
+func (d *Direct) dial(ctx context.Context, host, addr string, pol tlsPolicy) (*mxConn, error) {
+	if pol.config != nil {
+		return d.connect(ctx, addr, pol.config)
+	}
+	s, err := d.connect(ctx, addr, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true})
 	if err == nil {
 		return s, nil
 	}
@@ -207,10 +268,11 @@ func (d *Direct) dial(ctx context.Context, host, addr string) (*mxConn, error) {
 		return nil, err
 	}
 	d.logger().Debug("direct: no TLS with exchanger, sending in plain text", "host", host, "addr", addr, "err", err)
-	return d.connect(ctx, host, addr, false)
+	return d.connect(ctx, addr, nil)
 }
 
-func (d *Direct) connect(ctx context.Context, host, addr string, useTLS bool) (*mxConn, error) {
+// connect opens a session, with STARTTLS when tlsConfig is not nil.
+func (d *Direct) connect(ctx context.Context, addr string, tlsConfig *tls.Config) (*mxConn, error) {
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -219,33 +281,28 @@ func (d *Direct) connect(ctx context.Context, host, addr string, useTLS bool) (*
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	var c *gosmtp.Client
-	if useTLS {
+	if tlsConfig != nil {
 		// go-smtp sends the first EHLO, before STARTTLS, as "localhost";
 		// the EHLO after it, which the exchanger's policies see, carries
 		// our name.
-		if c, err = gosmtp.NewClientStartTLS(conn, d.tlsConfig(host)); err != nil {
+		if c, err = gosmtp.NewClientStartTLS(conn, tlsConfig); err != nil {
 			return nil, fmt.Errorf("starting TLS: %w", err)
 		}
 	} else {
 		c = gosmtp.NewClient(conn)
 	}
+	// The TLS handshake happens here, with the first write after STARTTLS:
+	// a certificate the policy refuses fails it.
 	if err := c.Hello(d.Hostname); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("EHLO: %w", err)
 	}
-	return &mxConn{c: c, conn: conn, tls: useTLS}, nil
-}
-
-func (d *Direct) tlsConfig(host string) *tls.Config {
-	if d.TLSConfig != nil {
-		return d.TLSConfig(host)
-	}
-	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
+	return &mxConn{c: c, conn: conn, tls: tlsConfig != nil}, nil
 }
 
 // finish keeps a connection whose transaction ended cleanly for the next
 // message to the same exchanger, and closes the others.
-func (d *Direct) finish(addr string, s *mxConn, err error) {
+func (d *Direct) finish(key string, s *mxConn, err error) {
 	var se *gosmtp.SMTPError
 	if err != nil && !errors.As(err, &se) || s.c.Reset() != nil {
 		s.c.Close()
@@ -258,23 +315,23 @@ func (d *Direct) finish(addr string, s *mxConn, err error) {
 		d.idle = map[string][]*mxConn{}
 	}
 	d.sweepLocked(s.since)
-	if len(d.idle[addr]) >= maxIdle {
+	if len(d.idle[key]) >= maxIdle {
 		go s.c.Quit()
 		return
 	}
-	d.idle[addr] = append(d.idle[addr], s)
+	d.idle[key] = append(d.idle[key], s)
 }
 
-func (d *Direct) takeIdle(addr string) (*mxConn, bool) {
+func (d *Direct) takeIdle(key string) (*mxConn, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sweepLocked(time.Now())
-	list := d.idle[addr]
+	list := d.idle[key]
 	if len(list) == 0 {
 		return nil, false
 	}
 	s := list[len(list)-1]
-	d.idle[addr] = list[:len(list)-1]
+	d.idle[key] = list[:len(list)-1]
 	return s, true
 }
 

@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
+	"casella/internal/mailauth"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
 	"casella/internal/spool"
@@ -237,4 +238,41 @@ func TestRelayDirect(t *testing.T) {
 	if err := r.Handle(ctx, e, []byte(testMsg), 2); err == nil || errors.Is(err, spool.ErrPermanent) || !strings.Contains(err.Error(), "broken.test") {
 		t.Fatalf("SERVFAIL: %v, want a temporary error naming the domain", err)
 	}
+}
+
+// A recipient still failing after hours gets its sender a delay notice
+// (RFC 3464 Action: delayed) saying until when the queue keeps trying.
+func TestRelayDelayNotice(t *testing.T) {
+	bounces := &recorder{}
+	r := &Relay{Hostname: "mx.example.test", Lifetime: 120 * time.Hour, Logger: discardLogger(), Bounce: bounces, Directory: newTestDirectory()}
+	e := outboundEntry("friend@remote.test")
+	cause := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	if err := r.notify(context.Background(), e, []byte(testMsg), 0, cause, true); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bounces.all()
+	if len(msgs) != 1 {
+		t.Fatalf("%d notices", len(msgs))
+	}
+	until := e.Envelope.Received.Add(120 * time.Hour).Format(time.RFC1123Z)
+	for _, want := range []string{"Subject: Delayed Mail", "Action: delayed", "Status: 4.3.0", "Diagnostic-Code: smtp; 451 greylisted", "Will-Retry-Until: " + until, "Message-ID: <delay-"} {
+		if !bytes.Contains(msgs[0].data, []byte(want)) {
+			t.Errorf("delay notice lacks %q:\n%s", want, msgs[0].data)
+		}
+	}
+}
+
+// A client on a blocklist gets 554 at EHLO and can send nothing; one the
+// list does not name, or any client while the list is down, gets in.
+func TestBlocklist(t *testing.T) {
+	dnsSrv := dnstest.Start(t, "1.0.0.127.bl.test. 300 IN A 127.0.0.2")
+	bl := &mailauth.DNSBL{Resolver: &resolver.Resolver{Servers: []string{dnsSrv.Addr}}, Zones: []string{"bl.test"}}
+	e := newTestEnv(t, func(c *Config) { c.Blocklists = bl })
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "554 5.7.1 Service unavailable; client [127.0.0.1] blocked using bl.test")
+	rc.cmd("MAIL FROM:<a@b.test>", "502")
+
+	dnsSrv.Fail("1.0.0.127.bl.test", dns.RcodeServerFailure)
+	rc = dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "250")
 }

@@ -26,17 +26,28 @@ const bounceTimeout = time.Minute
 // failed entry's message from Queue and sends the sender a DSN. An error
 // leaves the recipient unfinished, to be tried again.
 func (r *Relay) OnPermanent(e *spool.Entry, rcpt int, cause error) error {
+	return r.notifyQueued(e, rcpt, cause, false)
+}
+
+// OnDelay has the signature of spool.Options.OnDelay: it tells the sender
+// that a recipient has not taken the message yet and will be retried
+// (RFC 3464 Action: delayed).
+func (r *Relay) OnDelay(e *spool.Entry, rcpt int, cause error) error {
+	return r.notifyQueued(e, rcpt, cause, true)
+}
+
+func (r *Relay) notifyQueued(e *spool.Entry, rcpt int, cause error, delayed bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), bounceTimeout)
 	defer cancel()
 	var data []byte
 	if r.Queue != nil {
 		_, d, err := r.Queue.Get(ctx, e.ID)
 		if err != nil {
-			return fmt.Errorf("bounce %s: reading message: %w", e.ID, err)
+			return fmt.Errorf("DSN for %s: reading message: %w", e.ID, err)
 		}
 		data = d
 	}
-	return r.SendBounce(ctx, e, data, rcpt, cause)
+	return r.notify(ctx, e, data, rcpt, cause, delayed)
 }
 
 // SendBounce builds the delivery status notification (RFC 3464) for e's
@@ -46,6 +57,11 @@ func (r *Relay) OnPermanent(e *spool.Entry, rcpt int, cause error) error {
 // section 4.5.5), and only local mailboxes can receive it. data, if not
 // nil, is the failed message, whose header is returned.
 func (r *Relay) SendBounce(ctx context.Context, e *spool.Entry, data []byte, rcpt int, cause error) error {
+	return r.notify(ctx, e, data, rcpt, cause, false)
+}
+
+// notify sends a failure DSN or, when delayed, a delay notice.
+func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt int, cause error, delayed bool) error {
 	from := e.Envelope.From
 	if from == "" || rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
 		return nil
@@ -59,10 +75,10 @@ func (r *Relay) SendBounce(ctx context.Context, e *spool.Entry, data []byte, rcp
 		return fmt.Errorf("bounce %s: resolving sender: %w", e.ID, err)
 	}
 	now := time.Now()
-	msg := r.dsn(e, data, rcpt, cause, now)
+	msg := r.dsn(e, data, rcpt, cause, now, delayed)
 	env := spool.Envelope{Received: now}
 	for _, x := range rs {
-		env.Recipients = append(env.Recipients, spool.Recipient{Address: from, Account: int64(x.Account.ID), Tag: x.Tag})
+		env.Recipients = append(env.Recipients, spool.Recipient{Address: from, Account: int64(x.Account.ID), Tag: x.Tag, Cell: x.Account.Cell})
 	}
 	id, err := r.Bounce.Enqueue(ctx, env, msg)
 	if err != nil {
@@ -72,15 +88,21 @@ func (r *Relay) SendBounce(ctx context.Context, e *spool.Entry, data []byte, rcp
 	return nil
 }
 
-// dsn renders the multipart/report message (RFC 3464 section 2, RFC 6522).
-func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time.Time) []byte {
+// dsn renders the multipart/report message (RFC 3464 section 2, RFC 6522)
+// of a failure or, when delayed, of a delay.
+func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time.Time, delayed bool) []byte {
 	host := token(r.Hostname, false)
 	rcptAddr := e.Envelope.Recipients[rcpt].Address
 	utf8 := !isASCII(rcptAddr) || !isASCII(e.Envelope.From)
-	status, diag := "5.0.0", ""
+	class := 5
+	subject, action, kind := "Undelivered Mail Returned to Sender", "failed", "dsn"
+	if delayed {
+		class, subject, action, kind = 4, "Delayed Mail (still being retried)", "delayed", "delay"
+	}
+	status, diag := fmt.Sprintf("%d.0.0", class), ""
 	var se *gosmtp.SMTPError
 	if errors.As(cause, &se) {
-		if se.EnhancedCode[0] == 5 {
+		if se.EnhancedCode[0] == class {
 			status = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 		}
 		diag = fmt.Sprintf("smtp; %d %s", se.Code, oneLine(se.Message))
@@ -97,9 +119,9 @@ func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
 	w("From: Mail Delivery System <MAILER-DAEMON@%s>", host)
 	w("To: <%s>", token(e.Envelope.From, utf8))
-	w("Subject: Undelivered Mail Returned to Sender")
+	w("Subject: %s", subject)
 	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Message-ID: <dsn-%s-%d@%s>", token(e.ID, false), rcpt, host)
+	w("Message-ID: <%s-%s-%d@%s>", kind, token(e.ID, false), rcpt, host)
 	// RFC 3834 section 5: automatic replies must not be answered.
 	w("Auto-Submitted: auto-replied")
 	w("MIME-Version: 1.0")
@@ -113,8 +135,16 @@ func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time
 	w("")
 	w("This is the mail system at %s.", host)
 	w("")
-	w("Your message to <%s> could not be delivered:", token(rcptAddr, true))
-	w("%s", reason)
+	if delayed {
+		w("Your message to <%s> has not been delivered yet:", token(rcptAddr, true))
+		w("%s", reason)
+		w("")
+		w("The mail system keeps trying until %s;", r.retryUntil(e).Format(time.RFC1123Z))
+		w("you will hear again only if it gives up.")
+	} else {
+		w("Your message to <%s> could not be delivered:", token(rcptAddr, true))
+		w("%s", reason)
+	}
 	w("")
 	w("--%s", boundary)
 	// RFC 6533 section 6: UTF-8 addresses need the global form.
@@ -132,12 +162,15 @@ func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time
 	} else {
 		w("Final-Recipient: rfc822; %s", token(rcptAddr, false))
 	}
-	w("Action: failed")
+	w("Action: %s", action)
 	w("Status: %s", status)
 	if diag != "" {
 		w("Diagnostic-Code: %s", diag)
 	}
 	w("Last-Attempt-Date: %s", now.Format(time.RFC1123Z))
+	if delayed {
+		w("Will-Retry-Until: %s", r.retryUntil(e).Format(time.RFC1123Z))
+	}
 	w("")
 	if data != nil {
 		w("--%s", boundary)
@@ -148,6 +181,11 @@ func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time
 	}
 	w("--%s--", boundary)
 	return b.Bytes()
+}
+
+// retryUntil is when the queue gives e up.
+func (r *Relay) retryUntil(e *spool.Entry) time.Time {
+	return e.Envelope.Received.Add(r.Lifetime)
 }
 
 // headerOf returns data's header section without the CRLF that ends its

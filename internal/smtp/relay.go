@@ -40,6 +40,9 @@ type Relay struct {
 	TLSConfig *tls.Config
 	// Hostname is this server's name for EHLO and in DSNs.
 	Hostname string
+	// Lifetime is how long the queue retries a message, for the
+	// Will-Retry-Until of delay notices.
+	Lifetime time.Duration
 	// Timeout bounds one attempt; 0 means DefaultRelayTimeout.
 	Timeout time.Duration
 	// Logger receives delivery logs; nil means slog.Default().

@@ -92,6 +92,8 @@ type Config struct {
 	// Checks, when set, checks SPF, DKIM and DMARC of mail arriving on the
 	// MX listener.
 	Checks *mailauth.Checker
+	// Blocklists, when set, refuses MX clients listed in a DNS blocklist.
+	Blocklists *mailauth.DNSBL
 	// TLS enables STARTTLS and is required for submission.
 	TLS *tls.Config
 	// MaxMessageBytes limits a message's size; 0 means

@@ -44,6 +44,11 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		id:   hex.EncodeToString(id),
 	}
 	s.log = b.srv.log.With("session", s.id, "remote", c.Conn().RemoteAddr().String())
+	if b.role == roleMX && b.srv.cfg.Blocklists != nil {
+		if err := s.checkBlocklists(); err != nil {
+			return nil, err
+		}
+	}
 	if b.role == roleSubmission {
 		return &submissionSession{session: s}, nil
 	}
@@ -137,7 +142,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return err
 	}
 	for _, r := range rs {
-		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag})
+		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil

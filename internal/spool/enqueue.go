@@ -20,7 +20,7 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 	}
 	env.Recipients = append([]Recipient(nil), env.Recipients...)
 	for i := range env.Recipients {
-		env.Recipients[i].Done, env.Recipients[i].Failed = false, ""
+		env.Recipients[i].Done, env.Recipients[i].Failed, env.Recipients[i].Warned = false, "", false
 	}
 	if env.Received.IsZero() {
 		env.Received = s.opts.Now()

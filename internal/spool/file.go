@@ -85,7 +85,7 @@ func parseEnvelope(js []byte) (Envelope, error) {
 	}
 	// Results are kept in the state file; the entry file's are ignored.
 	for i := range env.Recipients {
-		env.Recipients[i].Done, env.Recipients[i].Failed = false, ""
+		env.Recipients[i].Done, env.Recipients[i].Failed, env.Recipients[i].Warned = false, "", false
 	}
 	return env, nil
 }
@@ -161,6 +161,7 @@ type state struct {
 	LastError   string    `json:"lastError,omitempty"`
 	Done        []bool    `json:"done,omitempty"`
 	Failed      []string  `json:"failed,omitempty"`
+	Warned      []bool    `json:"warned,omitempty"`
 }
 
 // stateOf extracts e's retry state.
@@ -174,6 +175,10 @@ func stateOf(e *Entry) state {
 		if r.Failed != "" {
 			s.Failed = growStrings(s.Failed, i+1)
 			s.Failed[i] = r.Failed
+		}
+		if r.Warned {
+			s.Warned = growBools(s.Warned, i+1)
+			s.Warned[i] = true
 		}
 	}
 	return s
@@ -201,7 +206,7 @@ func decodeState(b []byte, e *Entry) error {
 		return fmt.Errorf("decode state: %w", err)
 	}
 	n := len(e.Envelope.Recipients)
-	if s.Attempts < 0 || len(s.Done) > n || len(s.Failed) > n {
+	if s.Attempts < 0 || len(s.Done) > n || len(s.Failed) > n || len(s.Warned) > n {
 		return errors.New("state does not match the entry")
 	}
 	e.Attempts, e.NextAttempt, e.LastError = s.Attempts, s.NextAttempt, s.LastError
@@ -210,6 +215,9 @@ func decodeState(b []byte, e *Entry) error {
 	}
 	for i, f := range s.Failed {
 		e.Envelope.Recipients[i].Failed = f
+	}
+	for i, w := range s.Warned {
+		e.Envelope.Recipients[i].Warned = w
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func (s *Spool) Run(ctx context.Context, h Handler) error {
 		return err
 	}
 	defer unlock()
-	l := &loop{s: s, sc: newSched(), h: h}
+	l := &loop{s: s, sc: newSched(), h: h, cells: map[string]*cellLoop{}}
 	if err := l.recover(); err != nil {
 		return err
 	}
@@ -57,19 +57,39 @@ func (s *Spool) lock() (func(), error) {
 
 // loop is the state of one Run, owned by its goroutine.
 type loop struct {
-	s  *Spool
-	sc *sched
-	h  Handler
-	st LoopState
+	s     *Spool
+	sc    *sched
+	h     Handler
+	st    LoopState
+	cells map[string]*cellLoop
 
-	inflight int       // batches out
-	running  int       // their tasks
-	until    time.Time // while the breaker is open
-	probing  bool      // the half-open probe is running
+	inflight int // batches out
+	running  int // their tasks
 
 	tokens    float64 // DrainRate token bucket
 	refilled  time.Time
 	rateLimit bool
+}
+
+// cellLoop is the circuit breaker of one cell and its work in flight. A
+// breaker per cell, not one for the loop: when one cell's store fails,
+// only its deliveries pause, and the other cells' go on.
+type cellLoop struct {
+	st       CellState
+	until    time.Time // while the breaker is open
+	probing  bool      // the half-open probe is running
+	inflight int       // batches out
+	running  int       // their tasks
+}
+
+// cell returns the state of cell, made on first use.
+func (l *loop) cell(name string) *cellLoop {
+	c := l.cells[name]
+	if c == nil {
+		c = &cellLoop{}
+		l.cells[name] = c
+	}
+	return c
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -102,22 +122,29 @@ func (l *loop) run(ctx context.Context) error {
 		// With fewer batches out than workers, a worker is waiting for
 		// one or about to: each holds at most one unread result, in a
 		// channel with room for it, so the send below returns at once.
-		if l.start() && l.allow(now) && l.sc.peek(now) != nil {
-			if wake = l.tokenAt(now); wake.IsZero() {
-				batch := l.sc.next(now, l.batchMax())
-				tasks <- batch
-				l.inflight++
-				l.running += len(batch)
-				l.tokens -= float64(len(batch))
-				if l.st.Breaker == BreakerHalfOpen {
-					l.probing = true
+		if l.inflight < s.opts.Workers {
+			if p := l.sc.peek(now, func(p *part) bool { return l.start(p, now) }); p != nil {
+				if wake = l.tokenAt(now); wake.IsZero() {
+					c := l.cell(p.cell)
+					batch := l.sc.next(now, p, l.batchMax(c))
+					tasks <- batch
+					l.inflight++
+					l.running += len(batch)
+					c.inflight++
+					c.running += len(batch)
+					l.tokens -= float64(len(batch))
+					if c.st.Breaker == BreakerHalfOpen {
+						c.probing = true
+					}
+					continue
 				}
-				continue
 			}
 		}
 		wake = earliest(wake, l.sc.wake())
-		if l.st.Breaker == BreakerOpen {
-			wake = earliest(wake, l.until)
+		for _, c := range l.cells {
+			if c.st.Breaker == BreakerOpen {
+				wake = earliest(wake, c.until)
+			}
 		}
 		if wake.IsZero() {
 			timer.Reset(time.Hour)
@@ -128,11 +155,7 @@ func (l *loop) run(ctx context.Context) error {
 
 		select {
 		case rs := <-results:
-			l.inflight--
-			l.running -= len(rs)
-			for _, r := range rs {
-				l.apply(r, s.opts.Now())
-			}
+			l.finished(rs)
 		case <-s.notify:
 			l.takeFresh()
 			l.pokes()
@@ -145,10 +168,7 @@ func (l *loop) run(ctx context.Context) error {
 			close(tasks)
 			wg.Wait()
 			for len(results) > 0 {
-				l.inflight--
-				for _, r := range <-results {
-					l.apply(r, s.opts.Now())
-				}
+				l.finished(<-results)
 			}
 			l.publish()
 			s.loopMu.Lock()
@@ -159,6 +179,21 @@ func (l *loop) run(ctx context.Context) error {
 	}
 }
 
+// finished takes the results of one batch.
+func (l *loop) finished(rs []result) {
+	l.inflight--
+	l.running -= len(rs)
+	if len(rs) > 0 {
+		// A batch is of one cell.
+		c := l.cell(rs[0].t.cell)
+		c.inflight--
+		c.running -= len(rs)
+	}
+	for _, r := range rs {
+		l.apply(r, l.s.opts.Now())
+	}
+}
+
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || !b.IsZero() && b.Before(a) {
 		return b
@@ -166,40 +201,70 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// start reports whether a worker may take another batch. With nothing out,
-// one starts at once, however small. Behind a running batch, another
-// starts only when a full batch's worth of tasks is not running (some may
-// still be waiting out a backoff): under load, tasks gather into large
-// batches, which cost one commit each, instead of many small ones that
-// take the CPU and disk intake needs.
-func (l *loop) start() bool {
-	if l.inflight == 0 {
+// start reports whether a worker may take a batch of p's cell now: its
+// breaker allows it, and with nothing of the cell out, one starts at once,
+// however small. Behind a running batch, another starts only when a full
+// batch's worth of the cell's tasks is not running (some may still be
+// waiting out a backoff): under load, tasks gather into large batches,
+// which cost one commit each, instead of many small ones that take the
+// CPU and disk intake needs. While other cells have work, a cell holds at
+// most all workers but one, so that a store whose calls hang cannot take
+// them all.
+func (l *loop) start(p *part, now time.Time) bool {
+	c := l.cell(p.cell)
+	if !l.allow(p.cell, c, now) {
+		return false
+	}
+	if c.inflight == 0 {
 		return true
 	}
-	return l.inflight < l.s.opts.Workers && l.sc.pending-l.running >= l.batchMax()
+	if c.inflight >= l.s.opts.Workers-1 && l.busyCells() > 1 {
+		return false
+	}
+	return p.pending-c.running >= l.batchMax(c)
 }
 
-// allow reports whether the breaker lets a task start now.
-func (l *loop) allow(now time.Time) bool {
-	switch l.st.Breaker {
+// busyCells returns how many cells have tasks.
+func (l *loop) busyCells() int {
+	n := 0
+	for _, p := range l.sc.parts {
+		if p.pending > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// allow reports whether the breaker of a cell lets a task start now.
+func (l *loop) allow(name string, c *cellLoop, now time.Time) bool {
+	switch c.st.Breaker {
 	case BreakerOpen:
-		if now.Before(l.until) {
+		if now.Before(c.until) {
 			return false
 		}
-		l.st.Breaker, l.probing = BreakerHalfOpen, false
-		l.s.opts.Logger.Info("spool: circuit breaker half-open, probing")
+		c.st.Breaker, c.probing = BreakerHalfOpen, false
+		l.s.opts.Logger.Info("spool: circuit breaker half-open, probing", cellAttr(name)...)
 		fallthrough
 	case BreakerHalfOpen:
-		return !l.probing && l.inflight == 0
+		return !c.probing && c.inflight == 0
 	}
 	return true
 }
 
-// batchMax returns how many tasks of one lane may start together: one
-// for a handler that takes them one at a time and for the breaker's probe,
-// and no more than the drain rate allows now.
-func (l *loop) batchMax() int {
-	if _, ok := l.h.(BatchHandler); !ok || l.st.Breaker == BreakerHalfOpen {
+// cellAttr names a cell in log records, except the one cell of embedded
+// mode and of the outbound queue.
+func cellAttr(name string) []any {
+	if name == "" {
+		return nil
+	}
+	return []any{"cell", name}
+}
+
+// batchMax returns how many tasks may start together in a cell: one for a
+// handler that takes them one at a time and for the breaker's probe, and
+// no more than the drain rate allows now.
+func (l *loop) batchMax(c *cellLoop) int {
+	if _, ok := l.h.(BatchHandler); !ok || c.st.Breaker == BreakerHalfOpen {
 		return 1
 	}
 	n := l.s.opts.Batch
@@ -224,8 +289,10 @@ func (l *loop) tokenAt(now time.Time) time.Time {
 	return now.Add(time.Duration((1 - l.tokens) / rate * float64(time.Second)))
 }
 
-// apply takes a worker's result into the scheduler and the breaker.
+// apply takes a worker's result into the scheduler and its cell's
+// breaker.
 func (l *loop) apply(r result, now time.Time) {
+	c := l.cell(r.t.cell)
 	switch r.outcome {
 	case delivered, permanent:
 		if r.outcome == delivered {
@@ -233,12 +300,13 @@ func (l *loop) apply(r result, now time.Time) {
 		} else {
 			l.st.Permanent++
 		}
-		l.st.ConsecutiveFailures = 0
-		l.probing = false
-		if l.st.Breaker != BreakerClosed {
-			l.st.Breaker = BreakerClosed
-			l.s.opts.Logger.Info("spool: circuit breaker closed, draining backlog", "pending", l.sc.pending)
-			l.sc.allDue(now)
+		c.st.ConsecutiveFailures = 0
+		c.probing = false
+		if c.st.Breaker != BreakerClosed {
+			c.st.Breaker = BreakerClosed
+			l.s.opts.Logger.Info("spool: circuit breaker closed, draining backlog",
+				append(cellAttr(r.t.cell), "pending", l.sc.part(r.t.cell).pending)...)
+			l.sc.allDue(r.t.cell, now)
 		}
 		l.sc.done(r.t, true, 0, now)
 	case failed:
@@ -249,14 +317,16 @@ func (l *loop) apply(r result, now time.Time) {
 			l.sc.done(r.t, false, r.next, now)
 			return
 		}
-		l.st.ConsecutiveFailures++
-		l.st.LastError, l.st.LastErrorAt = r.err.Error(), now
-		l.s.opts.Logger.Warn("spool: delivery failed, will retry", "id", r.t.it.id, "rcpt", r.t.rcpt, "err", r.err)
-		if l.st.Breaker == BreakerHalfOpen || l.st.Breaker == BreakerClosed && l.st.ConsecutiveFailures >= l.s.opts.BreakerFailures {
-			if l.st.Breaker == BreakerClosed {
-				l.s.opts.Logger.Error("spool: circuit breaker open, pausing deliveries", "failures", l.st.ConsecutiveFailures, "err", r.err)
+		c.st.ConsecutiveFailures++
+		c.st.LastError, c.st.LastErrorAt = r.err.Error(), now
+		l.s.opts.Logger.Warn("spool: delivery failed, will retry",
+			append(cellAttr(r.t.cell), "id", r.t.it.id, "rcpt", r.t.rcpt, "err", r.err)...)
+		if c.st.Breaker == BreakerHalfOpen || c.st.Breaker == BreakerClosed && c.st.ConsecutiveFailures >= l.s.opts.BreakerFailures {
+			if c.st.Breaker == BreakerClosed {
+				l.s.opts.Logger.Error("spool: circuit breaker open, pausing deliveries",
+					append(cellAttr(r.t.cell), "failures", c.st.ConsecutiveFailures, "err", r.err)...)
 			}
-			l.st.Breaker, l.until, l.probing = BreakerOpen, now.Add(l.s.opts.BreakerCooldown), false
+			c.st.Breaker, c.until, c.probing = BreakerOpen, now.Add(l.s.opts.BreakerCooldown), false
 		}
 		l.sc.done(r.t, false, r.next, now)
 	case canceled:
@@ -271,11 +341,33 @@ func (l *loop) apply(r result, now time.Time) {
 	}
 }
 
-// publish makes the loop's state visible to State.
+// publish makes the loop's state visible to State. The loop's breaker is
+// the worst of its cells', its failures and last error the latest cell's.
 func (l *loop) publish() {
 	l.st.Running = true
 	l.st.Pending = l.sc.pending
 	l.st.InFlight = l.inflight
+	l.st.Breaker, l.st.ConsecutiveFailures = BreakerClosed, 0
+	cells := make(map[string]CellState, len(l.cells))
+	for name, c := range l.cells {
+		st := c.st
+		st.InFlight = c.inflight
+		if p := l.sc.parts[name]; p != nil {
+			st.Pending = p.pending
+		}
+		cells[name] = st
+		l.st.Breaker = worse(l.st.Breaker, st.Breaker)
+		l.st.ConsecutiveFailures = max(l.st.ConsecutiveFailures, st.ConsecutiveFailures)
+		if st.LastErrorAt.After(l.st.LastErrorAt) {
+			l.st.LastError, l.st.LastErrorAt = st.LastError, st.LastErrorAt
+		}
+	}
+	for name, p := range l.sc.parts {
+		if _, ok := cells[name]; !ok {
+			cells[name] = CellState{Pending: p.pending}
+		}
+	}
+	l.st.Cells = cells
 	l.s.loopMu.Lock()
 	l.s.loop = l.st
 	l.s.loopMu.Unlock()

@@ -13,10 +13,12 @@ import (
 // account's mail is delivered in arrival order, and one per entry for its
 // remote recipients. Only the head of a lane may start, alone or as the
 // first of the due tasks right behind it, and nothing else in the lane
-// starts until they are all done. One batch may take several lanes (see
-// next), so that a commit serves many accounts. Lanes whose head is due
-// wait in the ready heap, oldest head first; the others wait in the
-// waiting heap, soonest first.
+// starts until they are all done. Lanes are grouped by cell (the
+// recipient's Cell when the lane was made): one batch may take several
+// lanes of one cell (see next), so that a commit serves many accounts,
+// but never lanes of two cells, whose stores are different systems. In
+// each cell, lanes whose head is due wait in the ready heap, oldest head
+// first; the others wait in the waiting heap, soonest first.
 // The scheduler is owned by the loop goroutine and not locked.
 
 // laneKey names a lane.
@@ -62,6 +64,7 @@ type task struct {
 	it   *item
 	rcpt int
 	lane laneKey
+	cell string // of the lane
 }
 
 func (t task) before(u task) bool {
@@ -70,28 +73,45 @@ func (t task) before(u task) bool {
 
 type lane struct {
 	key     laneKey
+	part    *part
 	tasks   []task // sorted by (entry id, recipient)
 	running int    // the first running tasks are in flight
 	heap    *laneHeap
 	index   int // in heap
 }
 
+// part is the lanes of one cell.
+type part struct {
+	cell    string
+	ready   laneHeap // by head id
+	waiting laneHeap // by head due time
+	pending int      // tasks in its lanes
+}
+
 type sched struct {
 	items   map[string]*item
 	lanes   map[laneKey]*lane
-	ready   laneHeap // by head id
-	waiting laneHeap // by head due time
-	pending int      // tasks in lanes
+	parts   map[string]*part
+	pending int // tasks in lanes
 }
 
 func newSched() *sched {
-	sc := &sched{items: map[string]*item{}, lanes: map[laneKey]*lane{}}
-	sc.ready.less = func(a, b *lane) bool { return a.tasks[0].before(b.tasks[0]) }
-	sc.waiting.less = func(a, b *lane) bool {
-		na, nb := a.tasks[0].it.next, b.tasks[0].it.next
-		return na < nb || na == nb && a.tasks[0].before(b.tasks[0])
+	return &sched{items: map[string]*item{}, lanes: map[laneKey]*lane{}, parts: map[string]*part{}}
+}
+
+// part returns the part of cell, made on first use.
+func (sc *sched) part(cell string) *part {
+	p := sc.parts[cell]
+	if p == nil {
+		p = &part{cell: cell}
+		p.ready.less = func(a, b *lane) bool { return a.tasks[0].before(b.tasks[0]) }
+		p.waiting.less = func(a, b *lane) bool {
+			na, nb := a.tasks[0].it.next, b.tasks[0].it.next
+			return na < nb || na == nb && a.tasks[0].before(b.tasks[0])
+		}
+		sc.parts[cell] = p
 	}
-	return sc
+	return p
 }
 
 // add makes e's unfinished recipients tasks. Adding a known id does
@@ -108,10 +128,10 @@ func (sc *sched) add(e *Entry, now time.Time) {
 		k := keyOf(e, i)
 		l := sc.lanes[k]
 		if l == nil {
-			l = &lane{key: k}
+			l = &lane{key: k, part: sc.part(r.Cell)}
 			sc.lanes[k] = l
 		}
-		t := task{it, i, k}
+		t := task{it, i, k, l.part.cell}
 		start := l.running
 		pos := start + sort.Search(len(l.tasks)-start, func(j int) bool { return t.before(l.tasks[start+j]) })
 		l.tasks = append(l.tasks, task{})
@@ -122,6 +142,7 @@ func (sc *sched) add(e *Entry, now time.Time) {
 		}
 		it.tasks++
 		sc.pending++
+		l.part.pending++
 		sc.place(l, now)
 	}
 	if it.tasks > 0 {
@@ -138,31 +159,48 @@ func (sc *sched) place(l *lane, now time.Time) {
 		return
 	}
 	if l.tasks[0].it.next <= now.UnixNano() {
-		heap.Push(&sc.ready, l)
+		heap.Push(&l.part.ready, l)
 	} else {
-		heap.Push(&sc.waiting, l)
+		heap.Push(&l.part.waiting, l)
 	}
 }
 
-// peek returns the lane whose head should run next, or nil.
-func (sc *sched) peek(now time.Time) *lane {
-	for sc.waiting.Len() > 0 && sc.waiting.l[0].tasks[0].it.next <= now.UnixNano() {
-		heap.Push(&sc.ready, heap.Pop(&sc.waiting))
+// peek returns the lane of p whose head should run next, or nil.
+func (p *part) peek(now time.Time) *lane {
+	for p.waiting.Len() > 0 && p.waiting.l[0].tasks[0].it.next <= now.UnixNano() {
+		heap.Push(&p.ready, heap.Pop(&p.waiting))
 	}
-	if sc.ready.Len() == 0 {
+	if p.ready.Len() == 0 {
 		return nil
 	}
-	return sc.ready.l[0]
+	return p.ready.l[0]
 }
 
-// next takes the tasks to start together, up to max: the head of the lane
-// whose head is oldest with the due tasks right behind it, then the same
-// from the lanes next in that order. A task whose entry failed runs alone.
-// It returns nil when no lane is ready.
-func (sc *sched) next(now time.Time, max int) []task {
+// peek returns, among the cells that ok accepts, the part whose ready head
+// is oldest, or nil: the backlog of all cells drains oldest first, and a
+// cell that may not start now holds back no other.
+func (sc *sched) peek(now time.Time, ok func(*part) bool) *part {
+	var best *part
+	for _, p := range sc.parts {
+		l := p.peek(now)
+		if l == nil || !ok(p) {
+			continue
+		}
+		if best == nil || l.tasks[0].before(best.ready.l[0].tasks[0]) {
+			best = p
+		}
+	}
+	return best
+}
+
+// next takes tasks of p to start together, up to max: the head of the
+// lane whose head is oldest with the due tasks right behind it, then the
+// same from the lanes next in that order. A task whose entry failed runs
+// alone. It returns nil when no lane of p is ready.
+func (sc *sched) next(now time.Time, p *part, max int) []task {
 	var out []task
 	for len(out) < max {
-		l := sc.peek(now)
+		l := p.peek(now)
 		if l == nil {
 			break
 		}
@@ -200,10 +238,13 @@ func (sc *sched) batch(l *lane, now time.Time, max int) []task {
 
 // wake returns when the soonest waiting lane becomes due, or zero.
 func (sc *sched) wake() time.Time {
-	if sc.waiting.Len() == 0 {
-		return time.Time{}
+	var t time.Time
+	for _, p := range sc.parts {
+		if p.waiting.Len() > 0 {
+			t = earliest(t, time.Unix(0, p.waiting.l[0].tasks[0].it.next))
+		}
 	}
-	return time.Unix(0, sc.waiting.l[0].tasks[0].it.next)
+	return t
 }
 
 // done records the end of a running task: finished removes it, otherwise
@@ -230,16 +271,31 @@ func (sc *sched) due(id string, now time.Time) {
 	}
 }
 
-// allDue makes every entry due now: after an outage the backlog drains
-// oldest first instead of waiting out each entry's backoff.
-func (sc *sched) allDue(now time.Time) {
-	for _, it := range sc.items {
+// allDue makes every entry with a task in cell due now: after an outage
+// of the cell the backlog drains oldest first instead of waiting out each
+// entry's backoff.
+func (sc *sched) allDue(cell string, now time.Time) {
+	changed := map[*item]bool{}
+	for _, l := range sc.lanes {
+		if l.part.cell != cell {
+			continue
+		}
+		for _, t := range l.tasks {
+			changed[t.it] = true
+		}
+	}
+	for it := range changed {
 		// The outage failed them, not their messages: they may join
 		// batches again.
 		it.next, it.failed = 0, false
 	}
-	for _, l := range sc.lanes {
-		sc.place(l, now)
+	// The waiting heaps order lanes by their heads' times, which just
+	// changed: mend them before moving lanes between heaps.
+	for _, p := range sc.parts {
+		heap.Init(&p.waiting)
+	}
+	for it := range changed {
+		sc.replace(it, now)
 	}
 }
 
@@ -250,6 +306,7 @@ func (sc *sched) finish(l *lane, t task, now time.Time) {
 	l.tasks = slices.Delete(l.tasks, i, i+1)
 	it.tasks--
 	sc.pending--
+	l.part.pending--
 	if it.tasks == 0 {
 		delete(sc.items, it.id)
 	}
@@ -290,6 +347,7 @@ func (sc *sched) drop(id string, now time.Time) {
 			if t.it == it && i >= l.running {
 				it.tasks--
 				sc.pending--
+				l.part.pending--
 				continue
 			}
 			kept = append(kept, t)

@@ -23,8 +23,11 @@
 //     nothing (Options.ReplaySafe), a delivered entry's removal does not
 //     wait for a sync of its own (removeFiles).
 //   - A failing handler never drops an entry: it is retried with
-//     exponential backoff and jitter, and a circuit breaker pauses the loop
-//     while the target keeps failing.
+//     exponential backoff and jitter, and a circuit breaker pauses the
+//     deliveries while the target keeps failing. There is one breaker per
+//     cell (Recipient.Cell), and batches never mix cells: a cell whose
+//     store fails pauses only its own recipients, and a cell whose calls
+//     hang holds at most all workers but one.
 //   - Entries are handled oldest first, and entries for one account in
 //     arrival order: an account has at most one delivery in flight, and it
 //     is the oldest unfinished one for that account.
@@ -60,8 +63,15 @@ type Recipient struct {
 	// Junk files the message to the recipient's Junk mailbox: the
 	// author domain's DMARC policy asked for quarantine.
 	Junk bool `json:"junk,omitempty"`
+	// Cell is the cell that stored the account when intake accepted the
+	// message, "" in embedded mode. The loop keeps a circuit breaker per
+	// cell and batches recipients of one cell only; the handler still
+	// routes by where the account is when it delivers.
+	Cell string `json:"cell,omitempty"`
 	// Done is set once the handler succeeded for this recipient.
 	Done bool `json:"done,omitempty"`
+	// Warned is set once OnDelay told the sender the recipient is late.
+	Warned bool `json:"warned,omitempty"`
 	// Failed is the permanent error that finished this recipient, or "".
 	Failed string `json:"failed,omitempty"`
 }
@@ -170,6 +180,17 @@ type Options struct {
 	// from it. If it returns an error the recipient stays unfinished and is
 	// tried again later.
 	OnPermanent func(e *Entry, rcpt int, err error) error
+	// Lifetime, if not 0, is how long an entry is retried: a temporary
+	// failure after it is permanent ("gave up after ..."). Only a queue
+	// whose handler talks to other servers sets it; mail accepted for our
+	// own mailboxes is never given up (DESIGN.md invariant 2).
+	Lifetime time.Duration
+	// WarnAfter, if not 0, is the age after which a temporary failure of a
+	// recipient calls OnDelay, once per recipient. The outbound queue
+	// sends a delay notice from it (RFC 3464 Action: delayed). An error
+	// from OnDelay is logged and it is called again at the next failure.
+	WarnAfter time.Duration
+	OnDelay   func(e *Entry, rcpt int, err error) error
 	// OnDelivered, if set, is called after each successful Handle with the
 	// time since the entry was received.
 	OnDelivered func(e *Entry, latency time.Duration)
@@ -246,7 +267,17 @@ func (b Breaker) String() string {
 	return "closed"
 }
 
+// worse returns the state that pauses more: open, then half-open.
+func worse(a, b Breaker) Breaker {
+	if a == BreakerOpen || b == BreakerOpen {
+		return BreakerOpen
+	}
+	return max(a, b)
+}
+
 // LoopState is the delivery loop's state, for status pages and metrics.
+// Breaker, ConsecutiveFailures and LastError sum up the cells': the
+// worst breaker, the longest run of failures, the latest error.
 type LoopState struct {
 	Running             bool
 	Breaker             Breaker
@@ -254,9 +285,22 @@ type LoopState struct {
 	LastError           string
 	LastErrorAt         time.Time
 	Pending             int    // unfinished recipients known to the loop
-	InFlight            int    // Handle calls running
+	InFlight            int    // batches running
 	Delivered           uint64 // successful Handle calls
 	FailedAttempts      uint64 // Handle calls that failed temporarily
 	Permanent           uint64 // recipients failed permanently
 	Corrupt             uint64 // entries moved to corrupt/
+	// Cells is the state of each cell the loop has seen recipients of,
+	// by name ("" for recipients without a cell).
+	Cells map[string]CellState
+}
+
+// CellState is the delivery loop's state for the recipients of one cell.
+type CellState struct {
+	Breaker             Breaker
+	ConsecutiveFailures int
+	LastError           string
+	LastErrorAt         time.Time
+	Pending             int // unfinished recipients
+	InFlight            int // batches running
 }

@@ -124,6 +124,10 @@ func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result
 		return result{t: t, outcome: delivered}
 	case ctx.Err() != nil:
 		return result{t: t, outcome: canceled, err: err}
+	case !errors.Is(err, ErrPermanent) && s.opts.Lifetime > 0 && s.opts.Now().Sub(e.Envelope.Received) >= s.opts.Lifetime:
+		// Past its lifetime a temporary failure ends the recipient, with
+		// the last error in the report.
+		return s.outcome(ctx, t, e, fmt.Errorf("gave up after %s of retries: %w: %w", s.opts.Lifetime, ErrPermanent, err))
 	case errors.Is(err, ErrPermanent):
 		if f := s.opts.OnPermanent; f != nil {
 			if perr := f(e, t.rcpt, err); perr != nil {
@@ -133,8 +137,23 @@ func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result
 		s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Failed = err.Error() })
 		return result{t: t, outcome: permanent, err: err}
 	default:
+		s.warn(t, e, err)
 		return s.failed(t, err)
 	}
+}
+
+// warn calls OnDelay for a recipient that failed temporarily once its
+// entry is older than WarnAfter, if it has not been warned of yet.
+func (s *Spool) warn(t task, e *Entry, err error) {
+	if s.opts.OnDelay == nil || s.opts.WarnAfter <= 0 || e.Envelope.Recipients[t.rcpt].Warned ||
+		s.opts.Now().Sub(e.Envelope.Received) < s.opts.WarnAfter {
+		return
+	}
+	if werr := s.opts.OnDelay(e, t.rcpt, err); werr != nil {
+		s.opts.Logger.Error("spool: delay notice failed; it is sent at the next attempt", "id", e.ID, "rcpt", t.rcpt, "err", werr)
+		return
+	}
+	s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Warned = true })
 }
 
 // guard calls a handler, turning a panic into an error so that a bug in a

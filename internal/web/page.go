@@ -27,12 +27,18 @@ table{border-collapse:collapse;width:100%;margin-top:1.5rem}td,th{text-align:lef
 <table><tr><th>Queue</th><th>Messages waiting</th><th>Oldest (s)</th></tr>
 {{range $name, $q := .Queues}}<tr><td>{{$name}}</td><td>{{$q.Depth}}</td><td>{{printf "%.0f" $q.OldestAgeSeconds}}</td></tr>
 {{end}}</table>
-<p><small>Updated {{.Time.Format "2006-01-02 15:04:05 MST"}}. Machine-readable: <a href="/api/status">/api/status</a>.</small></p>
+{{with .Cluster}}<table><tr><th>Cell</th><th>State</th><th>Accounts</th><th>Mail waiting</th></tr>
+{{range .Cells}}<tr><td>{{.Name}}</td>{{if .Up}}<td class="up">working</td>{{else}}<td class="downc">unavailable</td>{{end}}<td>{{if ge .Accounts 0}}{{.Accounts}}{{else}}?{{end}}</td><td>{{.Backlog}}</td></tr>
+{{end}}</table>
+<table><tr><th>Node</th><th>Last seen</th></tr>
+{{range .Nodes}}<tr><td>{{.Name}}{{if .Self}} (this one){{end}}</td><td>{{.Seen.Format "2006-01-02 15:04:05 MST"}}</td></tr>
+{{end}}</table>
+{{end}}<p><small>Updated {{.Time.Format "2006-01-02 15:04:05 MST"}}. Machine-readable: <a href="/api/status">/api/status</a>.</small></p>
 </body></html>
 `))
 
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	pageTemplate.Execute(w, h.Status())
+	pageTemplate.Execute(w, h.fullStatus(r.Context()))
 }

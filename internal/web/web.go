@@ -12,9 +12,13 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +47,35 @@ type Status struct {
 	Message    string                 `json:"message"`  // for people: what is happening
 	Components []health.State         `json:"components"`
 	Queues     map[string]QueueStatus `json:"queues"`
+	Cluster    *Cluster               `json:"cluster,omitempty"` // only in /api/status and the page
+}
+
+// Cluster describes the nodes and the cells, as one node sees them.
+type Cluster struct {
+	Nodes []Node       `json:"nodes"`
+	Cells []CellStatus `json:"cells"`
+}
+
+// Node is a node seen recently.
+type Node struct {
+	Name    string    `json:"name"`
+	Self    bool      `json:"self,omitempty"` // the node answering
+	Started time.Time `json:"started"`
+	Seen    time.Time `json:"seen"` // its last heartbeat
+	// Backlog is the recipients waiting in its intake spool, per cell.
+	Backlog map[string]int `json:"backlog"`
+}
+
+// CellStatus is one cell's health and load.
+type CellStatus struct {
+	Name     string `json:"name"`
+	Up       bool   `json:"up"` // its mailbox store and blob store answer this node
+	Error    string `json:"error,omitempty"`
+	Accounts int    `json:"accounts"` // -1 while the directory cannot say
+	// Backlog is the recipients of its accounts waiting in the intake
+	// spools of the nodes listed.
+	Backlog int  `json:"backlog"`
+	Paused  bool `json:"paused"` // this node's deliveries to it are paused by its breaker
 }
 
 // Handler serves the HTTP listener's endpoints.
@@ -51,6 +84,9 @@ type Handler struct {
 	Queues   map[string]func() QueueStatus // "inbound", "outbound"
 	Registry *prometheus.Registry
 	Faults   http.Handler // nil unless fault injection is allowed
+	// Cluster, when set, describes the nodes and cells in /api/status
+	// and the page; it may ask the directory, so /readyz goes without.
+	Cluster func(ctx context.Context) *Cluster
 
 	mux *http.ServeMux
 }
@@ -110,11 +146,44 @@ func message(s Status, down map[string]bool) string {
 		return "Incoming mail is temporarily deferred: sending servers will retry, and no mail is lost."
 	case down["store"] || down["blobs"]:
 		return fmt.Sprintf("Mailbox storage is unavailable. Incoming mail is being accepted and kept safe (%d messages waiting); it will appear in mailboxes as soon as storage is back. Reading mail may fail until then.", waiting)
+	case len(downCells(down)) > 0:
+		return fmt.Sprintf("Mailbox storage is unavailable for the accounts of cell %s; everyone else is not affected. Their incoming mail is being accepted and kept safe (%d messages waiting); it will appear in mailboxes as soon as storage is back. Reading their mail may fail until then.",
+			strings.Join(downCells(down), ", "), waiting)
 	case s.Degraded:
 		return "Some services are degraded; mail is being accepted and kept safe."
 	default:
 		return "All systems normal."
 	}
+}
+
+// downCells returns the cells whose store or blobs are down, sorted:
+// their health components are "cell NAME store" and "cell NAME blobs".
+func downCells(down map[string]bool) []string {
+	var cells []string
+	for name := range down {
+		rest, ok := strings.CutPrefix(name, "cell ")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		if i < 0 {
+			continue
+		}
+		if cell := rest[:i]; !slices.Contains(cells, cell) {
+			cells = append(cells, rest[:i])
+		}
+	}
+	sort.Strings(cells)
+	return cells
+}
+
+// fullStatus is Status with the cluster's description.
+func (h *Handler) fullStatus(ctx context.Context) Status {
+	s := h.Status()
+	if h.Cluster != nil {
+		s.Cluster = h.Cluster(ctx)
+	}
+	return s
 }
 
 func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +196,7 @@ func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.Status())
+	writeJSON(w, http.StatusOK, h.fullStatus(r.Context()))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

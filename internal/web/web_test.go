@@ -80,3 +80,50 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("readyz with spool down = %d, want 503", code)
 	}
 }
+
+func TestCellOutage(t *testing.T) {
+	mon := health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, name := range []string{"directory", "spool", "cell a store", "cell a blobs", "cell b store", "cell b blobs"} {
+		mon.Add(name, func(context.Context) error {
+			if strings.HasPrefix(name, "cell a") {
+				return errors.New("connection refused")
+			}
+			return nil
+		})
+	}
+	cluster := &Cluster{
+		Nodes: []Node{{Name: "n1", Self: true, Backlog: map[string]int{"a": 3}}},
+		Cells: []CellStatus{{Name: "a", Error: "connection refused", Accounts: 10, Backlog: 3}, {Name: "b", Up: true, Accounts: 12}},
+	}
+	h := &Handler{Health: mon, Cluster: func(context.Context) *Cluster { return cluster }, Queues: map[string]func() QueueStatus{
+		"inbound": func() QueueStatus { return QueueStatus{Depth: 3} },
+	}}
+	mon.ProbeAll(context.Background())
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ready || !st.Degraded || !strings.Contains(st.Message, "cell a;") || st.Cluster == nil || len(st.Cluster.Cells) != 2 || st.Cluster.Cells[0].Backlog != 3 {
+		t.Fatalf("status = %+v", st)
+	}
+	// /readyz does not ask for the cluster.
+	if s := h.Status(); s.Cluster != nil {
+		t.Fatalf("Status has the cluster: %+v", s.Cluster)
+	}
+	page, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	b, _ := io.ReadAll(page.Body)
+	if !strings.Contains(string(b), "<td>a</td><td class=\"downc\">unavailable</td><td>10</td><td>3</td>") {
+		t.Fatalf("page = %s", b)
+	}
+}

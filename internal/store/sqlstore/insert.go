@@ -285,10 +285,15 @@ func indexColumns(meta *message.Meta) indexed {
 }
 
 // firstAddress is the addr-mailbox@addr-host of the first address, lower
-// case, as SORT FROM/TO/CC compare it (RFC 5256 section 3).
+// case, as SORT FROM/TO/CC compare it (RFC 5256 section 3). For a group
+// that is its start marker, whose addr-mailbox is the group's name and
+// whose addr-host is NIL (RFC 3501 section 7.4.2).
 func firstAddress(l []message.Address) string {
 	if len(l) == 0 {
 		return ""
+	}
+	if l[0].Group == message.GroupStart {
+		return strings.ToLower(l[0].Name + "@")
 	}
 	return strings.ToLower(l[0].Local + "@" + l[0].Host)
 }
