@@ -116,6 +116,8 @@ func (c *conn) cmdSetMetadata(cmd *command) error {
 		return errNo(fmt.Sprintf("METADATA MAXSIZE %d", store.MaxMetadataValue), "A value can have at most %d bytes", store.MaxMetadataValue)
 	case errors.Is(err, store.ErrMetadataTooMany):
 		return errNo("METADATA TOOMANY", "A mailbox can have at most %d annotations", store.MaxMetadataEntries)
+	case errors.Is(err, store.ErrMetadataQuota):
+		return errNo("LIMIT", "The annotations of an account can have at most %d bytes together", store.MaxMetadataBytes) // RFC 5530
 	case err != nil:
 		return fmt.Errorf("setmetadata %q: %w", mailbox, err)
 	}

@@ -314,7 +314,8 @@ type Store interface {
 	// mailbox is 0, and removes those given a nil Value; all or none.
 	// Names are checked with CanonicalMetadataName. A value above
 	// MaxMetadataValue gives ErrMetadataTooLarge; more than
-	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany.
+	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany,
+	// values above MaxMetadataBytes for the account ErrMetadataQuota.
 	// Deleting a mailbox deletes its annotations. A set logs one
 	// MetadataChanged change.
 	SetMetadata(ctx context.Context, acct Account, mailbox int64, entries []MetadataEntry) error

@@ -321,6 +321,24 @@ func testMetadata(t *testing.T, s store.Store) {
 		t.Errorf("a set within the limit: %v", err)
 	}
 
+	// The account's annotations together stay within MaxMetadataBytes,
+	// however many mailboxes carry them.
+	value := make([]byte, store.MaxMetadataValue)
+	full := make([]store.MetadataEntry, store.MaxMetadataEntries)
+	for i := range full {
+		full[i] = store.MetadataEntry{Name: fmt.Sprintf("/private/full%d", i), Value: value}
+	}
+	perMailbox := int64(store.MaxMetadataEntries * store.MaxMetadataValue)
+	var quotaErr error
+	for _, name := range []string{"Sent", "Drafts", "Trash", "Junk"} {
+		if quotaErr = set(mailbox(t, s, acct, name).ID, full...); quotaErr != nil {
+			break
+		}
+	}
+	if !errors.Is(quotaErr, store.ErrMetadataQuota) || 4*perMailbox <= store.MaxMetadataBytes {
+		t.Errorf("annotations past %d bytes for the account: %v, want ErrMetadataQuota", store.MaxMetadataBytes, quotaErr)
+	}
+
 	mb, err := s.CreateMailbox(ctx, acct, "Annotated", "")
 	if err != nil {
 		t.Fatal(err)
