@@ -80,11 +80,17 @@ func (m *viewModel) vanished(set string, earlier bool) error {
 			}
 			if i < 0 && !earlier {
 				// The client may know the message by its sequence
-				// number only: one of those goes.
+				// number only: it is one of those between the known
+				// UIDs around it, since UIDs ascend with sequence
+				// numbers.
 				for j, u := range m.uids {
+					if u > uint32(uid) {
+						break
+					}
 					if u == 0 {
 						i = j
-						break
+					} else {
+						i = -1 // a known UID below: the gap starts after it
 					}
 				}
 				if i < 0 {
@@ -134,17 +140,18 @@ func TestExpungeOfUnannounced(t *testing.T) {
 }
 
 // TestConcurrentAppendExpunge runs APPEND and EXPUNGE from two sessions at
-// once while three others keep their views up to date, two of them told
-// of changes between commands by NOTIFY (RFC 5465), and checks every
-// untagged response each session receives against a model of its view.
+// once while four others keep their views up to date, three of them told
+// of changes between commands by NOTIFY (RFC 5465), one of those with
+// UIDONLY (RFC 9586), and checks every untagged response each session
+// receives against a model of its view.
 func TestConcurrentAppendExpunge(t *testing.T) {
 	e := newTestEnv(t)
 	for _, qresync := range []bool{false, true} {
 		t.Run(fmt.Sprintf("qresync=%v", qresync), func(t *testing.T) {
 			const rounds = 40
 			var wg sync.WaitGroup
-			errs := make(chan error, 5)
-			for w := range 5 {
+			errs := make(chan error, 6)
+			for w := range 6 {
 				rc := e.raw(t)
 				rc.login()
 				if qresync {
@@ -177,6 +184,9 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 							}
 						}
 					}
+					if w == 5 && !run("u ENABLE UIDONLY") {
+						return
+					}
 					if !run("s SELECT INBOX") {
 						return
 					}
@@ -185,7 +195,7 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 						if !run("n NOTIFY SET (selected-delayed (MessageNew (UID FLAGS) MessageExpunge FlagChange))") {
 							return
 						}
-					case 4:
+					case 4, 5:
 						if !run("n NOTIFY SET (selected (MessageNew (UID) MessageExpunge))") {
 							return
 						}
@@ -198,7 +208,7 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 							ok = run("a APPEND INBOX " + msg)
 						case 1:
 							ok = run(`a APPEND INBOX (\Deleted) `+msg) && run("x EXPUNGE")
-						case 4:
+						case 4, 5:
 							// Expunges may come at any time: UIDs only.
 							ok = run("f UID FETCH 1:* (FLAGS)")
 						default:
