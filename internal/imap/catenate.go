@@ -128,7 +128,7 @@ func (c *conn) urlData(raw string) ([]byte, error) {
 	if msg == nil {
 		return nil, badURL("No message with UID %d in %s", ref.uid, ref.mailbox)
 	}
-	raw8, err := c.srv.Blobs.Get(ctx, msg.Blob)
+	raw8, err := c.blobs.Get(ctx, msg.Blob)
 	if err != nil {
 		return nil, fmt.Errorf("catenate: reading message uid %d: %w", msg.UID, err)
 	}

@@ -191,3 +191,21 @@ func TestFetchEnvelopeGroups(t *testing.T) {
 		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
 	}
 }
+
+// TestFetchEnvelopeBadAddresses checks that an address without a domain
+// or a mailbox name never looks like a group marker, whose host is NIL
+// (RFC 3501 section 7.4.2): the missing part is named, as Dovecot does.
+func TestFetchEnvelopeBadAddresses(t *testing.T) {
+	e := newTestEnv(t)
+	rc := e.raw(t)
+	rc.login()
+	rc.appendMsg("INBOX", "", "From: just-a-name\r\nTo: Nobody <>, @\r\nSubject: bad\r\n\r\nx\r\n")
+	rc.ok("s SELECT INBOX")
+	u := rc.ok("f FETCH 1 (ENVELOPE)")
+	from := `((NIL NIL "just-a-name" "MISSING_DOMAIN"))`
+	to := `(("Nobody" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))`
+	want := `* 1 FETCH (ENVELOPE (NIL "bad" ` + from + " " + from + " " + from + " " + to + " NIL NIL NIL NIL))"
+	if len(u) != 1 || u[0] != want {
+		t.Fatalf("envelope:\n got %q\nwant %q", u, want)
+	}
+}

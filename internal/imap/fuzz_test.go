@@ -181,7 +181,7 @@ func FuzzParseCommand(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, ctx: t.Context()}
+		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, blobs: env.blobs, ctx: t.Context()}
 		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
 		for range 20 {
 			c.p.lineDone = false

@@ -195,13 +195,22 @@ func (e *encoder) addresses(l []message.Address) *encoder {
 			e.raw("(NIL NIL NIL NIL)")
 			continue
 		}
-		local := a.Local
+		// A mailbox with a NIL host or mailbox name would read as a
+		// group marker; a part a broken address lacks is named instead,
+		// with the placeholders Dovecot uses.
+		local, host := a.Local, a.Host
+		if local == "" {
+			local = "MISSING_MAILBOX"
+		}
+		if host == "" {
+			host = "MISSING_DOMAIN"
+		}
 		if !e.utf8 && !isASCII(local) {
 			// A rev1 client cannot receive an 8-bit local part; the
 			// address is unusable to it either way.
 			local = mime.QEncoding.Encode("utf-8", local)
 		}
-		e.raw("(").text(a.Name).sp().nstr(a.Route).sp().nstr(local).sp().nstr(a.Host).raw(")")
+		e.raw("(").text(a.Name).sp().nstr(a.Route).sp().str(local).sp().str(host).raw(")")
 	}
 	return e.raw(")")
 }

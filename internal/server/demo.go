@@ -15,7 +15,8 @@ const (
 )
 
 // makeDemo creates the demo domain and account when the directory is empty
-// and the configuration asks for it. The password is printed once.
+// and the configuration asks for it. The password is printed once, so
+// Start calls it last, once nothing else can fail.
 func (s *Server) makeDemo() error {
 	if !s.cfg.Demo.Enabled {
 		return nil
@@ -33,7 +34,15 @@ func (s *Server) makeDemo() error {
 		return fmt.Errorf("creating the demo domain: %w", err)
 	}
 	password := rand.Text()[:16]
-	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0, "")
+	cell := ""
+	if s.cfg.Cluster() {
+		counts, err := s.dir.CellCounts(ctx)
+		if err != nil {
+			return fmt.Errorf("counting accounts per cell: %w", err)
+		}
+		cell = s.cells.ForNewAccount(counts)
+	}
+	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0, cell)
 	if err != nil {
 		return fmt.Errorf("creating the demo account: %w", err)
 	}
