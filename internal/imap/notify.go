@@ -393,6 +393,17 @@ func (c *conn) notifySnapshot(ctx context.Context, n *notifier) error {
 	return nil
 }
 
+// wantsNames reports whether any group wants MailboxName or
+// SubscriptionChange, which compare the mailboxes with the snapshot.
+func (n *notifier) wantsNames() bool {
+	for _, g := range n.spec.groups {
+		if g.events.names || g.events.subscription {
+			return true
+		}
+	}
+	return false
+}
+
 // wantsMeta reports whether the client wants to hear of changes to the
 // annotations of mailbox id (mb), or of the server's when id is 0.
 func (n *notifier) wantsMeta(c *conn, id int64, mb *store.Mailbox) bool {
@@ -602,7 +613,7 @@ func (c *conn) pushNotify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("notify: listing mailboxes: %w", err)
 	}
-	if mailboxes {
+	if mailboxes && n.wantsNames() {
 		if err := c.notifyNames(ctx, n, mbs); err != nil {
 			return err
 		}
