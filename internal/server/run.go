@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/jmap"
 )
 
 // httpServer is the HTTP listener's server.
@@ -157,18 +158,18 @@ func (s *Server) pruneDeliveryKeys(ctx context.Context) {
 }
 
 func (s *Server) serveHTTP(l net.Listener) error {
-	var h http.Handler = s.web
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/jmap", s.jmap)
+	mux.Handle(jmap.Prefix+"/", s.jmap)
+	mux.Handle("/", s.web)
 	if s.cfg.HTTP.Pprof {
-		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/", s.web)
-		h = mux
 	}
-	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s.http.Serve(l)
 }
 

@@ -36,6 +36,7 @@ import (
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
+	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
 	"casella/internal/mtasts"
@@ -88,6 +89,7 @@ type Server struct {
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
+	jmap  *jmap.Server
 	relay *smtp.Relay
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
@@ -272,6 +274,13 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
+	}
+	s.jmap = &jmap.Server{
+		Store:     s.store,
+		BlobsOf:   s.cells.BlobsOf,
+		Auth:      s.dir,
+		AuthLimit: authLimit,
+		Logger:    s.log.With("proto", "jmap"),
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
