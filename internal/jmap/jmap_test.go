@@ -172,6 +172,9 @@ Subject: Hello there
 Date: Mon, 2 Mar 2026 10:00:00 +0000
 Message-ID: <m1@example.org>
 List-Post: <mailto:list@example.org>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
 
 Hi Alice, the caf=C3=A9 is open.
 `

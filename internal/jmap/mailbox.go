@@ -258,9 +258,9 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	var a struct {
 		AccountID string `json:"accountId"`
 		Filter    *struct {
-			ParentID     *json.RawMessage `json:"parentId"`
-			Name         *string          `json:"name"`
-			Role         *json.RawMessage `json:"role"`
+			ParentID     json.RawMessage `json:"parentId"`
+			Name         *string         `json:"name"`
+			Role         json.RawMessage `json:"role"`
 			HasAnyRole   *bool            `json:"hasAnyRole"`
 			IsSubscribed *bool            `json:"isSubscribed"`
 		} `json:"filter"`
@@ -288,7 +288,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 		if f := a.Filter; f != nil {
 			if f.ParentID != nil {
 				var pid *string
-				if err := json.Unmarshal(*f.ParentID, &pid); err != nil {
+				if err := json.Unmarshal(f.ParentID, &pid); err != nil {
 					return nil, mErr("unsupportedFilter", "parentId is an id or null")
 				}
 				parent := ""
@@ -306,7 +306,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 			}
 			if f.Role != nil {
 				var role *string
-				if err := json.Unmarshal(*f.Role, &role); err != nil {
+				if err := json.Unmarshal(f.Role, &role); err != nil {
 					return nil, mErr("unsupportedFilter", "role is a string or null")
 				}
 				r, _ := roleOf(mb).(string)
@@ -531,8 +531,8 @@ func (c *call) mailboxSet(raw json.RawMessage) (any, error) {
 
 type mailboxInput struct {
 	Name         *string          `json:"name"`
-	ParentID     *json.RawMessage `json:"parentId"`
-	Role         *json.RawMessage `json:"role"`
+	ParentID     json.RawMessage `json:"parentId"`
+	Role         json.RawMessage `json:"role"`
 	SortOrder    *int             `json:"sortOrder"`
 	IsSubscribed *bool            `json:"isSubscribed"`
 }
@@ -557,9 +557,9 @@ var mailboxReadOnly = []string{"id", "totalEmails", "unreadEmails", "totalThread
 
 // parentName resolves parentId to a mailbox name prefix; wait reports a
 // parent still to be created in this request.
-func (c *call) parentName(x *index, raw *json.RawMessage) (name string, serr *setError, wait bool) {
+func (c *call) parentName(x *index, raw json.RawMessage) (name string, serr *setError, wait bool) {
 	var pid *string
-	if err := json.Unmarshal(*raw, &pid); err != nil {
+	if err := json.Unmarshal(raw, &pid); err != nil {
 		return "", setErr("invalidProperties", "parentId is an id or null"), false
 	}
 	if pid == nil {
@@ -603,7 +603,7 @@ func (c *call) createMailbox(raw json.RawMessage) (string, *setError, bool) {
 	use := ""
 	if p.Role != nil {
 		var role *string
-		if json.Unmarshal(*p.Role, &role) != nil {
+		if json.Unmarshal(p.Role, &role) != nil {
 			return "", setErr("invalidProperties", "role is a string or null"), false
 		}
 		if role != nil {
@@ -665,7 +665,7 @@ func (c *call) updateMailbox(id string, raw json.RawMessage) *setError {
 	}
 	if p.Role != nil {
 		var role *string
-		if json.Unmarshal(*p.Role, &role) != nil || fmt.Sprint(roleOf(mb)) != fmt.Sprint(derefOr(role)) {
+		if json.Unmarshal(p.Role, &role) != nil || fmt.Sprint(roleOf(mb)) != fmt.Sprint(derefOr(role)) {
 			return &setError{Type: "invalidProperties", Description: "a mailbox's role cannot be changed here", Properties: []string{"role"}}
 		}
 	}
