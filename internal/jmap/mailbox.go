@@ -261,8 +261,8 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 			ParentID     json.RawMessage `json:"parentId"`
 			Name         *string         `json:"name"`
 			Role         json.RawMessage `json:"role"`
-			HasAnyRole   *bool            `json:"hasAnyRole"`
-			IsSubscribed *bool            `json:"isSubscribed"`
+			HasAnyRole   *bool           `json:"hasAnyRole"`
+			IsSubscribed *bool           `json:"isSubscribed"`
 		} `json:"filter"`
 		Sort           []comparator `json:"sort"`
 		Position       int          `json:"position"`
@@ -530,11 +530,11 @@ func (c *call) mailboxSet(raw json.RawMessage) (any, error) {
 }
 
 type mailboxInput struct {
-	Name         *string          `json:"name"`
+	Name         *string         `json:"name"`
 	ParentID     json.RawMessage `json:"parentId"`
 	Role         json.RawMessage `json:"role"`
-	SortOrder    *int             `json:"sortOrder"`
-	IsSubscribed *bool            `json:"isSubscribed"`
+	SortOrder    *int            `json:"sortOrder"`
+	IsSubscribed *bool           `json:"isSubscribed"`
 }
 
 func decodeProps(raw json.RawMessage, v any, readOnly ...string) *setError {
