@@ -54,18 +54,26 @@ func (p *passwordFlags) get(c *cli) (pw string, generated bool, err error) {
 func (c *cli) accountAdd(args []string) error {
 	fs, g := c.newFlags("account add", "ADDRESS",
 		"Add an account in a local domain and create its mailboxes. Without --password or\n"+
-			"--password-stdin a password is generated and printed once.",
+			"--password-stdin a password is generated and printed once. In a cluster the\n"+
+			"account goes to the cell with the fewest accounts, or to the one --cell names.",
 		"casella account add alice@example.com",
+		"casella account add --cell b --config cluster.toml carol@example.com",
 		"casella account add --quota 2GiB --password-stdin bob@example.com < password.txt")
 	pf := addPasswordFlags(fs)
 	var quota config.Size
 	fs.Var(&quota, "quota", "storage `size` limit, like 500MiB or 2GiB; 0 means no limit")
+	cellName := fs.String("cell", "", "in a cluster, the `cell` that stores the account; default: the one with the fewest accounts")
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if quota < 0 {
 		return usagef("account add: --quota must not be negative")
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "cell" })
+	if given && *cellName == "" {
+		return usagef("account add: --cell needs the name of a cell")
 	}
 	pw, generated, err := pf.get(c)
 	if err != nil {
@@ -76,7 +84,11 @@ func (c *cli) accountAdd(args []string) error {
 		return err
 	}
 	defer e.Close()
-	a, err := e.Directory.AddAccount(c.ctx, pos[0], pw, int64(quota), "")
+	cell, err := newAccountCell(c, e, *cellName)
+	if err != nil {
+		return err
+	}
+	a, err := e.Directory.AddAccount(c.ctx, pos[0], pw, int64(quota), cell)
 	if err != nil {
 		return err
 	}
@@ -88,11 +100,38 @@ func (c *cli) accountAdd(args []string) error {
 		}
 		return fmt.Errorf("creating mailboxes of %s: %w; the account was not added, try again", a.Address, err)
 	}
-	fmt.Fprintf(c.stdout, "added account %s (id %d)\n", a.Address, a.ID)
+	if cell != "" {
+		fmt.Fprintf(c.stdout, "added account %s (id %d) in cell %s\n", a.Address, a.ID, cell)
+	} else {
+		fmt.Fprintf(c.stdout, "added account %s (id %d)\n", a.Address, a.ID)
+	}
 	if generated {
 		fmt.Fprintf(c.stdout, "password: %s\n(shown only this once)\n", pw)
 	}
 	return nil
+}
+
+// newAccountCell returns the cell of a new account: the one given, which
+// the configuration must list, or the one with the fewest accounts; ""
+// in embedded mode.
+func newAccountCell(c *cli, e *env, given string) (string, error) {
+	if !e.Config.Cluster() {
+		if given != "" {
+			return "", usagef("account add: --cell needs a cluster configuration, with [[cell]] sections")
+		}
+		return "", nil
+	}
+	if given != "" {
+		if e.Store.Cell(given) == nil {
+			return "", fmt.Errorf("no cell %q in the configuration; give one of its [[cell]] names", given)
+		}
+		return given, nil
+	}
+	counts, err := e.Directory.CellCounts(c.ctx)
+	if err != nil {
+		return "", fmt.Errorf("counting accounts per cell: %w", err)
+	}
+	return e.Store.ForNewAccount(counts), nil
 }
 
 func (c *cli) accountList(args []string) error {

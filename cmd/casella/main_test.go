@@ -341,3 +341,45 @@ func TestAccountListCells(t *testing.T) {
 		t.Fatalf("account list with cells:\n%s", out)
 	}
 }
+
+// TestAccountAddCell checks where account add puts accounts: without
+// --cell in the configured cell with the fewest accounts, with it in the
+// cell named, which must be configured; in embedded mode nowhere but the
+// data directory.
+func TestAccountAddCell(t *testing.T) {
+	tmp := t.TempDir()
+	a := admin{t, filepath.Join(tmp, "data")}
+	a.ok("domain", "add", "example.com")
+	a.fail(2, []string{"account", "add", "--password", "x", "--cell", "a", "user@example.com"}, "--cell needs a cluster configuration")
+	a.fail(2, []string{"account", "add", "--password", "x", "--cell", "", "user@example.com"}, "--cell needs the name")
+
+	cfg := filepath.Join(tmp, "cluster.toml")
+	conf := "[[cell]]\nname = \"a\"\nstore = \"sqlite:cells/a/mail.db\"\n[[cell]]\nname = \"b\"\nstore = \"sqlite:cells/b/mail.db\"\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := func(args ...string) string {
+		t.Helper()
+		return a.ok(append([]string{"account", "add", "--config", cfg, "--password", "x"}, args...)...)
+	}
+	// Ties go to the first cell by name, then to the emptier.
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"u1@example.com"}, []string{"in cell a"}},
+		{[]string{"u2@example.com"}, []string{"in cell b"}},
+		{[]string{"--cell", "a", "u3@example.com"}, []string{"in cell a"}},
+		{[]string{"u4@example.com"}, []string{"in cell b"}},
+		{[]string{"u5@example.com"}, []string{"in cell a"}},
+	} {
+		out := add(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Fatalf("account add %v: %q lacks %q", tc.args, out, w)
+			}
+		}
+	}
+	a.fail(1, []string{"account", "add", "--config", cfg, "--password", "x", "--cell", "c", "u6@example.com"},
+		`no cell "c" in the configuration`)
+	if out := a.ok("account", "show", "--config", cfg, "u3@example.com"); !regexp.MustCompile(`cell: +a\n`).MatchString(out) {
+		t.Fatalf("account show of an account in cell a:\n%s", out)
+	}
+}

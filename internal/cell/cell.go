@@ -327,3 +327,16 @@ func (r *Router) Close() error {
 
 // Ready returns a channel closed once the cell is open.
 func (c *Cell) Ready() <-chan struct{} { return c.ready }
+
+// ForNewAccount returns the cell where a new account goes: the one with
+// the fewest accounts by counts, the first by name on a tie, so that the
+// cells fill evenly and a new cell takes the new accounts first.
+func (r *Router) ForNewAccount(counts map[string]int) string {
+	best := r.names[0]
+	for _, n := range r.names[1:] {
+		if counts[n] < counts[best] {
+			best = n
+		}
+	}
+	return best
+}

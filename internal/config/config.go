@@ -86,6 +86,13 @@ type SMTP struct {
 	// client at EHLO; a listed one gets 554. None by default: most lists
 	// need an agreement with their operator beyond a small volume.
 	Blocklists []string `toml:"blocklists"`
+	// MessagesPerMinute bounds messages per client address on the MX
+	// listener, and RecipientsPerHour recipients in other domains per
+	// account on submission; 0 sets no limit. Like Postfix's
+	// smtpd_client_message_rate_limit, the MX limit is off by default:
+	// one address may be a large provider's outbound relay.
+	MessagesPerMinute int `toml:"messages_per_minute"`
+	RecipientsPerHour int `toml:"recipients_per_hour"`
 	// The outbound queue's schedule: retries back off from RetryMin to
 	// RetryMax, a delay notice goes to the sender after DelayWarning (0:
 	// never), and a message not delivered within QueueLifetime is returned
@@ -253,6 +260,7 @@ func Default() Config {
 			DeliveryPort:           25,
 			DestinationConcurrency: 20,
 			CheckSenders:           true,
+			RecipientsPerHour:      1000,
 			RetryMin:               Duration(5 * time.Minute),
 			RetryMax:               Duration(time.Hour),
 			DelayWarning:           Duration(4 * time.Hour),

@@ -64,6 +64,8 @@ resolvers = ["127.0.0.1:53"]
 delivery_port = 2525
 destination_concurrency = 5
 check_senders = false
+messages_per_minute = 30
+recipients_per_hour = 0
 retry_min = "1m"
 retry_max = "2h"
 delay_warning = "0s"
@@ -121,7 +123,7 @@ enabled = false
 		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
 			MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
-			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5,
+			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5, MessagesPerMinute: 30,
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnectionsPerIP: 7, IdleTimeout: Duration(31 * time.Minute),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},

@@ -47,6 +47,9 @@ func (c Config) Validate() error {
 		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
 	}
 	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	if c.SMTP.MessagesPerMinute < 0 || c.SMTP.RecipientsPerHour < 0 {
+		v.fail("smtp.messages_per_minute", "and smtp.recipients_per_hour must not be negative; 0 sets no limit")
+	}
 	v.duration("smtp.retry_min", c.SMTP.RetryMin, time.Second)
 	v.duration("smtp.retry_max", c.SMTP.RetryMax, c.SMTP.RetryMin.D())
 	v.duration("smtp.queue_lifetime", c.SMTP.QueueLifetime, c.SMTP.RetryMax.D())

@@ -39,6 +39,19 @@ type Schema struct {
 	// Legacy, when set, is a query for the version of a database written
 	// before it had a schema_version table (SQLite's PRAGMA user_version).
 	Legacy string
+	// Table names the table that holds the version; "" means
+	// schema_version. A schema that shares its database with another
+	// (the cluster's node register in the directory's database) keeps
+	// its version apart.
+	Table string
+}
+
+// table returns the name of the version table.
+func (s Schema) table() string {
+	if s.Table == "" {
+		return "schema_version"
+	}
+	return s.Table
 }
 
 // Apply runs the steps the database lacks and returns the versions before
@@ -71,7 +84,7 @@ func Apply(ctx context.Context, db *sql.DB, s Schema) (from, to int, err error) 
 	}
 	// The version is an int of ours, so it can be written into the
 	// statement; placeholders differ between engines.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE schema_version SET version = %d`, len(s.Steps))); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET version = %d`, s.table(), len(s.Steps))); err != nil {
 		return from, from, fmt.Errorf("%s schema: record version: %w", s.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -82,11 +95,11 @@ func Apply(ctx context.Context, db *sql.DB, s Schema) (from, to int, err error) 
 
 // current reads the version, creating schema_version when it is missing.
 func current(ctx context.Context, tx *sql.Tx, s Schema) (int, error) {
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return 0, fmt.Errorf("%s schema: create schema_version: %w", s.Name, err)
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+s.table()+` (version INTEGER NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("%s schema: create %s: %w", s.Name, s.table(), err)
 	}
 	var v int
-	err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	err := tx.QueryRowContext(ctx, `SELECT version FROM `+s.table()).Scan(&v)
 	if err == nil {
 		return v, nil
 	}
@@ -98,8 +111,8 @@ func current(ctx context.Context, tx *sql.Tx, s Schema) (int, error) {
 			return 0, fmt.Errorf("%s schema: read legacy version: %w", s.Name, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_version (version) VALUES (%d)`, v)); err != nil {
-		return 0, fmt.Errorf("%s schema: init schema_version: %w", s.Name, err)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (version) VALUES (%d)`, s.table(), v)); err != nil {
+		return 0, fmt.Errorf("%s schema: init %s: %w", s.Name, s.table(), err)
 	}
 	return v, nil
 }

@@ -9,15 +9,19 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"casella/internal/blob"
 	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
+	dirpg "casella/internal/directory/postgres"
 	"casella/internal/directory/sqlitedir"
 	"casella/internal/faults"
 	"casella/internal/store"
 	"casella/internal/store/cache"
+	pgstore "casella/internal/store/postgres"
 	"casella/internal/store/sqlite"
 )
 
@@ -39,8 +43,14 @@ func OpenDirectory(ctx context.Context, cfg config.Config) (directory.Directory,
 			return nil, fmt.Errorf("opening the directory: %w", err)
 		}
 		return d, nil
+	case config.Postgres:
+		d, err := dirpg.Open(ctx, target)
+		if err != nil {
+			return nil, fmt.Errorf("opening the directory: %w; check [directory] store and that its PostgreSQL runs", err)
+		}
+		return d, nil
 	}
-	return nil, fmt.Errorf("directory.store %q: this casella opens only sqlite:PATH directories", dsn)
+	return nil, fmt.Errorf("directory.store %q is neither postgres://... nor sqlite:PATH", dsn)
 }
 
 // openMailStore opens a mailbox store by its DSN.
@@ -52,8 +62,10 @@ func openMailStore(ctx context.Context, dsn, dataDir string) (store.Store, error
 			return nil, err
 		}
 		return sqlite.Open(target)
+	case config.Postgres:
+		return pgstore.Open(ctx, target)
 	}
-	return nil, fmt.Errorf("store %q: this casella opens only sqlite:PATH stores", dsn)
+	return nil, fmt.Errorf("store %q is neither postgres://... nor sqlite:PATH", dsn)
 }
 
 // cellParts are what the server keeps of an open cell beside its
@@ -128,7 +140,13 @@ func OpenCells(ctx context.Context, cfg config.Config, dir directory.Directory, 
 // with the row cache and, when allowed, fault injection over them.
 func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, error) {
 	name := c.name
-	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, s.blobMetrics)
+	// A cell's blob metrics carry its name; embedded mode's stay as
+	// they were.
+	var reg prometheus.Registerer = s.metrics.registry
+	if name != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"cell": name}, reg)
+	}
+	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, replicated.NewMetrics(reg))
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,15 @@ func (s *Server) makeDemo() error {
 		return fmt.Errorf("creating the demo domain: %w", err)
 	}
 	password := rand.Text()[:16]
-	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0, "")
+	cell := ""
+	if s.cfg.Cluster() {
+		counts, err := s.dir.CellCounts(ctx)
+		if err != nil {
+			return fmt.Errorf("counting accounts per cell: %w", err)
+		}
+		cell = s.cells.ForNewAccount(counts)
+	}
+	acct, err := s.dir.AddAccount(ctx, DemoAccount, password, 0, cell)
 	if err != nil {
 		return fmt.Errorf("creating the demo account: %w", err)
 	}

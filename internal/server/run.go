@@ -67,8 +67,15 @@ func (s *Server) Start(ctx context.Context) error {
 	s.loop(ctx, "blob gc", func(ctx context.Context) error {
 		return every(ctx, s.cfg.Blob.GCInterval.D(), s.collectBlobs)
 	})
+	if s.nodes != nil {
+		s.heartbeat(ctx)
+		s.loop(ctx, "heartbeat", func(ctx context.Context) error { return every(ctx, heartbeatEvery, s.heartbeat) })
+	}
 	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
+	})
+	s.loop(ctx, "tls reports", func(ctx context.Context) error {
+		return every(ctx, time.Hour, s.tlsReports.SendDue)
 	})
 	for _, c := range s.cells.Cells() {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error {

@@ -28,7 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -40,12 +39,14 @@ import (
 	"casella/internal/limit"
 	"casella/internal/mailauth"
 	"casella/internal/mtasts"
+	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
 	"casella/internal/tlsconf"
+	"casella/internal/tlsrpt"
 	"casella/internal/web"
 )
 
@@ -57,6 +58,7 @@ const (
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
 	DKIMDir       = "dkim"
+	TLSReportDir  = "tlsrpt"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -76,15 +78,14 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir   directory.Directory
-	cells *cell.Router
-	store store.Store // cells, as one store that routes each account to its cell
-	// blobMetrics are shared by the cells' replicated blob stores.
-	blobMetrics *replicated.Metrics
-	partsMu     sync.Mutex
-	parts       map[string]*cellParts // by cell name, once open
-	spool       *spool.Spool
-	queue       *spool.Spool
+	dir     directory.Directory
+	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
+	cells   *cell.Router
+	store   store.Store // cells, as one store that routes each account to its cell
+	partsMu sync.Mutex
+	parts   map[string]*cellParts // by cell name, once open
+	spool   *spool.Spool
+	queue   *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
@@ -93,8 +94,11 @@ type Server struct {
 	relay *smtp.Relay
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
-	web      *web.Handler
-	http     *httpServer
+	// outbound is where submitted mail and reports enter the queue.
+	outbound   dkim.SigningQueue
+	tlsReports *tlsrpt.Recorder
+	web        *web.Handler
+	http       *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -135,11 +139,11 @@ func Open(opts Options) (*Server, error) {
 	if s.dir, err = OpenDirectory(ctx, cfg); err != nil {
 		return nil, err
 	}
+	s.openNodes(ctx)
 	if opts.AllowFaults {
 		s.faults = faults.New(s.log.With("component", "faults"))
 		s.log.Warn("fault injection is allowed on this server; never run it in production")
 	}
-	s.blobMetrics = replicated.NewMetrics(s.metrics.registry)
 	s.cells = cell.New(s.dir, specs(cfg, s.openCell), cell.Options{Logger: s.log.With("component", "cells")})
 	s.store = s.cells
 	if err := s.cells.Open(ctx); err != nil {
@@ -233,6 +237,20 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
 	s.relay.Queue = s.queue
+	// Mail from local domains is signed as it enters the queue.
+	s.outbound = dkim.SigningQueue{
+		Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+		Log:  s.log.With("component", "dkim"),
+	}
+	s.tlsReports = &tlsrpt.Recorder{
+		Dir:       filepath.Join(s.cfg.DataDir, TLSReportDir),
+		Submitter: s.cfg.Hostname,
+		Resolver:  s.resolver,
+		Mail:      s.outbound,
+		Logger:    s.log.With("component", "tlsrpt"),
+	}
+	s.relay.Direct.Reports = s.tlsReports
 	s.metrics.watchQueue("inbound", s.spool)
 	s.metrics.watchQueue("outbound", s.queue)
 	return nil
@@ -242,17 +260,15 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
 	authLimit := limit.NewAuth()
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:  cfg.Hostname,
-		Directory: s.dir,
-		Usage:     s.store.Usage,
-		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound: dkim.SigningQueue{
-			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-			Log:  s.log.With("component", "dkim"),
-		},
+		Hostname:        cfg.Hostname,
+		Directory:       s.dir,
+		Usage:           s.store.Usage,
+		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
+		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
+		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -381,6 +397,9 @@ func (s *Server) closeStores() {
 	}
 	if s.cells != nil {
 		s.cells.Close()
+	}
+	if s.nodes != nil {
+		s.nodes.Close()
 	}
 	if s.dir != nil {
 		s.dir.Close()

@@ -5,6 +5,8 @@ import (
 	"net"
 	"time"
 
+	"casella/internal/config"
+	"casella/internal/nodes"
 	"casella/internal/spool"
 	"casella/internal/web"
 )
@@ -45,7 +47,18 @@ func (s *Server) clusterStatus(ctx context.Context) *web.Cluster {
 	now := time.Now().UTC()
 	self := web.Node{Name: s.nodeName(), Self: true, Started: s.started, Seen: now, Backlog: s.backlog()}
 	cl := &web.Cluster{Nodes: []web.Node{self}}
-	counts, err := s.cellCounts(ctx)
+	if s.nodes != nil {
+		seen, err := s.nodes.Seen(ctx, now.Add(-nodeSeenWithin))
+		if err != nil {
+			s.log.Warn("cluster status: reading the node register", "err", err)
+		}
+		for _, n := range seen {
+			if n.Name != self.Name {
+				cl.Nodes = append(cl.Nodes, web.Node{Name: n.Name, Started: n.Started, Seen: n.Seen, Backlog: n.Backlog})
+			}
+		}
+	}
+	counts, err := s.dir.CellCounts(ctx)
 	if err != nil {
 		s.log.Warn("cluster status: counting accounts per cell", "err", err)
 	}
@@ -79,15 +92,45 @@ func (s *Server) clusterStatus(ctx context.Context) *web.Cluster {
 	return cl
 }
 
-// cellCounts returns the number of accounts in each cell.
-func (s *Server) cellCounts(ctx context.Context) (map[string]int, error) {
-	accts, err := s.dir.Accounts(ctx, "")
+// Heartbeats of the node register.
+const (
+	heartbeatEvery = 5 * time.Second
+	// nodeSeenWithin is how recent a heartbeat must be for its node to
+	// be listed: a few missed beats, not one.
+	nodeSeenWithin = 30 * time.Second
+)
+
+// openNodes opens the node register in the directory's database, in a
+// cluster only: an embedded server is its only node.
+func (s *Server) openNodes(ctx context.Context) {
+	if !s.cfg.Cluster() {
+		return
+	}
+	dsn := s.cfg.Directory.Store
+	if dsn == "" {
+		dsn = "sqlite:" + DirectoryFile
+	}
+	kind, target := config.StoreKind(dsn, s.cfg.DataDir)
+	engine := nodes.SQLite
+	if kind == config.Postgres {
+		engine = nodes.Postgres
+	}
+	r, err := nodes.Open(ctx, engine, target)
 	if err != nil {
-		return nil, err
+		// The register only feeds the status page: a node without it
+		// serves mail all the same.
+		s.log.Warn("cluster status will list this node only", "err", err)
+		return
 	}
-	out := map[string]int{}
-	for _, a := range accts {
-		out[a.Cell]++
+	s.nodes = r
+}
+
+// heartbeat records this node in the register.
+func (s *Server) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+	defer cancel()
+	n := nodes.Node{Name: s.nodeName(), Started: s.started, Seen: time.Now().UTC(), Backlog: s.backlog()}
+	if err := s.nodes.Beat(ctx, n); err != nil {
+		s.log.Warn("node heartbeat", "err", err)
 	}
-	return out, nil
 }

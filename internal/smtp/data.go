@@ -161,6 +161,13 @@ func (s *session) enqueue(q Enqueuer, env spool.Envelope, msg []byte) (string, e
 	return "", errLocalFailure
 }
 
+// Rate refusals are temporary (RFC 3463 code 4.7.0, security or policy
+// status): the client may send later.
+var (
+	errRateLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many messages from your address; try again later"}
+	errSendLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Your account's sending limit is reached; try again in an hour"}
+)
+
 // errStorageFull is RFC 3463 code 4.3.1, mail system full.
 var errStorageFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 

@@ -94,6 +94,10 @@ type Config struct {
 	Checks *mailauth.Checker
 	// Blocklists, when set, refuses MX clients listed in a DNS blocklist.
 	Blocklists *mailauth.DNSBL
+	// MessageRate bounds messages per client address on the MX listener,
+	// and SendRate recipients in other domains per account on
+	// submission; nil allows any number.
+	MessageRate, SendRate *limit.Rate
 	// TLS enables STARTTLS and is required for submission.
 	TLS *tls.Config
 	// MaxMessageBytes limits a message's size; 0 means

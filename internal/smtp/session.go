@@ -100,6 +100,10 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 			return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("Sender address <%s> is not yours; use %s or one of its +tags", from, s.account.Address)}
 		}
 	}
+	if s.role == roleMX && !s.srv.cfg.MessageRate.Allow(s.remoteIP()) {
+		s.log.Info("smtp: refused, too many messages from the address", "from", from)
+		return errRateLimited
+	}
 	s.from, s.utf8 = from, utf8Mode
 	return nil
 }
@@ -122,6 +126,10 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	case errors.Is(err, directory.ErrNotLocal):
 		if s.account == nil || s.srv.cfg.Outbound == nil {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}
+		}
+		if !s.srv.cfg.SendRate.Allow(s.account.Address) {
+			s.log.Info("smtp: refused, the account's sending limit is reached", "account", s.account.Address, "rcpt", to)
+			return errSendLimited
 		}
 		s.remote = append(s.remote, spool.Recipient{Address: to})
 		s.rcpts = append(s.rcpts, to)

@@ -46,6 +46,10 @@ type Server struct {
 	Dir       string // the POSIX backend's root: one directory per bucket
 
 	buckets atomic.Int64
+
+	tb   testing.TB
+	bin  string
+	stop func() // kills the running process; nil once killed
 }
 
 // Start starts a server that stops when tb's test ends.
@@ -55,7 +59,7 @@ func Start(tb testing.TB) *Server {
 	if bin == "" {
 		tb.Skipf("versitygw is not installed (neither on PATH nor in $(go env GOPATH)/bin); the S3 tests need a real S3 server: run %q", Install)
 	}
-	s := &Server{AccessKey: "casellatest", SecretKey: "casellatest-secret-key", Dir: tb.TempDir()}
+	s := &Server{AccessKey: "casellatest", SecretKey: "casellatest-secret-key", Dir: tb.TempDir(), tb: tb, bin: bin}
 	var lastErr error
 	// The port is chosen by the kernel, freed and handed to the server; in
 	// the rare case another process takes it in between, try another.
@@ -131,7 +135,8 @@ func (s *Server) run(tb testing.TB, bin, addr string) error {
 		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
 			c.Close()
 			s.Addr = addr
-			tb.Cleanup(stop)
+			s.stop = stop
+			tb.Cleanup(s.Kill)
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -140,6 +145,24 @@ func (s *Server) run(tb testing.TB, bin, addr string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Kill ends the server as a crash would: its clients' calls fail until
+// Restart.
+func (s *Server) Kill() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+// Restart starts the server again after Kill, on its address and over
+// its data.
+func (s *Server) Restart() error {
+	if s.stop != nil {
+		return errors.New("versitygw is already running")
+	}
+	return s.run(s.tb, s.bin, s.Addr)
 }
 
 // Endpoint returns the server's base URL for path-style requests.

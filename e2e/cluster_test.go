@@ -1,0 +1,490 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+
+	"casella/internal/blob/s3/s3test"
+	"casella/internal/pgtest"
+	"casella/internal/web"
+)
+
+// cluster is a test cluster: two cells, each on a PostgreSQL server and
+// an S3 server of its own, the directory on cell b's PostgreSQL, and two
+// nodes. Stopping cell a's servers touches nothing of cell b's.
+type cluster struct {
+	pg    map[string]*pgtest.Server // by cell
+	s3    map[string]*s3test.Server // by cell
+	nodes []*server
+	// accounts are the test accounts by cell; the password of each is
+	// its address.
+	accounts map[string][]string
+}
+
+// startCluster starts the cluster with n accounts in each cell.
+func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{pg: map[string]*pgtest.Server{}, s3: map[string]*s3test.Server{}, accounts: map[string][]string{}}
+	var conf strings.Builder
+	for _, cell := range []string{"a", "b"} {
+		c.pg[cell] = pgtest.Start(t, pgtest.Options{})
+		c.s3[cell] = s3test.Start(t)
+	}
+	fmt.Fprintf(&conf, "\n[directory]\nstore = %q\n", c.pg["b"].CreateDB(t))
+	for _, cell := range []string{"a", "b"} {
+		s3 := c.s3[cell]
+		fmt.Fprintf(&conf, `
+[[cell]]
+name = %q
+store = %q
+[cell.blob]
+backend = "s3"
+[cell.blob.s3]
+endpoint = %q
+bucket = %q
+path_style = true
+access_key = %q
+secret_key = %q
+timeout = "5s"
+max_attempts = 1
+`, cell, c.pg[cell].CreateDB(t), s3.Endpoint(), s3.Bucket(t), s3.AccessKey, s3.SecretKey)
+	}
+	for range 2 {
+		data, config := newData(t, conf.String())
+		roomForLoad(t, config)
+		c.nodes = append(c.nodes, &server{t: t, data: data, config: config})
+	}
+	first := c.nodes[0]
+	first.casella("domain", "add", "example.test")
+	for _, cell := range []string{"a", "b"} {
+		for i := range n {
+			addr := fmt.Sprintf("%s%d@example.test", cell, i)
+			first.casella("account", "add", "--cell", cell, "--password", addr, addr)
+			c.accounts[cell] = append(c.accounts[cell], addr)
+		}
+	}
+	for i, s := range c.nodes {
+		c.nodes[i] = startServer(t, s.data, s.config, "--allow-faults")
+	}
+	return c
+}
+
+// TestClusterCrossNodeIdle: a delivery through node 2 wakes an IMAP IDLE
+// held on node 1, through PostgreSQL's LISTEN/NOTIFY: IDLE has no other
+// way to learn of a change made by another process.
+func TestClusterCrossNodeIdle(t *testing.T) {
+	c := startCluster(t, 1)
+	for _, cell := range []string{"a", "b"} {
+		user := c.accounts[cell][0]
+		exists := make(chan uint32, 16)
+		cl, err := imapclient.DialInsecure(c.nodes[0].addr("imap"), &imapclient.Options{
+			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+				Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+					if d.NumMessages != nil {
+						exists <- *d.NumMessages
+					}
+				},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Login(user, user).Wait(); err != nil {
+			t.Fatalf("login %s on node 1: %v", user, err)
+		}
+		if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		idle, err := cl.Idle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := smtp.Dial(c.nodes[1].addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := sendSMTP(sc, "idle@remote.test", []string{user}, testMessage("idle-"+cell, "idle@remote.test", user, "Wake up.")); err != nil {
+			t.Fatalf("send through node 2: %v", err)
+		}
+		sc.Close()
+		select {
+		case n := <-exists:
+			t.Logf("cell %s: IDLE on node 1 saw EXISTS %d %v after the 250 of node 2", cell, n, time.Since(start).Round(time.Millisecond))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("cell %s: IDLE on node 1 saw nothing within 30s of a delivery through node 2\nnode 2:\n%s", cell, logTail(c.nodes[1], 30))
+		}
+		idle.Close()
+		idle.Wait()
+		cl.Close()
+	}
+}
+
+// smtpResult is how one message of the cluster load ended.
+type smtpResult struct {
+	id, rcpt string
+	data     []byte
+	code     int // 250, or the SMTP error code; 0 for a broken connection
+	err      error
+}
+
+// clusterLoad sends messages to the accounts of both cells in turn,
+// through both nodes in turn, over conns connections, until stop is
+// closed, and returns every result.
+func clusterLoad(c *cluster, conns int, stop <-chan struct{}) []smtpResult {
+	var rcpts []string
+	for _, cell := range []string{"a", "b"} {
+		rcpts = append(rcpts, c.accounts[cell]...)
+	}
+	var mu sync.Mutex
+	var out []smtpResult
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	for k := range conns {
+		wg.Go(func() {
+			node := c.nodes[k%len(c.nodes)]
+			var cl *smtp.Client
+			defer func() {
+				if cl != nil {
+					cl.Close()
+				}
+			}()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if cl == nil {
+					var err error
+					if cl, err = smtp.Dial(node.addr("smtp")); err != nil {
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+				}
+				i := seq.Add(1)
+				rcpt := rcpts[int(i)%len(rcpts)]
+				id := fmt.Sprintf("blast-%d", i)
+				data := testMessage(id, "load@remote.test", rcpt, fmt.Sprintf("Message %d.\r\n%s", i, strings.Repeat("blast radius ", 1+int(i)%70)))
+				r := smtpResult{id: id, rcpt: rcpt, data: data, code: 250}
+				if err := sendSMTP(cl, "load@remote.test", []string{rcpt}, data); err != nil {
+					r.err = err
+					var se *smtp.SMTPError
+					if errors.As(err, &se) {
+						r.code = se.Code
+						cl.Reset()
+					} else {
+						r.code = 0
+						cl.Close()
+						cl = nil
+					}
+				}
+				mu.Lock()
+				out = append(out, r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// sessionCheck logs in over IMAP and POP3 on a node and runs a few
+// commands, returning the first failure.
+func sessionCheck(node *server, user string) error {
+	cl, err := imapclient.DialInsecure(node.addr("imap"), nil)
+	if err != nil {
+		return fmt.Errorf("imap dial: %w", err)
+	}
+	defer cl.Close()
+	if err := cl.Login(user, user).Wait(); err != nil {
+		return fmt.Errorf("imap login: %w", err)
+	}
+	sel, err := cl.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("imap select: %w", err)
+	}
+	if sel.NumMessages > 0 {
+		var seq imap.SeqSet
+		seq.AddNum(sel.NumMessages)
+		section := &imap.FetchItemBodySection{Peek: true}
+		if _, err := cl.Fetch(seq, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect(); err != nil {
+			return fmt.Errorf("imap fetch: %w", err)
+		}
+	}
+	if err := cl.Noop().Wait(); err != nil {
+		return fmt.Errorf("imap noop: %w", err)
+	}
+	if err := cl.Logout().Wait(); err != nil {
+		return fmt.Errorf("imap logout: %w", err)
+	}
+	return pop3Check(node.addr("pop3"), user)
+}
+
+// pop3Check runs USER, PASS, STAT, LIST, RETR of the last message and
+// QUIT, and returns the first reply that is not +OK.
+func pop3Check(addr, user string) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("pop3 dial: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(conn)
+	line := func() (string, error) {
+		l, err := r.ReadString('\n')
+		return strings.TrimRight(l, "\r\n"), err
+	}
+	multi := func() ([]string, error) {
+		var lines []string
+		for {
+			l, err := line()
+			if err != nil {
+				return nil, err
+			}
+			if l == "." {
+				return lines, nil
+			}
+			lines = append(lines, l)
+		}
+	}
+	cmd := func(c string) (string, error) {
+		if c != "" {
+			if _, err := fmt.Fprintf(conn, "%s\r\n", c); err != nil {
+				return "", err
+			}
+		}
+		l, err := line()
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(l, "+OK") {
+			name, _, _ := strings.Cut(c, " ")
+			return "", fmt.Errorf("pop3 %q: %s", name, l)
+		}
+		return l, nil
+	}
+	if _, err := cmd(""); err != nil {
+		return err
+	}
+	for _, c := range []string{"USER " + user, "PASS " + user} {
+		if _, err := cmd(c); err != nil {
+			return err
+		}
+	}
+	stat, err := cmd("STAT")
+	if err != nil {
+		return err
+	}
+	var n int
+	fmt.Sscanf(stat, "+OK %d", &n)
+	if _, err := cmd("LIST"); err != nil {
+		return err
+	}
+	if _, err := multi(); err != nil {
+		return err
+	}
+	if n > 0 {
+		if _, err := cmd(fmt.Sprintf("RETR %d", n)); err != nil {
+			return err
+		}
+		if _, err := multi(); err != nil {
+			return err
+		}
+	}
+	_, err = cmd("QUIT")
+	return err
+}
+
+// TestClusterBlastRadius: with SMTP load to the accounts of both cells
+// through both nodes, cell a's PostgreSQL is stopped as by a crash, and
+// started again later. During the outage intake answers no 5xx, cell b's
+// IMAP and POP3 sessions work on both nodes, and cell a's get temporary
+// errors; afterwards every message accepted for either cell is delivered
+// exactly once, byte for byte.
+func TestClusterBlastRadius(t *testing.T) {
+	c := startCluster(t, 3)
+	blast(t, c, "PostgreSQL", func() { c.pg["a"].Stop("immediate") }, func() {
+		if err := c.pg["a"].Restart(); err != nil {
+			t.Fatalf("restart cell a's PostgreSQL: %v", err)
+		}
+	})
+}
+
+// TestClusterBlastRadiusS3 is TestClusterBlastRadius with cell a's S3
+// server killed instead of its database: its sessions log in and list,
+// and fail, temporarily, to read message bytes.
+func TestClusterBlastRadiusS3(t *testing.T) {
+	c := startCluster(t, 3)
+	blast(t, c, "S3 server", c.s3["a"].Kill, func() {
+		if err := c.s3["a"].Restart(); err != nil {
+			t.Fatalf("restart cell a's S3 server: %v", err)
+		}
+	})
+}
+
+// blast runs the load, breaks cell a with down, checks the sessions of
+// both cells, mends it with up, and checks every accepted message.
+func blast(t *testing.T, c *cluster, what string, down, up func()) {
+	stop := make(chan struct{})
+	results := make(chan []smtpResult, 1)
+	go func() { results <- clusterLoad(c, 8, stop) }()
+	time.Sleep(2 * time.Second)
+	down()
+	t.Logf("cell a's %s is down", what)
+	// Sessions of cell b work on both nodes; cell a's get temporary
+	// errors, never a wrong answer.
+	for round := range 3 {
+		for i, node := range c.nodes {
+			for _, user := range c.accounts["b"] {
+				if err := sessionCheck(node, user); err != nil {
+					t.Errorf("round %d: cell b's %s on node %d during cell a's outage: %v", round, user, i+1, err)
+				}
+			}
+			for _, err := range []error{sessionCheck(node, c.accounts["a"][0]), pop3Check(node.addr("pop3"), c.accounts["a"][0])} {
+				if err == nil {
+					t.Errorf("round %d: cell a's sessions on node %d work while its %s is down", round, i+1, what)
+				} else if !temporary(err) {
+					t.Errorf("round %d: cell a's session on node %d failed without a temporary error: %v", round, i+1, err)
+				}
+			}
+		}
+	}
+	// Deliveries to cell b go on: a message sent now through either node
+	// reaches its mailbox while cell a is still down.
+	var probes []smtpResult
+	for i, node := range c.nodes {
+		user := c.accounts["b"][0]
+		id := fmt.Sprintf("during-%d", i)
+		data := testMessage(id, "probe@remote.test", user, "Cell b still works.")
+		probes = append(probes, smtpResult{id: id, rcpt: user, data: data, code: 250})
+		sc, err := smtp.Dial(node.addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sendSMTP(sc, "probe@remote.test", []string{user}, data); err != nil {
+			t.Fatalf("send to cell b through node %d during cell a's outage: %v", i+1, err)
+		}
+		sc.Close()
+		waitFor(t, 60*time.Second, fmt.Sprintf("the message through node %d in cell b's mailbox", i+1), func() bool {
+			for _, raw := range stored(t, c.nodes[0], user, user, "INBOX") {
+				if strings.Contains(string(raw), "<"+id+"@e2e.test>") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	// The status says which cell is down, and that its mail waits.
+	st := clusterStatus(t, c.nodes[0])
+	if len(st.Cells) != 2 || st.Cells[0].Up || !st.Cells[1].Up || len(st.Nodes) != 2 {
+		t.Errorf("cluster status during cell a's outage: %+v", st)
+	}
+	t.Logf("cluster status during the outage: %+v", st)
+	up()
+	t.Logf("cell a's %s is back", what)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	rs := <-results
+	checkAll(t, c, append(rs, probes...))
+}
+
+// clusterStatus returns the cluster part of a node's /api/status.
+func clusterStatus(t *testing.T, s *server) web.Cluster {
+	t.Helper()
+	resp, err := http.Get("http://" + s.addr("http") + "/api/status")
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	defer resp.Body.Close()
+	var st web.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Cluster == nil {
+		t.Fatalf("status: %v, cluster %v", err, st.Cluster)
+	}
+	return *st.Cluster
+}
+
+// temporary reports whether a session's failure is one of the temporary
+// answers: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP].
+func temporary(err error) bool {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return ie.Code == imap.ResponseCodeUnavailable
+	}
+	return strings.Contains(err.Error(), "[SYS/TEMP]")
+}
+
+// TestClusterNodeKill: a node SIGKILLed under load and started again
+// loses and duplicates nothing it accepted: its spool, on its own disk,
+// is delivered into the cells after the restart.
+func TestClusterNodeKill(t *testing.T) {
+	c := startCluster(t, 2)
+	stop := make(chan struct{})
+	results := make(chan []smtpResult, 1)
+	go func() { results <- clusterLoad(c, 8, stop) }()
+	time.Sleep(3 * time.Second)
+	victim := c.nodes[1]
+	victim.kill()
+	t.Log("node 2 killed")
+	time.Sleep(time.Second)
+	c.nodes[1] = startServer(t, victim.data, victim.config, "--allow-faults")
+	time.Sleep(2 * time.Second)
+	close(stop)
+	rs := <-results
+	checkAll(t, c, rs)
+}
+
+// checkAll waits for every node's spool to drain and checks that each
+// message accepted for an account is in its INBOX exactly once, byte for
+// byte, and that nothing else is, but messages whose reply was lost.
+func checkAll(t *testing.T, c *cluster, rs []smtpResult) {
+	t.Helper()
+	accepted := map[string]map[string][]byte{}
+	attempted := map[string]map[string][]byte{}
+	codes := map[int]int{}
+	errs := map[string]int{}
+	for _, r := range rs {
+		codes[r.code]++
+		if r.err != nil {
+			errs[r.err.Error()]++
+		}
+		if attempted[r.rcpt] == nil {
+			attempted[r.rcpt], accepted[r.rcpt] = map[string][]byte{}, map[string][]byte{}
+		}
+		attempted[r.rcpt][r.id] = r.data
+		if r.code == 250 {
+			accepted[r.rcpt][r.id] = r.data
+		}
+		if r.code >= 500 {
+			t.Errorf("message %s to %s refused with %d", r.id, r.rcpt, r.code)
+		}
+	}
+	t.Logf("SMTP replies (0: connection lost): %v", codes)
+	for e, n := range errs {
+		t.Logf("%d times: %s", n, e)
+	}
+	for i, node := range c.nodes {
+		waitFor(t, 180*time.Second, fmt.Sprintf("node %d's spool to drain", i+1), func() bool { return inboundDepth(t, node) == 0 })
+	}
+	for _, cell := range []string{"a", "b"} {
+		n := 0
+		for _, user := range c.accounts[cell] {
+			checkExactlyOnce(t, c.nodes[0], user, user, accepted[user], attempted[user])
+			n += len(accepted[user])
+		}
+		t.Logf("cell %s: %d messages accepted, each delivered exactly once", cell, n)
+	}
+}
