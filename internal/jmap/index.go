@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"casella/internal/blob"
@@ -23,34 +24,94 @@ type email struct {
 	received time.Time
 	copies   []store.Message // sorted by mailbox id
 	sort     store.SortKeys
-	meta     *message.Meta
 }
 
 // flags are the email's flags: those of its first copy, since JMAP has
 // one set of keywords per Email and Email/set writes them to every copy.
 func (e *email) flags() []string { return e.copies[0].Flags }
 
-// index is the account's mailboxes and messages as one request sees them.
+// index is the account's mailboxes and messages at one state. It is
+// read-only once built: requests of the account share it until the state
+// moves.
 type index struct {
+	state     string
 	mailboxes []store.Mailbox
 	mbByID    map[int64]*store.Mailbox
 	mbByName  map[string]*store.Mailbox
 	emails    map[int64]*email
 	threads   map[int64][]*email // oldest first
-	withMeta  bool
 }
 
-// index loads the account's index once per request, and again after a
-// method changed the store.
+// maxCachedIndexes bounds the accounts whose index is kept between
+// requests; each costs about 300 bytes a message.
+const maxCachedIndexes = 32
+
+// indexCache keeps the latest index of recently active accounts, so that
+// a client's requests at the same state do not read the whole account
+// again.
+type indexCache struct {
+	mu sync.Mutex
+	m  map[store.Account]cachedIndex
+}
+
+type cachedIndex struct {
+	x    *index
+	used time.Time
+}
+
+func (ic *indexCache) get(acct store.Account, state string) *index {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	ci, ok := ic.m[acct]
+	if !ok || ci.x.state != state {
+		return nil
+	}
+	ci.used = time.Now()
+	ic.m[acct] = ci
+	return ci.x
+}
+
+func (ic *indexCache) put(acct store.Account, x *index) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.m == nil {
+		ic.m = map[store.Account]cachedIndex{}
+	}
+	if _, ok := ic.m[acct]; !ok && len(ic.m) >= maxCachedIndexes {
+		var oldest store.Account
+		var t time.Time
+		for a, ci := range ic.m {
+			if t.IsZero() || ci.used.Before(t) {
+				oldest, t = a, ci.used
+			}
+		}
+		delete(ic.m, oldest)
+	}
+	ic.m[acct] = cachedIndex{x, time.Now()}
+}
+
+// index returns the account's index at its current state: the request's
+// own, the cached one if the state has not moved, or a new one.
 func (c *call) index() (*index, error) {
 	if c.idx != nil {
 		return c.idx, nil
+	}
+	// The state is read before the mailboxes and messages, so a change
+	// made meanwhile makes the index newer than its state, never older:
+	// the next request rebuilds it.
+	state, err := c.state()
+	if err != nil {
+		return nil, err
+	}
+	if x := c.s.indexes.get(c.acct, state); x != nil {
+		c.idx = x
+		return x, nil
 	}
 	mbs, err := c.s.Store.Mailboxes(c.ctx, c.acct)
 	if err != nil {
 		return nil, fmt.Errorf("listing mailboxes: %w", err)
 	}
-	x := &index{mailboxes: mbs, mbByID: map[int64]*store.Mailbox{}, mbByName: map[string]*store.Mailbox{}, emails: map[int64]*email{}, threads: map[int64][]*email{}}
+	x := &index{state: state, mailboxes: mbs, mbByID: map[int64]*store.Mailbox{}, mbByName: map[string]*store.Mailbox{}, emails: map[int64]*email{}, threads: map[int64][]*email{}}
 	for i := range mbs {
 		x.mbByID[mbs[i].ID] = &mbs[i]
 		x.mbByName[mbs[i].Name] = &mbs[i]
@@ -87,22 +148,26 @@ func (c *call) index() (*index, error) {
 		})
 	}
 	c.idx = x
+	c.s.indexes.put(c.acct, x)
 	return x, nil
 }
 
 // changed drops the index after the method changed the store.
 func (c *call) changed() { c.idx = nil }
 
-// loadMeta attaches the stored metadata to every email of the index,
-// one read per mailbox.
+// loadMeta reads the stored metadata of every email of the index, one
+// read per mailbox, into the call: the shared index stays read-only.
 func (c *call) loadMeta(x *index) error {
-	if x.withMeta {
+	if c.allMeta {
 		return nil
+	}
+	if c.metas == nil {
+		c.metas = map[int64]*message.Meta{}
 	}
 	for _, mb := range x.mailboxes {
 		err := c.s.Store.Messages(c.ctx, c.acct, store.Query{Mailbox: mb.ID, WithMeta: true}, func(m *store.Message) error {
-			if e := x.emails[m.EmailID]; e != nil && e.meta == nil {
-				e.meta = m.Meta
+			if _, ok := c.metas[m.EmailID]; !ok && m.Meta != nil {
+				c.metas[m.EmailID] = m.Meta
 			}
 			return nil
 		})
@@ -110,27 +175,33 @@ func (c *call) loadMeta(x *index) error {
 			return fmt.Errorf("reading metadata of mailbox %d: %w", mb.ID, err)
 		}
 	}
-	x.withMeta = true
+	c.allMeta = true
 	return nil
 }
 
 // metaOf returns one email's metadata.
 func (c *call) metaOf(e *email) (*message.Meta, error) {
-	if e.meta != nil {
-		return e.meta, nil
+	if m := c.metas[e.id]; m != nil {
+		return m, nil
+	}
+	if c.metas == nil {
+		c.metas = map[int64]*message.Meta{}
 	}
 	cp := e.copies[0]
+	var meta *message.Meta
 	err := c.s.Store.Messages(c.ctx, c.acct, store.Query{Mailbox: cp.Mailbox, UIDs: []store.UIDRange{{First: cp.UID, Last: cp.UID}}, WithMeta: true}, func(m *store.Message) error {
-		e.meta = m.Meta
+		meta = m.Meta
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of email %d: %w", e.id, err)
 	}
-	if e.meta == nil {
-		e.meta = &message.Meta{Structure: &message.Part{Type: "text", Subtype: "plain", BodyEnd: e.size}}
+	if meta == nil {
+		// Stored without metadata: described as RFC 2045's default.
+		meta = &message.Meta{Structure: &message.Part{Type: "text", Subtype: "plain", BodyEnd: e.size}}
 	}
-	return e.meta, nil
+	c.metas[e.id] = meta
+	return meta, nil
 }
 
 // state is the account's state string: its highest MODSEQ.

@@ -90,6 +90,7 @@ type Server struct {
 	mu      sync.Mutex
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
+	indexes indexCache
 }
 
 func (s *Server) logger() *slog.Logger {

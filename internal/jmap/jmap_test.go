@@ -42,14 +42,14 @@ const (
 // testEnv is a JMAP server on loopback over a real SQLite store and blob
 // directory.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	store *sqlite.Store
 	blobs *fs.Store
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"))
@@ -88,7 +88,7 @@ func (e *testEnv) do(method, path, body string) *http.Response {
 	return resp
 }
 
-func decode(t *testing.T, r io.Reader) map[string]any {
+func decode(t testing.TB, r io.Reader) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.NewDecoder(r).Decode(&m); err != nil {

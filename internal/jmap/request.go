@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"casella/internal/blob"
+	"casella/internal/message"
 	"casella/internal/store"
 )
 
@@ -148,6 +149,10 @@ type call struct {
 	// (RFC 8620 section 5.3).
 	created map[string]string
 	idx     *index // the account's messages, loaded on first use
+	// metas holds the metadata read by this call, by EMAILID; allMeta
+	// says it holds every email's.
+	metas   map[int64]*message.Meta
+	allMeta bool
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
