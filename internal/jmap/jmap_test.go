@@ -31,7 +31,7 @@ func (a testAuth) Authenticate(ctx context.Context, address, password string) (d
 	if !ok || u.password != password {
 		return directory.Account{}, directory.ErrBadCredentials
 	}
-	return directory.Account{ID: u.id, Address: address}, nil
+	return directory.Account{ID: u.id, Address: address, Quota: 1 << 30}, nil
 }
 
 const (
@@ -97,7 +97,7 @@ func decode(t testing.TB, r io.Reader) map[string]any {
 	return m
 }
 
-var using = []string{capCore, capMail, capSubmission}
+var using = []string{capCore, capMail, capSubmission, capQuota, capVacation}
 
 // api sends method calls and returns the responses.
 func (e *testEnv) api(calls ...[]any) [][]any {

@@ -132,11 +132,17 @@ var methods = map[string]method{
 	"Email/parse":          {capMail, (*call).emailParse},
 	"Thread/get":           {capMail, (*call).threadGet},
 	"Thread/changes":       {capMail, (*call).threadChanges},
+	"SearchSnippet/get":    {capMail, (*call).snippetGet},
+	"Quota/get":            {capQuota, (*call).quotaGet},
+	"Quota/changes":        {capQuota, (*call).quotaChanges},
+	"Quota/query":          {capQuota, (*call).quotaQuery},
+	"VacationResponse/get": {capVacation, (*call).vacationGet},
+	"VacationResponse/set": {capVacation, (*call).vacationSet},
 	"Identity/get":         {capSubmission, (*call).identityGet},
 }
 
 // known capabilities that a request may name in using.
-var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true}
+var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true}
 
 // call is the context of one method call.
 type call struct {

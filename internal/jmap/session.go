@@ -44,7 +44,10 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 				"maxObjectsInSet":       maxObjectsInSet,
 				"collationAlgorithms":   []string{"i;ascii-casemap"},
 			},
-			capMail: map[string]any{},
+			capMail:       map[string]any{},
+			capSubmission: map[string]any{},
+			capQuota:      map[string]any{},
+			capVacation:   map[string]any{},
 		},
 		"accounts": map[string]any{
 			id: map[string]any{
@@ -52,11 +55,14 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 				"isPersonal": true,
 				"isReadOnly": false,
 				"accountCapabilities": map[string]any{
-					capMail: mailCap,
+					capMail:       mailCap,
+					capSubmission: map[string]any{"maxDelayedSend": 0, "submissionExtensions": map[string]any{}},
+					capQuota:      map[string]any{},
+					capVacation:   map[string]any{},
 				},
 			},
 		},
-		"primaryAccounts": map[string]string{capMail: id},
+		"primaryAccounts": map[string]string{capMail: id, capSubmission: id, capQuota: id, capVacation: id},
 		"username":        ss.acct.Address,
 		"apiUrl":          base + Prefix + "/api",
 		"downloadUrl":     base + Prefix + "/download/{accountId}/{blobId}/{name}?type={type}",
