@@ -13,8 +13,8 @@ import (
 	"casella/internal/store"
 )
 
-// emailSet is Email/set (RFC 8621 section 4.6): keywords and mailboxIds
-// are updated, emails destroyed; new emails come through Email/import.
+// emailSet is Email/set (RFC 8621 section 4.6): emails are created
+// (create.go), their keywords and mailboxIds updated, or destroyed.
 func (c *call) emailSet(raw json.RawMessage) (any, error) {
 	var a setArgs
 	if err := decodeArgs(raw, &a); err != nil {
@@ -24,8 +24,17 @@ func (c *call) emailSet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for cid := range a.Create {
-		r.NotCreated[cid] = setErr("forbidden", "create emails with Email/import")
+	for cid, props := range a.Create {
+		info, serr, err := c.createEmail(props)
+		if err != nil {
+			return nil, err
+		}
+		if serr != nil {
+			r.NotCreated[cid] = serr
+			continue
+		}
+		c.created[cid] = info["id"].(string)
+		r.Created[cid] = info
 	}
 	for id, patch := range a.Update {
 		if serr := c.updateEmail(id, patch); serr != nil {
@@ -279,43 +288,61 @@ func (c *call) emailImport(raw json.RawMessage) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		nm := store.NewMessage{Blob: blob.KeyOf(data), Size: int64(len(data)), Flags: flags, Meta: message.Parse(data)}
-		if nm.Blob != blob.Key(strings.SplitN(em.BlobID, "_", 2)[0]) {
+		key := blob.KeyOf(data)
+		if key != blob.Key(strings.SplitN(em.BlobID, "_", 2)[0]) {
 			// A part's decoded content is a new blob.
-			if nm.Blob, err = c.blobs.Put(c.ctx, data); err != nil {
+			if key, err = c.blobs.Put(c.ctx, data); err != nil {
 				return nil, err
 			}
 		}
+		var received time.Time
 		if em.ReceivedAt != nil {
-			nm.Internal = *em.ReceivedAt
+			received = *em.ReceivedAt
 		}
-		uids, err := c.s.Store.Append(c.ctx, c.acct, mbs[0], []store.NewMessage{nm})
-		c.changed()
+		info, serr, err := c.addEmail(data, key, mbs, flags, received)
 		if err != nil {
 			return nil, err
 		}
-		var m store.Message
-		err = c.s.Store.Messages(c.ctx, c.acct, store.Query{Mailbox: mbs[0], UIDs: one(uids[0])}, func(msg *store.Message) error {
-			m = *msg
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		if serr != nil {
+			notCreated[cid] = serr
+			continue
 		}
-		for _, mb := range mbs[1:] {
-			if _, err := c.s.Store.Copy(c.ctx, c.acct, mbs[0], one(uids[0]), mb); err != nil {
-				return nil, err
-			}
-		}
-		id := emailID(m.EmailID)
-		c.created[cid] = id
-		created[cid] = map[string]any{"id": id, "blobId": string(nm.Blob), "threadId": threadID(m.ThreadID), "size": nm.Size}
+		c.created[cid] = info["id"].(string)
+		created[cid] = info
 	}
 	newState, err := c.state()
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"accountId": accountID(c.acct), "oldState": state, "newState": newState, "created": created, "notCreated": notCreated}, nil
+}
+
+// addEmail stores a message whose bytes are in the blob store under key
+// in the mailboxes, and returns what a /set or /import reports of it.
+func (c *call) addEmail(data []byte, key blob.Key, mbs []int64, flags []string, received time.Time) (map[string]any, *setError, error) {
+	nm := store.NewMessage{Blob: key, Size: int64(len(data)), Flags: flags, Internal: received, Meta: message.Parse(data)}
+	uids, err := c.s.Store.Append(c.ctx, c.acct, mbs[0], []store.NewMessage{nm})
+	c.changed()
+	if errors.Is(err, store.ErrTooManyKeywords) {
+		return nil, &setError{Type: "overQuota", Description: "too many keywords in the mailbox", Properties: []string{"keywords"}}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var m store.Message
+	err = c.s.Store.Messages(c.ctx, c.acct, store.Query{Mailbox: mbs[0], UIDs: one(uids[0])}, func(msg *store.Message) error {
+		m = *msg
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, mb := range mbs[1:] {
+		if _, err := c.s.Store.Copy(c.ctx, c.acct, mbs[0], one(uids[0]), mb); err != nil {
+			return nil, nil, err
+		}
+	}
+	return map[string]any{"id": emailID(m.EmailID), "blobId": string(key), "threadId": threadID(m.ThreadID), "size": nm.Size}, nil, nil
 }
 
 // emailParse is Email/parse (RFC 8621 section 4.9).
