@@ -82,6 +82,8 @@ type Server struct {
 	Auth      Authenticator
 	AuthLimit *limit.Auth // slows down repeated failed logins; nil: none
 	Logger    *slog.Logger
+	// Submission sends mail for EmailSubmission/set; nil: it is refused.
+	Submission *Submission
 	// Timeout bounds the store work of one request; zero: one minute.
 	Timeout time.Duration
 

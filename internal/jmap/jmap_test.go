@@ -34,6 +34,19 @@ func (a testAuth) Authenticate(ctx context.Context, address, password string) (d
 	return directory.Account{ID: u.id, Address: address, Quota: 1 << 30}, nil
 }
 
+// Resolve resolves the test logins' addresses: example.org is local,
+// every other domain is not.
+func (a testAuth) Resolve(ctx context.Context, address string) ([]directory.Recipient, error) {
+	if !strings.HasSuffix(address, "@example.org") {
+		return nil, directory.ErrNotLocal
+	}
+	u, ok := a[address]
+	if !ok {
+		return nil, directory.ErrNoSuchUser
+	}
+	return []directory.Recipient{{Account: directory.Account{ID: u.id, Address: address}}}, nil
+}
+
 const (
 	testUser = "alice@example.org"
 	testPass = "secret password"

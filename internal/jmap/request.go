@@ -138,6 +138,7 @@ var methods = map[string]method{
 	"Quota/query":          {capQuota, (*call).quotaQuery},
 	"VacationResponse/get": {capVacation, (*call).vacationGet},
 	"VacationResponse/set": {capVacation, (*call).vacationSet},
+	"EmailSubmission/set":  {capSubmission, (*call).emailSubmissionSet},
 	"Identity/get":         {capSubmission, (*call).identityGet},
 }
 
@@ -159,6 +160,14 @@ type call struct {
 	// says it holds every email's.
 	metas   map[int64]*message.Meta
 	allMeta bool
+	// extra are responses a method adds after its own, such as the
+	// implicit Email/set of EmailSubmission/set (RFC 8621 section 7.5).
+	extra []extraResponse
+}
+
+type extraResponse struct {
+	name string
+	args any
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -222,6 +231,12 @@ func (s *Server) run(ctx context.Context, ss *session, req *Request) *response {
 			name, b = "error", []byte(`{"type":"serverFail"}`)
 		}
 		resp.MethodResponses = append(resp.MethodResponses, Invocation{Name: name, Args: b, CallID: inv.CallID})
+		for _, x := range c.extra {
+			if b, err := json.Marshal(x.args); err == nil {
+				resp.MethodResponses = append(resp.MethodResponses, Invocation{Name: x.name, Args: b, CallID: inv.CallID})
+			}
+		}
+		c.extra = nil
 	}
 	if req.CreatedIDs != nil {
 		resp.CreatedIDs = c.created

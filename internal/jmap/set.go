@@ -406,7 +406,7 @@ func (c *call) identityGet(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	id := "I" + strings.TrimPrefix(accountID(c.acct), "A")
+	id := identityID(c)
 	ident := map[string]any{"id": id, "name": "", "email": c.ss.acct.Address, "replyTo": nil, "bcc": nil,
 		"textSignature": "", "htmlSignature": "", "mayDelete": false}
 	list, notFound := []any{}, []string{}

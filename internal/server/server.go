@@ -297,6 +297,16 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Auth:      s.dir,
 		AuthLimit: authLimit,
 		Logger:    s.log.With("proto", "jmap"),
+		// EmailSubmission queues as SMTP submission does.
+		Submission: &jmap.Submission{
+			Directory: s.dir,
+			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound: dkim.SigningQueue{
+				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+				Log:  s.log.With("component", "dkim"),
+			},
+		},
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
