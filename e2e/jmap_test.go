@@ -15,7 +15,8 @@ import (
 // TestJMAPWithJam drives a full JMAP session with jmap-jam, an independent
 // client from npm (e2e/jmap, installed by .ci/run with npm ci), against the
 // real binary: mail delivered over SMTP is listed, read, flagged, moved and
-// pushed; a message is uploaded and imported.
+// pushed; a message is uploaded and imported; one is written, sent with
+// EmailSubmission, filed in Sent and delivered back to the inbox.
 func TestJMAPWithJam(t *testing.T) {
 	need(t, "node")
 	if _, err := os.Stat(filepath.Join("jmap", "node_modules", "jmap-jam")); err != nil {
@@ -46,6 +47,9 @@ func TestJMAPWithJam(t *testing.T) {
 		Download            bool     `json:"download"`
 		DownloadDisposition string   `json:"downloadDisposition"`
 		ChangesError        string   `json:"changesError"`
+		Submitted           bool     `json:"submitted"`
+		Arrived             bool     `json:"arrived"`
+		InSent              int      `json:"inSent"`
 	}
 	// Delivery from the spool is asynchronous: wait until the inbox has it.
 	waitFor(t, 30*time.Second, "the message in the inbox", func() bool {
@@ -79,6 +83,9 @@ func TestJMAPWithJam(t *testing.T) {
 	}
 	if out.DraftSubject != "draft from jam" || !out.Download || !strings.HasPrefix(out.DownloadDisposition, "attachment") {
 		t.Errorf("upload, import and download: %+v", out)
+	}
+	if !out.Submitted || !out.Arrived || out.InSent != 1 {
+		t.Errorf("send through EmailSubmission: submitted %v, arrived %v, %d in Sent", out.Submitted, out.Arrived, out.InSent)
 	}
 	if out.ChangesError != "cannotCalculateChanges" {
 		t.Errorf("error for a bad state: %q", out.ChangesError)

@@ -1,6 +1,6 @@
 // A full JMAP session with an independent client, jmap-jam, against a
 // running casella: discover, list mailboxes, query, get with body values,
-// set keywords, move, upload and import, and follow push. It prints one
+// set keywords, move, push, upload and import, create and send. It prints one
 // JSON object of what it saw; the Go test (e2e/jmap_test.go) checks it.
 //
 // Usage: node session.mjs SESSION_URL USER PASSWORD
@@ -72,6 +72,33 @@ out.draftSubject = d.list[0].subject;
 const dl = await jam.downloadBlob({ accountId, blobId: d.list[0].blobId, mimeType: "message/rfc822", fileName: "draft.eml" });
 out.download = (await dl.text()) === raw;
 out.downloadDisposition = dl.headers.get("content-disposition");
+
+// Send through EmailSubmission to the account itself, moving the draft
+// to Sent on success; the delivered copy arrives in the inbox.
+const [ident] = await jam.api.Identity.get({ accountId });
+const sent = role("sent");
+const [sendRes] = await jam.requestMany((t) => {
+  const create = t.Email.set({ accountId, create: { m: {
+    mailboxIds: { [drafts.id]: true }, keywords: { $draft: true },
+    from: [{ email: user }], to: [{ email: user }], subject: "sent by jam",
+    textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: "Sent over JMAP." } },
+  } } });
+  const submit = t.EmailSubmission.set({ accountId, create: { s: { identityId: ident.list[0].id, emailId: "#m" } },
+    onSuccessUpdateEmail: { "#s": { [`mailboxIds/${drafts.id}`]: null, [`mailboxIds/${sent.id}`]: true, "keywords/$draft": null } } });
+  return { create, submit };
+});
+// jam keys responses by call id, so the implicit Email/set (RFC 8621
+// section 7.5), which shares the submission's, stands in for it: it exists
+// only when the submission succeeded.
+out.submitted = Object.keys(sendRes.submit.updated ?? {}).length === 1;
+out.arrived = false;
+for (let i = 0; i < 100 && !out.arrived; i++) {
+  const [q] = await jam.api.Email.query({ accountId, filter: { inMailbox: inbox.id, subject: "sent by jam" } });
+  out.arrived = q.ids.length === 1;
+  if (!out.arrived) await new Promise((r) => setTimeout(r, 100));
+}
+const [sentQ] = await jam.api.Email.query({ accountId, filter: { inMailbox: sent.id } });
+out.inSent = sentQ.ids.length;
 
 // An error from the server reaches the client as the RFC's error.
 try {
