@@ -93,6 +93,23 @@ type Server struct {
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
 	indexes indexCache
+	// done is closed by Shutdown, ending push streams.
+	doneOnce  sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (s *Server) doneChan() chan struct{} {
+	s.doneOnce.Do(func() { s.done = make(chan struct{}) })
+	return s.done
+}
+
+// Shutdown ends the push streams, which would otherwise hold an HTTP
+// server's graceful shutdown until its deadline; register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() {
+	ch := s.doneChan()
+	s.closeOnce.Do(func() { close(ch) })
 }
 
 func (s *Server) logger() *slog.Logger {

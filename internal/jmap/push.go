@@ -77,9 +77,12 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 		tick = t.C
 	}
 	id := accountID(ss.acct.ID)
+	done := s.doneChan()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-done:
 			return
 		case <-tick:
 			fmt.Fprintf(w, "event: ping\ndata: {\"interval\":%d}\n\n", int(ping/time.Second))

@@ -3,6 +3,7 @@ package jmap
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,5 +63,29 @@ func TestEventSourceBadArguments(t *testing.T) {
 		if resp := e.do("GET", Prefix+"/eventsource?"+q, ""); resp.StatusCode != 400 {
 			t.Errorf("%s: %s", q, resp.Status)
 		}
+	}
+}
+
+// TestEventSourceShutdown checks that Shutdown ends a push stream, so
+// that an HTTP server's graceful shutdown does not wait for it.
+func TestEventSourceShutdown(t *testing.T) {
+	e := newTestEnv(t)
+	resp := e.do("GET", Prefix+"/eventsource?types=*&closeafter=no&ping=0", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("eventsource: %s", resp.Status)
+	}
+	e.srv.Shutdown()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("stream ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream outlived Shutdown")
 	}
 }

@@ -177,6 +177,7 @@ func (s *Server) serveHTTP(l net.Listener) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http.RegisterOnShutdown(s.jmap.Shutdown)
 	return s.http.Serve(l)
 }
 
