@@ -361,3 +361,25 @@ func TestEchoAndReferences(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrencyLimits(t *testing.T) {
+	e := newTestEnv(t)
+	for range maxConcurrentRequests {
+		e.srv.enter(1)
+	}
+	resp := e.do("POST", Prefix+"/api", `{"using":[],"methodCalls":[]}`)
+	if m := decode(t, resp.Body); resp.StatusCode != http.StatusTooManyRequests || m["type"] != errLimit || m["limit"] != "maxConcurrentRequests" {
+		t.Errorf("request over maxConcurrentRequests: %s %v", resp.Status, m)
+	}
+	e.srv.leave(1)
+	if resp := e.do("POST", Prefix+"/api", `{"using":[],"methodCalls":[]}`); resp.StatusCode != 200 {
+		t.Errorf("request under the limit: %s", resp.Status)
+	}
+	for range maxConcurrentUpload {
+		e.srv.uploads.begin(1)
+	}
+	resp = e.do("POST", Prefix+"/upload/A1/", "x")
+	if m := decode(t, resp.Body); resp.StatusCode != http.StatusTooManyRequests || m["limit"] != "maxConcurrentUpload" {
+		t.Errorf("upload over maxConcurrentUpload: %s %v", resp.Status, m)
+	}
+}

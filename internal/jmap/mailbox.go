@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,11 @@ var roles = map[string]string{
 	store.UseJunk:    "junk",
 	store.UseSent:    "sent",
 	store.UseTrash:   "trash",
+}
+
+// leafName is the last level of a mailbox name, JMAP's name.
+func leafName(name string) string {
+	return name[strings.LastIndex(name, store.Separator)+1:]
 }
 
 func roleOf(mb *store.Mailbox) any {
@@ -69,12 +73,7 @@ func (c *call) mailboxObject(x *index, mb *store.Mailbox, props []string) (map[s
 		case "id":
 			o[p] = mailboxID(mb.ID)
 		case "name":
-			o[p] = path.Base(mb.Name)
-			if i := strings.LastIndex(mb.Name, store.Separator); i >= 0 {
-				o[p] = mb.Name[i+1:]
-			} else {
-				o[p] = mb.Name
-			}
+			o[p] = leafName(mb.Name)
 		case "parentId":
 			o[p] = nil
 			if i := strings.LastIndex(mb.Name, store.Separator); i >= 0 {
@@ -301,7 +300,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 					continue
 				}
 			}
-			if f.Name != nil && !strings.Contains(strings.ToLower(path.Base(mb.Name)), strings.ToLower(*f.Name)) {
+			if f.Name != nil && !strings.Contains(strings.ToLower(leafName(mb.Name)), strings.ToLower(*f.Name)) {
 				continue
 			}
 			if f.Role != nil {
@@ -338,7 +337,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 		for _, s := range a.Sort {
 			r := 0
 			if s.Property == "name" {
-				r = strings.Compare(path.Base(p.Name), path.Base(q.Name))
+				r = strings.Compare(leafName(p.Name), leafName(q.Name))
 			} else {
 				r = orders[p.ID] - orders[q.ID]
 			}
