@@ -93,12 +93,13 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, ss *session
 		return
 	}
 	defer s.uploads.end(ss.acct.ID)
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxSizeUpload+1))
-	if err != nil {
+	data, err := io.ReadAll(io.LimitReader(r.Body, s.maxSizeUpload()+1))
+	var tooLarge *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooLarge) {
 		problem(w, http.StatusBadRequest, "about:blank", "Reading the upload failed")
 		return
 	}
-	if len(data) > maxSizeUpload {
+	if tooLarge != nil || int64(len(data)) > s.maxSizeUpload() {
 		problem(w, http.StatusRequestEntityTooLarge, errLimit, "The upload is larger than maxSizeUpload", "limit", "maxSizeUpload")
 		return
 	}

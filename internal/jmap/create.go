@@ -104,8 +104,8 @@ func (c *call) createEmail(raw json.RawMessage) (map[string]any, *setError, erro
 	if serr != nil {
 		return nil, serr, nil
 	}
-	if len(data) > maxSizeUpload {
-		return nil, setErr("tooLarge", "the message is larger than %d bytes", maxSizeUpload), nil
+	if int64(len(data)) > c.s.maxSizeUpload() {
+		return nil, setErr("tooLarge", "the message is larger than %d bytes", c.s.maxSizeUpload()), nil
 	}
 	key, err := c.blobs.Put(c.ctx, data)
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -57,7 +58,7 @@ const (
 // Limits advertised in the core capability (RFC 8620 section 2) and
 // enforced.
 const (
-	maxSizeUpload         = 50 << 20
+	defaultMaxSizeUpload  = 50 << 20
 	maxConcurrentUpload   = 4
 	maxSizeRequest        = 10 << 20
 	maxConcurrentRequests = 4
@@ -80,10 +81,13 @@ type Server struct {
 	// (its cell's, in a cluster), and Blobs is not used.
 	BlobsOf   func(ctx context.Context, acct directory.Account) (blob.Store, error)
 	Auth      Authenticator
-	AuthLimit *limit.Auth // slows down repeated failed logins; nil: none
+	AuthLimit *limit.Auth // the node's login throttle, shared with IMAP; nil: none
 	Logger    *slog.Logger
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
 	Submission *Submission
+	// MaxSizeUpload is the largest upload and message; zero: 50 MiB. It
+	// must not exceed what the HTTP server lets a request body carry.
+	MaxSizeUpload int64
 	// Timeout bounds the store work of one request; zero: one minute.
 	Timeout time.Duration
 
@@ -117,6 +121,13 @@ func (s *Server) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return s.Logger
+}
+
+func (s *Server) maxSizeUpload() int64 {
+	if s.MaxSizeUpload <= 0 {
+		return defaultMaxSizeUpload
+	}
+	return s.MaxSizeUpload
 }
 
 func (s *Server) timeout() time.Duration {
@@ -156,32 +167,35 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 			unauthorized(w)
 			return
 		}
-		remote, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			remote = r.RemoteAddr
-		}
 		ctx := r.Context()
+		var at *limit.Attempt
 		if s.AuthLimit != nil {
-			if err := s.AuthLimit.Wait(ctx, remote); err != nil {
+			var err error
+			if at, err = s.AuthLimit.Admit(ctx, "jmap", user, remoteAddr(r.RemoteAddr)); err != nil {
+				w.Header().Set("Retry-After", "60")
+				problem(w, http.StatusTooManyRequests, "about:blank", "Too many failed logins; try again later")
 				return
 			}
 		}
 		acct, err := s.Auth.Authenticate(ctx, user, pass)
 		if errors.Is(err, directory.ErrBadCredentials) {
-			if s.AuthLimit != nil {
-				s.AuthLimit.Failure(remote)
+			if at != nil {
+				at.Failed()
 			}
-			s.logger().Info("jmap login failed", "user", user, "remote", remote)
+			s.logger().Info("jmap login failed", "user", user, "remote", r.RemoteAddr)
 			unauthorized(w)
 			return
 		}
 		if err != nil {
+			if at != nil {
+				at.Unchecked()
+			}
 			s.logger().Warn("jmap authentication unavailable", "err", err)
 			problem(w, http.StatusServiceUnavailable, "urn:ietf:params:jmap:error:serverUnavailable", "Authentication is temporarily unavailable, try again")
 			return
 		}
-		if s.AuthLimit != nil {
-			s.AuthLimit.Success(remote)
+		if at != nil {
+			at.Succeeded()
 		}
 		blobs := s.Blobs
 		if s.BlobsOf != nil {
@@ -196,6 +210,15 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 		}
 		h(w, r, &session{acct: acct, blobs: blobs})
 	}
+}
+
+// remoteAddr is the client's address as the login throttle keys it.
+func remoteAddr(s string) net.Addr {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	return net.TCPAddrFromAddrPort(ap)
 }
 
 func unauthorized(w http.ResponseWriter) {

@@ -2,6 +2,7 @@ package jmap
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -50,9 +51,10 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 			ping = max(time.Duration(n)*time.Second, minPing)
 		}
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		problem(w, http.StatusInternalServerError, "about:blank", "streaming is not supported here")
+	// The stream outlives the HTTP server's write timeout, which is for
+	// ordinary responses.
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
 	ch, cancel := s.Store.Watch(ss.acct.ID)
@@ -68,7 +70,7 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	rc.Flush()
 
 	var tick <-chan time.Time
 	if ping > 0 {
@@ -86,7 +88,7 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 			return
 		case <-tick:
 			fmt.Fprintf(w, "event: ping\ndata: {\"interval\":%d}\n\n", int(ping/time.Second))
-			flusher.Flush()
+			rc.Flush()
 		case <-ch:
 			state, err := c.state()
 			if err != nil {
@@ -103,7 +105,7 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 			}
 			b, _ := json.Marshal(map[string]any{"@type": "StateChange", "changed": map[string]any{id: changed}})
 			fmt.Fprintf(w, "event: state\nid: %s\ndata: %s\n\n", state, b)
-			flusher.Flush()
+			rc.Flush()
 			if closeAfter == "state" {
 				return
 			}

@@ -177,10 +177,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	defer s.leave(ss.acct.ID)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxSizeRequest+1))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooLarge) {
 		return
 	}
-	if len(body) > maxSizeRequest {
+	if tooLarge != nil || len(body) > maxSizeRequest {
 		problem(w, http.StatusRequestEntityTooLarge, errLimit, "The request is larger than maxSizeRequest", "limit", "maxSizeRequest")
 		return
 	}

@@ -28,14 +28,14 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 		"maxMailboxesPerEmail":       nil,
 		"maxMailboxDepth":            nil,
 		"maxSizeMailboxName":         maxSizeMailboxName,
-		"maxSizeAttachmentsPerEmail": maxSizeUpload,
+		"maxSizeAttachmentsPerEmail": s.maxSizeUpload(),
 		"emailQuerySortOptions":      sortProperties,
 		"mayCreateTopLevelMailbox":   true,
 	}
 	doc := map[string]any{
 		"capabilities": map[string]any{
 			capCore: map[string]any{
-				"maxSizeUpload":         maxSizeUpload,
+				"maxSizeUpload":         s.maxSizeUpload(),
 				"maxConcurrentUpload":   maxConcurrentUpload,
 				"maxSizeRequest":        maxSizeRequest,
 				"maxConcurrentRequests": maxConcurrentRequests,

@@ -2,8 +2,8 @@ package limit
 
 import (
 	"net"
+	"strings"
 	"testing"
-	"time"
 )
 
 func TestKey(t *testing.T) {
@@ -42,30 +42,58 @@ func TestConns(t *testing.T) {
 	}
 }
 
-func TestAuthDelay(t *testing.T) {
-	a := NewAuth()
-	a.Max = 4 * time.Second
-	for range a.Free {
-		a.Failure("k")
+func TestGate(t *testing.T) {
+	var refusals []string
+	count := func(p, r string) { refusals = append(refusals, p+" "+r) }
+	total := NewConns(3)
+	g := &Gate{Protocol: "imap", Total: total, Proto: NewConns(2), PerAddress: NewConns(1), PerUserAddr: NewConns(1), Refused: count}
+	other := &Gate{Protocol: "pop3", Total: total, Refused: count}
+
+	r1, why := g.Admit("a")
+	if why != "" {
+		t.Fatalf("first connection refused: %s", why)
 	}
-	if d := a.Delay("k"); d != a.Base {
-		t.Fatalf("delay after free failures = %v, want %v", d, a.Base)
+	if _, why := g.Admit("a"); why != RefusedAddress {
+		t.Fatalf("second from a: %q, want %s", why, RefusedAddress)
 	}
-	a.Failure("k")
-	if d := a.Delay("k"); d != 2*a.Base {
-		t.Fatalf("delay = %v, want %v", d, 2*a.Base)
+	if _, why := g.Admit("b"); why != "" {
+		t.Fatalf("first from b refused: %s", why)
 	}
-	for range 10 {
-		a.Failure("k")
+	if _, why := g.Admit("c"); why != RefusedProtocol {
+		t.Fatalf("third imap: %q, want %s", why, RefusedProtocol)
 	}
-	if d := a.Delay("k"); d != a.Max {
-		t.Fatalf("delay = %v, want cap %v", d, a.Max)
+	if got := g.PerAddress.Active("c"); got != 0 {
+		t.Fatalf("a refused connection holds %d address slots", got)
 	}
-	if d := a.Delay("other"); d != 0 {
-		t.Fatalf("unrelated key delayed %v", d)
+	if _, why := other.Admit("d"); why != "" {
+		t.Fatalf("pop3 refused: %s", why)
 	}
-	a.Success("k")
-	if d := a.Delay("k"); d != 0 {
-		t.Fatalf("delay after success = %v", d)
+	if _, why := other.Admit("e"); why != RefusedTotal {
+		t.Fatalf("fourth connection: %q, want %s", why, RefusedTotal)
+	}
+	r1()
+	if _, why := other.Admit("e"); why != "" {
+		t.Fatalf("after a release: %s", why)
+	}
+
+	l1, ok1 := g.Login("alice", "a")
+	_, ok2 := g.Login("alice", "a")
+	_, ok3 := g.Login("alice", "b")
+	_, ok4 := g.Login("bob", "a")
+	if !ok1 || ok2 || !ok3 || !ok4 {
+		t.Fatalf("logins = %v %v %v %v, want true false true true", ok1, ok2, ok3, ok4)
+	}
+	l1()
+	if _, ok := g.Login("alice", "a"); !ok {
+		t.Fatal("login slot not freed")
+	}
+	want := []string{"imap address", "imap protocol_full", "pop3 server_full", "imap user_address"}
+	if strings.Join(refusals, ",") != strings.Join(want, ",") {
+		t.Fatalf("refusals %q, want %q", refusals, want)
+	}
+
+	var none *Gate
+	if r, why := none.Admit("a"); why != "" || r == nil {
+		t.Fatal("a nil Gate refused")
 	}
 }

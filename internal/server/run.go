@@ -12,6 +12,7 @@ import (
 
 	"casella/internal/blob"
 	"casella/internal/jmap"
+	"casella/internal/limit"
 )
 
 // httpServer is the HTTP listener's server.
@@ -57,11 +58,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = time.Now().UTC()
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
+	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
-		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound")))
+		// The spool's backlog counts against quotas again, before the
+		// loop delivers (and releases) any of it.
+		if n, err := s.quota.ReserveBacklog(ctx, s.spool); err != nil {
+			s.log.Warn("quota: the spool's backlog is not counted until delivered", "err", err)
+		} else if n > 0 {
+			s.log.Info("quota: counted the spool's backlog", "recipients", n)
+		}
+		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound"), s.metrics.refusals.WithLabelValues("delivery", "quota")))
 	})
 	s.loop(ctx, "outbound", func(ctx context.Context) error {
-		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound")))
+		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound"), s.metrics.refusals.WithLabelValues("outbound", "deferred")))
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", func(ctx context.Context) error {
@@ -90,6 +99,12 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	// The demo account is made only now that everything listens: made
+	// earlier, a start that then failed left it behind with a password
+	// nobody ever saw.
+	if err := s.makeDemo(); err != nil {
+		return err
 	}
 	s.banner()
 	return nil
@@ -176,9 +191,10 @@ func (s *Server) serveHTTP(l net.Listener) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = newHTTPServer(s.cfg.HTTP, mux, s.log)
 	s.http.RegisterOnShutdown(s.jmap.Shutdown)
-	return s.http.Serve(l)
+	gate := &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
+	return s.http.Serve(&gatedListener{Listener: l, gate: gate, log: s.log})
 }
 
 // Addr returns the address a listener is bound to, or nil.

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -41,6 +42,7 @@ import (
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
+	"casella/internal/quota"
 	"casella/internal/resolver"
 	"casella/internal/smtp"
 	"casella/internal/spool"
@@ -78,20 +80,22 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir     directory.Directory
-	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
-	cells   *cell.Router
-	store   store.Store // cells, as one store that routes each account to its cell
-	partsMu sync.Mutex
-	parts   map[string]*cellParts // by cell name, once open
-	spool   *spool.Spool
-	queue   *spool.Spool
+	dir         directory.Directory
+	nodes       *nodes.Register // the cluster's node register; nil in embedded mode
+	cells       *cell.Router
+	store       store.Store // cells, as one store that routes each account to its cell
+	partsMu     sync.Mutex
+	parts       map[string]*cellParts          // by cell name, once open
+	blobMetrics map[string]*replicated.Metrics // by cell name
+	spool       *spool.Spool
+	queue       *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
 	jmap  *jmap.Server
 	relay *smtp.Relay
+	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
 	// outbound is where submitted mail and reports enter the queue.
@@ -99,6 +103,8 @@ type Server struct {
 	tlsReports *tlsrpt.Recorder
 	web        *web.Handler
 	http       *httpServer
+
+	connTotal *limit.Conns // the cap on every protocol's connections together
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -117,7 +123,7 @@ type listener struct {
 // Open opens the data directory and builds the server, without listening.
 func Open(opts Options) (*Server, error) {
 	cfg := opts.Config
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}, blobMetrics: map[string]*replicated.Metrics{}}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -149,6 +155,9 @@ func Open(opts Options) (*Server, error) {
 	if err := s.cells.Open(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Cluster() {
+		s.checkCells(ctx)
+	}
 	if !cfg.Cluster() {
 		// Embedded mode has nothing to fall back on: a data directory
 		// whose store cannot be opened is an error to fix now.
@@ -163,9 +172,6 @@ func Open(opts Options) (*Server, error) {
 	}
 
 	if err := s.openSpools(); err != nil {
-		return nil, err
-	}
-	if err := s.makeDemo(); err != nil {
 		return nil, err
 	}
 	s.buildProtocols(tlsConfig)
@@ -258,11 +264,29 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
-	authLimit := limit.NewAuth()
+	s.quota = quota.NewTracker(cfg.Quota.Grace)
+	authLimit := limit.NewAuth(limit.AuthOptions{
+		LockAfter: cfg.Auth.LockAfter,
+		LockFor:   cfg.Auth.LockFor.D(),
+		Locks:     s.dir,
+		Logger:    s.log.With("component", "auth"),
+		Refused:   s.metrics.refused,
+	})
+	total := limit.NewConns(cfg.MaxConnections)
+	s.connTotal = total
+	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
+		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
+			Refused: s.metrics.connRefused}
+		if perUserAddr > 0 {
+			g.PerUserAddr = limit.NewConns(perUserAddr)
+		}
+		return g
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,
+		Quota:           s.quota,
 		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
 		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
@@ -272,9 +296,11 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
-		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
+		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
+		Conns:           gate("smtp", cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerIP, 0),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
+		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
 		Logger:          s.log.With("proto", "smtp"),
 	})
 	s.imap = &imap.Server{
@@ -285,11 +311,15 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "imap"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("imap", cfg.IMAP.MaxConnections, cfg.IMAP.MaxConnectionsPerIP, cfg.IMAP.MaxConnectionsPerUserIP),
 		AllowPlainLoopback: cfg.IMAP.AllowPlainLoopback,
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
+		LoginTimeout:       cfg.IMAP.LoginTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
+		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
+		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
+		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
 	}
 	s.jmap = &jmap.Server{
 		Store:     s.store,
@@ -297,6 +327,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Auth:      s.dir,
 		AuthLimit: authLimit,
 		Logger:    s.log.With("proto", "jmap"),
+		// An upload is one HTTP request body.
+		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
@@ -316,7 +348,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "pop3"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 	}
@@ -343,6 +375,7 @@ func (s *Server) buildWeb() {
 		},
 	}
 	s.web.Cluster = s.clusterStatus
+	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
@@ -359,6 +392,15 @@ func queueStatus(sp *spool.Spool) func() web.QueueStatus {
 			LastError:        ls.LastError,
 		}
 	}
+}
+
+// accountQuota returns an account's quota for the delivery loop.
+func (s *Server) accountQuota(ctx context.Context, id store.Account) (int64, error) {
+	a, err := s.dir.AccountByID(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return a.Quota, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		{"Mailbox100k", benchMailbox100k},
 		{"UpdateFlags", benchUpdateFlags},
 		{"UpdateFlagsParallel", benchUpdateFlagsParallel},
+		{"WriteParallel", benchWriteParallel},
 	}
 	for _, bc := range benches {
 		b.Run(bc.name, func(b *testing.B) {
@@ -43,9 +45,9 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	}
 }
 
-// benchMessage is a message with metadata the size a parser produces for a
+// BenchMessage is a message with metadata the size a parser produces for a
 // typical mail with one attachment.
-func benchMessage(n int) store.NewMessage {
+func BenchMessage(n int) store.NewMessage {
 	data := fmt.Sprintf("benchmark message %d", n)
 	return store.NewMessage{
 		Blob: blob.KeyOf([]byte(data)),
@@ -88,7 +90,7 @@ func fill(b *testing.B, s store.Store, mailbox int64, n int) {
 	for i := 0; i < n; i += 1000 {
 		batch := make([]store.NewMessage, 0, 1000)
 		for j := i; j < min(n, i+1000); j++ {
-			m := benchMessage(j)
+			m := BenchMessage(j)
 			if j%3 == 0 {
 				m.Flags = []string{store.FlagSeen}
 			}
@@ -104,7 +106,7 @@ func fill(b *testing.B, s store.Store, mailbox int64, n int) {
 func benchDeliver(b *testing.B, s store.Store, _ int64) {
 	i := 0
 	for b.Loop() {
-		if _, err := s.Deliver(b.Context(), store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: benchMessage(i)}); err != nil {
+		if _, err := s.Deliver(b.Context(), store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: BenchMessage(i)}); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -121,7 +123,7 @@ func benchDeliverBatchSpread(b *testing.B, s store.Store, _ int64) {
 	deliver := func() {
 		batch := make([]store.Delivery, batchSize)
 		for j := range batch {
-			batch[j] = store.Delivery{Key: fmt.Sprintf("%020d-bench/0", i), Account: store.Account(i%accounts + 1), Message: benchMessage(i)}
+			batch[j] = store.Delivery{Key: fmt.Sprintf("%020d-bench/0", i), Account: store.Account(i%accounts + 1), Message: BenchMessage(i)}
 			i++
 		}
 		if _, err := s.DeliverBatch(b.Context(), batch); err != nil {
@@ -144,7 +146,7 @@ func benchAppendBatch(b *testing.B, s store.Store, mailbox int64) {
 	for b.Loop() {
 		batch := make([]store.NewMessage, 100)
 		for j := range batch {
-			batch[j] = benchMessage(i)
+			batch[j] = BenchMessage(i)
 			i++
 		}
 		if _, err := s.Append(b.Context(), 1, mailbox, batch); err != nil {
@@ -169,7 +171,7 @@ func benchAppendParallel(b *testing.B, s store.Store, _ int64) {
 		g := int(next.Add(1))
 		acct := store.Account(g%parallelAccounts + 1)
 		for i := 0; pb.Next(); i++ {
-			if _, err := s.Append(b.Context(), acct, inboxes[acct], []store.NewMessage{benchMessage(g*1_000_000 + i)}); err != nil {
+			if _, err := s.Append(b.Context(), acct, inboxes[acct], []store.NewMessage{BenchMessage(g*1_000_000 + i)}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -230,7 +232,7 @@ func benchUpdateFlagsParallel(b *testing.B, s store.Store, _ int64) {
 	for a := store.Account(1); a <= parallelAccounts; a++ {
 		batch := make([]store.NewMessage, n)
 		for j := range batch {
-			batch[j] = benchMessage(int(a)*n + j)
+			batch[j] = BenchMessage(int(a)*n + j)
 		}
 		if _, err := s.Append(b.Context(), a, inboxes[a], batch); err != nil {
 			b.Fatal(err)
@@ -277,3 +279,91 @@ func ensureAccounts(b *testing.B, s store.Store, n int) map[store.Account]int64 
 	}
 	return inboxes
 }
+
+// benchWriteParallel measures IMAP's writes from many sessions at once,
+// on one account and spread over many: what the embedded store's group
+// commit is for. One operation is one STORE, one APPEND, one COPY, or an
+// APPEND of a \Deleted message followed by its EXPUNGE.
+func benchWriteParallel(b *testing.B, s store.Store, _ int64) {
+	const perAccount = 200
+	ops := []struct {
+		name string
+		run  func(acct store.Account, box parallelBoxes, i int) error
+	}{
+		{"Store", func(acct store.Account, box parallelBoxes, i int) error {
+			uid := uint32(i%perAccount) + 1
+			op := store.FlagsAdd
+			if (i/perAccount)%2 == 1 {
+				op = store.FlagsRemove
+			}
+			_, err := s.UpdateFlags(b.Context(), acct, store.FlagUpdate{Mailbox: box.inbox,
+				UIDs: []store.UIDRange{{First: uid, Last: uid}}, Op: op, Flags: []string{store.FlagSeen}})
+			return err
+		}},
+		{"Append", func(acct store.Account, box parallelBoxes, i int) error {
+			_, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{BenchMessage(i)})
+			return err
+		}},
+		{"Expunge", func(acct store.Account, box parallelBoxes, i int) error {
+			m := BenchMessage(i)
+			m.Flags = []string{store.FlagDeleted}
+			uids, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{m})
+			if err != nil {
+				return err
+			}
+			_, err = s.Expunge(b.Context(), acct, box.inbox, []store.UIDRange{{First: uids[0], Last: uids[0]}})
+			return err
+		}},
+		{"Copy", func(acct store.Account, box parallelBoxes, i int) error {
+			uid := uint32(i%perAccount) + 1
+			_, err := s.Copy(b.Context(), acct, box.inbox, []store.UIDRange{{First: uid, Last: uid}}, box.archive)
+			return err
+		}},
+	}
+	for _, accounts := range []int{1, 50} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			base := store.Account(accounts * 1000)
+			boxes := make([]parallelBoxes, accounts)
+			for a := range boxes {
+				acct := base + store.Account(a+1)
+				if err := s.EnsureAccount(b.Context(), acct); err != nil {
+					b.Fatal(err)
+				}
+				inbox, err1 := s.Mailbox(b.Context(), acct, store.Inbox)
+				archive, err2 := s.Mailbox(b.Context(), acct, "Archive")
+				if err := errors.Join(err1, err2); err != nil {
+					b.Fatal(err)
+				}
+				boxes[a] = parallelBoxes{inbox.ID, archive.ID}
+				batch := make([]store.NewMessage, perAccount)
+				for j := range batch {
+					batch[j] = BenchMessage(j)
+				}
+				if _, err := s.Append(b.Context(), acct, inbox.ID, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Int64
+			for _, op := range ops {
+				b.Run(op.name, func(b *testing.B) {
+					// 32 sessions per core, each waiting for its write
+					// as an IMAP session waits before its tagged reply.
+					b.SetParallelism(32)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := int(next.Add(1))
+							a := i % accounts
+							if err := op.run(base+store.Account(a+1), boxes[a], i/accounts); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
+// parallelBoxes are the mailboxes of one account of BenchmarkWriteParallel.
+type parallelBoxes struct{ inbox, archive int64 }
