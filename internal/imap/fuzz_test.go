@@ -79,6 +79,12 @@ func parseArgs(c *conn, name string) error {
 		}
 	case "SETQUOTA":
 		return c.setQuotaArgs()
+	case "GETMETADATA":
+		_, err := c.parseGetMetadata()
+		return err
+	case "SETMETADATA":
+		_, _, err := c.parseSetMetadata()
+		return err
 	case "NOTIFY":
 		_, _, err := c.parseNotify()
 		return err
@@ -139,6 +145,8 @@ func FuzzParseCommand(f *testing.F) {
 		"r REPLACE 3 Drafts (\\Draft) \" 1-Feb-2024 13:14:15 +0100\" {5+}\r\nhello\r\n",
 		"t NOTIFY SET STATUS (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge FlagChange)) (subtree (INBOX \"Z&APw-rich\") (MailboxName SubscriptionChange))\r\n",
 		"t NOTIFY SET (mailboxes Sent NONE) (inboxes (MessageNew MessageExpunge))\r\n",
+		"u GETMETADATA (MAXSIZE 1024 DEPTH infinity) \"\" (/shared/comment /private/vendor)\r\n",
+		"v SETMETADATA INBOX (/private/comment {3+}\r\nabc /shared/x NIL /shared/y ~{2+}\r\n\x00\x01)\r\n",
 		"r UID REPLACE 9 Sent ~{3+}\r\nh\x00i\r\n",
 		"b SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (SEEN FROM {3+}\r\nabc) NOT UID 1:4 SINCE 1-Feb-2024 MODSEQ 7\r\n",
 		"c STATUS \"Z&APw-rich\" (MESSAGES SIZE HIGHESTMODSEQ)\r\n",

@@ -184,7 +184,7 @@ func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, er
 	// The embedded store's commit groups (store/sqlite). A cell opened
 	// again keeps the first store's series.
 	if m, ok := st.(interface{ Metrics() prometheus.Collector }); ok {
-		if err := reg.Register(m.Metrics()); err != nil {
+		if err := s.metrics.registry.Register(m.Metrics()); err != nil {
 			s.log.Warn("store metrics not exported", "err", err)
 		}
 	}
