@@ -146,6 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("POST "+Prefix+"/upload/{account}/{$}", s.authed(s.serveUpload))
 		m.HandleFunc("GET "+Prefix+"/download/{account}/{blob}/{name}", s.authed(s.serveDownload))
 		m.HandleFunc("GET "+Prefix+"/eventsource", s.authed(s.serveEventSource))
+		m.HandleFunc("GET "+Prefix+"/ws", s.authed(s.serveWebSocket))
 		s.mux = m
 	})
 	s.mux.ServeHTTP(w, r)

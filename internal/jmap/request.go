@@ -143,7 +143,7 @@ var methods = map[string]method{
 }
 
 // known capabilities that a request may name in using.
-var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true}
+var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capWebSocket: true}
 
 // call is the context of one method call.
 type call struct {

@@ -48,6 +48,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 			capSubmission: map[string]any{},
 			capQuota:      map[string]any{},
 			capVacation:   map[string]any{},
+			capWebSocket:  map[string]any{"url": wsURL(r), "supportsPush": true},
 		},
 		"accounts": map[string]any{
 			id: map[string]any{
