@@ -131,12 +131,20 @@ func needsRaw(p string) bool {
 	return strings.HasPrefix(p, "header:")
 }
 
+// indexProps are the Email properties the index has, without the
+// message's metadata.
+var indexProps = []string{"id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt"}
+
 func (c *call) emailObject(x *index, e *email, props, bprops []string, a *getArgs) (map[string]any, error) {
-	meta, err := c.metaOf(e)
-	if err != nil {
-		return nil, err
+	var meta *message.Meta
+	if slices.ContainsFunc(props, func(p string) bool { return !slices.Contains(indexProps, p) }) {
+		var err error
+		if meta, err = c.metaOf(e); err != nil {
+			return nil, err
+		}
 	}
 	var raw []byte
+	var err error
 	if slices.ContainsFunc(props, needsRaw) {
 		if raw, err = c.blobs.Get(c.ctx, e.blob); err != nil {
 			return nil, fmt.Errorf("reading email %d: %w", e.id, err)
