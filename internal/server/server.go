@@ -36,6 +36,7 @@ import (
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
+	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
 	"casella/internal/mtasts"
@@ -92,6 +93,7 @@ type Server struct {
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
+	jmap  *jmap.Server
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
@@ -318,6 +320,25 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
 		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
 		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
+	}
+	s.jmap = &jmap.Server{
+		Store:     s.store,
+		BlobsOf:   s.cells.BlobsOf,
+		Auth:      s.dir,
+		AuthLimit: authLimit,
+		Logger:    s.log.With("proto", "jmap"),
+		// An upload is one HTTP request body.
+		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		// EmailSubmission queues as SMTP submission does.
+		Submission: &jmap.Submission{
+			Directory: s.dir,
+			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound: dkim.SigningQueue{
+				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+				Log:  s.log.With("component", "dkim"),
+			},
+		},
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
