@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Authenticate", testAuthenticate},
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
+		{"SieveScripts", testSieveScripts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
