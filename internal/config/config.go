@@ -33,12 +33,14 @@ type Config struct {
 	SMTP     SMTP   `toml:"smtp"`
 	IMAP     IMAP   `toml:"imap"`
 	POP3     POP3   `toml:"pop3"`
-	HTTP     HTTP   `toml:"http"`
-	TLS      TLS    `toml:"tls"`
-	Store    Store  `toml:"store"`
-	Spool    Spool  `toml:"spool"`
-	Blob     Blob   `toml:"blob"`
-	Demo     Demo   `toml:"demo"`
+	// ManageSieve is the ManageSieve server (RFC 5804) for Sieve scripts.
+	ManageSieve ManageSieve `toml:"managesieve"`
+	HTTP        HTTP        `toml:"http"`
+	TLS         TLS         `toml:"tls"`
+	Store       Store       `toml:"store"`
+	Spool       Spool       `toml:"spool"`
+	Blob        Blob        `toml:"blob"`
+	Demo        Demo        `toml:"demo"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
@@ -114,6 +116,15 @@ type POP3 struct {
 	Listen             string `toml:"listen"`
 	TLSListen          string `toml:"tls_listen"`
 	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+}
+
+// ManageSieve configures the ManageSieve server (RFC 5804), where users
+// manage their Sieve scripts. Listen "" disables it.
+type ManageSieve struct {
+	Listen             string `toml:"listen"`
+	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize      Size   `toml:"max_script_size"`
+	MaxScripts         int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -271,6 +282,12 @@ func Default() Config {
 			Listen:             "127.0.0.1:2110",
 			TLSListen:          "127.0.0.1:2995",
 			AllowPlainLoopback: true,
+		},
+		ManageSieve: ManageSieve{
+			Listen:             "127.0.0.1:4190",
+			AllowPlainLoopback: true,
+			MaxScriptSize:      mib / 4,
+			MaxScripts:         20,
 		},
 		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
 		Store: Store{CacheMessages: 250_000},

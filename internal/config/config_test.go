@@ -83,6 +83,12 @@ listen = ""
 tls_listen = ":995"
 allow_plain_loopback = false
 
+[managesieve]
+listen = ":4190"
+allow_plain_loopback = false
+max_script_size = "64KiB"
+max_scripts = 5
+
 [http]
 listen = ":80"
 
@@ -125,10 +131,11 @@ enabled = false
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnectionsPerIP: 7, IdleTimeout: Duration(31 * time.Minute),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},
-		POP3:  POP3{TLSListen: ":995"},
-		HTTP:  HTTP{Listen: ":80"},
-		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
+		POP3:        POP3{TLSListen: ":995"},
+		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 5},
+		HTTP:        HTTP{Listen: ":80"},
+		TLS:         TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Spool:       Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)

@@ -63,6 +63,9 @@ func (c Config) Validate() error {
 
 	v.listen("pop3.listen", c.POP3.Listen)
 	v.listen("pop3.tls_listen", c.POP3.TLSListen)
+	v.listen("managesieve.listen", c.ManageSieve.Listen)
+	v.positiveSize("managesieve.max_script_size", c.ManageSieve.MaxScriptSize)
+	v.positive("managesieve.max_scripts", c.ManageSieve.MaxScripts)
 	v.listen("http.listen", c.HTTP.Listen)
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

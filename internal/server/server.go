@@ -37,10 +37,12 @@ import (
 	"casella/internal/imap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/managesieve"
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/resolver"
+	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -87,6 +89,7 @@ type Server struct {
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
+	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
@@ -283,6 +286,24 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+	}
+	// Both directories of the tree keep Sieve scripts; another
+	// implementation would leave ManageSieve off.
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.sieve = &managesieve.Server{
+			Auth:               s.dir,
+			Scripts:            scripts,
+			TLS:                tlsConfig,
+			Hostname:           cfg.Hostname,
+			Logger:             s.log.With("proto", "managesieve"),
+			AuthLimit:          authLimit,
+			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
+			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
+			MaxScripts:         cfg.ManageSieve.MaxScripts,
+			MaxRedirects:       sieve.DefaultLimits.Redirects,
+			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+		}
 	}
 }
 

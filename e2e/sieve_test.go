@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sieveConnect runs sieve-connect (Debian's independent ManageSieve
+// client) against the server, giving it the password on a pipe.
+func sieveConnect(t *testing.T, s *server, user, pass string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(pass + "\n")
+	w.Close()
+	defer r.Close()
+	full := append([]string{"--server", "127.0.0.1", "--port", s.port("managesieve"), "--user", user,
+		"--passwordfd", "3", "--notlsverify", "--authmech", "PLAIN"}, args...)
+	cmd := exec.CommandContext(ctx, "sieve-connect", full...)
+	cmd.ExtraFiles = []*os.File{r}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestManageSieveClient drives the ManageSieve server with sieve-connect:
+// upload, list, activate, download, and a broken script refused with its
+// line number.
+func TestManageSieveClient(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "sieve@example.test", "sieve-secret-1"
+	setupAccount(t, s, user, pass)
+
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.sieve")
+	os.WriteFile(good, []byte("require [\"fileinto\", \"imap4flags\"];\nif header :contains \"subject\" \"report\" {\n  fileinto :flags \"\\\\Seen\" \"Reports\";\n}\n"), 0o600)
+	bad := filepath.Join(dir, "bad.sieve")
+	os.WriteFile(bad, []byte("keep;\nif true {\n  fileinto \"x\";\n}\n"), 0o600)
+
+	ok := func(args ...string) string {
+		t.Helper()
+		out, err := sieveConnect(t, s, user, pass, args...)
+		if err != nil {
+			t.Fatalf("sieve-connect %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	ok("--upload", "--localsieve", good, "--remotesieve", "filters")
+	ok("--activate", "--remotesieve", "filters")
+	if out := ok("--list"); !strings.Contains(out, "filters") || !strings.Contains(strings.ToLower(out), "active") {
+		t.Errorf("list: %s", out)
+	}
+	back := filepath.Join(dir, "back.sieve")
+	ok("--download", "--remotesieve", "filters", "--localsieve", back)
+	if got, _ := os.ReadFile(back); !strings.Contains(string(got), "Reports") {
+		t.Errorf("downloaded %q", got)
+	}
+	ok("--checkscript", "--localsieve", good)
+	out, err := sieveConnect(t, s, user, pass, "--upload", "--localsieve", bad, "--remotesieve", "broken")
+	if err == nil || !strings.Contains(out, "line 3") {
+		t.Errorf("a broken script: %v\n%s", err, out)
+	}
+	if out := ok("--list"); strings.Contains(out, "broken") {
+		t.Errorf("a broken script was stored: %s", out)
+	}
+	if out, err := sieveConnect(t, s, user, "wrong-password", "--list"); err == nil {
+		t.Errorf("a wrong password listed scripts:\n%s", out)
+	}
+}
