@@ -7,8 +7,12 @@ DATA ?= ./data
 run: build
 	./casella serve --data $(DATA)
 
+# The version and commit "casella version" prints.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o casella ./cmd/casella
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o casella ./cmd/casella
 
 vet:
 	$(GO) vet ./...

@@ -194,6 +194,16 @@ func (c *cli) accountShow(args []string) error {
 	if a.Cell != "" {
 		fmt.Fprintf(tw, "cell:\t%s\n", a.Cell)
 	}
+	l, locked, err := e.Directory.AccountLock(c.ctx, a.Address)
+	switch {
+	case err != nil:
+		fmt.Fprintf(tw, "locked:\tunknown (%v)\n", err)
+	case locked:
+		fmt.Fprintf(tw, "locked:\tuntil %s after %d failed logins, the last from %s; \"casella account unlock %s\" lifts it\n",
+			l.Until.Format("2006-01-02 15:04:05 MST"), l.Failures, l.From, a.Address)
+	default:
+		fmt.Fprintf(tw, "locked:\tno\n")
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -257,6 +267,29 @@ func (c *cli) accountQuota(args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "quota of %s set to %s\n", pos[0], quotaString(int64(quota)))
+	return nil
+}
+
+func (c *cli) accountUnlock(args []string) error {
+	fs, g := c.newFlags("account unlock", "ADDRESS",
+		"Lift the lock that repeated failed logins put on an account, on every node at once.\n"+
+			"The account's owner logging in from a usual address is never locked out; this is for\n"+
+			"the other devices. \"casella account show\" tells whether an account is locked.",
+		"casella account unlock alice@example.com")
+	pos, e, err := c.parseOpen(fs, g, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	held, err := e.Directory.UnlockAccount(c.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if !held {
+		fmt.Fprintf(c.stdout, "%s was not locked\n", pos[0])
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "unlocked %s\n", pos[0])
 	return nil
 }
 

@@ -39,6 +39,7 @@ type command struct {
 // commands is every subcommand.
 var commands = []command{
 	{"serve", "run the mail server", (*cli).serve},
+	{"version", "print the version and commit of this casella (also --version)", (*cli).version},
 	{"domain add", "add a domain whose mail this server receives", (*cli).domainAdd},
 	{"domain list", "list the local domains", (*cli).domainList},
 	{"domain remove", "remove a domain that has no accounts or aliases", (*cli).domainRemove},
@@ -48,6 +49,7 @@ var commands = []command{
 	{"account show", "show an account: quota, usage and mailboxes", (*cli).accountShow},
 	{"account passwd", "set an account's password", (*cli).accountPasswd},
 	{"account quota", "set an account's quota", (*cli).accountQuota},
+	{"account unlock", "lift the lock that failed logins put on an account", (*cli).accountUnlock},
 	{"account remove", "remove an account and delete all its mail", (*cli).accountRemove},
 	{"alias add", "add an address that forwards to one or more accounts", (*cli).aliasAdd},
 	{"alias list", "list aliases", (*cli).aliasList},
@@ -119,6 +121,9 @@ func (c *cli) dispatch(args []string) error {
 	}
 	if args[0] == "help" || isHelpFlag(args[0]) {
 		return c.help(args[1:])
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return c.version(args[1:])
 	}
 	cmd, rest, ok := lookup(args)
 	if !ok {

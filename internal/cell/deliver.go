@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"casella/internal/delivery"
+	"casella/internal/quota"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -18,6 +19,11 @@ import (
 type Deliverer struct {
 	r   *Router
 	log *slog.Logger
+
+	// Quota and Reserved make quotas hard at delivery (see
+	// delivery.Deliverer); nil Quota enforces none.
+	Quota    func(ctx context.Context, acct store.Account) (int64, error)
+	Reserved *quota.Tracker
 }
 
 // Deliverer returns the spool handler that delivers through the cells.
@@ -55,7 +61,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		if b == nil {
 			return c.Err()
 		}
-		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log}
+		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log, Quota: d.Quota, Reserved: d.Reserved}
 		if err := dd.HandleBatch(ctx, groups[c]); err != nil {
 			return err
 		}

@@ -41,10 +41,30 @@ type Config struct {
 	Spool       Spool       `toml:"spool"`
 	Blob        Blob        `toml:"blob"`
 	Demo        Demo        `toml:"demo"`
+	Auth        Auth        `toml:"auth"`
+	Quota       Quota       `toml:"quota"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
 	Cells     []Cell    `toml:"cell"`
+}
+
+// Quota configures how account quotas are enforced (package quota).
+type Quota struct {
+	// Grace is the share of its quota by which the message that crosses
+	// it may pass it; mail beyond that waits in the spool, and senders
+	// are told 452 4.2.2.
+	Grace float64 `toml:"grace"`
+}
+
+// Auth configures the defence against password guessing shared by every
+// protocol (package limit): waits before each check grow with the
+// failures of the account, the address and its network.
+type Auth struct {
+	// LockAfter is how many failed logins lock an account; the owner's
+	// usual devices still get in, and "casella account unlock" lifts it.
+	LockAfter int      `toml:"lock_after"`
+	LockFor   Duration `toml:"lock_for"`
 }
 
 // Log configures logging.
@@ -72,6 +92,10 @@ type SMTP struct {
 	SmarthostUsername string `toml:"smarthost_username"`
 	SmarthostPassword string `toml:"smarthost_password"`
 	SmarthostTLS      string `toml:"smarthost_tls"` // starttls, tls or none
+	// CheckHeaderFrom makes submission refuse a message whose From:
+	// header names an address that neither is the account's nor delivers
+	// to it.
+	CheckHeaderFrom bool `toml:"check_header_from"`
 	// Resolvers are host:port addresses of the recursive DNS resolvers
 	// that direct delivery asks; empty means those of /etc/resolv.conf.
 	Resolvers []string `toml:"resolvers"`
@@ -88,6 +112,13 @@ type SMTP struct {
 	// client at EHLO; a listed one gets 554. None by default: most lists
 	// need an agreement with their operator beyond a small volume.
 	Blocklists []string `toml:"blocklists"`
+	// MessagesPerMinute bounds messages per client address on the MX
+	// listener, and RecipientsPerHour recipients in other domains per
+	// account on submission; 0 sets no limit. Like Postfix's
+	// smtpd_client_message_rate_limit, the MX limit is off by default:
+	// one address may be a large provider's outbound relay.
+	MessagesPerMinute int `toml:"messages_per_minute"`
+	RecipientsPerHour int `toml:"recipients_per_hour"`
 	// The outbound queue's schedule: retries back off from RetryMin to
 	// RetryMax, a delay notice goes to the sender after DelayWarning (0:
 	// never), and a message not delivered within QueueLifetime is returned
@@ -264,10 +295,12 @@ func Default() Config {
 			DeliveryPort:           25,
 			DestinationConcurrency: 20,
 			CheckSenders:           true,
+			RecipientsPerHour:      1000,
 			RetryMin:               Duration(5 * time.Minute),
 			RetryMax:               Duration(time.Hour),
 			DelayWarning:           Duration(4 * time.Hour),
 			QueueLifetime:          Duration(5 * 24 * time.Hour),
+			CheckHeaderFrom:        true,
 		},
 		IMAP: IMAP{
 			Listen:              "127.0.0.1:2143",
@@ -320,7 +353,9 @@ func Default() Config {
 				Interval: Duration(24 * time.Hour),
 			},
 		},
-		Demo: Demo{Enabled: true},
+		Demo:  Demo{Enabled: true},
+		Auth:  Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},
+		Quota: Quota{Grace: 0.10},
 	}
 }
 

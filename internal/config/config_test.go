@@ -64,10 +64,13 @@ resolvers = ["127.0.0.1:53"]
 delivery_port = 2525
 destination_concurrency = 5
 check_senders = false
+messages_per_minute = 30
+recipients_per_hour = 0
 retry_min = "1m"
 retry_max = "2h"
 delay_warning = "0s"
 queue_lifetime = "72h"
+check_header_from = false
 
 [imap]
 listen = ":143"
@@ -115,6 +118,10 @@ gc_interval = "30m"
 
 [demo]
 enabled = false
+
+[auth]
+lock_after = 50
+lock_for = "1h"
 `)
 	c, err := Load(p)
 	if err != nil {
@@ -127,7 +134,7 @@ enabled = false
 		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
 			MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
-			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5,
+			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5, MessagesPerMinute: 30,
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnectionsPerIP: 7, IdleTimeout: Duration(31 * time.Minute),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},
@@ -135,6 +142,8 @@ enabled = false
 		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 5},
 		HTTP:        HTTP{Listen: ":80"},
 		TLS:         TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Auth:        Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota:       Quota{Grace: 0.10},
 		Spool:       Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob

@@ -47,6 +47,9 @@ func (c Config) Validate() error {
 		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
 	}
 	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	if c.SMTP.MessagesPerMinute < 0 || c.SMTP.RecipientsPerHour < 0 {
+		v.fail("smtp.messages_per_minute", "and smtp.recipients_per_hour must not be negative; 0 sets no limit")
+	}
 	v.duration("smtp.retry_min", c.SMTP.RetryMin, time.Second)
 	v.duration("smtp.retry_max", c.SMTP.RetryMax, c.SMTP.RetryMin.D())
 	v.duration("smtp.queue_lifetime", c.SMTP.QueueLifetime, c.SMTP.RetryMax.D())
@@ -90,6 +93,11 @@ func (c Config) Validate() error {
 	// An entry whose removal a crash undid comes back at the next start;
 	// an hour leaves room for a slow one.
 	v.duration("spool.key_retention", c.Spool.KeyRetention, time.Hour)
+	v.positive("auth.lock_after", c.Auth.LockAfter)
+	v.duration("auth.lock_for", c.Auth.LockFor, time.Second)
+	if g := c.Quota.Grace; g < 0 || g > 1 {
+		v.fail("quota.grace", "is %v; give a share of the quota from 0 to 1, like 0.1 for 10%%", g)
+	}
 
 	v.blob("blob", c.Blob)
 	v.cluster(c)

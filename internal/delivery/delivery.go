@@ -12,9 +12,10 @@
 //     same blob.
 //   - Every failure is returned as a temporary error and the spool retries;
 //     nothing here ever wraps spool.ErrPermanent (DESIGN.md invariant 2).
-//   - Quota is not enforced here: intake checks it at RCPT time, while the
-//     sender can still be told. Mail already accepted is delivered even
-//     over quota, because refusing it now would lose it.
+//   - Quota is a hard limit here (package quota): a message that would take
+//     an account past its quota and grace is deferred (spool.ErrDeferred)
+//     and waits in the spool until the owner makes room; refusing it now
+//     would lose it. The bytes intake reserved are released once stored.
 package delivery
 
 import (
@@ -28,6 +29,7 @@ import (
 
 	"casella/internal/blob"
 	"casella/internal/message"
+	"casella/internal/quota"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -39,6 +41,13 @@ type Deliverer struct {
 	Blobs  blob.Store
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // nil: time.Now; used when an entry has no receive time
+	// Quota returns an account's quota in bytes (0: none); nil enforces
+	// no quota. A failing lookup delivers: the directory being down must
+	// not stop mail, and the lookup failure is logged.
+	Quota func(ctx context.Context, acct store.Account) (int64, error)
+	// Reserved is intake's record of messages in flight; delivered ones
+	// are released from it. Nil with Quota set means the default grace.
+	Reserved *quota.Tracker
 }
 
 // Key returns the store delivery key of recipient rcpt of spool entry id.
@@ -75,6 +84,9 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		}
 		ds[i] = store.Delivery{Key: Key(e.ID, t.Rcpt), Account: store.Account(r.Account), Mailbox: mailbox}
 	}
+	if err := d.checkQuota(ctx, batch, ds); err != nil {
+		return err
+	}
 	errs := make([]error, len(batch))
 	sem := make(chan struct{}, putConcurrency)
 	var wg sync.WaitGroup
@@ -94,8 +106,56 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		return fmt.Errorf("delivery: %d messages from entry %s on: %w", len(ds), batch[0].Entry.ID, err)
 	}
 	for i, t := range batch {
+		if d.Reserved != nil {
+			d.Reserved.Release(ds[i].Account, int64(len(t.Data)))
+		}
 		d.logger().Info("delivered", "id", t.Entry.ID, "rcpt", t.Rcpt, "account", ds[i].Account,
 			"mailbox", res[i].Mailbox, "uid", res[i].UID, "duplicate", res[i].Duplicate, "size", ds[i].Message.Size)
+	}
+	return nil
+}
+
+// checkQuota defers the batch when a message would take its account past
+// the quota's hard limit; the spool then retries each task alone, so the
+// others go on. A message's size is what will be stored: the spooled
+// bytes and the trace fields.
+func (d *Deliverer) checkQuota(ctx context.Context, batch []spool.Task, ds []store.Delivery) error {
+	if d.Quota == nil {
+		return nil
+	}
+	tracker := d.Reserved
+	if tracker == nil {
+		tracker = quota.NewTracker(quota.DefaultGrace)
+	}
+	type room struct{ quota, used int64 }
+	rooms := map[store.Account]*room{}
+	for i, t := range batch {
+		acct := ds[i].Account
+		r := rooms[acct]
+		if r == nil {
+			q, err := d.Quota(ctx, acct)
+			if err != nil {
+				d.logger().Warn("delivery: quota lookup failed; delivering", "account", acct, "err", err)
+			}
+			r = &room{quota: q}
+			if q > 0 {
+				u, err := d.Store.Usage(ctx, acct)
+				if err != nil {
+					return fmt.Errorf("delivery: usage of account %d: %w", acct, err)
+				}
+				r.used = u.Bytes
+			}
+			rooms[acct] = r
+		}
+		e := t.Entry
+		size := int64(len(Trace(e.Envelope.From, e.Envelope.Recipients[t.Rcpt].Address, nil)) + len(t.Data))
+		if !tracker.Fits(r.quota, r.used, size) {
+			d.logger().Info("delivery: over quota, message waits in the spool", "id", t.Entry.ID, "account", acct,
+				"quota", r.quota, "usage", r.used, "size", size)
+			return fmt.Errorf("delivery: entry %s: account %d over quota (%d of %d bytes used, message %d): %w",
+				t.Entry.ID, acct, r.used, r.quota, size, spool.ErrDeferred)
+		}
+		r.used += size
 	}
 	return nil
 }

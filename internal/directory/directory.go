@@ -61,6 +61,16 @@ type Alias struct {
 	Targets []string // account addresses
 }
 
+// Lock is an account locked out of password logins after repeated failures
+// (package limit decides when); the directory only keeps it, so that the
+// admin CLI sees it and can lift it, and every node of a cluster honours it.
+type Lock struct {
+	Since    time.Time
+	Until    time.Time
+	Failures int    // failed logins that led to the lock
+	From     string // client address of the last failure
+}
+
 // Recipient is the result of resolving an address that receives mail here.
 type Recipient struct {
 	Account Account
@@ -112,6 +122,15 @@ type Directory interface {
 	// Authenticate checks a login. It returns ErrBadCredentials for an
 	// unknown address or a wrong password, the same way for both.
 	Authenticate(ctx context.Context, address, password string) (Account, error)
+
+	// LockAccount records a lock on the account with this address; an
+	// address that is not an account is ignored, so guesses at made-up
+	// names cannot fill the directory.
+	LockAccount(ctx context.Context, address string, l Lock) error
+	// AccountLock returns the account's lock if one holds now.
+	AccountLock(ctx context.Context, address string) (l Lock, locked bool, err error)
+	// UnlockAccount lifts the account's lock; it reports whether one held.
+	UnlockAccount(ctx context.Context, address string) (bool, error)
 
 	Close() error
 }

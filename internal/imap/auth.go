@@ -6,11 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 )
 
 // cmdCapability: RFC 9051 section 6.1.1.
@@ -212,27 +212,33 @@ func (c *conn) login(cmd *command, user, pass string) error {
 	if !c.plainAllowed() {
 		return errNo("PRIVACYREQUIRED", "Use STARTTLS or port 993 before logging in")
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.commandTimeout()+time.Minute)
-	defer cancel()
+	var at *limit.Attempt
 	if c.srv.AuthLimit != nil {
-		if err := c.srv.AuthLimit.Wait(ctx, c.remote); err != nil {
-			return fmt.Errorf("waiting after failed logins: %w", err)
+		var err error
+		if at, err = c.srv.AuthLimit.Admit(c.ctx, "imap", user, c.raw.RemoteAddr()); err != nil {
+			return errNo("UNAVAILABLE", "Too many failed logins; try again later")
 		}
 	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.commandTimeout()+time.Minute)
+	defer cancel()
 	acct, err := c.srv.Auth.Authenticate(ctx, user, pass)
 	if errors.Is(err, directory.ErrBadCredentials) {
-		if c.srv.AuthLimit != nil {
-			c.srv.AuthLimit.Failure(c.remote)
+		if at != nil {
+			at.Failed()
+		} else {
+			c.log.Info("login failed", "user", user)
 		}
-		c.log.Info("login failed", "user", user)
 		return errNo("AUTHENTICATIONFAILED", "Invalid credentials")
 	}
 	if err != nil {
+		if at != nil {
+			at.Unchecked()
+		}
 		c.log.Warn("authentication unavailable", "err", err)
 		return errNo("UNAVAILABLE", "Authentication temporarily unavailable, try again")
 	}
-	if c.srv.AuthLimit != nil {
-		c.srv.AuthLimit.Success(c.remote)
+	if at != nil {
+		at.Succeeded()
 	}
 	blobs, err := c.srv.blobsOf(ctx, acct)
 	if err != nil {

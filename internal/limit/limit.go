@@ -1,10 +1,12 @@
 // Package limit protects the protocol servers from abuse: it bounds
-// concurrent connections per client address and slows down repeated
-// authentication failures.
+// concurrent connections per client address (Conns) and defends password
+// logins against guessing (Auth).
 //
 // Implementation notes:
-//   - Both limiters key on the client's IP address; IPv6 addresses are
-//     grouped by their /64, since one host usually owns a whole /64.
+//   - Conns keys on the client's IP address, IPv6 addresses grouped by
+//     their /64, since one host usually owns a whole /64 (Key).
+//   - Auth counts failures per account, per address and per network, and
+//     waits before the password check, never after it (see Auth).
 //   - State for a key is dropped once it carries nothing, so memory stays
 //     bounded by the number of active or recently failing clients.
 package limit

@@ -3,7 +3,6 @@ package limit
 import (
 	"net"
 	"testing"
-	"time"
 )
 
 func TestKey(t *testing.T) {
@@ -39,33 +38,5 @@ func TestConns(t *testing.T) {
 	}
 	if _, ok := c.Acquire("a"); !ok {
 		t.Fatal("slot not freed by release")
-	}
-}
-
-func TestAuthDelay(t *testing.T) {
-	a := NewAuth()
-	a.Max = 4 * time.Second
-	for range a.Free {
-		a.Failure("k")
-	}
-	if d := a.Delay("k"); d != a.Base {
-		t.Fatalf("delay after free failures = %v, want %v", d, a.Base)
-	}
-	a.Failure("k")
-	if d := a.Delay("k"); d != 2*a.Base {
-		t.Fatalf("delay = %v, want %v", d, 2*a.Base)
-	}
-	for range 10 {
-		a.Failure("k")
-	}
-	if d := a.Delay("k"); d != a.Max {
-		t.Fatalf("delay = %v, want cap %v", d, a.Max)
-	}
-	if d := a.Delay("other"); d != 0 {
-		t.Fatalf("unrelated key delayed %v", d)
-	}
-	a.Success("k")
-	if d := a.Delay("k"); d != 0 {
-		t.Fatalf("delay after success = %v", d)
 	}
 }

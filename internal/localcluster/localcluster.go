@@ -69,11 +69,11 @@ type Cluster struct {
 
 // Start starts a cluster under dir with the casella binary exe, writing
 // what it does to log. On failure it stops what it started.
-func Start(ctx context.Context, exe, dir string, log io.Writer) (c *Cluster, err error) {
+func Start(ctx context.Context, exe, dir string, log io.Writer) (_ *Cluster, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir}
+	c := &Cluster{Dir: dir}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -95,7 +95,11 @@ func Start(ctx context.Context, exe, dir string, log io.Writer) (c *Cluster, err
 		return nil, err
 	}
 	for i := range 2 {
-		n, err := drill.NewLocal(exe, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), 50)
+		nodeDir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			return nil, err
+		}
+		n, err := drill.NewLocal(exe, nodeDir, 50)
 		if err != nil {
 			return nil, err
 		}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 	"casella/internal/sieve"
 )
 
@@ -162,22 +162,29 @@ func (ss *session) cmdAuthenticate(args []string) error {
 	return ss.login(user, pass)
 }
 
-// login checks credentials, slowing down addresses that keep failing.
+// login checks credentials through the login throttle shared with the
+// other protocols (limit.Auth).
 func (ss *session) login(user, pass string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.commandTimeout()+limitWait)
-	defer cancel()
+	var at *limit.Attempt
 	if l := ss.s.AuthLimit; l != nil {
-		if err := l.Wait(ctx, ss.key); err != nil {
+		var err error
+		ctx, cancel := context.WithTimeout(context.Background(), ss.s.commandTimeout())
+		at, err = l.Admit(ctx, "managesieve", user, ss.conn.RemoteAddr())
+		cancel()
+		if err != nil {
 			ss.no("TRYLATER", "Too many failed logins, try again later")
 			return nil
 		}
 	}
+	ctx, cancel := ss.context()
+	defer cancel()
 	acct, err := ss.s.Auth.Authenticate(ctx, user, pass)
 	if errors.Is(err, directory.ErrBadCredentials) {
-		if ss.s.AuthLimit != nil {
-			ss.s.AuthLimit.Failure(ss.key)
+		if at != nil {
+			at.Failed()
+		} else {
+			ss.log.Info("login failed", "user", user)
 		}
-		ss.log.Info("login failed", "user", user)
 		ss.failures++
 		if ss.failures >= maxAuthFailures {
 			ss.bye("", "Too many failed logins")
@@ -188,21 +195,21 @@ func (ss *session) login(user, pass string) error {
 		return nil
 	}
 	if err != nil {
+		if at != nil {
+			at.Unchecked()
+		}
 		ss.log.Warn("authentication unavailable", "err", err)
 		ss.no("TRYLATER", "Authentication temporarily unavailable, try again")
 		return nil
 	}
-	if ss.s.AuthLimit != nil {
-		ss.s.AuthLimit.Success(ss.key)
+	if at != nil {
+		at.Succeeded()
 	}
 	ss.acct, ss.authed = acct, true
 	ss.log = ss.log.With("account", acct.Address)
 	ss.ok("", "Logged in")
 	return nil
 }
-
-// limitWait is the longest the login throttle may hold a client.
-const limitWait = time.Minute
 
 // cmdUnauthenticate: section 2.14.
 func (ss *session) cmdUnauthenticate(args []string) error {

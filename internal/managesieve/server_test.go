@@ -41,7 +41,7 @@ func start(t *testing.T, loopback bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Auth: d, Scripts: d, TLS: tc, AllowPlainLoopback: loopback, AuthLimit: limit.NewAuth(), MaxScripts: 3, MaxScriptSize: 1000, MaxRedirects: 4}
+	srv := &Server{Auth: d, Scripts: d, TLS: tc, AllowPlainLoopback: loopback, AuthLimit: limit.NewAuth(limit.AuthOptions{}), MaxScripts: 3, MaxScriptSize: 1000, MaxRedirects: 4}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,16 @@ func Parse(body string) (Policy, error) {
 	return p, nil
 }
 
+// Lines returns the policy as its text's lines, for TLS reports (RFC 8460
+// section 4.4, policy-string).
+func (p Policy) Lines() []string {
+	lines := []string{"version: STSv1", "mode: " + p.Mode}
+	for _, mx := range p.MX {
+		lines = append(lines, "mx: "+mx)
+	}
+	return append(lines, fmt.Sprintf("max_age: %d", int64(p.MaxAge/time.Second)))
+}
+
 // Matches reports whether the MX host is one the policy allows (RFC 8461
 // section 4.1).
 func (p Policy) Matches(host string) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 )
 
 const needTLS = "-ERR sending a password requires TLS: use STLS first, or port 995"
@@ -107,22 +108,25 @@ func (ss *session) cmdAuth(c command) error {
 // login checks a password and opens the maildrop: the lock, then the
 // snapshot of INBOX. Failures leave the session in AUTHORIZATION state.
 func (ss *session) login(address, password string) error {
-	ctx, cancel := ss.commandContext()
-	defer cancel()
 	s := ss.s
+	var at *limit.Attempt
 	if s.AuthLimit != nil {
-		if err := s.AuthLimit.Wait(ctx, ss.key); err != nil {
+		var err error
+		if at, err = s.AuthLimit.Admit(ss.ctx, "pop3", address, ss.conn.RemoteAddr()); err != nil {
 			ss.reply("-ERR [SYS/TEMP] too many failed logins, try again later")
 			return nil
 		}
 	}
+	ctx, cancel := ss.commandContext()
+	defer cancel()
 	acct, err := s.Auth.Authenticate(ctx, address, password)
 	if errors.Is(err, directory.ErrBadCredentials) {
-		if s.AuthLimit != nil {
-			s.AuthLimit.Failure(ss.key)
+		if at != nil {
+			at.Failed()
+		} else {
+			ss.log.Info("pop3 login failed", "address", address)
 		}
 		ss.failures++
-		ss.log.Info("pop3 login failed", "address", address)
 		ss.reply("-ERR [AUTH] invalid user name or password")
 		if ss.failures >= maxAuthFailures {
 			return errClose
@@ -130,12 +134,15 @@ func (ss *session) login(address, password string) error {
 		return nil
 	}
 	if err != nil {
+		if at != nil {
+			at.Unchecked()
+		}
 		ss.log.Warn("pop3 authentication unavailable", "address", address, "err", err)
 		ss.reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later")
 		return nil
 	}
-	if s.AuthLimit != nil {
-		s.AuthLimit.Success(ss.key)
+	if at != nil {
+		at.Succeeded()
 	}
 	blobs := s.Blobs
 	if s.BlobsOf != nil {

@@ -15,7 +15,8 @@ const (
 )
 
 // makeDemo creates the demo domain and account when the directory is empty
-// and the configuration asks for it. The password is printed once.
+// and the configuration asks for it. The password is printed once, so
+// Start calls it last, once nothing else can fail.
 func (s *Server) makeDemo() error {
 	if !s.cfg.Demo.Enabled {
 		return nil

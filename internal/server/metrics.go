@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type metrics struct {
 	delivered   *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	failures    *prometheus.CounterVec
+	refusals    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -55,10 +57,20 @@ func newMetrics() *metrics {
 			Name: "casella_delivery_failures_total",
 			Help: "Failed delivery attempts (store or remote errors), retried later, by queue.",
 		}, []string{"queue"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_refusals_total",
+			Help: "Requests refused (bad recipient, relaying, size, rate, failed or throttled login, quota), by protocol and reason.",
+		}, []string{"protocol", "reason"}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures,
+	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// refused counts one refusal; every protocol server reports its refusals
+// here, each also logging it with its reason.
+func (m *metrics) refused(protocol, reason string) {
+	m.refusals.WithLabelValues(protocol, reason).Inc()
 }
 
 // watchQueue exports a spool's depth and oldest entry age.
@@ -117,18 +129,20 @@ func (c countingEnqueuer) Enqueue(ctx context.Context, env spool.Envelope, data 
 
 // counting wraps a delivery handler to count its failures, keeping its
 // ability to take batches.
-func counting(h spool.Handler, counter prometheus.Counter) spool.Handler {
-	c := countingHandler{h, counter}
+func counting(h spool.Handler, counter, deferred prometheus.Counter) spool.Handler {
+	c := countingHandler{h, counter, deferred}
 	if b, ok := h.(spool.BatchHandler); ok {
 		return countingBatchHandler{c, b}
 	}
 	return c
 }
 
-// countingHandler counts a delivery handler's failures.
+// countingHandler counts a delivery handler's failures, and apart from
+// them its deferrals (a mailbox over quota), which are no failure of ours.
 type countingHandler struct {
-	h       spool.Handler
-	counter prometheus.Counter
+	h        spool.Handler
+	counter  prometheus.Counter
+	deferred prometheus.Counter
 }
 
 func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
@@ -136,7 +150,10 @@ func (c countingHandler) Handle(ctx context.Context, e *spool.Entry, data []byte
 }
 
 func (c countingHandler) count(err error) error {
-	if err != nil {
+	switch {
+	case errors.Is(err, spool.ErrDeferred):
+		c.deferred.Inc()
+	case err != nil:
 		c.counter.Inc()
 	}
 	return err

@@ -57,11 +57,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = time.Now().UTC()
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
+	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
-		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound")))
+		// The spool's backlog counts against quotas again, before the
+		// loop delivers (and releases) any of it.
+		if n, err := s.quota.ReserveBacklog(ctx, s.spool); err != nil {
+			s.log.Warn("quota: the spool's backlog is not counted until delivered", "err", err)
+		} else if n > 0 {
+			s.log.Info("quota: counted the spool's backlog", "recipients", n)
+		}
+		return s.spool.Run(ctx, counting(inbound, s.metrics.failures.WithLabelValues("inbound"), s.metrics.refusals.WithLabelValues("delivery", "quota")))
 	})
 	s.loop(ctx, "outbound", func(ctx context.Context) error {
-		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound")))
+		return s.queue.Run(ctx, counting(s.relay, s.metrics.failures.WithLabelValues("outbound"), s.metrics.refusals.WithLabelValues("outbound", "deferred")))
 	})
 	s.loop(ctx, "health", func(ctx context.Context) error { s.monitor.Run(ctx); return nil })
 	s.loop(ctx, "blob gc", func(ctx context.Context) error {
@@ -73,6 +81,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
+	})
+	s.loop(ctx, "tls reports", func(ctx context.Context) error {
+		return every(ctx, time.Hour, s.tlsReports.SendDue)
 	})
 	for _, c := range s.cells.Cells() {
 		s.loop(ctx, "blob scrub", func(ctx context.Context) error {
@@ -87,6 +98,12 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	// The demo account is made only now that everything listens: made
+	// earlier, a start that then failed left it behind with a password
+	// nobody ever saw.
+	if err := s.makeDemo(); err != nil {
+		return err
 	}
 	s.banner()
 	return nil

@@ -41,12 +41,14 @@ import (
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
+	"casella/internal/quota"
 	"casella/internal/resolver"
 	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
 	"casella/internal/tlsconf"
+	"casella/internal/tlsrpt"
 	"casella/internal/web"
 )
 
@@ -58,6 +60,7 @@ const (
 	SpoolDir      = "spool"
 	QueueDir      = "queue"
 	DKIMDir       = "dkim"
+	TLSReportDir  = "tlsrpt"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -91,10 +94,14 @@ type Server struct {
 	pop3  *pop3.Server
 	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
+	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
-	web      *web.Handler
-	http     *httpServer
+	// outbound is where submitted mail and reports enter the queue.
+	outbound   dkim.SigningQueue
+	tlsReports *tlsrpt.Recorder
+	web        *web.Handler
+	http       *httpServer
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -159,9 +166,6 @@ func Open(opts Options) (*Server, error) {
 	}
 
 	if err := s.openSpools(); err != nil {
-		return nil, err
-	}
-	if err := s.makeDemo(); err != nil {
 		return nil, err
 	}
 	s.buildProtocols(tlsConfig)
@@ -233,6 +237,20 @@ func (s *Server) openSpools() error {
 		return fmt.Errorf("opening the outbound queue: %w", err)
 	}
 	s.relay.Queue = s.queue
+	// Mail from local domains is signed as it enters the queue.
+	s.outbound = dkim.SigningQueue{
+		Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+		Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+		Log:  s.log.With("component", "dkim"),
+	}
+	s.tlsReports = &tlsrpt.Recorder{
+		Dir:       filepath.Join(s.cfg.DataDir, TLSReportDir),
+		Submitter: s.cfg.Hostname,
+		Resolver:  s.resolver,
+		Mail:      s.outbound,
+		Logger:    s.log.With("component", "tlsrpt"),
+	}
+	s.relay.Direct.Reports = s.tlsReports
 	s.metrics.watchQueue("inbound", s.spool)
 	s.metrics.watchQueue("outbound", s.queue)
 	return nil
@@ -240,25 +258,33 @@ func (s *Server) openSpools() error {
 
 func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	cfg := s.cfg
-	authLimit := limit.NewAuth()
+	s.quota = quota.NewTracker(cfg.Quota.Grace)
+	authLimit := limit.NewAuth(limit.AuthOptions{
+		LockAfter: cfg.Auth.LockAfter,
+		LockFor:   cfg.Auth.LockFor.D(),
+		Locks:     s.dir,
+		Logger:    s.log.With("component", "auth"),
+		Refused:   s.metrics.refused,
+	})
 	s.smtp = smtp.New(smtp.Config{
-		Hostname:  cfg.Hostname,
-		Directory: s.dir,
-		Usage:     s.store.Usage,
-		Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-		Outbound: dkim.SigningQueue{
-			Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-			Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-			Log:  s.log.With("component", "dkim"),
-		},
+		Hostname:        cfg.Hostname,
+		Directory:       s.dir,
+		Usage:           s.store.Usage,
+		Quota:           s.quota,
+		Spool:           countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound:        s.outbound,
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
+		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
+		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
 		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
+		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
 		Logger:          s.log.With("proto", "smtp"),
 	})
 	s.imap = &imap.Server{
@@ -344,6 +370,15 @@ func queueStatus(sp *spool.Spool) func() web.QueueStatus {
 			LastError:        ls.LastError,
 		}
 	}
+}
+
+// accountQuota returns an account's quota for the delivery loop.
+func (s *Server) accountQuota(ctx context.Context, id store.Account) (int64, error) {
+	a, err := s.dir.AccountByID(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return a.Quota, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

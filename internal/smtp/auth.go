@@ -8,6 +8,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 )
 
 // submissionSession adds AUTH (RFC 4954) to a session on the submission
@@ -30,6 +31,9 @@ func (s *submissionSession) AuthMechanisms() []string {
 
 // Auth starts a SASL exchange for mech.
 func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
+	if s.expired() {
+		return nil, errTimeout
+	}
 	if _, ok := s.conn.TLSConnectionState(); !ok {
 		return nil, errEncryptionRequired
 	}
@@ -52,27 +56,33 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 var (
 	errAuthFailed   = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 	errAuthTempFail = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure, try again later"}
+	errAuthLocked   = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Account locked after too many failed logins; try again later or ask your administrator"}
 )
 
-// authenticate checks a login, slowing down clients that keep failing.
+// authenticate checks a login. The throttle's wait comes before the
+// check and the lookup's own timeout starts after it, so a good password
+// is never answered 454 because the client had to wait.
 func (s *submissionSession) authenticate(username, password string) error {
-	key := s.limitKey()
-	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
-	defer cancel()
-	if err := s.srv.cfg.AuthLimit.Wait(s.srv.ctx, key); err != nil {
+	at, err := s.srv.cfg.AuthLimit.Admit(s.srv.ctx, "smtp", username, s.conn.Conn().RemoteAddr())
+	if errors.Is(err, limit.ErrLocked) {
+		return errAuthLocked
+	}
+	if err != nil {
 		return errAuthTempFail
 	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
+	defer cancel()
 	acct, err := s.srv.cfg.Directory.Authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, directory.ErrBadCredentials), errors.Is(err, directory.ErrInvalid):
-		s.srv.cfg.AuthLimit.Failure(key)
-		s.log.Info("smtp: authentication failed", "user", username)
+		at.Failed()
 		return errAuthFailed
 	case err != nil:
+		at.Unchecked()
 		s.log.Warn("smtp: authentication unavailable", "user", username, "err", err)
 		return errAuthTempFail
 	}
-	s.srv.cfg.AuthLimit.Success(key)
+	at.Succeeded()
 	s.account = &acct
 	s.log = s.log.With("account", acct.Address)
 	s.log.Info("smtp: authenticated")

@@ -23,6 +23,9 @@ import (
 // and enqueues it. The reply carries the spool id and is sent only after
 // Enqueue returned: the message is durable then.
 func (s *session) Data(r io.Reader) error {
+	if s.expired() {
+		return errTimeout
+	}
 	// The header goes first and the message is read in behind it, in a
 	// buffer that served earlier messages. A new one per message, grown as
 	// the message came in and then copied behind the header, allocated
@@ -39,20 +42,26 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
-			return se
+			return s.refuse("size", se)
 		}
 		// The client went away or timed out mid-message.
 		s.log.Info("smtp: reading message", "err", err)
 		return errLocalFailure
 	}
 	if n > s.srv.cfg.MaxMessageBytes {
-		return gosmtp.ErrDataTooLarge
+		return s.refuse("size", gosmtp.ErrDataTooLarge)
 	}
 	msg := buf.Bytes()
-	if err := checkLineEndings(msg[len(hdr):]); err != nil {
-		s.log.Info("smtp: refused message", "err", err)
+	err = checkLineEndings(msg[len(hdr):])
+	if s.guard != nil && s.guard.takeBareCR() {
+		err = errors.New(`bare CR after a dot at the start of a line ("\r\n.\r")`)
+	}
+	if err != nil {
 		// Postfix's smtpd_forbid_bare_newline answers the same way.
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}
+		return s.refuse("bare_cr", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF not allowed; end lines with CRLF (RFC 5321 section 2.3.8)"}, "err", err)
+	}
+	if err := s.checkHeaderFrom(msg[len(hdr):]); err != nil {
+		return err
 	}
 
 	if s.role == roleMX && s.srv.cfg.Checks != nil {
@@ -63,6 +72,10 @@ func (s *session) Data(r io.Reader) error {
 		msg = append(hdr, checked...)
 	}
 
+	release, err := s.reserveQuota(msg)
+	if err != nil {
+		return err
+	}
 	auth := ""
 	if s.account != nil {
 		auth = s.account.Address
@@ -78,6 +91,9 @@ func (s *session) Data(r io.Reader) error {
 		env := spool.Envelope{From: s.from, Recipients: q.rcpts, Received: now, Auth: auth}
 		id, err := s.enqueue(q.to, env, msg)
 		if err != nil {
+			if len(ids) == 0 {
+				release()
+			}
 			return err
 		}
 		ids = append(ids, id)
@@ -98,8 +114,8 @@ func (s *session) check(msg []byte) ([]byte, error) {
 	v := s.srv.cfg.Checks.Check(ctx, net.ParseIP(s.remoteIP()), s.conn.Hostname(), s.from, msg)
 	switch v.Action {
 	case mailauth.Reject:
-		s.log.Info("smtp: refused by the author domain's DMARC policy", "from", s.from, "reason", v.Reason, "results", strings.TrimSpace(v.Header))
-		return nil, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: v.Reason + " (RFC 7489)"}
+		return nil, s.refuse("dmarc", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: v.Reason + " (RFC 7489)"},
+			"from", s.from, "why", v.Reason, "results", strings.TrimSpace(v.Header))
 	case mailauth.Quarantine:
 		s.log.Info("smtp: filed to Junk by the author domain's DMARC policy", "from", s.from, "reason", v.Reason)
 		for i := range s.local {
@@ -125,9 +141,8 @@ func (s *session) checkBlocklists() error {
 	if !listed {
 		return nil
 	}
-	s.log.Info("smtp: refused a client on a blocklist", "zone", zone)
-	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-		Message: fmt.Sprintf("Service unavailable; client [%s] blocked using %s", ip, zone)}
+	return s.refuse("blocklist", &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("Service unavailable; client [%s] blocked using %s", ip, zone)}, "zone", zone)
 }
 
 // messageBuffers holds the buffers that sessions receive messages into.
@@ -160,6 +175,13 @@ func (s *session) enqueue(q Enqueuer, env spool.Envelope, msg []byte) (string, e
 	}
 	return "", errLocalFailure
 }
+
+// Rate refusals are temporary (RFC 3463 code 4.7.0, security or policy
+// status): the client may send later.
+var (
+	errRateLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many messages from your address; try again later"}
+	errSendLimited = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Your account's sending limit is reached; try again in an hour"}
+)
 
 // errStorageFull is RFC 3463 code 4.3.1, mail system full.
 var errStorageFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}

@@ -17,6 +17,7 @@ import (
 	"casella/internal/dane"
 	"casella/internal/mtasts"
 	"casella/internal/resolver"
+	"casella/internal/tlsrpt"
 )
 
 // Defaults of direct delivery.
@@ -54,6 +55,9 @@ type Direct struct {
 	// RootCAs verify exchangers under an MTA-STS policy; nil means the
 	// system's.
 	RootCAs *x509.CertPool
+	// Reports records the outcome of TLS sessions for daily TLS reports
+	// (RFC 8460); nil records none.
+	Reports *tlsrpt.Recorder
 	Logger  *slog.Logger
 
 	mu    sync.Mutex
@@ -77,6 +81,10 @@ type mxConn struct {
 type tlsPolicy struct {
 	name   string      // opportunistic, dane or mta-sts; logged, and keys idle connections
 	config *tls.Config // nil for opportunistic
+	// domain, kind and text describe the policy in TLS reports (RFC 8460
+	// section 4.4).
+	domain, kind string
+	text         []string
 }
 
 // slots bounds concurrent deliveries to one domain; users counts those
@@ -117,6 +125,7 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 	if d.STS != nil {
 		if sts, err = d.STS.Policy(ctx, domain); err != nil {
 			d.logger().Info("direct: no MTA-STS policy could be fetched; delivering without", "domain", domain, "err", err)
+			d.report(tlsPolicy{domain: domain, kind: tlsrpt.PolicySTS}, "", "sts-policy-fetch-error")
 		}
 	}
 	enforce := sts != nil && sts.Mode == mtasts.Enforce
@@ -137,11 +146,12 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 			last = fmt.Errorf("exchanger %s: %w", host, err)
 			continue
 		}
-		pol, err := d.policy(ctx, host, authentic && addrs.Authentic, enforce)
+		pol, err := d.policy(ctx, host, authentic && addrs.Authentic, sts)
 		if err != nil {
 			last = err
 			continue
 		}
+		pol.domain = domain
 		for _, a := range addrs.Records {
 			addr := net.JoinHostPort(a.String(), d.port())
 			err := d.send(ctx, host, addr, from, to, data, pol)
@@ -163,7 +173,7 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 // policy returns how to use TLS with host. DANE applies when the MX and
 // address lookups were authentic and the host has usable TLSA records; it
 // takes precedence over MTA-STS (RFC 8461 section 2).
-func (d *Direct) policy(ctx context.Context, host string, authentic, enforce bool) (tlsPolicy, error) {
+func (d *Direct) policy(ctx context.Context, host string, authentic bool, sts *mtasts.Policy) (tlsPolicy, error) {
 	if authentic {
 		res, err := d.Resolver.TLSA(ctx, "_25._tcp."+host)
 		switch {
@@ -174,14 +184,27 @@ func (d *Direct) policy(ctx context.Context, host string, authentic, enforce boo
 			return tlsPolicy{}, fmt.Errorf("exchanger %s: looking up its TLSA records: %w", host, err)
 		case res.Authentic:
 			if cfg, err := dane.Config(host, res.Records); err == nil {
-				return tlsPolicy{name: "dane", config: cfg}, nil
+				var text []string
+				for _, r := range dane.Usable(res.Records) {
+					text = append(text, fmt.Sprintf("%d %d %d %x", r.Usage, r.Selector, r.MatchingType, r.Data))
+				}
+				return tlsPolicy{name: "dane", config: cfg, kind: tlsrpt.PolicyTLSA, text: text}, nil
 			}
 		}
 	}
-	if enforce {
-		return tlsPolicy{name: "mta-sts", config: &tls.Config{ServerName: host, RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12}}, nil
+	if sts != nil && sts.Mode == mtasts.Enforce {
+		return tlsPolicy{name: "mta-sts", config: &tls.Config{ServerName: host, RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12},
+			kind: tlsrpt.PolicySTS, text: sts.Lines()}, nil
 	}
-	return tlsPolicy{name: "opportunistic"}, nil
+	return tlsPolicy{name: "opportunistic", kind: tlsrpt.PolicyNone}, nil
+}
+
+// report records a TLS session's outcome for TLS reports; failure is a
+// result type of RFC 8460 section 4.3, "" for a success.
+func (d *Direct) report(pol tlsPolicy, host, failure string) {
+	if d.Reports != nil {
+		d.Reports.Record(tlsrpt.Event{Domain: pol.domain, PolicyType: pol.kind, Policy: pol.text, MX: host, Failure: failure})
+	}
 }
 
 // exchangers returns the hosts to try for domain: its MX hosts in order,
@@ -255,16 +278,22 @@ func (s *mxConn) transact(ctx context.Context, from, to string, data []byte) err
 // any failure is final; opportunistic TLS goes on without TLS when the
 // exchanger does not offer it or the handshake fails (RFC 7435 section 3).
 func (d *Direct) dial(ctx context.Context, host, addr string, pol tlsPolicy) (*mxConn, error) {
-	if pol.config != nil {
-		return d.connect(ctx, addr, pol.config)
+	cfg := pol.config
+	if cfg == nil {
+		cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
 	}
-	s, err := d.connect(ctx, addr, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true})
-	if err == nil {
-		return s, nil
-	}
+	s, err := d.connect(ctx, addr, cfg)
 	var se *gosmtp.SMTPError
-	if errors.As(err, &se) && se.Code != 454 {
+	switch {
+	case err == nil:
+		d.report(pol, host, "")
+		return s, nil
+	case errors.As(err, &se) && se.Code != 454:
 		// The exchanger refused us, not TLS: 454 is "TLS not available".
+		return nil, err
+	}
+	d.report(pol, host, tlsrpt.Classify(err))
+	if pol.config != nil {
 		return nil, err
 	}
 	d.logger().Debug("direct: no TLS with exchanger, sending in plain text", "host", host, "addr", addr, "err", err)

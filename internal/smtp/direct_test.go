@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
+	"casella/internal/limit"
 	"casella/internal/mailauth"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
@@ -275,4 +277,43 @@ func TestBlocklist(t *testing.T) {
 	dnsSrv.Fail("1.0.0.127.bl.test", dns.RcodeServerFailure)
 	rc = dialRaw(t, e.mx)
 	rc.cmd("EHLO client.test", "250")
+}
+
+// Past its limits a client address gets 450 at MAIL on the MX listener,
+// and an account 450 at RCPT for other domains on submission; other
+// addresses and local recipients are not held back.
+func TestRateLimits(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) {
+		c.MessageRate = limit.NewRate(2, time.Hour)
+		c.SendRate = limit.NewRate(1, time.Hour)
+	})
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.test", "250")
+	for range 2 {
+		rc.cmd("MAIL FROM:<a@remote.test>", "250")
+		rc.cmd("RSET", "250")
+	}
+	rc.cmd("MAIL FROM:<a@remote.test>", "450 4.7.0")
+
+	rc = dialRaw(t, e.submission)
+	rc.cmd("EHLO client.test", "250")
+	rc.startTLS()
+	rc.cmd("EHLO client.test", "250")
+	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.test\x00alice-pw")), "235")
+	rc.cmd("MAIL FROM:<alice@example.test>", "250")
+	rc.cmd("RCPT TO:<x@remote.test>", "250")
+	rc.cmd("RCPT TO:<y@remote.test>", "450 4.7.0")
+	rc.cmd("RCPT TO:<bob@example.test>", "250")
+}
+
+// A remote's temporary failure defers the recipient: the queue's breaker,
+// which guards our storage, does not count it.
+func TestRelayTemporaryIsDeferred(t *testing.T) {
+	_, port := exchangers(t, "127.0.0.2")
+	d, _ := testDirect(t, port, "down.test. 300 IN MX 10 mx.down.test.", "mx.down.test. 300 IN A 127.0.0.9")
+	r := &Relay{Direct: d, Hostname: "out.example.test", Logger: discardLogger()}
+	err := r.Handle(context.Background(), outboundEntry("a@down.test"), []byte(testMsg), 0)
+	if !errors.Is(err, spool.ErrDeferred) || errors.Is(err, spool.ErrPermanent) {
+		t.Fatalf("Handle = %v, want a deferral", err)
+	}
 }

@@ -166,7 +166,7 @@ func newTestEnv(t *testing.T, edit func(*Config)) *testEnv {
 		Spool:     e.spool,
 		Outbound:  e.outbound,
 		TLS:       tlsCfg,
-		AuthLimit: limit.NewAuth(),
+		AuthLimit: limit.NewAuth(limit.AuthOptions{Logger: discardLogger()}),
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if edit != nil {

@@ -46,7 +46,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // refuse answers a client over its connection limit (RFC 3463 code 4.7.0,
 // a temporary policy refusal) and closes it.
 func (l *limitListener) refuse(c net.Conn) {
-	l.srv.log.Info("smtp: too many connections", "remote", c.RemoteAddr().String())
+	l.srv.log.Info("smtp: refused", "reason", "too_many_connections", "remote", c.RemoteAddr().String())
+	if f := l.srv.cfg.Refused; f != nil {
+		f("too_many_connections")
+	}
 	if l.reply {
 		// A fresh socket's send buffer takes the line at once; the
 		// deadline only guards against the impossible.
@@ -63,6 +66,20 @@ type trackedConn struct {
 	srv     *Server
 	release func()
 	once    sync.Once
+	guard   *connGuard // set before the session's first read
+}
+
+// Read reads from the connection; after a timeout every read fails at
+// once (see connGuard).
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.guard != nil && c.guard.timedOut.Load() {
+		return 0, errTimedOut
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil && c.guard != nil {
+		c.guard.noteRead(err)
+	}
+	return n, err
 }
 
 // Close closes the connection once.

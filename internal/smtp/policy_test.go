@@ -15,11 +15,15 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"casella/internal/mtasts"
 	"casella/internal/tlsconf"
+	"casella/internal/tlsrpt"
 )
 
 // certPeer starts an SMTP peer on addr whose STARTTLS certificate names
@@ -93,6 +97,7 @@ func TestDirectDANE(t *testing.T) {
 	for _, zone := range []string{"secure.test", "wrong.test", "stripped.test"} {
 		dnsSrv.Sign(zone)
 	}
+	d.Reports = &tlsrpt.Recorder{Dir: t.TempDir(), Logger: discardLogger()}
 	ctx := context.Background()
 	if _, err := d.Deliver(ctx, "a@example.test", "b@secure.test", []byte(testMsg)); err != nil {
 		t.Fatalf("matching TLSA: %v", err)
@@ -109,6 +114,23 @@ func TestDirectDANE(t *testing.T) {
 	}
 	if n, m := len(good.received()), len(plain.received()); n != 2 || m != 0 {
 		t.Fatalf("the DANE exchanger received %d, the plain one %d; want 2 and 0", n, m)
+	}
+
+	// Every session went into the day's TLS report file.
+	files, _ := filepath.Glob(filepath.Join(d.Reports.Dir, "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("report files %v", files)
+	}
+	raw, _ := os.ReadFile(files[0])
+	for _, want := range []string{
+		`{"domain":"secure.test","type":"tlsa","policy":["3 1 1 ` + spkiSHA256(cert) + `"],"mx":"mx.secure.test"}`,
+		`"domain":"wrong.test","type":"tlsa"`, `"failure":"validation-failure"`,
+		`"domain":"stripped.test","type":"tlsa"`, `"failure":"starttls-not-supported"`,
+		`{"domain":"unsigned.test","type":"no-policy-found","mx":"mx.unsigned.test"}`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("report file lacks %s:\n%s", want, raw)
+		}
 	}
 }
 

@@ -93,7 +93,9 @@ func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 		return fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrPermanent, se)
 	default:
 		log.Info("relay: failed temporarily", "err", err)
-		return fmt.Errorf("relay to %s for <%s>: %w", via, to, err)
+		// Another server's trouble, not our storage's: the queue retries
+		// this recipient later without its breaker pausing the others.
+		return fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrDeferred, err)
 	}
 }
 

@@ -21,7 +21,14 @@
 //     ending that another MTA reads differently can hide a second message
 //     in the first (RFC 5321 section 2.3.8, "SMTP smuggling").
 //   - Every value from the client that goes into a header (HELO name,
-//     addresses) is sanitised first, so it cannot add header lines.
+//     addresses) is sanitised first, so it cannot add header lines; names
+//     and addresses with control characters or invalid UTF-8 are refused.
+//   - Each connection gets a go-smtp server of its own, whose Debug tee
+//     feeds the connection's guard (guard.go): it sees what go-smtp hides
+//     from the session, a DATA line starting "." CR and a command cut off
+//     by the timeout.
+//   - Every refusal goes through session.refuse: logged at info with its
+//     reason and counted (Config.Refused).
 //   - The Server owns its listeners' connections: Shutdown stops accepting,
 //     waits for sessions, then closes whatever is left.
 package smtp
@@ -41,6 +48,7 @@ import (
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/quota"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -84,6 +92,10 @@ type Config struct {
 	// Usage, when set, is asked at RCPT for the quota usage of local
 	// accounts with a quota; an error from it accepts the recipient.
 	Usage func(ctx context.Context, acct store.Account) (store.Usage, error)
+	// Quota holds the messages accepted for each account and not yet
+	// delivered, for the quota checks; nil means one of its own with the
+	// default grace. The delivery loop must share it to release them.
+	Quota *quota.Tracker
 	// Spool receives mail for local recipients.
 	Spool Enqueuer
 	// Outbound receives submitted mail for remote recipients; nil refuses
@@ -94,6 +106,10 @@ type Config struct {
 	Checks *mailauth.Checker
 	// Blocklists, when set, refuses MX clients listed in a DNS blocklist.
 	Blocklists *mailauth.DNSBL
+	// MessageRate bounds messages per client address on the MX listener,
+	// and SendRate recipients in other domains per account on
+	// submission; nil allows any number.
+	MessageRate, SendRate *limit.Rate
 	// TLS enables STARTTLS and is required for submission.
 	TLS *tls.Config
 	// MaxMessageBytes limits a message's size; 0 means
@@ -104,11 +120,19 @@ type Config struct {
 	MaxRecipients int
 	// Conns, when set, limits concurrent connections per client address.
 	Conns *limit.Conns
-	// AuthLimit slows down failing logins; nil means limit.NewAuth().
+	// AuthLimit slows down failing logins; nil means one of its own with
+	// the defaults.
 	AuthLimit *limit.Auth
+	// CheckHeaderFrom makes submission refuse a message whose From:
+	// header names an address that is not the account's (checkHeaderFrom).
+	CheckHeaderFrom bool
 	// CommandTimeout bounds the wait for each command or data line; 0
 	// means DefaultCommandTimeout.
 	CommandTimeout time.Duration
+	// Refused, when set, is told the reason of every refusal the sessions
+	// answer (each is also logged at info); failed logins are counted by
+	// AuthLimit.
+	Refused func(reason string)
 	// Logger receives session logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -125,7 +149,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
-	servers   []*gosmtp.Server
 	listeners []net.Listener
 	conns     map[*trackedConn]struct{}
 	drained   chan struct{} // closed when conns empties during Shutdown
@@ -146,10 +169,13 @@ func New(cfg Config) *Server {
 		cfg.CommandTimeout = DefaultCommandTimeout
 	}
 	if cfg.AuthLimit == nil {
-		cfg.AuthLimit = limit.NewAuth()
+		cfg.AuthLimit = limit.NewAuth(limit.AuthOptions{Logger: cfg.Logger})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Quota == nil {
+		cfg.Quota = quota.NewTracker(quota.DefaultGrace)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
@@ -187,7 +213,52 @@ func (s *Server) ServeSubmissions(l net.Listener) error {
 }
 
 func (s *Server) serve(r role, l net.Listener) error {
-	gs := gosmtp.NewServer(&backend{srv: s, role: r})
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	var delay time.Duration // after a failed accept, doubling up to a second
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
+			}
+			// Out of file descriptors, or a client gone before accept:
+			// wait a little and go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("smtp: accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go s.serveConn(r, c)
+	}
+}
+
+// serveConn runs one connection's session with a go-smtp server of its
+// own, whose Debug tee feeds the connection's guard.
+func (s *Server) serveConn(r role, c net.Conn) {
+	g := &connGuard{}
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*trackedConn); ok {
+		tc.guard = g
+	}
+	gs := gosmtp.NewServer(&backend{srv: s, role: r, guard: g})
 	gs.Domain = s.cfg.Hostname
 	gs.TLSConfig = s.cfg.TLS
 	gs.MaxMessageBytes = s.cfg.MaxMessageBytes
@@ -197,29 +268,14 @@ func (s *Server) serve(r role, l net.Listener) error {
 	gs.WriteTimeout = s.cfg.CommandTimeout
 	gs.EnableSMTPUTF8 = true
 	gs.ErrorLog = errorLog{s.log}
+	gs.Debug = g
 	// The session refuses AUTH itself before TLS, with the RFC 4954
 	// reply and without advertising it; go-smtp would otherwise answer
 	// 523 on its own.
 	gs.AllowInsecureAuth = r == roleSubmission
-
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, gs)
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-
-	err := gs.Serve(l)
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if err != nil && !closing {
-		return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
-	}
-	return nil
+	// Serve returns errServed at once; the session runs on in go-smtp's
+	// goroutine, and Shutdown waits for its connection.
+	gs.Serve(&oneConn{c: c})
 }
 
 // Shutdown stops accepting connections and waits for open sessions to end
@@ -232,7 +288,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.closing = true
-	servers := s.servers
 	for _, l := range s.listeners {
 		l.Close()
 	}
@@ -243,12 +298,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	drained := s.drained
 	s.mu.Unlock()
-
-	// go-smtp's Shutdown marks each server done, so Serve returns nil,
-	// and waits for its own sessions; the wait below covers them all.
-	for _, gs := range servers {
-		go gs.Shutdown(ctx)
-	}
 
 	if drained != nil {
 		select {

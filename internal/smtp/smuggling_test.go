@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -49,25 +50,38 @@ func TestMXSmuggling(t *testing.T) {
 	}
 }
 
-// TestMXDotCR covers CRLF "." CR followed by other text: go-smtp's DATA
-// reader drops a CR that follows a leading dot, so the data reaches the
-// session without a bare CR. It still cannot end the message: all of it,
-// smuggled commands included, is one message's body from the real sender.
+// TestMXDotCR covers CRLF "." CR followed by other text. go-smtp's DATA
+// reader drops the dot and the CR, so the session never sees this bare
+// CR; the connection's guard does, in the clear and after STARTTLS, and
+// the message is refused like every other bare CR.
 func TestMXDotCR(t *testing.T) {
-	e := newTestEnv(t, nil)
-	rc := dialRaw(t, e.mx)
-	rc.cmd("EHLO client.test", "250")
-	rc.cmd("MAIL FROM:<s@remote.test>", "250")
-	rc.cmd("RCPT TO:<alice@example.test>", "250")
-	rc.cmd("DATA", "354")
-	rc.send("Subject: first\r\n\r\nbody\r\n.\rMAIL FROM:<admin@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nforged\r\n.\r\n")
-	rc.expect("250")
-	rc.cmd("NOOP", "250")
-	msgs := e.spool.all()
-	if len(msgs) != 1 || msgs[0].env.From != "s@remote.test" || len(msgs[0].env.Recipients) != 1 {
-		t.Fatalf("messages %+v", msgs)
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
+			e := newTestEnv(t, nil)
+			rc := dialRaw(t, e.mx)
+			rc.cmd("EHLO client.test", "250")
+			if tls {
+				rc.startTLS()
+				rc.cmd("EHLO client.test", "250")
+			}
+			rc.cmd("MAIL FROM:<s@remote.test>", "250")
+			rc.cmd("RCPT TO:<alice@example.test>", "250")
+			rc.cmd("DATA", "354")
+			rc.send("Subject: first\r\n\r\nbody\r\n.\rMAIL FROM:<admin@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nforged\r\n.\r\n")
+			rc.expect("550 5.5.2")
+			// The next message is judged on its own.
+			rc.cmd("MAIL FROM:<s@remote.test>", "250")
+			rc.cmd("RCPT TO:<alice@example.test>", "250")
+			rc.cmd("DATA", "354")
+			rc.send("Subject: clean\r\n\r\n..dot-stuffed\r\n.\r\n")
+			rc.expect("250")
+			msgs := e.spool.all()
+			if len(msgs) != 1 {
+				t.Fatalf("%d messages stored, want the clean one", len(msgs))
+			}
+			splitReceived(t, msgs[0].data, "Subject: clean\r\n\r\n.dot-stuffed\r\n")
+		})
 	}
-	splitReceived(t, msgs[0].data, "Subject: first\r\n\r\nbody\r\nMAIL FROM:<admin@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nforged\r\n")
 }
 
 func TestMXBareLFInBDAT(t *testing.T) {

@@ -312,6 +312,14 @@ func (l *loop) apply(r result, now time.Time) {
 	case failed:
 		r.t.it.failed = true
 		l.st.FailedAttempts++
+		if errors.Is(r.err, ErrDeferred) {
+			// No failure of ours: the breaker does not count it.
+			if !r.batched {
+				l.s.opts.Logger.Info("spool: delivery deferred, will retry", "id", r.t.it.id, "rcpt", r.t.rcpt, "reason", r.err)
+			}
+			l.sc.done(r.t, false, r.next, now)
+			return
+		}
 		if r.batched {
 			// The batch's first result counted the failure.
 			l.sc.done(r.t, false, r.next, now)

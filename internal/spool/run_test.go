@@ -458,3 +458,38 @@ func TestRemovalSync(t *testing.T) {
 		})
 	}
 }
+
+// A recipient over quota defers its message: it stays in the spool and is
+// retried, and the breaker, which guards our storage, stays closed while
+// other mail flows.
+func TestDeferralDoesNotOpenBreaker(t *testing.T) {
+	clk := newClock()
+	s := openSpool(t, t.TempDir(), Options{
+		Workers: 1, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+		BreakerFailures: 3, BreakerCooldown: time.Hour,
+		PollInterval: 5 * time.Millisecond, Now: clk.now,
+	})
+	full := envFor(1)
+	h := &recorder{fail: func(e *Entry, _ int) error {
+		if e.Envelope.Recipients[0].Account == full.Recipients[0].Account {
+			return fmt.Errorf("mailbox over quota: %w", ErrDeferred)
+		}
+		return nil
+	}}
+	for range 5 {
+		enqueue(t, s, full, "x")
+	}
+	runLoop(t, s, h)
+	waitFor(t, "deferred attempts", func() bool {
+		clk.advance(time.Millisecond)
+		return h.tries() >= 15
+	})
+	if st := s.State(); st.Breaker != BreakerClosed {
+		t.Fatalf("breaker %v after deferrals, want closed", st.Breaker)
+	}
+	enqueue(t, s, envFor(2), "y")
+	waitFor(t, "other mail delivered", func() bool { return s.State().Delivered == 1 })
+	if st := s.Stats(); st.Depth != 5 {
+		t.Fatalf("spool depth %d, want the 5 deferred messages kept", st.Depth)
+	}
+}

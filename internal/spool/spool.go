@@ -117,6 +117,11 @@ var (
 	// failed for good (a remote's 5xx). Internal failures must never wrap
 	// it (DESIGN.md invariant 2).
 	ErrPermanent = errors.New("permanent delivery failure")
+	// ErrDeferred, wrapped in a Handler's error, says the recipient cannot
+	// take the message yet (its mailbox is over quota): the entry is
+	// retried with the usual backoff, and the circuit breaker, which is
+	// for failures of our storage, does not count it.
+	ErrDeferred = errors.New("delivery deferred")
 	// ErrRunning is returned by Run when another loop already runs on the
 	// directory, in this process or another.
 	ErrRunning = errors.New("delivery loop already running on this spool")

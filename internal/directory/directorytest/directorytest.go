@@ -15,6 +15,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"casella/internal/directory"
 	"casella/internal/store"
@@ -42,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
+		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -552,4 +554,46 @@ func BenchResolve(b *testing.B, d directory.Directory) {
 			}
 		})
 	}
+}
+
+func testLocks(t *testing.T, ctx context.Context, d directory.Directory) {
+	addDomain(t, ctx, d, "example.com")
+	addAccount(t, ctx, d, "user@example.com")
+	if _, locked, err := d.AccountLock(ctx, "user@example.com"); err != nil || locked {
+		t.Fatalf("AccountLock of a new account = %v, %v; want not locked", locked, err)
+	}
+	now := time.Now().Truncate(time.Second)
+	want := directory.Lock{Since: now, Until: now.Add(time.Hour), Failures: 20, From: "192.0.2.7"}
+	must(t, d.LockAccount(ctx, "User@example.com", want))
+	// Guesses at names that are no account leave nothing behind.
+	must(t, d.LockAccount(ctx, "nobody@example.com", want))
+	must(t, d.LockAccount(ctx, "not an address", want))
+	got, locked, err := d.AccountLock(ctx, "user@example.com")
+	must(t, err)
+	if !locked || !got.Since.Equal(want.Since) || !got.Until.Equal(want.Until) || got.Failures != want.Failures || got.From != want.From {
+		t.Fatalf("AccountLock = %+v, %v; want %+v", got, locked, want)
+	}
+	if _, locked, _ := d.AccountLock(ctx, "nobody@example.com"); locked {
+		t.Fatal("a name that is no account is locked")
+	}
+	held, err := d.UnlockAccount(ctx, "user@example.com")
+	must(t, err)
+	if !held {
+		t.Fatal("UnlockAccount reports no lock held")
+	}
+	if _, locked, _ := d.AccountLock(ctx, "user@example.com"); locked {
+		t.Fatal("account still locked after UnlockAccount")
+	}
+	// An expired lock no longer holds.
+	must(t, d.LockAccount(ctx, "user@example.com", directory.Lock{Since: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour)}))
+	if _, locked, _ := d.AccountLock(ctx, "user@example.com"); locked {
+		t.Fatal("expired lock holds")
+	}
+	held, err = d.UnlockAccount(ctx, "user@example.com")
+	must(t, err)
+	if held {
+		t.Fatal("UnlockAccount reports an expired lock as held")
+	}
+	_, err = d.UnlockAccount(ctx, "nobody@example.com")
+	wantErr(t, err, directory.ErrNotFound, "UnlockAccount of no account")
 }

@@ -82,6 +82,14 @@ var steps = []string{
 	);
 	CREATE INDEX aliases_domain ON aliases(domain);
 	CREATE INDEX aliases_target ON aliases(target);`,
+	// Accounts locked after failed logins (package limit).
+	`CREATE TABLE account_locks (
+		account BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+		locked_since BIGINT NOT NULL,
+		locked_until BIGINT NOT NULL,
+		failures INTEGER NOT NULL,
+		source TEXT NOT NULL
+	);`,
 }
 
 // dialect is PostgreSQL's.

@@ -60,6 +60,14 @@ var steps = []string{
 	);
 	CREATE INDEX aliases_domain ON aliases(domain);
 	CREATE INDEX aliases_target ON aliases(target);`,
+	// Accounts locked after failed logins (package limit).
+	`CREATE TABLE account_locks (
+		account INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+		locked_since INTEGER NOT NULL,
+		locked_until INTEGER NOT NULL,
+		failures INTEGER NOT NULL,
+		source TEXT NOT NULL
+	);`,
 }
 
 // dialect is SQLite's. Directories written before schema_version counted

@@ -27,16 +27,21 @@
 //     and UIDNEXT, so an import into another cell's database can write
 //     mailboxes, messages and change log with the UIDs, UIDVALIDITY and
 //     MODSEQs they had. Mailbox and message IDs are identity columns of
-//     this database, BY DEFAULT so that an import may give them too.
+//     this database, BY DEFAULT so that an import may give them too. A
+//     message's email_id and thread_id hold 0 for "its own ID" (see
+//     sqlstore): an import that gives new IDs writes the old ones there
+//     instead, so EMAILID and THREADID survive the move, as long as it
+//     then moves the sequences past every ID it wrote (setval), so that
+//     no new row takes one of them.
 package postgres
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +55,15 @@ import (
 // connect_timeout, so that an unreachable database fails Open and every
 // call in bounded time instead of hanging.
 const connectTimeout = 5 * time.Second
+
+// Pool limits. Every node keeps a pool per cell (and one listening
+// connection), and PostgreSQL allows 100 connections by default, shared
+// by all nodes and the directory. Writes to one account wait for each
+// other anyway, so a few connections serve many sessions.
+const (
+	maxConns    = 16
+	maxIdleTime = 5 * time.Minute
+)
 
 // channel is the NOTIFY channel of committed changes; the payload is
 // "node:account", the writing Store's random name and the account ID in
@@ -77,8 +91,9 @@ type Store struct {
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message never repeats the DSN, which may hold a password.
-		return nil, fmt.Errorf("open mailbox store: %w", err)
+		// pgx's message quotes the DSN, hiding its password only as far
+		// as it can tell where the password is: say less.
+		return nil, errors.New("open mailbox store: the DSN is neither a postgres:// URL nor a key=value string that PostgreSQL accepts")
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
@@ -91,10 +106,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	node := rand.Text()
 	where := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	db := stdlib.OpenDB(*cfg)
-	n := max(8, 4*runtime.GOMAXPROCS(0))
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(maxIdleTime)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w: %w", where, store.ErrUnavailable, err)

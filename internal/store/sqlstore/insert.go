@@ -137,7 +137,6 @@ func (w *wtx) deliveryBox(name string) (*boxState, error) {
 func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
 	uids := make([]uint32, 0, len(msgs))
 	err := s.write(ctx, "append", acct, false, func(w *wtx) error {
-		uids = uids[:0]
 		b, err := w.box(mailbox)
 		if err != nil {
 			return err
@@ -163,7 +162,8 @@ func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, m
 }
 
 // insert adds a new message to the mailbox. Its EMAILID is its row ID,
-// which AUTOINCREMENT never reuses; its THREADID is that of a message of
+// which the database never hands out twice (SQLite's AUTOINCREMENT,
+// PostgreSQL's identity column); its THREADID is that of a message of
 // the account it refers to, or its own EMAILID.
 func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 	if !m.Blob.Valid() {
@@ -196,28 +196,24 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	ms := w.nextModSeq()
-	st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
-		internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
-		VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	if err := st.QueryRowContext(w.ctx, w.acct, b.id, uid, ms, bits, strings.Join(keywords, " "),
-		internal.UnixNano(), w.now.UnixNano(), m.Size, string(m.Blob),
-		ix.sent, ix.subject, ix.from, ix.to, ix.cc, ix.messageID).Scan(&id); err != nil {
-		return 0, fmt.Errorf("insert message: %w", err)
-	}
 	thread, err := w.thread(m.Meta)
 	if err != nil {
 		return 0, err
 	}
-	if thread == 0 {
-		thread = id
+	ms := w.nextModSeq()
+	// email_id 0 stands for the row's own ID, and so does thread_id 0
+	// (see ownID): the new row's ID is not known before the insert.
+	st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
+		internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
+		VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`)
+	if err != nil {
+		return 0, err
 	}
-	if _, err := w.exec(`UPDATE messages SET email_id = $1, thread_id = $2 WHERE id = $3`, id, thread, id); err != nil {
-		return 0, fmt.Errorf("set message ids: %w", err)
+	var id int64
+	if err := st.QueryRowContext(w.ctx, w.acct, b.id, uid, thread, ms, bits, strings.Join(keywords, " "),
+		internal.UnixNano(), w.now.UnixNano(), m.Size, string(m.Blob),
+		ix.sent, ix.subject, ix.from, ix.to, ix.cc, ix.messageID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	if metaJSON != nil {
 		if _, err := w.exec(`INSERT INTO message_meta (message, meta) VALUES ($1, $2)`, id, metaJSON); err != nil {
@@ -243,7 +239,7 @@ func (w *wtx) thread(meta *message.Meta) (int64, error) {
 	if len(refs) > maxThreadRefs {
 		refs = refs[len(refs)-maxThreadRefs:]
 	}
-	st, err := w.stmt(`SELECT thread_id FROM messages WHERE account = $1 AND message_id = $2 AND message_id != '' LIMIT 1`)
+	st, err := w.stmt(`SELECT ` + ownID("thread_id") + ` FROM messages m WHERE account = $1 AND message_id = $2 AND message_id != '' LIMIT 1`)
 	if err != nil {
 		return 0, err
 	}

@@ -16,7 +16,17 @@ import (
 // batchSize is how many messages Messages reads per query.
 const batchSize = 1000
 
-const messageColumns = `m.id, m.email_id, m.thread_id, m.mailbox, m.uid, m.modseq, m.flags, m.keywords, m.internal, m.saved, m.size, m.blob`
+// ownID is the SQL for the value of column col of the messages row m,
+// where 0 stands for the row's own ID. A new message is stored with
+// email_id 0, and thread_id 0 unless it joins another's thread: one
+// statement, where writing its own ID in would take a second after the
+// insert told it. Databases written before this convention hold the IDs
+// themselves, which read the same.
+func ownID(col string) string {
+	return `CASE m.` + col + ` WHEN 0 THEN m.id ELSE m.` + col + ` END`
+}
+
+var messageColumns = `m.id, ` + ownID("email_id") + `, ` + ownID("thread_id") + `, m.mailbox, m.uid, m.modseq, m.flags, m.keywords, m.internal, m.saved, m.size, m.blob`
 
 // flagColumns are what a Query with FlagsOnly reads.
 const flagColumns = `m.uid, m.modseq, m.flags, m.keywords`

@@ -133,9 +133,9 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 			ms := w.nextModSeq()
 			st, err := w.stmt(`INSERT INTO messages (account, mailbox, uid, email_id, thread_id, modseq, flags, keywords,
 				internal, saved, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id)
-				SELECT account, $1, $2, email_id, thread_id, $3, flags, keywords,
+				SELECT account, $1, $2, ` + ownID("email_id") + `, ` + ownID("thread_id") + `, $3, flags, keywords,
 				internal, $4, size, blob, sent, subject, from_addr, to_addr, cc_addr, message_id
-				FROM messages WHERE id = $5 RETURNING id`)
+				FROM messages m WHERE id = $5 RETURNING id`)
 			if err != nil {
 				return err
 			}

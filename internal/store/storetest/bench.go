@@ -43,9 +43,9 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	}
 }
 
-// benchMessage is a message with metadata the size a parser produces for a
+// BenchMessage is a message with metadata the size a parser produces for a
 // typical mail with one attachment.
-func benchMessage(n int) store.NewMessage {
+func BenchMessage(n int) store.NewMessage {
 	data := fmt.Sprintf("benchmark message %d", n)
 	return store.NewMessage{
 		Blob: blob.KeyOf([]byte(data)),
@@ -88,7 +88,7 @@ func fill(b *testing.B, s store.Store, mailbox int64, n int) {
 	for i := 0; i < n; i += 1000 {
 		batch := make([]store.NewMessage, 0, 1000)
 		for j := i; j < min(n, i+1000); j++ {
-			m := benchMessage(j)
+			m := BenchMessage(j)
 			if j%3 == 0 {
 				m.Flags = []string{store.FlagSeen}
 			}
@@ -104,7 +104,7 @@ func fill(b *testing.B, s store.Store, mailbox int64, n int) {
 func benchDeliver(b *testing.B, s store.Store, _ int64) {
 	i := 0
 	for b.Loop() {
-		if _, err := s.Deliver(b.Context(), store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: benchMessage(i)}); err != nil {
+		if _, err := s.Deliver(b.Context(), store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: BenchMessage(i)}); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -121,7 +121,7 @@ func benchDeliverBatchSpread(b *testing.B, s store.Store, _ int64) {
 	deliver := func() {
 		batch := make([]store.Delivery, batchSize)
 		for j := range batch {
-			batch[j] = store.Delivery{Key: fmt.Sprintf("%020d-bench/0", i), Account: store.Account(i%accounts + 1), Message: benchMessage(i)}
+			batch[j] = store.Delivery{Key: fmt.Sprintf("%020d-bench/0", i), Account: store.Account(i%accounts + 1), Message: BenchMessage(i)}
 			i++
 		}
 		if _, err := s.DeliverBatch(b.Context(), batch); err != nil {
@@ -144,7 +144,7 @@ func benchAppendBatch(b *testing.B, s store.Store, mailbox int64) {
 	for b.Loop() {
 		batch := make([]store.NewMessage, 100)
 		for j := range batch {
-			batch[j] = benchMessage(i)
+			batch[j] = BenchMessage(i)
 			i++
 		}
 		if _, err := s.Append(b.Context(), 1, mailbox, batch); err != nil {
@@ -169,7 +169,7 @@ func benchAppendParallel(b *testing.B, s store.Store, _ int64) {
 		g := int(next.Add(1))
 		acct := store.Account(g%parallelAccounts + 1)
 		for i := 0; pb.Next(); i++ {
-			if _, err := s.Append(b.Context(), acct, inboxes[acct], []store.NewMessage{benchMessage(g*1_000_000 + i)}); err != nil {
+			if _, err := s.Append(b.Context(), acct, inboxes[acct], []store.NewMessage{BenchMessage(g*1_000_000 + i)}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -230,7 +230,7 @@ func benchUpdateFlagsParallel(b *testing.B, s store.Store, _ int64) {
 	for a := store.Account(1); a <= parallelAccounts; a++ {
 		batch := make([]store.NewMessage, n)
 		for j := range batch {
-			batch[j] = benchMessage(int(a)*n + j)
+			batch[j] = BenchMessage(int(a)*n + j)
 		}
 		if _, err := s.Append(b.Context(), a, inboxes[a], batch); err != nil {
 			b.Fatal(err)

@@ -12,6 +12,8 @@
 //     maintains: counters must be exact, not eventually right.
 //   - Tests say what they expect from the interface, never how an
 //     implementation stores it.
+//   - Bench runs the same benchmark bodies against every implementation,
+//     so that their figures compare.
 package storetest
 
 import (
