@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // sieveConnect runs sieve-connect (Debian's independent ManageSieve
@@ -43,7 +45,7 @@ func TestManageSieveClient(t *testing.T) {
 
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.sieve")
-	os.WriteFile(good, []byte("require [\"fileinto\", \"imap4flags\"];\nif header :contains \"subject\" \"report\" {\n  fileinto :flags \"\\\\Seen\" \"Reports\";\n}\n"), 0o600)
+	os.WriteFile(good, []byte("require [\"fileinto\", \"imap4flags\", \"mailbox\"];\nif header :contains \"subject\" \"report\" {\n  fileinto :create :flags \"\\\\Seen\" \"Reports\";\n}\n"), 0o600)
 	bad := filepath.Join(dir, "bad.sieve")
 	os.WriteFile(bad, []byte("keep;\nif true {\n  fileinto \"x\";\n}\n"), 0o600)
 
@@ -75,5 +77,23 @@ func TestManageSieveClient(t *testing.T) {
 	}
 	if out, err := sieveConnect(t, s, user, "wrong-password", "--list"); err == nil {
 		t.Errorf("a wrong password listed scripts:\n%s", out)
+	}
+
+	// Mail through SMTP: the active script files the report, the other
+	// message goes to INBOX. Delivery keeps each account's order, so once
+	// the second is in INBOX the first has been filed.
+	sc, err := smtp.Dial(s.addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for _, id := range []string{"report", "plain"} {
+		if err := sendSMTP(sc, "boss@remote.test", []string{user}, testMessage(id, "boss@remote.test", user, "Hello.")); err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+	}
+	waitFor(t, 60*time.Second, "delivery", func() bool { return countStored(t, s, user, pass, "INBOX") == 1 })
+	if n := countStored(t, s, user, pass, "Reports"); n != 1 {
+		t.Errorf("Reports holds %d messages, want 1", n)
 	}
 }

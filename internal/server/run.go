@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/delivery"
+	"casella/internal/directory"
 )
 
 // httpServer is the HTTP listener's server.
@@ -58,6 +60,9 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
+	}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.
