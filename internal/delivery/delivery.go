@@ -90,7 +90,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	if err := d.checkQuota(ctx, batch, ds); err != nil {
 		return err
 	}
-	raws := make([][]byte, len(batch))
+	targets := make([][]target, len(batch))
 	errs := make([]error, len(batch))
 	sem := make(chan struct{}, putConcurrency)
 	var wg sync.WaitGroup
@@ -98,7 +98,13 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			raws[i], errs[i] = d.prepare(ctx, t, &ds[i].Message)
+			var raw []byte
+			raw, errs[i] = d.prepare(ctx, t, &ds[i].Message)
+			if errs[i] == nil && d.Filters != nil {
+				// Scripts run here, beside the blob writes, not one
+				// after another before the commit.
+				targets[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
+			}
 		})
 	}
 	wg.Wait()
@@ -113,8 +119,8 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	}
 	if d.Filters != nil {
 		all, from = nil, nil
-		for i, t := range batch {
-			for _, tg := range d.filter(ctx, t, raws[i], ds[i].Mailbox) {
+		for i := range batch {
+			for _, tg := range targets[i] {
 				dl := ds[i]
 				dl.Key, dl.Mailbox, dl.Message.Flags = tg.key, tg.mailbox, tg.flags
 				all, from = append(all, dl), append(from, i)

@@ -14,7 +14,7 @@ import (
 
 // sieveSetup adds an account with an active script to a real directory and
 // turns filtering on.
-func sieveSetup(t *testing.T, e *env, script string) store.Account {
+func sieveSetup(t testing.TB, e *env, script string) store.Account {
 	t.Helper()
 	ctx := context.Background()
 	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))

@@ -74,7 +74,9 @@ type run struct {
 	scope  *scope
 	flags  []string // the internal variable of imap4flags (RFC 5232 section 3)
 	header []message.Field
-	body   int // offset of the body in in.Message
+	body   int                 // offset of the body in in.Message
+	meta   *message.Meta       // the MIME structure, parsed at the first body test
+	bodies map[string][]string // body test values by content types, decoded once
 
 	actions   []Action
 	cancelled bool // the implicit keep is cancelled (RFC 5228 section 2.10.2)

@@ -205,6 +205,10 @@ func (r *run) bodyValues(n *node) []string {
 	if a, ok := n.tags["content"]; ok {
 		types = r.expandList(a.strs)
 	}
+	key := strings.Join(types, "\x00")
+	if v, ok := r.bodies[key]; ok {
+		return v
+	}
 	var out []string
 	var walk func(p *message.Part)
 	walk = func(p *message.Part) {
@@ -227,7 +231,15 @@ func (r *run) bodyValues(n *node) []string {
 		}
 		walk(p.Message)
 	}
-	walk(message.Parse(raw).Structure)
+	if r.meta == nil {
+		// Parsed once per run, for every body test.
+		r.meta = message.Parse(raw)
+	}
+	walk(r.meta.Structure)
+	if r.bodies == nil {
+		r.bodies = map[string][]string{}
+	}
+	r.bodies[key] = out
 	return out
 }
 
