@@ -233,6 +233,9 @@ func (c *compiler) block(cmds []*command, top bool) ([]*node, error) {
 					return nil, errorf(cmd.pos, "unsupported extension %q", ext)
 				}
 				c.requires[ext] = true
+				if ext == "vacation-seconds" {
+					c.requires["vacation"] = true // RFC 6131 section 2: it implies vacation
+				}
 			}
 		}
 		out = append(out, n)
