@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,4 +99,46 @@ func TestManageSieveClient(t *testing.T) {
 	if n := countStored(t, s, user, pass, "Reports"); n != 1 {
 		t.Errorf("Reports holds %d messages, want 1", n)
 	}
+}
+
+// TestSieveCrashSIGKILL kills the server while mail arrives for an account
+// whose script files every message into two mailboxes: after the restarts
+// each accepted message is in each mailbox exactly once.
+func TestSieveCrashSIGKILL(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "crash@example.test", "crash-secret-1"
+	setupAccount(t, s, user, pass)
+	script := filepath.Join(t.TempDir(), "copy.sieve")
+	os.WriteFile(script, []byte("require [\"fileinto\", \"copy\", \"mailbox\"];\nfileinto :copy :create \"Copies\";\n"), 0o600)
+	for _, args := range [][]string{{"--upload", "--localsieve", script, "--remotesieve", "copy"}, {"--activate", "--remotesieve", "copy"}} {
+		if out, err := sieveConnect(t, s, user, pass, args...); err != nil {
+			t.Fatalf("sieve-connect: %v\n%s", err, out)
+		}
+	}
+
+	accepted, attempted := map[string][]byte{}, map[string][]byte{}
+	for round := range 3 {
+		if round > 0 {
+			s = startServer(t, data, config)
+		}
+		killAt := time.Duration(300+rand.IntN(1000)) * time.Millisecond
+		killed := make(chan struct{})
+		go func() {
+			time.Sleep(killAt)
+			s.kill()
+			close(killed)
+		}()
+		acc, att := load(s.addr("smtp"), fmt.Sprintf("s%d", round), user, 10, 100)
+		<-killed
+		maps.Copy(accepted, acc)
+		maps.Copy(attempted, att)
+		t.Logf("round %d: killed after %v; %d accepted of %d attempted", round, killAt, len(acc), len(att))
+	}
+	s = startServer(t, data, config)
+	waitFor(t, 120*time.Second, "the spool to drain", func() bool { return inboundDepth(t, s) == 0 })
+	checkExactlyOnce(t, s, user, pass, accepted, attempted)
+	checkExactlyOnceIn(t, s, user, pass, "Copies", accepted, attempted)
+	t.Logf("%d accepted, each filed exactly once in INBOX and in Copies", len(accepted))
 }
