@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
@@ -124,6 +125,7 @@ func (ss *session) cmdAuthenticate(args []string) error {
 		if err := ss.bw.Flush(); err != nil {
 			return err
 		}
+		ss.conn.SetReadDeadline(time.Now().Add(ss.s.commandTimeout()))
 		v, err := ss.r.value()
 		if err == nil {
 			err = ss.r.eol()

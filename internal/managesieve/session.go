@@ -84,10 +84,12 @@ func (s *Server) serveConn(conn net.Conn) {
 	ss.capabilities()
 	ss.ok("", "Casella ManageSieve ready")
 	for !ss.done {
+		// A client that does not read its responses is let go.
+		ss.conn.SetWriteDeadline(time.Now().Add(s.commandTimeout()))
 		if err := ss.bw.Flush(); err != nil {
 			return
 		}
-		conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		ss.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
 		name, args, err := ss.r.command()
 		var pe *errProtocol
 		switch {
@@ -104,7 +106,7 @@ func (s *Server) serveConn(conn net.Conn) {
 			}
 			return
 		}
-		conn.SetReadDeadline(time.Time{})
+		ss.conn.SetReadDeadline(time.Time{})
 		cmd, ok := commands[name]
 		switch {
 		case !ok:
