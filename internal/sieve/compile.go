@@ -474,6 +474,12 @@ func (c *compiler) resolve(n *node, s *spec) error {
 		return errorf(a.pos, ":index must be 1 or more")
 	}
 	switch n.name {
+	case "address":
+		for _, h := range n.args[0].strs {
+			if !strings.Contains(h, "${") && !addressHeaders[strings.ToLower(h)] {
+				return errorf(n.args[0].pos, "%q does not hold addresses; use the header test", h)
+			}
+		}
 	case "envelope":
 		for _, p := range n.args[0].strs {
 			if !slices.Contains([]string{"from", "to"}, strings.ToLower(p)) {

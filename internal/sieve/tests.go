@@ -59,6 +59,9 @@ func (r *run) test(n *node) bool {
 	case "address":
 		var values []string
 		for _, name := range r.expandList(n.args[0].strs) {
+			if !addressHeaders[strings.ToLower(name)] {
+				continue
+			}
 			for _, v := range r.fields(n, strings.ToLower(name)) {
 				for _, a := range message.AddressList(v) {
 					if a.Group != message.Mailbox {
@@ -123,6 +126,15 @@ func (r *run) test(n *node) bool {
 	}
 	r.fail(n, "unknown test")
 	return false
+}
+
+// addressHeaders are the fields the address test reads: RFC 5228 section
+// 5.1 restricts it to fields that hold addresses.
+var addressHeaders = map[string]bool{
+	"from": true, "to": true, "cc": true, "bcc": true, "sender": true, "reply-to": true,
+	"resent-from": true, "resent-to": true, "resent-cc": true, "resent-bcc": true, "resent-sender": true,
+	"return-path": true, "delivered-to": true, "x-original-to": true, "errors-to": true,
+	"mail-followup-to": true, "mail-reply-to": true, "disposition-notification-to": true, "envelope-to": true,
 }
 
 // fields returns the raw values of the fields named name in the header as
