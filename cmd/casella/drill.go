@@ -164,7 +164,7 @@ func (c *cli) clusterDrill(fs *flag.FlagSet, o drill.Options, asJSON, verbose bo
 		}
 	})
 	if len(stray) > 0 {
-		return usagef("drill: %s do not apply to --cluster, which always stops cell a's PostgreSQL", strings.Join(stray, ", "))
+		return usagef("drill: --cluster always stops cell a's PostgreSQL; drop %s", strings.Join(stray, ", "))
 	}
 	exe, err := os.Executable()
 	if err != nil {
