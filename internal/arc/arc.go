@@ -112,7 +112,7 @@ func Verify(msg []byte, lookup LookupTXT) Verification {
 	if sets[n-1].sealTags["cv"] == string(Fail) {
 		return fail("ARC-Seal i=%d says cv=fail", n)
 	}
-	keys := keyCache{lookup: lookup, keys: map[string]keyResult{}}
+	keys := keyCache{lookup: lookup, keys: map[string]keyResult{}, bodies: map[string][]byte{}}
 	// Step 4: the newest AMS must verify.
 	if err := verifyAMS(fields, body, sets[n-1], &keys); err != nil {
 		return fail("ARC-Message-Signature i=%d: %v", n, err)
@@ -257,15 +257,22 @@ func verifyAMS(fields []field, body []byte, s set, keys *keyCache) error {
 	if err != nil || len(bh) == 0 {
 		return errors.New("bh= is not base64")
 	}
-	cbody := canonBody(bc, body)
-	if l, ok := t["l"]; ok {
-		n, err := strconv.ParseInt(l, 10, 64)
-		if err != nil || n < 0 || n > int64(len(cbody)) {
-			return fmt.Errorf("l=%.20s does not fit the body", l)
+	l, limited := t["l"]
+	sum, ok := keys.bodies[bc+"/"+l]
+	if !ok {
+		cbody := canonBody(bc, body)
+		if limited {
+			n, err := strconv.ParseInt(l, 10, 64)
+			if err != nil || n < 0 || n > int64(len(cbody)) {
+				return fmt.Errorf("l=%.20s does not fit the body", l)
+			}
+			cbody = cbody[:n]
 		}
-		cbody = cbody[:n]
+		s := sha256.Sum256(cbody)
+		sum = s[:]
+		keys.bodies[bc+"/"+l] = sum
 	}
-	if sum := sha256.Sum256(cbody); !slices.Equal(sum[:], bh) {
+	if !slices.Equal(sum, bh) {
 		return errors.New("body hash does not match: the body was changed")
 	}
 	h := sha256.New()
@@ -338,10 +345,17 @@ func canonicalizations(c string) (string, string, error) {
 	return hc, bc, nil
 }
 
-// keyCache fetches each key record once per message.
+// maxKeys bounds the key records fetched for one message: a sender
+// chooses the d= and s= of every set, and each is a DNS query.
+const maxKeys = 16
+
+// keyCache fetches each key record once per message, and keeps the body
+// hashes, one per canonicalization and length, as each costs a pass over
+// the body.
 type keyCache struct {
 	lookup LookupTXT
 	keys   map[string]keyResult
+	bodies map[string][]byte
 }
 
 type keyResult struct {
@@ -362,6 +376,9 @@ func (kc *keyCache) verify(tags map[string]string, hash []byte) error {
 	}
 	name := sel + "._domainkey." + d
 	r, ok := kc.keys[name]
+	if !ok && len(kc.keys) >= maxKeys {
+		return fmt.Errorf("more than %d keys in one chain", maxKeys)
+	}
 	if !ok {
 		r.key, r.err = kc.fetch(name)
 		kc.keys[name] = r

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,47 @@ func fieldLen(msg []byte) int {
 		if end >= len(msg) || (msg[end] != ' ' && msg[end] != '\t') {
 			return end
 		}
+	}
+}
+
+// A chain may hold 50 sets and no more (RFC 8617 section 4.2.1), and a
+// sender cannot make one message cost more than a few key lookups.
+func TestLimits(t *testing.T) {
+	h := newHops(t, "fwd.test")
+	s := h.sealers["fwd.test"]
+	rec := h.dns
+	// The same key under more selectors than one message may use.
+	kr := dkim.Open(t.TempDir())
+	if _, err := kr.Generate("many.test", "arc"); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := kr.NewestRSA("many.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte(original)
+	for i := range 17 {
+		k.Selector = fmt.Sprintf("s%d", i)
+		rec.Add(t, k.ZoneLine())
+		many := &arc.Sealer{Domain: "many.test", Selector: k.Selector, Key: k.Signer}
+		v := arc.Verify(msg, h.lookup)
+		if msg, err = many.Seal(msg, "many.test; arc="+string(v.Result), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := arc.Verify(msg, h.lookup); v.Result != arc.Fail || !strings.Contains(v.Reason, "more than 16 keys") {
+		t.Fatalf("17 selectors: %+v", v)
+	}
+
+	msg = []byte(original)
+	for range arc.MaxInstances {
+		msg = h.pass(t, "fwd.test", msg)
+	}
+	v := arc.Verify(msg, h.lookup)
+	if v.Result != arc.Pass || v.Instances != arc.MaxInstances {
+		t.Fatalf("50 sets: %+v", v)
+	}
+	if _, err := s.Seal(msg, "fwd.test; arc=pass", v); !errors.Is(err, arc.ErrNotSealable) {
+		t.Fatalf("sealing a 51st set: %v", err)
 	}
 }
