@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/limit"
 )
 
 // httpServer is the HTTP listener's server.
@@ -189,8 +190,9 @@ func (s *Server) serveHTTP(l net.Listener) error {
 		mux.Handle("/", s.web)
 		h = mux
 	}
-	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	return s.http.Serve(l)
+	s.http = newHTTPServer(s.cfg.HTTP, h, s.log)
+	gate := &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
+	return s.http.Serve(&gatedListener{Listener: l, gate: gate, log: s.log})
 }
 
 // Addr returns the address a listener is bound to, or nil.
