@@ -23,9 +23,13 @@
 //     ARCResult; callers report arc= as a GenericResult.
 //   - The chain is walked newest to oldest and stops at the first
 //     failure: a chain is either valid as a whole or not at all
-//     (section 5.2), and an attacker controls how many sets there are,
-//     so there are at most 50 (section 4.2.1) and each key is fetched
-//     once per message.
+//     (section 5.2). A sender controls how many sets there are and which
+//     keys they name, so there are at most 50 sets (section 4.2.1), each
+//     key is fetched once and at most 16 per message, and the body is
+//     hashed once per canonicalization.
+//   - A key that cannot be fetched, even for a DNS outage, fails the
+//     chain (cv has no temporary value, section 4.4): the message is then
+//     judged by DMARC alone.
 package arc
 
 import (
