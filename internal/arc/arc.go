@@ -314,7 +314,8 @@ func verifySeal(sets []set, keys *keyCache) error {
 // sealHash hashes the ARC sets for the seal of the newest, whose field
 // (with or without its b= value) is last (section 5.1.1): every set in
 // instance order, AAR, AMS, AS, with relaxed canonicalization; with
-// cv=fail only the newest set.
+// cv=fail only the newest set, as if it were the only one (section
+// 5.1.2).
 func sealHash(sets []set, last string) []byte {
 	if tags, err := parseTags(field{raw: last}.value()); err == nil && tags["cv"] == string(Fail) {
 		sets = sets[len(sets)-1:]
