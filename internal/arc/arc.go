@@ -74,7 +74,8 @@ type LookupTXT func(name string) ([]string, error)
 // Verification is the outcome of verifying a message's chain.
 type Verification struct {
 	Result Result
-	// Instances is the number of ARC sets, the highest i=.
+	// Instances is the number of ARC sets, the highest i=; 0 when their
+	// structure is broken.
 	Instances int
 	// Sealer is the d= of the newest ARC-Seal when the chain passed: the
 	// intermediary that handed the message on, vouching for the chain.
@@ -103,7 +104,7 @@ func Verify(msg []byte, lookup LookupTXT) Verification {
 	}
 	sets, err := collect(fields)
 	if err != nil {
-		return Verification{Result: Fail, Instances: len(sets), Reason: err.Error()}
+		return Verification{Result: Fail, Reason: err.Error()}
 	}
 	n := len(sets)
 	if n == 0 {
@@ -121,19 +122,20 @@ func Verify(msg []byte, lookup LookupTXT) Verification {
 	if err := verifyAMS(fields, body, sets[n-1], &keys); err != nil {
 		return fail("ARC-Message-Signature i=%d: %v", n, err)
 	}
-	// Step 5: how far back the message is unchanged.
+	// Step 6: every seal, newest first.
+	for i := n; i >= 1; i-- {
+		if err := verifySeal(sets[:i], &keys); err != nil {
+			return fail("ARC-Seal i=%d: %v", i, err)
+		}
+	}
+	// Step 5, optional and done last so that a broken chain costs no
+	// more: how far back the message is unchanged.
 	oldest := n
 	for i := n - 1; i >= 1; i-- {
 		if verifyAMS(fields, body, sets[i-1], &keys) != nil {
 			break
 		}
 		oldest = i
-	}
-	// Step 6: every seal, newest first.
-	for i := n; i >= 1; i-- {
-		if err := verifySeal(sets[:i], &keys); err != nil {
-			return fail("ARC-Seal i=%d: %v", i, err)
-		}
 	}
 	v := Verification{Result: Pass, Instances: n, Sealer: strings.ToLower(sets[n-1].sealTags["d"])}
 	if oldest > 1 {
