@@ -182,9 +182,9 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, blobs: env.blobs, ctx: t.Context()}
-		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
+		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, maxCommand: 6144, cont: func() error { return nil }}
 		for range 20 {
-			c.p.lineDone = false
+			c.p.begin()
 			tag, err := c.p.tag()
 			if err == nil {
 				cmd := &command{tag: tag}
@@ -196,8 +196,8 @@ func FuzzParseCommand(f *testing.F) {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errLineTooLong) {
 				return
 			}
-			if c.p.lineLen > c.p.maxLine {
-				t.Fatalf("line length %d beyond the limit", c.p.lineLen)
+			if c.p.lineLen > c.p.maxLine || c.p.cmdLen > c.p.maxCommand {
+				t.Fatalf("line of %d bytes, command of %d, beyond the limits", c.p.lineLen, c.p.cmdLen)
 			}
 			var se *syntaxError
 			var big *literalTooBigError
