@@ -36,13 +36,16 @@ import (
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
+	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/managesieve"
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/quota"
 	"casella/internal/resolver"
+	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -92,6 +95,8 @@ type Server struct {
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
+	jmap  *jmap.Server
+	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
@@ -319,6 +324,25 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
 		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
 	}
+	s.jmap = &jmap.Server{
+		Store:     s.store,
+		BlobsOf:   s.cells.BlobsOf,
+		Auth:      s.dir,
+		AuthLimit: authLimit,
+		Logger:    s.log.With("proto", "jmap"),
+		// An upload is one HTTP request body.
+		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		// EmailSubmission queues as SMTP submission does.
+		Submission: &jmap.Submission{
+			Directory: s.dir,
+			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound: dkim.SigningQueue{
+				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+				Log:  s.log.With("component", "dkim"),
+			},
+		},
+	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
 		BlobsOf:            s.cells.BlobsOf,
@@ -330,6 +354,24 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+	}
+	// Both directories of the tree keep Sieve scripts; another
+	// implementation would leave ManageSieve off.
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.sieve = &managesieve.Server{
+			Auth:               s.dir,
+			Scripts:            scripts,
+			TLS:                tlsConfig,
+			Hostname:           cfg.Hostname,
+			Logger:             s.log.With("proto", "managesieve"),
+			AuthLimit:          authLimit,
+			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
+			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
+			MaxScripts:         cfg.ManageSieve.MaxScripts,
+			MaxRedirects:       sieve.DefaultLimits.Redirects,
+			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+		}
 	}
 }
 
