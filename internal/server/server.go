@@ -329,6 +329,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Logger:    s.log.With("proto", "jmap"),
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
