@@ -282,6 +282,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		}
 		return g
 	}
+	// One sending budget per account, whether it sends over SMTP or JMAP.
+	sendRate := limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour)
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -292,7 +294,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
 		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
-		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
+		SendRate:        sendRate,
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -334,11 +336,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Submission: &jmap.Submission{
 			Directory: s.dir,
 			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-			Outbound: dkim.SigningQueue{
-				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-				Log:  s.log.With("component", "dkim"),
-			},
+			Outbound:  s.outbound,
+			SendRate:  sendRate,
 		},
 	}
 	s.pop3 = &pop3.Server{
