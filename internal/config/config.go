@@ -31,19 +31,21 @@ type Config struct {
 	Hostname string `toml:"hostname"` // the name this server gives itself in SMTP greetings and Received fields
 	// MaxConnections caps the connections of every protocol together;
 	// past it a client is told the server is busy.
-	MaxConnections int   `toml:"max_connections"`
-	Log            Log   `toml:"log"`
-	SMTP           SMTP  `toml:"smtp"`
-	IMAP           IMAP  `toml:"imap"`
-	POP3           POP3  `toml:"pop3"`
-	HTTP           HTTP  `toml:"http"`
-	TLS            TLS   `toml:"tls"`
-	Store          Store `toml:"store"`
-	Spool          Spool `toml:"spool"`
-	Blob           Blob  `toml:"blob"`
-	Demo           Demo  `toml:"demo"`
-	Auth           Auth  `toml:"auth"`
-	Quota          Quota `toml:"quota"`
+	MaxConnections int  `toml:"max_connections"`
+	Log            Log  `toml:"log"`
+	SMTP           SMTP `toml:"smtp"`
+	IMAP           IMAP `toml:"imap"`
+	POP3           POP3 `toml:"pop3"`
+	// ManageSieve is the ManageSieve server (RFC 5804) for Sieve scripts.
+	ManageSieve ManageSieve `toml:"managesieve"`
+	HTTP        HTTP        `toml:"http"`
+	TLS         TLS         `toml:"tls"`
+	Store       Store       `toml:"store"`
+	Spool       Spool       `toml:"spool"`
+	Blob        Blob        `toml:"blob"`
+	Demo        Demo        `toml:"demo"`
+	Auth        Auth        `toml:"auth"`
+	Quota       Quota       `toml:"quota"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
@@ -162,6 +164,15 @@ type POP3 struct {
 	MaxConnections      int    `toml:"max_connections"`
 	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
 	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
+}
+
+// ManageSieve configures the ManageSieve server (RFC 5804), where users
+// manage their Sieve scripts. Listen "" disables it.
+type ManageSieve struct {
+	Listen             string `toml:"listen"`
+	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize      Size   `toml:"max_script_size"`
+	MaxScripts         int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -352,6 +363,12 @@ func Default() Config {
 			IdleTimeout:    Duration(2 * time.Minute),
 			MaxHeaderBytes: 64 << 10,
 			MaxRequestBody: 10 * mib,
+		},
+		ManageSieve: ManageSieve{
+			Listen:             "127.0.0.1:4190",
+			AllowPlainLoopback: true,
+			MaxScriptSize:      mib / 4,
+			MaxScripts:         20,
 		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{

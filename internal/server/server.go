@@ -39,11 +39,13 @@ import (
 	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/managesieve"
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/quota"
 	"casella/internal/resolver"
+	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -94,6 +96,7 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	jmap  *jmap.Server
+	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
@@ -351,6 +354,24 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+	}
+	// Both directories of the tree keep Sieve scripts; another
+	// implementation would leave ManageSieve off.
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.sieve = &managesieve.Server{
+			Auth:               s.dir,
+			Scripts:            scripts,
+			TLS:                tlsConfig,
+			Hostname:           cfg.Hostname,
+			Logger:             s.log.With("proto", "managesieve"),
+			AuthLimit:          authLimit,
+			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
+			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
+			MaxScripts:         cfg.ManageSieve.MaxScripts,
+			MaxRedirects:       sieve.DefaultLimits.Redirects,
+			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+		}
 	}
 }
 
