@@ -115,7 +115,7 @@ func dbError(op string, err error) error {
 		return nil
 	}
 	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag, store.ErrTooManyKeywords,
-		store.ErrMetadataTooLarge, store.ErrMetadataTooMany, store.ErrMetadataName} {
+		store.ErrMetadataTooLarge, store.ErrMetadataTooMany, store.ErrMetadataName, store.ErrMetadataQuota} {
 		if errors.Is(err, e) {
 			return fmt.Errorf("%s: %w", op, err)
 		}
