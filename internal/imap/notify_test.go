@@ -102,3 +102,26 @@ func TestNotifyStatusAndErrors(t *testing.T) {
 	rc.ok("d NOTIFY SET (subtree Archive (MessageNew MessageExpunge)) (mailboxes (Sent Trash) (MessageNew MessageExpunge FlagChange))")
 	rc.ok("d NOTIFY NONE")
 }
+
+// TestNotifyMetadata checks NOTIFY's MailboxMetadataChange and
+// ServerMetadataChange: an unsolicited METADATA response names the
+// entries another session set or removed (RFC 5464 section 4.4.2).
+func TestNotifyMetadata(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.raw(t), e.raw(t)
+	a.login()
+	b.login()
+	b.ok(`p SETMETADATA Archive (/private/old "x")`)
+	a.ok("s SELECT INBOX")
+	a.ok("n NOTIFY SET (selected (MailboxMetadataChange)) (personal (MailboxMetadataChange ServerMetadataChange))")
+	b.ok(`c SETMETADATA Archive (/private/comment "x" /private/old NIL)`)
+	a.expectLines(t, []string{"* METADATA Archive /private/comment /private/old"})
+	b.ok(`d SETMETADATA "" (/shared/admin "mailto:postmaster@example.org")`)
+	a.expectLines(t, []string{`* METADATA "" /shared/admin`})
+	b.ok(`f SETMETADATA INBOX (/shared/comment "selected")`)
+	a.expectLines(t, []string{"* METADATA INBOX /shared/comment"})
+	// A set that changes nothing is not told.
+	b.ok(`g SETMETADATA Archive (/private/comment "x")`)
+	b.ok(`h SETMETADATA Archive (/private/other "y")`)
+	a.expectLines(t, []string{"* METADATA Archive /private/other"})
+}

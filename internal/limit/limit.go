@@ -1,6 +1,6 @@
 // Package limit protects the protocol servers from abuse: it bounds
-// concurrent connections per client address (Conns) and defends password
-// logins against guessing (Auth).
+// concurrent connections per client address (Conns) and events per key
+// over time (Rate), and defends password logins against guessing (Auth).
 //
 // Implementation notes:
 //   - Conns keys on the client's IP address, IPv6 addresses grouped by

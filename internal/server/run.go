@@ -13,6 +13,8 @@ import (
 	"casella/internal/blob"
 	"casella/internal/delivery"
 	"casella/internal/directory"
+	"casella/internal/jmap"
+	"casella/internal/limit"
 )
 
 // httpServer is the HTTP listener's server.
@@ -184,19 +186,21 @@ func (s *Server) pruneDeliveryKeys(ctx context.Context) {
 }
 
 func (s *Server) serveHTTP(l net.Listener) error {
-	var h http.Handler = s.web
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/jmap", s.jmap)
+	mux.Handle(jmap.Prefix+"/", s.jmap)
+	mux.Handle("/", s.web)
 	if s.cfg.HTTP.Pprof {
-		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/", s.web)
-		h = mux
 	}
-	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	return s.http.Serve(l)
+	s.http = newHTTPServer(s.cfg.HTTP, mux, s.log)
+	s.http.RegisterOnShutdown(s.jmap.Shutdown)
+	gate := &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
+	return s.http.Serve(&gatedListener{Listener: l, gate: gate, log: s.log})
 }
 
 // Addr returns the address a listener is bound to, or nil.

@@ -228,15 +228,20 @@ func (r *run) bodyValues(n *node) []string {
 			return
 		}
 		if p.Type != "multipart" && contentMatches(types, p.Type, p.Subtype) {
-			b, err := message.DecodeBody(raw, p)
-			if err != nil {
-				b = raw[p.BodyStart:p.BodyEnd]
-			}
+			var s string
+			var err error
 			if p.Type == "text" {
-				out = append(out, message.ToUTF8(p.Params["charset"], b))
+				s, err = message.Text(raw, p)
 			} else {
-				out = append(out, string(bytes.ToValidUTF8(b, nil)))
+				var b []byte
+				b, err = message.DecodeBody(raw, p)
+				s = string(bytes.ToValidUTF8(b, nil))
 			}
+			if err != nil {
+				// An unknown transfer encoding: the bytes as they are.
+				s = string(bytes.ToValidUTF8(raw[p.BodyStart:p.BodyEnd], nil))
+			}
+			out = append(out, s)
 		}
 		for _, c := range p.Parts {
 			walk(c)

@@ -31,36 +31,46 @@ func exchangers(t *testing.T, ips ...string) ([]*smarthost, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", ips[0]+":0")
+	ls, port := listenAll(t, ips...)
+	var peers []*smarthost
+	for i, l := range ls {
+		cfg := tlsCfg
+		if i%2 == 1 {
+			cfg = nil
+		}
+		peers = append(peers, startSMTPPeer(t, l, cfg, false))
+	}
+	return peers, port
+}
+
+// listenAll listens on one port on every loopback address given, holding
+// each listener from the moment it is found free, and returns them with
+// the port.
+func listenAll(t *testing.T, ips ...string) ([]net.Listener, string) {
+	t.Helper()
+	for range 20 {
+		first, err := net.Listen("tcp", ips[0]+":0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		var peers []*smarthost
-		ok := true
-		for i, ip := range ips {
-			addr := net.JoinHostPort(ip, port)
-			probe, err := net.Listen("tcp", addr)
+		_, port, _ := net.SplitHostPort(first.Addr().String())
+		ls := []net.Listener{first}
+		for _, ip := range ips[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
 			if err != nil {
-				ok = false
 				break
 			}
-			probe.Close()
-			cfg := tlsCfg
-			if i%2 == 1 {
-				cfg = nil
-			}
-			peers = append(peers, startSMTPPeer(t, addr, cfg, false))
+			ls = append(ls, l)
 		}
-		if ok {
-			return peers, port
+		if len(ls) == len(ips) {
+			return ls, port
 		}
-		if attempt > 10 {
-			t.Fatal("no port free on every loopback address")
+		for _, l := range ls {
+			l.Close()
 		}
 	}
+	t.Fatal("no port free on every loopback address")
+	return nil, ""
 }
 
 func testDirect(t *testing.T, port string, records ...string) (*Direct, *dnstest.Server) {

@@ -26,9 +26,9 @@ import (
 	"casella/internal/tlsrpt"
 )
 
-// certPeer starts an SMTP peer on addr whose STARTTLS certificate names
+// certPeer starts an SMTP peer on l whose STARTTLS certificate names
 // host, and returns it with the certificate.
-func certPeer(t *testing.T, addr, host string) (*smarthost, *x509.Certificate) {
+func certPeer(t *testing.T, l net.Listener, host string) (*smarthost, *x509.Certificate) {
 	t.Helper()
 	cfg, err := tlsconf.Load("", "", t.TempDir(), host)
 	if err != nil {
@@ -38,34 +38,7 @@ func certPeer(t *testing.T, addr, host string) (*smarthost, *x509.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startSMTPPeer(t, addr, cfg, false), cert
-}
-
-// freePort returns a port free on every loopback address given.
-func freePort(t *testing.T, ips ...string) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		free := true
-		for _, ip := range ips[1:] {
-			p, err := net.Listen("tcp", net.JoinHostPort(ip, port))
-			if err != nil {
-				free = false
-				break
-			}
-			p.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatal("no port free on every loopback address")
-	return ""
+	return startSMTPPeer(t, l, cfg, false), cert
 }
 
 func spkiSHA256(c *x509.Certificate) string {
@@ -77,9 +50,9 @@ func spkiSHA256(c *x509.Certificate) string {
 // record: a certificate that does not, or an exchanger without STARTTLS,
 // gets nothing, where opportunistic TLS would have sent the message.
 func TestDirectDANE(t *testing.T) {
-	port := freePort(t, "127.0.0.2", "127.0.0.3")
-	good, cert := certPeer(t, "127.0.0.2:"+port, "mx.secure.test")
-	plain := startSMTPPeer(t, "127.0.0.3:"+port, nil, false)
+	ls, port := listenAll(t, "127.0.0.2", "127.0.0.3")
+	good, cert := certPeer(t, ls[0], "mx.secure.test")
+	plain := startSMTPPeer(t, ls[1], nil, false)
 	d, dnsSrv := testDirect(t, port,
 		"secure.test. 300 IN MX 10 mx.secure.test.",
 		"mx.secure.test. 300 IN A 127.0.0.2",
@@ -138,9 +111,9 @@ func TestDirectDANE(t *testing.T) {
 // the policy names are used, over TLS with a certificate valid for their
 // name.
 func TestDirectMTASTS(t *testing.T) {
-	port := freePort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
-	good, goodCert := certPeer(t, "127.0.0.2:"+port, "mx.sts.test")
-	bad, _ := certPeer(t, "127.0.0.3:"+port, "mx.other.test")
+	ls, port := listenAll(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	good, goodCert := certPeer(t, ls[0], "mx.sts.test")
+	bad, _ := certPeer(t, ls[1], "mx.other.test")
 
 	// The policy hosts, with one certificate for all their names.
 	webCert, webKey := certFor(t, "mta-sts.sts.test", "mta-sts.sts2.test", "mta-sts.badmx.test", "mta-sts.testing.test")
@@ -150,10 +123,7 @@ func TestDirectMTASTS(t *testing.T) {
 		"mta-sts.badmx.test":   "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n",
 		"mta-sts.testing.test": "version: STSv1\r\nmode: testing\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n",
 	}
-	l, err := tls.Listen("tcp", "127.0.0.4:"+port, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{webCert.Raw}, PrivateKey: webKey}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := tls.NewListener(ls[2], &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{webCert.Raw}, PrivateKey: webKey}}})
 	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := policies[r.Host]
 		if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {

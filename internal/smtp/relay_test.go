@@ -98,12 +98,16 @@ func startSmarthost(t *testing.T, implicitTLS bool) *smarthost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startSMTPPeer(t, "127.0.0.1:0", tlsCfg, implicitTLS)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSMTPPeer(t, l, tlsCfg, implicitTLS)
 }
 
-// startSMTPPeer starts a go-smtp server on addr, offering STARTTLS (or
+// startSMTPPeer starts a go-smtp server on l, offering STARTTLS (or
 // implicit TLS) when tlsCfg is not nil.
-func startSMTPPeer(t *testing.T, addr string, tlsCfg *tls.Config, implicitTLS bool) *smarthost {
+func startSMTPPeer(t *testing.T, l net.Listener, tlsCfg *tls.Config, implicitTLS bool) *smarthost {
 	t.Helper()
 	h := &smarthost{conns: map[*gosmtp.Conn]bool{}}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
@@ -115,10 +119,6 @@ func startSMTPPeer(t *testing.T, addr string, tlsCfg *tls.Config, implicitTLS bo
 	srv.Domain = "smarthost.test"
 	srv.TLSConfig = tlsCfg
 	srv.ErrorLog = errorLog{discardLogger()}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h.addr = l.Addr().String()
 	if implicitTLS {
 		go srv.Serve(tls.NewListener(l, tlsCfg))

@@ -35,15 +35,7 @@ func Start(tb testing.TB, records ...string) *Server {
 	for _, r := range records {
 		s.Add(tb, r)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		tb.Fatal(err)
-	}
+	pc, l := listen(tb)
 	s.Addr = pc.LocalAddr().String()
 	udp := &dns.Server{PacketConn: pc, Handler: s}
 	tcp := &dns.Server{Listener: l, Handler: s}
@@ -54,6 +46,24 @@ func Start(tb testing.TB, records ...string) *Server {
 		tcp.Shutdown()
 	})
 	return s
+}
+
+// listen finds a port free for both UDP and TCP, trying again when the
+// TCP side of a free UDP port is taken.
+func listen(tb testing.TB) (net.PacketConn, net.Listener) {
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l
+		}
+		pc.Close()
+	}
+	tb.Fatal("dnstest: no port free for both UDP and TCP")
+	return nil, nil
 }
 
 // Add adds a record in zone file syntax.

@@ -131,3 +131,49 @@ func TestConcurrentAppendTwoNodes(t *testing.T) {
 		t.Errorf("mailbox %+v after %d appends; highest MODSEQ %d", mb, total, highest)
 	}
 }
+
+// TestConcurrentBatchesTwoNodes has two nodes deliver batches that name
+// the same accounts in opposite orders at the same time. Each batch locks
+// its accounts' rows; taken in the batch's order, the two would wait for
+// each other and PostgreSQL would abort one as a deadlock.
+func TestConcurrentBatchesTwoNodes(t *testing.T) {
+	const accounts, rounds = 10, 20
+	ctx := t.Context()
+	srv := pgtest.Start(t, pgtest.Options{})
+	dsn := srv.CreateDB(t)
+	nodes := []*Store{openTest(t, dsn), openTest(t, dsn)}
+	for a := store.Account(1); a <= accounts; a++ {
+		if err := nodes[0].EnsureAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for n, s := range nodes {
+		wg.Go(func() {
+			for r := range rounds {
+				var batch []store.Delivery
+				for i := range accounts {
+					a := store.Account(i + 1)
+					if n == 1 {
+						a = accounts - store.Account(i)
+					}
+					batch = append(batch, store.Delivery{Key: fmt.Sprintf("%d/%d/%d", n, r, a), Account: a, Message: testMessage(r)})
+				}
+				if _, err := s.DeliverBatch(ctx, batch); err != nil {
+					t.Errorf("node %d round %d: %v", n, r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for a := store.Account(1); a <= accounts; a++ {
+		mb, err := nodes[1].Mailbox(ctx, a, store.Inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mb.Messages != 2*rounds || mb.UIDNext != 2*rounds+1 {
+			t.Errorf("account %d: %+v after %d deliveries", a, mb, 2*rounds)
+		}
+	}
+}
