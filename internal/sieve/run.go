@@ -77,6 +77,9 @@ type run struct {
 	body   int                 // offset of the body in in.Message
 	meta   *message.Meta       // the MIME structure, parsed at the first body test
 	bodies map[string][]string // body test values by content types, decoded once
+	folded map[string]string   // long values case-folded, by value
+	texts  map[string]string   // header values decoded (RFC 2047), by raw value
+	addrs  map[string][]message.Address
 
 	actions   []Action
 	cancelled bool // the implicit keep is cancelled (RFC 5228 section 2.10.2)
