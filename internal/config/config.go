@@ -116,6 +116,11 @@ type SMTP struct {
 	// client at EHLO; a listed one gets 554. None by default: most lists
 	// need an agreement with their operator beyond a small volume.
 	Blocklists []string `toml:"blocklists"`
+	// ARCTrustedSealers are the domains whose ARC seal (RFC 8617) is
+	// taken as proof that a message failing DMARC was authentic before
+	// they forwarded it: mailing lists and forwarders the operator
+	// knows. None by default.
+	ARCTrustedSealers []string `toml:"arc_trusted_sealers"`
 	// MessagesPerMinute bounds messages per client address on the MX
 	// listener, and RecipientsPerHour recipients in other domains per
 	// account on submission; 0 sets no limit. Like Postfix's

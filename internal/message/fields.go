@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// The functions of this file give other packages (JMAP's header:Name:asForm
-// properties, RFC 8621 section 4.1.2) the parsers that Parse uses, so that
-// each header form is parsed the same way everywhere.
+// The functions of this file give other packages the parsers that Parse
+// uses, so that each header form is parsed the same way everywhere: JMAP's
+// header:Name:asForm properties (RFC 8621 section 4.1.2) and Sieve's
+// header and address tests (RFC 5228 section 5.7).
 
 // HeaderField is one header field as it appears in a message.
 type HeaderField struct {

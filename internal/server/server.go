@@ -441,13 +441,13 @@ func writeProbe(dir string) error {
 	return f.Sync()
 }
 
-// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// senderChecks returns the SPF, DKIM, DMARC and ARC checker of the MX
 // listener, nil when the configuration turns the checks off.
 func (s *Server) senderChecks() *mailauth.Checker {
 	if !s.cfg.SMTP.CheckSenders {
 		return nil
 	}
-	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname, TrustedSealers: s.cfg.SMTP.ARCTrustedSealers}
 }
 
 // blocklists returns the DNS blocklists of the MX listener, nil when none
