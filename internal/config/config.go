@@ -174,10 +174,12 @@ type POP3 struct {
 // ManageSieve configures the ManageSieve server (RFC 5804), where users
 // manage their Sieve scripts. Listen "" disables it.
 type ManageSieve struct {
-	Listen             string `toml:"listen"`
-	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
-	MaxScriptSize      Size   `toml:"max_script_size"`
-	MaxScripts         int    `toml:"max_scripts"` // per account
+	Listen              string `toml:"listen"`
+	MaxConnections      int    `toml:"max_connections"`
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
+	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize       Size   `toml:"max_script_size"`
+	MaxScripts          int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -370,10 +372,12 @@ func Default() Config {
 			MaxRequestBody: 10 * mib,
 		},
 		ManageSieve: ManageSieve{
-			Listen:             "127.0.0.1:4190",
-			AllowPlainLoopback: true,
-			MaxScriptSize:      mib / 4,
-			MaxScripts:         20,
+			Listen:              "127.0.0.1:4190",
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 20,
+			AllowPlainLoopback:  true,
+			MaxScriptSize:       mib / 4,
+			MaxScripts:          20,
 		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{
