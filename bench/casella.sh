@@ -41,6 +41,8 @@ start_casella() {
 	[pop3]
 	listen = ""
 	tls_listen = ""
+	[managesieve]
+	listen = ""
 	[http]
 	listen = "127.0.0.1:$http"
 	[demo]

@@ -31,19 +31,21 @@ type Config struct {
 	Hostname string `toml:"hostname"` // the name this server gives itself in SMTP greetings and Received fields
 	// MaxConnections caps the connections of every protocol together;
 	// past it a client is told the server is busy.
-	MaxConnections int   `toml:"max_connections"`
-	Log            Log   `toml:"log"`
-	SMTP           SMTP  `toml:"smtp"`
-	IMAP           IMAP  `toml:"imap"`
-	POP3           POP3  `toml:"pop3"`
-	HTTP           HTTP  `toml:"http"`
-	TLS            TLS   `toml:"tls"`
-	Store          Store `toml:"store"`
-	Spool          Spool `toml:"spool"`
-	Blob           Blob  `toml:"blob"`
-	Demo           Demo  `toml:"demo"`
-	Auth           Auth  `toml:"auth"`
-	Quota          Quota `toml:"quota"`
+	MaxConnections int  `toml:"max_connections"`
+	Log            Log  `toml:"log"`
+	SMTP           SMTP `toml:"smtp"`
+	IMAP           IMAP `toml:"imap"`
+	POP3           POP3 `toml:"pop3"`
+	// ManageSieve is the ManageSieve server (RFC 5804) for Sieve scripts.
+	ManageSieve ManageSieve `toml:"managesieve"`
+	HTTP        HTTP        `toml:"http"`
+	TLS         TLS         `toml:"tls"`
+	Store       Store       `toml:"store"`
+	Spool       Spool       `toml:"spool"`
+	Blob        Blob        `toml:"blob"`
+	Demo        Demo        `toml:"demo"`
+	Auth        Auth        `toml:"auth"`
+	Quota       Quota       `toml:"quota"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
@@ -114,6 +116,11 @@ type SMTP struct {
 	// client at EHLO; a listed one gets 554. None by default: most lists
 	// need an agreement with their operator beyond a small volume.
 	Blocklists []string `toml:"blocklists"`
+	// ARCTrustedSealers are the domains whose ARC seal (RFC 8617) is
+	// taken as proof that a message failing DMARC was authentic before
+	// they forwarded it: mailing lists and forwarders the operator
+	// knows. None by default.
+	ARCTrustedSealers []string `toml:"arc_trusted_sealers"`
 	// MessagesPerMinute bounds messages per client address on the MX
 	// listener, and RecipientsPerHour recipients in other domains per
 	// account on submission; 0 sets no limit. Like Postfix's
@@ -162,6 +169,15 @@ type POP3 struct {
 	MaxConnections      int    `toml:"max_connections"`
 	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
 	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
+}
+
+// ManageSieve configures the ManageSieve server (RFC 5804), where users
+// manage their Sieve scripts. Listen "" disables it.
+type ManageSieve struct {
+	Listen             string `toml:"listen"`
+	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize      Size   `toml:"max_script_size"`
+	MaxScripts         int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -354,6 +370,12 @@ func Default() Config {
 			IdleTimeout:    Duration(2 * time.Minute),
 			MaxHeaderBytes: 64 << 10,
 			MaxRequestBody: 50 * mib, // a JMAP upload, as large as smtp.max_message_size
+		},
+		ManageSieve: ManageSieve{
+			Listen:             "127.0.0.1:4190",
+			AllowPlainLoopback: true,
+			MaxScriptSize:      mib / 4,
+			MaxScripts:         20,
 		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{

@@ -63,6 +63,7 @@ func casella(t *testing.T) (smtpAddr, imapAddr string) {
 	cfg.IMAP.Listen, cfg.IMAP.TLSListen = "127.0.0.1:0", ""
 	cfg.POP3.Listen, cfg.POP3.TLSListen = "", ""
 	cfg.HTTP.Listen = ""
+	cfg.ManageSieve.Listen = ""
 	cfg.Demo.Enabled = false
 	srv, err := server.Open(server.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Out: io.Discard})
 	if err != nil {

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// The functions of this file give other packages (JMAP's header:Name:asForm
-// properties, RFC 8621 section 4.1.2) the parsers that Parse uses, so that
-// each header form is parsed the same way everywhere.
+// The functions of this file give other packages the parsers that Parse
+// uses, so that each header form is parsed the same way everywhere: JMAP's
+// header:Name:asForm properties (RFC 8621 section 4.1.2) and Sieve's
+// header and address tests (RFC 5228 section 5.7).
 
 // HeaderField is one header field as it appears in a message.
 type HeaderField struct {
@@ -59,3 +60,25 @@ func Text(raw []byte, p *Part) (string, error) {
 	}
 	return toUTF8(p.Params["charset"], b), nil
 }
+
+// Field is one header field as filters read it: its name lower-cased and
+// its value unfolded and trimmed, still raw (encoded words not decoded).
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Header returns the top-level header fields of the message raw in order,
+// and the offset at which its body starts.
+func Header(raw []byte) ([]Field, int) {
+	h, body := parseHeader(raw, 0, len(raw))
+	out := make([]Field, len(h))
+	for i, f := range h {
+		out[i] = Field{Name: f.name, Value: unfold(f.value)}
+	}
+	return out, body
+}
+
+// ToUTF8 converts b from the named charset to UTF-8, degrading to U+FFFD
+// for what it cannot convert.
+func ToUTF8(charset string, b []byte) string { return toUTF8(charset, b) }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/delivery"
+	"casella/internal/directory"
 	"casella/internal/jmap"
 	"casella/internal/limit"
 )
@@ -36,9 +38,10 @@ func (s *Server) Start(ctx context.Context) error {
 		{"pop3", cfg.POP3.Listen, func(l net.Listener) error { return s.pop3.Serve(l, false) }},
 		{"pop3s", cfg.POP3.TLSListen, func(l net.Listener) error { return s.pop3.Serve(l, true) }},
 		{"http", cfg.HTTP.Listen, s.serveHTTP},
+		{"managesieve", cfg.ManageSieve.Listen, func(l net.Listener) error { return s.sieve.Serve(l) }},
 	}
 	for _, b := range binds {
-		if b.addr == "" {
+		if b.addr == "" || b.name == "managesieve" && s.sieve == nil {
 			continue
 		}
 		l, err := net.Listen("tcp", b.addr)
@@ -59,6 +62,9 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
+	}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.
@@ -213,7 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	s.closeListeners()
 	var wg sync.WaitGroup
-	for _, sh := range []func(context.Context) error{s.smtp.Shutdown, s.imap.Shutdown, s.pop3.Shutdown, s.shutdownHTTP} {
+	for _, sh := range []func(context.Context) error{s.smtp.Shutdown, s.imap.Shutdown, s.pop3.Shutdown, s.shutdownSieve, s.shutdownHTTP} {
 		wg.Go(func() {
 			if err := sh(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("shutdown", "err", err)
@@ -253,4 +259,12 @@ func section(listener string) string {
 		return "pop3"
 	}
 	return listener
+}
+
+// shutdownSieve stops the ManageSieve server, when there is one.
+func (s *Server) shutdownSieve(ctx context.Context) error {
+	if s.sieve == nil {
+		return nil
+	}
+	return s.sieve.Shutdown(ctx)
 }

@@ -39,11 +39,13 @@ import (
 	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/managesieve"
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/quota"
 	"casella/internal/resolver"
+	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -94,6 +96,7 @@ type Server struct {
 	imap  *imap.Server
 	pop3  *pop3.Server
 	jmap  *jmap.Server
+	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
@@ -282,6 +285,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		}
 		return g
 	}
+	// One sending budget per account, whether it sends over SMTP or JMAP.
+	sendRate := limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour)
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -292,7 +297,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
 		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
-		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
+		SendRate:        sendRate,
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -329,15 +334,13 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Logger:    s.log.With("proto", "jmap"),
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
 			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-			Outbound: dkim.SigningQueue{
-				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-				Log:  s.log.With("component", "dkim"),
-			},
+			Outbound:  s.outbound,
+			SendRate:  sendRate,
 		},
 	}
 	s.pop3 = &pop3.Server{
@@ -351,6 +354,24 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+	}
+	// Both directories of the tree keep Sieve scripts; another
+	// implementation would leave ManageSieve off.
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.sieve = &managesieve.Server{
+			Auth:               s.dir,
+			Scripts:            scripts,
+			TLS:                tlsConfig,
+			Hostname:           cfg.Hostname,
+			Logger:             s.log.With("proto", "managesieve"),
+			AuthLimit:          authLimit,
+			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
+			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
+			MaxScripts:         cfg.ManageSieve.MaxScripts,
+			MaxRedirects:       sieve.DefaultLimits.Redirects,
+			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+		}
 	}
 }
 
@@ -420,13 +441,13 @@ func writeProbe(dir string) error {
 	return f.Sync()
 }
 
-// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// senderChecks returns the SPF, DKIM, DMARC and ARC checker of the MX
 // listener, nil when the configuration turns the checks off.
 func (s *Server) senderChecks() *mailauth.Checker {
 	if !s.cfg.SMTP.CheckSenders {
 		return nil
 	}
-	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname, TrustedSealers: s.cfg.SMTP.ARCTrustedSealers}
 }
 
 // blocklists returns the DNS blocklists of the MX listener, nil when none
