@@ -364,12 +364,14 @@ func Default() Config {
 			Listen:            "127.0.0.1:8080",
 			MaxConnections:    1000,
 			ReadHeaderTimeout: Duration(10 * time.Second),
-			ReadTimeout:       Duration(60 * time.Second),
-			// Above the 30 s of a CPU profile (/debug/pprof/profile).
-			WriteTimeout:   Duration(60 * time.Second),
+			// Room for a JMAP upload or download of max_request_body
+			// over a slow link; a silent client is cut off by the
+			// header and idle timeouts, long before.
+			ReadTimeout:    Duration(10 * time.Minute),
+			WriteTimeout:   Duration(10 * time.Minute),
 			IdleTimeout:    Duration(2 * time.Minute),
 			MaxHeaderBytes: 64 << 10,
-			MaxRequestBody: 10 * mib,
+			MaxRequestBody: 50 * mib, // a JMAP upload, as large as smtp.max_message_size
 		},
 		ManageSieve: ManageSieve{
 			Listen:              "127.0.0.1:4190",
