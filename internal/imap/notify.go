@@ -640,18 +640,21 @@ func (c *conn) pushNotify(ctx context.Context) error {
 // notifySelected brings the selected mailbox up to date and sends the
 // requested FETCH items of the messages that arrived.
 func (c *conn) notifySelected(ctx context.Context, ev *notifyEvents, allowExpunge bool) error {
-	before := c.sel.exists
+	v := c.sel
+	// New messages get UIDs above every one the client knows; the same
+	// update may expunge others, so positions would not tell them.
+	var known uint32
+	if v.exists > 0 {
+		known = v.uids[v.exists-1]
+	}
 	if err := c.sync(ctx, allowExpunge); err != nil {
 		return err
 	}
-	v := c.sel
-	if ev.fetch == nil || v.exists <= before {
+	if ev.fetch == nil || v.exists == 0 || v.uids[v.exists-1] <= known {
 		return nil
 	}
-	// The messages announced by this EXISTS are at its end.
-	uids := v.uids[before:v.exists]
 	a := *ev.fetch
-	a.set = seqSet{ranges: []seqRange{{uids[0], uids[len(uids)-1]}}}
+	a.set = seqSet{ranges: []seqRange{{known + 1, v.uids[v.exists-1]}}}
 	return c.runFetch(&command{name: "UID FETCH", uid: true}, &a)
 }
 

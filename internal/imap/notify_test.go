@@ -125,3 +125,21 @@ func TestNotifyMetadata(t *testing.T) {
 	b.ok(`h SETMETADATA Archive (/private/other "y")`)
 	a.expectLines(t, []string{"* METADATA Archive /private/other"})
 }
+
+// TestNotifyNewAfterExpunge checks that MessageNew's FETCH finds the new
+// message when the same update expunges another: a MOVE within the
+// mailbox does both in one transaction.
+func TestNotifyNewAfterExpunge(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.raw(t), e.raw(t)
+	a.login()
+	b.login()
+	for range 3 {
+		a.appendMsg("INBOX", "", simpleMsg)
+	}
+	a.ok("s SELECT INBOX")
+	a.ok("n NOTIFY SET (selected (MessageNew (UID) MessageExpunge))")
+	b.ok("s SELECT INBOX")
+	b.ok("m UID MOVE 1 INBOX")
+	a.expectLines(t, []string{"* 1 EXPUNGE", "* 3 EXISTS", "* 3 FETCH (UID 4)"}, "* 3 RECENT", "* 2 RECENT")
+}
