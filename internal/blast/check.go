@@ -40,61 +40,80 @@ func (t *Tally) Add(u Tally) {
 
 var messageID = regexp.MustCompile(`(?im)^Message-ID:[ \t]*<([^@>]+)@[^>]*>\r$`)
 
-// Check reads every message of user's INBOX over IMAP on addr, without
-// the trace fields the server prepends, and compares it with the results
-// of the load for user: each accepted message must be there exactly
-// once, byte for byte; one whose reply was lost may be there, once; a
-// refused one must not be, since its sender sends it again.
+// Check reads every message of user's INBOX over IMAP on addr and
+// compares it with the results of the load for user (see counter).
 func Check(ctx context.Context, addr, user, password string, results []Result) (Tally, error) {
-	var t Tally
-	sent := map[string]Result{}
+	c := newCounter(user, results)
+	if err := fetchAll(ctx, addr, user, password, c.add); err != nil {
+		return Tally{}, err
+	}
+	return c.tally(), nil
+}
+
+// counter compares the messages of one mailbox with what the load sent
+// to it: each accepted message must be there exactly once, byte for byte,
+// behind the trace fields the server prepends; one whose reply was lost
+// may be there, once; a refused one must not be, since its sender sends
+// it again.
+type counter struct {
+	t      Tally
+	sent   map[string]Result
+	copies map[string]int
+}
+
+func newCounter(user string, results []Result) *counter {
+	c := &counter{sent: map[string]Result{}, copies: map[string]int{}}
 	for _, r := range results {
 		if r.Rcpt != user {
 			continue
 		}
-		sent[r.ID] = r
+		c.sent[r.ID] = r
 		if r.Code == 250 {
-			t.Accepted++
+			c.t.Accepted++
 		}
 	}
-	copies := map[string]int{}
-	err := fetchAll(ctx, addr, user, password, func(raw []byte) {
-		original := drill.StripTrace(raw)
-		header := original
-		if end := bytes.Index(original, []byte("\r\n\r\n")); end >= 0 {
-			header = original[:end+2]
-		}
-		m := messageID.FindSubmatch(header)
-		if m == nil {
-			t.Others++
-			return
-		}
-		r, ok := sent[string(m[1])]
-		switch {
-		case !ok:
-			t.Others++
-			return
-		case r.Code != 250 && r.Code != 0:
-			t.Unexpected++
-			return
-		case !bytes.Equal(original, r.Data):
-			t.Mismatched++
-		}
-		copies[r.ID]++
-	})
-	if err != nil {
-		return t, err
+	return c
+}
+
+// add counts one stored message.
+func (c *counter) add(stored []byte) {
+	original := drill.StripTrace(stored)
+	header := original
+	if end := bytes.Index(original, []byte("\r\n\r\n")); end >= 0 {
+		header = original[:end+2]
 	}
-	for _, n := range copies {
+	m := messageID.FindSubmatch(header)
+	if m == nil {
+		c.t.Others++
+		return
+	}
+	r, ok := c.sent[string(m[1])]
+	switch {
+	case !ok:
+		c.t.Others++
+		return
+	case r.Code != 250 && r.Code != 0:
+		c.t.Unexpected++
+		return
+	case !bytes.Equal(original, r.Data):
+		c.t.Mismatched++
+	}
+	c.copies[r.ID]++
+}
+
+// tally returns the counts once every message is added.
+func (c *counter) tally() Tally {
+	t := c.t
+	for _, n := range c.copies {
 		t.Delivered++
 		t.Duplicated += n - 1
 	}
-	for id, r := range sent {
-		if r.Code == 250 && copies[id] == 0 {
+	for id, r := range c.sent {
+		if r.Code == 250 && c.copies[id] == 0 {
 			t.Lost++
 		}
 	}
-	return t, nil
+	return t
 }
 
 // fetchAll calls f with every message of user's INBOX.
