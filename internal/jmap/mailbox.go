@@ -448,17 +448,27 @@ type setResult struct {
 	NotDestroyed map[string]*setError `json:"notDestroyed"`
 }
 
+// stateIfIn returns the account's state, or a stateMismatch error when
+// the client gave ifInState and the state has moved (RFC 8620 section 5.3).
+func (c *call) stateIfIn(ifInState *string) (string, error) {
+	state, err := c.state()
+	if err != nil {
+		return "", err
+	}
+	if ifInState != nil && *ifInState != state {
+		return "", mErr("stateMismatch", "the state is %s, not %s", state, *ifInState)
+	}
+	return state, nil
+}
+
 // beginSet checks the common /set arguments and returns the result to fill.
 func (c *call) beginSet(a *setArgs) (*setResult, error) {
 	if len(a.Create)+len(a.Update)+len(a.Destroy) > maxObjectsInSet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInSet objects")
 	}
-	state, err := c.state()
+	state, err := c.stateIfIn(a.IfInState)
 	if err != nil {
 		return nil, err
-	}
-	if a.IfInState != nil && *a.IfInState != state {
-		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
 	return &setResult{AccountID: accountID(c.acct), OldState: state, Created: map[string]any{}, Updated: map[string]any{},
 		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}, nil

@@ -245,12 +245,9 @@ func (c *call) emailImport(raw json.RawMessage) (any, error) {
 	if len(a.Emails) > maxObjectsInSet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInSet emails")
 	}
-	state, err := c.state()
+	state, err := c.stateIfIn(a.IfInState)
 	if err != nil {
 		return nil, err
-	}
-	if a.IfInState != nil && *a.IfInState != state {
-		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
 	created, notCreated := map[string]any{}, map[string]*setError{}
 	for cid, em := range a.Emails {
