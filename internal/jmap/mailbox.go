@@ -658,19 +658,29 @@ func (c *call) setSortOrder(mb int64, n int) *setError {
 	return nil
 }
 
+// mailboxToSet finds the mailbox a /set update or destroy names, by id
+// or by creation reference (RFC 8620 section 5.3).
+func (c *call) mailboxToSet(id string) (*index, *store.Mailbox, *setError) {
+	x, err := c.index()
+	if err != nil {
+		return nil, nil, setErr("serverFail", "%v", err)
+	}
+	rid, _ := c.resolveID(id)
+	mb := x.mbByID[parseID('M', rid)]
+	if mb == nil {
+		return nil, nil, setErr("notFound", "no such mailbox")
+	}
+	return x, mb, nil
+}
+
 func (c *call) updateMailbox(id string, raw json.RawMessage) *setError {
 	var p mailboxInput
 	if serr := decodeProps(raw, &p, mailboxReadOnly...); serr != nil {
 		return serr
 	}
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	mb := x.mbByID[parseID('M', rid)]
-	if mb == nil {
-		return setErr("notFound", "no such mailbox")
+	x, mb, serr := c.mailboxToSet(id)
+	if serr != nil {
+		return serr
 	}
 	if p.Role != nil {
 		var role *string
@@ -736,14 +746,9 @@ func derefOr(s *string) any {
 }
 
 func (c *call) destroyMailbox(id string, removeEmails bool) *setError {
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	mb := x.mbByID[parseID('M', rid)]
-	if mb == nil {
-		return setErr("notFound", "no such mailbox")
+	x, mb, serr := c.mailboxToSet(id)
+	if serr != nil {
+		return serr
 	}
 	if mb.Name == store.Inbox {
 		return setErr("forbidden", "the inbox cannot be destroyed")
@@ -758,7 +763,7 @@ func (c *call) destroyMailbox(id string, removeEmails bool) *setError {
 	if mb.Messages > 0 && !removeEmails {
 		return setErr("mailboxHasEmail", "the mailbox has emails; set onDestroyRemoveEmails")
 	}
-	err = c.s.Store.DeleteMailbox(c.ctx, c.acct, mb.Name)
+	err := c.s.Store.DeleteMailbox(c.ctx, c.acct, mb.Name)
 	c.changed()
 	if errors.Is(err, store.ErrHasChildren) {
 		return setErr("mailboxHasChild", "the mailbox has child mailboxes")
