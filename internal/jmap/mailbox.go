@@ -187,14 +187,11 @@ func (c *call) mailboxGet(raw json.RawMessage) (any, error) {
 	if a.IDs != nil && len(*a.IDs) > maxObjectsInGet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInGet ids")
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	list, notFound := []any{}, []string{}
 	add := func(mb *store.Mailbox) error {
 		o, err := c.mailboxObject(x, mb, props)
@@ -273,14 +270,11 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	var list []*store.Mailbox
 	for i := range x.mailboxes {
 		mb := &x.mailboxes[i]
