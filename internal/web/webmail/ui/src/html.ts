@@ -16,6 +16,12 @@ export function frameDocument(html: string): string {
       if (a.name.startsWith("on") || v.startsWith("javascript:")) el.removeAttribute(a.name);
     }
   }
+  // CSS may fetch too (url(), @import): blocked by the CSP, and not even
+  // attempted once rewritten here.
+  for (const el of doc.querySelectorAll("style, [style]")) {
+    if (el instanceof HTMLStyleElement) el.textContent = defuseCSS(el.textContent ?? "");
+    else el.setAttribute("style", defuseCSS(el.getAttribute("style") ?? ""));
+  }
   for (const a of doc.querySelectorAll("a[href]")) {
     a.setAttribute("target", "_blank");
     a.setAttribute("rel", "noopener noreferrer");
@@ -25,4 +31,8 @@ export function frameDocument(html: string): string {
   meta.setAttribute("content", csp);
   doc.head.prepend(meta);
   return "<!doctype html>" + doc.documentElement.outerHTML;
+}
+
+function defuseCSS(css: string): string {
+  return css.replace(/url\s*\(/gi, "invalid(").replace(/@import/gi, "@invalid").replace(/\\/g, "");
 }
