@@ -22,6 +22,7 @@ import (
 // message carrying a script, an event handler and a remote image, all
 // pointing at a local server that counts what reaches it: none may, the
 // text must show, and opening the message must mark it seen in the store.
+// Then a message written in the page is sent to the account itself.
 func TestWebmailHostileHTML(t *testing.T) {
 	need(t, "node")
 	chromium := "/usr/bin/chromium"
@@ -56,7 +57,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 		strings.ReplaceAll(html, "\n", "\r\n") + "\r\n"
 	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: "mallory@remote.test", To: []string{user}, Data: b64([]byte(msg))}}})
 	base := "http://" + s.addr("http")
-	waitFor(t, 30*time.Second, "the message in the inbox", func() bool { return len(inboxKeywords(t, base, user, pass)) == 1 })
+	waitFor(t, 30*time.Second, "the message in the inbox", func() bool { return len(accountEmails(t, base, user, pass)) == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -80,6 +81,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 		LinkRel       string   `json:"linkRel"`
 		Title         string   `json:"title"`
 		Selected      string   `json:"selected"`
+		AfterSend     string   `json:"afterSend"`
 	}
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("output of read.mjs: %v\n%s", err, b)
@@ -109,14 +111,28 @@ func TestWebmailHostileHTML(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the tracker was reached %d times", n)
 	}
-	if kw := inboxKeywords(t, base, user, pass); len(kw) != 1 || !kw[0]["$seen"] {
-		t.Errorf("keywords after opening: %v", kw)
+	if out.AfterSend != "Message sent." {
+		t.Errorf("after sending: %q", out.AfterSend)
+	}
+	// The sent message is filed in Sent and delivered back to the inbox.
+	waitFor(t, 30*time.Second, "the sent message delivered", func() bool { return len(accountEmails(t, base, user, pass)) == 3 })
+	for _, e := range accountEmails(t, base, user, pass) {
+		switch {
+		case e.Subject == "hostile html" && !e.Keywords["$seen"]:
+			t.Errorf("not seen after opening: %+v", e)
+		case e.Subject != "hostile html" && e.Subject != "sent from webmail":
+			t.Errorf("unexpected message: %+v", e)
+		}
 	}
 }
 
-// inboxKeywords returns the keywords of every message of the account,
-// asked over JMAP; the test account has mail only in its inbox.
-func inboxKeywords(t *testing.T, base, user, pass string) []map[string]bool {
+type jmapEmail struct {
+	Subject  string          `json:"subject"`
+	Keywords map[string]bool `json:"keywords"`
+}
+
+// accountEmails returns every message of the account, asked over JMAP.
+func accountEmails(t *testing.T, base, user, pass string) []jmapEmail {
 	t.Helper()
 	var session struct {
 		APIURL          string            `json:"apiUrl"`
@@ -128,7 +144,7 @@ func inboxKeywords(t *testing.T, base, user, pass string) []map[string]bool {
 		"using": []string{"urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"},
 		"methodCalls": []any{
 			[]any{"Email/query", map[string]any{"accountId": acct}, "q"},
-			[]any{"Email/get", map[string]any{"accountId": acct, "properties": []string{"keywords"},
+			[]any{"Email/get", map[string]any{"accountId": acct, "properties": []string{"subject", "keywords"},
 				"#ids": map[string]any{"resultOf": "q", "name": "Email/query", "path": "/ids"}}, "g"},
 		},
 	}
@@ -145,18 +161,12 @@ func inboxKeywords(t *testing.T, base, user, pass string) []map[string]bool {
 		t.Fatalf("JMAP response: %s", resp.MethodResponses)
 	}
 	var args struct {
-		List []struct {
-			Keywords map[string]bool `json:"keywords"`
-		} `json:"list"`
+		List []jmapEmail `json:"list"`
 	}
 	if err := json.Unmarshal(get[1], &args); err != nil {
 		t.Fatalf("Email/get: %v", err)
 	}
-	var kw []map[string]bool
-	for _, e := range args.List {
-		kw = append(kw, e.Keywords)
-	}
-	return kw
+	return args.List
 }
 
 func jmapDo(t *testing.T, method, url, user, pass string, body, out any) {

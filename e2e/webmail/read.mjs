@@ -45,6 +45,14 @@ try {
   out.title = await page.title();
   await page.keyboard.press("k");
   out.selected = await page.locator(".list li.sel .s").textContent();
+  // Write to the account itself and send through EmailSubmission.
+  await page.keyboard.press("c");
+  await page.fill("#to", user);
+  await page.fill("#subject", "sent from webmail");
+  await page.fill("#body", "Written in the browser.");
+  await page.click(".compose button[type=submit]");
+  await page.locator(".notice, nav .err").first().waitFor({ timeout: 30000 });
+  out.afterSend = await page.locator(".notice, nav .err").first().textContent();
 } finally {
   await ctx.close();
   rmSync(profile, { recursive: true, force: true });

@@ -14,6 +14,8 @@ const emails = signal<EmailSummary[]>([]);
 const total = signal(0);
 const selected = signal<string | null>(null);
 const open = signal<Email | null>(null);
+const composing = signal(false);
+const notice = signal("");
 const selectedIndex = computed(() => emails.value.findIndex((e) => e.id === selected.value));
 
 const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
@@ -99,6 +101,43 @@ function move(delta: number): void {
   if (next) void openEmail(next.id);
 }
 
+async function send(form: HTMLFormElement): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  const f = new FormData(form);
+  const to = String(f.get("to") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  try {
+    await c.send(mailboxes.value, to, String(f.get("subject") ?? ""), String(f.get("body") ?? ""));
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  error.value = "";
+  composing.value = false;
+  notice.value = t.sent;
+  await refreshMailboxes();
+}
+
+function Compose() {
+  const submit = (ev: Event) => {
+    ev.preventDefault();
+    void send(ev.currentTarget as HTMLFormElement);
+  };
+  return (
+    <form class="compose" onSubmit={submit}>
+      <label for="to">{t.to}</label>
+      <input id="to" name="to" type="text" autocomplete="email" required />
+      <label for="subject">{t.subject}</label>
+      <input id="subject" name="subject" type="text" />
+      <textarea id="body" name="body" rows={16} aria-label={t.write} />
+      <div>
+        <button type="submit">{t.send}</button>{" "}
+        <button type="button" onClick={() => { composing.value = false; }}>{t.cancel}</button>
+      </div>
+    </form>
+  );
+}
+
 function Login() {
   const submit = (ev: Event) => {
     ev.preventDefault();
@@ -175,9 +214,10 @@ function Reader() {
 export function App() {
   useEffect(() => {
     const onKey = (ev: KeyboardEvent) => {
-      if (!client.value || ev.target instanceof HTMLInputElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (!client.value || ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
       if (ev.key === "j") move(1);
       else if (ev.key === "k") move(-1);
+      else if (ev.key === "c") { ev.preventDefault(); notice.value = ""; composing.value = true; }
     };
     addEventListener("keydown", onKey);
     return () => removeEventListener("keydown", onKey);
@@ -186,12 +226,14 @@ export function App() {
   return (
     <div class="app">
       <nav>
+        <button onClick={() => { notice.value = ""; composing.value = true; }}>{t.write}</button>
         <Mailboxes />
         <button onClick={() => { client.value = null; location.reload(); }}>{t.signOut}</button>
         {error.value && <p class="err" role="alert">{error.value}</p>}
+        {notice.value && <p class="notice" role="status">{notice.value}</p>}
       </nav>
       <List />
-      <Reader />
+      {composing.value ? <Compose /> : <Reader />}
     </div>
   );
 }

@@ -18,6 +18,11 @@ const en = {
   pick: "Select a message to read it.",
   loading: "Loading…",
   htmlNote: "Remote images are blocked.",
+  write: "Write",
+  subject: "Subject",
+  send: "Send",
+  cancel: "Cancel",
+  sent: "Message sent.",
 };
 
 export type Strings = typeof en;
@@ -40,6 +45,11 @@ const it: Strings = {
   pick: "Seleziona un messaggio per leggerlo.",
   loading: "Caricamento…",
   htmlNote: "Le immagini remote sono bloccate.",
+  write: "Scrivi",
+  subject: "Oggetto",
+  send: "Invia",
+  cancel: "Annulla",
+  sent: "Messaggio inviato.",
 };
 
 export const lang = navigator.language.toLowerCase().startsWith("it") ? "it" : "en";

@@ -46,7 +46,7 @@ export interface Email extends EmailSummary {
 
 export class AuthError extends Error {}
 
-const using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
+const using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
 export class Client {
   private readonly auth: string;
@@ -137,5 +137,32 @@ export class Client {
   // markSeen sets $seen with a patch (RFC 8620 §5.3, RFC 8621 §4.1.1).
   async markSeen(id: string): Promise<void> {
     await this.call([["Email/set", { update: { [id]: { "keywords/$seen": true } } }, "s"]]);
+  }
+
+  // send writes a plain-text message into Drafts and submits it in the same
+  // request (RFC 8621 §7.5), moving it to Sent once the submission exists.
+  async send(mailboxes: Mailbox[], to: string[], subject: string, body: string): Promise<void> {
+    const drafts = mailboxes.find((m) => m.role === "drafts");
+    const sent = mailboxes.find((m) => m.role === "sent");
+    if (!drafts || !sent) throw new Error("no Drafts or Sent mailbox");
+    const [ident] = await this.call([["Identity/get", { ids: null }, "i"]]);
+    const identity = ((ident?.[1]["list"] ?? []) as { id: string; email: string; name: string }[])[0];
+    if (!identity) throw new Error("no identity");
+    const r = await this.call([
+      ["Email/set", { create: { m: {
+        mailboxIds: { [drafts.id]: true }, keywords: { $draft: true, $seen: true },
+        from: [{ name: identity.name || null, email: identity.email }], to: to.map((email) => ({ email })), subject,
+        textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: body } },
+      } } }, "e"],
+      ["EmailSubmission/set", {
+        create: { s: { identityId: identity.id, emailId: "#m" } },
+        onSuccessUpdateEmail: { "#s": { [`mailboxIds/${drafts.id}`]: null, [`mailboxIds/${sent.id}`]: true, "keywords/$draft": null } },
+      }, "s"],
+    ]);
+    for (const [name, args] of r) {
+      const failed = args["notCreated"] as Record<string, { type: string; description?: string }> | undefined;
+      const first = failed && Object.values(failed)[0];
+      if (first) throw new Error(`${name}: ${first.type}${first.description ? " (" + first.description + ")" : ""}`);
+    }
   }
 }
