@@ -365,7 +365,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Hostname:           cfg.Hostname,
 			Logger:             s.log.With("proto", "managesieve"),
 			AuthLimit:          authLimit,
-			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			Conns:              gate("managesieve", cfg.ManageSieve.MaxConnections, cfg.ManageSieve.MaxConnectionsPerIP, 0),
 			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
 			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
 			MaxScripts:         cfg.ManageSieve.MaxScripts,
