@@ -41,7 +41,10 @@ try {
   out.linkRel = await frame.locator("a").first().getAttribute("rel");
   // Marked seen: the item loses its unread style once Email/set answered.
   await page.locator(".list li.unread", { hasText: subject }).waitFor({ state: "detached", timeout: 30000 });
-  await page.waitForLoadState("networkidle");
+  // The frame's load event comes after its images were fetched or refused.
+  const mail = await (await page.locator(".msg iframe").elementHandle())?.contentFrame();
+  if (!mail) throw new Error("no srcdoc frame");
+  await mail.waitForLoadState("load");
   out.title = await page.title();
   await page.keyboard.press("k");
   out.selected = await page.locator(".list li.sel .s").textContent();
