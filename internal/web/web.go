@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"casella/internal/health"
+	"casella/internal/web/webmail"
 )
 
 // Components whose failure stops intake.
@@ -106,7 +107,8 @@ func (h *Handler) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", h.serveReady)
 	mux.HandleFunc("GET /api/status", h.serveStatus)
-	mux.HandleFunc("GET /{$}", h.servePage)
+	mux.HandleFunc("GET /status", h.servePage)
+	mux.Handle("GET /", webmail.Handler())
 	if h.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
 	}
