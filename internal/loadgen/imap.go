@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,14 +99,16 @@ func IMAP(ctx context.Context, o IMAPOptions) (*IMAPReport, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	// One login first: a wrong address or password is an error with
-	// advice, not a report full of failures.
-	c, err := login(ctx, o.Server, o.Users.name(0), o.Users.Password)
-	if err != nil {
-		return nil, err
+	// One login first on each server: a wrong address or password is an
+	// error with advice, not a report full of failures.
+	for i := range strings.Count(o.Server.Addr, ",") + 1 {
+		c, err := login(ctx, o.Server.For(i), o.Users.name(0), o.Users.Password)
+		if err != nil {
+			return nil, err
+		}
+		c.Logout().Wait()
+		c.Close()
 	}
-	c.Logout().Wait()
-	c.Close()
 
 	rec := newRecorder(opLogin, opSelect, opFetchEnv, opFetchBody, opStore, opSearch, opAppend, opIdle, opLogout)
 	samples := &errorSamples{}
@@ -204,7 +207,7 @@ func (cl *imapClient) timed(op string, f func() error) error {
 // session is one LOGIN to LOGOUT. Commands still running when ctx ends
 // are finished and counted; the session then logs out.
 func (cl *imapClient) session(ctx context.Context) error {
-	c, err := dialIMAP(ctx, cl.opts.Server)
+	c, err := dialIMAP(ctx, cl.opts.Server.For(cl.id))
 	if err != nil {
 		cl.rec.fail(opLogin)
 		cl.errs.add(opLogin, err)
