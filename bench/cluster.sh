@@ -4,7 +4,7 @@
 # buckets, started by "casella cluster local") on this machine, and print a
 # Markdown table with the ratios cluster / embedded. See bench/README.md.
 #
-#   bench/cluster.sh            3 rounds (half an hour on 2 busy cores)
+#   bench/cluster.sh            3 rounds (a quarter of an hour on 2 busy cores)
 #   QUICK=1 bench/cluster.sh    one small round, a smoke run
 #
 # Every setup runs from a temporary directory on loopback; the JSON
@@ -17,7 +17,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 	SMTP_MESSAGES=${SMTP_MESSAGES:-300} MAILBOXES=${MAILBOXES:-10} IMAP_DURATION=${IMAP_DURATION:-5s}
 	ROUNDS=${ROUNDS:-1} SETTLE=${SETTLE:-0}
 else
-	SMTP_MESSAGES=${SMTP_MESSAGES:-5000} MAILBOXES=${MAILBOXES:-100} IMAP_DURATION=${IMAP_DURATION:-30s}
+	SMTP_MESSAGES=${SMTP_MESSAGES:-3000} MAILBOXES=${MAILBOXES:-100} IMAP_DURATION=${IMAP_DURATION:-30s}
 	ROUNDS=${ROUNDS:-3} SETTLE=${SETTLE:-10}
 fi
 SMTP_CONNS=${SMTP_CONNS:-20} SMTP_SIZE=${SMTP_SIZE:-5KB-50KB}
@@ -31,13 +31,22 @@ CASELLA_SMTP_PORT=27525 CASELLA_IMAP_PORT=27143 CASELLA_HTTP_PORT=27080
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-1800}
 SETUPS="embedded one two"
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A server left over from another run would answer in place of the one
+# this run starts, and be measured instead.
+for port in "$CASELLA_SMTP_PORT" "$CASELLA_IMAP_PORT" "$CASELLA_HTTP_PORT"; do
+	if listening "$port"; then
+		echo "bench: something already listens on 127.0.0.1:$port; stop it (ss -ltnp 'sport = :$port' names it) and run again" >&2
+		exit 1
+	fi
+done
+
 WORK=$(mktemp -d /tmp/casella-cluster-bench.XXXXXX)
 chmod 755 "$WORK" # PostgreSQL runs as user postgres when this runs as root
 RESULTS="$WORK/results"
 mkdir -p "$RESULTS"
 
 log() { printf '\n== %s\n' "$*" >&2; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() {
 	for _ in $(seq 1 100); do
 		listening "$1" && return
@@ -133,10 +142,6 @@ imap_run() {
 log "building casella"
 make -C "$ROOT" build >/dev/null
 CASELLA="$ROOT/casella"
-if listening "$CASELLA_SMTP_PORT" || listening "$CASELLA_IMAP_PORT" || listening "$CASELLA_HTTP_PORT"; then
-	echo "bench: ports $CASELLA_SMTP_PORT, $CASELLA_IMAP_PORT or $CASELLA_HTTP_PORT are in use; stop what holds them" >&2
-	exit 1
-fi
 log "starting the embedded server and the clusters"
 start_casella casella "$CASELLA_SMTP_PORT" "$CASELLA_IMAP_PORT" "$CASELLA_HTTP_PORT"
 SMTP_ADDRS[embedded]=127.0.0.1:$CASELLA_SMTP_PORT IMAP_ADDRS[embedded]=127.0.0.1:$CASELLA_IMAP_PORT
