@@ -19,6 +19,7 @@ start_casella() {
 	cat >"$d/casella.toml" <<-CONF
 	# Written by casella bench/run.sh.
 	hostname = "casella.bench.test"
+	max_connections = $((SMTP_CONNS + IDLE_CONNS + IMAP_CLIENTS + 1000))
 	[log]
 	level = "warn"
 	[smtp]
@@ -31,10 +32,17 @@ start_casella() {
 	[imap]
 	listen = "127.0.0.1:$imap"
 	tls_listen = ""
+	# All the clients come from one address, $IDLE_CONNS IDLE connections
+	# to $MAILBOXES accounts: as Dovecot's mail_max_userip_connections in
+	# peers.sh, the caps per address and per account and address step aside.
+	max_connections = $((IDLE_CONNS + IMAP_CLIENTS + 100))
 	max_connections_per_ip = $((IDLE_CONNS + IMAP_CLIENTS + 100))
+	max_connections_per_user_ip = $((IDLE_CONNS + IMAP_CLIENTS + 100))
 	[pop3]
 	listen = ""
 	tls_listen = ""
+	[managesieve]
+	listen = ""
 	[http]
 	listen = "127.0.0.1:$http"
 	[demo]

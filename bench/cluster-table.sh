@@ -73,7 +73,7 @@ smtp_rate() { values smtp .messages_per_second "$1"; }
 smtp_p99() { values smtp .data_reply.p99_ms "$1"; }
 smtp_errors() { values smtp '(.deferred + .rejected + .failed)' "$1"; }
 imap_rate() { values imap .ops_per_second "$1"; }
-imap_errors() { values imap .errors "$1"; }
+imap_errors() { values imap '(.errors + (.protocol_errors // 0))' "$1"; }
 imap_p99() { values imap ".commands[] | select(.op == \"$OP\") | .p99_ms" "$1"; }
 fetch_p99() { OP="FETCH envelopes" imap_p99 "$1"; }
 body_p99() { OP="FETCH body" imap_p99 "$1"; }
@@ -92,7 +92,7 @@ line "IMAP LOGIN p99, ms" login_p99
 line "IMAP FETCH envelopes p99, ms" fetch_p99
 line "IMAP FETCH body p99, ms" body_p99
 line "IMAP APPEND p99, ms" append_p99
-errors "IMAP errors (all rounds)" imap_errors
+errors "IMAP errors and protocol errors (all rounds)" imap_errors
 echo
 echo "SMTP accepted messages/s of each round, in order, with the 1-minute load average after it:"
 echo

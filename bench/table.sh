@@ -16,6 +16,12 @@ fmt() {
 	awk -v v="$1" 'BEGIN { if (v < 100) printf "%.1f", v; else printf "%.0f", v }'
 }
 
+# fms rounds a latency in ms: two decimals below 10.
+fms() {
+	[ -n "$1" ] || { echo "—"; return; }
+	awk -v v="$1" 'BEGIN { if (v < 10) printf "%.2f", v; else printf "%.1f", v }'
+}
+
 # ratio prints $1 / $2 as "1.23×", or "—".
 ratio() {
 	[ -n "$1" ] && [ -n "$2" ] || { echo "—"; return; }
@@ -113,18 +119,29 @@ echo
 fi
 
 if ran imap; then
-echo "### IMAP mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s"
+imap_rounds=$(find "$R" -name 'imap-casella-r*.json' | wc -l)
+echo "### IMAP stateful mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s, median of $imap_rounds rounds"
 echo
 row "" " Casella " " Dovecot (Maildir) " " Casella / Dovecot "
 row "---" "--:" "--:" "--:"
 c=$(get imap-casella .ops_per_second) d=$(get imap-dovecot .ops_per_second)
 row " commands/s (higher is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+rounds_of() {
+	local r out=""
+	for ((r = 1; r <= imap_rounds; r++)); do
+		out+="${out:+, }$(fmt "$(get "imap-$1-r$r" .ops_per_second)")"
+	done
+	echo "${out:-—}"
+}
+row " commands/s of each round " " $(rounds_of casella) " " $(rounds_of dovecot) " " "
 c=$(get imap-casella .errors) d=$(get imap-dovecot .errors)
-row " errors " " ${c:-—} " " ${d:-—} " " "
-for op in LOGIN SELECT "FETCH envelopes" "FETCH body" "STORE flags" SEARCH APPEND IDLE LOGOUT; do
-	c50=$(cmd imap-casella "$op" p50_ms) c99=$(cmd imap-casella "$op" p99_ms)
-	d50=$(cmd imap-dovecot "$op" p50_ms) d99=$(cmd imap-dovecot "$op" p99_ms)
-	row " $op p50 / p99 ms (lower is better) " " $(fmt "$c50") / $(fmt "$c99") " " $(fmt "$d50") / $(fmt "$d99") " " $(ratio "$c50" "$d50") / $(ratio "$c99" "$d99") "
+row " failed commands " " ${c:-—} " " ${d:-—} " " "
+c=$(get imap-casella .protocol_errors) d=$(get imap-dovecot .protocol_errors)
+row " protocol errors (responses contradicting the session's model) " " ${c:-—} " " ${d:-—} " " "
+for op in LOGIN LIST STATUS SELECT "FETCH flags" "FETCH envelopes" "FETCH body" "STORE flags" "STORE keywords" 'STORE \\Deleted' EXPUNGE APPEND LOGOUT; do
+	cm=$(cmd imap-casella "$op" mean_ms) c99=$(cmd imap-casella "$op" p99_ms)
+	dm=$(cmd imap-dovecot "$op" mean_ms) d99=$(cmd imap-dovecot "$op" p99_ms)
+	row " $(echo "$op" | sed 's/\\\\/\\/') mean / p99 ms (lower is better) " " $(fms "$cm") / $(fms "$c99") " " $(fms "$dm") / $(fms "$d99") " " $(ratio "$cm" "$dm") / $(ratio "$c99" "$d99") "
 done
 echo
 fi

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -36,6 +37,13 @@ type cluster struct {
 
 // startCluster starts the cluster with n accounts in each cell.
 func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	return startClusterThen(t, n, func(*cluster) {})
+}
+
+// startClusterThen is startCluster calling before once the accounts are
+// made, before the nodes start.
+func startClusterThen(t *testing.T, n int, before func(*cluster)) *cluster {
 	t.Helper()
 	c := &cluster{pg: map[string]*pgtest.Server{}, s3: map[string]*s3test.Server{}, accounts: map[string][]string{}}
 	var conf strings.Builder
@@ -76,6 +84,7 @@ max_attempts = 1
 			c.accounts[cell] = append(c.accounts[cell], addr)
 		}
 	}
+	before(c)
 	for i, s := range c.nodes {
 		c.nodes[i] = startServer(t, s.data, s.config, "--allow-faults")
 	}
@@ -394,12 +403,28 @@ func blast(t *testing.T, c *cluster, what string, down, up func()) {
 		t.Errorf("cluster status during cell a's outage: %+v", st)
 	}
 	t.Logf("cluster status during the outage: %+v", st)
+	resp, err := http.Get("http://" + c.nodes[0].addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`casella_cell_up{cell="a"} 0`, `casella_cell_up{cell="b"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics during cell a's outage lacks %s", want)
+		}
+	}
 	up()
 	t.Logf("cell a's %s is back", what)
 	time.Sleep(2 * time.Second)
 	close(stop)
 	rs := <-results
 	checkAll(t, c, append(rs, probes...))
+	// Every message's bytes are in its cell's bucket.
+	out := c.nodes[0].casella("verify")
+	if !strings.Contains(out, "cell a:") || !strings.Contains(out, "cell b:") || strings.Count(out, "\nhealthy\n") != 2 {
+		t.Fatalf("casella verify after the outage:\n%s", out)
+	}
 }
 
 // clusterStatus returns the cluster part of a node's /api/status.
@@ -486,5 +511,145 @@ func checkAll(t *testing.T, c *cluster, rs []smtpResult) {
 			n += len(accepted[user])
 		}
 		t.Logf("cell %s: %d messages accepted, each delivered exactly once", cell, n)
+	}
+}
+
+// TestClusterConcurrentAppend: two nodes APPEND to one mailbox at once,
+// 1,000 messages each. No UID is given twice, each node sees its UIDs
+// grow, MODSEQ grows with UID, and every message is there once.
+func TestClusterConcurrentAppend(t *testing.T) {
+	c := startCluster(t, 1)
+	user := c.accounts["a"][0]
+	const perNode = 1000
+	uids := make([][]imap.UID, len(c.nodes))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c.nodes))
+	for i, node := range c.nodes {
+		wg.Go(func() {
+			cl, err := imapclient.DialInsecure(node.addr("imap"), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			if err := cl.Login(user, user).Wait(); err != nil {
+				errs <- err
+				return
+			}
+			for k := range perNode {
+				data := testMessage(fmt.Sprintf("append-%d-%d", i, k), "a@remote.test", user, "Appended.")
+				cmd := cl.Append("INBOX", int64(len(data)), nil)
+				if _, err := cmd.Write(data); err != nil {
+					errs <- err
+					return
+				}
+				if err := cmd.Close(); err != nil {
+					errs <- err
+					return
+				}
+				res, err := cmd.Wait()
+				if err != nil {
+					errs <- fmt.Errorf("node %d, append %d: %w", i+1, k, err)
+					return
+				}
+				uids[i] = append(uids[i], res.UID)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[imap.UID]int{}
+	for i, us := range uids {
+		for k, u := range us {
+			if k > 0 && u <= us[k-1] {
+				t.Fatalf("node %d: APPEND %d got UID %d after %d", i+1, k, u, us[k-1])
+			}
+			if prev, ok := seen[u]; ok {
+				t.Fatalf("UID %d given to node %d and node %d", u, prev+1, i+1)
+			}
+			seen[u] = i
+		}
+	}
+
+	cl, err := imapclient.DialInsecure(c.nodes[0].addr("imap"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login(user, user).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	msgs, err := cl.Fetch(all, &imap.FetchOptions{UID: true, ModSeq: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2*perNode {
+		t.Fatalf("INBOX holds %d messages, want %d", len(msgs), 2*perNode)
+	}
+	ids := map[string]bool{}
+	for k, m := range msgs {
+		if k > 0 && (m.UID <= msgs[k-1].UID || m.ModSeq <= msgs[k-1].ModSeq) {
+			t.Fatalf("UID %d MODSEQ %d follows UID %d MODSEQ %d", m.UID, m.ModSeq, msgs[k-1].UID, msgs[k-1].ModSeq)
+		}
+		id := messageID.FindSubmatch(m.FindBodySection(section))
+		if id == nil || ids[string(id[1])] {
+			t.Fatalf("message UID %d: Message-ID missing or seen twice: %q", m.UID, id)
+		}
+		ids[string(id[1])] = true
+	}
+	t.Logf("%d APPENDs through two nodes: UIDs %d to %d", 2*perNode, msgs[0].UID, msgs[len(msgs)-1].UID)
+}
+
+// TestClusterCellDownAtStart: nodes start while cell a's PostgreSQL is
+// down. They say which cell is down, serve cell b, keep cell a's mail in
+// their spools, and open cell a in the background once it is back.
+func TestClusterCellDownAtStart(t *testing.T) {
+	c := startClusterThen(t, 1, func(c *cluster) {
+		if err := c.pg["a"].Stop("immediate"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i, node := range c.nodes {
+		if !strings.Contains(node.log(), "cell is down") {
+			t.Fatalf("node %d does not say that cell a is down:\n%s", i+1, logTail(node, 20))
+		}
+	}
+	var rs []smtpResult
+	for _, user := range []string{c.accounts["a"][0], c.accounts["b"][0]} {
+		id := "start-" + user[:2]
+		data := testMessage(id, "x@remote.test", user, "Sent while cell a is down.")
+		sc, err := smtp.Dial(c.nodes[0].addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sendSMTP(sc, "x@remote.test", []string{user}, data); err != nil {
+			t.Fatalf("send to %s while cell a is down: %v", user, err)
+		}
+		sc.Close()
+		rs = append(rs, smtpResult{id: id, rcpt: user, data: data, code: 250})
+	}
+	b := c.accounts["b"][0]
+	waitFor(t, 60*time.Second, "cell b's message delivered", func() bool { return countStored(t, c.nodes[1], b, b, "INBOX") == 1 })
+	if err := sessionCheck(c.nodes[1], b); err != nil {
+		t.Fatalf("cell b's sessions while cell a is down: %v", err)
+	}
+	if depth := inboundDepth(t, c.nodes[0]); depth != 1 {
+		t.Fatalf("node 1's spool holds %d messages, want cell a's one", depth)
+	}
+	if err := c.pg["a"].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, c, rs)
+	if !strings.Contains(c.nodes[0].log(), "cell is open") {
+		t.Errorf("node 1 does not say that cell a opened")
 	}
 }

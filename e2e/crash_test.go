@@ -76,8 +76,14 @@ var messageID = regexp.MustCompile(`(?m)^Message-ID: <([^@>]+)@e2e\.test>\r$`)
 // 250 was lost in the crash may be delivered, but only once).
 func checkExactlyOnce(t *testing.T, s *server, user, pass string, accepted, attempted map[string][]byte) {
 	t.Helper()
+	checkExactlyOnceIn(t, s, user, pass, "INBOX", accepted, attempted)
+}
+
+// checkExactlyOnceIn is checkExactlyOnce for any mailbox.
+func checkExactlyOnceIn(t *testing.T, s *server, user, pass, mailbox string, accepted, attempted map[string][]byte) {
+	t.Helper()
 	seen := map[string]int{}
-	for _, raw := range stored(t, s, user, pass, "INBOX") {
+	for _, raw := range stored(t, s, user, pass, mailbox) {
 		_, original := traceSplit(t, raw)
 		m := messageID.FindSubmatch(original)
 		if m == nil {

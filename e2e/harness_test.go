@@ -77,6 +77,8 @@ listen = "127.0.0.1:0"
 tls_listen = "127.0.0.1:0"
 [http]
 listen = "127.0.0.1:0"
+[managesieve]
+listen = "127.0.0.1:0"
 [spool]
 retry_min = "100ms"
 retry_max = "1s"

@@ -106,17 +106,23 @@ func (c *cli) benchSMTP(args []string) error {
 func (c *cli) benchIMAP(args []string) error {
 	fs, b := c.newBenchFlags("bench imap", "127.0.0.1:2143",
 		"Run --clients IMAP clients for --duration, each in a loop of sessions: LOGIN,\n"+
-			"SELECT INBOX, 1 to 60 commands of a mix (FETCH of the newest envelopes 30%, FETCH\n"+
-			"of a whole message 20%, STORE of flags 15%, UID SEARCH 10%, APPEND 5%, IDLE for\n"+
-			"--idle 5%), LOGOUT. Client i logs in to account i of --user-pattern. Reports\n"+
-			"commands per second and the p50 and p99 latency of each command. The mailboxes\n"+
-			"should hold mail (run \"casella bench smtp\" first); empty ones are filled by APPEND.",
+			"LIST, STATUS of up to 5 mailboxes, SELECT INBOX (CONDSTORE), FETCH of all UIDs and\n"+
+			"flags, 1 to 60 commands of a mix (FETCH of the newest envelopes 30%, FETCH of a\n"+
+			"whole message 20%, STORE of \\Seen or \\Flagged 15%, STORE of a keyword 5%,\n"+
+			"APPEND 10%, STORE \\Deleted and UID EXPUNGE 5%), LOGOUT; every other session\n"+
+			"enables QRESYNC. Each session models its mailbox (sequence numbers, UIDs, flags,\n"+
+			"MODSEQs) from the server's responses and counts every response that contradicts\n"+
+			"it as a protocol error; with no more clients than accounts each account has one\n"+
+			"session at a time and the flags of every message are checked too. Client i logs\n"+
+			"in to account i of --user-pattern. Reports commands per second, errors, protocol\n"+
+			"errors, and the mean, p50 and p99 latency of each command. The mailboxes should\n"+
+			"hold mail: --fill appends to each INBOX what it lacks first, unmeasured.",
 		"casella bench imap --password secret",
-		"casella bench imap --server 127.0.0.1:143 --clients 50 --duration 60s --mailboxes 100 --password secret --json")
+		"casella bench imap --server 127.0.0.1:143 --clients 50 --duration 60s --mailboxes 100 --fill 200 --password secret --json")
 	var o loadgen.IMAPOptions
 	fs.IntVar(&o.Clients, "clients", 10, "concurrent IMAP clients")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to run")
-	fs.DurationVar(&o.IdleFor, "idle", time.Second, "how long an IDLE of the mix lasts")
+	fs.IntVar(&o.Fill, "fill", 0, "`messages` each INBOX holds at least before the run")
 	size := sizeFlag(fs, "size", "2KB-20KB", "`size` of appended messages, or range of sizes")
 	usersFlags(fs, &o.Users, "user-pattern")
 	fs.StringVar(&o.Users.Password, "password", "", "the accounts' `password`")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,19 +31,56 @@ func (c *cli) verify(args []string) error {
 		return err
 	}
 	defer e.Close()
-	if e.Config.Cluster() {
-		return errors.New("casella verify checks the data directory's store and blobs, not a cluster's cells yet; run it on a configuration without [[cell]]")
-	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	blobs, err := server.OpenBlobs(c.ctx, e.Config, log, nil)
+	var sick []string
+	damaged, lost := false, false
+	for _, name := range server.CellNames(e.Config) {
+		if name != "" {
+			fmt.Fprintf(c.stdout, "cell %s:\n", name)
+		}
+		rep, err := c.verifyCell(e, name, *repair, log)
+		if err != nil {
+			return err
+		}
+		if !rep.Healthy() {
+			sick = append(sick, name)
+			damaged = damaged || len(rep.Damaged) > 0
+			lost = lost || len(rep.Lost) > 0
+		}
+	}
+	if len(sick) > 0 {
+		hint := "run \"casella verify --repair\" to copy good replicas over bad ones"
+		if *repair || !damaged {
+			hint = "restore the lost blobs from a backup; the messages that refer to them cannot be read"
+			if !lost {
+				hint = "check the failing replicas' backends, then run \"casella verify --repair\" again"
+			}
+		}
+		if e.Config.Cluster() {
+			return fmt.Errorf("the blob stores of cells %s are not healthy; %s", strings.Join(sick, ", "), hint)
+		}
+		return fmt.Errorf("the blob store is not healthy; %s", hint)
+	}
+	return nil
+}
+
+// verifyCell audits one cell's blob store against its mailbox store and
+// prints what it found.
+func (c *cli) verifyCell(e *env, name string, repair bool, log *slog.Logger) (audit.Report, error) {
+	cl := e.Store.Cell(name)
+	b := cl.Backends()
+	if b == nil {
+		return audit.Report{}, cl.Err()
+	}
+	blobs, err := server.OpenCellBlobs(c.ctx, e.Config, name, log)
 	if err != nil {
-		return err
+		return audit.Report{}, err
 	}
 	defer blobs.Close()
 
 	start := time.Now()
-	rep, err := audit.Run(c.ctx, e.Store, blobs.Set, audit.Options{
-		Repair: *repair,
+	rep, err := audit.Run(c.ctx, b.Store, blobs.Set, audit.Options{
+		Repair: repair,
 		Progress: func(p audit.Progress) {
 			switch p.Phase {
 			case "referenced":
@@ -55,7 +91,7 @@ func (c *cli) verify(args []string) error {
 		},
 	})
 	if err != nil {
-		return err
+		return audit.Report{}, err
 	}
 	for _, ch := range rep.Lost {
 		fmt.Fprintf(c.stdout, "LOST     %s: no replica has a good copy (%s)\n", ch.Key, copies(ch))
@@ -71,17 +107,7 @@ func (c *cli) verify(args []string) error {
 		fmt.Fprintf(c.stdout, "ORPHAN   %s: %d bytes, last written %s\n", o.Key, o.Size, o.ModTime.UTC().Format(time.RFC3339))
 	}
 	printSummary(c.stdout, rep, len(blobs.Set.Replicas()), time.Since(start))
-	if !rep.Healthy() {
-		hint := "run \"casella verify --repair\" to copy good replicas over bad ones"
-		if *repair || len(rep.Damaged) == 0 {
-			hint = "restore the lost blobs from a backup; the messages that refer to them cannot be read"
-			if len(rep.Lost) == 0 {
-				hint = "check the failing replicas' backends, then run \"casella verify --repair\" again"
-			}
-		}
-		return fmt.Errorf("the blob store is not healthy; %s", hint)
-	}
-	return nil
+	return rep, nil
 }
 
 // copies describes each replica's copy of a blob.

@@ -245,7 +245,7 @@ func (r *Router) Locate(ctx context.Context, acct store.Account) (*Cell, error) 
 	c := r.cells[name]
 	if c == nil {
 		if name == "" {
-			return nil, fmt.Errorf("account %d has no cell in the directory; give it one (casella account cell): %w: %w", acct, ErrNoCell, store.ErrUnavailable)
+			return nil, fmt.Errorf("account %d has no cell in the directory (it was made before the cluster had cells) and cannot be served until it is moved into one: %w: %w", acct, ErrNoCell, store.ErrUnavailable)
 		}
 		return nil, fmt.Errorf("account %d is in cell %q, which this node's configuration does not list; add a [[cell]] named %q: %w: %w",
 			acct, name, name, ErrNoCell, store.ErrUnavailable)

@@ -24,6 +24,8 @@ type Deliverer struct {
 	// delivery.Deliverer); nil Quota enforces none.
 	Quota    func(ctx context.Context, acct store.Account) (int64, error)
 	Reserved *quota.Tracker
+	// Filters runs the recipients' Sieve scripts; nil runs none.
+	Filters *delivery.Filters
 }
 
 // Deliverer returns the spool handler that delivers through the cells.
@@ -61,7 +63,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		if b == nil {
 			return c.Err()
 		}
-		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log, Quota: d.Quota, Reserved: d.Reserved}
+		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log, Quota: d.Quota, Reserved: d.Reserved, Filters: d.Filters}
 		if err := dd.HandleBatch(ctx, groups[c]); err != nil {
 			return err
 		}

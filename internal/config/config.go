@@ -29,18 +29,23 @@ import (
 type Config struct {
 	DataDir  string `toml:"data_dir"`
 	Hostname string `toml:"hostname"` // the name this server gives itself in SMTP greetings and Received fields
-	Log      Log    `toml:"log"`
-	SMTP     SMTP   `toml:"smtp"`
-	IMAP     IMAP   `toml:"imap"`
-	POP3     POP3   `toml:"pop3"`
-	HTTP     HTTP   `toml:"http"`
-	TLS      TLS    `toml:"tls"`
-	Store    Store  `toml:"store"`
-	Spool    Spool  `toml:"spool"`
-	Blob     Blob   `toml:"blob"`
-	Demo     Demo   `toml:"demo"`
-	Auth     Auth   `toml:"auth"`
-	Quota    Quota  `toml:"quota"`
+	// MaxConnections caps the connections of every protocol together;
+	// past it a client is told the server is busy.
+	MaxConnections int  `toml:"max_connections"`
+	Log            Log  `toml:"log"`
+	SMTP           SMTP `toml:"smtp"`
+	IMAP           IMAP `toml:"imap"`
+	POP3           POP3 `toml:"pop3"`
+	// ManageSieve is the ManageSieve server (RFC 5804) for Sieve scripts.
+	ManageSieve ManageSieve `toml:"managesieve"`
+	HTTP        HTTP        `toml:"http"`
+	TLS         TLS         `toml:"tls"`
+	Store       Store       `toml:"store"`
+	Spool       Spool       `toml:"spool"`
+	Blob        Blob        `toml:"blob"`
+	Demo        Demo        `toml:"demo"`
+	Auth        Auth        `toml:"auth"`
+	Quota       Quota       `toml:"quota"`
 	// Directory and Cells make a node of a cluster (cluster.go); with no
 	// cells the server is embedded, one cell over the data directory.
 	Directory Directory `toml:"directory"`
@@ -78,6 +83,7 @@ type SMTP struct {
 	Submissions         string   `toml:"submissions"` // RFC 8314 submission over implicit TLS
 	MaxMessageSize      Size     `toml:"max_message_size"`
 	MaxRecipients       int      `toml:"max_recipients"`
+	MaxConnections      int      `toml:"max_connections"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	CommandTimeout      Duration `toml:"command_timeout"`
 	// MaxLineLength bounds a command line, CRLF included. RFC 5321 section
@@ -110,6 +116,11 @@ type SMTP struct {
 	// client at EHLO; a listed one gets 554. None by default: most lists
 	// need an agreement with their operator beyond a small volume.
 	Blocklists []string `toml:"blocklists"`
+	// ARCTrustedSealers are the domains whose ARC seal (RFC 8617) is
+	// taken as proof that a message failing DMARC was authentic before
+	// they forwarded it: mailing lists and forwarders the operator
+	// knows. None by default.
+	ARCTrustedSealers []string `toml:"arc_trusted_sealers"`
 	// MessagesPerMinute bounds messages per client address on the MX
 	// listener, and RecipientsPerHour recipients in other domains per
 	// account on submission; 0 sets no limit. Like Postfix's
@@ -129,12 +140,23 @@ type SMTP struct {
 
 // IMAP configures the IMAP server.
 type IMAP struct {
-	Listen              string   `toml:"listen"`
-	TLSListen           string   `toml:"tls_listen"`
-	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
-	IdleTimeout         Duration `toml:"idle_timeout"`
-	CommandTimeout      Duration `toml:"command_timeout"`
-	MaxLiteralSize      Size     `toml:"max_literal_size"`
+	Listen         string `toml:"listen"`
+	TLSListen      string `toml:"tls_listen"`
+	MaxConnections int    `toml:"max_connections"`
+	// MaxConnectionsPerIP is a high ceiling: many users share one address
+	// behind carrier NAT and offices. One user is held by
+	// MaxConnectionsPerUserIP (Dovecot's mail_max_userip_connections),
+	// checked at login.
+	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
+	MaxConnectionsPerUserIP int      `toml:"max_connections_per_user_ip"`
+	IdleTimeout             Duration `toml:"idle_timeout"`
+	LoginTimeout            Duration `toml:"login_timeout"` // autologout before login; RFC 9051 section 5.4 wants it short
+	CommandTimeout          Duration `toml:"command_timeout"`
+	MaxLiteralSize          Size     `toml:"max_literal_size"`
+	// Limits on an account's mailboxes, answered NO [LIMIT].
+	MaxMailboxes         int `toml:"max_mailboxes"`           // per account
+	MaxMailboxDepth      int `toml:"max_mailbox_depth"`       // levels of a name
+	MaxMailboxNameLength int `toml:"max_mailbox_name_length"` // bytes of a name, UTF-8
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE without TLS from
 	// loopback addresses, for development.
 	AllowPlainLoopback bool `toml:"allow_plain_loopback"`
@@ -142,14 +164,35 @@ type IMAP struct {
 
 // POP3 configures the POP3 server.
 type POP3 struct {
+	Listen              string `toml:"listen"`
+	TLSListen           string `toml:"tls_listen"`
+	MaxConnections      int    `toml:"max_connections"`
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
+	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
+}
+
+// ManageSieve configures the ManageSieve server (RFC 5804), where users
+// manage their Sieve scripts. Listen "" disables it.
+type ManageSieve struct {
 	Listen             string `toml:"listen"`
-	TLSListen          string `toml:"tls_listen"`
 	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize      Size   `toml:"max_script_size"`
+	MaxScripts         int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
 type HTTP struct {
 	Listen string `toml:"listen"`
+	// Limits on clients: connections, the time to send a request's
+	// header and whole request, to take a response, to stay idle between
+	// requests, and the size of a request's header and body.
+	MaxConnections    int      `toml:"max_connections"`
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
+	MaxRequestBody    Size     `toml:"max_request_body"`
 	// Pprof serves Go's profiles under /debug/pprof/ on this listener.
 	// They show internals and cost CPU while taken: for operators on a
 	// trusted network only.
@@ -268,16 +311,18 @@ func Default() Config {
 	}
 	const mib = 1 << 20
 	return Config{
-		DataDir:  DefaultDataDir,
-		Hostname: host,
-		Log:      Log{Level: "info", Format: "text"},
+		DataDir:        DefaultDataDir,
+		Hostname:       host,
+		MaxConnections: 25_000,
+		Log:            Log{Level: "info", Format: "text"},
 		SMTP: SMTP{
 			Listen:                 "127.0.0.1:2525",
 			Submission:             "127.0.0.1:2587",
 			Submissions:            "127.0.0.1:2465",
 			MaxMessageSize:         50 * mib,
 			MaxRecipients:          100,
-			MaxConnectionsPerIP:    20,
+			MaxConnections:         2000,
+			MaxConnectionsPerIP:    100,
 			CommandTimeout:         Duration(5 * time.Minute),
 			MaxLineLength:          1000,
 			SmarthostTLS:           "starttls",
@@ -292,20 +337,44 @@ func Default() Config {
 			CheckHeaderFrom:        true,
 		},
 		IMAP: IMAP{
-			Listen:              "127.0.0.1:2143",
-			TLSListen:           "127.0.0.1:2993",
-			MaxConnectionsPerIP: 50,
-			IdleTimeout:         Duration(30 * time.Minute),
-			CommandTimeout:      Duration(60 * time.Second),
-			MaxLiteralSize:      50 * mib,
-			AllowPlainLoopback:  true,
+			Listen:                  "127.0.0.1:2143",
+			TLSListen:               "127.0.0.1:2993",
+			MaxConnections:          20_000,
+			MaxConnectionsPerIP:     1000,
+			MaxConnectionsPerUserIP: 20,
+			IdleTimeout:             Duration(30 * time.Minute),
+			LoginTimeout:            Duration(time.Minute),
+			CommandTimeout:          Duration(60 * time.Second),
+			MaxLiteralSize:          50 * mib,
+			MaxMailboxes:            1000,
+			MaxMailboxDepth:         20,
+			MaxMailboxNameLength:    512,
+			AllowPlainLoopback:      true,
 		},
 		POP3: POP3{
-			Listen:             "127.0.0.1:2110",
-			TLSListen:          "127.0.0.1:2995",
-			AllowPlainLoopback: true,
+			Listen:              "127.0.0.1:2110",
+			TLSListen:           "127.0.0.1:2995",
+			MaxConnections:      2000,
+			MaxConnectionsPerIP: 1000,
+			AllowPlainLoopback:  true,
 		},
-		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		HTTP: HTTP{
+			Listen:            "127.0.0.1:8080",
+			MaxConnections:    1000,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			// Above the 30 s of a CPU profile (/debug/pprof/profile).
+			WriteTimeout:   Duration(60 * time.Second),
+			IdleTimeout:    Duration(2 * time.Minute),
+			MaxHeaderBytes: 64 << 10,
+			MaxRequestBody: 10 * mib,
+		},
+		ManageSieve: ManageSieve{
+			Listen:             "127.0.0.1:4190",
+			AllowPlainLoopback: true,
+			MaxScriptSize:      mib / 4,
+			MaxScripts:         20,
+		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{
 			Workers:         4,

@@ -28,6 +28,13 @@ func TestDefaults(t *testing.T) {
 		c.Blob.GCGrace.D() != 24*time.Hour || !c.Demo.Enabled || c.Hostname == "" || c.DataDir != DefaultDataDir {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
+	// Many users share one address behind carrier NAT: the per-address
+	// ceiling leaves room for them, and one user is held by the cap per
+	// account and address (issue 18, item 12).
+	if c.IMAP.MaxConnectionsPerIP < 1000 || c.POP3.MaxConnectionsPerIP < 1000 || c.IMAP.MaxConnectionsPerUserIP != 20 ||
+		c.MaxConnections < c.IMAP.MaxConnections {
+		t.Fatalf("connection caps: total %d, imap %+v, pop3 %+v", c.MaxConnections, c.IMAP, c.POP3)
+	}
 	// An empty file is the defaults too.
 	e, err := Load(writeFile(t, ""))
 	if err != nil {
@@ -42,6 +49,7 @@ func TestFullFile(t *testing.T) {
 	p := writeFile(t, `
 data_dir = "/var/lib/casella"
 hostname = "mx.example.com"
+max_connections = 500
 
 [log]
 level = "debug"
@@ -53,6 +61,7 @@ submission = ""
 submissions = "[::1]:465"
 max_message_size = 1048576
 max_recipients = 10
+max_connections = 50
 max_connections_per_ip = 5
 command_timeout = "90s"
 max_line_length = 2000
@@ -75,19 +84,40 @@ check_header_from = false
 [imap]
 listen = ":143"
 tls_listen = ":993"
+max_connections = 300
 max_connections_per_ip = 7
+max_connections_per_user_ip = 5
 idle_timeout = "31m"
+login_timeout = "45s"
 command_timeout = "2m"
 max_literal_size = "10 MB"
+max_mailboxes = 50
+max_mailbox_depth = 4
+max_mailbox_name_length = 100
 allow_plain_loopback = false
 
 [pop3]
 listen = ""
 tls_listen = ":995"
+max_connections = 40
+max_connections_per_ip = 6
 allow_plain_loopback = false
+
+[managesieve]
+listen = ":4190"
+allow_plain_loopback = false
+max_script_size = "64KiB"
+max_scripts = 5
 
 [http]
 listen = ":80"
+max_connections = 20
+read_header_timeout = "5s"
+read_timeout = "20s"
+write_timeout = "40s"
+idle_timeout = "30s"
+max_header_bytes = "8KiB"
+max_request_body = "1MiB"
 
 [tls]
 cert_file = "/etc/casella/cert.pem"
@@ -122,22 +152,26 @@ lock_for = "1h"
 		t.Fatal(err)
 	}
 	want := Config{
-		DataDir:  "/var/lib/casella",
-		Hostname: "mx.example.com",
-		Log:      Log{Level: "debug", Format: "json"},
+		DataDir:        "/var/lib/casella",
+		Hostname:       "mx.example.com",
+		MaxConnections: 500,
+		Log:            Log{Level: "debug", Format: "json"},
 		SMTP: SMTP{Listen: ":25", Submissions: "[::1]:465", MaxMessageSize: 1 << 20, MaxRecipients: 10,
-			MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
+			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
 			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5, MessagesPerMinute: 30,
 			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
-		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnectionsPerIP: 7, IdleTimeout: Duration(31 * time.Minute),
-			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000},
-		POP3:  POP3{TLSListen: ":995"},
-		HTTP:  HTTP{Listen: ":80"},
-		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
-		Quota: Quota{Grace: 0.10},
-		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
+		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
+			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
+			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100},
+		POP3: POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
+		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
+			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
+		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 5},
+		TLS:         TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Auth:        Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota:       Quota{Grace: 0.10},
+		Spool:       Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)
@@ -273,4 +307,12 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", s.String(), back, err, s)
 		}
 	}
+}
+
+func TestConnectionCapErrors(t *testing.T) {
+	wantLoadError(t, "max_connections = 0\n", "max_connections is 0")
+	wantLoadError(t, "[imap]\nmax_connections_per_ip = 10\nmax_connections_per_user_ip = 11\n",
+		"imap.max_connections_per_user_ip (11) is above imap.max_connections_per_ip (10)")
+	wantLoadError(t, "[pop3]\nmax_connections = -1\n", "pop3.max_connections is -1")
+	wantLoadError(t, "[imap]\nmax_mailbox_name_length = 8\n", "imap.max_mailbox_name_length is 8")
 }

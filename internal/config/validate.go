@@ -20,6 +20,7 @@ func (c Config) Validate() error {
 	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t\r\n/@") {
 		v.fail("hostname", "%q is not a host name; give the fully qualified name of this server", c.Hostname)
 	}
+	v.positive("max_connections", c.MaxConnections)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
@@ -28,6 +29,7 @@ func (c Config) Validate() error {
 	v.listen("smtp.submissions", c.SMTP.Submissions)
 	v.positiveSize("smtp.max_message_size", c.SMTP.MaxMessageSize)
 	v.positive("smtp.max_recipients", c.SMTP.MaxRecipients)
+	v.positive("smtp.max_connections", c.SMTP.MaxConnections)
 	v.positive("smtp.max_connections_per_ip", c.SMTP.MaxConnectionsPerIP)
 	v.duration("smtp.command_timeout", c.SMTP.CommandTimeout, time.Second)
 	if n := c.SMTP.MaxLineLength; n < 512 || n > 65536 {
@@ -59,14 +61,41 @@ func (c Config) Validate() error {
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)
+	v.positive("imap.max_connections", c.IMAP.MaxConnections)
 	v.positive("imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP)
+	v.positive("imap.max_connections_per_user_ip", c.IMAP.MaxConnectionsPerUserIP)
+	if c.IMAP.MaxConnectionsPerUserIP > c.IMAP.MaxConnectionsPerIP {
+		v.fail("imap.max_connections_per_user_ip", "(%d) is above imap.max_connections_per_ip (%d); one account cannot have more than its address",
+			c.IMAP.MaxConnectionsPerUserIP, c.IMAP.MaxConnectionsPerIP)
+	}
 	v.duration("imap.idle_timeout", c.IMAP.IdleTimeout, time.Second)
+	v.duration("imap.login_timeout", c.IMAP.LoginTimeout, time.Second)
 	v.duration("imap.command_timeout", c.IMAP.CommandTimeout, time.Second)
 	v.positiveSize("imap.max_literal_size", c.IMAP.MaxLiteralSize)
+	v.positive("imap.max_mailboxes", c.IMAP.MaxMailboxes)
+	v.positive("imap.max_mailbox_depth", c.IMAP.MaxMailboxDepth)
+	// The default mailboxes (Archive, Drafts...) must fit.
+	if n := c.IMAP.MaxMailboxNameLength; n < 16 {
+		v.fail("imap.max_mailbox_name_length", "is %d; give at least 16 bytes", n)
+	}
 
 	v.listen("pop3.listen", c.POP3.Listen)
 	v.listen("pop3.tls_listen", c.POP3.TLSListen)
+	v.positive("pop3.max_connections", c.POP3.MaxConnections)
+	v.positive("pop3.max_connections_per_ip", c.POP3.MaxConnectionsPerIP)
+	v.listen("managesieve.listen", c.ManageSieve.Listen)
+	v.positiveSize("managesieve.max_script_size", c.ManageSieve.MaxScriptSize)
+	v.positive("managesieve.max_scripts", c.ManageSieve.MaxScripts)
 	v.listen("http.listen", c.HTTP.Listen)
+	v.positive("http.max_connections", c.HTTP.MaxConnections)
+	v.duration("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, time.Second)
+	v.duration("http.read_timeout", c.HTTP.ReadTimeout, time.Second)
+	v.duration("http.write_timeout", c.HTTP.WriteTimeout, time.Second)
+	v.duration("http.idle_timeout", c.HTTP.IdleTimeout, time.Second)
+	if c.HTTP.MaxHeaderBytes < 4<<10 {
+		v.fail("http.max_header_bytes", "is %d bytes; browsers send several KiB of headers, give at least \"4KiB\"", int64(c.HTTP.MaxHeaderBytes))
+	}
+	v.positiveSize("http.max_request_body", c.HTTP.MaxRequestBody)
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")

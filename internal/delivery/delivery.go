@@ -48,6 +48,9 @@ type Deliverer struct {
 	// Reserved is intake's record of messages in flight; delivered ones
 	// are released from it. Nil with Quota set means the default grace.
 	Reserved *quota.Tracker
+	// Filters, when set, runs each recipient's active Sieve script
+	// (sieve.go) to choose the mailboxes and flags.
+	Filters *Filters
 }
 
 // Key returns the store delivery key of recipient rcpt of spool entry id.
@@ -87,6 +90,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	if err := d.checkQuota(ctx, batch, ds); err != nil {
 		return err
 	}
+	targets := make([][]target, len(batch))
 	errs := make([]error, len(batch))
 	sem := make(chan struct{}, putConcurrency)
 	var wg sync.WaitGroup
@@ -94,23 +98,51 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = d.prepare(ctx, t, &ds[i].Message)
+			var raw []byte
+			raw, errs[i] = d.prepare(ctx, t, &ds[i].Message)
+			if errs[i] == nil && d.Filters != nil {
+				// Scripts run here, beside the blob writes, not one
+				// after another before the commit.
+				targets[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
+			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	res, err := d.Store.DeliverBatch(ctx, ds)
-	if err != nil {
-		return fmt.Errorf("delivery: %d messages from entry %s on: %w", len(ds), batch[0].Entry.ID, err)
+	// With Sieve, a task becomes as many deliveries as the script files
+	// it into, none when it discards it (sieve.go).
+	all, from := ds, make([]int, len(ds))
+	for i := range from {
+		from[i] = i
 	}
-	for i, t := range batch {
-		if d.Reserved != nil {
+	if d.Filters != nil {
+		all, from = nil, nil
+		for i := range batch {
+			for _, tg := range targets[i] {
+				dl := ds[i]
+				dl.Key, dl.Mailbox, dl.Message.Flags = tg.key, tg.mailbox, tg.flags
+				all, from = append(all, dl), append(from, i)
+			}
+		}
+	}
+	var res []store.Delivered
+	if len(all) > 0 {
+		var err error
+		if res, err = d.Store.DeliverBatch(ctx, all); err != nil {
+			return fmt.Errorf("delivery: %d messages from entry %s on: %w", len(all), batch[0].Entry.ID, err)
+		}
+	}
+	if d.Reserved != nil {
+		for i, t := range batch {
 			d.Reserved.Release(ds[i].Account, int64(len(t.Data)))
 		}
-		d.logger().Info("delivered", "id", t.Entry.ID, "rcpt", t.Rcpt, "account", ds[i].Account,
-			"mailbox", res[i].Mailbox, "uid", res[i].UID, "duplicate", res[i].Duplicate, "size", ds[i].Message.Size)
+	}
+	for i, dl := range all {
+		t := batch[from[i]]
+		d.logger().Info("delivered", "id", t.Entry.ID, "rcpt", t.Rcpt, "account", dl.Account,
+			"mailbox", res[i].Mailbox, "uid", res[i].UID, "duplicate", res[i].Duplicate, "size", dl.Message.Size)
 	}
 	return nil
 }
@@ -161,20 +193,20 @@ func (d *Deliverer) checkQuota(ctx context.Context, batch []spool.Task, ds []sto
 }
 
 // prepare adds the trace fields to a task's message, stores its bytes in
-// the blob store and parses them into m.
-func (d *Deliverer) prepare(ctx context.Context, t spool.Task, m *store.NewMessage) error {
+// the blob store and parses them into m. It returns the bytes stored.
+func (d *Deliverer) prepare(ctx context.Context, t spool.Task, m *store.NewMessage) ([]byte, error) {
 	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
 	raw := Trace(e.Envelope.From, r.Address, t.Data)
 	key, err := d.Blobs.Put(ctx, raw)
 	if err != nil {
-		return fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
+		return nil, fmt.Errorf("delivery: entry %s to %s: store message: %w", e.ID, r.Address, err)
 	}
 	internal := e.Envelope.Received
 	if internal.IsZero() {
 		internal = d.now()
 	}
 	*m = store.NewMessage{Blob: key, Size: int64(len(raw)), Internal: internal, Meta: message.Parse(raw)}
-	return nil
+	return raw, nil
 }
 
 func (d *Deliverer) now() time.Time {

@@ -276,6 +276,19 @@ func (kr *Keyring) load(domain, selector, path string) (Key, error) {
 	return k, nil
 }
 
+// NewestRSA returns domain's newest RSA key, the one ARC seals with
+// (RFC 8617 section 4.1.3 names rsa-sha256 only); ok is false when the
+// domain has none.
+func (kr *Keyring) NewestRSA(domain string) (k Key, ok bool, err error) {
+	keys, err := kr.Keys(domain)
+	for _, k := range keys {
+		if k.Algorithm == RSA {
+			return k, true, err
+		}
+	}
+	return Key{}, false, err
+}
+
 // Sign returns msg with DKIM-Signature fields prepended, one per
 // algorithm, made with domain's newest key of each; msg itself when the
 // domain has no key.

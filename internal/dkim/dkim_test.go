@@ -150,3 +150,18 @@ func mustStat(t *testing.T, path string) os.FileInfo {
 	}
 	return fi
 }
+
+func TestNewestRSA(t *testing.T) {
+	kr := dkimkeys.Open(t.TempDir())
+	if _, ok, err := kr.NewestRSA("example.test"); ok || err != nil {
+		t.Fatalf("no keys: ok %v, err %v", ok, err)
+	}
+	keys, err := kr.Generate("example.test", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok, err := kr.NewestRSA("example.test")
+	if err != nil || !ok || k.Selector != "k1-rsa" || k.Algorithm != dkimkeys.RSA || k.Signer == nil {
+		t.Fatalf("NewestRSA = %+v, %v, %v; generated %v", k, ok, err, keys)
+	}
+}

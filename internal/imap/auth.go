@@ -240,9 +240,13 @@ func (c *conn) login(cmd *command, user, pass string) error {
 	if at != nil {
 		at.Succeeded()
 	}
+	if err := c.admitLogin(acct.Address); err != nil {
+		return err
+	}
 	blobs, err := c.srv.blobsOf(ctx, acct)
 	if err != nil {
 		c.log.Warn("finding the account's blob store", "err", err, "account", acct.ID)
+		c.releaseLogin()
 		return errNo("UNAVAILABLE", "Your mailbox is temporarily unavailable, try again later")
 	}
 	if err := c.srv.Store.EnsureAccount(ctx, acct.ID); err != nil {

@@ -221,7 +221,7 @@ func parseIMAPURL(raw string) (imapURL, error) {
 			if err != nil {
 				return u, fmt.Errorf("bad section %q", val)
 			}
-			p := &parser{r: bufio.NewReader(strings.NewReader(spec + "]")), maxLine: maxLine}
+			p := &parser{r: bufio.NewReader(strings.NewReader(spec + "]")), maxLine: maxLine, maxCommand: maxLine}
 			if u.sec, err = p.section(false); err != nil {
 				return u, fmt.Errorf("bad section %q", spec)
 			}

@@ -54,6 +54,8 @@ var commands = map[string]handler{
 	"APPEND":      {fn: (*conn).cmdAppend, states: authed},
 	"IDLE":        {fn: (*conn).cmdIdle, states: authed, noUpdates: true}, // RFC 2177
 	"NOTIFY":      {fn: (*conn).cmdNotify, states: authed},                // RFC 5465
+	"GETMETADATA": {fn: (*conn).cmdGetMetadata, states: authed},           // RFC 5464
+	"SETMETADATA": {fn: (*conn).cmdSetMetadata, states: authed},           // RFC 5464
 
 	"GETQUOTA":     {fn: (*conn).cmdGetQuota, states: authed},     // RFC 9208
 	"GETQUOTAROOT": {fn: (*conn).cmdGetQuotaRoot, states: authed}, // RFC 9208
@@ -137,6 +139,7 @@ func (c *conn) capabilities() string {
 		"REPLACE",               // RFC 8508
 		"UIDONLY",               // RFC 9586
 		"NOTIFY",                // RFC 5465
+		"METADATA",              // RFC 5464, server and mailbox annotations
 	}
 	if c.srv.TLS != nil && !c.tls && c.state == stateNotAuth {
 		caps = append(caps, "STARTTLS") // RFC 9051 section 6.2.1

@@ -79,6 +79,12 @@ func parseArgs(c *conn, name string) error {
 		}
 	case "SETQUOTA":
 		return c.setQuotaArgs()
+	case "GETMETADATA":
+		_, err := c.parseGetMetadata()
+		return err
+	case "SETMETADATA":
+		_, _, err := c.parseSetMetadata()
+		return err
 	case "NOTIFY":
 		_, _, err := c.parseNotify()
 		return err
@@ -139,6 +145,8 @@ func FuzzParseCommand(f *testing.F) {
 		"r REPLACE 3 Drafts (\\Draft) \" 1-Feb-2024 13:14:15 +0100\" {5+}\r\nhello\r\n",
 		"t NOTIFY SET STATUS (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge FlagChange)) (subtree (INBOX \"Z&APw-rich\") (MailboxName SubscriptionChange))\r\n",
 		"t NOTIFY SET (mailboxes Sent NONE) (inboxes (MessageNew MessageExpunge))\r\n",
+		"u GETMETADATA (MAXSIZE 1024 DEPTH infinity) \"\" (/shared/comment /private/vendor)\r\n",
+		"v SETMETADATA INBOX (/private/comment {3+}\r\nabc /shared/x NIL /shared/y ~{2+}\r\n\x00\x01)\r\n",
 		"r UID REPLACE 9 Sent ~{3+}\r\nh\x00i\r\n",
 		"b SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (SEEN FROM {3+}\r\nabc) NOT UID 1:4 SINCE 1-Feb-2024 MODSEQ 7\r\n",
 		"c STATUS \"Z&APw-rich\" (MESSAGES SIZE HIGHESTMODSEQ)\r\n",
@@ -174,9 +182,9 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		c := &conn{qresync: true, utf8: data[0]&1 == 1, srv: srv, blobs: env.blobs, ctx: t.Context()}
-		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, cont: func() error { return nil }}
+		c.p = parser{r: bufio.NewReader(bytes.NewReader(data)), maxLine: 1024, maxLiteral: 4096, maxCommand: 6144, cont: func() error { return nil }}
 		for range 20 {
-			c.p.lineDone = false
+			c.p.begin()
 			tag, err := c.p.tag()
 			if err == nil {
 				cmd := &command{tag: tag}
@@ -188,8 +196,8 @@ func FuzzParseCommand(f *testing.F) {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errLineTooLong) {
 				return
 			}
-			if c.p.lineLen > c.p.maxLine {
-				t.Fatalf("line length %d beyond the limit", c.p.lineLen)
+			if c.p.lineLen > c.p.maxLine || c.p.cmdLen > c.p.maxCommand {
+				t.Fatalf("line of %d bytes, command of %d, beyond the limits", c.p.lineLen, c.p.cmdLen)
 			}
 			var se *syntaxError
 			var big *literalTooBigError

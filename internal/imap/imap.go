@@ -74,7 +74,10 @@ type Authenticator interface {
 
 // Defaults used when the corresponding Server field is zero.
 const (
-	DefaultIdleTimeout    = 30 * time.Minute // RFC 9051 section 5.4: at least 30 minutes
+	DefaultIdleTimeout = 30 * time.Minute // RFC 9051 section 5.4: at least 30 minutes
+	// DefaultLoginTimeout is the autologout before login, which RFC 9051
+	// section 5.4 wants short: a few minutes at most.
+	DefaultLoginTimeout   = time.Minute
 	DefaultCommandTimeout = 30 * time.Second
 	DefaultMaxLiteral     = 64 << 20
 	maxLine               = 64 << 10
@@ -95,16 +98,22 @@ type Server struct {
 	// (its cell's, in a cluster) at login, and Blobs is not used.
 	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
 
-	AuthLimit *limit.Auth  // slows down repeated failed logins; nil: none
-	Conns     *limit.Conns // connections per client address; nil: no limit
+	AuthLimit *limit.Auth // slows down repeated failed logins; nil: none
+	Conns     *limit.Gate // caps on connections, and on an account's from one address; nil: none
 
 	// AllowPlainLoopback allows LOGIN and AUTHENTICATE PLAIN without TLS
 	// for clients on a loopback address.
 	AllowPlainLoopback bool
 
 	IdleTimeout    time.Duration // autologout of a silent client, also during IDLE
+	LoginTimeout   time.Duration // autologout of a silent client that has not logged in
 	CommandTimeout time.Duration // store work of one command
 	MaxLiteral     int64         // largest literal accepted, APPEND included
+
+	// Limits on an account's mailboxes (mailboxlimits.go); zero: default.
+	MaxMailboxes    int // mailboxes per account
+	MaxMailboxDepth int // levels of a mailbox name
+	MaxMailboxName  int // bytes of a mailbox name
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -136,6 +145,13 @@ func (s *Server) blobsOf(ctx context.Context, acct directory.Account) (blob.Stor
 		return s.Blobs, nil
 	}
 	return s.BlobsOf(ctx, acct)
+}
+
+func (s *Server) loginTimeout() time.Duration {
+	if s.LoginTimeout <= 0 {
+		return min(DefaultLoginTimeout, s.idleTimeout())
+	}
+	return s.LoginTimeout
 }
 
 func (s *Server) commandTimeout() time.Duration {

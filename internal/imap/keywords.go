@@ -40,11 +40,20 @@ func (c *conn) learnKeywords(flags []string) {
 	if v == nil {
 		return
 	}
+	if v.told == nil {
+		v.told = map[string]bool{}
+	}
 	n := len(v.keywords)
 	for _, f := range flags {
-		if !strings.HasPrefix(f, `\`) && !store.HasFlag(v.keywords, f) {
+		// A FETCH of every message checks each of its keywords: the
+		// exact spelling is looked up first, without a scan.
+		if strings.HasPrefix(f, `\`) || v.told[f] {
+			continue
+		}
+		if !store.HasFlag(v.keywords, f) {
 			v.keywords = append(v.keywords, f)
 		}
+		v.told[f] = true
 	}
 	if len(v.keywords) != n {
 		c.writeFlagsResponses()

@@ -40,8 +40,14 @@ func (c *conn) cmdCreate(cmd *command) error {
 	default:
 		return errNo("USEATTR", "A mailbox can have only one special use")
 	}
+	if err := c.checkMailboxName(name); err != nil {
+		return err
+	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
+	if err := c.checkMailboxCount(ctx, name); err != nil {
+		return err
+	}
 	mb, err := c.srv.Store.CreateMailbox(ctx, c.acct.ID, name, special)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", name, err)
@@ -137,9 +143,13 @@ func (c *conn) cmdRename(cmd *command) error {
 	if err := c.p.end(); err != nil {
 		return err
 	}
+	to = strings.TrimSuffix(to, store.Separator)
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	if err := c.srv.Store.RenameMailbox(ctx, c.acct.ID, from, strings.TrimSuffix(to, store.Separator)); err != nil {
+	if err := c.checkRename(ctx, from, to); err != nil {
+		return err
+	}
+	if err := c.srv.Store.RenameMailbox(ctx, c.acct.ID, from, to); err != nil {
 		return fmt.Errorf("rename %q to %q: %w", from, to, err)
 	}
 	return nil

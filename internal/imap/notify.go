@@ -18,8 +18,9 @@ import (
 //   - Events come from the store's change log of the whole account, read
 //     from the position where the last notification stopped, so a change
 //     made on another node is told the same way as one next door.
-//     Mailbox names and subscriptions are compared with a snapshot taken
-//     at the last notification, since the change log names no mailbox.
+//     Mailbox names, subscriptions and annotations are compared with a
+//     snapshot taken at the last notification, since the change log names
+//     no mailbox and no annotation.
 //   - A notifier goroutine waits on Store.Watch and writes between
 //     commands. It takes conn.mu, which a command holds from the end of
 //     its tag to its tagged response: notifications never interleave with
@@ -32,7 +33,10 @@ import (
 //     told with new and expunged messages; FlagChange alone is not a
 //     separate choice for it.
 //   - Other mailboxes get STATUS for message events and LIST for name and
-//     subscription events (section 5.2, 5.3, 5.4).
+//     subscription events (section 5.2, 5.3, 5.4); annotation changes of
+//     any mailbox, or of the server, an unsolicited METADATA naming the
+//     entries (RFC 5464 section 4.4.2). Message annotations (RFC 5257)
+//     do not exist here: AnnotationChange is refused with BADEVENT.
 
 // notifyEvents are the events of one event group.
 type notifyEvents struct {
@@ -40,6 +44,8 @@ type notifyEvents struct {
 	flags        bool // FlagChange
 	names        bool // MailboxName
 	subscription bool // SubscriptionChange
+	mailboxMeta  bool // MailboxMetadataChange (RFC 5464 section 4.4)
+	serverMeta   bool // ServerMetadataChange
 	fetch        *fetchArgs
 }
 
@@ -63,11 +69,14 @@ type notifier struct {
 	modseq uint64           // change log position told of
 	boxes  map[int64]string // mailbox ID -> name, as last told
 	subs   map[string]bool  // subscriptions, as last told
-	stop   func()
+	// meta holds the annotations of the server (0) and of the mailboxes
+	// whose changes the client wants, as last told.
+	meta map[int64]map[string]string
+	stop func()
 }
 
 // supportedEvents is the BADEVENT response code's list (section 6).
-const supportedEvents = "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)"
+const supportedEvents = "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)"
 
 // cmdNotify serves NOTIFY NONE and NOTIFY SET.
 func (c *conn) cmdNotify(cmd *command) error {
@@ -280,7 +289,11 @@ func (c *conn) notifyEventList(selected bool) (notifyEvents, error) {
 			ev.names = true
 		case "SUBSCRIPTIONCHANGE":
 			ev.subscription = true
-		case "ANNOTATIONCHANGE", "MAILBOXMETADATACHANGE", "SERVERMETADATACHANGE":
+		case "MAILBOXMETADATACHANGE":
+			ev.mailboxMeta = true
+		case "SERVERMETADATACHANGE":
+			ev.serverMeta = true
+		case "ANNOTATIONCHANGE":
 			unsupported = true
 		default:
 			return ev, errSyntax("unknown event %s", name)
@@ -301,7 +314,7 @@ func (c *conn) notifyEventList(selected bool) (notifyEvents, error) {
 		return ev, errSyntax("FlagChange needs MessageNew and MessageExpunge (RFC 5465 section 5)")
 	}
 	if unsupported {
-		return ev, errNo(supportedEvents, "Annotation and metadata events are not available")
+		return ev, errNo(supportedEvents, "Message annotations (RFC 5257) are not available")
 	}
 	ev.messages = newMsg
 	return ev, nil
@@ -364,6 +377,99 @@ func (c *conn) notifySnapshot(ctx context.Context, n *notifier) error {
 	for _, s := range subs {
 		n.subs[s] = true
 	}
+	n.meta = map[int64]map[string]string{}
+	for i := range mbs {
+		if n.wantsMeta(c, mbs[i].ID, &mbs[i]) {
+			if n.meta[mbs[i].ID], err = c.readMetadata(ctx, mbs[i].ID); err != nil {
+				return err
+			}
+		}
+	}
+	if n.wantsMeta(c, 0, nil) {
+		if n.meta[0], err = c.readMetadata(ctx, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wantsNames reports whether any group wants MailboxName or
+// SubscriptionChange, which compare the mailboxes with the snapshot.
+func (n *notifier) wantsNames() bool {
+	for _, g := range n.spec.groups {
+		if g.events.names || g.events.subscription {
+			return true
+		}
+	}
+	return false
+}
+
+// wantsMeta reports whether the client wants to hear of changes to the
+// annotations of mailbox id (mb), or of the server's when id is 0.
+func (n *notifier) wantsMeta(c *conn, id int64, mb *store.Mailbox) bool {
+	if id == 0 {
+		if n.spec.selected != nil && n.spec.selected.serverMeta {
+			return true
+		}
+		for _, g := range n.spec.groups {
+			if g.events.serverMeta {
+				return true
+			}
+		}
+		return false
+	}
+	if c.sel != nil && c.sel.mb.ID == id {
+		return n.spec.selected != nil && n.spec.selected.mailboxMeta
+	}
+	ev := n.eventsFor(c, mb)
+	return ev != nil && ev.mailboxMeta
+}
+
+// readMetadata returns the annotations of a mailbox, or of the server.
+func (c *conn) readMetadata(ctx context.Context, id int64) (map[string]string, error) {
+	l, err := c.srv.Store.Metadata(ctx, c.acct.ID, id)
+	if err != nil {
+		return nil, fmt.Errorf("notify: reading annotations: %w", err)
+	}
+	m := map[string]string{}
+	for _, e := range l {
+		m[e.Name] = string(e.Value)
+	}
+	return m, nil
+}
+
+// notifyMetadata writes an unsolicited METADATA response naming the
+// entries of a mailbox, or of the server, that changed since the last one
+// (RFC 5464 section 4.4.2).
+func (c *conn) notifyMetadata(ctx context.Context, n *notifier, id int64, name string) error {
+	now, err := c.readMetadata(ctx, id)
+	if err != nil {
+		return err
+	}
+	old := n.meta[id]
+	var changed []string
+	for k, v := range now {
+		if ov, ok := old[k]; !ok || ov != v {
+			changed = append(changed, k)
+		}
+	}
+	for k := range old {
+		if _, ok := now[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	n.meta[id] = now
+	if len(changed) == 0 {
+		return nil
+	}
+	slices.Sort(changed)
+	e := c.enc()
+	e.raw("* METADATA ")
+	c.metadataName(e, name)
+	for _, k := range changed {
+		e.sp().astr(k)
+	}
+	c.writeBytes(e.b)
 	return nil
 }
 
@@ -386,6 +492,7 @@ func (n *notifier) eventsFor(c *conn, mb *store.Mailbox) *notifyEvents {
 		out.flags = out.flags || g.events.flags
 		out.names = out.names || g.events.names
 		out.subscription = out.subscription || g.events.subscription
+		out.mailboxMeta = out.mailboxMeta || g.events.mailboxMeta
 	}
 	return out
 }
@@ -463,11 +570,12 @@ func (c *conn) pushNotify(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(n.spec.groups) == 0 {
+	if len(n.spec.groups) == 0 && (n.spec.selected == nil || !n.spec.selected.mailboxMeta && !n.spec.selected.serverMeta) {
 		return nil
 	}
 	changed := map[int64]bool{} // mailboxes with message events
 	flagged := map[int64]bool{} // mailboxes with flag changes only
+	annotated := map[int64]bool{}
 	mailboxes := false
 	for {
 		changes, _, err := c.srv.Store.Changes(ctx, c.acct.ID, 0, n.modseq, changesBatch)
@@ -485,26 +593,38 @@ func (c *conn) pushNotify(ctx context.Context) error {
 				// A rename, a subscription, or its counters: the
 				// snapshot comparison tells which.
 				mailboxes = true
+			case store.MetadataChanged:
+				annotated[ch.Mailbox] = true
 			}
 		}
 		if len(changes) < changesBatch {
 			break
 		}
 	}
-	if len(changed) == 0 && len(flagged) == 0 && !mailboxes {
+	if len(changed) == 0 && len(flagged) == 0 && len(annotated) == 0 && !mailboxes {
 		return nil
+	}
+	if annotated[0] && n.wantsMeta(c, 0, nil) {
+		if err := c.notifyMetadata(ctx, n, 0, ""); err != nil {
+			return err
+		}
 	}
 	mbs, err := c.srv.Store.Mailboxes(ctx, c.acct.ID)
 	if err != nil {
 		return fmt.Errorf("notify: listing mailboxes: %w", err)
 	}
-	if mailboxes {
+	if mailboxes && n.wantsNames() {
 		if err := c.notifyNames(ctx, n, mbs); err != nil {
 			return err
 		}
 	}
 	for i := range mbs {
 		mb := &mbs[i]
+		if annotated[mb.ID] && n.wantsMeta(c, mb.ID, mb) {
+			if err := c.notifyMetadata(ctx, n, mb.ID, mb.Name); err != nil {
+				return err
+			}
+		}
 		ev := n.eventsFor(c, mb)
 		switch {
 		case ev == nil:
@@ -520,18 +640,21 @@ func (c *conn) pushNotify(ctx context.Context) error {
 // notifySelected brings the selected mailbox up to date and sends the
 // requested FETCH items of the messages that arrived.
 func (c *conn) notifySelected(ctx context.Context, ev *notifyEvents, allowExpunge bool) error {
-	before := c.sel.exists
+	v := c.sel
+	// New messages get UIDs above every one the client knows; the same
+	// update may expunge others, so positions would not tell them.
+	var known uint32
+	if v.exists > 0 {
+		known = v.uids[v.exists-1]
+	}
 	if err := c.sync(ctx, allowExpunge); err != nil {
 		return err
 	}
-	v := c.sel
-	if ev.fetch == nil || v.exists <= before {
+	if ev.fetch == nil || v.exists == 0 || v.uids[v.exists-1] <= known {
 		return nil
 	}
-	// The messages announced by this EXISTS are at its end.
-	uids := v.uids[before:v.exists]
 	a := *ev.fetch
-	a.set = seqSet{ranges: []seqRange{{uids[0], uids[len(uids)-1]}}}
+	a.set = seqSet{ranges: []seqRange{{known + 1, v.uids[v.exists-1]}}}
 	return c.runFetch(&command{name: "UID FETCH", uid: true}, &a)
 }
 

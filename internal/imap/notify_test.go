@@ -102,3 +102,44 @@ func TestNotifyStatusAndErrors(t *testing.T) {
 	rc.ok("d NOTIFY SET (subtree Archive (MessageNew MessageExpunge)) (mailboxes (Sent Trash) (MessageNew MessageExpunge FlagChange))")
 	rc.ok("d NOTIFY NONE")
 }
+
+// TestNotifyMetadata checks NOTIFY's MailboxMetadataChange and
+// ServerMetadataChange: an unsolicited METADATA response names the
+// entries another session set or removed (RFC 5464 section 4.4.2).
+func TestNotifyMetadata(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.raw(t), e.raw(t)
+	a.login()
+	b.login()
+	b.ok(`p SETMETADATA Archive (/private/old "x")`)
+	a.ok("s SELECT INBOX")
+	a.ok("n NOTIFY SET (selected (MailboxMetadataChange)) (personal (MailboxMetadataChange ServerMetadataChange))")
+	b.ok(`c SETMETADATA Archive (/private/comment "x" /private/old NIL)`)
+	a.expectLines(t, []string{"* METADATA Archive /private/comment /private/old"})
+	b.ok(`d SETMETADATA "" (/shared/admin "mailto:postmaster@example.org")`)
+	a.expectLines(t, []string{`* METADATA "" /shared/admin`})
+	b.ok(`f SETMETADATA INBOX (/shared/comment "selected")`)
+	a.expectLines(t, []string{"* METADATA INBOX /shared/comment"})
+	// A set that changes nothing is not told.
+	b.ok(`g SETMETADATA Archive (/private/comment "x")`)
+	b.ok(`h SETMETADATA Archive (/private/other "y")`)
+	a.expectLines(t, []string{"* METADATA Archive /private/other"})
+}
+
+// TestNotifyNewAfterExpunge checks that MessageNew's FETCH finds the new
+// message when the same update expunges another: a MOVE within the
+// mailbox does both in one transaction.
+func TestNotifyNewAfterExpunge(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.raw(t), e.raw(t)
+	a.login()
+	b.login()
+	for range 3 {
+		a.appendMsg("INBOX", "", simpleMsg)
+	}
+	a.ok("s SELECT INBOX")
+	a.ok("n NOTIFY SET (selected (MessageNew (UID) MessageExpunge))")
+	b.ok("s SELECT INBOX")
+	b.ok("m UID MOVE 1 INBOX")
+	a.expectLines(t, []string{"* 1 EXPUNGE", "* 3 EXISTS", "* 3 FETCH (UID 4)"}, "* 3 RECENT", "* 2 RECENT")
+}

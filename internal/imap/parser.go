@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,26 +29,40 @@ func errSyntax(format string, args ...any) error {
 // non-synchronising one (RFC 7888) is already on its way, so the connection
 // is closed rather than read and thrown away.
 type literalTooBigError struct {
-	size, max int64
-	sync      bool
+	size    string // as announced: it may not fit in an int64
+	max     int64
+	sync    bool
+	invalid bool // the size is beyond RFC 9051's number64: a syntax error
 }
 
 func (e *literalTooBigError) Error() string {
-	return fmt.Sprintf("literal of %d bytes is larger than the %d bytes accepted", e.size, e.max)
+	if e.invalid {
+		return fmt.Sprintf("literal size %s is beyond any size IMAP allows (at most %d bytes accepted)", e.size, e.max)
+	}
+	return fmt.Sprintf("literal of %s bytes is larger than the %d bytes accepted", e.size, e.max)
 }
 
 // errLineTooLong ends the connection: a line without its end cannot be
-// parsed, and reading it whole is what the limit prevents.
+// parsed, and reading it whole is what the limit prevents. It also stands
+// for a command whose lines and literals together pass maxCommand.
 var errLineTooLong = errors.New("command line too long")
+
+// literalChunk is the most a literal's buffer grows by before the bytes
+// to fill it have arrived.
+const literalChunk = 64 << 10
 
 // parser reads one command at a time from a client, in the grammar of
 // RFC 9051 section 9. It reads byte by byte from a bufio.Reader and never
-// holds more than one line (plus one literal) of a command in memory.
+// holds more than maxCommand bytes of a command in memory. Memory follows
+// the bytes received, never a size the client announced: a literal's buffer
+// grows as its bytes arrive.
 type parser struct {
 	r          *bufio.Reader
 	maxLine    int
 	maxLiteral int64
+	maxCommand int64 // lines and literals of one command together
 	lineLen    int
+	cmdLen     int64
 	// lineDone is true once a command's final CRLF has been read, or the
 	// CRLF announcing a literal whose bytes were then refused: the client
 	// sends nothing more of the command. The caller clears it before each
@@ -67,13 +82,21 @@ func (p *parser) peek() (byte, error) {
 	return b[0], nil
 }
 
+// begin starts a command: its bytes are counted from here.
+func (p *parser) begin() {
+	p.lineDone = false
+	p.lineLen = 0
+	p.cmdLen = 0
+}
+
 func (p *parser) next() (byte, error) {
 	c, err := p.r.ReadByte()
 	if err != nil {
 		return 0, err
 	}
 	p.lineLen++
-	if p.lineLen > p.maxLine {
+	p.cmdLen++
+	if p.lineLen > p.maxLine || p.cmdLen > p.maxCommand {
 		return 0, errLineTooLong
 	}
 	return c, nil
@@ -148,13 +171,17 @@ func (p *parser) end() error {
 // discardLine skips the rest of a command after an error. A
 // non-synchronising literal at a line's end is skipped with the line it
 // belongs to; a synchronising one was never continued, so the client does
-// not send it.
+// not send it. What is skipped counts against maxCommand: past it,
+// discardLine returns errLineTooLong and the caller ends the connection.
 func (p *parser) discardLine() error {
 	var last []byte
 	for {
 		c, err := p.r.ReadByte()
 		if err != nil {
 			return err
+		}
+		if p.cmdLen++; p.cmdLen > p.maxCommand {
+			return errLineTooLong
 		}
 		if c != '\n' {
 			if len(last) < 32 {
@@ -172,12 +199,16 @@ func (p *parser) discardLine() error {
 			return nil
 		}
 		n, err := strconv.ParseInt(s[i+1:len(s)-2], 10, 64)
-		if err != nil || n < 0 || n > p.maxLiteral {
-			return nil
+		if err != nil {
+			return nil // not a literal's size, so no literal follows
+		}
+		if n > p.maxCommand-p.cmdLen {
+			return errLineTooLong
 		}
 		if _, err := io.CopyN(io.Discard, p.r, n); err != nil {
 			return err
 		}
+		p.cmdLen += n
 		last = last[:0]
 	}
 }
@@ -293,10 +324,9 @@ func (p *parser) literal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// RFC 9051 section 9: a literal's size is a number64.
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		n = -1 // too many digits: larger than any limit
-	}
+	invalid := err != nil
 	sync := true
 	if ok, err := p.take('+'); err != nil {
 		return nil, err
@@ -309,8 +339,9 @@ func (p *parser) literal() ([]byte, error) {
 	if err := p.end(); err != nil {
 		return nil, err
 	}
-	if n < 0 || n > p.maxLiteral {
-		return nil, &literalTooBigError{size: n, max: p.maxLiteral, sync: sync}
+	limit := max(min(p.maxLiteral, p.maxCommand-p.cmdLen), 0)
+	if invalid || n > limit {
+		return nil, &literalTooBigError{size: digits, max: limit, sync: sync, invalid: invalid}
 	}
 	if sync {
 		if p.cont == nil {
@@ -320,11 +351,33 @@ func (p *parser) literal() ([]byte, error) {
 			return nil, err
 		}
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(p.r, b); err != nil {
+	b, err := p.readLiteral(n)
+	if err != nil {
 		return nil, fmt.Errorf("reading literal: %w", err)
 	}
+	p.cmdLen += n
 	p.lineDone = false
+	return b, nil
+}
+
+// readLiteral reads n bytes, growing the buffer as they arrive (by at most
+// literalChunk or double what came so far), so that a client announcing
+// a large literal and sending little costs little.
+func (p *parser) readLiteral(n int64) ([]byte, error) {
+	b := make([]byte, 0, min(n, literalChunk))
+	for int64(len(b)) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(n-int64(len(b)), max(int64(len(b)), literalChunk))))
+		}
+		m, err := p.r.Read(b[len(b):min(int64(cap(b)), n)])
+		b = b[:len(b)+m]
+		if err != nil && int64(len(b)) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
 	return b, nil
 }
 

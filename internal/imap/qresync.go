@@ -59,6 +59,10 @@ func (c *conn) parseQresync() (*qresyncParam, error) {
 			if err := c.seqMatchData(); err != nil {
 				return nil, err
 			}
+			if c.uidonly {
+				// It pairs sequence numbers with UIDs (RFC 9586 section 3).
+				return nil, errUIDRequired("QRESYNC's sequence match data holds sequence numbers")
+			}
 			break
 		}
 		if q.known != nil {

@@ -2,7 +2,9 @@ package imap
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"casella/internal/store"
@@ -30,7 +32,10 @@ func (c *conn) claimRecentOf(ctx context.Context, v *view, mark uint32, uids []u
 		}
 		mark = old
 	}
-	i, _ := slices.BinarySearch(uids, mark+1)
+	i, found := slices.BinarySearch(uids, mark)
+	if found {
+		i++
+	}
 	return uids[i:], nil
 }
 
@@ -46,10 +51,15 @@ func (c *conn) claimRecent(ctx context.Context) error {
 	var mark uint32
 	if v.readOnly {
 		mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, v.mb.Name)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound) || err == nil && mb.ID != v.mb.ID:
+			// Renamed or deleted meanwhile: nothing to show as recent.
+			mark = math.MaxUint32
+		case err != nil:
 			return fmt.Errorf("reading recent mark: %w", err)
+		default:
+			mark = mb.RecentMark
 		}
-		mark = mb.RecentMark
 	}
 	uids, err := c.claimRecentOf(ctx, v, mark, v.added)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/sessionlog"
 	"casella/internal/store"
 )
 
@@ -80,6 +81,13 @@ type conn struct {
 	// response, and by the NOTIFY goroutine while it writes (notify.go).
 	mu     sync.Mutex
 	notify *notifier // an active NOTIFY; nil: none
+
+	loginSlot func() // releases the account's connection slot; nil before login
+	// badCommands counts consecutive BAD answers (countStatus).
+	badCommands int
+
+	sess      *sessionlog.Session // the session's login and end lines
+	endReason string              // why the session ended; "": see sessionlog
 }
 
 // connIO records the connection's first I/O error, so that a failure of the
@@ -103,18 +111,21 @@ func (r connIO) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
+func newConn(s *Server, tcp net.Conn, implicitTLS bool) *conn {
+	counted := sessionlog.Wrap(tcp)
+	var nc net.Conn = counted
 	c := &conn{srv: s, raw: nc, nc: nc, state: stateNotAuth}
 	c.remote = limit.Key(nc.RemoteAddr())
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.loopback = a.IP.IsLoopback()
 	}
 	c.log = s.logger().With("proto", "imap", "remote", nc.RemoteAddr().String())
+	c.sess = sessionlog.Start(c.log, "imap", counted)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.br = bufio.NewReader(connIO{c})
 	c.out = connIO{c}
 	c.bw = bufio.NewWriter(c.out)
-	c.p = parser{r: c.br, maxLine: maxLine, maxLiteral: s.maxLiteral(), cont: c.continueLiteral}
+	c.p = parser{r: c.br, cont: c.continueLiteral} // limits: command()
 	if implicitTLS {
 		c.nc = tls.Server(nc, s.TLS)
 		c.tls = true
@@ -155,6 +166,7 @@ func (c *conn) flush() error {
 func (c *conn) enc() *encoder { return &encoder{utf8: c.utf8} }
 
 func (c *conn) serve() {
+	defer func() { c.sess.End(c.endReason) }()
 	defer c.raw.Close()
 	defer c.flush() // a BYE, if any
 	defer c.cancel()
@@ -164,14 +176,17 @@ func (c *conn) serve() {
 		c.stopNotify()
 		c.mu.Unlock()
 	}()
-	if c.srv.Conns != nil {
-		release, ok := c.srv.Conns.Acquire(c.remote)
-		if !ok {
-			c.bye("[UNAVAILABLE] Too many connections from your address, try again later")
-			return
+	release, refused := c.srv.Conns.Admit(c.remote)
+	if refused != "" {
+		c.log.Info("connection refused", "reason", refused)
+		c.endReason = "refused: " + refused
+		if !c.tls { // under implicit TLS, no handshake is spent on a refusal
+			c.bye("[UNAVAILABLE] " + refusedText[refused])
 		}
-		defer release()
+		return
 	}
+	defer release()
+	defer c.releaseLogin()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		c.raw.SetDeadline(time.Now().Add(c.srv.commandTimeout()))
 		if err := tc.HandshakeContext(c.ctx); err != nil {
@@ -202,8 +217,13 @@ func (c *conn) next() bool {
 	if c.closeNow {
 		return false
 	}
-	c.raw.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+	timeout := c.srv.idleTimeout()
+	if c.state == stateNotAuth {
+		timeout = c.srv.loginTimeout()
+	}
+	c.raw.SetReadDeadline(time.Now().Add(timeout))
 	if c.srv.closing.Load() {
+		c.endReason = sessionlog.ReasonShutdown
 		c.bye("Server shutting down, reconnect in a moment")
 		return false
 	}
@@ -215,6 +235,9 @@ func (c *conn) next() bool {
 func (c *conn) bye(text string) {
 	c.writeLine("* BYE %s", text)
 	c.closeNow = true
+	if c.endReason == "" {
+		c.endReason = "BYE " + text
+	}
 }
 
 // ioErr returns the connection's first I/O error.
@@ -230,11 +253,16 @@ func (c *conn) endOnIOError() {
 	if c.wErr == nil && errors.As(c.rErr, &ne) && ne.Timeout() {
 		c.raw.SetDeadline(time.Now().Add(writeTimeout))
 		if c.srv.closing.Load() {
+			c.endReason = sessionlog.ReasonShutdown
 			c.bye("Server shutting down, reconnect in a moment")
 		} else {
+			c.endReason = sessionlog.ReasonTimeout
 			c.bye("Autologout, idle for too long")
 		}
 		return
+	}
+	if c.wErr != nil {
+		c.endReason = "writing to the client: " + c.wErr.Error()
 	}
 	c.log.Debug("connection ended", "err", c.ioErr())
 }
@@ -250,9 +278,25 @@ type command struct {
 	responded bool
 }
 
+// Limits on a command before login, as Dovecot and mox keep them: enough
+// for LOGIN, AUTHENTICATE and ID (whose literals count together), too little
+// for a client that has not logged in to take the server's memory.
+const (
+	preAuthLine    = 8 << 10
+	preAuthLiteral = 8 << 10
+	preAuthCommand = 16 << 10
+)
+
 // command reads and executes one command and writes its responses.
 func (c *conn) command() {
-	c.p.lineDone = false
+	c.p.begin()
+	if c.state == stateNotAuth {
+		c.p.maxLine, c.p.maxLiteral, c.p.maxCommand = preAuthLine, preAuthLiteral, preAuthCommand
+	} else {
+		// A command holds at most one largest literal and a line's worth
+		// of other bytes; APPEND's literals share maxLiteral (append.go).
+		c.p.maxLine, c.p.maxLiteral, c.p.maxCommand = maxLine, c.srv.maxLiteral(), c.srv.maxLiteral()+maxLine
+	}
 	tag, err := c.p.tag()
 	// The command owns the session until it is answered; NOTIFY waits.
 	c.mu.Lock()
@@ -261,10 +305,12 @@ func (c *conn) command() {
 		if c.ioErr() == nil {
 			c.writeLine("* BAD %s", errText(err))
 			c.recover(err)
+			c.countStatus("BAD")
 			c.flush()
 		}
 		return
 	}
+	c.sess.Command()
 	cmd := &command{tag: tag}
 	name, err := c.commandName(cmd)
 	if err != nil {
@@ -287,8 +333,19 @@ func (c *conn) command() {
 		c.respond(cmd, errUIDRequired(name+" takes sequence numbers"))
 		return
 	}
+	wasNotAuth := c.state == stateNotAuth
 	condstore := c.condstore
 	err = h.fn(c, cmd)
+	if wasNotAuth && c.state != stateNotAuth {
+		mech := "LOGIN"
+		if name == "AUTHENTICATE" {
+			mech = "PLAIN" // the one mechanism offered (auth.go)
+		}
+		c.sess.Login(c.acct.Address, mech, c.tls)
+	}
+	if name == "LOGOUT" && c.closeNow {
+		c.endReason = sessionlog.ReasonLogout
+	}
 	if c.ioErr() != nil {
 		return
 	}
@@ -357,13 +414,41 @@ func (c *conn) respond(cmd *command, err error) {
 			text = cmd.name + " completed"
 		}
 		c.writeLine("%s OK %s%s", cmd.tag, code, text)
+		c.countStatus("OK")
 		c.flush()
 		return
 	}
 	status, text := c.classify(err)
 	c.recover(err)
 	c.writeLine("%s %s %s", cmd.tag, status, text)
+	c.countStatus(status)
 	c.flush()
+}
+
+// Consecutive BAD answers after which the session ends, as Dovecot does:
+// a client that keeps sending what is not IMAP (such as an HTTP request
+// sent to the IMAP port, the ALPACA cross-protocol attack) is not served
+// line after line. Before login fewer are allowed.
+const (
+	maxBadCommands        = 20
+	maxBadCommandsPreAuth = 10
+)
+
+// countStatus counts consecutive BAD answers and ends the session after
+// too many.
+func (c *conn) countStatus(status string) {
+	if status != "BAD" {
+		c.badCommands = 0
+		return
+	}
+	c.badCommands++
+	limit := maxBadCommands
+	if c.state == stateNotAuth {
+		limit = maxBadCommandsPreAuth
+	}
+	if c.badCommands >= limit && !c.closeNow {
+		c.bye("Too many invalid commands")
+	}
 }
 
 // recover brings the parser back to the start of a command after err.
@@ -376,7 +461,9 @@ func (c *conn) recover(err error) {
 		// The literal is on its way and too big to read and drop.
 		c.bye("[TOOBIG] Literal too big")
 	case !c.p.lineDone:
-		c.p.discardLine()
+		if errors.Is(c.p.discardLine(), errLineTooLong) {
+			c.bye("Command too long")
+		}
 	}
 }
 
@@ -424,7 +511,7 @@ func (c *conn) classify(err error) (status, text string) {
 	case errors.Is(err, errLineTooLong):
 		return "BAD", "Command line too long"
 	case errors.As(err, &big):
-		if big.sync {
+		if big.sync && !big.invalid {
 			return "NO", "[TOOBIG] " + big.Error()
 		}
 		return "BAD", "[TOOBIG] " + big.Error()

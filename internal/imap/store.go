@@ -130,14 +130,35 @@ func (c *conn) cmdStore(cmd *command) error {
 	}
 	// Every message the command named gets its flags back, changed or not
 	// (section 6.4.6); failed ones too, so the client learns their state.
-	msgs, err := c.loadMessages(ctx, uids, store.Query{})
-	if err != nil {
-		return err
+	// When the store changed them all, it returned them as they are now,
+	// and reading them again would only add a read to every STORE.
+	msgs := res.Changed
+	if !allOf(msgs, uids) {
+		if msgs, err = c.loadMessages(ctx, uids, store.Query{}); err != nil {
+			return err
+		}
 	}
 	for i := range msgs {
 		c.writeStoreFetch(cmd, &msgs[i], true)
 	}
 	return nil
+}
+
+// allOf reports whether msgs are exactly the messages with the given UIDs.
+func allOf(msgs []store.Message, uids []uint32) bool {
+	if len(msgs) != len(uids) {
+		return false
+	}
+	want := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		want[u] = true
+	}
+	for _, m := range msgs {
+		if !want[m.UID] {
+			return false
+		}
+	}
+	return true
 }
 
 // writeStoreFetch writes the FETCH response of STORE for one message: its

@@ -55,6 +55,8 @@ func TestUIDOnly(t *testing.T) {
 	if u := a.ok("k UID MOVE 3 Trash"); len(u) != 2 || !strings.HasPrefix(u[0], "* OK [COPYUID ") || u[1] != "* VANISHED 3" {
 		t.Fatalf("uid move: %q", u)
 	}
+	a.ok("q ENABLE QRESYNC")
+	a.expect("q SELECT INBOX (QRESYNC (1 1 1:9 (1:2 1:2)))", "q BAD [UIDREQUIRED]")
 	if u := a.ok("l CAPABILITY"); strings.Count(u[0], " UIDONLY") != 1 {
 		t.Fatalf("capability: %q", u)
 	}

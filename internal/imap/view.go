@@ -38,6 +38,7 @@ type view struct {
 
 	recent   map[uint32]bool // \Recent in this session (recent.go)
 	keywords []string        // keywords the last FLAGS response listed (keywords.go)
+	told     map[string]bool // spellings known to be among keywords
 	saved    []uint32        // UIDs of the saved search result, ascending (searchres.go)
 }
 

@@ -80,11 +80,17 @@ func (m *viewModel) vanished(set string, earlier bool) error {
 			}
 			if i < 0 && !earlier {
 				// The client may know the message by its sequence
-				// number only: one of those goes.
+				// number only: it is one of those between the known
+				// UIDs around it, since UIDs ascend with sequence
+				// numbers.
 				for j, u := range m.uids {
+					if u > uint32(uid) {
+						break
+					}
 					if u == 0 {
 						i = j
-						break
+					} else {
+						i = -1 // a known UID below: the gap starts after it
 					}
 				}
 				if i < 0 {
@@ -134,16 +140,18 @@ func TestExpungeOfUnannounced(t *testing.T) {
 }
 
 // TestConcurrentAppendExpunge runs APPEND and EXPUNGE from two sessions at
-// once while a third keeps its view up to date, and checks every untagged
-// response each session receives against a model of its view.
+// once while four others keep their views up to date, three of them told
+// of changes between commands by NOTIFY (RFC 5465), one of those with
+// UIDONLY (RFC 9586), and checks every untagged response each session
+// receives against a model of its view.
 func TestConcurrentAppendExpunge(t *testing.T) {
 	e := newTestEnv(t)
 	for _, qresync := range []bool{false, true} {
 		t.Run(fmt.Sprintf("qresync=%v", qresync), func(t *testing.T) {
 			const rounds = 40
 			var wg sync.WaitGroup
-			errs := make(chan error, 3)
-			for w := range 3 {
+			errs := make(chan error, 6)
+			for w := range 6 {
 				rc := e.raw(t)
 				rc.login()
 				if qresync {
@@ -176,8 +184,21 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 							}
 						}
 					}
+					if w == 5 && !run("u ENABLE UIDONLY") {
+						return
+					}
 					if !run("s SELECT INBOX") {
 						return
+					}
+					switch w {
+					case 3:
+						if !run("n NOTIFY SET (selected-delayed (MessageNew (UID FLAGS) MessageExpunge FlagChange))") {
+							return
+						}
+					case 4, 5:
+						if !run("n NOTIFY SET (selected (MessageNew (UID) MessageExpunge))") {
+							return
+						}
 					}
 					for i := range rounds {
 						msg := fmt.Sprintf("{%d+}\r\n%s", len(simpleMsg), simpleMsg)
@@ -187,6 +208,9 @@ func TestConcurrentAppendExpunge(t *testing.T) {
 							ok = run("a APPEND INBOX " + msg)
 						case 1:
 							ok = run(`a APPEND INBOX (\Deleted) `+msg) && run("x EXPUNGE")
+						case 4, 5:
+							// Expunges may come at any time: UIDs only.
+							ok = run("f UID FETCH 1:* (FLAGS)")
 						default:
 							ok = run("n NOOP") && (i%2 == 0 || len(m.uids) == 0 || run(`f FETCH 1:* (UID FLAGS)`))
 						}

@@ -2,6 +2,7 @@ package limit
 
 import (
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,61 @@ func TestConns(t *testing.T) {
 	}
 	if _, ok := c.Acquire("a"); !ok {
 		t.Fatal("slot not freed by release")
+	}
+}
+
+func TestGate(t *testing.T) {
+	var refusals []string
+	count := func(p, r string) { refusals = append(refusals, p+" "+r) }
+	total := NewConns(3)
+	g := &Gate{Protocol: "imap", Total: total, Proto: NewConns(2), PerAddress: NewConns(1), PerUserAddr: NewConns(1), Refused: count}
+	other := &Gate{Protocol: "pop3", Total: total, Refused: count}
+
+	r1, why := g.Admit("a")
+	if why != "" {
+		t.Fatalf("first connection refused: %s", why)
+	}
+	if _, why := g.Admit("a"); why != RefusedAddress {
+		t.Fatalf("second from a: %q, want %s", why, RefusedAddress)
+	}
+	if _, why := g.Admit("b"); why != "" {
+		t.Fatalf("first from b refused: %s", why)
+	}
+	if _, why := g.Admit("c"); why != RefusedProtocol {
+		t.Fatalf("third imap: %q, want %s", why, RefusedProtocol)
+	}
+	if got := g.PerAddress.Active("c"); got != 0 {
+		t.Fatalf("a refused connection holds %d address slots", got)
+	}
+	if _, why := other.Admit("d"); why != "" {
+		t.Fatalf("pop3 refused: %s", why)
+	}
+	if _, why := other.Admit("e"); why != RefusedTotal {
+		t.Fatalf("fourth connection: %q, want %s", why, RefusedTotal)
+	}
+	r1()
+	if _, why := other.Admit("e"); why != "" {
+		t.Fatalf("after a release: %s", why)
+	}
+
+	l1, ok1 := g.Login("alice", "a")
+	_, ok2 := g.Login("alice", "a")
+	_, ok3 := g.Login("alice", "b")
+	_, ok4 := g.Login("bob", "a")
+	if !ok1 || ok2 || !ok3 || !ok4 {
+		t.Fatalf("logins = %v %v %v %v, want true false true true", ok1, ok2, ok3, ok4)
+	}
+	l1()
+	if _, ok := g.Login("alice", "a"); !ok {
+		t.Fatal("login slot not freed")
+	}
+	want := []string{"imap address", "imap protocol_full", "pop3 server_full", "imap user_address"}
+	if strings.Join(refusals, ",") != strings.Join(want, ",") {
+		t.Fatalf("refusals %q, want %q", refusals, want)
+	}
+
+	var none *Gate
+	if r, why := none.Admit("a"); why != "" || r == nil {
+		t.Fatal("a nil Gate refused")
 	}
 }

@@ -3,15 +3,17 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 )
 
 // writeStats prints stats as a table.
 func writeStats(w io.Writer, stats []Stat) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "command\tcount\terrors\tper second\tp50 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "command\tcount\terrors\tper second\tmean ms\tp50 ms\tp99 ms\tmax ms\t")
 	for _, s := range stats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t\n", s.Op, s.Count, s.Errors, s.PerSecond, s.P50, s.P99, s.Max)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", s.Op, s.Count, s.Errors, s.PerSecond, s.Mean, s.P50, s.P99, s.Max)
 	}
 	return tw.Flush()
 }
@@ -44,11 +46,23 @@ func (r *SMTPReport) WriteText(w io.Writer) error {
 // WriteText prints the report for people.
 func (r *IMAPReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "IMAP mix at %s: %d clients over %d mailboxes for %.1fs\n", r.Server, r.Clients, r.Mailboxes, r.Elapsed)
-	fmt.Fprintf(w, "%d commands  %d errors  %.1f ops/s\n\n", r.Ops, r.Errors, r.PerSecond)
+	fmt.Fprintf(w, "%d commands  %d errors  %d protocol errors  %.1f ops/s\n", r.Ops, r.Errors, r.ProtocolErrors, r.PerSecond)
+	if !r.Exact {
+		fmt.Fprintln(w, "(more clients than accounts: the checks of each message's flags were off)")
+	}
+	fmt.Fprintln(w)
 	if err := writeStats(w, r.Commands); err != nil {
 		return err
 	}
 	writeSamples(w, r.Samples)
+	if len(r.ProtocolKinds) > 0 {
+		fmt.Fprintln(w, "protocol errors by kind:")
+		kinds := slices.Sorted(maps.Keys(r.ProtocolKinds))
+		slices.SortStableFunc(kinds, func(a, b string) int { return r.ProtocolKinds[b] - r.ProtocolKinds[a] })
+		for _, k := range kinds {
+			fmt.Fprintf(w, "  %6d  %s\n", r.ProtocolKinds[k], k)
+		}
+	}
 	return nil
 }
 

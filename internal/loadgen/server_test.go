@@ -63,6 +63,7 @@ func casella(t *testing.T) (smtpAddr, imapAddr string) {
 	cfg.IMAP.Listen, cfg.IMAP.TLSListen = "127.0.0.1:0", ""
 	cfg.POP3.Listen, cfg.POP3.TLSListen = "", ""
 	cfg.HTTP.Listen = ""
+	cfg.ManageSieve.Listen = ""
 	cfg.Demo.Enabled = false
 	srv, err := server.Open(server.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Out: io.Discard})
 	if err != nil {
@@ -131,13 +132,16 @@ func TestAgainstCasella(t *testing.T) {
 	t.Run("imap", func(t *testing.T) {
 		r, err := loadgen.IMAP(ctx, loadgen.IMAPOptions{
 			Server: loadgen.Conn{Addr: imapAddr}, Clients: 3, Duration: 2 * time.Second, Users: users,
-			Size: loadgen.SizeRange{Min: 1000, Max: 2000}, IdleFor: 50 * time.Millisecond,
+			Size: loadgen.SizeRange{Min: 1000, Max: 2000},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Errors != 0 || r.Ops == 0 {
-			t.Fatalf("%d commands, %d errors: %v", r.Ops, r.Errors, r.Samples)
+		if r.Errors != 0 || r.Ops == 0 || !r.Exact {
+			t.Fatalf("%d commands, %d errors (exact checks %v): %v", r.Ops, r.Errors, r.Exact, r.Samples)
+		}
+		if r.ProtocolErrors != 0 {
+			t.Errorf("%d protocol errors: %v", r.ProtocolErrors, r.ProtocolKinds)
 		}
 		for _, s := range r.Commands {
 			if s.Op == "LOGIN" && s.Count == 0 {

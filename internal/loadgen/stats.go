@@ -12,6 +12,7 @@ type Stat struct {
 	Count     int     `json:"count"` // successes
 	Errors    int     `json:"errors"`
 	PerSecond float64 `json:"per_second"` // successes per second of the run
+	Mean      float64 `json:"mean_ms"`
 	P50       float64 `json:"p50_ms"`
 	P99       float64 `json:"p99_ms"`
 	Max       float64 `json:"max_ms"`
@@ -88,6 +89,11 @@ func summarize(op string, samples []time.Duration, errors int, elapsed time.Dura
 		s.PerSecond = float64(len(samples)) / elapsed.Seconds()
 	}
 	if len(samples) > 0 {
+		var sum time.Duration
+		for _, d := range samples {
+			sum += d
+		}
+		s.Mean = millis(sum / time.Duration(len(samples)))
 		s.P50 = millis(percentile(samples, 50))
 		s.P99 = millis(percentile(samples, 99))
 		s.Max = millis(samples[len(samples)-1])

@@ -1,12 +1,14 @@
 // Package mailauth checks who sent a message arriving from the Internet:
 // SPF for the envelope sender (RFC 7208), DKIM signatures (RFC 6376, RFC
-// 8463), and DMARC (RFC 7489), which ties both to the author's domain in
-// From and says what its owner wants done when neither holds. The outcome
-// is one Authentication-Results field (RFC 8601) and a verdict.
+// 8463), DMARC (RFC 7489), which ties both to the author's domain in
+// From and says what its owner wants done when neither holds, and the ARC
+// chain (RFC 8617), which says what intermediaries found before they
+// changed the message. The outcome is one Authentication-Results field
+// (RFC 8601) and a verdict.
 //
 // Libraries do the protocols: blitiri's spf, go-msgauth's dkim, dmarc and
-// authres. This package decides alignment and policy, which they leave to
-// the caller.
+// authres, and internal/arc. This package decides alignment and policy,
+// which they leave to the caller.
 package mailauth
 
 import (
@@ -17,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/mail"
+	"strconv"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -25,6 +28,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
+	"casella/internal/arc"
 	"casella/internal/resolver"
 )
 
@@ -59,6 +63,12 @@ type Checker struct {
 	// Hostname is this server's name, the authserv-id of the
 	// Authentication-Results fields it writes (RFC 8601 section 2.5).
 	Hostname string
+	// TrustedSealers are the ARC sealer domains whose word is taken when
+	// DMARC fails: a message whose chain passes and was last sealed by
+	// one of them is delivered whatever the policy (RFC 7489 section
+	// 7.2, local policy override; RFC 8617 section 7.2). A mailing list
+	// or forwarder the operator knows breaks DKIM and SPF honestly.
+	TrustedSealers []string
 }
 
 // Check checks a message received from ip, which said helo and gave
@@ -97,13 +107,38 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 		results = append(results, r)
 	}
 
+	chain := arc.Verify(msg, arc.LookupTXT(lookup))
+	ar := &authres.GenericResult{Method: "arc", Value: authres.ResultValue(chain.Result), Params: map[string]string{
+		"reason":         chain.Reason,
+		"smtp.remote-ip": ip.String(),
+	}}
+	if chain.OldestPass > 0 {
+		ar.Params["header.oldest-pass"] = strconv.Itoa(chain.OldestPass)
+	}
+	results = append(results, ar)
+
 	dr, action, reason := c.dmarc(msg, lookup, spfResult.Value, spfDomain, dkimPass)
+	if action > Deliver && chain.Result == arc.Pass && c.trusted(chain.Sealer) {
+		dr.Reason += fmt.Sprintf("; local policy override: arc=pass, sealed by trusted %s", chain.Sealer)
+		action = Deliver
+		reason = fmt.Sprintf("DMARC failed, delivered: ARC chain sealed by trusted %s passes (RFC 7489 section 7.2)", chain.Sealer)
+	}
 	results = append(results, dr)
 	return Verdict{
 		Header: "Authentication-Results: " + authres.Format(c.Hostname, results) + "\r\n",
 		Action: action,
 		Reason: reason,
 	}
+}
+
+// trusted reports whether domain is one of TrustedSealers.
+func (c *Checker) trusted(domain string) bool {
+	for _, d := range c.TrustedSealers {
+		if strings.EqualFold(strings.TrimSuffix(d, "."), domain) {
+			return true
+		}
+	}
+	return false
 }
 
 // spf evaluates the reverse path, or the HELO name for the null reverse

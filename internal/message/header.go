@@ -13,8 +13,9 @@ import (
 // field is one header field: its name lower-cased and its raw value, which
 // may span folded lines.
 type field struct {
-	name  string
-	value []byte
+	name    string
+	rawName string // as written, for JMAP's headers property
+	value   []byte
 }
 
 // header is a part's header fields in the order they appear.
@@ -72,7 +73,7 @@ func parseHeader(raw []byte, start, end int) (header, int) {
 				break
 			}
 			curStart = pos + colon + 1
-			h = append(h, field{name: strings.ToLower(string(name)), value: raw[curStart : pos+len(trimmed)]})
+			h = append(h, field{name: strings.ToLower(string(name)), rawName: string(name), value: raw[curStart : pos+len(trimmed)]})
 			cur = &h[len(h)-1]
 		}
 		pos = next

@@ -6,9 +6,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -436,7 +440,7 @@ func TestPipelining(t *testing.T) {
 }
 
 func TestConnLimit(t *testing.T) {
-	e := newMailEnv(t, func(s *Server) { s.Conns = limit.NewConns(1) })
+	e := newMailEnv(t, func(s *Server) { s.Conns = &limit.Gate{PerAddress: limit.NewConns(1)} })
 	c := e.dial(false)
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
@@ -464,5 +468,72 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", e.addr); err == nil {
 		t.Error("server still accepts after Shutdown")
+	}
+}
+
+// syncBuffer is a log destination written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSessionLog: a session leaves its login and its end in the log.
+func TestSessionLog(t *testing.T) {
+	var logs syncBuffer
+	e := newMailEnv(t, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	c := e.dial(false)
+	c.login(alice)
+	c.ok("STAT")
+	c.ok("QUIT")
+	end := regexp.MustCompile(`msg="pop3 session ended" remote=\S+ account=` + regexp.QuoteMeta(alice) + ` duration=\S+ in=\d+ out=\d+ commands=4 reason=logout`)
+	for i := 0; !end.MatchString(logs.String()); i++ {
+		if i == 100 {
+			t.Fatalf("no line matching %s:\n%s", end, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the line follows the close
+	}
+	login := regexp.MustCompile(`msg="pop3 login" remote=127.0.0.1:\d+ account=` + regexp.QuoteMeta(alice) + ` tls=false mechanism=USER`)
+	if !login.MatchString(logs.String()) {
+		t.Fatalf("no line matching %s:\n%s", login, logs.String())
+	}
+}
+
+// TestPreAuthLineMemory: clients that have not logged in and send long
+// lines without an end hold no more than the reader's buffer each.
+func TestPreAuthLineMemory(t *testing.T) {
+	e := newMailEnv(t, nil)
+	const n = 20
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	for range n {
+		c := e.dial(false)
+		c.conn.Write(bytes.Repeat([]byte("x"), 60<<10))
+	}
+	// One more whose long line ends: its answer shows the server reading
+	// such lines, the others' bytes having been sent first.
+	c := e.dial(false)
+	c.conn.Write(append(bytes.Repeat([]byte("y"), 2000), "\r\n"...))
+	c.expect("-ERR line too long")
+	grown := int64(heap()) - int64(before)
+	t.Logf("heap grew by %d KiB for %d connections", grown>>10, n+1)
+	if grown > 2<<20 {
+		t.Errorf("heap grew by %d KiB for %d connections sending 60 KB lines before login", grown>>10, n+1)
 	}
 }

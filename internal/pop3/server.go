@@ -73,8 +73,8 @@ type Server struct {
 	// (its cell's, in a cluster) at login, and Blobs is not used.
 	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
 
-	AuthLimit *limit.Auth  // slows down failing clients; nil for none
-	Conns     *limit.Conns // bounds connections per client; nil for no bound
+	AuthLimit *limit.Auth // slows down failing clients; nil for none
+	Conns     *limit.Gate // caps on connections; nil for none
 
 	// AllowPlainLoopback allows USER/PASS and AUTH without TLS from
 	// loopback clients, for development.

@@ -17,6 +17,7 @@ import (
 	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/sessionlog"
 )
 
 // Line limits. RFC 2449 section 4 allows 255 octets of command and
@@ -27,6 +28,14 @@ const (
 	maxLine    = 1000
 	maxDiscard = 64 << 10
 )
+
+// refusedText says why a connection is refused (RFC 3206 SYS/TEMP: a
+// temporary condition of the server).
+var refusedText = map[string]string{
+	limit.RefusedTotal:    "server busy, try again later",
+	limit.RefusedProtocol: "too many POP3 connections, try again later",
+	limit.RefusedAddress:  "too many connections from your address, try again later",
+}
 
 // maxAuthFailures is how many failed logins a session may have before the
 // server closes it.
@@ -65,29 +74,37 @@ type session struct {
 	blobs    blob.Store // the account's, set at login
 	drop     *maildrop
 	unlock   func() // releases the maildrop lock
+
+	sess      *sessionlog.Session // the session's login and end lines
+	endReason string              // why the session ended; "": see sessionlog
 }
 
-func (s *Server) serveConn(conn net.Conn, implicitTLS bool) {
+func (s *Server) serveConn(tcp net.Conn, implicitTLS bool) {
+	counted := sessionlog.Wrap(tcp)
+	var conn net.Conn = counted
+	log := s.logger().With("remote", conn.RemoteAddr().String())
+	sess := sessionlog.Start(log, "pop3", counted)
+	endReason := ""
+	defer func() { sess.End(endReason) }()
 	defer conn.Close()
 	key := limit.Key(conn.RemoteAddr())
-	log := s.logger().With("remote", conn.RemoteAddr().String())
-	if s.Conns != nil {
-		release, ok := s.Conns.Acquire(key)
-		if !ok {
-			if !implicitTLS {
-				conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				io.WriteString(conn, "-ERR [SYS/TEMP] too many connections from your address, try again later\r\n")
-			}
-			log.Info("pop3 connection refused: too many connections")
-			return
+	release, refused := s.Conns.Admit(key)
+	if refused != "" {
+		if !implicitTLS {
+			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "-ERR [SYS/TEMP] "+refusedText[refused]+"\r\n")
 		}
-		defer release()
+		log.Info("pop3 connection refused", "reason", refused)
+		endReason = "refused: " + refused
+		return
 	}
+	defer release()
 	if implicitTLS {
 		tc := tls.Server(conn, s.TLS)
 		conn.SetDeadline(time.Now().Add(s.commandTimeout()))
 		if err := tc.Handshake(); err != nil {
 			log.Info("pop3 TLS handshake failed", "err", err)
+			endReason = "TLS handshake failed"
 			return
 		}
 		conn.SetDeadline(time.Time{})
@@ -106,6 +123,7 @@ func (s *Server) serveConn(conn net.Conn, implicitTLS bool) {
 		isTLS:  implicitTLS,
 		ctx:    ctx,
 		cancel: cancel,
+		sess:   sess,
 	}
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -123,6 +141,7 @@ func (s *Server) serveConn(conn net.Conn, implicitTLS bool) {
 		}
 	}()
 	ss.run()
+	endReason = ss.endReason
 }
 
 // run greets the client and executes its commands until QUIT, an error
@@ -141,6 +160,7 @@ func (ss *session) run() {
 		}
 		if err != nil {
 			if ss.s.closing.Load() {
+				ss.endReason = sessionlog.ReasonShutdown
 				ss.reply("-ERR [SYS/TEMP] server shutting down, try again later")
 			}
 			ss.flush()
@@ -150,6 +170,9 @@ func (ss *session) run() {
 			return
 		}
 		if err := ss.execute(line); err != nil {
+			if errors.Is(err, errClose) && ss.endReason == "" {
+				ss.endReason = "closed by the server"
+			}
 			ss.flush()
 			if !errors.Is(err, errClose) {
 				ss.log.Debug("pop3 session ended", "err", err)
@@ -171,6 +194,7 @@ func (ss *session) execute(line []byte) error {
 		ss.reply("-ERR unknown command %q", cmd.name)
 		return nil
 	}
+	ss.sess.Command()
 	if !h.states[ss.state] {
 		if ss.state == stateAuthorization {
 			ss.reply("-ERR %s is not allowed before login", cmd.name)
@@ -179,7 +203,19 @@ func (ss *session) execute(line []byte) error {
 		}
 		return nil
 	}
-	return h.fn(ss, cmd)
+	wasAuthorization := ss.state == stateAuthorization
+	err = h.fn(ss, cmd)
+	if wasAuthorization && ss.state == stateTransaction {
+		mech := "USER"
+		if cmd.name == "AUTH" {
+			mech = "PLAIN" // the one mechanism offered (auth.go)
+		}
+		ss.sess.Login(ss.acct.Address, mech, ss.isTLS)
+	}
+	if cmd.name == "QUIT" {
+		ss.endReason = sessionlog.ReasonLogout
+	}
+	return err
 }
 
 // errLineTooLong reports a command line over maxLine octets.
@@ -206,6 +242,7 @@ func (ss *session) readLine() ([]byte, error) {
 		for errors.Is(err, bufio.ErrBufferFull) {
 			if discarded > maxDiscard {
 				ss.reply("-ERR line too long, closing connection")
+				ss.endReason = "line too long"
 				return nil, errClose
 			}
 			line, err = ss.br.ReadSlice('\n')

@@ -96,6 +96,27 @@ func cellConfigs(cfg config.Config) []cellConfig {
 	return out
 }
 
+// CellNames returns the names of the cells of cfg: "" alone in embedded
+// mode.
+func CellNames(cfg config.Config) []string {
+	var out []string
+	for _, c := range cellConfigs(cfg) {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// OpenCellBlobs opens the blob store of one cell of cfg, for checking
+// every copy ("casella verify").
+func OpenCellBlobs(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (*Blobs, error) {
+	for _, c := range cellConfigs(cfg) {
+		if c.name == name {
+			return openBlobs(ctx, c.blob, c.paths, log, nil)
+		}
+	}
+	return nil, fmt.Errorf("no cell %q in the configuration", name)
+}
+
 // specs returns the cells of cfg for a cell.Router, each opened by open.
 func specs(cfg config.Config, open func(context.Context, cellConfig) (*cell.Backends, error)) []cell.Spec {
 	var out []cell.Spec
@@ -140,13 +161,7 @@ func OpenCells(ctx context.Context, cfg config.Config, dir directory.Directory, 
 // with the row cache and, when allowed, fault injection over them.
 func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, error) {
 	name := c.name
-	// A cell's blob metrics carry its name; embedded mode's stay as
-	// they were.
-	var reg prometheus.Registerer = s.metrics.registry
-	if name != "" {
-		reg = prometheus.WrapRegistererWith(prometheus.Labels{"cell": name}, reg)
-	}
-	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, replicated.NewMetrics(reg))
+	st, blobs, err := openBackends(ctx, s.cfg.DataDir, c, s.log, s.cellBlobMetrics(name))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +181,33 @@ func (s *Server) openCell(ctx context.Context, c cellConfig) (*cell.Backends, er
 	s.partsMu.Lock()
 	s.parts[name] = &cellParts{blobs: blobs, scrub: scrub}
 	s.partsMu.Unlock()
+	// The embedded store's commit groups (store/sqlite). A cell opened
+	// again keeps the first store's series.
+	if m, ok := st.(interface{ Metrics() prometheus.Collector }); ok {
+		if err := s.metrics.registry.Register(m.Metrics()); err != nil {
+			s.log.Warn("store metrics not exported", "err", err)
+		}
+	}
 	return b, nil
+}
+
+// cellBlobMetrics returns the blob metrics of a cell, made at its first
+// attempt to open: a cell that is down at start is tried again, and its
+// metrics can be registered only once. A cell's carry its name;
+// embedded mode's stay as they were.
+func (s *Server) cellBlobMetrics(name string) *replicated.Metrics {
+	s.partsMu.Lock()
+	defer s.partsMu.Unlock()
+	if m := s.blobMetrics[name]; m != nil {
+		return m
+	}
+	var reg prometheus.Registerer = s.metrics.registry
+	if name != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"cell": name}, reg)
+	}
+	m := replicated.NewMetrics(reg)
+	s.blobMetrics[name] = m
+	return m
 }
 
 // cellLog names a cell in log records, except embedded mode's.

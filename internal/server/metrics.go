@@ -22,11 +22,14 @@ type metrics struct {
 	registry    *prometheus.Registry
 	sessions    *prometheus.GaugeVec
 	connections *prometheus.CounterVec
-	accepted    *prometheus.CounterVec
-	delivered   *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	failures    *prometheus.CounterVec
-	refusals    *prometheus.CounterVec
+	// connRefusals counts connections refused by a cap (limit.Gate);
+	// refusals counts what sessions refuse.
+	connRefusals *prometheus.CounterVec
+	accepted     *prometheus.CounterVec
+	delivered    *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	failures     *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -40,6 +43,10 @@ func newMetrics() *metrics {
 			Name: "casella_connections_total",
 			Help: "Client connections accepted, by listener.",
 		}, []string{"listener"}),
+		connRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_connections_refused_total",
+			Help: "Client connections refused by a connection cap, by protocol and reason (limit.Refused*).",
+		}, []string{"protocol", "reason"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casella_messages_accepted_total",
 			Help: "Messages accepted (durably spooled, answered 250), by queue.",
@@ -62,7 +69,7 @@ func newMetrics() *metrics {
 			Help: "Requests refused (bad recipient, relaying, size, rate, failed or throttled login, quota), by protocol and reason.",
 		}, []string{"protocol", "reason"}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
+	m.registry.MustRegister(m.sessions, m.connections, m.connRefusals, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +78,12 @@ func newMetrics() *metrics {
 // here, each also logging it with its reason.
 func (m *metrics) refused(protocol, reason string) {
 	m.refusals.WithLabelValues(protocol, reason).Inc()
+}
+
+// connRefused counts a connection refused by a cap; it is limit.Gate's
+// Refused, and the protocol server logs the refusal with its reason.
+func (m *metrics) connRefused(protocol, reason string) {
+	m.connRefusals.WithLabelValues(protocol, reason).Inc()
 }
 
 // watchQueue exports a spool's depth and oldest entry age.
@@ -221,4 +234,49 @@ func (m *metrics) observeDelivered(queue string) func(*spool.Entry, time.Duratio
 		delivered.Inc()
 		latency.Observe(d.Seconds())
 	}
+}
+
+// cellsCollector exports each cell's state: whether its stores answer,
+// the recipients waiting for it in the intake spool, and whether the
+// deliveries to it are paused. Alert on casella_cell_up == 0: that cell's
+// accounts are without service.
+type cellsCollector struct {
+	s                   *Server
+	up, pending, paused *prometheus.Desc
+}
+
+func newCellsCollector(s *Server) *cellsCollector {
+	return &cellsCollector{
+		s:       s,
+		up:      prometheus.NewDesc("casella_cell_up", "1 while a cell's mailbox store and blob store answer this node.", []string{"cell"}, nil),
+		pending: prometheus.NewDesc("casella_cell_spool_pending", "Recipients of a cell's accounts waiting in this node's intake spool.", []string{"cell"}, nil),
+		paused:  prometheus.NewDesc("casella_cell_deliveries_paused", "1 while this node's deliveries to a cell are paused by its circuit breaker.", []string{"cell"}, nil),
+	}
+}
+
+func (c *cellsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.up
+	ch <- c.pending
+	ch <- c.paused
+}
+
+func (c *cellsCollector) Collect(ch chan<- prometheus.Metric) {
+	up := map[string]bool{}
+	for _, st := range c.s.monitor.States() {
+		up[st.Name] = st.Up
+	}
+	loop := c.s.spool.State().Cells
+	for _, cl := range c.s.cells.Cells() {
+		st, blobs := probeNames(cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolValue(up[st] && up[blobs] && cl.Err() == nil), cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(loop[cl.Name].Pending), cl.Name)
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, boolValue(loop[cl.Name].Breaker != spool.BreakerClosed), cl.Name)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/delivery"
+	"casella/internal/directory"
+	"casella/internal/jmap"
+	"casella/internal/limit"
 )
 
 // httpServer is the HTTP listener's server.
@@ -34,9 +38,10 @@ func (s *Server) Start(ctx context.Context) error {
 		{"pop3", cfg.POP3.Listen, func(l net.Listener) error { return s.pop3.Serve(l, false) }},
 		{"pop3s", cfg.POP3.TLSListen, func(l net.Listener) error { return s.pop3.Serve(l, true) }},
 		{"http", cfg.HTTP.Listen, s.serveHTTP},
+		{"managesieve", cfg.ManageSieve.Listen, func(l net.Listener) error { return s.sieve.Serve(l) }},
 	}
 	for _, b := range binds {
-		if b.addr == "" {
+		if b.addr == "" || b.name == "managesieve" && s.sieve == nil {
 			continue
 		}
 		l, err := net.Listen("tcp", b.addr)
@@ -57,6 +62,9 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
+	}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.
@@ -178,19 +186,21 @@ func (s *Server) pruneDeliveryKeys(ctx context.Context) {
 }
 
 func (s *Server) serveHTTP(l net.Listener) error {
-	var h http.Handler = s.web
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/jmap", s.jmap)
+	mux.Handle(jmap.Prefix+"/", s.jmap)
+	mux.Handle("/", s.web)
 	if s.cfg.HTTP.Pprof {
-		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/", s.web)
-		h = mux
 	}
-	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	return s.http.Serve(l)
+	s.http = newHTTPServer(s.cfg.HTTP, mux, s.log)
+	s.http.RegisterOnShutdown(s.jmap.Shutdown)
+	gate := &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
+	return s.http.Serve(&gatedListener{Listener: l, gate: gate, log: s.log})
 }
 
 // Addr returns the address a listener is bound to, or nil.
@@ -209,7 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	s.closeListeners()
 	var wg sync.WaitGroup
-	for _, sh := range []func(context.Context) error{s.smtp.Shutdown, s.imap.Shutdown, s.pop3.Shutdown, s.shutdownHTTP} {
+	for _, sh := range []func(context.Context) error{s.smtp.Shutdown, s.imap.Shutdown, s.pop3.Shutdown, s.shutdownSieve, s.shutdownHTTP} {
 		wg.Go(func() {
 			if err := sh(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("shutdown", "err", err)
@@ -249,4 +259,12 @@ func section(listener string) string {
 		return "pop3"
 	}
 	return listener
+}
+
+// shutdownSieve stops the ManageSieve server, when there is one.
+func (s *Server) shutdownSieve(ctx context.Context) error {
+	if s.sieve == nil {
+		return nil
+	}
+	return s.sieve.Shutdown(ctx)
 }

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -35,13 +36,16 @@ import (
 	"casella/internal/faults"
 	"casella/internal/health"
 	"casella/internal/imap"
+	"casella/internal/jmap"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/managesieve"
 	"casella/internal/mtasts"
 	"casella/internal/nodes"
 	"casella/internal/pop3"
 	"casella/internal/quota"
 	"casella/internal/resolver"
+	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -78,18 +82,21 @@ type Server struct {
 	monitor *health.Monitor
 	faults  *faults.Injector
 
-	dir     directory.Directory
-	nodes   *nodes.Register // the cluster's node register; nil in embedded mode
-	cells   *cell.Router
-	store   store.Store // cells, as one store that routes each account to its cell
-	partsMu sync.Mutex
-	parts   map[string]*cellParts // by cell name, once open
-	spool   *spool.Spool
-	queue   *spool.Spool
+	dir         directory.Directory
+	nodes       *nodes.Register // the cluster's node register; nil in embedded mode
+	cells       *cell.Router
+	store       store.Store // cells, as one store that routes each account to its cell
+	partsMu     sync.Mutex
+	parts       map[string]*cellParts          // by cell name, once open
+	blobMetrics map[string]*replicated.Metrics // by cell name
+	spool       *spool.Spool
+	queue       *spool.Spool
 
 	smtp  *smtp.Server
 	imap  *imap.Server
 	pop3  *pop3.Server
+	jmap  *jmap.Server
+	sieve *managesieve.Server // nil when the directory keeps no scripts
 	relay *smtp.Relay
 	quota *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
@@ -99,6 +106,8 @@ type Server struct {
 	tlsReports *tlsrpt.Recorder
 	web        *web.Handler
 	http       *httpServer
+
+	connTotal *limit.Conns // the cap on every protocol's connections together
 
 	listeners []listener
 	demo      [2]string // address and password of a demo account made now
@@ -117,7 +126,7 @@ type listener struct {
 // Open opens the data directory and builds the server, without listening.
 func Open(opts Options) (*Server, error) {
 	cfg := opts.Config
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, metrics: newMetrics(), parts: map[string]*cellParts{}, blobMetrics: map[string]*replicated.Metrics{}}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -148,6 +157,9 @@ func Open(opts Options) (*Server, error) {
 	s.store = s.cells
 	if err := s.cells.Open(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster() {
+		s.checkCells(ctx)
 	}
 	if !cfg.Cluster() {
 		// Embedded mode has nothing to fall back on: a data directory
@@ -263,6 +275,16 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Logger:    s.log.With("component", "auth"),
 		Refused:   s.metrics.refused,
 	})
+	total := limit.NewConns(cfg.MaxConnections)
+	s.connTotal = total
+	gate := func(protocol string, max, perAddress, perUserAddr int) *limit.Gate {
+		g := &limit.Gate{Protocol: protocol, Total: total, Proto: limit.NewConns(max), PerAddress: limit.NewConns(perAddress),
+			Refused: s.metrics.connRefused}
+		if perUserAddr > 0 {
+			g.PerUserAddr = limit.NewConns(perUserAddr)
+		}
+		return g
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -278,7 +300,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		CheckHeaderFrom: cfg.SMTP.CheckHeaderFrom,
-		Conns:           limit.NewConns(cfg.SMTP.MaxConnectionsPerIP),
+		Conns:           gate("smtp", cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerIP, 0),
 		AuthLimit:       authLimit,
 		CommandTimeout:  cfg.SMTP.CommandTimeout.D(),
 		Refused:         func(reason string) { s.metrics.refused("smtp", reason) },
@@ -292,11 +314,34 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "imap"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("imap", cfg.IMAP.MaxConnections, cfg.IMAP.MaxConnectionsPerIP, cfg.IMAP.MaxConnectionsPerUserIP),
 		AllowPlainLoopback: cfg.IMAP.AllowPlainLoopback,
 		IdleTimeout:        cfg.IMAP.IdleTimeout.D(),
+		LoginTimeout:       cfg.IMAP.LoginTimeout.D(),
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
 		MaxLiteral:         int64(cfg.IMAP.MaxLiteralSize),
+		MaxMailboxes:       cfg.IMAP.MaxMailboxes,
+		MaxMailboxDepth:    cfg.IMAP.MaxMailboxDepth,
+		MaxMailboxName:     cfg.IMAP.MaxMailboxNameLength,
+	}
+	s.jmap = &jmap.Server{
+		Store:     s.store,
+		BlobsOf:   s.cells.BlobsOf,
+		Auth:      s.dir,
+		AuthLimit: authLimit,
+		Logger:    s.log.With("proto", "jmap"),
+		// An upload is one HTTP request body.
+		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		// EmailSubmission queues as SMTP submission does.
+		Submission: &jmap.Submission{
+			Directory: s.dir,
+			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound: dkim.SigningQueue{
+				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
+				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
+				Log:  s.log.With("component", "dkim"),
+			},
+		},
 	}
 	s.pop3 = &pop3.Server{
 		Store:              s.store,
@@ -306,9 +351,27 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname:           cfg.Hostname,
 		Logger:             s.log.With("proto", "pop3"),
 		AuthLimit:          authLimit,
-		Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+		Conns:              gate("pop3", cfg.POP3.MaxConnections, cfg.POP3.MaxConnectionsPerIP, 0), // one session per account: the maildrop lock
 		AllowPlainLoopback: cfg.POP3.AllowPlainLoopback,
 		CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+	}
+	// Both directories of the tree keep Sieve scripts; another
+	// implementation would leave ManageSieve off.
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.sieve = &managesieve.Server{
+			Auth:               s.dir,
+			Scripts:            scripts,
+			TLS:                tlsConfig,
+			Hostname:           cfg.Hostname,
+			Logger:             s.log.With("proto", "managesieve"),
+			AuthLimit:          authLimit,
+			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
+			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
+			MaxScripts:         cfg.ManageSieve.MaxScripts,
+			MaxRedirects:       sieve.DefaultLimits.Redirects,
+			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
+		}
 	}
 }
 
@@ -333,6 +396,7 @@ func (s *Server) buildWeb() {
 		},
 	}
 	s.web.Cluster = s.clusterStatus
+	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
@@ -377,13 +441,13 @@ func writeProbe(dir string) error {
 	return f.Sync()
 }
 
-// senderChecks returns the SPF, DKIM and DMARC checker of the MX
+// senderChecks returns the SPF, DKIM, DMARC and ARC checker of the MX
 // listener, nil when the configuration turns the checks off.
 func (s *Server) senderChecks() *mailauth.Checker {
 	if !s.cfg.SMTP.CheckSenders {
 		return nil
 	}
-	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname}
+	return &mailauth.Checker{Resolver: s.resolver, Hostname: s.cfg.Hostname, TrustedSealers: s.cfg.SMTP.ARCTrustedSealers}
 }
 
 // blocklists returns the DNS blocklists of the MX listener, nil when none

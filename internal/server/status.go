@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sort"
 	"time"
 
+	"casella/internal/cell"
 	"casella/internal/config"
 	"casella/internal/nodes"
 	"casella/internal/spool"
@@ -89,7 +92,52 @@ func (s *Server) clusterStatus(ctx context.Context) *web.Cluster {
 		cs.Paused = loop[c.Name].Breaker != spool.BreakerClosed
 		cl.Cells = append(cl.Cells, cs)
 	}
+	// Accounts in a cell this node does not know cannot be served or
+	// delivered to here: show them, as down, with what to do.
+	for _, name := range unknownCells(counts, s.cells) {
+		cs := web.CellStatus{Name: name, Accounts: counts[name], Error: unknownCellError(name)}
+		for _, n := range cl.Nodes {
+			cs.Backlog += n.Backlog[name]
+		}
+		cl.Cells = append(cl.Cells, cs)
+	}
 	return cl
+}
+
+// unknownCells returns, sorted, the cells that have accounts by counts
+// but are not among this node's cells.
+func unknownCells(counts map[string]int, r *cell.Router) []string {
+	var out []string
+	for name, n := range counts {
+		if n > 0 && r.Cell(name) == nil {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func unknownCellError(name string) string {
+	if name == "" {
+		return "accounts without a cell, made before the cluster had cells: they cannot be served until they are moved into one, and their mail waits in the spools"
+	}
+	return fmt.Sprintf("not in this node's configuration; add a [[cell]] named %q, or their mail waits in the spools", name)
+}
+
+// checkCells logs the cells that hold accounts but that this node's
+// configuration does not list: their mail waits in the spool, and the
+// operator must know why.
+func (s *Server) checkCells(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	counts, err := s.dir.CellCounts(ctx)
+	if err != nil {
+		s.log.Warn("counting accounts per cell", "err", err)
+		return
+	}
+	for _, name := range unknownCells(counts, s.cells) {
+		s.log.Error("the directory has accounts in a cell this node does not know", "cell", name, "accounts", counts[name], "what to do", unknownCellError(name))
+	}
 }
 
 // Heartbeats of the node register.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"casella/internal/limit"
+	"casella/internal/sessionlog"
 )
 
 // limitListener applies the per-address connection limit and registers
@@ -15,6 +16,8 @@ type limitListener struct {
 	srv *Server
 	// reply sends "421 4.7.0" to refused clients; off below TLS.
 	reply bool
+	// record logs each session's login and end (package sessionlog).
+	record bool
 }
 
 // Accept returns the next connection within the limits; refused ones are
@@ -25,16 +28,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		release := func() {}
-		if conns := l.srv.cfg.Conns; conns != nil {
-			r, ok := conns.Acquire(limit.Key(c.RemoteAddr()))
-			if !ok {
-				l.refuse(c)
-				continue
-			}
-			release = r
+		release, refused := l.srv.cfg.Conns.Admit(limit.Key(c.RemoteAddr()))
+		if refused != "" {
+			l.refuse(c, refused)
+			continue
 		}
 		tc := &trackedConn{Conn: c, srv: l.srv, release: release}
+		if l.record {
+			counted := sessionlog.Wrap(c)
+			tc.Conn = counted
+			tc.record = sessionlog.Start(l.srv.log.With("remote", c.RemoteAddr().String()), "submission", counted)
+		}
 		if !l.srv.track(tc) {
 			tc.Close()
 			continue
@@ -43,18 +47,22 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers a client over its connection limit (RFC 3463 code 4.7.0,
-// a temporary policy refusal) and closes it.
-func (l *limitListener) refuse(c net.Conn) {
-	l.srv.log.Info("smtp: refused", "reason", "too_many_connections", "remote", c.RemoteAddr().String())
-	if f := l.srv.cfg.Refused; f != nil {
-		f("too_many_connections")
-	}
+// refusedText says why a connection is refused.
+var refusedText = map[string]string{
+	limit.RefusedTotal:    "Server busy, try again later",
+	limit.RefusedProtocol: "Too many SMTP connections, try again later",
+	limit.RefusedAddress:  "Too many connections from your address, try again later",
+}
+
+// refuse answers a client over a connection cap (RFC 3463 code 4.7.0, a
+// temporary policy refusal) and closes it.
+func (l *limitListener) refuse(c net.Conn, reason string) {
+	l.srv.log.Info("smtp: refused", "reason", reason, "remote", c.RemoteAddr().String())
 	if l.reply {
 		// A fresh socket's send buffer takes the line at once; the
 		// deadline only guards against the impossible.
 		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+		c.Write([]byte("421 4.7.0 " + refusedText[reason] + "\r\n"))
 	}
 	c.Close()
 }
@@ -65,6 +73,7 @@ type trackedConn struct {
 	net.Conn
 	srv     *Server
 	release func()
+	record  *sessionlog.Session // nil: not logged
 	once    sync.Once
 	guard   *connGuard // set before the session's first read
 }
@@ -88,6 +97,9 @@ func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.release()
 		c.srv.untrack(c)
+		if c.record != nil {
+			c.record.End("")
+		}
 	})
 	return err
 }

@@ -272,7 +272,7 @@ func TestMXQuota(t *testing.T) {
 }
 
 func TestMXConnectionLimit(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Conns = limit.NewConns(1) })
+	e := newTestEnv(t, func(c *Config) { c.Conns = &limit.Gate{PerAddress: limit.NewConns(1)} })
 	first := dialRaw(t, e.mx)
 	second, err := net.Dial("tcp", e.mx)
 	if err != nil {

@@ -118,8 +118,8 @@ type Config struct {
 	// MaxRecipients limits recipients per message; 0 means
 	// DefaultMaxRecipients.
 	MaxRecipients int
-	// Conns, when set, limits concurrent connections per client address.
-	Conns *limit.Conns
+	// Conns, when set, caps concurrent connections.
+	Conns *limit.Gate
 	// AuthLimit slows down failing logins; nil means one of its own with
 	// the defaults.
 	AuthLimit *limit.Auth
@@ -198,7 +198,7 @@ func (s *Server) ServeSubmission(l net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("smtp: submission needs a TLS configuration")
 	}
-	return s.serve(roleSubmission, &limitListener{Listener: l, srv: s, reply: true})
+	return s.serve(roleSubmission, &limitListener{Listener: l, srv: s, reply: true, record: true})
 }
 
 // ServeSubmissions serves message submission over implicit TLS on l
@@ -209,7 +209,7 @@ func (s *Server) ServeSubmissions(l net.Listener) error {
 	}
 	// The limit sits below TLS: a refused client is closed before any
 	// handshake, as a cleartext 421 would not be understood.
-	return s.serve(roleSubmission, tls.NewListener(&limitListener{Listener: l, srv: s}, s.cfg.TLS))
+	return s.serve(roleSubmission, tls.NewListener(&limitListener{Listener: l, srv: s, record: true}, s.cfg.TLS))
 }
 
 func (s *Server) serve(r role, l net.Listener) error {

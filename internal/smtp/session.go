@@ -61,6 +61,9 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		}
 	}
 	if b.role == roleSubmission {
+		if record := sessionRecord(c.Conn()); record != nil {
+			return recordedSession{&submissionSession{session: s}, record}, nil
+		}
 		return &submissionSession{session: s}, nil
 	}
 	return s, nil

@@ -3,8 +3,13 @@ package smtp
 import (
 	"encoding/base64"
 	"errors"
+	"io"
+	"log/slog"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
@@ -134,6 +139,82 @@ func TestOwns(t *testing.T) {
 	} {
 		if got := owns("alice@example.test", tc.addr); got != tc.ok {
 			t.Errorf("owns(alice, %q) = %v, want %v", tc.addr, got, tc.ok)
+		}
+	}
+}
+
+// syncBuffer is a log destination written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSubmissionSessionLog: a submission session leaves its login and its
+// end in the log.
+func TestSubmissionSessionLog(t *testing.T) {
+	var logs syncBuffer
+	e := newTestEnv(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	c, err := gosmtp.DialTLS(e.submissions, clientTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "bob@example.test", "bob-pw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("bob@example.test", []string{"alice@example.test"}, strings.NewReader(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	end := regexp.MustCompile(`msg="submission session ended" remote=\S+ account=bob@example.test duration=\S+ in=\d+ out=\d+ commands=4 reason=`)
+	for i := 0; !end.MatchString(logs.String()); i++ {
+		if i == 100 {
+			t.Fatalf("no line matching %s:\n%s", end, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the line follows the close
+	}
+	login := regexp.MustCompile(`msg="submission login" remote=127.0.0.1:\d+ account=bob@example.test tls=true mechanism=PLAIN`)
+	if !login.MatchString(logs.String()) {
+		t.Fatalf("no line matching %s:\n%s", login, logs.String())
+	}
+}
+
+// TestSubmissionAuthLineLimit: an AUTH response is a line like any other,
+// bounded before login: a long one ends the session, after a 500 when the
+// client reads it before the connection resets.
+func TestSubmissionAuthLineLimit(t *testing.T) {
+	e := newTestEnv(t, nil)
+	long := strings.Repeat("A", 10000) + "\r\n"
+	for i, prefix := range []string{"AUTH PLAIN ", ""} {
+		rc := dialRaw(t, e.submission)
+		rc.cmd("EHLO client.test", "250")
+		rc.startTLS()
+		rc.cmd("EHLO client.test", "250")
+		if prefix == "" {
+			rc.cmd("AUTH PLAIN", "334")
+		}
+		io.WriteString(rc.c, prefix+long) // the server may close before reading it all
+		for {
+			line, err := rc.r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			if !strings.HasPrefix(line, "500") {
+				t.Fatalf("case %d: %q after a long AUTH line", i, line)
+			}
 		}
 	}
 }

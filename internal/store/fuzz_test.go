@@ -90,3 +90,25 @@ func FuzzNormalizeUIDs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCanonicalMetadataName checks that an accepted annotation name comes
+// back in lower case, stable, and within the rules of RFC 5464 section
+// 3.2.
+func FuzzCanonicalMetadataName(f *testing.F) {
+	for _, s := range []string{"/private/comment", "/SHARED/Vendor/x", "/private/", "/shared//a", "/private/a*", "/x", "", "/private/\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		c, err := CanonicalMetadataName(name)
+		if err != nil {
+			return
+		}
+		if c != strings.ToLower(name) || !utf8.ValidString(c) || strings.Contains(c, "//") || strings.HasSuffix(c, "/") || strings.ContainsAny(c, "*%") ||
+			!strings.HasPrefix(c, "/private/") && !strings.HasPrefix(c, "/shared/") || len(c) > MaxMetadataName {
+			t.Fatalf("CanonicalMetadataName(%q) = %q, not valid", name, c)
+		}
+		if again, err := CanonicalMetadataName(c); err != nil || again != c {
+			t.Fatalf("not stable: %q -> %q -> %q, %v", name, c, again, err)
+		}
+	})
+}

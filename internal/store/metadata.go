@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Mailbox and server annotations (RFC 5464, IMAP METADATA). The store
@@ -16,6 +17,9 @@ const (
 	MaxMetadataValue   = 64 << 10 // bytes of one value
 	MaxMetadataEntries = 100      // entries of one mailbox, or of the server
 	MaxMetadataName    = 255      // bytes of an entry name
+	// MaxMetadataBytes bounds the values of all of an account's
+	// annotations together, however many mailboxes it has.
+	MaxMetadataBytes = 16 << 20
 )
 
 // Errors of SetMetadata.
@@ -23,6 +27,7 @@ var (
 	ErrMetadataTooLarge = errors.New("annotation value too large")
 	ErrMetadataTooMany  = errors.New("too many annotations")
 	ErrMetadataName     = errors.New("invalid annotation name")
+	ErrMetadataQuota    = errors.New("annotations of the account too large")
 )
 
 // MetadataEntry is one annotation: a name such as /private/comment and
@@ -34,14 +39,17 @@ type MetadataEntry struct {
 
 // CanonicalMetadataName checks an entry name (RFC 5464 section 3.2) and
 // returns it in lower case, the form the store keeps: names compare
-// without regard to ASCII case. A name starts with /private/ or /shared/,
+// without regard to case. A name is UTF-8 and starts with /private/ or /shared/,
 // has no empty, "*" or "%" component, no control characters, and does not
 // end with "/".
 func CanonicalMetadataName(name string) (string, error) {
-	if len(name) > MaxMetadataName {
-		return "", fmt.Errorf("%w: %d bytes", ErrMetadataName, len(name))
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w: not UTF-8", ErrMetadataName)
 	}
 	lower := strings.ToLower(name)
+	if len(lower) > MaxMetadataName {
+		return "", fmt.Errorf("%w: %d bytes", ErrMetadataName, len(lower))
+	}
 	rest, ok := strings.CutPrefix(lower, "/private/")
 	if !ok {
 		rest, ok = strings.CutPrefix(lower, "/shared/")

@@ -235,6 +235,10 @@ const (
 	MailboxCreated
 	MailboxChanged // renamed, subscribed, or its counters moved
 	MailboxDeleted
+	// MetadataChanged: an annotation of the mailbox, or of the account
+	// when Mailbox is 0, was set or removed (RFC 5464). It is not a
+	// change of the mailbox's messages: its HIGHESTMODSEQ stays.
+	MetadataChanged
 )
 
 // Usage is an account's quota usage (RFC 9208): exact, maintained with
@@ -310,8 +314,10 @@ type Store interface {
 	// mailbox is 0, and removes those given a nil Value; all or none.
 	// Names are checked with CanonicalMetadataName. A value above
 	// MaxMetadataValue gives ErrMetadataTooLarge; more than
-	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany.
-	// Deleting a mailbox deletes its annotations.
+	// MaxMetadataEntries entries for the mailbox give ErrMetadataTooMany,
+	// values above MaxMetadataBytes for the account ErrMetadataQuota.
+	// Deleting a mailbox deletes its annotations. A set logs one
+	// MetadataChanged change.
 	SetMetadata(ctx context.Context, acct Account, mailbox int64, entries []MetadataEntry) error
 
 	// ClaimRecent raises the mailbox's RecentMark to upTo, if it is

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Authenticate", testAuthenticate},
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
+		{"SieveScripts", testSieveScripts},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {

@@ -75,6 +75,10 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 		db.Close()
 		return nil, err
 	}
+	if _, _, err := migrate.Apply(ctx, db, sieveSchema(dl)); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &Dir{
 		db:        db,
 		q:         sqlprep.New(db),

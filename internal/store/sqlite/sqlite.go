@@ -15,6 +15,12 @@
 //     busy_timeout instead of deadlocking on a lock upgrade; that is also
 //     what serializes the writes to an account. Reads use a pool whose
 //     connections are query_only.
+//   - One goroutine, the writer, owns the write connection's transactions
+//     and commits concurrent callers' writes together, each in its own
+//     savepoint (group.go). A caller is answered only after the shared
+//     commit.
+//   - The writer never checkpoints the WAL; the checkpointer does, on a
+//     connection of its own (checkpoint.go).
 //   - Watch hears only of changes made through the same Store: another
 //     process's commits are not seen until this Store changes the account
 //     too.
@@ -23,12 +29,16 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"casella/internal/sqlprep"
 	"casella/internal/store/sqlstore"
 )
 
@@ -47,7 +57,12 @@ const cacheSize = -8192
 // Store is a store.Store on one SQLite database file.
 type Store struct {
 	*sqlstore.Store
-	w, r *sql.DB
+	w, r  *sql.DB
+	group *groupWriter
+	ck    *checkpointer
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the database at path, applies pending schema
@@ -58,7 +73,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open mailbox store: unusable database path %q", path)
 	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=mmap_size(%d)&_pragma=cache_size(%d)&_time_format=sqlite", busyTimeout, mmapSize, cacheSize)
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
@@ -83,6 +98,26 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
-	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}})
-	return &Store{Store: st, w: w, r: r}, nil
+	ck, err := newCheckpointer(path + "?" + common + "&_pragma=synchronous(FULL)")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
+	}
+	g := newGroupWriter(sqlprep.New(w))
+	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}, Group: g.run})
+	return &Store{Store: st, w: w, r: r, group: g, ck: ck}, nil
 }
+
+// Close lets the writer finish the writes queued already, then closes
+// the database. Writes after Close fail; closing again does nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.group.close()
+		s.closeErr = errors.Join(s.group.wq.Close(), s.ck.close(), s.Store.Close())
+	})
+	return s.closeErr
+}
+
+// Metrics returns the store's metrics, for the server's registry.
+func (s *Store) Metrics() prometheus.Collector { return s.group.sizes }

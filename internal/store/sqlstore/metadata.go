@@ -73,6 +73,19 @@ func (s *Store) SetMetadata(ctx context.Context, acct store.Account, mailbox int
 		if n > store.MaxMetadataEntries {
 			return fmt.Errorf("%d annotations, at most %d: %w", n, store.MaxMetadataEntries, store.ErrMetadataTooMany)
 		}
+		var total int64
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT coalesce(sum(length(value)), 0) FROM metadata WHERE account = $1`, w.acct).Scan(&total); err != nil {
+			return fmt.Errorf("sum annotations: %w", err)
+		}
+		if total > store.MaxMetadataBytes {
+			return fmt.Errorf("%d bytes of annotations, at most %d: %w", total, store.MaxMetadataBytes, store.ErrMetadataQuota)
+		}
+		// Logged directly, not through logChange: the mailbox's
+		// HIGHESTMODSEQ counts changes of its messages only.
+		if _, err := w.exec(`INSERT INTO changes (account, modseq, mailbox, uid, email_id, kind) VALUES ($1, $2, $3, 0, 0, $4)`,
+			w.acct, w.nextModSeq(), mailbox, store.MetadataChanged); err != nil {
+			return fmt.Errorf("log annotation change: %w", err)
+		}
 		return nil
 	})
 }

@@ -56,7 +56,17 @@ type Dialect struct {
 	// other processes learn of the change when it commits (PostgreSQL's
 	// pg_notify).
 	Notify string
+	// Group, when set, runs every write transaction's work instead of a
+	// transaction of its own (SQLite's group commit).
+	Group GroupFunc
 }
+
+// GroupFunc runs work, a caller's write transaction, at most once, within
+// a transaction that may hold other callers' work too, under a context of
+// its own, and returns only once that transaction committed; or with
+// work's error after undoing work alone; or with the error that undid
+// them all, work's changes with them.
+type GroupFunc func(ctx context.Context, work func(ctx context.Context, tx *sqlprep.Tx) error) error
 
 // Store is a store.Store on an SQL database.
 type Store struct {
@@ -105,7 +115,7 @@ func dbError(op string, err error) error {
 		return nil
 	}
 	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalidName, store.ErrNotPermitted, store.ErrHasChildren, store.ErrInvalidFlag, store.ErrTooManyKeywords,
-		store.ErrMetadataTooLarge, store.ErrMetadataTooMany, store.ErrMetadataName} {
+		store.ErrMetadataTooLarge, store.ErrMetadataTooMany, store.ErrMetadataName, store.ErrMetadataQuota} {
 		if errors.Is(err, e) {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -122,42 +132,68 @@ func (s *Store) write(ctx context.Context, op string, acct store.Account, create
 
 // writeEach runs fn once for each of accts, which must be in ascending
 // order, with the account's state, in one transaction, and commits once.
-// Watchers of every changed account are notified after the commit.
+// Watchers of every changed account are notified after the commit. With
+// Dialect.Group, the transaction is a part of the group's (see GroupFunc).
 func (s *Store) writeEach(ctx context.Context, op string, accts []store.Account, create bool, fn func(w *wtx, i int) error) error {
-	tx, err := s.wq.Begin(ctx, nil)
-	if err != nil {
-		return dbError(op, err)
-	}
-	defer tx.Rollback()
-	stmts := map[string]*sql.Stmt{}
 	var changed []store.Account
-	for i, acct := range accts {
-		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, boxes: map[int64]*boxState{}, stmts: stmts}
-		if err := w.load(create); err != nil {
-			return dbError(op, err)
-		}
-		if err := fn(w, i); err != nil {
-			return dbError(op, err)
-		}
-		if err := w.finish(); err != nil {
-			return dbError(op, err)
-		}
-		if w.changed {
-			changed = append(changed, acct)
-		}
+	work := func(ctx context.Context, tx *sqlprep.Tx) error {
+		changed = changed[:0]
+		return s.runAccounts(ctx, tx, accts, create, fn, &changed)
 	}
-	if s.d.Notify != "" {
-		for _, acct := range changed {
-			if _, err := tx.ExecContext(ctx, s.d.Notify, strconv.FormatInt(int64(acct), 10)); err != nil {
-				return dbError(op, fmt.Errorf("notify: %w", err))
-			}
-		}
+	var err error
+	if s.d.Group != nil {
+		err = s.d.Group(ctx, work)
+	} else {
+		err = s.transact(ctx, work)
 	}
-	if err := tx.Commit(); err != nil {
+	if err != nil {
 		return dbError(op, err)
 	}
 	for _, acct := range changed {
 		s.Wake(acct)
+	}
+	return nil
+}
+
+// transact runs work in a transaction of its own and commits it.
+func (s *Store) transact(ctx context.Context, work func(context.Context, *sqlprep.Tx) error) error {
+	tx, err := s.wq.Begin(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := work(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// runAccounts is the work of writeEach within tx: fn for each account,
+// its counters written back, and the accounts it changed appended to
+// changed.
+func (s *Store) runAccounts(ctx context.Context, tx *sqlprep.Tx, accts []store.Account, create bool, fn func(w *wtx, i int) error, changed *[]store.Account) error {
+	stmts := map[string]*sql.Stmt{}
+	for i, acct := range accts {
+		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, boxes: map[int64]*boxState{}, stmts: stmts}
+		if err := w.load(create); err != nil {
+			return err
+		}
+		if err := fn(w, i); err != nil {
+			return err
+		}
+		if err := w.finish(); err != nil {
+			return err
+		}
+		if w.changed {
+			*changed = append(*changed, acct)
+		}
+	}
+	if s.d.Notify != "" {
+		for _, acct := range *changed {
+			if _, err := tx.ExecContext(ctx, s.d.Notify, strconv.FormatInt(int64(acct), 10)); err != nil {
+				return fmt.Errorf("notify: %w", err)
+			}
+		}
 	}
 	return nil
 }

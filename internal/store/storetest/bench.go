@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		{"Mailbox100k", benchMailbox100k},
 		{"UpdateFlags", benchUpdateFlags},
 		{"UpdateFlagsParallel", benchUpdateFlagsParallel},
+		{"WriteParallel", benchWriteParallel},
 	}
 	for _, bc := range benches {
 		b.Run(bc.name, func(b *testing.B) {
@@ -277,3 +279,91 @@ func ensureAccounts(b *testing.B, s store.Store, n int) map[store.Account]int64 
 	}
 	return inboxes
 }
+
+// benchWriteParallel measures IMAP's writes from many sessions at once,
+// on one account and spread over many: what the embedded store's group
+// commit is for. One operation is one STORE, one APPEND, one COPY, or an
+// APPEND of a \Deleted message followed by its EXPUNGE.
+func benchWriteParallel(b *testing.B, s store.Store, _ int64) {
+	const perAccount = 200
+	ops := []struct {
+		name string
+		run  func(acct store.Account, box parallelBoxes, i int) error
+	}{
+		{"Store", func(acct store.Account, box parallelBoxes, i int) error {
+			uid := uint32(i%perAccount) + 1
+			op := store.FlagsAdd
+			if (i/perAccount)%2 == 1 {
+				op = store.FlagsRemove
+			}
+			_, err := s.UpdateFlags(b.Context(), acct, store.FlagUpdate{Mailbox: box.inbox,
+				UIDs: []store.UIDRange{{First: uid, Last: uid}}, Op: op, Flags: []string{store.FlagSeen}})
+			return err
+		}},
+		{"Append", func(acct store.Account, box parallelBoxes, i int) error {
+			_, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{BenchMessage(i)})
+			return err
+		}},
+		{"Expunge", func(acct store.Account, box parallelBoxes, i int) error {
+			m := BenchMessage(i)
+			m.Flags = []string{store.FlagDeleted}
+			uids, err := s.Append(b.Context(), acct, box.inbox, []store.NewMessage{m})
+			if err != nil {
+				return err
+			}
+			_, err = s.Expunge(b.Context(), acct, box.inbox, []store.UIDRange{{First: uids[0], Last: uids[0]}})
+			return err
+		}},
+		{"Copy", func(acct store.Account, box parallelBoxes, i int) error {
+			uid := uint32(i%perAccount) + 1
+			_, err := s.Copy(b.Context(), acct, box.inbox, []store.UIDRange{{First: uid, Last: uid}}, box.archive)
+			return err
+		}},
+	}
+	for _, accounts := range []int{1, 50} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			base := store.Account(accounts * 1000)
+			boxes := make([]parallelBoxes, accounts)
+			for a := range boxes {
+				acct := base + store.Account(a+1)
+				if err := s.EnsureAccount(b.Context(), acct); err != nil {
+					b.Fatal(err)
+				}
+				inbox, err1 := s.Mailbox(b.Context(), acct, store.Inbox)
+				archive, err2 := s.Mailbox(b.Context(), acct, "Archive")
+				if err := errors.Join(err1, err2); err != nil {
+					b.Fatal(err)
+				}
+				boxes[a] = parallelBoxes{inbox.ID, archive.ID}
+				batch := make([]store.NewMessage, perAccount)
+				for j := range batch {
+					batch[j] = BenchMessage(j)
+				}
+				if _, err := s.Append(b.Context(), acct, inbox.ID, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Int64
+			for _, op := range ops {
+				b.Run(op.name, func(b *testing.B) {
+					// 32 sessions per core, each waiting for its write
+					// as an IMAP session waits before its tagged reply.
+					b.SetParallelism(32)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := int(next.Add(1))
+							a := i % accounts
+							if err := op.run(base+store.Account(a+1), boxes[a], i/accounts); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
+// parallelBoxes are the mailboxes of one account of BenchmarkWriteParallel.
+type parallelBoxes struct{ inbox, archive int64 }

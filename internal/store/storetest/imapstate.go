@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -258,8 +259,24 @@ func testMetadata(t *testing.T, s store.Store) {
 		store.MetadataEntry{Name: "/shared/comment", Value: []byte("ours\x00binary")}); err != nil {
 		t.Fatal(err)
 	}
+	before := mailbox(t, s, acct, store.Inbox)
+	_, high, err := s.Changes(ctx, acct, 0, math.MaxInt64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := set(0, store.MetadataEntry{Name: "/shared/admin", Value: []byte("mailto:postmaster@example.org")}); err != nil {
 		t.Fatal(err)
+	}
+	// Each set is one change of the log, not of the mailbox's messages.
+	changes, _, err := s.Changes(ctx, acct, 0, high, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(changes); n != 1 || changes[0].Kind != store.MetadataChanged || changes[0].Mailbox != 0 {
+		t.Errorf("changes after a server annotation: %+v", changes)
+	}
+	if after := mailbox(t, s, acct, store.Inbox); after.HighestModSeq != before.HighestModSeq {
+		t.Errorf("an annotation moved HIGHESTMODSEQ from %d to %d", before.HighestModSeq, after.HighestModSeq)
 	}
 	if got := get(acct, inbox.ID); len(got) != 2 || got["/private/comment"] != "mine" || got["/shared/comment"] != "ours\x00binary" {
 		t.Errorf("mailbox annotations %q", got)
@@ -286,7 +303,7 @@ func testMetadata(t *testing.T, s store.Store) {
 		}
 	}
 	big := make([]byte, store.MaxMetadataValue+1)
-	if err := set(inbox.ID, store.MetadataEntry{Name: "/private/big", Value: big}); !errors.Is(err, store.ErrMetadataTooLarge) {
+	if err = set(inbox.ID, store.MetadataEntry{Name: "/private/big", Value: big}); !errors.Is(err, store.ErrMetadataTooLarge) {
 		t.Errorf("value of %d bytes: %v, want ErrMetadataTooLarge", len(big), err)
 	}
 	var many []store.MetadataEntry
@@ -302,6 +319,24 @@ func testMetadata(t *testing.T, s store.Store) {
 	// Replacing within the limit works.
 	if err := set(inbox.ID, append(many[:store.MaxMetadataEntries-1], store.MetadataEntry{Name: "/shared/comment"})...); err != nil {
 		t.Errorf("a set within the limit: %v", err)
+	}
+
+	// The account's annotations together stay within MaxMetadataBytes,
+	// however many mailboxes carry them.
+	value := make([]byte, store.MaxMetadataValue)
+	full := make([]store.MetadataEntry, store.MaxMetadataEntries)
+	for i := range full {
+		full[i] = store.MetadataEntry{Name: fmt.Sprintf("/private/full%d", i), Value: value}
+	}
+	perMailbox := int64(store.MaxMetadataEntries * store.MaxMetadataValue)
+	var quotaErr error
+	for _, name := range []string{"Sent", "Drafts", "Trash", "Junk"} {
+		if quotaErr = set(mailbox(t, s, acct, name).ID, full...); quotaErr != nil {
+			break
+		}
+	}
+	if !errors.Is(quotaErr, store.ErrMetadataQuota) || 4*perMailbox <= store.MaxMetadataBytes {
+		t.Errorf("annotations past %d bytes for the account: %v, want ErrMetadataQuota", store.MaxMetadataBytes, quotaErr)
 	}
 
 	mb, err := s.CreateMailbox(ctx, acct, "Annotated", "")

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestJMAPWithJam drives a full JMAP session with jmap-jam, an independent
+// client from npm (e2e/jmap, installed by .ci/run with npm ci), against the
+// real binary: mail delivered over SMTP is listed, read, flagged, moved and
+// pushed; a message is uploaded and imported; one is written, sent with
+// EmailSubmission, filed in Sent and delivered back to the inbox.
+func TestJMAPWithJam(t *testing.T) {
+	need(t, "node")
+	if _, err := os.Stat(filepath.Join("jmap", "node_modules", "jmap-jam")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("jmap-jam is not installed; .ci/run should run npm ci in e2e/jmap")
+		}
+		t.Skip("jmap-jam is not installed: run npm ci in e2e/jmap")
+	}
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "alice@example.test", "alice-password-1"
+	setupAccount(t, s, user, pass)
+	msg := testMessage("jam1", "bob@remote.test", user, "Hello from SMTP.")
+	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: "bob@remote.test", To: []string{user}, Data: b64(msg)}}})
+
+	url := "http://" + s.addr("http") + "/.well-known/jmap"
+	var out struct {
+		AccountID           string   `json:"accountId"`
+		Mailboxes           []string `json:"mailboxes"`
+		InboxTotal          int      `json:"inboxTotal"`
+		Subject             string   `json:"subject"`
+		From                string   `json:"from"`
+		Body                string   `json:"body"`
+		Keywords            []string `json:"keywords"`
+		InArchive           bool     `json:"inArchive"`
+		Pushed              bool     `json:"pushed"`
+		DraftSubject        string   `json:"draftSubject"`
+		Download            bool     `json:"download"`
+		DownloadDisposition string   `json:"downloadDisposition"`
+		ChangesError        string   `json:"changesError"`
+		Submitted           bool     `json:"submitted"`
+		Arrived             bool     `json:"arrived"`
+		InSent              int      `json:"inSent"`
+	}
+	// Delivery from the spool is asynchronous: wait until the inbox has it.
+	waitFor(t, 30*time.Second, "the message in the inbox", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "node", "session.mjs", url, user, pass)
+		cmd.Dir = "jmap"
+		b, err := cmd.Output()
+		if err != nil {
+			if ee, ok := err.(*exec.ExitError); ok && strings.Contains(string(ee.Stderr), "Cannot read properties of undefined") {
+				return false // the inbox is still empty
+			}
+			t.Fatalf("node session.mjs: %v\n%s", err, b)
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("output of session.mjs: %v\n%s", err, b)
+		}
+		return true
+	})
+	if out.AccountID == "" || !slices.Contains(out.Mailboxes, "INBOX") || out.InboxTotal != 1 {
+		t.Errorf("session and mailboxes: %+v", out)
+	}
+	if out.Subject != "test jam1" || out.From != "bob@remote.test" || out.Body != "Hello from SMTP." {
+		t.Errorf("email: subject %q from %q body %q", out.Subject, out.From, out.Body)
+	}
+	if !slices.Equal(out.Keywords, []string{"$flagged", "$seen"}) || !out.InArchive {
+		t.Errorf("after set: keywords %v in archive %v", out.Keywords, out.InArchive)
+	}
+	if !out.Pushed {
+		t.Error("no StateChange was pushed")
+	}
+	if out.DraftSubject != "draft from jam" || !out.Download || !strings.HasPrefix(out.DownloadDisposition, "attachment") {
+		t.Errorf("upload, import and download: %+v", out)
+	}
+	if !out.Submitted || !out.Arrived || out.InSent != 1 {
+		t.Errorf("send through EmailSubmission: submitted %v, arrived %v, %d in Sent", out.Submitted, out.Arrived, out.InSent)
+	}
+	if out.ChangesError != "cannotCalculateChanges" {
+		t.Errorf("error for a bad state: %q", out.ChangesError)
+	}
+}

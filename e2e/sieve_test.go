@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// sieveConnect runs sieve-connect (Debian's independent ManageSieve
+// client) against the server, giving it the password on a pipe.
+func sieveConnect(t *testing.T, s *server, user, pass string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(pass + "\n")
+	w.Close()
+	defer r.Close()
+	full := append([]string{"--server", "127.0.0.1", "--port", s.port("managesieve"), "--user", user,
+		"--passwordfd", "3", "--notlsverify", "--authmech", "PLAIN"}, args...)
+	cmd := exec.CommandContext(ctx, "sieve-connect", full...)
+	cmd.ExtraFiles = []*os.File{r}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestManageSieveClient drives the ManageSieve server with sieve-connect:
+// upload, list, activate, download, and a broken script refused with its
+// line number.
+func TestManageSieveClient(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "sieve@example.test", "sieve-secret-1"
+	setupAccount(t, s, user, pass)
+
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.sieve")
+	os.WriteFile(good, []byte("require [\"fileinto\", \"imap4flags\", \"mailbox\"];\nif header :contains \"subject\" \"report\" {\n  fileinto :create :flags \"\\\\Seen\" \"Reports\";\n}\n"), 0o600)
+	bad := filepath.Join(dir, "bad.sieve")
+	os.WriteFile(bad, []byte("keep;\nif true {\n  fileinto \"x\";\n}\n"), 0o600)
+
+	ok := func(args ...string) string {
+		t.Helper()
+		out, err := sieveConnect(t, s, user, pass, args...)
+		if err != nil {
+			t.Fatalf("sieve-connect %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	ok("--upload", "--localsieve", good, "--remotesieve", "filters")
+	ok("--activate", "--remotesieve", "filters")
+	if out := ok("--list"); !strings.Contains(out, "filters") || !strings.Contains(strings.ToLower(out), "active") {
+		t.Errorf("list: %s", out)
+	}
+	back := filepath.Join(dir, "back.sieve")
+	ok("--download", "--remotesieve", "filters", "--localsieve", back)
+	if got, _ := os.ReadFile(back); !strings.Contains(string(got), "Reports") {
+		t.Errorf("downloaded %q", got)
+	}
+	ok("--checkscript", "--localsieve", good)
+	out, err := sieveConnect(t, s, user, pass, "--upload", "--localsieve", bad, "--remotesieve", "broken")
+	if err == nil || !strings.Contains(out, "line 3") {
+		t.Errorf("a broken script: %v\n%s", err, out)
+	}
+	if out := ok("--list"); strings.Contains(out, "broken") {
+		t.Errorf("a broken script was stored: %s", out)
+	}
+	if out, err := sieveConnect(t, s, user, "wrong-password", "--list"); err == nil {
+		t.Errorf("a wrong password listed scripts:\n%s", out)
+	}
+
+	// Mail through SMTP: the active script files the report, the other
+	// message goes to INBOX. Delivery keeps each account's order, so once
+	// the second is in INBOX the first has been filed.
+	sc, err := smtp.Dial(s.addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for _, id := range []string{"report", "plain"} {
+		if err := sendSMTP(sc, "boss@remote.test", []string{user}, testMessage(id, "boss@remote.test", user, "Hello.")); err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+	}
+	waitFor(t, 60*time.Second, "delivery", func() bool { return countStored(t, s, user, pass, "INBOX") == 1 })
+	if n := countStored(t, s, user, pass, "Reports"); n != 1 {
+		t.Errorf("Reports holds %d messages, want 1", n)
+	}
+}
+
+// TestSieveCrashSIGKILL kills the server while mail arrives for an account
+// whose script files every message into two mailboxes: after the restarts
+// each accepted message is in each mailbox exactly once.
+func TestSieveCrashSIGKILL(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "crash@example.test", "crash-secret-1"
+	setupAccount(t, s, user, pass)
+	script := filepath.Join(t.TempDir(), "copy.sieve")
+	os.WriteFile(script, []byte("require [\"fileinto\", \"copy\", \"mailbox\"];\nfileinto :copy :create \"Copies\";\n"), 0o600)
+	for _, args := range [][]string{{"--upload", "--localsieve", script, "--remotesieve", "copy"}, {"--activate", "--remotesieve", "copy"}} {
+		if out, err := sieveConnect(t, s, user, pass, args...); err != nil {
+			t.Fatalf("sieve-connect: %v\n%s", err, out)
+		}
+	}
+
+	accepted, attempted := map[string][]byte{}, map[string][]byte{}
+	for round := range 3 {
+		if round > 0 {
+			s = startServer(t, data, config)
+		}
+		killAt := time.Duration(300+rand.IntN(1000)) * time.Millisecond
+		killed := make(chan struct{})
+		go func() {
+			time.Sleep(killAt)
+			s.kill()
+			close(killed)
+		}()
+		acc, att := load(s.addr("smtp"), fmt.Sprintf("s%d", round), user, 10, 100)
+		<-killed
+		maps.Copy(accepted, acc)
+		maps.Copy(attempted, att)
+		t.Logf("round %d: killed after %v; %d accepted of %d attempted", round, killAt, len(acc), len(att))
+	}
+	s = startServer(t, data, config)
+	waitFor(t, 120*time.Second, "the spool to drain", func() bool { return inboundDepth(t, s) == 0 })
+	checkExactlyOnce(t, s, user, pass, accepted, attempted)
+	checkExactlyOnceIn(t, s, user, pass, "Copies", accepted, attempted)
+	t.Logf("%d accepted, each filed exactly once in INBOX and in Copies", len(accepted))
+}

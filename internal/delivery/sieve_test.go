@@ -1,0 +1,128 @@
+package delivery
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"casella/internal/directory/sqlitedir"
+	"casella/internal/spool"
+	"casella/internal/store"
+)
+
+// sieveSetup adds an account with an active script to a real directory and
+// turns filtering on.
+func sieveSetup(t testing.TB, e *env, script string) store.Account {
+	t.Helper()
+	ctx := context.Background()
+	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	if _, err := dir.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := dir.AddAccount(ctx, "u1@example.com", "u1-password", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.EnsureAccount(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.PutSieveScript(ctx, a.ID, "main", script); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.SetActiveSieveScript(ctx, a.ID, "main"); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Filters = &Filters{Scripts: dir, Logger: quiet()}
+	return a.ID
+}
+
+type filed struct {
+	subject string
+	flags   []string
+}
+
+func (e *env) filed(t *testing.T, acct store.Account, name string) []filed {
+	t.Helper()
+	ctx := context.Background()
+	mb, err := e.store.Mailbox(ctx, acct, name)
+	if err != nil {
+		return nil
+	}
+	var out []filed
+	err = e.store.Messages(ctx, acct, store.Query{Mailbox: mb.ID, WithMeta: true}, func(m *store.Message) error {
+		out = append(out, filed{m.Meta.Envelope.Subject, slices.Clone(m.Flags)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+const filterScript = `require ["fileinto", "imap4flags", "copy", "mailbox"];
+if header :contains "subject" "report" { fileinto :flags "\\Seen" "Reports"; }
+elsif header :contains "subject" "both" { fileinto :copy :create "Archive"; addflag "$Both"; }
+elsif header :contains "subject" "spam" { discard; }
+elsif header :contains "subject" "away" { redirect "elsewhere@example.org"; }
+`
+
+func TestSieveFiles(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, filterScript)
+	ctx := context.Background()
+	if _, err := e.store.CreateMailbox(ctx, acct, "Reports", ""); err != nil {
+		t.Fatal(err)
+	}
+	rcpt := []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}
+	for _, subject := range []string{"daily report", "for both", "spam spam", "away", "plain"} {
+		e.enqueue(t, "a@example.org", rcpt, "From: a@example.org\r\nTo: u1@example.com\r\nSubject: "+subject+"\r\n\r\nBody.\r\n")
+	}
+	e.run(t)
+	e.drain(t)
+	want := map[string][]filed{
+		"Reports": {{"daily report", []string{`\Seen`}}},
+		"Archive": {{"for both", nil}},
+		// The redirect is not performed yet: the message is kept.
+		"INBOX": {{"for both", []string{"$Both"}}, {"away", nil}, {"plain", nil}},
+	}
+	for name, w := range want {
+		got := e.filed(t, acct, name)
+		if len(got) != len(w) {
+			t.Errorf("%s: got %v, want %v", name, got, w)
+			continue
+		}
+		for i := range w {
+			if got[i].subject != w[i].subject || !slices.Equal(got[i].flags, w[i].flags) {
+				t.Errorf("%s[%d]: got %v, want %v", name, i, got[i], w[i])
+			}
+		}
+	}
+}
+
+// TestSieveReplay delivers one task twice, as the spool does after a crash
+// between the store's commit and the spool's removal: nothing is filed
+// twice, in any of the mailboxes the script files into.
+func TestSieveReplay(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, filterScript)
+	entry := &spool.Entry{ID: "entry-1", Envelope: spool.Envelope{From: "a@example.org", Received: time.Now(),
+		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}}}
+	task := spool.Task{Entry: entry, Data: []byte("Subject: for both\r\n\r\nx\r\n"), Rcpt: 0}
+	for range 2 {
+		if err := e.d.HandleBatch(context.Background(), []spool.Task{task}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.filed(t, acct, "INBOX"); len(got) != 1 {
+		t.Errorf("INBOX: %v", got)
+	}
+	if got := e.filed(t, acct, "Archive"); len(got) != 1 {
+		t.Errorf("Archive: %v", got)
+	}
+}

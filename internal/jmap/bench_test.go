@@ -1,0 +1,73 @@
+package jmap
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"casella/internal/message"
+	"casella/internal/store"
+)
+
+// fill delivers n small messages to alice's inbox, in threads of four.
+func (e *testEnv) fill(tb testing.TB, n int) {
+	ctx := context.Background()
+	if err := e.store.EnsureAccount(ctx, 1); err != nil {
+		tb.Fatal(err)
+	}
+	var batch []store.Delivery
+	for i := range n {
+		subject := fmt.Sprintf("Topic %d", i/4)
+		if i%4 != 0 {
+			subject = "Re: " + subject
+		}
+		raw := []byte(fmt.Sprintf("From: user%d@example.org\r\nTo: alice@example.org\r\nSubject: %s\r\nMessage-ID: <m%d@example.org>\r\nReferences: <m%d@example.org>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of message %d.\r\n", i%50, subject, i, i-i%4, i))
+		key, err := e.blobs.Put(ctx, raw)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		batch = append(batch, store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: store.NewMessage{Blob: key, Size: int64(len(raw)), Meta: message.Parse(raw)}})
+		if len(batch) == 500 || i == n-1 {
+			if _, err := e.store.DeliverBatch(ctx, batch); err != nil {
+				tb.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// BenchmarkQueryAndGet is what a client's mailbox list costs: the newest
+// 50 emails of a 10,000-message inbox (JMAP_BENCH_MESSAGES to change it),
+// with and without collapsing threads, and their list properties with
+// preview, in one request. The first request of an account at a state
+// reads the whole account; the others reuse its index.
+func BenchmarkQueryAndGet(b *testing.B) {
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("JMAP_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	e := newTestEnv(b)
+	e.fill(b, n)
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			e.srv.indexes = indexCache{}
+			e.api([]any{"Email/query", map[string]any{"limit": 50}, "q"})
+		}
+	})
+	inbox := e.mailboxID("INBOX")
+	for _, collapse := range []bool{false, true} {
+		b.Run(fmt.Sprintf("collapseThreads=%v", collapse), func(b *testing.B) {
+			for b.Loop() {
+				r := e.api(
+					[]any{"Email/query", map[string]any{"filter": map[string]any{"inMailbox": inbox}, "sort": []any{map[string]any{"property": "receivedAt", "isAscending": false}}, "limit": 50, "collapseThreads": collapse}, "q"},
+					[]any{"Email/get", map[string]any{"#ids": map[string]any{"resultOf": "q", "name": "Email/query", "path": "/ids"}, "properties": []string{"subject", "from", "receivedAt", "keywords", "preview", "threadId"}}, "g"},
+				)
+				if n := len(r[1][1].(map[string]any)["list"].([]any)); n != 50 {
+					b.Fatalf("got %d emails", n)
+				}
+			}
+		})
+	}
+}
