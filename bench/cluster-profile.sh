@@ -26,7 +26,9 @@ until grep -q 'Ctrl-C stops the cluster' "$WORK/cluster.out"; do
 	sleep 0.5
 done
 N1="$WORK/cluster/node1"
-PG=$(awk '/^PostgreSQL/ { print $2 }' "$WORK/cluster.out")
+# One PostgreSQL per cell ("PostgreSQL of cell a: HOST:PORT"); the last
+# also holds the directory.
+PGS=$(grep -o 'PostgreSQL of cell [^:]*: [0-9.:]*' "$WORK/cluster.out" | awk '{ print $NF }')
 seq -f 'user%g@example.test' 1 "$MAILBOXES" | xargs -P 4 -I{} \
 	"$CASELLA" account add {} --password "$PASSWORD" --data "$N1/data" --config "$N1/casella.toml" >/dev/null
 
@@ -58,17 +60,25 @@ wait $CURL
 drain
 
 log "statements of $COUNTED messages"
-psql -q "postgres://casella@$PG/postgres" -c "ALTER SYSTEM SET log_statement = 'all'" \
-	-c "ALTER SYSTEM SET log_line_prefix = 'db=%d '" -c "SELECT pg_reload_conf()" >/dev/null
+declare -A before
+for pg in $PGS; do
+	psql -q "postgres://casella@$pg/postgres" -c "ALTER SYSTEM SET log_statement = 'all'" \
+		-c "ALTER SYSTEM SET log_line_prefix = 'db=%d '" -c "SELECT pg_reload_conf()" >/dev/null
+done
 sleep 1
-PGLOG="$WORK/cluster/postgres/server.log"
-before=$(wc -l <"$PGLOG")
+for l in "$WORK"/cluster/postgres-*/server.log; do
+	before[$l]=$(wc -l <"$l")
+done
 smtp "$COUNTED" counted
 drain
 sleep 1
-psql -q "postgres://casella@$PG/postgres" -c "ALTER SYSTEM RESET log_statement" \
-	-c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
-tail -n +"$((before + 1))" "$PGLOG" | grep -E 'LOG:  (statement|execute)' >"$WORK/statements.log" || true
+for pg in $PGS; do
+	psql -q "postgres://casella@$pg/postgres" -c "ALTER SYSTEM RESET log_statement" \
+		-c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
+done
+for l in "$WORK"/cluster/postgres-*/server.log; do
+	tail -n +"$((before[$l] + 1))" "$l"
+done | grep -E 'LOG:  (statement|execute)' >"$WORK/statements.log" || true
 accepted=$(jq .accepted "$WORK/counted.json")
 echo "statements per accepted message, by database and kind ($accepted messages):"
 # Each line: db=NAME LOG:  execute <name>: SQL, or statement: SQL; group

@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
+	"casella/internal/blast"
 	"casella/internal/blob/s3/s3test"
 	"casella/internal/pgtest"
 	"casella/internal/web"
@@ -142,179 +139,28 @@ func TestClusterCrossNodeIdle(t *testing.T) {
 	}
 }
 
-// smtpResult is how one message of the cluster load ended.
-type smtpResult struct {
-	id, rcpt string
-	data     []byte
-	code     int // 250, or the SMTP error code; 0 for a broken connection
-	err      error
-}
-
 // clusterLoad sends messages to the accounts of both cells in turn,
 // through both nodes in turn, over conns connections, until stop is
 // closed, and returns every result.
-func clusterLoad(c *cluster, conns int, stop <-chan struct{}) []smtpResult {
-	var rcpts []string
+func clusterLoad(c *cluster, conns int, stop <-chan struct{}) []blast.Result {
+	spec := blast.LoadSpec{From: "load@remote.test", Connections: conns}
+	for _, node := range c.nodes {
+		spec.SMTP = append(spec.SMTP, node.addr("smtp"))
+	}
 	for _, cell := range []string{"a", "b"} {
-		rcpts = append(rcpts, c.accounts[cell]...)
+		spec.Rcpts = append(spec.Rcpts, c.accounts[cell]...)
 	}
-	var mu sync.Mutex
-	var out []smtpResult
-	var wg sync.WaitGroup
-	var seq atomic.Int64
-	for k := range conns {
-		wg.Go(func() {
-			node := c.nodes[k%len(c.nodes)]
-			var cl *smtp.Client
-			defer func() {
-				if cl != nil {
-					cl.Close()
-				}
-			}()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if cl == nil {
-					var err error
-					if cl, err = smtp.Dial(node.addr("smtp")); err != nil {
-						time.Sleep(50 * time.Millisecond)
-						continue
-					}
-				}
-				i := seq.Add(1)
-				rcpt := rcpts[int(i)%len(rcpts)]
-				id := fmt.Sprintf("blast-%d", i)
-				data := testMessage(id, "load@remote.test", rcpt, fmt.Sprintf("Message %d.\r\n%s", i, strings.Repeat("blast radius ", 1+int(i)%70)))
-				r := smtpResult{id: id, rcpt: rcpt, data: data, code: 250}
-				if err := sendSMTP(cl, "load@remote.test", []string{rcpt}, data); err != nil {
-					r.err = err
-					var se *smtp.SMTPError
-					if errors.As(err, &se) {
-						r.code = se.Code
-						cl.Reset()
-					} else {
-						r.code = 0
-						cl.Close()
-						cl = nil
-					}
-				}
-				mu.Lock()
-				out = append(out, r)
-				mu.Unlock()
-			}
-		})
+	spec.Compose = func(i int64, rcpt string) (string, []byte) {
+		id := fmt.Sprintf("blast-%d", i)
+		return id, testMessage(id, "load@remote.test", rcpt, fmt.Sprintf("Message %d.\r\n%s", i, strings.Repeat("blast radius ", 1+int(i)%70)))
 	}
-	wg.Wait()
-	return out
+	return blast.NewLoad(spec).Run(stop)
 }
 
 // sessionCheck logs in over IMAP and POP3 on a node and runs a few
 // commands, returning the first failure.
 func sessionCheck(node *server, user string) error {
-	cl, err := imapclient.DialInsecure(node.addr("imap"), nil)
-	if err != nil {
-		return fmt.Errorf("imap dial: %w", err)
-	}
-	defer cl.Close()
-	if err := cl.Login(user, user).Wait(); err != nil {
-		return fmt.Errorf("imap login: %w", err)
-	}
-	sel, err := cl.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		return fmt.Errorf("imap select: %w", err)
-	}
-	if sel.NumMessages > 0 {
-		var seq imap.SeqSet
-		seq.AddNum(sel.NumMessages)
-		section := &imap.FetchItemBodySection{Peek: true}
-		if _, err := cl.Fetch(seq, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect(); err != nil {
-			return fmt.Errorf("imap fetch: %w", err)
-		}
-	}
-	if err := cl.Noop().Wait(); err != nil {
-		return fmt.Errorf("imap noop: %w", err)
-	}
-	if err := cl.Logout().Wait(); err != nil {
-		return fmt.Errorf("imap logout: %w", err)
-	}
-	return pop3Check(node.addr("pop3"), user)
-}
-
-// pop3Check runs USER, PASS, STAT, LIST, RETR of the last message and
-// QUIT, and returns the first reply that is not +OK.
-func pop3Check(addr, user string) error {
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("pop3 dial: %w", err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	r := bufio.NewReader(conn)
-	line := func() (string, error) {
-		l, err := r.ReadString('\n')
-		return strings.TrimRight(l, "\r\n"), err
-	}
-	multi := func() ([]string, error) {
-		var lines []string
-		for {
-			l, err := line()
-			if err != nil {
-				return nil, err
-			}
-			if l == "." {
-				return lines, nil
-			}
-			lines = append(lines, l)
-		}
-	}
-	cmd := func(c string) (string, error) {
-		if c != "" {
-			if _, err := fmt.Fprintf(conn, "%s\r\n", c); err != nil {
-				return "", err
-			}
-		}
-		l, err := line()
-		if err != nil {
-			return "", err
-		}
-		if !strings.HasPrefix(l, "+OK") {
-			name, _, _ := strings.Cut(c, " ")
-			return "", fmt.Errorf("pop3 %q: %s", name, l)
-		}
-		return l, nil
-	}
-	if _, err := cmd(""); err != nil {
-		return err
-	}
-	for _, c := range []string{"USER " + user, "PASS " + user} {
-		if _, err := cmd(c); err != nil {
-			return err
-		}
-	}
-	stat, err := cmd("STAT")
-	if err != nil {
-		return err
-	}
-	var n int
-	fmt.Sscanf(stat, "+OK %d", &n)
-	if _, err := cmd("LIST"); err != nil {
-		return err
-	}
-	if _, err := multi(); err != nil {
-		return err
-	}
-	if n > 0 {
-		if _, err := cmd(fmt.Sprintf("RETR %d", n)); err != nil {
-			return err
-		}
-		if _, err := multi(); err != nil {
-			return err
-		}
-	}
-	_, err = cmd("QUIT")
+	_, err := blast.SessionCheck(node.addr("imap"), node.addr("pop3"), user, user)
 	return err
 }
 
@@ -326,7 +172,7 @@ func pop3Check(addr, user string) error {
 // exactly once, byte for byte.
 func TestClusterBlastRadius(t *testing.T) {
 	c := startCluster(t, 3)
-	blast(t, c, "PostgreSQL", func() { c.pg["a"].Stop("immediate") }, func() {
+	blastRadius(t, c, "PostgreSQL", func() { c.pg["a"].Stop("immediate") }, func() {
 		if err := c.pg["a"].Restart(); err != nil {
 			t.Fatalf("restart cell a's PostgreSQL: %v", err)
 		}
@@ -338,18 +184,18 @@ func TestClusterBlastRadius(t *testing.T) {
 // and fail, temporarily, to read message bytes.
 func TestClusterBlastRadiusS3(t *testing.T) {
 	c := startCluster(t, 3)
-	blast(t, c, "S3 server", c.s3["a"].Kill, func() {
+	blastRadius(t, c, "S3 server", c.s3["a"].Kill, func() {
 		if err := c.s3["a"].Restart(); err != nil {
 			t.Fatalf("restart cell a's S3 server: %v", err)
 		}
 	})
 }
 
-// blast runs the load, breaks cell a with down, checks the sessions of
+// blastRadius runs the load, breaks cell a with down, checks the sessions of
 // both cells, mends it with up, and checks every accepted message.
-func blast(t *testing.T, c *cluster, what string, down, up func()) {
+func blastRadius(t *testing.T, c *cluster, what string, down, up func()) {
 	stop := make(chan struct{})
-	results := make(chan []smtpResult, 1)
+	results := make(chan []blast.Result, 1)
 	go func() { results <- clusterLoad(c, 8, stop) }()
 	time.Sleep(2 * time.Second)
 	down()
@@ -363,10 +209,10 @@ func blast(t *testing.T, c *cluster, what string, down, up func()) {
 					t.Errorf("round %d: cell b's %s on node %d during cell a's outage: %v", round, user, i+1, err)
 				}
 			}
-			for _, err := range []error{sessionCheck(node, c.accounts["a"][0]), pop3Check(node.addr("pop3"), c.accounts["a"][0])} {
+			for _, err := range []error{sessionCheck(node, c.accounts["a"][0]), pop3Only(node, c.accounts["a"][0])} {
 				if err == nil {
 					t.Errorf("round %d: cell a's sessions on node %d work while its %s is down", round, i+1, what)
-				} else if !temporary(err) {
+				} else if !blast.Temporary(err) {
 					t.Errorf("round %d: cell a's session on node %d failed without a temporary error: %v", round, i+1, err)
 				}
 			}
@@ -374,12 +220,12 @@ func blast(t *testing.T, c *cluster, what string, down, up func()) {
 	}
 	// Deliveries to cell b go on: a message sent now through either node
 	// reaches its mailbox while cell a is still down.
-	var probes []smtpResult
+	var probes []blast.Result
 	for i, node := range c.nodes {
 		user := c.accounts["b"][0]
 		id := fmt.Sprintf("during-%d", i)
 		data := testMessage(id, "probe@remote.test", user, "Cell b still works.")
-		probes = append(probes, smtpResult{id: id, rcpt: user, data: data, code: 250})
+		probes = append(probes, blast.Result{ID: id, Rcpt: user, Data: data, Code: 250})
 		sc, err := smtp.Dial(node.addr("smtp"))
 		if err != nil {
 			t.Fatal(err)
@@ -442,14 +288,10 @@ func clusterStatus(t *testing.T, s *server) web.Cluster {
 	return *st.Cluster
 }
 
-// temporary reports whether a session's failure is one of the temporary
-// answers: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP].
-func temporary(err error) bool {
-	var ie *imap.Error
-	if errors.As(err, &ie) {
-		return ie.Code == imap.ResponseCodeUnavailable
-	}
-	return strings.Contains(err.Error(), "[SYS/TEMP]")
+// pop3Only runs a POP3 session alone on a node.
+func pop3Only(node *server, user string) error {
+	_, err := blast.POP3Check(node.addr("pop3"), user, user)
+	return err
 }
 
 // TestClusterNodeKill: a node SIGKILLed under load and started again
@@ -458,7 +300,7 @@ func temporary(err error) bool {
 func TestClusterNodeKill(t *testing.T) {
 	c := startCluster(t, 2)
 	stop := make(chan struct{})
-	results := make(chan []smtpResult, 1)
+	results := make(chan []blast.Result, 1)
 	go func() { results <- clusterLoad(c, 8, stop) }()
 	time.Sleep(3 * time.Second)
 	victim := c.nodes[1]
@@ -475,26 +317,17 @@ func TestClusterNodeKill(t *testing.T) {
 // checkAll waits for every node's spool to drain and checks that each
 // message accepted for an account is in its INBOX exactly once, byte for
 // byte, and that nothing else is, but messages whose reply was lost.
-func checkAll(t *testing.T, c *cluster, rs []smtpResult) {
+func checkAll(t *testing.T, c *cluster, rs []blast.Result) {
 	t.Helper()
-	accepted := map[string]map[string][]byte{}
-	attempted := map[string]map[string][]byte{}
 	codes := map[int]int{}
 	errs := map[string]int{}
 	for _, r := range rs {
-		codes[r.code]++
-		if r.err != nil {
-			errs[r.err.Error()]++
+		codes[r.Code]++
+		if r.Err != nil {
+			errs[r.Err.Error()]++
 		}
-		if attempted[r.rcpt] == nil {
-			attempted[r.rcpt], accepted[r.rcpt] = map[string][]byte{}, map[string][]byte{}
-		}
-		attempted[r.rcpt][r.id] = r.data
-		if r.code == 250 {
-			accepted[r.rcpt][r.id] = r.data
-		}
-		if r.code >= 500 {
-			t.Errorf("message %s to %s refused with %d", r.id, r.rcpt, r.code)
+		if r.Code >= 500 {
+			t.Errorf("message %s to %s refused with %d", r.ID, r.Rcpt, r.Code)
 		}
 	}
 	t.Logf("SMTP replies (0: connection lost): %v", codes)
@@ -505,12 +338,18 @@ func checkAll(t *testing.T, c *cluster, rs []smtpResult) {
 		waitFor(t, 180*time.Second, fmt.Sprintf("node %d's spool to drain", i+1), func() bool { return inboundDepth(t, node) == 0 })
 	}
 	for _, cell := range []string{"a", "b"} {
-		n := 0
+		var sum blast.Tally
 		for _, user := range c.accounts[cell] {
-			checkExactlyOnce(t, c.nodes[0], user, user, accepted[user], attempted[user])
-			n += len(accepted[user])
+			tally, err := blast.Check(t.Context(), c.nodes[0].addr("imap"), user, user, rs)
+			if err != nil {
+				t.Fatalf("reading %s's INBOX: %v", user, err)
+			}
+			if p := tally.Problems(); len(p) > 0 || tally.Others > 0 {
+				t.Errorf("%s's INBOX: %q, %d messages never sent", user, p, tally.Others)
+			}
+			sum.Add(tally)
 		}
-		t.Logf("cell %s: %d messages accepted, each delivered exactly once", cell, n)
+		t.Logf("cell %s: %d messages accepted, %d delivered", cell, sum.Accepted, sum.Delivered)
 	}
 }
 
@@ -623,7 +462,7 @@ func TestClusterCellDownAtStart(t *testing.T) {
 			t.Fatalf("node %d does not say that cell a is down:\n%s", i+1, logTail(node, 20))
 		}
 	}
-	var rs []smtpResult
+	var rs []blast.Result
 	for _, user := range []string{c.accounts["a"][0], c.accounts["b"][0]} {
 		id := "start-" + user[:2]
 		data := testMessage(id, "x@remote.test", user, "Sent while cell a is down.")
@@ -635,7 +474,7 @@ func TestClusterCellDownAtStart(t *testing.T) {
 			t.Fatalf("send to %s while cell a is down: %v", user, err)
 		}
 		sc.Close()
-		rs = append(rs, smtpResult{id: id, rcpt: user, data: data, code: 250})
+		rs = append(rs, blast.Result{ID: id, Rcpt: user, Data: data, Code: 250})
 	}
 	b := c.accounts["b"][0]
 	waitFor(t, 60*time.Second, "cell b's message delivered", func() bool { return countStored(t, c.nodes[1], b, b, "INBOX") == 1 })

@@ -67,3 +67,63 @@ func TestFaultCommandNeedsAllowFaults(t *testing.T) {
 		return countStored(t, s, "alice@example.test", "alice-secret-1", "INBOX") == 1
 	})
 }
+
+// TestDrillCluster runs the blast-radius drill of a local cluster, short,
+// and checks its report: cell a's outage cost cell b nothing, cell a's
+// sessions got temporary errors, and every accepted message arrived once.
+func TestDrillCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "drill", "--cluster", "--messages", "200", "--connections", "4", "--json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil && strings.Contains(stderr.String(), "install it") {
+		t.Skipf("the cluster drill needs PostgreSQL and versitygw: %s", stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("casella drill --cluster: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var r struct {
+		Sent, Accepted, Deferred, Rejected, Interrupted int
+		Lost, Duplicated, Mismatched, Unexpected        int
+		Cells                                           map[string]struct{ Accepted, Delivered int }
+		HealthyOK                                       int `json:"healthyCommandsOK"`
+		HealthyFailed                                   int `json:"healthyCommandsFailed"`
+		FailedTemporary                                 int `json:"failedCellTemporaryErrors"`
+		FailedOther                                     int `json:"failedCellOtherAnswers"`
+		OutageSeconds, DrainSeconds                     float64
+		Passed                                          bool
+		Problems                                        []string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("cluster drill report is not JSON: %v\n%s", err, out)
+	}
+	if !r.Passed || len(r.Problems) != 0 {
+		t.Fatalf("cluster drill failed: %q\n%s", r.Problems, out)
+	}
+	if r.Sent != 200 || r.Accepted+r.Deferred != 200 || r.Rejected != 0 || r.Interrupted != 0 ||
+		r.Lost != 0 || r.Duplicated != 0 || r.Mismatched != 0 || r.Unexpected != 0 {
+		t.Fatalf("cluster drill report:\n%s", out)
+	}
+	for _, cell := range []string{"a", "b"} {
+		if c := r.Cells[cell]; c.Accepted == 0 || c.Delivered != c.Accepted {
+			t.Fatalf("cell %s: %d delivered of %d accepted\n%s", cell, c.Delivered, c.Accepted, out)
+		}
+	}
+	// 3 rounds at least, on 2 nodes: an IMAP session for cell b, and one
+	// for cell a, that ends in NO [UNAVAILABLE] or -ERR [SYS/TEMP].
+	if r.HealthyOK == 0 || r.HealthyFailed != 0 || r.FailedTemporary < 6 || r.FailedOther != 0 || r.OutageSeconds <= 0 {
+		t.Fatalf("sessions during the outage:\n%s", out)
+	}
+	if !strings.Contains(stderr.String(), "PostgreSQL stopped") {
+		t.Errorf("no progress on standard error:\n%s", stderr.String())
+	}
+	t.Logf("cluster drill: %d accepted, cell b answered %d commands OK during a %.1f s outage of cell a, drained in %.1f s",
+		r.Accepted, r.HealthyOK, r.OutageSeconds, r.DrainSeconds)
+
+	out, err = exec.CommandContext(ctx, binary, "drill", "--cluster", "--fault", "hang").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "drop --fault") {
+		t.Fatalf("casella drill --cluster --fault hang: %v\n%s", err, out)
+	}
+}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,4 +92,37 @@ func TestJMAPWithJam(t *testing.T) {
 	if out.ChangesError != "cannotCalculateChanges" {
 		t.Errorf("error for a bad state: %q", out.ChangesError)
 	}
+}
+
+// TestJMAPPushOnDelivery follows EventSource on the real binary while a
+// message arrives over SMTP: the delivery loop's store change is pushed.
+// The delay is logged, not asserted.
+func TestJMAPPushOnDelivery(t *testing.T) {
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "alice@example.test", "alice-password-1"
+	setupAccount(t, s, user, pass)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr("http")+"/jmap/eventsource?types=Email&closeafter=state&ping=0", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("eventsource: %s", resp.Status)
+	}
+	sent := time.Now()
+	msg := testMessage("push1", "bob@remote.test", user, "Pushed.")
+	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: "bob@remote.test", To: []string{user}, Data: b64(msg)}}})
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	if !strings.Contains(string(body), `"@type":"StateChange"`) {
+		t.Fatalf("no StateChange before the stream closed: %q", body)
+	}
+	t.Logf("SMTP send to JMAP push: %v", time.Since(sent))
 }

@@ -111,8 +111,8 @@ func printCluster(c *cli, st *web.Status) {
 
 func (c *cli) clusterLocal(args []string) error {
 	fs := c.flagsOnly("cluster local", "",
-		"Start a throwaway cluster on loopback to try: a PostgreSQL of this machine's (initdb\n"+
-			"under --dir, a free port) holding the directory and one database per cell, an S3\n"+
+		"Start a throwaway cluster on loopback to try: a PostgreSQL of this machine's for each\n"+
+			"cell (initdb under --dir, a free port), the last one also holding the directory, an S3\n"+
 			"server (versitygw) holding one bucket per cell, two cells \"a\" and \"b\", and --nodes\n"+
 			"nodes (\"casella serve\", this binary). It prints every node's ports and a demo account\n"+
 			"in each cell; any node serves either account. Ctrl-C stops it all and removes --dir\n"+
@@ -164,7 +164,10 @@ func printLocal(c *cli, cl *localcluster.Cluster) {
 		fmt.Fprintf(tw, "node%d\t%s\t%s\t%s\thttp://%s/\t%s\n", i+1, addr("smtp"), addr("imap"), addr("pop3"), addr("http"), n.LogFile())
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nPostgreSQL %s (directory and cells), versitygw %s (one bucket per cell)\n\n", cl.PG.Addr, cl.S3)
+	for _, cell := range localcluster.Cells {
+		fmt.Fprintf(w, "\nPostgreSQL of cell %s: %s", cell, cl.PG[cell].Addr)
+	}
+	fmt.Fprintf(w, " (also the directory's)\nversitygw %s (one bucket per cell)\n\n", cl.S3)
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "ACCOUNT\tPASSWORD\tCELL\n")
 	for _, a := range cl.Accounts {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"casella/internal/blast"
 	"casella/internal/drill"
 )
 
@@ -48,14 +49,28 @@ spool backlog at the end of the load, and the drain time and rate.
 A progress line goes to standard error every second; the report goes to standard
 output, as JSON with --json. The exit status is 1 when the drill fails: any 5xx, any
 accepted message missing, any duplicate, mismatch or unexpected message; or when the
-drill could not be carried out.`
+drill could not be carried out.
+
+With --cluster the drill measures the blast radius of a failed cell instead. It starts
+the local cluster of "casella cluster local" in a temporary directory (two cells "a"
+and "b", each on a PostgreSQL server of its own, versitygw, two nodes), sends the load
+to an account of each cell through both nodes, stops cell a's PostgreSQL (pg_ctl stop
+-m immediate, as a crash) once a third is sent, and meanwhile runs IMAP and POP3
+sessions for both accounts on both nodes: at least 3 rounds and until two thirds are
+sent. Then it starts the PostgreSQL again, waits for every node's spool to drain, reads
+every mailbox over IMAP and reports: accepted, delivered per cell, lost, duplicated,
+5xx answers, cell b's commands answered OK and failed during the outage, cell a's
+temporary errors, and the time to drain. The exit status is 1 when anything was lost,
+duplicated, altered or rejected, when a cell b command failed, or when cell a answered
+other than with a temporary error. It needs PostgreSQL and versitygw, like "casella
+cluster local"; --fault, --kills and the --server-* options do not apply.`
 
 func (c *cli) drill(args []string) error {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	var opts drill.Options
 	var remote drill.Remote
-	var asJSON, verbose bool
+	var asJSON, verbose, cluster bool
 	fs.IntVar(&opts.Messages, "messages", 10000, "messages to send")
 	fs.IntVar(&opts.Connections, "connections", 20, "concurrent SMTP connections")
 	fs.StringVar(&opts.Fault, "fault", drill.FaultError, "fault `schedule`: error, hang, kill or none")
@@ -69,6 +84,7 @@ func (c *cli) drill(args []string) error {
 	fs.StringVar(&remote.HTTP, "server-http", "", "HTTP listener `URL` of that server, like http://127.0.0.1:8080")
 	fs.StringVar(&remote.Account, "account", "", "`address` of an existing account on that server, which receives the load")
 	fs.StringVar(&remote.Password, "password", "", "the account's `password`")
+	fs.BoolVar(&cluster, "cluster", false, "drill a local cluster: stop one cell's PostgreSQL under load and check that only that cell notices")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&verbose, "v", false, "log what the drill does to standard error")
 	fs.Usage = func() {
@@ -76,6 +92,7 @@ func (c *cli) drill(args []string) error {
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nExamples:\n  casella drill\n  casella drill --messages 100000 --fault error --fault-end 1\n"+
 			"  casella drill --fault kill --kills 20 --json\n"+
+			"  casella drill --cluster --messages 2000\n"+
 			"  casella drill --server-smtp 127.0.0.1:2525 --server-imap 127.0.0.1:2143 --server-http http://127.0.0.1:8080 \\\n"+
 			"      --account drill@example.org --password secret\n")
 	}
@@ -83,6 +100,9 @@ func (c *cli) drill(args []string) error {
 		return err
 	}
 
+	if cluster {
+		return c.clusterDrill(fs, opts, asJSON, verbose)
+	}
 	given := []string{remote.SMTP, remote.IMAP, remote.HTTP, remote.Account, remote.Password}
 	switch n := countNonEmpty(given); {
 	case n == len(given):
@@ -132,4 +152,43 @@ func countNonEmpty(ss []string) int {
 		}
 	}
 	return n
+}
+
+// clusterDrill runs casella drill --cluster.
+func (c *cli) clusterDrill(fs *flag.FlagSet, o drill.Options, asJSON, verbose bool) error {
+	var stray []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "fault", "fault-start", "fault-end", "kills", "server-smtp", "server-imap", "server-http", "account", "password":
+			stray = append(stray, "--"+f.Name)
+		}
+	})
+	if len(stray) > 0 {
+		return usagef("drill: --cluster always stops cell a's PostgreSQL; drop %s", strings.Join(stray, ", "))
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the casella binary to run the nodes: %w", err)
+	}
+	opts := blast.Options{Exe: exe, Messages: o.Messages, Connections: o.Connections, Keep: o.Keep, DrainTimeout: o.DrainTimeout, Progress: c.stderr}
+	if verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, nil))
+	}
+	report, err := blast.Run(c.ctx, opts)
+	if err != nil {
+		return fmt.Errorf("the cluster drill could not be carried out: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else if err := report.WriteText(c.stdout); err != nil {
+		return err
+	}
+	if !report.Passed {
+		return fmt.Errorf("the cluster drill failed: %s; the cluster's data and logs are kept in %s", strings.Join(report.Problems, "; "), report.DataDir)
+	}
+	return nil
 }

@@ -174,10 +174,12 @@ type POP3 struct {
 // ManageSieve configures the ManageSieve server (RFC 5804), where users
 // manage their Sieve scripts. Listen "" disables it.
 type ManageSieve struct {
-	Listen             string `toml:"listen"`
-	AllowPlainLoopback bool   `toml:"allow_plain_loopback"`
-	MaxScriptSize      Size   `toml:"max_script_size"`
-	MaxScripts         int    `toml:"max_scripts"` // per account
+	Listen              string `toml:"listen"`
+	MaxConnections      int    `toml:"max_connections"`
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"`
+	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
+	MaxScriptSize       Size   `toml:"max_script_size"`
+	MaxScripts          int    `toml:"max_scripts"` // per account
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -362,18 +364,22 @@ func Default() Config {
 			Listen:            "127.0.0.1:8080",
 			MaxConnections:    1000,
 			ReadHeaderTimeout: Duration(10 * time.Second),
-			ReadTimeout:       Duration(60 * time.Second),
-			// Above the 30 s of a CPU profile (/debug/pprof/profile).
-			WriteTimeout:   Duration(60 * time.Second),
+			// Room for a JMAP upload or download of max_request_body
+			// over a slow link; a silent client is cut off by the
+			// header and idle timeouts, long before.
+			ReadTimeout:    Duration(10 * time.Minute),
+			WriteTimeout:   Duration(10 * time.Minute),
 			IdleTimeout:    Duration(2 * time.Minute),
 			MaxHeaderBytes: 64 << 10,
-			MaxRequestBody: 10 * mib,
+			MaxRequestBody: 50 * mib, // a JMAP upload, as large as smtp.max_message_size
 		},
 		ManageSieve: ManageSieve{
-			Listen:             "127.0.0.1:4190",
-			AllowPlainLoopback: true,
-			MaxScriptSize:      mib / 4,
-			MaxScripts:         20,
+			Listen:              "127.0.0.1:4190",
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 20,
+			AllowPlainLoopback:  true,
+			MaxScriptSize:       mib / 4,
+			MaxScripts:          20,
 		},
 		Store: Store{CacheMessages: 250_000},
 		Spool: Spool{

@@ -105,6 +105,8 @@ allow_plain_loopback = false
 
 [managesieve]
 listen = ":4190"
+max_connections = 30
+max_connections_per_ip = 3
 allow_plain_loopback = false
 max_script_size = "64KiB"
 max_scripts = 5
@@ -164,14 +166,14 @@ lock_for = "1h"
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
 			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100},
-		POP3: POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
+		POP3:        POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
+		ManageSieve: ManageSieve{Listen: ":4190", MaxConnections: 30, MaxConnectionsPerIP: 3, MaxScriptSize: 64 << 10, MaxScripts: 5},
 		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
-		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 5},
-		TLS:         TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		Auth:        Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
-		Quota:       Quota{Grace: 0.10},
-		Spool:       Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
+		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
+		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
+		Quota: Quota{Grace: 0.10},
+		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)

@@ -84,6 +84,8 @@ func (c Config) Validate() error {
 	v.positive("pop3.max_connections", c.POP3.MaxConnections)
 	v.positive("pop3.max_connections_per_ip", c.POP3.MaxConnectionsPerIP)
 	v.listen("managesieve.listen", c.ManageSieve.Listen)
+	v.positive("managesieve.max_connections", c.ManageSieve.MaxConnections)
+	v.positive("managesieve.max_connections_per_ip", c.ManageSieve.MaxConnectionsPerIP)
 	v.positiveSize("managesieve.max_script_size", c.ManageSieve.MaxScriptSize)
 	v.positive("managesieve.max_scripts", c.ManageSieve.MaxScripts)
 	v.listen("http.listen", c.HTTP.Listen)

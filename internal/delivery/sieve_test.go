@@ -126,3 +126,22 @@ func TestSieveReplay(t *testing.T) {
 		t.Errorf("Archive: %v", got)
 	}
 }
+
+// TestSieveFailureKeeps runs a script that fails at run time (it includes
+// a script that does not exist): the message goes to INBOX all the same.
+func TestSieveFailureKeeps(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["include", "fileinto"]; fileinto "Elsewhere"; include "missing";`)
+	if _, err := e.store.CreateMailbox(context.Background(), acct, "Elsewhere", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.enqueue(t, "a@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}, "Subject: kept\r\n\r\nx\r\n")
+	e.run(t)
+	e.drain(t)
+	if got := e.filed(t, acct, "INBOX"); len(got) != 1 || got[0].subject != "kept" {
+		t.Errorf("INBOX: %v", got)
+	}
+	if got := e.filed(t, acct, "Elsewhere"); len(got) != 0 {
+		t.Errorf("a failed script's fileinto was done: %v", got)
+	}
+}

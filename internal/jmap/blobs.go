@@ -89,7 +89,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, ss *session
 		return
 	}
 	if !s.uploads.begin(ss.acct.ID) {
-		problem(w, http.StatusTooManyRequests, errLimit, "Too many uploads at once", "limit", "maxConcurrentUpload")
+		s.refuse(w, http.StatusTooManyRequests, "maxConcurrentUpload", "Too many uploads at once")
 		return
 	}
 	defer s.uploads.end(ss.acct.ID)
@@ -100,7 +100,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, ss *session
 		return
 	}
 	if tooLarge != nil || int64(len(data)) > s.maxSizeUpload() {
-		problem(w, http.StatusRequestEntityTooLarge, errLimit, "The upload is larger than maxSizeUpload", "limit", "maxSizeUpload")
+		s.refuse(w, http.StatusRequestEntityTooLarge, "maxSizeUpload", "The upload is larger than maxSizeUpload")
 		return
 	}
 	typ := r.Header.Get("Content-Type")

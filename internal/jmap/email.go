@@ -578,10 +578,7 @@ func (c *call) threadGet(raw json.RawMessage) (any, error) {
 	if _, err := properties(a.Properties, []string{"id", "emailIds"}, nil, nil); err != nil {
 		return nil, err
 	}
-	if a.IDs == nil {
-		return nil, mErr("requestTooLarge", "Thread/get needs ids")
-	}
-	if len(*a.IDs) > maxObjectsInGet {
+	if a.IDs != nil && len(*a.IDs) > maxObjectsInGet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInGet ids")
 	}
 	state, err := c.state()
@@ -592,8 +589,20 @@ func (c *call) threadGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ids []string
+	if a.IDs != nil {
+		ids = *a.IDs
+	} else {
+		// All threads, as long as they fit one response.
+		if len(x.threads) > maxObjectsInGet {
+			return nil, mErr("requestTooLarge", "the account has more than maxObjectsInGet threads; give ids")
+		}
+		for t := range x.threads {
+			ids = append(ids, threadID(t))
+		}
+	}
 	list, notFound := []any{}, []string{}
-	for _, id := range *a.IDs {
+	for _, id := range ids {
 		l := x.threads[parseID('T', id)]
 		if len(l) == 0 {
 			notFound = append(notFound, id)

@@ -2,6 +2,8 @@ package jmap
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -47,3 +49,32 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryArguments checks the validation of sorts and of requested
+// properties, header:Name:asForm included, on hostile input.
+func FuzzQueryArguments(f *testing.F) {
+	f.Add([]byte(`[{"property":"subject","isAscending":false},{"property":"hasKeyword","keyword":"$seen"}]`), "header:List-Post:asURLs:all")
+	f.Add([]byte(`[{"property":"from","collation":"i;unicode-casemap"}]`), "header::asText")
+	f.Fuzz(func(t *testing.T, sorts []byte, prop string) {
+		var l []comparator
+		if json.Unmarshal(sorts, &l) == nil {
+			if err := checkSort(l); err == nil {
+				for _, s := range l {
+					if !validSortProperty(s.Property) {
+						t.Fatalf("accepted sort by %q", s.Property)
+					}
+				}
+			}
+		}
+		hp, err := parseHeaderProp(prop)
+		if err == nil && (hp.name == "" || strings.Contains(hp.name, ":")) {
+			t.Fatalf("header property %q parsed as %+v", prop, hp)
+		}
+		props, err := properties(&[]string{prop}, emailProps, emailDefault, isHeaderProp)
+		if err == nil && !slices.Contains(props, prop) {
+			t.Fatalf("accepted %q but dropped it", prop)
+		}
+	})
+}
+
+func validSortProperty(p string) bool { return slices.Contains(sortProperties, p) }

@@ -85,6 +85,10 @@ type Server struct {
 	Logger    *slog.Logger
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
 	Submission *Submission
+	// Refused, when set, counts a request refused by a limit, by the
+	// limit's name (maxConcurrentRequests, maxSizeUpload, ...); failed
+	// and throttled logins are counted by AuthLimit.
+	Refused func(reason string)
 	// MaxSizeUpload is the largest upload and message; zero: 50 MiB. It
 	// must not exceed what the HTTP server lets a request body carry.
 	MaxSizeUpload int64
@@ -121,6 +125,15 @@ func (s *Server) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return s.Logger
+}
+
+// refuse answers a request-level limit error (RFC 8620 section 3.6.1)
+// and counts it.
+func (s *Server) refuse(w http.ResponseWriter, code int, limit, detail string) {
+	if s.Refused != nil {
+		s.Refused(limit)
+	}
+	problem(w, code, errLimit, detail, "limit", limit)
 }
 
 func (s *Server) maxSizeUpload() int64 {

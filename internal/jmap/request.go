@@ -172,7 +172,7 @@ type extraResponse struct {
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
 	if !s.enter(ss.acct.ID) {
-		problem(w, http.StatusTooManyRequests, errLimit, "Too many requests at once for this account", "limit", "maxConcurrentRequests")
+		s.refuse(w, http.StatusTooManyRequests, "maxConcurrentRequests", "Too many requests at once for this account")
 		return
 	}
 	defer s.leave(ss.acct.ID)
@@ -182,7 +182,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	if tooLarge != nil || len(body) > maxSizeRequest {
-		problem(w, http.StatusRequestEntityTooLarge, errLimit, "The request is larger than maxSizeRequest", "limit", "maxSizeRequest")
+		s.refuse(w, http.StatusRequestEntityTooLarge, "maxSizeRequest", "The request is larger than maxSizeRequest")
 		return
 	}
 	req, rerr := ParseRequest(body)
@@ -197,7 +197,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 	}
 	if len(req.MethodCalls) > maxCallsInRequest {
-		problem(w, http.StatusBadRequest, errLimit, "The request has more than maxCallsInRequest method calls", "limit", "maxCallsInRequest")
+		s.refuse(w, http.StatusBadRequest, "maxCallsInRequest", "The request has more than maxCallsInRequest method calls")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 	"casella/internal/message"
 	"casella/internal/spool"
 )
@@ -32,6 +33,9 @@ type Submission struct {
 	Directory Resolver
 	Spool     Enqueuer
 	Outbound  Enqueuer
+	// SendRate, when set, is the account's budget of remote recipients,
+	// shared with SMTP submission.
+	SendRate *limit.Rate
 }
 
 // submissionCreate is the part of an EmailSubmission a client sets
@@ -192,6 +196,16 @@ func (c *call) submit(raw json.RawMessage) (string, string, *setError) {
 	}
 	if len(invalid) > 0 {
 		return "", "", &setError{Type: "invalidRecipients", Description: "no such recipients: " + strings.Join(invalid, ", ")}
+	}
+	if rate := c.s.Submission.SendRate; rate != nil {
+		for range remote {
+			if !rate.Allow(self) {
+				if c.s.Refused != nil {
+					c.s.Refused("send_rate")
+				}
+				return "", "", setErr("forbiddenToSend", "the account's sending limit is reached; try again later")
+			}
+		}
 	}
 	var ids []string
 	for _, q := range []struct {

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"casella/internal/limit"
 	"casella/internal/spool"
 )
 
@@ -23,7 +25,7 @@ func TestEmailSubmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outbound.Close()
-	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound}
+	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, SendRate: limit.NewRate(1, time.Hour)}
 
 	drafts, sent := e.mailboxID("Drafts"), e.mailboxID("Sent")
 	identity := e.call1("Identity/get", map[string]any{})["list"].([]any)[0].(map[string]any)["id"].(string)
@@ -81,5 +83,11 @@ func TestEmailSubmission(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(string(data)), "bcc:") || !strings.Contains(string(data), "At noon?") {
 		t.Errorf("sent message:\n%s", data)
+	}
+	// The account's one remote recipient an hour is spent.
+	again := e.call1("EmailSubmission/set", map[string]any{"create": map[string]any{"s": map[string]any{"identityId": identity,
+		"emailId": toStrings(e.call1("Email/query", map[string]any{"filter": map[string]any{"subject": "Lunch"}})["ids"])[0]}}})
+	if again["notCreated"].(map[string]any)["s"].(map[string]any)["type"] != "forbiddenToSend" {
+		t.Errorf("over the sending limit: %v", again)
 	}
 }

@@ -194,12 +194,20 @@ func (a *Auth) Admit(ctx context.Context, protocol, account string, remote net.A
 		a.refuse(at, "auth_throttled", ErrThrottled)
 		return nil, ErrThrottled
 	}
-	// Reserve the slot as if this attempt will fail: the next one on any
-	// of these keys comes one wait after it.
+	// Reserve the slot as if this attempt will fail: the next one on the
+	// account or the pair comes one wait after it, so parallel guesses at
+	// one account gain nothing. An address or a network is many people at
+	// once (carrier NAT, an office): its waits grow with its failures
+	// only, so that many first logins from it at one moment are not held
+	// back as if each had failed.
 	for _, k := range at.keys {
 		e := a.entry(k)
 		e.pending++
-		e.next = slot.Add(a.wait(k, e.failures+e.pending))
+		if !shared(k) {
+			e.next = slot.Add(a.wait(k, e.failures+e.pending))
+		} else if w := a.wait(k, e.failures+1); w > 0 {
+			e.next = slot.Add(w)
+		}
 	}
 	a.mu.Unlock()
 
@@ -335,6 +343,10 @@ func (a *Auth) Lock(account string) (until time.Time, locked bool) {
 	}
 	return e.locked, true
 }
+
+// shared reports whether key is an address's or a network's, which many
+// people may log in from.
+func shared(key string) bool { return strings.HasPrefix(key, "i:") || strings.HasPrefix(key, "n:") }
 
 // wait returns how long key waits after n failures.
 func (a *Auth) wait(key string, n int) time.Duration {

@@ -217,3 +217,28 @@ func TestAuthConcurrentOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// Many people behind one address (carrier NAT, an office) logging in for
+// the first time at one moment are all checked at once: only failures
+// slow an address down (issue 18 item 12).
+func TestSharedAddressFirstLogins(t *testing.T) {
+	a := NewAuth(AuthOptions{})
+	from := addr("198.51.100.77")
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			at, err := a.Admit(context.Background(), "test", fmt.Sprintf("user%d@example.com", i), from)
+			if err != nil {
+				errs <- err
+				return
+			}
+			at.Succeeded()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a first login from a shared address: %v", err)
+	}
+}

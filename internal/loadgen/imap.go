@@ -195,6 +195,7 @@ func fillInboxes(ctx context.Context, o IMAPOptions) error {
 		return nil
 	}
 	var next atomic.Int64
+	var logins sync.Mutex
 	errs := make([]error, fillers)
 	var wg sync.WaitGroup
 	for f := range fillers {
@@ -205,7 +206,7 @@ func fillInboxes(ctx context.Context, o IMAPOptions) error {
 				if i >= o.Users.Count {
 					return
 				}
-				errs[f] = fillOne(ctx, o, i, rnd)
+				errs[f] = fillOne(ctx, o, i, rnd, &logins)
 			}
 		})
 	}
@@ -213,8 +214,11 @@ func fillInboxes(ctx context.Context, o IMAPOptions) error {
 	return errors.Join(append(errs, ctx.Err())...)
 }
 
-// fillOne fills the INBOX of account i.
-func fillOne(ctx context.Context, o IMAPOptions, i int, rnd *rand.Rand) error {
+// fillOne fills the INBOX of account i. Its LOGIN waits for the other
+// fillers' (logins): a server may hold back several first logins at once
+// from one address as password guessing (Casella does), and filling is
+// not the place to measure that.
+func fillOne(ctx context.Context, o IMAPOptions, i int, rnd *rand.Rand, logins *sync.Mutex) error {
 	user := o.Users.name(i)
 	c, err := dialWire(ctx, o.Server.For(i))
 	if err != nil {
@@ -223,7 +227,10 @@ func fillOne(ctx context.Context, o IMAPOptions, i int, rnd *rand.Rand) error {
 	defer c.Close()
 	m := &model{}
 	on := func(r *resp) error { return m.untagged(r) }
-	if _, err := c.run(on, "LOGIN", quote(user), quote(o.Users.Password)); err != nil {
+	logins.Lock()
+	_, err = c.run(on, "LOGIN", quote(user), quote(o.Users.Password))
+	logins.Unlock()
+	if err != nil {
 		return fmt.Errorf("filling the INBOX of %s: LOGIN: %w", user, err)
 	}
 	if _, err := c.run(on, "SELECT", "INBOX"); err != nil {

@@ -1,7 +1,7 @@
 // Package localcluster starts a Casella cluster on loopback for a
-// newcomer to try ("casella cluster local"): a PostgreSQL of the
-// machine's (package pgserver) holding the directory and one database per
-// cell, an S3 server (versitygw) holding one bucket per cell, two cells,
+// newcomer to try ("casella cluster local"): a PostgreSQL server of the
+// machine's (package pgserver) for each cell, holding its database, the
+// last cell's also the directory's; an S3 server (versitygw) holding one bucket per cell, two cells,
 // and nodes (two unless asked otherwise), each a "casella serve" child
 // process with its own data directory. Everything lives under one directory and listens on free
 // loopback ports only.
@@ -9,6 +9,9 @@
 // Implementation notes:
 //   - Real components only, the same that production uses: the point is
 //     to see cells, nodes and their failures for real.
+//   - Each cell has a PostgreSQL server of its own, as in production, so
+//     that stopping one (casella drill --cluster stops cell a's) shows
+//     the blast radius of a failed database: one cell, not all.
 //   - Stop undoes Start in reverse order: the nodes first (SIGTERM, so
 //     they finish their sessions and keep their spools), then the S3
 //     server, then PostgreSQL.
@@ -58,8 +61,8 @@ type Account struct {
 // Cluster is a running local cluster.
 type Cluster struct {
 	Dir      string
-	PG       *pgserver.Server
-	S3       string // the S3 server's base URL
+	PG       map[string]*pgserver.Server // by cell; the last cell's also holds the directory
+	S3       string                      // the S3 server's base URL
 	Nodes    []*drill.Local
 	Accounts []Account
 
@@ -76,18 +79,28 @@ func Start(ctx context.Context, exe, dir string, nodes int, log io.Writer) (_ *C
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir}
+	// As root, PostgreSQL runs as user postgres, from dir: a directory of
+	// os.MkdirTemp (mode 0700) would shut it out.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, PG: map[string]*pgserver.Server{}}
 	defer func() {
 		if err != nil {
 			c.Stop()
 		}
 	}()
-	fmt.Fprintf(log, "starting PostgreSQL under %s\n", filepath.Join(dir, "postgres"))
-	if c.PG, err = pgserver.Launch(pgserver.Options{Dir: filepath.Join(dir, "postgres"), Durable: true}); err != nil {
-		if errors.Is(err, pgserver.ErrNoServer) {
-			return nil, fmt.Errorf("%w; install it: %s", err, pgserver.Install)
+	for _, cell := range Cells {
+		pgDir := filepath.Join(dir, "postgres-"+cell)
+		fmt.Fprintf(log, "starting cell %s's PostgreSQL under %s\n", cell, pgDir)
+		pg, err := pgserver.Launch(pgserver.Options{Dir: pgDir, Durable: true})
+		if err != nil {
+			if errors.Is(err, pgserver.ErrNoServer) {
+				return nil, fmt.Errorf("%w; install it: %s", err, pgserver.Install)
+			}
+			return nil, fmt.Errorf("starting cell %s's PostgreSQL: %w; when running as root, %s must be reachable by user postgres", cell, err, dir)
 		}
-		return nil, fmt.Errorf("starting PostgreSQL: %w; when running as root, %s must be reachable by user postgres", err, dir)
+		c.PG[cell] = pg
 	}
 	fmt.Fprintf(log, "starting versitygw under %s\n", filepath.Join(dir, "s3"))
 	if err := c.startS3(filepath.Join(dir, "s3")); err != nil {
@@ -134,14 +147,14 @@ func Start(ctx context.Context, exe, dir string, nodes int, log io.Writer) (_ *C
 // the directory and the cells, each on a database and a bucket of its
 // own.
 func (c *Cluster) config(ctx context.Context) (string, error) {
-	dirDSN, err := c.PG.NewDB(ctx)
+	dirDSN, err := c.PG[Cells[len(Cells)-1]].NewDB(ctx)
 	if err != nil {
 		return "", fmt.Errorf("creating the directory's database: %w", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n[directory]\nstore = %q\n", dirDSN)
 	for _, name := range Cells {
-		dsn, err := c.PG.NewDB(ctx)
+		dsn, err := c.PG[name].NewDB(ctx)
 		if err != nil {
 			return "", fmt.Errorf("creating the database of cell %s: %w", name, err)
 		}
@@ -283,8 +296,8 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, n.Stop())
 	}
 	c.StopS3()
-	if c.PG != nil {
-		errs = append(errs, c.PG.Stop("fast"))
+	for _, pg := range c.PG {
+		errs = append(errs, pg.Stop("fast"))
 	}
 	return errors.Join(errs...)
 }

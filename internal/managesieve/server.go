@@ -62,8 +62,8 @@ type Server struct {
 	Hostname string
 	Logger   *slog.Logger
 
-	AuthLimit *limit.Auth  // slows down failing clients; nil for none
-	Conns     *limit.Conns // bounds connections per client; nil for no bound
+	AuthLimit *limit.Auth // slows down failing clients; nil for none
+	Conns     *limit.Gate // caps on connections; nil for none
 
 	// AllowPlainLoopback allows AUTHENTICATE without TLS from loopback
 	// clients, for development.

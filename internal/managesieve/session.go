@@ -64,15 +64,14 @@ var commands = map[string]struct {
 func (s *Server) serveConn(conn net.Conn) {
 	defer conn.Close()
 	key := limit.Key(conn.RemoteAddr())
-	if s.Conns != nil {
-		release, ok := s.Conns.Acquire(key)
-		if !ok {
-			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(conn, "BYE (TRYLATER) \"Too many connections from your address, try again later\"\r\n")
-			return
-		}
-		defer release()
+	release, refused := s.Conns.Admit(key)
+	if refused != "" {
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, "BYE (TRYLATER) \"Too many connections, try again later\"\r\n")
+		s.logger().Info("managesieve connection refused", "remote", conn.RemoteAddr().String(), "reason", refused)
+		return
 	}
+	defer release()
 	ss := &session{
 		s:    s,
 		conn: conn,

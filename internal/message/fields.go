@@ -31,6 +31,18 @@ func Fields(raw []byte, p *Part) []HeaderField {
 	return out
 }
 
+// Header returns the top-level header fields of the message raw, in order,
+// and the offset at which its body starts: what a filter reads without
+// parsing the MIME structure (the Sieve interpreter, RFC 5228 section 5.7).
+func Header(raw []byte) ([]HeaderField, int) {
+	h, body := parseHeader(raw, 0, len(raw))
+	out := make([]HeaderField, len(h))
+	for i, f := range h {
+		out[i] = HeaderField{Name: f.rawName, Value: validUTF8(string(f.value))}
+	}
+	return out, body
+}
+
 // Unfold removes the line breaks of a folded value and trims surrounding
 // white space (RFC 5322 section 2.2.3).
 func Unfold(v string) string { return unfold([]byte(v)) }
@@ -60,25 +72,3 @@ func Text(raw []byte, p *Part) (string, error) {
 	}
 	return toUTF8(p.Params["charset"], b), nil
 }
-
-// Field is one header field as filters read it: its name lower-cased and
-// its value unfolded and trimmed, still raw (encoded words not decoded).
-type Field struct {
-	Name  string
-	Value string
-}
-
-// Header returns the top-level header fields of the message raw in order,
-// and the offset at which its body starts.
-func Header(raw []byte) ([]Field, int) {
-	h, body := parseHeader(raw, 0, len(raw))
-	out := make([]Field, len(h))
-	for i, f := range h {
-		out[i] = Field{Name: f.name, Value: unfold(f.value)}
-	}
-	return out, body
-}
-
-// ToUTF8 converts b from the named charset to UTF-8, degrading to U+FFFD
-// for what it cannot convert.
-func ToUTF8(charset string, b []byte) string { return toUTF8(charset, b) }

@@ -285,6 +285,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		}
 		return g
 	}
+	// One sending budget per account, whether it sends over SMTP or JMAP.
+	sendRate := limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour)
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
 		Directory:       s.dir,
@@ -295,7 +297,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Checks:          s.senderChecks(),
 		Blocklists:      s.blocklists(),
 		MessageRate:     limit.NewRate(cfg.SMTP.MessagesPerMinute, time.Minute),
-		SendRate:        limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour),
+		SendRate:        sendRate,
 		TLS:             tlsConfig,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
@@ -332,15 +334,13 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Logger:    s.log.With("proto", "jmap"),
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
+		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
 			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-			Outbound: dkim.SigningQueue{
-				Next: countingEnqueuer{s.queue, s.metrics.accepted.WithLabelValues("outbound")},
-				Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
-				Log:  s.log.With("component", "dkim"),
-			},
+			Outbound:  s.outbound,
+			SendRate:  sendRate,
 		},
 	}
 	s.pop3 = &pop3.Server{
@@ -365,7 +365,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Hostname:           cfg.Hostname,
 			Logger:             s.log.With("proto", "managesieve"),
 			AuthLimit:          authLimit,
-			Conns:              limit.NewConns(cfg.IMAP.MaxConnectionsPerIP),
+			Conns:              gate("managesieve", cfg.ManageSieve.MaxConnections, cfg.ManageSieve.MaxConnectionsPerIP, 0),
 			AllowPlainLoopback: cfg.ManageSieve.AllowPlainLoopback,
 			MaxScriptSize:      int64(cfg.ManageSieve.MaxScriptSize),
 			MaxScripts:         cfg.ManageSieve.MaxScripts,

@@ -239,11 +239,11 @@ func (r *run) addHeader(n *node) {
 	}
 	// RFC 5293 section 4: the value is unfolded text without line breaks.
 	value = strings.NewReplacer("\r", "", "\n", " ").Replace(value)
-	f := message.Field{Name: strings.ToLower(name), Value: value}
+	f := field{Name: strings.ToLower(name), Value: value}
 	if n.has("last") {
 		r.header = append(r.header, f)
 	} else {
-		r.header = append([]message.Field{f}, r.header...)
+		r.header = append([]field{f}, r.header...)
 	}
 	r.actions = append(r.actions, AddHeader{Name: name, Value: value, Last: n.has("last")})
 }

@@ -41,9 +41,6 @@ type Script struct {
 	requires map[string]bool
 }
 
-// Requires reports whether the script requires the extension ext.
-func (s *Script) Requires(ext string) bool { return s.requires[ext] }
-
 // node is a checked command or test with its arguments sorted into tags
 // and positional arguments, and its comparator and match type resolved.
 type node struct {

@@ -72,11 +72,14 @@ type run struct {
 	err    error
 	vars   bool
 	scope  *scope
-	flags  []string // the internal variable of imap4flags (RFC 5232 section 3)
-	header []message.Field
+	flags  []string            // the internal variable of imap4flags (RFC 5232 section 3)
+	header []field             // lower-cased names, unfolded values; as edited by editheader
 	body   int                 // offset of the body in in.Message
 	meta   *message.Meta       // the MIME structure, parsed at the first body test
 	bodies map[string][]string // body test values by content types, decoded once
+	folded map[string]string   // long values case-folded, by value
+	texts  map[string]string   // header values decoded (RFC 2047), by raw value
+	addrs  map[string][]message.Address
 
 	actions   []Action
 	cancelled bool // the implicit keep is cancelled (RFC 5228 section 2.10.2)
@@ -86,6 +89,12 @@ type run struct {
 	depth     int
 	included  map[string]bool // for include :once, by "global/name"
 	active    map[string]bool // scripts being run, to catch include loops
+}
+
+// field is a header field as the tests read it.
+type field struct {
+	Name  string // lower-cased
+	Value string // unfolded, encoded words not decoded
 }
 
 type scope struct {
@@ -143,7 +152,12 @@ func Run(script *Script, in *Input) *Result {
 	if r.lim.IncludeDepth <= 0 {
 		r.lim.IncludeDepth = def.IncludeDepth
 	}
-	r.header, r.body = message.Header(in.Message)
+	var fields []message.HeaderField
+	fields, r.body = message.Header(in.Message)
+	r.header = make([]field, len(fields))
+	for i, f := range fields {
+		r.header[i] = field{Name: strings.ToLower(f.Name), Value: message.Unfold(f.Value)}
+	}
 	r.runScript(script)
 	if r.err != nil {
 		return &Result{Actions: []Action{Keep{Implicit: true}}, Err: r.err}

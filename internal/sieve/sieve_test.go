@@ -423,13 +423,13 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// BenchmarkRun runs a 50-rule script, none of whose rules matches, on the
-// RFC 5228 example message: the interpreter's cost per delivery.
+// BenchmarkRun runs a 50-rule script of 250 tests, none of which matches,
+// on the RFC 5228 example message: the interpreter's cost per delivery.
 func BenchmarkRun(b *testing.B) {
 	var src strings.Builder
 	src.WriteString(`require ["fileinto", "imap4flags", "envelope", "body"];` + "\n")
 	for i := range 50 {
-		fmt.Fprintf(&src, "if anyof (header :contains \"subject\" \"project-%d\", address :domain :is \"from\" \"l%d.example\", header :matches \"list-id\" \"*<t%d.*>*\", envelope :is \"from\" \"r%d@x.net\") { fileinto \"F%d\"; }\n", i, i, i, i, i)
+		fmt.Fprintf(&src, "if anyof (header :contains \"subject\" \"project-%d\", address :domain :is \"from\" \"l%d.example\", header :matches \"list-id\" \"*<t%d.*>*\", envelope :is \"from\" \"r%d@x.net\", body :text :contains \"unsubscribe-%d\") { fileinto \"F%d\"; }\n", i, i, i, i, i, i)
 	}
 	s, err := Compile(src.String())
 	if err != nil {

@@ -52,7 +52,7 @@ func (r *run) test(n *node) bool {
 		var values []string
 		for _, name := range r.expandList(n.args[0].strs) {
 			for _, v := range r.fields(n, strings.ToLower(name)) {
-				values = append(values, message.DecodeText(v))
+				values = append(values, r.decodeText(v))
 			}
 		}
 		return r.matchValues(n, values, r.expandList(n.args[1].strs))
@@ -63,7 +63,7 @@ func (r *run) test(n *node) bool {
 				continue
 			}
 			for _, v := range r.fields(n, strings.ToLower(name)) {
-				for _, a := range message.AddressList(v) {
+				for _, a := range r.addressList(v) {
 					if a.Group != message.Mailbox {
 						continue
 					}
@@ -126,6 +126,33 @@ func (r *run) test(n *node) bool {
 	}
 	r.fail(n, "unknown test")
 	return false
+}
+
+// decodeText decodes a header value once per run, for all the tests that
+// read it.
+func (r *run) decodeText(v string) string {
+	if d, ok := r.texts[v]; ok {
+		return d
+	}
+	d := message.DecodeText(v)
+	if r.texts == nil {
+		r.texts = map[string]string{}
+	}
+	r.texts[v] = d
+	return d
+}
+
+// addressList parses an address field once per run.
+func (r *run) addressList(v string) []message.Address {
+	if l, ok := r.addrs[v]; ok {
+		return l
+	}
+	l := message.AddressList(v)
+	if r.addrs == nil {
+		r.addrs = map[string][]message.Address{}
+	}
+	r.addrs[v] = l
+	return l
 }
 
 // addressHeaders are the fields the address test reads: RFC 5228 section
@@ -228,15 +255,20 @@ func (r *run) bodyValues(n *node) []string {
 			return
 		}
 		if p.Type != "multipart" && contentMatches(types, p.Type, p.Subtype) {
-			b, err := message.DecodeBody(raw, p)
-			if err != nil {
-				b = raw[p.BodyStart:p.BodyEnd]
-			}
+			var s string
+			var err error
 			if p.Type == "text" {
-				out = append(out, message.ToUTF8(p.Params["charset"], b))
+				s, err = message.Text(raw, p)
 			} else {
-				out = append(out, string(bytes.ToValidUTF8(b, nil)))
+				var b []byte
+				b, err = message.DecodeBody(raw, p)
+				s = string(bytes.ToValidUTF8(b, nil))
 			}
+			if err != nil {
+				// An unknown transfer encoding: the bytes as they are.
+				s = string(bytes.ToValidUTF8(raw[p.BodyStart:p.BodyEnd], nil))
+			}
+			out = append(out, s)
 		}
 		for _, c := range p.Parts {
 			walk(c)

@@ -127,3 +127,30 @@ func TestCellOutage(t *testing.T) {
 		t.Fatalf("page = %s", b)
 	}
 }
+
+// The status tells the truth about outgoing mail: a paused outbound queue,
+// or one whose oldest message should have left long ago, is degraded.
+func TestOutboundDelays(t *testing.T) {
+	mon := health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mon.Add("store", func(context.Context) error { return nil })
+	var out QueueStatus
+	h := &Handler{Health: mon, Queues: map[string]func() QueueStatus{
+		"outbound": func() QueueStatus { return out },
+	}}
+	mon.ProbeAll(context.Background())
+	for _, tt := range []struct {
+		q        QueueStatus
+		degraded bool
+	}{
+		{QueueStatus{}, false},
+		{QueueStatus{Depth: 40, OldestAgeSeconds: 120}, false},
+		{QueueStatus{Depth: 3, OldestAgeSeconds: 3 * 3600}, true},
+		{QueueStatus{Depth: 1, Paused: true}, true},
+	} {
+		out = tt.q
+		st := h.Status()
+		if st.Degraded != tt.degraded || tt.degraded != strings.HasPrefix(st.Message, "Outgoing mail is delayed") {
+			t.Errorf("outbound %+v: degraded %v, %q", tt.q, st.Degraded, st.Message)
+		}
+	}
+}
