@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,14 +90,13 @@ type Handler struct {
 	// and the page; it may ask the directory, so /readyz goes without.
 	Cluster func(ctx context.Context) *Cluster
 
-	mux *http.ServeMux
+	once sync.Once
+	mux  *http.ServeMux
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.mux == nil {
-		h.mux = h.routes()
-	}
+	h.once.Do(func() { h.mux = h.routes() })
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -112,8 +112,16 @@ func (h *Handler) routes() *http.ServeMux {
 	if h.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
 	}
-	if h.Faults != nil {
-		mux.Handle("/admin/faults", h.Faults)
+	// The fault endpoint is registered per method: one pattern for every
+	// method would conflict with the webmail's "GET /" under net/http's
+	// precedence rules. Without fault injection it answers 404, which
+	// the CLI turns into "start it with --allow-faults".
+	faults := h.Faults
+	if faults == nil {
+		faults = http.NotFoundHandler()
+	}
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		mux.Handle(m+" /admin/faults", faults)
 	}
 	return mux
 }

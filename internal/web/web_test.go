@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -167,5 +168,34 @@ func TestOutboundDelays(t *testing.T) {
 		if st.Degraded != tt.degraded || tt.degraded != strings.HasPrefix(st.Message, "Outgoing mail is delayed") {
 			t.Errorf("outbound %+v: degraded %v, %q", tt.q, st.Degraded, st.Message)
 		}
+	}
+}
+
+// The status, the webmail and the fault endpoint share one mux: every
+// route answers, and without fault injection the endpoint is absent.
+func TestRoutes(t *testing.T) {
+	mon := health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	faults := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "faults "+r.Method) })
+	for _, tt := range []struct {
+		faults http.Handler
+		want   map[string]int // "METHOD path" -> status
+	}{
+		{faults, map[string]int{"GET /api/status": 200, "GET /status": 200, "GET /": 200, "POST /admin/faults": 200, "DELETE /admin/faults": 200, "GET /admin/faults": 200}},
+		{nil, map[string]int{"GET /api/status": 200, "GET /": 200, "POST /admin/faults": 404, "DELETE /admin/faults": 404}},
+	} {
+		srv := httptest.NewServer(&Handler{Health: mon, Faults: tt.faults})
+		for req, want := range tt.want {
+			method, path, _ := strings.Cut(req, " ")
+			r, _ := http.NewRequest(method, srv.URL+path, nil)
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatalf("%s: %v", req, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s (faults %v): %d, want %d", req, tt.faults != nil, resp.StatusCode, want)
+			}
+		}
+		srv.Close()
 	}
 }
