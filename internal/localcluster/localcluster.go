@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	blobs3 "casella/internal/blob/s3"
+	"casella/internal/blob/s3/versitygw"
 	"casella/internal/drill"
 	"casella/internal/pgserver"
 )
@@ -195,7 +196,7 @@ func (c *Cluster) demo(ctx context.Context) error {
 
 // startS3 starts versitygw with its POSIX backend in dir.
 func (c *Cluster) startS3(dir string) error {
-	bin := versitygw()
+	bin := versitygw.Path()
 	if bin == "" {
 		return fmt.Errorf("versitygw is not installed (neither on PATH nor in $(go env GOPATH)/bin); install it: %s", InstallVersitygw)
 	}
@@ -240,25 +241,6 @@ func (c *Cluster) startS3(dir string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// versitygw finds the S3 server's binary: on PATH, then where go install
-// puts it.
-func versitygw() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(dir, "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // bucket creates a bucket on the S3 server.
