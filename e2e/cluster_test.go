@@ -123,7 +123,7 @@ func TestClusterCrossNodeIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if err := sendSMTP(sc, "idle@remote.test", []string{user}, testMessage("idle-"+cell, "idle@remote.test", user, "Wake up.")); err != nil {
+		if err := blast.Send(sc, "idle@remote.test", []string{user}, testMessage("idle-"+cell, "idle@remote.test", user, "Wake up.")); err != nil {
 			t.Fatalf("send through node 2: %v", err)
 		}
 		sc.Close()
@@ -230,7 +230,7 @@ func blastRadius(t *testing.T, c *cluster, what string, down, up func()) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sendSMTP(sc, "probe@remote.test", []string{user}, data); err != nil {
+		if err := blast.Send(sc, "probe@remote.test", []string{user}, data); err != nil {
 			t.Fatalf("send to cell b through node %d during cell a's outage: %v", i+1, err)
 		}
 		sc.Close()
@@ -470,7 +470,7 @@ func TestClusterCellDownAtStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sendSMTP(sc, "x@remote.test", []string{user}, data); err != nil {
+		if err := blast.Send(sc, "x@remote.test", []string{user}, data); err != nil {
 			t.Fatalf("send to %s while cell a is down: %v", user, err)
 		}
 		sc.Close()
