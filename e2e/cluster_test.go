@@ -16,6 +16,7 @@ import (
 
 	"casella/internal/blast"
 	"casella/internal/blob/s3/s3test"
+	"casella/internal/localcluster"
 	"casella/internal/pgtest"
 	"casella/internal/web"
 )
@@ -51,21 +52,8 @@ func startClusterThen(t *testing.T, n int, before func(*cluster)) *cluster {
 	fmt.Fprintf(&conf, "\n[directory]\nstore = %q\n", c.pg["b"].CreateDB(t))
 	for _, cell := range []string{"a", "b"} {
 		s3 := c.s3[cell]
-		fmt.Fprintf(&conf, `
-[[cell]]
-name = %q
-store = %q
-[cell.blob]
-backend = "s3"
-[cell.blob.s3]
-endpoint = %q
-bucket = %q
-path_style = true
-access_key = %q
-secret_key = %q
-timeout = "5s"
-max_attempts = 1
-`, cell, c.pg[cell].CreateDB(t), s3.Endpoint(), s3.Bucket(t), s3.AccessKey, s3.SecretKey)
+		conf.WriteString(localcluster.CellConfig(cell, c.pg[cell].CreateDB(t), s3.Endpoint(), s3.Bucket(t), s3.AccessKey, s3.SecretKey))
+		conf.WriteString("timeout = \"5s\"\nmax_attempts = 1\n")
 	}
 	for range 2 {
 		data, config := newData(t, conf.String())

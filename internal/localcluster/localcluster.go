@@ -141,6 +141,26 @@ func Start(ctx context.Context, exe, dir string, log io.Writer) (_ *Cluster, err
 	return c, nil
 }
 
+// CellConfig returns the [[cell]] section of a cell whose messages are in
+// the PostgreSQL database dsn and whose blobs are in an S3 bucket reached
+// by path-style URLs. It ends inside [cell.blob.s3], so that a caller may
+// add more of its keys.
+func CellConfig(name, dsn, endpoint, bucket, accessKey, secretKey string) string {
+	return fmt.Sprintf(`
+[[cell]]
+name = %q
+store = %q
+[cell.blob]
+backend = "s3"
+[cell.blob.s3]
+endpoint = %q
+bucket = %q
+path_style = true
+access_key = %q
+secret_key = %q
+`, name, dsn, endpoint, bucket, accessKey, secretKey)
+}
+
 // config returns the cluster sections every node's configuration gets:
 // the directory and the cells, each on a database and a bucket of its
 // own.
@@ -160,19 +180,7 @@ func (c *Cluster) config(ctx context.Context) (string, error) {
 		if err := c.bucket(ctx, bucket); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, `
-[[cell]]
-name = %q
-store = %q
-[cell.blob]
-backend = "s3"
-[cell.blob.s3]
-endpoint = %q
-bucket = %q
-path_style = true
-access_key = %q
-secret_key = %q
-`, name, dsn, c.S3, bucket, accessKey, secretKey)
+		b.WriteString(CellConfig(name, dsn, c.S3, bucket, accessKey, secretKey))
 	}
 	return b.String(), nil
 }
