@@ -2,7 +2,7 @@
 GO ?= go
 DATA ?= ./data
 
-.PHONY: run build test vet fuzz bench clean
+.PHONY: run build test vet fuzz bench clean webmail
 
 run: build
 	./casella serve --data $(DATA)
@@ -13,6 +13,11 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o casella ./cmd/casella
+
+# Rebuilds the webmail bundle (internal/web/webmail/dist, committed and
+# embedded) from the pinned npm packages; prints its gzipped size.
+webmail:
+	cd internal/web/webmail/ui && npm ci --no-audit --no-fund && npm run build
 
 vet:
 	$(GO) vet ./...

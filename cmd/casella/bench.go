@@ -27,7 +27,7 @@ type benchFlags struct {
 func (c *cli) newBenchFlags(name, defaultAddr, description string, examples ...string) (*flag.FlagSet, *benchFlags) {
 	fs := c.flagsOnly(name, "", description+"\n\n"+benchNote, examples...)
 	b := &benchFlags{}
-	fs.StringVar(&b.server.Addr, "server", defaultAddr, "the server's `host:port`")
+	fs.StringVar(&b.server.Addr, "server", defaultAddr, "the server's `host:port`, or several separated by commas (the nodes of a cluster), which the connections reach in turn")
 	fs.BoolVar(&b.server.StartTLS, "starttls", false, "start TLS on every connection before anything else")
 	fs.BoolVar(&b.server.Insecure, "insecure", false, "accept any TLS certificate (self-signed test servers)")
 	fs.BoolVar(&b.json, "json", false, "print the report as JSON")

@@ -113,7 +113,7 @@ func (c *cli) clusterLocal(args []string) error {
 	fs := c.flagsOnly("cluster local", "",
 		"Start a throwaway cluster on loopback to try: a PostgreSQL of this machine's for each\n"+
 			"cell (initdb under --dir, a free port), the last one also holding the directory, an S3\n"+
-			"server (versitygw) holding one bucket per cell, two cells \"a\" and \"b\", and two\n"+
+			"server (versitygw) holding one bucket per cell, two cells \"a\" and \"b\", and --nodes\n"+
 			"nodes (\"casella serve\", this binary). It prints every node's ports and a demo account\n"+
 			"in each cell; any node serves either account. Ctrl-C stops it all and removes --dir\n"+
 			"unless --keep is given. It needs PostgreSQL ("+pgserver.Install+") and versitygw\n"+
@@ -122,6 +122,7 @@ func (c *cli) clusterLocal(args []string) error {
 		"casella cluster local --dir /tmp/casella-cluster --keep")
 	dir := fs.String("dir", "", "`directory` for everything the cluster keeps; default: a new temporary one")
 	keep := fs.Bool("keep", false, "keep --dir after stopping, to look at the logs and data")
+	nodes := fs.Int("nodes", 2, "how many `nodes` to start (bench/cluster.sh measures one and two)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (c *cli) clusterLocal(args []string) error {
 	if err != nil {
 		return fmt.Errorf("finding this binary to run the nodes: %w", err)
 	}
-	cl, err := localcluster.Start(c.ctx, exe, *dir, c.stderr)
+	cl, err := localcluster.Start(c.ctx, exe, *dir, *nodes, c.stderr)
 	if err == nil {
 		printLocal(c, cl)
 		<-c.ctx.Done()

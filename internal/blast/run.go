@@ -119,7 +119,7 @@ func Run(ctx context.Context, opts Options) (_ *Report, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	cl, err := localcluster.Start(ctx, opts.Exe, dir, opts.Progress)
+	cl, err := localcluster.Start(ctx, opts.Exe, dir, 2, opts.Progress)
 	if err != nil {
 		return nil, err
 	}

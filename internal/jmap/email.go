@@ -82,14 +82,11 @@ func (c *call) emailGet(raw json.RawMessage) (any, error) {
 	if a.MaxBodyValueBytes < 0 {
 		return nil, invalidArgs("maxBodyValueBytes is negative")
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	var ids []string
 	if a.IDs == nil {
 		for _, e := range x.emails {
@@ -581,14 +578,11 @@ func (c *call) threadGet(raw json.RawMessage) (any, error) {
 	if a.IDs != nil && len(*a.IDs) > maxObjectsInGet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInGet ids")
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	var ids []string
 	if a.IDs != nil {
 		ids = *a.IDs

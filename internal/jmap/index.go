@@ -34,6 +34,8 @@ func (e *email) flags() []string { return e.copies[0].Flags }
 // read-only once built: requests of the account share it until the state
 // moves.
 type index struct {
+	// state is read before the rest, so what the index holds is never
+	// older than it: the state a /get or /query answers with.
 	state     string
 	mailboxes []store.Mailbox
 	mbByID    map[int64]*store.Mailbox

@@ -187,14 +187,11 @@ func (c *call) mailboxGet(raw json.RawMessage) (any, error) {
 	if a.IDs != nil && len(*a.IDs) > maxObjectsInGet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInGet ids")
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	list, notFound := []any{}, []string{}
 	add := func(mb *store.Mailbox) error {
 		o, err := c.mailboxObject(x, mb, props)
@@ -273,14 +270,11 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	var list []*store.Mailbox
 	for i := range x.mailboxes {
 		mb := &x.mailboxes[i]
@@ -448,17 +442,27 @@ type setResult struct {
 	NotDestroyed map[string]*setError `json:"notDestroyed"`
 }
 
+// stateIfIn returns the account's state, or a stateMismatch error when
+// the client gave ifInState and the state has moved (RFC 8620 section 5.3).
+func (c *call) stateIfIn(ifInState *string) (string, error) {
+	state, err := c.state()
+	if err != nil {
+		return "", err
+	}
+	if ifInState != nil && *ifInState != state {
+		return "", mErr("stateMismatch", "the state is %s, not %s", state, *ifInState)
+	}
+	return state, nil
+}
+
 // beginSet checks the common /set arguments and returns the result to fill.
 func (c *call) beginSet(a *setArgs) (*setResult, error) {
 	if len(a.Create)+len(a.Update)+len(a.Destroy) > maxObjectsInSet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInSet objects")
 	}
-	state, err := c.state()
+	state, err := c.stateIfIn(a.IfInState)
 	if err != nil {
 		return nil, err
-	}
-	if a.IfInState != nil && *a.IfInState != state {
-		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
 	return &setResult{AccountID: accountID(c.acct), OldState: state, Created: map[string]any{}, Updated: map[string]any{},
 		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}, nil
@@ -648,19 +652,29 @@ func (c *call) setSortOrder(mb int64, n int) *setError {
 	return nil
 }
 
+// mailboxToSet finds the mailbox a /set update or destroy names, by id
+// or by creation reference (RFC 8620 section 5.3).
+func (c *call) mailboxToSet(id string) (*index, *store.Mailbox, *setError) {
+	x, err := c.index()
+	if err != nil {
+		return nil, nil, setErr("serverFail", "%v", err)
+	}
+	rid, _ := c.resolveID(id)
+	mb := x.mbByID[parseID('M', rid)]
+	if mb == nil {
+		return nil, nil, setErr("notFound", "no such mailbox")
+	}
+	return x, mb, nil
+}
+
 func (c *call) updateMailbox(id string, raw json.RawMessage) *setError {
 	var p mailboxInput
 	if serr := decodeProps(raw, &p, mailboxReadOnly...); serr != nil {
 		return serr
 	}
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	mb := x.mbByID[parseID('M', rid)]
-	if mb == nil {
-		return setErr("notFound", "no such mailbox")
+	x, mb, serr := c.mailboxToSet(id)
+	if serr != nil {
+		return serr
 	}
 	if p.Role != nil {
 		var role *string
@@ -726,14 +740,9 @@ func derefOr(s *string) any {
 }
 
 func (c *call) destroyMailbox(id string, removeEmails bool) *setError {
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	mb := x.mbByID[parseID('M', rid)]
-	if mb == nil {
-		return setErr("notFound", "no such mailbox")
+	x, mb, serr := c.mailboxToSet(id)
+	if serr != nil {
+		return serr
 	}
 	if mb.Name == store.Inbox {
 		return setErr("forbidden", "the inbox cannot be destroyed")
@@ -748,7 +757,7 @@ func (c *call) destroyMailbox(id string, removeEmails bool) *setError {
 	if mb.Messages > 0 && !removeEmails {
 		return setErr("mailboxHasEmail", "the mailbox has emails; set onDestroyRemoveEmails")
 	}
-	err = c.s.Store.DeleteMailbox(c.ctx, c.acct, mb.Name)
+	err := c.s.Store.DeleteMailbox(c.ctx, c.acct, mb.Name)
 	c.changed()
 	if errors.Is(err, store.ErrHasChildren) {
 		return setErr("mailboxHasChild", "the mailbox has child mailboxes")

@@ -295,14 +295,11 @@ func (c *call) emailQuery(raw json.RawMessage) (any, error) {
 	if err := checkSort(a.Sort); err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
+	state := x.state
 	if f.needsMeta() {
 		if err := c.loadMeta(x); err != nil {
 			return nil, err

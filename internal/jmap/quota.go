@@ -10,16 +10,21 @@ const capQuota = "urn:ietf:params:jmap:quota"
 
 // quotas are the account's quotas (RFC 9425 section 4): its storage
 // limit from the directory, and nothing when it has none. Usage is the
-// store's exact counter.
-func (c *call) quotas() ([]map[string]any, error) {
+// store's exact counter. They come with the account's state, read
+// first, which is also the quota state: usage moves with every change.
+func (c *call) quotas() (string, []map[string]any, error) {
+	state, err := c.state()
+	if err != nil {
+		return "", nil, err
+	}
 	if c.ss.acct.Quota <= 0 {
-		return nil, nil
+		return state, nil, nil
 	}
 	u, err := c.s.Store.Usage(c.ctx, c.acct)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return []map[string]any{{
+	return state, []map[string]any{{
 		"id": "Qbytes", "resourceType": "octets", "used": u.Bytes, "hardLimit": c.ss.acct.Quota,
 		"scope": "account", "name": c.ss.acct.Address, "types": []string{"Email"},
 		"description": nil, "warnLimit": nil, "softLimit": nil,
@@ -39,11 +44,7 @@ func (c *call) quotaGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
-	qs, err := c.quotas()
+	state, qs, err := c.quotas()
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +76,7 @@ func (c *call) quotaChanges(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
-	qs, err := c.quotas()
+	state, qs, err := c.quotas()
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +104,7 @@ func (c *call) quotaQuery(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	state, err := c.state()
-	if err != nil {
-		return nil, err
-	}
-	qs, err := c.quotas()
+	state, qs, err := c.quotas()
 	if err != nil {
 		return nil, err
 	}

@@ -57,19 +57,29 @@ func one(uid uint32) []store.UIDRange { return []store.UIDRange{{First: uid, Las
 
 // updateEmail applies a patch of keywords and mailboxIds (RFC 8620
 // section 5.3 PatchObject).
+// emailToSet finds the email an Email/set update or destroy names, by id
+// or by creation reference (RFC 8620 section 5.3).
+func (c *call) emailToSet(id string) (*index, *email, *setError) {
+	x, err := c.index()
+	if err != nil {
+		return nil, nil, setErr("serverFail", "%v", err)
+	}
+	rid, _ := c.resolveID(id)
+	e := x.emails[parseID('E', rid)]
+	if e == nil {
+		return nil, nil, setErr("notFound", "no such email")
+	}
+	return x, e, nil
+}
+
 func (c *call) updateEmail(id string, raw json.RawMessage) *setError {
 	var patch map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &patch); err != nil {
 		return setErr("invalidPatch", "a patch is an object")
 	}
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	e := x.emails[parseID('E', rid)]
-	if e == nil {
-		return setErr("notFound", "no such email")
+	x, e, serr := c.emailToSet(id)
+	if serr != nil {
+		return serr
 	}
 	kw := keywordsOf(e.flags())
 	mbs := map[int64]bool{}
@@ -206,14 +216,9 @@ func (c *call) expunge(m store.Message) error {
 }
 
 func (c *call) destroyEmail(id string) *setError {
-	x, err := c.index()
-	if err != nil {
-		return setErr("serverFail", "%v", err)
-	}
-	rid, _ := c.resolveID(id)
-	e := x.emails[parseID('E', rid)]
-	if e == nil {
-		return setErr("notFound", "no such email")
+	_, e, serr := c.emailToSet(id)
+	if serr != nil {
+		return serr
 	}
 	defer c.changed()
 	for _, cp := range e.copies {
@@ -245,12 +250,9 @@ func (c *call) emailImport(raw json.RawMessage) (any, error) {
 	if len(a.Emails) > maxObjectsInSet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInSet emails")
 	}
-	state, err := c.state()
+	state, err := c.stateIfIn(a.IfInState)
 	if err != nil {
 		return nil, err
-	}
-	if a.IfInState != nil && *a.IfInState != state {
-		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
 	created, notCreated := map[string]any{}, map[string]*setError{}
 	for cid, em := range a.Emails {

@@ -80,7 +80,7 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleReport, error) {
 		}
 		r.Before = &m
 	}
-	c, err := login(ctx, o.Server, o.Users.name(0), o.Users.Password)
+	c, err := login(ctx, o.Server.For(0), o.Users.name(0), o.Users.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleReport, error) {
 					return
 				}
 				t := time.Now()
-				id, err := openIdler(ctx, o.Server, o.Users.name(i), o.Users.Password)
+				id, err := openIdler(ctx, o.Server.For(i), o.Users.name(i), o.Users.Password)
 				if err != nil {
 					rec.fail("open")
 					samples.add("open", err)

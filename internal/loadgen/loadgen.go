@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -35,12 +36,22 @@ func seconds(d time.Duration) Seconds { return Seconds(d.Seconds()) }
 
 // Conn says how to reach a server: its address and whether to use TLS.
 type Conn struct {
-	Addr string // host:port
+	// Addr is host:port, or several separated by commas: the nodes of a
+	// cluster, which connection i reaches in turn (For).
+	Addr string
 	// StartTLS upgrades each connection with STARTTLS before anything else.
 	StartTLS bool
 	// Insecure skips the verification of the server's certificate, for
 	// servers on loopback with self-signed certificates.
 	Insecure bool
+}
+
+// For returns how connection i reaches its server: the i-th address of
+// Addr, in turn, so that a load spreads evenly over the nodes it names.
+func (c Conn) For(i int) Conn {
+	addrs := strings.Split(c.Addr, ",")
+	c.Addr = strings.TrimSpace(addrs[i%len(addrs)])
+	return c
 }
 
 func (c Conn) tlsConfig() *tls.Config {

@@ -119,3 +119,16 @@ func TestStuff(t *testing.T) {
 		}
 	}
 }
+
+func TestConnForSpreadsOverServers(t *testing.T) {
+	c := Conn{Addr: "127.0.0.1:1, 127.0.0.1:2", StartTLS: true}
+	for i, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"} {
+		got := c.For(i)
+		if got.Addr != want || !got.StartTLS {
+			t.Errorf("For(%d) = %+v, want %s with STARTTLS", i, got, want)
+		}
+	}
+	if got := (Conn{Addr: "127.0.0.1:1"}).For(5).Addr; got != "127.0.0.1:1" {
+		t.Errorf("one server: For(5) = %s", got)
+	}
+}

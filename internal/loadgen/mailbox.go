@@ -94,7 +94,7 @@ func Mailbox(ctx context.Context, o MailboxOptions) (*MailboxReport, error) {
 		return nil, err
 	}
 	r := &MailboxReport{Server: o.Server.Addr, Mailbox: o.Mailbox, Started: time.Now()}
-	c, err := login(ctx, o.Server, o.User, o.Password)
+	c, err := login(ctx, o.Server.For(0), o.User, o.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func fill(ctx context.Context, o MailboxOptions, n int) error {
 	var wg sync.WaitGroup
 	for w := range o.Appenders {
 		wg.Go(func() {
-			c, err := login(ctx, o.Server, o.User, o.Password)
+			c, err := login(ctx, o.Server.For(0), o.User, o.Password)
 			if err != nil {
 				cancel(err)
 				return
@@ -212,7 +212,7 @@ func appendMessage(c *imapclient.Client, mailbox string, msg []byte, date time.T
 // timeRound runs each timed command once on a fresh connection and
 // returns the number of messages SELECT reported.
 func timeRound(ctx context.Context, o MailboxOptions, rec *recorder, since time.Time, hasSort bool) (int, error) {
-	c, err := login(ctx, o.Server, o.User, o.Password)
+	c, err := login(ctx, o.Server.For(0), o.User, o.Password)
 	if err != nil {
 		return 0, err
 	}

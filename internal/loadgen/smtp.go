@@ -89,7 +89,7 @@ func SMTP(ctx context.Context, o SMTPOptions) (*SMTPReport, error) {
 	// that is not there is an error, and connection setup is not counted.
 	clients := make([]*smtpClient, o.Connections)
 	for i := range clients {
-		c, err := l.dial(ctx)
+		c, err := l.dial(ctx, i)
 		if err != nil {
 			for _, c := range clients[:i] {
 				c.Close()
@@ -107,7 +107,7 @@ func SMTP(ctx context.Context, o SMTPOptions) (*SMTPReport, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range clients {
-		wg.Go(func() { l.connection(ctx, c, int64(i)) })
+		wg.Go(func() { l.connection(ctx, c, i) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -161,8 +161,8 @@ func (l *smtpLoad) errorSamples() []string {
 
 // connection sends messages until there are none left, reconnecting after
 // a lost connection; it gives up when it cannot reconnect.
-func (l *smtpLoad) connection(ctx context.Context, c *smtpClient, seed int64) {
-	rnd := rand.New(rand.NewPCG(uint64(seed), uint64(time.Now().UnixNano())))
+func (l *smtpLoad) connection(ctx context.Context, c *smtpClient, id int) {
+	rnd := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
 	defer func() {
 		if c != nil {
 			c.Quit()
@@ -176,7 +176,7 @@ func (l *smtpLoad) connection(ctx context.Context, c *smtpClient, seed int64) {
 		}
 		if c == nil {
 			var err error
-			if c, err = l.dial(ctx); err != nil {
+			if c, err = l.dial(ctx, id); err != nil {
 				l.failed.Add(1)
 				l.noteError(err)
 				return
@@ -209,23 +209,25 @@ func (l *smtpLoad) connection(ctx context.Context, c *smtpClient, seed int64) {
 	}
 }
 
-// dial connects, greets and, if asked, starts TLS.
-func (l *smtpLoad) dial(ctx context.Context) (*smtpClient, error) {
+// dial connects connection id to its server, greets and, if asked, starts
+// TLS.
+func (l *smtpLoad) dial(ctx context.Context, id int) (*smtpClient, error) {
+	srv := l.opts.Server.For(id)
 	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", l.opts.Server.Addr)
+	conn, err := d.DialContext(ctx, "tcp", srv.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the SMTP server: %w; is it running and listening there?", err)
 	}
 	var tlsConfig *tls.Config
-	if l.opts.Server.StartTLS {
-		tlsConfig = l.opts.Server.tlsConfig()
+	if srv.StartTLS {
+		tlsConfig = srv.tlsConfig()
 	}
 	c, err := dialSMTP(conn, l.opts.HelloName, tlsConfig, smtpTimeout)
 	if err != nil {
 		if tlsConfig != nil {
-			return nil, fmt.Errorf("STARTTLS with the SMTP server at %s: %w; without --insecure its certificate must verify", l.opts.Server.Addr, err)
+			return nil, fmt.Errorf("STARTTLS with the SMTP server at %s: %w; without --insecure its certificate must verify", srv.Addr, err)
 		}
-		return nil, fmt.Errorf("greeting the SMTP server at %s: %w", l.opts.Server.Addr, err)
+		return nil, fmt.Errorf("greeting the SMTP server at %s: %w", srv.Addr, err)
 	}
 	return c, nil
 }

@@ -2,8 +2,8 @@
 // newcomer to try ("casella cluster local"): a PostgreSQL server of the
 // machine's (package pgserver) for each cell, holding its database, the
 // last cell's also the directory's; an S3 server (versitygw) holding one bucket per cell, two cells,
-// and two nodes, each a "casella serve" child process with its own data
-// directory. Everything lives under one directory and listens on free
+// and nodes (two unless asked otherwise), each a "casella serve" child
+// process with its own data directory. Everything lives under one directory and listens on free
 // loopback ports only.
 //
 // Implementation notes:
@@ -71,9 +71,12 @@ type Cluster struct {
 	s3exited chan struct{}
 }
 
-// Start starts a cluster under dir with the casella binary exe, writing
-// what it does to log. On failure it stops what it started.
-func Start(ctx context.Context, exe, dir string, log io.Writer) (_ *Cluster, err error) {
+// Start starts a cluster of nodes nodes under dir with the casella binary
+// exe, writing what it does to log. On failure it stops what it started.
+func Start(ctx context.Context, exe, dir string, nodes int, log io.Writer) (_ *Cluster, err error) {
+	if nodes < 1 {
+		return nil, fmt.Errorf("a cluster needs at least one node, not %d", nodes)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -108,7 +111,7 @@ func Start(ctx context.Context, exe, dir string, log io.Writer) (_ *Cluster, err
 	if err != nil {
 		return nil, err
 	}
-	for i := range 2 {
+	for i := range nodes {
 		nodeDir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
 		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 			return nil, err

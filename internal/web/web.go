@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"casella/internal/health"
+	"casella/internal/web/webmail"
 )
 
 // Components whose failure stops intake.
@@ -106,7 +107,8 @@ func (h *Handler) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", h.serveReady)
 	mux.HandleFunc("GET /api/status", h.serveStatus)
-	mux.HandleFunc("GET /{$}", h.servePage)
+	mux.HandleFunc("GET /status", h.servePage)
+	mux.Handle("GET /", webmail.Handler())
 	if h.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
 	}
@@ -134,6 +136,9 @@ func (h *Handler) Status() Status {
 	for name, f := range h.Queues {
 		s.Queues[name] = f()
 	}
+	if outboundLate(s.Queues["outbound"]) {
+		s.Degraded = true
+	}
 	s.Message = message(s, down)
 	return s
 }
@@ -149,11 +154,26 @@ func message(s Status, down map[string]bool) string {
 	case len(downCells(down)) > 0:
 		return fmt.Sprintf("Mailbox storage is unavailable for the accounts of cell %s; everyone else is not affected. Their incoming mail is being accepted and kept safe (%d messages waiting); it will appear in mailboxes as soon as storage is back. Reading their mail may fail until then.",
 			strings.Join(downCells(down), ", "), waiting)
+	case outboundLate(s.Queues["outbound"]):
+		q := s.Queues["outbound"]
+		return fmt.Sprintf("Outgoing mail is delayed: %d messages wait for other providers' servers, the oldest for %s. They are retried, and their senders are told if one cannot be delivered.",
+			q.Depth, time.Duration(q.OldestAgeSeconds*float64(time.Second)).Round(time.Minute))
 	case s.Degraded:
 		return "Some services are degraded; mail is being accepted and kept safe."
 	default:
 		return "All systems normal."
 	}
+}
+
+// outboundLateAfter is the age of the oldest outbound message past which
+// the outbound queue counts as degraded: mail that has not left within an
+// hour is retried on a schedule of hours (config smtp.retry_max).
+const outboundLateAfter = time.Hour
+
+// outboundLate reports whether the outbound queue is paused or holds mail
+// that should have left by now.
+func outboundLate(q QueueStatus) bool {
+	return q.Paused || q.Depth > 0 && q.OldestAgeSeconds > outboundLateAfter.Seconds()
 }
 
 // downCells returns the cells whose store or blobs are down, sorted:

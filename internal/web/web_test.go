@@ -69,7 +69,7 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get("/readyz"); code != 200 {
 		t.Fatalf("readyz during store outage = %d, want 200", code)
 	}
-	if code, body := get("/"); code != 200 || !strings.Contains(body, "Mailbox storage is unavailable") {
+	if code, body := get("/status"); code != 200 || !strings.Contains(body, "Mailbox storage is unavailable") {
 		t.Fatalf("status page = %d %q", code, body)
 	}
 
@@ -117,7 +117,7 @@ func TestCellOutage(t *testing.T) {
 	if s := h.Status(); s.Cluster != nil {
 		t.Fatalf("Status has the cluster: %+v", s.Cluster)
 	}
-	page, err := http.Get(srv.URL + "/")
+	page, err := http.Get(srv.URL + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,5 +125,47 @@ func TestCellOutage(t *testing.T) {
 	b, _ := io.ReadAll(page.Body)
 	if !strings.Contains(string(b), "<td>a</td><td class=\"downc\">unavailable</td><td>10</td><td>3</td>") {
 		t.Fatalf("page = %s", b)
+	}
+}
+
+func TestWebmailAtRoot(t *testing.T) {
+	h := &Handler{Health: health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `src="app.js"`) {
+		t.Fatalf("/ = %d %s", resp.StatusCode, b)
+	}
+}
+
+// The status tells the truth about outgoing mail: a paused outbound queue,
+// or one whose oldest message should have left long ago, is degraded.
+func TestOutboundDelays(t *testing.T) {
+	mon := health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mon.Add("store", func(context.Context) error { return nil })
+	var out QueueStatus
+	h := &Handler{Health: mon, Queues: map[string]func() QueueStatus{
+		"outbound": func() QueueStatus { return out },
+	}}
+	mon.ProbeAll(context.Background())
+	for _, tt := range []struct {
+		q        QueueStatus
+		degraded bool
+	}{
+		{QueueStatus{}, false},
+		{QueueStatus{Depth: 40, OldestAgeSeconds: 120}, false},
+		{QueueStatus{Depth: 3, OldestAgeSeconds: 3 * 3600}, true},
+		{QueueStatus{Depth: 1, Paused: true}, true},
+	} {
+		out = tt.q
+		st := h.Status()
+		if st.Degraded != tt.degraded || tt.degraded != strings.HasPrefix(st.Message, "Outgoing mail is delayed") {
+			t.Errorf("outbound %+v: degraded %v, %q", tt.q, st.Degraded, st.Message)
+		}
 	}
 }

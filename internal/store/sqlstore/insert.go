@@ -121,7 +121,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, e
 func (w *wtx) deliveryBox(name string) (*boxState, error) {
 	if name != "" {
 		if cname, err := store.CanonicalName(name); err == nil {
-			b, err := w.boxByName(cname)
+			b, err := w.deliveryBoxByName(cname)
 			if err == nil {
 				return b, nil
 			} else if !errors.Is(err, store.ErrNotFound) {
@@ -129,7 +129,22 @@ func (w *wtx) deliveryBox(name string) (*boxState, error) {
 			}
 		}
 	}
-	return w.boxByName(store.Inbox)
+	return w.deliveryBoxByName(store.Inbox)
+}
+
+// deliveryBoxByName returns the mailbox with the canonical name, from the
+// mailboxes this transaction has read when it holds it. A delivery
+// transaction renames and deletes nothing, so a name read earlier in it
+// still holds; a batch with several messages for one account then reads
+// its mailbox once, not once per message: on PostgreSQL each read is a
+// round trip.
+func (w *wtx) deliveryBoxByName(name string) (*boxState, error) {
+	for _, b := range w.boxes {
+		if b.name == name && !b.deleted {
+			return b, nil
+		}
+	}
+	return w.boxByName(name)
 }
 
 // Append adds the messages to the mailbox in one transaction; their UIDs
