@@ -16,6 +16,7 @@ import (
 
 	"casella/internal/blast"
 	"casella/internal/blob/s3/s3test"
+	"casella/internal/localcluster"
 	"casella/internal/pgtest"
 	"casella/internal/web"
 )
@@ -51,21 +52,8 @@ func startClusterThen(t *testing.T, n int, before func(*cluster)) *cluster {
 	fmt.Fprintf(&conf, "\n[directory]\nstore = %q\n", c.pg["b"].CreateDB(t))
 	for _, cell := range []string{"a", "b"} {
 		s3 := c.s3[cell]
-		fmt.Fprintf(&conf, `
-[[cell]]
-name = %q
-store = %q
-[cell.blob]
-backend = "s3"
-[cell.blob.s3]
-endpoint = %q
-bucket = %q
-path_style = true
-access_key = %q
-secret_key = %q
-timeout = "5s"
-max_attempts = 1
-`, cell, c.pg[cell].CreateDB(t), s3.Endpoint(), s3.Bucket(t), s3.AccessKey, s3.SecretKey)
+		conf.WriteString(localcluster.CellConfig(cell, c.pg[cell].CreateDB(t), s3.Endpoint(), s3.Bucket(t), s3.AccessKey, s3.SecretKey))
+		conf.WriteString("timeout = \"5s\"\nmax_attempts = 1\n")
 	}
 	for range 2 {
 		data, config := newData(t, conf.String())
@@ -123,7 +111,7 @@ func TestClusterCrossNodeIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if err := sendSMTP(sc, "idle@remote.test", []string{user}, testMessage("idle-"+cell, "idle@remote.test", user, "Wake up.")); err != nil {
+		if err := blast.Send(sc, "idle@remote.test", []string{user}, testMessage("idle-"+cell, "idle@remote.test", user, "Wake up.")); err != nil {
 			t.Fatalf("send through node 2: %v", err)
 		}
 		sc.Close()
@@ -230,7 +218,7 @@ func blastRadius(t *testing.T, c *cluster, what string, down, up func()) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sendSMTP(sc, "probe@remote.test", []string{user}, data); err != nil {
+		if err := blast.Send(sc, "probe@remote.test", []string{user}, data); err != nil {
 			t.Fatalf("send to cell b through node %d during cell a's outage: %v", i+1, err)
 		}
 		sc.Close()
@@ -470,7 +458,7 @@ func TestClusterCellDownAtStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sendSMTP(sc, "x@remote.test", []string{user}, data); err != nil {
+		if err := blast.Send(sc, "x@remote.test", []string{user}, data); err != nil {
 			t.Fatalf("send to %s while cell a is down: %v", user, err)
 		}
 		sc.Close()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"casella/internal/blast"
 )
 
 // inboundDepth returns the number of messages waiting in the intake spool,
@@ -55,7 +57,7 @@ func load(addr, prefix, rcpt string, conns, perConn int) (accepted, attempted ma
 				mu.Lock()
 				attempted[id] = msg
 				mu.Unlock()
-				if err := sendSMTP(cl, "load@remote.test", []string{rcpt}, msg); err != nil {
+				if err := blast.Send(cl, "load@remote.test", []string{rcpt}, msg); err != nil {
 					return
 				}
 				mu.Lock()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-smtp"
 )
 
 // setupAccount adds a domain and an account through the CLI.
@@ -28,27 +27,6 @@ func setupAccount(t *testing.T, s *server, address, password string) {
 func testMessage(id, from, to string, body string) []byte {
 	return []byte(fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: test %s\r\nMessage-ID: <%s@e2e.test>\r\nDate: %s\r\n\r\n%s\r\n",
 		from, to, id, id, time.Now().UTC().Format(time.RFC1123Z), body))
-}
-
-// sendSMTP sends one message over plain SMTP with go-smtp's client and
-// returns the error of the final reply.
-func sendSMTP(c *smtp.Client, from string, to []string, data []byte) error {
-	if err := c.Mail(from, nil); err != nil {
-		return err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	return w.Close()
 }
 
 // stored returns every message of a mailbox, read with go-imap's client,

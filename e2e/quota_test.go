@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"casella/internal/blast"
 )
 
 // usage returns an account's stored bytes and messages from "casella
@@ -60,7 +62,7 @@ func TestQuotaHoldsUnderConcurrentMail(t *testing.T) {
 					}
 					defer c.Close()
 					msg := testMessage(fmt.Sprintf("%s-%d", tc.addr, i), "sender@remote.test", tc.addr, body)
-					err = sendSMTP(c, "sender@remote.test", []string{tc.addr}, msg)
+					err = blast.Send(c, "sender@remote.test", []string{tc.addr}, msg)
 					var se *smtp.SMTPError
 					switch {
 					case err == nil:

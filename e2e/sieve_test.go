@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"casella/internal/blast"
 )
 
 // sieveConnect runs sieve-connect (Debian's independent ManageSieve
@@ -91,7 +93,7 @@ func TestManageSieveClient(t *testing.T) {
 	}
 	defer sc.Close()
 	for _, id := range []string{"report", "plain"} {
-		if err := sendSMTP(sc, "boss@remote.test", []string{user}, testMessage(id, "boss@remote.test", user, "Hello.")); err != nil {
+		if err := blast.Send(sc, "boss@remote.test", []string{user}, testMessage(id, "boss@remote.test", user, "Hello.")); err != nil {
 			t.Fatalf("send %s: %v", id, err)
 		}
 	}

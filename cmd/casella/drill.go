@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -125,13 +126,7 @@ func (c *cli) drill(args []string) error {
 	if err != nil {
 		return fmt.Errorf("the drill could not be carried out: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
-		}
-	} else if err := report.WriteText(c.stdout); err != nil {
+	if err := c.writeReport(report, asJSON); err != nil {
 		return err
 	}
 	if !report.Passed {
@@ -142,6 +137,16 @@ func (c *cli) drill(args []string) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// writeReport prints a drill's report to stdout, as indented JSON or as text.
+func (c *cli) writeReport(report interface{ WriteText(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return report.WriteText(c.stdout)
 }
 
 func countNonEmpty(ss []string) int {
@@ -178,13 +183,7 @@ func (c *cli) clusterDrill(fs *flag.FlagSet, o drill.Options, asJSON, verbose bo
 	if err != nil {
 		return fmt.Errorf("the cluster drill could not be carried out: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
-		}
-	} else if err := report.WriteText(c.stdout); err != nil {
+	if err := c.writeReport(report, asJSON); err != nil {
 		return err
 	}
 	if !report.Passed {

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,11 +29,9 @@ func (c *conn) cmdAppend(cmd *command) error {
 	defer cancel()
 	// The mailbox is checked before any literal is accepted, so a client
 	// appending to a missing mailbox does not send the message in vain.
-	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNo("TRYCREATE", "Mailbox %s does not exist", name)
-	} else if err != nil {
-		return fmt.Errorf("append to %q: %w", name, err)
+	mb, err := c.targetMailbox(ctx, "append to", name)
+	if err != nil {
+		return err
 	}
 
 	// All messages together stay within the literal limit.

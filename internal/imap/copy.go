@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -35,13 +36,9 @@ func (c *conn) cmdCopy(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	to, err := c.srv.Store.Mailbox(ctx, c.acct.ID, dest)
+	to, err := c.targetMailbox(ctx, "copy to", dest)
 	if err != nil {
-		// The client may create the mailbox and retry (section 6.4.7).
-		if errors.Is(err, store.ErrNotFound) {
-			return errNo("TRYCREATE", "Mailbox %s does not exist", dest)
-		}
-		return fmt.Errorf("copy to %q: %w", dest, err)
+		return err
 	}
 	if len(uids) == 0 {
 		return nil
@@ -86,4 +83,17 @@ func (c *conn) cmdCopy(cmd *command) error {
 	}
 	cmd.code = code
 	return nil
+}
+
+// targetMailbox looks up the mailbox that APPEND, COPY, MOVE or REPLACE
+// adds to. A missing one is answered with TRYCREATE, so that the client
+// may create it and retry (RFC 9051 section 7.1).
+func (c *conn) targetMailbox(ctx context.Context, what, name string) (store.Mailbox, error) {
+	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return mb, errNo("TRYCREATE", "Mailbox %s does not exist", name)
+	} else if err != nil {
+		return mb, fmt.Errorf("%s %q: %w", what, name, err)
+	}
+	return mb, nil
 }

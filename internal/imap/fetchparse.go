@@ -26,14 +26,10 @@ func (c *conn) parseFetch(cmd *command) (*fetchArgs, error) {
 	if err = c.p.sp(); err != nil {
 		return nil, err
 	}
-	list, err := c.p.take('(')
-	if err != nil {
-		return nil, err
-	}
-	for {
-		att, err := c.p.fetchAtt(!list)
+	err = c.p.oneOrList(func(alone bool) error {
+		att, err := c.p.fetchAtt(alone)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if m, ok := fetchMacros[att.name]; ok {
 			for _, name := range m {
@@ -42,17 +38,10 @@ func (c *conn) parseFetch(cmd *command) (*fetchArgs, error) {
 		} else {
 			a.atts = append(a.atts, att)
 		}
-		if !list {
-			break
-		}
-		if ok, err := c.p.take(')'); err != nil {
-			return nil, err
-		} else if ok {
-			break
-		}
-		if err := c.p.sp(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if ok, err := c.p.take(' '); err != nil {
 		return nil, err

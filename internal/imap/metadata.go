@@ -208,27 +208,16 @@ func (c *conn) parseGetMetadata() (*getMetadataArgs, error) {
 	if err := c.p.sp(); err != nil {
 		return nil, err
 	}
-	list, err := c.p.take('(')
-	if err != nil {
-		return nil, err
-	}
-	for {
+	err = c.p.oneOrList(func(bool) error {
 		name, err := c.metadataEntry(true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.entries = append(a.entries, name)
-		if !list {
-			break
-		}
-		if ok, err := c.p.take(')'); err != nil {
-			return nil, err
-		} else if ok {
-			break
-		}
-		if err := c.p.sp(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, c.p.end()
 }

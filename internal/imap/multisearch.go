@@ -186,27 +186,19 @@ func (c *conn) esearchSources() ([]mailboxFilter, error) {
 // mailboxes reads one-or-more-mailbox (RFC 5465 section 8): a mailbox or
 // a parenthesised list of them.
 func (c *conn) mailboxes() ([]string, error) {
-	list, err := c.p.take('(')
+	var names []string
+	err := c.p.oneOrList(func(bool) error {
+		name, err := c.p.mailbox(c.utf8)
+		if err != nil {
+			return err
+		}
+		names = append(names, name)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for {
-		name, err := c.p.mailbox(c.utf8)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-		if !list {
-			return names, nil
-		}
-		if ok, err := c.p.take(')'); err != nil || ok {
-			return names, err
-		}
-		if err := c.p.sp(); err != nil {
-			return nil, err
-		}
-	}
+	return names, nil
 }
 
 // filterMailboxes returns the names of the existing mailboxes the filters

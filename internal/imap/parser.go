@@ -658,3 +658,27 @@ func (p *parser) mailboxPattern(rawUTF8 bool) (string, error) {
 	}
 	return s, nil
 }
+
+// oneOrList reads one item, or a parenthesised list of items separated by
+// spaces, as FETCH attributes, GETMETADATA entries and one-or-more-mailbox
+// take. item reads one; alone tells it whether it stands outside a list.
+func (p *parser) oneOrList(item func(alone bool) error) error {
+	list, err := p.take('(')
+	if err != nil {
+		return err
+	}
+	for {
+		if err := item(!list); err != nil {
+			return err
+		}
+		if !list {
+			return nil
+		}
+		if ok, err := p.take(')'); err != nil || ok {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"errors"
 	"fmt"
 
 	"casella/internal/store"
@@ -20,11 +19,9 @@ func (c *conn) cmdReplace(cmd *command) error {
 	}
 	ctx, cancel := c.commandContext()
 	defer cancel()
-	mb, err := c.srv.Store.Mailbox(ctx, c.acct.ID, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNo("TRYCREATE", "Mailbox %s does not exist", name)
-	} else if err != nil {
-		return fmt.Errorf("replace into %q: %w", name, err)
+	mb, err := c.targetMailbox(ctx, "replace into", name)
+	if err != nil {
+		return err
 	}
 	v := c.sel
 	var uid uint32

@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	blobs3 "casella/internal/blob/s3"
+	"casella/internal/blob/s3/versitygw"
 	"casella/internal/drill"
 	"casella/internal/pgserver"
 )
@@ -143,6 +144,26 @@ func Start(ctx context.Context, exe, dir string, nodes int, log io.Writer) (_ *C
 	return c, nil
 }
 
+// CellConfig returns the [[cell]] section of a cell whose messages are in
+// the PostgreSQL database dsn and whose blobs are in an S3 bucket reached
+// by path-style URLs. It ends inside [cell.blob.s3], so that a caller may
+// add more of its keys.
+func CellConfig(name, dsn, endpoint, bucket, accessKey, secretKey string) string {
+	return fmt.Sprintf(`
+[[cell]]
+name = %q
+store = %q
+[cell.blob]
+backend = "s3"
+[cell.blob.s3]
+endpoint = %q
+bucket = %q
+path_style = true
+access_key = %q
+secret_key = %q
+`, name, dsn, endpoint, bucket, accessKey, secretKey)
+}
+
 // config returns the cluster sections every node's configuration gets:
 // the directory and the cells, each on a database and a bucket of its
 // own.
@@ -162,19 +183,7 @@ func (c *Cluster) config(ctx context.Context) (string, error) {
 		if err := c.bucket(ctx, bucket); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, `
-[[cell]]
-name = %q
-store = %q
-[cell.blob]
-backend = "s3"
-[cell.blob.s3]
-endpoint = %q
-bucket = %q
-path_style = true
-access_key = %q
-secret_key = %q
-`, name, dsn, c.S3, bucket, accessKey, secretKey)
+		b.WriteString(CellConfig(name, dsn, c.S3, bucket, accessKey, secretKey))
 	}
 	return b.String(), nil
 }
@@ -198,7 +207,7 @@ func (c *Cluster) demo(ctx context.Context) error {
 
 // startS3 starts versitygw with its POSIX backend in dir.
 func (c *Cluster) startS3(dir string) error {
-	bin := versitygw()
+	bin := versitygw.Path()
 	if bin == "" {
 		return fmt.Errorf("versitygw is not installed (neither on PATH nor in $(go env GOPATH)/bin); install it: %s", InstallVersitygw)
 	}
@@ -243,25 +252,6 @@ func (c *Cluster) startS3(dir string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// versitygw finds the S3 server's binary: on PATH, then where go install
-// puts it.
-func versitygw() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(dir, "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // bucket creates a bucket on the S3 server.

@@ -2,7 +2,6 @@ package managesieve
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,10 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/emersion/go-sasl"
-
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/saslplain"
 	"casella/internal/sieve"
 )
 
@@ -144,20 +142,11 @@ func (ss *session) cmdAuthenticate(args []string) error {
 		ss.no("", "Authentication cancelled")
 		return nil
 	}
-	data, err := base64.StdEncoding.DecodeString(resp)
-	if err != nil {
+	user, pass, err := saslplain.Credentials(resp)
+	if errors.Is(err, saslplain.ErrBase64) {
 		ss.no("", "Invalid base64 in the authentication response")
 		return nil
-	}
-	var user, pass string
-	srv := sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return errors.New("authorization identity differs")
-		}
-		user, pass = username, password
-		return nil
-	})
-	if _, _, err := srv.Next(data); err != nil {
+	} else if err != nil {
 		ss.no("", "Malformed PLAIN response, or logging in as another user")
 		return nil
 	}

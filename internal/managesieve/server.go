@@ -33,6 +33,7 @@ import (
 
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/netaccept"
 )
 
 // Defaults of the Server's limits.
@@ -141,22 +142,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	var backoff time.Duration
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("managesieve: accept: %w", err)
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger().Warn("managesieve accept failed", "err", err, "retry", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	err := netaccept.Loop(l, s.closing.Load, s.logger(), func(conn net.Conn) {
 		s.mu.Lock()
 		s.conns[conn] = true
 		s.mu.Unlock()
@@ -168,7 +154,11 @@ func (s *Server) Serve(l net.Listener) error {
 			}()
 			s.serveConn(conn)
 		})
+	})
+	if err != nil {
+		return fmt.Errorf("managesieve: accept: %w", err)
 	}
+	return ErrServerClosed
 }
 
 // Shutdown stops accepting connections and closes the open ones: a

@@ -3,15 +3,13 @@ package pop3
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
-
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/saslplain"
 )
 
 const needTLS = "-ERR sending a password requires TLS: use STLS first, or port 995"
@@ -85,20 +83,11 @@ func (ss *session) cmdAuth(c command) error {
 			return nil
 		}
 	}
-	data, err := base64.StdEncoding.DecodeString(resp)
-	if err != nil {
+	user, pass, err := saslplain.Credentials(resp)
+	if errors.Is(err, saslplain.ErrBase64) {
 		ss.reply("-ERR invalid base64 in authentication response")
 		return nil
-	}
-	var user, pass string
-	srv := sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return errors.New("authorization identity differs")
-		}
-		user, pass = username, password
-		return nil
-	})
-	if _, _, err := srv.Next(data); err != nil {
+	} else if err != nil {
 		ss.reply("-ERR [AUTH] malformed PLAIN response or unsupported authorization identity")
 		return nil
 	}

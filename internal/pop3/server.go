@@ -39,6 +39,7 @@ import (
 	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/limit"
+	"casella/internal/netaccept"
 	"casella/internal/store"
 )
 
@@ -150,30 +151,17 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 		l.Close()
 	}()
 
-	var backoff time.Duration
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("pop3: accept: %w", err)
-			}
-			// Out of file descriptors and the like: wait and retry
-			// rather than give up the listener.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger().Warn("pop3 accept failed", "err", err, "retry", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	err := netaccept.Loop(l, s.closing.Load, s.logger(), func(conn net.Conn) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.serveConn(conn, implicitTLS)
 		}()
+	})
+	if err != nil {
+		return fmt.Errorf("pop3: accept: %w", err)
 	}
+	return ErrServerClosed
 }
 
 // Shutdown stops accepting connections, ends sessions that wait for a

@@ -48,6 +48,7 @@ import (
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/mailauth"
+	"casella/internal/netaccept"
 	"casella/internal/quota"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -222,29 +223,16 @@ func (s *Server) serve(r role, l net.Listener) error {
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
 
-	var delay time.Duration // after a failed accept, doubling up to a second
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
-			}
-			// Out of file descriptors, or a client gone before accept:
-			// wait a little and go on.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("smtp: accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		go s.serveConn(r, c)
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closing
 	}
+	err := netaccept.Loop(l, closing, s.log, func(c net.Conn) { go s.serveConn(r, c) })
+	if err != nil {
+		return fmt.Errorf("smtp: serving %s: %w", l.Addr(), err)
+	}
+	return nil
 }
 
 // serveConn runs one connection's session with a go-smtp server of its

@@ -106,6 +106,21 @@ func (w *wtx) remove(b *boxState, r row) error {
 	return nil
 }
 
+// transfer loads the source and destination mailboxes of a Copy or Move
+// and the source's messages in the UID ranges.
+func (w *wtx) transfer(from, to int64, uids []store.UIDRange) (src, dst *boxState, rows []row, err error) {
+	if src, err = w.box(from); err != nil {
+		return nil, nil, nil, err
+	}
+	if dst, err = w.box(to); err != nil {
+		return nil, nil, nil, err
+	}
+	if rows, err = w.selectRows(src.id, uids, ""); err != nil {
+		return nil, nil, nil, err
+	}
+	return src, dst, rows, nil
+}
+
 // Copy copies the messages to another mailbox of the account, in UID order.
 // Copies keep EMAILID, THREADID, flags and internal date; they get new
 // UIDs, MODSEQs and a new save date (RFC 8514).
@@ -113,15 +128,7 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 	var pairs []store.UIDPair
 	err := s.write(ctx, "copy", acct, false, func(w *wtx) error {
 		pairs = nil
-		src, err := w.box(from)
-		if err != nil {
-			return err
-		}
-		dst, err := w.box(to)
-		if err != nil {
-			return err
-		}
-		rows, err := w.selectRows(src.id, uids, "")
+		_, dst, rows, err := w.transfer(from, to, uids)
 		if err != nil {
 			return err
 		}
@@ -173,15 +180,7 @@ func (s *Store) Move(ctx context.Context, acct store.Account, from int64, uids [
 	var pairs []store.UIDPair
 	err := s.write(ctx, "move", acct, false, func(w *wtx) error {
 		pairs = nil
-		src, err := w.box(from)
-		if err != nil {
-			return err
-		}
-		dst, err := w.box(to)
-		if err != nil {
-			return err
-		}
-		rows, err := w.selectRows(src.id, uids, "")
+		src, dst, rows, err := w.transfer(from, to, uids)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	blobs3 "casella/internal/blob/s3"
+	"casella/internal/blob/s3/versitygw"
 )
 
 // Install is the command that installs the pinned server version.
@@ -55,7 +55,7 @@ type Server struct {
 // Start starts a server that stops when tb's test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin := binary()
+	bin := versitygw.Path()
 	if bin == "" {
 		tb.Skipf("versitygw is not installed (neither on PATH nor in $(go env GOPATH)/bin); the S3 tests need a real S3 server: run %q", Install)
 	}
@@ -74,23 +74,6 @@ func Start(tb testing.TB) *Server {
 	}
 	tb.Fatalf("start versitygw: %v", lastErr)
 	return nil
-}
-
-func binary() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(dir, "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 func freePort() (string, error) {
