@@ -577,7 +577,10 @@ func (s *imapSession) fetchItems(items string) string {
 // fetchFlags fetches the UIDs and flags of the messages from seq on.
 func (s *imapSession) fetchFlags(seq uint32) error {
 	return s.exec(func(string) {
-		if i := s.m.unknownFrom(); i > 0 && int(i) <= len(s.m.msgs) {
+		// A message another session expunged may be left out of the
+		// FETCH until its EXPUNGE can be sent (RFC 9051 section 7.4.1),
+		// so only a session alone on its account can tell an omission.
+		if i := s.m.unknownFrom(); s.m.exact && i > 0 && int(i) <= len(s.m.msgs) {
 			s.protocol(s.m.errorf("FETCH %d:* (UID FLAGS) left message %d unknown", seq, i))
 		}
 	}, "FETCH", fmt.Sprintf("%d:*", seq), s.fetchItems("UID FLAGS"))
