@@ -184,9 +184,10 @@ func (m *model) vanished(r *resp) error {
 	for _, uid := range uids {
 		seq := m.seqOf(uid)
 		if seq == 0 {
-			// A message whose UID the session has not fetched yet
-			// may be the one.
-			if i := slices.IndexFunc(m.msgs, func(v msgView) bool { return v.uid == 0 }); i >= 0 && uid > m.maxUID() {
+			// A message whose UID the session has not fetched yet may be
+			// the one: an unknown slot between the known UIDs below and
+			// above it.
+			if i := m.unknownSlotFor(uid); i >= 0 {
 				m.remove(i)
 				continue
 			}
@@ -195,6 +196,26 @@ func (m *model) vanished(r *resp) error {
 		m.remove(int(seq) - 1)
 	}
 	return nil
+}
+
+// unknownSlotFor returns the first message of unknown UID that uid fits:
+// above the known UID before it and below the known UID after it (UIDs
+// ascend with sequence numbers), or -1.
+func (m *model) unknownSlotFor(uid uint32) int {
+	slot := -1
+	for i, v := range m.msgs {
+		switch {
+		case v.uid == 0:
+			if slot < 0 {
+				slot = i
+			}
+		case v.uid >= uid:
+			return slot
+		default:
+			slot = -1 // a known UID below uid follows: not there
+		}
+	}
+	return slot
 }
 
 func (m *model) maxUID() uint32 {
