@@ -126,8 +126,8 @@ var confRules = []confRule{
 		s("a DELETE INBOX", "^NO")}},
 	{"9051-6.3.5/delete-nonexistent-no", "auth", false, []confStep{
 		s("a DELETE nosuch", `^NO \[NONEXISTENT\]`)}},
-	{"9051-6.3.5/delete-with-inferiors-refused-keeps-them", "auth", false, []confStep{
-		s("a CREATE d/e", ""), s("b DELETE d", `^NO \[CANNOT\]`), s(`c LIST "" d*`, "", `"/" d$`, `"/" d/e$`),
+	{"9051-7.1/delete-with-inferiors-haschildren", "auth", false, []confStep{
+		s("a CREATE d/e", ""), s("b DELETE d", `^NO \[HASCHILDREN\]`), s(`c LIST "" d*`, "", `"/" d$`, `"/" d/e$`),
 		s("d DELETE d/e", ""), s("e DELETE d", "")}},
 	{"9051-6.3.5/delete-selected-mailbox", "auth", false, []confStep{
 		s("a CREATE Gone", ""), s("b SELECT Gone", ""), s("c DELETE Gone", "^(OK|NO)"), s("d NOOP", "^(OK|BAD)")}},
@@ -404,6 +404,43 @@ var confRules = []confRule{
 		s("B:a SELECT INBOX", ""), s(`B:b STORE 1 +FLAGS.SILENT (\Answered)`, ""), s("c NOOP", "", `^\* 1 FETCH \((UID 1 )?FLAGS \(\\Answered\)( UID 1)?\)$`)}},
 	{"9051-6.3.5/other-session-selected-mailbox-deleted-bye", "auth", false, []confStep{
 		s("a CREATE Gone", ""), s("b SELECT Gone", ""), s("B:c DELETE Gone", ""), s("d NOOP", "BYE")}},
+
+	{"3501-6.4.5/fetch-rfc822-sets-seen", "sel", false, []confStep{
+		s("a FETCH 1 RFC822.HEADER", "", `!Seen`), s("b FETCH 1 RFC822", "", `\\Seen`)}},
+	{"3501-6.4.5/fetch-rfc822-peek-bad", "sel", false, []confStep{
+		s("a FETCH 1 RFC822.PEEK", "^BAD")}},
+	{"3501-9/fetch-unclosed-list-bad", "sel", false, []confStep{
+		s("a FETCH 1 (FLAGS", "^BAD"), s("b NOOP", "")}},
+	{"9051-6.3.2/select-rev2-no-unseen-recent", "sel", true, []confStep{
+		s("a SELECT INBOX", "", `!UNSEEN`, `!RECENT`)}},
+	{"9051-6.3.2/select-nonexistent-nonexistent-code", "auth", false, []confStep{
+		s("a SELECT nosuch", `^NO \[NONEXISTENT\]`)}},
+	{"9051-6.3.13/idle-other-than-done-bad", "auth", false, []confStep{
+		s("a IDLE\r\nNOTDONE", "^BAD"), s("b NOOP", "")}},
+	{"9051-6.3.13/idle-done-any-case", "auth", false, []confStep{
+		s("a IDLE\r\ndone", "")}},
+	{"9051-6.2.2/authenticate-plain-continuation", "none", false, []confStep{
+		s("a AUTHENTICATE PLAIN\r\n"+plainIR(testUser, testPass), ""), s("b SELECT INBOX", "")}},
+	{"9051-6.2.2/authenticate-bad-base64-bad", "none", false, []confStep{
+		s("a AUTHENTICATE PLAIN\r\n!!!", "^BAD"), s("b NOOP", "")}},
+	{"9051-6.4.7/copy-out-of-range-bad", "sel", false, []confStep{
+		s("a COPY 9 Trash", "^BAD")}},
+	{"9051-6.4.9/uid-copy-missing-uids-ok", "sel", false, []confStep{
+		s("a UID COPY 100:200 Trash", "^OK"), s("b STATUS Trash (MESSAGES)", "", `MESSAGES 0\)$`)}},
+	{"9051-6.4.9/uid-store-missing-uids-ok", "sel", false, []confStep{
+		s(`a UID STORE 100:200 +FLAGS (\Seen)`, "^OK", `!FETCH`)}},
+	{"9051-6.4.9/uid-move-missing-uids-ok", "sel", false, []confStep{
+		s("a UID MOVE 100:200 Trash", "^OK", `!EXPUNGE`)}},
+	{"9051-7.1/fetch-after-other-expunge", "sel", false, []confStep{
+		s("B:a SELECT INBOX", ""), s(`B:b STORE 1 +FLAGS.SILENT (\Deleted)`, ""), s("B:c EXPUNGE", ""),
+		s("d FETCH 1 BODY.PEEK[]", `^(OK|NO \[EXPUNGEISSUED\])`), s("e NOOP", "", `^\* 1 EXPUNGE$`)}},
+	{"9051-6.4.5/fetch-message-rfc822-part", "auth", false, []confStep{
+		s("a APPEND INBOX {157+}\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"+
+			"From: Inner <in@example.org>\r\nSubject: inner\r\nMessage-ID: <in@example.org>\r\n\r\ninner body\r\n", ""),
+		s("b SELECT INBOX", ""),
+		s("c FETCH 1 BODYSTRUCTURE", "", `^\* 1 FETCH \(BODYSTRUCTURE \("MESSAGE" "RFC822" NIL NIL NIL "7BIT" \d+ \(NIL "inner" \(\("Inner" NIL "in" "example.org"\)\) .*\) \("TEXT" "PLAIN" .*\) \d+ `),
+		s("d FETCH 1 BODY.PEEK[1.HEADER]", "", `^\* 1 FETCH \(BODY\[1\.HEADER\] \{\d+\}From: Inner`),
+		s("e FETCH 1 BODY.PEEK[1.TEXT]", "", `^\* 1 FETCH \(BODY\[1\.TEXT\] \{12\}inner body\r\n\)$`)}},
 
 	// Section 7: responses.
 	{"9051-7.1/tagged-response-echoes-tag", "none", false, []confStep{
