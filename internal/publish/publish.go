@@ -115,14 +115,14 @@ const TLSRPTPath = "/tlsrpt"
 // TLSRPTURI returns the https address that domain's TLS-RPT record
 // names for reports.
 func TLSRPTURI(cfg config.Config, domain string) string {
-	return "https://" + hostPort("mta-sts."+domain, Endpoints(cfg)) + TLSRPTPath
+	return HTTPSURL(cfg, "mta-sts."+domain, TLSRPTPath)
 }
 
-// hostPort returns host with the HTTPS port when it is not 443.
-func hostPort(host string, eps []Endpoint) string {
-	ep, _ := Preferred(eps, HTTPS)
-	if ep.Port == 443 {
-		return host
+// HTTPSURL returns the URL of path on host at this server's HTTPS port.
+func HTTPSURL(cfg config.Config, host, path string) string {
+	ep, _ := Preferred(Endpoints(cfg), HTTPS)
+	if ep.Port != 443 {
+		host = net.JoinHostPort(host, strconv.Itoa(ep.Port))
 	}
-	return net.JoinHostPort(host, strconv.Itoa(ep.Port))
+	return "https://" + host + path
 }
