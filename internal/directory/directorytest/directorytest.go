@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
+		{"Tokens", testTokens},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
