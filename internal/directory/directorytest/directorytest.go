@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
 		{"Tokens", testTokens},
+		{"Submissions", testSubmissions},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
