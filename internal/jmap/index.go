@@ -441,6 +441,36 @@ func (c *call) loadMeta(x *index) error {
 	return nil
 }
 
+// loadMetaOf reads the stored metadata of some emails into the call, one
+// query per mailbox rather than one per email.
+func (c *call) loadMetaOf(l []*email) error {
+	if c.allMeta {
+		return nil
+	}
+	if c.metas == nil {
+		c.metas = map[int64]*message.Meta{}
+	}
+	uids := map[int64][]uint32{}
+	for _, e := range l {
+		if c.metas[e.id] == nil {
+			cp := e.copies[0]
+			uids[cp.Mailbox] = append(uids[cp.Mailbox], cp.UID)
+		}
+	}
+	for mb, l := range uids {
+		err := c.s.Store.Messages(c.ctx, c.acct, store.Query{Mailbox: mb, UIDs: uidRanges(l), WithMeta: true}, func(m *store.Message) error {
+			if m.Meta != nil {
+				c.metas[m.EmailID] = m.Meta
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading metadata of mailbox %d: %w", mb, err)
+		}
+	}
+	return nil
+}
+
 // metaOf returns one email's metadata.
 func (c *call) metaOf(e *email) (*message.Meta, error) {
 	if m := c.metas[e.id]; m != nil {
