@@ -14,23 +14,28 @@
 # processes reused from one session to the next (service_count = 0), an
 # auth cache, and a fast salted password hash (SSHA512).
 
+# The IMAP workloads need Dovecot's IMAP server alone; SMTP needs Postfix,
+# smtp-sink and Dovecot's LMTP server too.
 install_peers() {
-	if command -v postfix >/dev/null && command -v smtp-sink >/dev/null &&
-		command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/lmtp ] && [ -x /usr/lib/dovecot/imap ]; then
-		return
+	local pkgs=()
+	command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || pkgs+=(dovecot-imapd)
+	if wants smtp; then
+		command -v postfix >/dev/null && command -v smtp-sink >/dev/null || pkgs+=(postfix)
+		[ -x /usr/lib/dovecot/lmtp ] || pkgs+=(dovecot-lmtpd)
 	fi
+	[ ${#pkgs[@]} = 0 ] && return
 	if [ "$(id -u)" != 0 ]; then
-		echo "bench: Postfix and Dovecot are missing; run as root, or: apt-get install -y postfix dovecot-imapd dovecot-lmtpd" >&2
+		echo "bench: ${pkgs[*]} missing; run as root, or: apt-get install -y ${pkgs[*]}" >&2
 		exit 1
 	fi
-	echo "bench: installing postfix, dovecot-imapd and dovecot-lmtpd" >&2
+	echo "bench: installing ${pkgs[*]}" >&2
 	# Without this answer postfix's debconf asks what kind of mail
 	# server this is; "No configuration" leaves /etc/postfix empty, and
 	# the bench brings its own configuration.
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq postfix dovecot-imapd dovecot-lmtpd >"$WORK/apt.log" 2>&1 ||
+	apt-get install -y -qq "${pkgs[@]}" >"$WORK/apt.log" 2>&1 ||
 		{ echo "bench: apt-get install failed; see $WORK/apt.log" >&2; exit 1; }
 }
 
@@ -40,8 +45,17 @@ start_dovecot() {
 	local d="$WORK/dovecot"
 	mkdir -p "$d/run" "$d/state" "$d/mail"
 	chown mail:mail "$d/mail"
-	local hash
+	local hash protocols=imap lmtp_service=
 	hash=$(doveadm pw -s SSHA512 -p "$PASSWORD")
+	if wants smtp; then
+		protocols="imap lmtp"
+		lmtp_service="service lmtp {
+	  inet_listener lmtp {
+	    address = 127.0.0.1
+	    port = $DOVECOT_LMTP_PORT
+	  }
+	}"
+	fi
 	{
 		for i in $(seq 1 "$MAILBOXES"); do echo "user$i@example.test:$hash"; done
 		echo "big@example.test:$hash"
@@ -52,7 +66,7 @@ start_dovecot() {
 	base_dir = $d/run
 	state_dir = $d/state
 	log_path = $d/dovecot.log
-	protocols = imap lmtp
+	protocols = $protocols
 	listen = 127.0.0.1
 	ssl = no
 	disable_plaintext_auth = no
@@ -128,12 +142,7 @@ start_dovecot() {
 	  service_count = 0
 	  process_min_avail = $(nproc)
 	}
-	service lmtp {
-	  inet_listener lmtp {
-	    address = 127.0.0.1
-	    port = $DOVECOT_LMTP_PORT
-	  }
-	}
+	$lmtp_service
 	CONF
 	dovecot -c "$d/dovecot.conf" || { echo "bench: dovecot did not start; see $d/dovecot.log" >&2; exit 1; }
 	wait_port "$DOVECOT_IMAP_PORT" dovecot

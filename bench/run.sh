@@ -43,6 +43,9 @@ RAM_CEILING=${RAM_CEILING:-0}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-1800}
 WORKLOADS=${WORKLOADS:-smtp imap idle mailbox}
 
+# wants reports whether workload $1 is to run.
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
 WORK=$(mktemp -d /tmp/casella-bench.XXXXXX)
 chmod 755 "$WORK" # Postfix's and Dovecot's users reach their directories in it
 RESULTS="$WORK/results"
@@ -115,8 +118,10 @@ if [ "$RAM_CEILING" = 1 ]; then
 	start_casella casella-ram "$RAM_SMTP_PORT" "$RAM_IMAP_PORT" "$RAM_HTTP_PORT" ram
 fi
 start_dovecot
-start_postfix
-start_sink
+if wants smtp; then
+	start_postfix
+	start_sink
+fi
 
 # bench runs "casella bench $1" with the rest of the arguments and saves
 # the JSON report as $RESULTS/<name>.json.
@@ -165,9 +170,6 @@ settle() {
 	sync
 	sleep "$SETTLE"
 }
-
-# wants reports whether workload $1 is to run.
-wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 
 # median_round copies the report of the SMTP round whose accepted rate is
 # the median of server $1's rounds (the lower middle one of an even number),

@@ -442,6 +442,27 @@ var confRules = []confRule{
 		s("d FETCH 1 BODY.PEEK[1.HEADER]", "", `^\* 1 FETCH \(BODY\[1\.HEADER\] \{\d+\}From: Inner`),
 		s("e FETCH 1 BODY.PEEK[1.TEXT]", "", `^\* 1 FETCH \(BODY\[1\.TEXT\] \{12\}inner body\r\n\)$`)}},
 
+	{"9051-9/star-in-empty-mailbox-bad", "auth", false, []confStep{
+		s("a SELECT Trash", ""), s("b FETCH 1:* FLAGS", "^BAD"), s("c UID FETCH 1:* FLAGS", "", `!FETCH`)}},
+	{"9051-9/partial-needs-length", "sel", false, []confStep{
+		s("a FETCH 1 BODY.PEEK[]<5>", "^BAD")}},
+	{"9051-9/uid-range-star-first", "sel", false, []confStep{
+		s("a UID FETCH *:2 UID", "", `^\* 2 FETCH \(UID 2\)$`, `^\* 3 FETCH \(UID 3\)$`)}},
+	{"9051-9/store-flags-without-parentheses", "sel", true, []confStep{
+		s(`a STORE 1 +FLAGS \Seen \Answered`, "", `^\* 1 FETCH \(FLAGS \((\\Seen \\Answered|\\Answered \\Seen)\)\)$`)}},
+	{"9051-9/store-duplicate-flags", "sel", true, []confStep{
+		s(`a STORE 1 FLAGS (\Seen \seen Work WORK)`, "", `^\* 1 FETCH \(FLAGS \(\\Seen Work\)\)$`)}},
+	{"9051-9/search-charset-quoted", "sel", false, []confStep{
+		s(`a SEARCH CHARSET "UTF-8" SUBJECT hello`, "", `^\* SEARCH 1 3$`)}},
+	{"9051-9/header-fields-several", "sel", false, []confStep{
+		s(`a FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject "To")]`, "", `\{51\}To: Bob <bob@example\.org>\r\nSubject: Hello there\r\n\r\n\)$`)}},
+	{"9051-6.3.4/create-inbox-child", "auth", false, []confStep{
+		s("a CREATE INBOX/child", ""), s(`b LIST "" INBOX/%`, "", `"/" INBOX/child$`), s(`c LIST "" %`, "", `^\* LIST \(\\HasChildren\) "/" INBOX$`)}},
+	{"9051-6.3.6/rename-inbox-to-existing-no", "auth", false, []confStep{
+		s("a RENAME INBOX Trash", `^NO \[ALREADYEXISTS\]`)}},
+	{"9051-6.3.7/subscribe-nonexistent", "auth", false, []confStep{
+		s("a SUBSCRIBE nosuch", "^(OK|NO)"), s(`b LSUB "" *`, "")}},
+
 	// Section 7: responses.
 	{"9051-7.1/tagged-response-echoes-tag", "none", false, []confStep{
 		s("Tag.9 NOOP", "^OK")}},
