@@ -35,9 +35,13 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 		rows, err = tx.QueryContext(ctx, `SELECT modseq, mailbox, uid, email_id, kind FROM changes
 			WHERE account = $1 AND modseq > $2 ORDER BY modseq LIMIT $3`, acct, since, limit)
 	} else {
+		// A deleted mailbox is known by its entries, the newest of which
+		// is its deletion: looked for from the end of the account's log,
+		// which is where SQLite's primary key finds it (it has no index
+		// by mailbox).
 		var known bool
 		err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = $1 AND account = $2)
-			OR EXISTS (SELECT 1 FROM changes WHERE mailbox = $1 AND account = $2)`, mailbox, acct).Scan(&known)
+			OR EXISTS (SELECT 1 FROM changes WHERE mailbox = $1 AND account = $2 ORDER BY modseq DESC LIMIT 1)`, mailbox, acct).Scan(&known)
 		if err != nil {
 			return nil, 0, dbError("changes", err)
 		}
