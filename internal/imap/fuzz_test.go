@@ -170,6 +170,7 @@ func FuzzParseCommand(f *testing.F) {
 		"u UID SEARCH RETURN (PARTIAL 500:1 UPDATE CONTEXT COUNT) UNSEEN\r\n",
 		"v UID SORT RETURN (PARTIAL 1:50 UPDATE) (DISPLAYFROM REVERSE DISPLAYTO) UTF-8 ALL\r\n",
 		"t ESEARCH IN (selected subtree-one (Work \"A b\") mailboxes INBOX personal) RETURN (MIN) CHARSET UTF-8 FROM x\r\n",
+		"a+ NOOP\r\nb ENABLE\r\nc ENABLE CONDSTORE X\r\n",
 	} {
 		f.Add([]byte(s))
 	}
