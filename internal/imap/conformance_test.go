@@ -463,6 +463,21 @@ var confRules = []confRule{
 	{"9051-6.3.7/subscribe-nonexistent", "auth", false, []confStep{
 		s("a SUBSCRIBE nosuch", "^(OK|NO)"), s(`b LSUB "" *`, "")}},
 
+	{"3501-6.3.9/lsub-parent-noselect", "auth", false, []confStep{
+		s("a CREATE lp/child", ""), s("b SUBSCRIBE lp/child", ""), s(`c LSUB "" lp%`, "", `^\* LSUB \(\\Noselect\) "/" lp$`)}},
+	{"3501-7.2.3/lsub-response", "auth", false, []confStep{
+		s(`a LSUB "" INBOX`, "", `^\* LSUB \(.*\) "/" INBOX$`)}},
+	{"3501-6.4.4/search-charset-us-ascii", "sel", false, []confStep{
+		s("a SEARCH CHARSET US-ASCII FROM alice", "", `^\* SEARCH 1 3$`)}},
+	{"3501-7.2.5/search-no-match", "sel", false, []confStep{
+		s("a SEARCH DRAFT", "", `^\* SEARCH$`)}},
+	{"3501-6.4.6/store-keeps-recent", "sel", false, []confStep{
+		s(`a STORE 1 +FLAGS (\Seen)`, "", `^\* 1 FETCH \(FLAGS \(\\Seen \\Recent\)\)$`)}},
+	{"3501-6.4.6/store-recent-not-settable", "sel", false, []confStep{
+		s(`a STORE 1 FLAGS ()`, "", `^\* 1 FETCH \(FLAGS \(\\Recent\)\)$`)}},
+	{"9051-6.3.9/list-empty-pattern-rev2", "auth", true, []confStep{
+		s(`a LIST "" ""`, "", `^\* LIST \(\\Noselect\) "/" ""$`)}},
+
 	// Section 7: responses.
 	{"9051-7.1/tagged-response-echoes-tag", "none", false, []confStep{
 		s("Tag.9 NOOP", "^OK")}},
