@@ -105,7 +105,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
 	g := newGroupWriter(sqlprep.New(w))
-	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}, Group: g.run})
+	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}, Group: g.run, ModSeqFromLog: true})
 	return &Store{Store: st, w: w, r: r, group: g, ck: ck}, nil
 }
 

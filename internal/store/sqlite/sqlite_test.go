@@ -245,3 +245,38 @@ func TestMigrateDeliveries(t *testing.T) {
 		t.Fatalf("DeleteAccount after the migration: %v", err)
 	}
 }
+
+// TestModSeqFromLog checks that a STORE, which leaves the account row
+// alone (sqlstore.Dialect.ModSeqFromLog), still hands out MODSEQs above
+// every one before it, across a reopen, and that Changes reports the
+// highest.
+func TestModSeqFromLog(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openPath(t, path)
+	d, err := s.Deliver(ctx, store.Delivery{Key: "k1", Account: 3, Message: testMessage(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	for i, op := range []store.FlagOp{store.FlagsAdd, store.FlagsRemove, store.FlagsAdd} {
+		if i == 2 {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openPath(t, path)
+		}
+		res, err := s.UpdateFlags(ctx, 3, store.FlagUpdate{Mailbox: d.Mailbox, UIDs: []store.UIDRange{{First: d.UID, Last: d.UID}}, Op: op, Flags: []string{"$Work"}})
+		if err != nil || len(res.Changed) != 1 {
+			t.Fatalf("store %d: %+v, %v", i, res, err)
+		}
+		ms := res.Changed[0].ModSeq
+		if ms <= last {
+			t.Fatalf("store %d got MODSEQ %d, not above %d", i, ms, last)
+		}
+		last = ms
+		if _, highest, err := s.Changes(ctx, 3, 0, ms, 0); err != nil || highest != ms {
+			t.Fatalf("store %d: Changes reports highest %d, %v; want %d", i, highest, err, ms)
+		}
+	}
+}

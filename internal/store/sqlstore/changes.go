@@ -21,7 +21,7 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	}
 	defer tx.Rollback()
 	var highest uint64
-	err = tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = $1`, acct).Scan(&highest)
+	err = tx.QueryRowContext(ctx, `SELECT `+accountModSeq(s.d.ModSeqFromLog)+` FROM accounts WHERE id = $1`, acct).Scan(&highest)
 	if err == sql.ErrNoRows {
 		return nil, 0, fmt.Errorf("changes: account %d: %w", acct, store.ErrNotFound)
 	} else if err != nil {

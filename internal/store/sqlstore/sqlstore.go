@@ -15,7 +15,8 @@
 //     values read are unique and grow in commit order, whichever node
 //     writes. A batch over several accounts takes them in ascending order,
 //     so two batches never wait for each other in a circle.
-//   - MODSEQ comes from accounts.modseq, read and written back inside the
+//   - MODSEQ comes from accounts.modseq (or the change log's last entry,
+//     with Dialect.ModSeqFromLog), read and written back inside the
 //     write transaction. Every change log row has its own MODSEQ, so that
 //     paging Changes with a limit never splits one MODSEQ.
 //   - Mailbox and account counters are updated in the same transaction as
@@ -59,6 +60,13 @@ type Dialect struct {
 	// Group, when set, runs every write transaction's work instead of a
 	// transaction of its own (SQLite's group commit).
 	Group GroupFunc
+	// ModSeqFromLog: an account's highest MODSEQ is the greater of its
+	// row's and its change log's last entry's, and a write leaves the row
+	// alone when only the MODSEQ moved, which spares a STORE a page of
+	// WAL. Only where a write transaction sees every commit before it
+	// (SQLite, one writer at a time): under READ COMMITTED, the log read
+	// beside a row lock that waited could miss the holder's entries.
+	ModSeqFromLog bool
 }
 
 // GroupFunc runs work, a caller's write transaction, at most once, within
@@ -174,7 +182,7 @@ func (s *Store) transact(ctx context.Context, work func(context.Context, *sqlpre
 func (s *Store) runAccounts(ctx context.Context, tx *sqlprep.Tx, accts []store.Account, create bool, fn func(w *wtx, i int) error, changed *[]store.Account) error {
 	stmts := map[string]*sql.Stmt{}
 	for i, acct := range accts {
-		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, boxes: map[int64]*boxState{}, stmts: stmts}
+		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, modSeqFromLog: s.d.ModSeqFromLog, boxes: map[int64]*boxState{}, stmts: stmts}
 		if err := w.load(create); err != nil {
 			return err
 		}

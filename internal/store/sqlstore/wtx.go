@@ -22,6 +22,8 @@ type wtx struct {
 	lock string // Dialect.LockAccount
 	now  time.Time
 
+	modSeqFromLog bool // Dialect.ModSeqFromLog
+
 	startModSeq uint64
 	modseq      uint64 // last MODSEQ handed out
 	uidvalidity uint32 // last UIDVALIDITY handed out
@@ -53,7 +55,7 @@ type boxState struct {
 // mailboxes when it does not exist and create is set.
 func (w *wtx) load(create bool) error {
 	w.now = time.Now()
-	err := w.tx.QueryRowContext(w.ctx, `SELECT modseq, uidvalidity FROM accounts WHERE id = $1`+w.lock, w.acct).Scan(&w.modseq, &w.uidvalidity)
+	err := w.tx.QueryRowContext(w.ctx, `SELECT `+accountModSeq(w.modSeqFromLog)+`, uidvalidity FROM accounts WHERE id = $1`+w.lock, w.acct).Scan(&w.modseq, &w.uidvalidity)
 	if err == sql.ErrNoRows && create {
 		// Another connection may be creating the account at the same
 		// moment: the insert then waits for it and does nothing, and the
@@ -83,6 +85,15 @@ func (w *wtx) load(create bool) error {
 	}
 	w.startModSeq, w.startUIDV = w.modseq, w.uidvalidity
 	return nil
+}
+
+// accountModSeq is the SQL for the highest MODSEQ of the account row
+// "accounts" whose ID is $1 (see Dialect.ModSeqFromLog).
+func accountModSeq(fromLog bool) string {
+	if !fromLog {
+		return `modseq`
+	}
+	return `max(modseq, coalesce((SELECT max(modseq) FROM changes WHERE account = $1), 0))`
 }
 
 // nextModSeq hands out the account's next MODSEQ.
@@ -229,7 +240,7 @@ func (w *wtx) finish() error {
 		b.startUIDNext, b.modseq = b.uidnext, 0
 		b.messages, b.unseen, b.deletedMsgs, b.size = 0, 0, 0, 0
 	}
-	if w.modseq != w.startModSeq || w.uidvalidity != w.startUIDV || w.messages != 0 || w.bytes != 0 {
+	if w.uidvalidity != w.startUIDV || w.messages != 0 || w.bytes != 0 || w.modseq != w.startModSeq && !w.modSeqFromLog {
 		if _, err := w.exec(`UPDATE accounts SET modseq = $1, uidvalidity = $2, messages = messages + $3, bytes = bytes + $4 WHERE id = $5`,
 			w.modseq, w.uidvalidity, w.messages, w.bytes, w.acct); err != nil {
 			return fmt.Errorf("update account %d: %w", w.acct, err)
