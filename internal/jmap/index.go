@@ -200,8 +200,9 @@ func (c *call) index() (*index, error) {
 	}
 	x := c.s.indexes.latest(c.acct)
 	switch {
-	case x != nil && x.modseq == highest:
-	case x != nil && x.modseq < highest:
+	case x != nil && x.modseq >= highest:
+		// Another request of the account may have cached a newer one.
+	case x != nil:
 		if x, err = c.advance(x); err != nil {
 			return nil, err
 		}
