@@ -27,16 +27,10 @@ type headerField struct {
 // multipart with subParts, a text part whose content is in bodyValues
 // (partId), or a part whose content is a blob (blobId).
 type bodyPartIn struct {
-	PartID      *string      `json:"partId"`
-	BlobID      *string      `json:"blobId"`
-	Type        string       `json:"type"`
-	Charset     *string      `json:"charset"`
-	Disposition *string      `json:"disposition"`
-	Cid         *string      `json:"cid"`
-	Language    []string     `json:"language"`
-	Location    *string      `json:"location"`
-	Name        *string      `json:"name"`
-	SubParts    []bodyPartIn `json:"subParts"`
+	partIn
+	Language []string     `json:"language"`
+	Location *string      `json:"location"`
+	SubParts []bodyPartIn `json:"subParts"`
 	// headers are the part's header:* properties.
 	headers []headerField
 }
@@ -292,7 +286,7 @@ func (c *call) bodyPart(p *emailCreate, bp *bodyPartIn, depth int) (*mimePart, *
 			mp.header += contentDisposition(bp.Disposition, "inline", bp.Name)
 		}
 	case bp.BlobID != nil && bp.PartID == nil:
-		if mp, serr = c.attachment(partIn{BlobID: bp.BlobID, Type: bp.Type, Name: bp.Name, Disposition: bp.Disposition}, "bodyStructure", "inline"); serr != nil {
+		if mp, serr = c.attachment(bp.partIn, "bodyStructure", "inline"); serr != nil {
 			return nil, serr
 		}
 	default:
