@@ -80,6 +80,10 @@ type index struct {
 	// at most maxGone.
 	gone      map[int64]int64
 	goneOrder []int64
+	// counts are the threads and unread threads of each mailbox, made
+	// on first use (threadCounts).
+	countsOnce sync.Once
+	counts     map[int64][2]int
 }
 
 // maxGone bounds index.gone.
