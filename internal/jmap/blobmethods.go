@@ -285,18 +285,22 @@ func (c *call) blobLookup(raw json.RawMessage) (any, error) {
 	list, notFound := []any{}, []string{}
 	for _, id := range a.IDs {
 		rid, _ := c.resolveID(id)
-		if _, err := c.readBlob(rid); errors.Is(err, blob.ErrNotFound) {
-			notFound = append(notFound, id)
-			continue
-		} else if err != nil {
-			return nil, err
+		key, _, isPart := strings.Cut(rid, "_")
+		users := x.emailsWithBlob(blob.Key(key))
+		// A part, or a blob no email uses, is known only by reading it.
+		if len(users) == 0 || isPart {
+			if _, err := c.readBlob(rid); errors.Is(err, blob.ErrNotFound) {
+				notFound = append(notFound, id)
+				continue
+			} else if err != nil {
+				return nil, err
+			}
 		}
-		key, _, _ := strings.Cut(rid, "_")
 		matched := map[string][]string{}
 		for _, t := range a.TypeNames {
 			matched[t] = []string{}
 		}
-		for _, e := range x.emailsWithBlob(blob.Key(key)) {
+		for _, e := range users {
 			for t := range matched {
 				switch t {
 				case "Email":
