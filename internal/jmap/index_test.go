@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"casella/internal/store"
 )
@@ -262,4 +263,34 @@ func TestMailboxQueryChanges(t *testing.T) {
 	if typ := e.callErr("Mailbox/queryChanges", args); typ != "tooManyChanges" {
 		t.Errorf("maxChanges 1: %s", typ)
 	}
+}
+
+// TestIndexCacheBounds checks the cache's bounds: emails over all
+// accounts, idle accounts, and never an older index over a newer one.
+func TestIndexCacheBounds(t *testing.T) {
+	big := func(modseq uint64, n int) *index {
+		x := newIndex(modseq, nil)
+		x.emails = make(map[int64]*email, n)
+		for i := range n {
+			x.emails[int64(i)] = nil
+		}
+		return x
+	}
+	var ic indexCache
+	ic.put(1, big(5, maxCachedEmails*2/3))
+	ic.put(2, big(5, maxCachedEmails*2/3))
+	if ic.latest(1) != nil || ic.latest(2) == nil || ic.emails != maxCachedEmails*2/3 {
+		t.Fatalf("after two large accounts: %d accounts, %d emails", len(ic.m), ic.emails)
+	}
+	ic.put(2, big(4, 10))
+	if x := ic.latest(2); x.modseq != 5 {
+		t.Errorf("an older index replaced a newer one: state %d", x.modseq)
+	}
+	ic.put(3, big(1, 10))
+	ic.m[2].used = time.Now().Add(-indexIdle)
+	ic.forgetIdle()
+	if ic.latest(2) != nil || ic.latest(3) == nil || ic.emails != 10 {
+		t.Errorf("after forgetting idle accounts: %d accounts, %d emails", len(ic.m), ic.emails)
+	}
+	ic.sweep.Stop()
 }
