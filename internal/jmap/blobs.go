@@ -1,6 +1,9 @@
 package jmap
 
 import (
+	"cmp"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -17,48 +20,55 @@ import (
 
 // uploadLifetime is how long an upload stays usable by its account
 // without being referenced (RFC 8620 section 6.1: at least an hour).
-// Blob garbage collection keeps unreferenced blobs for its grace period.
+// Blob garbage collection keeps unreferenced blobs for its grace period
+// (a day by default), the marker that says who uploaded one included.
 const uploadLifetime = time.Hour
 
-// uploads remembers which account uploaded which blob, since the blob
-// store is content-addressed and shared: knowing a hash must not be
-// enough to read someone else's message.
+// uploads counts the uploads in progress of each account.
 type uploads struct {
 	mu sync.Mutex
-	m  map[uploadKey]upload
-	n  map[store.Account]int // uploads in progress
+	n  map[store.Account]int
 }
 
-type uploadKey struct {
-	acct store.Account
-	key  blob.Key
+// uploadMarker is the content of the blob that records that the account
+// uploaded data. The blob store is content-addressed and shared, so
+// knowing a hash must not be enough to read someone else's message; the
+// marker names the account and a digest of the data behind it, which
+// only who has the data can compute. Markers live in the blob store, so
+// an upload taken by one node of a cluster is usable from every other,
+// and they go the way of every unreferenced blob: collected once older
+// than the grace period.
+func uploadMarker(acct store.Account, data []byte) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", accountID(acct))
+	h.Write(data)
+	return fmt.Appendf(nil, "casella jmap upload %x\n", h.Sum(nil))
 }
 
-type upload struct {
-	typ     string
-	expires time.Time
-}
-
-func (u *uploads) add(acct store.Account, key blob.Key, typ string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.m == nil {
-		u.m = map[uploadKey]upload{}
+// putUpload stores an upload of the account and its marker.
+func putUpload(ctx context.Context, blobs blob.Store, acct store.Account, data []byte) (blob.Key, error) {
+	key, err := blobs.Put(ctx, data)
+	if err != nil {
+		return "", fmt.Errorf("storing an upload: %w", err)
 	}
-	now := time.Now()
-	for k, v := range u.m {
-		if now.After(v.expires) {
-			delete(u.m, k)
-		}
+	if _, err := blobs.Put(ctx, uploadMarker(acct, data)); err != nil {
+		return "", fmt.Errorf("storing an upload's marker: %w", err)
 	}
-	u.m[uploadKey{acct, key}] = upload{typ, now.Add(uploadLifetime)}
+	return key, nil
 }
 
-func (u *uploads) has(acct store.Account, key blob.Key) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	v, ok := u.m[uploadKey{acct, key}]
-	return ok && time.Now().Before(v.expires)
+// uploaded reports whether the account uploaded data within
+// uploadLifetime: Put refreshes the marker's time, so uploading again
+// extends it.
+func uploaded(ctx context.Context, blobs blob.Store, acct store.Account, data []byte) (bool, error) {
+	info, err := blobs.Stat(ctx, blob.KeyOf(uploadMarker(acct, data)))
+	if errors.Is(err, blob.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking up an upload's marker: %w", err)
+	}
+	return time.Since(info.ModTime) < uploadLifetime, nil
 }
 
 func (u *uploads) begin(acct store.Account) bool {
@@ -107,14 +117,12 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, ss *session
 	if typ == "" {
 		typ = "application/octet-stream"
 	}
-	ctx := r.Context()
-	key, err := ss.blobs.Put(ctx, data)
+	key, err := putUpload(r.Context(), ss.blobs, ss.acct.ID, data)
 	if err != nil {
 		s.logger().Warn("storing an upload", "err", err, "account", ss.acct.ID)
 		problem(w, http.StatusServiceUnavailable, "urn:ietf:params:jmap:error:serverUnavailable", "Storing the upload failed, try again")
 		return
 	}
-	s.uploads.add(ss.acct.ID, key, typ)
 	writeJSON(w, http.StatusCreated, map[string]any{"accountId": accountID(ss.acct.ID), "blobId": string(key), "type": typ, "size": len(data)})
 }
 
@@ -136,18 +144,20 @@ func (c *call) readBlob(id string) ([]byte, error) {
 		return nil, err
 	}
 	var owner *email
-	for _, e := range x.emails {
-		if e.blob == key {
-			owner = e
-			break
-		}
+	if l := x.emailsWithBlob(key); len(l) > 0 {
+		owner = l[0]
 	}
-	if owner == nil && (isPart || !c.s.uploads.has(c.acct, key)) {
+	if owner == nil && isPart {
 		return nil, blob.ErrNotFound
 	}
 	data, err := c.blobs.Get(c.ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if owner == nil {
+		if ok, err := uploaded(c.ctx, c.blobs, c.acct, data); err != nil || !ok {
+			return nil, cmp.Or(err, blob.ErrNotFound)
+		}
 	}
 	if !isPart {
 		return data, nil
@@ -161,6 +171,17 @@ func (c *call) readBlob(id string) ([]byte, error) {
 		return nil, blob.ErrNotFound
 	}
 	return message.DecodeBody(data, p)
+}
+
+// emailsWithBlob returns the emails whose message is the blob.
+func (x *index) emailsWithBlob(key blob.Key) []*email {
+	var l []*email
+	for _, e := range x.emails {
+		if e.blob == key {
+			l = append(l, e)
+		}
+	}
+	return l
 }
 
 // findPart finds the part numbered want below p, numbered id.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +38,11 @@ type emailCreate struct {
 	HTMLBody    []partIn           `json:"htmlBody"`
 	Attachments []partIn           `json:"attachments"`
 	BodyValues  map[string]valueIn `json:"bodyValues"`
+	// BodyStructure, when given, is the whole body, instead of
+	// textBody, htmlBody and attachments.
+	BodyStructure *bodyPartIn `json:"bodyStructure"`
+	// headers are the header:* properties.
+	headers []headerField
 }
 
 type addressIn struct {
@@ -64,7 +68,7 @@ type valueIn struct {
 
 // createReadOnly are the properties the server sets (RFC 8621 section
 // 4.6: id, blobId, threadId, size, hasAttachment, preview).
-var createReadOnly = []string{"id", "blobId", "threadId", "size", "hasAttachment", "preview", "headers", "bodyStructure"}
+var createReadOnly = []string{"id", "blobId", "threadId", "size", "hasAttachment", "preview", "headers"}
 
 func badProp(prop, format string, args ...any) *setError {
 	return &setError{Type: "invalidProperties", Description: fmt.Sprintf(format, args...), Properties: []string{prop}}
@@ -74,9 +78,14 @@ func badProp(prop, format string, args ...any) *setError {
 // it to its mailboxes.
 func (c *call) createEmail(raw json.RawMessage) (map[string]any, *setError, error) {
 	var p emailCreate
-	if serr := decodeProps(raw, &p, createReadOnly...); serr != nil {
+	rest, hdrs, err := splitHeaderProps(raw)
+	if err != nil {
+		return nil, badProp("headers", "%v", err), nil
+	}
+	if serr := decodeProps(rest, &p, createReadOnly...); serr != nil {
 		return nil, serr, nil
 	}
+	p.headers = hdrs
 	x, err := c.index()
 	if err != nil {
 		return nil, nil, err
@@ -123,70 +132,94 @@ func (c *call) createEmail(raw json.RawMessage) (map[string]any, *setError, erro
 // them in a multipart/mixed. Text is UTF-8, quoted-printable.
 func (c *call) writeMessage(p *emailCreate) ([]byte, *setError) {
 	var h bytes.Buffer
-	addrs := func(name string, l []addressIn) *setError {
-		if len(l) == 0 {
-			return nil
+	// A header:* property must not say again what a property says
+	// (RFC 8621 section 4.6), and the body's fields are the server's.
+	given := map[string]bool{}
+	for _, f := range p.headers {
+		name := strings.ToLower(f.name)
+		if strings.HasPrefix(name, "content-") || name == "mime-version" {
+			return nil, badProp("header:"+f.name, "the server writes the MIME fields")
 		}
-		var out []string
-		for _, a := range l {
-			if _, err := mail.ParseAddress(a.Email); err != nil || strings.ContainsAny(a.Email, "\r\n") {
-				return badProp(strings.ToLower(name[:1])+strings.ReplaceAll(name[1:], "-", ""), "invalid address %q", a.Email)
-			}
-			ma := mail.Address{Address: a.Email}
-			if a.Name != nil {
-				ma.Name = *a.Name
-			}
-			out = append(out, ma.String())
+		given[name] = true
+	}
+	conflict := func(name string, set bool) *setError {
+		if set && given[strings.ToLower(name)] {
+			return badProp("header:"+name, "given twice, as a property and as header:%s", name)
 		}
-		fmt.Fprintf(&h, "%s: %s\r\n", name, strings.Join(out, ", "))
 		return nil
 	}
 	for _, f := range []struct {
-		name string
-		l    []addressIn
-	}{{"From", p.From}, {"Sender", p.Sender}, {"Reply-To", p.ReplyTo}, {"To", p.To}, {"Cc", p.Cc}, {"Bcc", p.Bcc}} {
-		if serr := addrs(f.name, f.l); serr != nil {
+		name, prop string
+		l          []addressIn
+	}{{"From", "from", p.From}, {"Sender", "sender", p.Sender}, {"Reply-To", "replyTo", p.ReplyTo}, {"To", "to", p.To}, {"Cc", "cc", p.Cc}, {"Bcc", "bcc", p.Bcc}} {
+		if serr := conflict(f.name, len(f.l) > 0); serr != nil {
 			return nil, serr
 		}
+		if len(f.l) == 0 {
+			continue
+		}
+		s, err := formatAddresses(f.l)
+		if err != nil {
+			return nil, badProp(f.prop, "%v", err)
+		}
+		fmt.Fprintf(&h, "%s: %s\r\n", f.name, s)
 	}
 	if p.Subject != nil {
+		if serr := conflict("Subject", true); serr != nil {
+			return nil, serr
+		}
 		if strings.ContainsAny(*p.Subject, "\r\n") {
 			return nil, badProp("subject", "a subject is one line")
 		}
 		fmt.Fprintf(&h, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", *p.Subject))
 	}
-	sent := time.Now()
-	if p.SentAt != nil {
-		sent = *p.SentAt
+	if serr := conflict("Date", p.SentAt != nil); serr != nil {
+		return nil, serr
 	}
-	fmt.Fprintf(&h, "Date: %s\r\n", sent.Format(time.RFC1123Z))
-	ids := func(prop, name string, l []string) *setError {
-		if len(l) == 0 {
-			return nil
+	if !given["date"] {
+		sent := time.Now()
+		if p.SentAt != nil {
+			sent = *p.SentAt
 		}
-		var out []string
-		for _, id := range l {
-			if id == "" || strings.ContainsAny(id, "<> \t\r\n") {
-				return badProp(prop, "invalid message id %q", id)
-			}
-			out = append(out, "<"+id+">")
-		}
-		fmt.Fprintf(&h, "%s: %s\r\n", name, strings.Join(out, " "))
-		return nil
+		fmt.Fprintf(&h, "Date: %s\r\n", sent.Format(time.RFC1123Z))
 	}
-	if len(p.MessageID) == 0 {
+	if len(p.MessageID) == 0 && !given["message-id"] {
 		p.MessageID = []string{randomID() + "@" + domainOf(c.ss.acct.Address)}
 	}
 	for _, f := range []struct {
 		prop, name string
 		l          []string
-	}{{"messageId", "Message-ID", p.MessageID[:1]}, {"inReplyTo", "In-Reply-To", p.InReplyTo}, {"references", "References", p.References}} {
-		if serr := ids(f.prop, f.name, f.l); serr != nil {
+	}{{"messageId", "Message-ID", p.MessageID[:min(1, len(p.MessageID))]}, {"inReplyTo", "In-Reply-To", p.InReplyTo}, {"references", "References", p.References}} {
+		if serr := conflict(f.name, len(f.l) > 0); serr != nil {
 			return nil, serr
 		}
+		if len(f.l) == 0 {
+			continue
+		}
+		s, err := formatMessageIDs(f.l)
+		if err != nil {
+			return nil, badProp(f.prop, "%v", err)
+		}
+		fmt.Fprintf(&h, "%s: %s\r\n", f.name, s)
+	}
+	for _, f := range p.headers {
+		h.WriteString(f.line)
 	}
 	h.WriteString("MIME-Version: 1.0\r\n")
 
+	if p.BodyStructure != nil {
+		if p.TextBody != nil || p.HTMLBody != nil || p.Attachments != nil {
+			return nil, badProp("bodyStructure", "bodyStructure is the whole body: no textBody, htmlBody or attachments beside it")
+		}
+		body, serr := c.bodyPart(p, p.BodyStructure, 0)
+		if serr != nil {
+			return nil, serr
+		}
+		h.WriteString(body.header)
+		h.WriteString("\r\n")
+		h.Write(body.body)
+		return h.Bytes(), nil
+	}
 	if len(p.TextBody) > 1 || len(p.HTMLBody) > 1 {
 		return nil, badProp("textBody", "at most one textBody and one htmlBody part")
 	}
@@ -201,18 +234,7 @@ func (c *call) writeMessage(p *emailCreate) ([]byte, *setError) {
 		if pt.Type != "" && pt.Type != "text/"+subtype {
 			return nil, badProp(prop, "%s is text/%s", prop, subtype)
 		}
-		v, ok := p.BodyValues[*pt.PartID]
-		if !ok {
-			return nil, badProp("bodyValues", "no body value %q", *pt.PartID)
-		}
-		if v.IsEncodingProblem || v.IsTruncated {
-			return nil, badProp("bodyValues", "isEncodingProblem and isTruncated must be false")
-		}
-		var b bytes.Buffer
-		w := quotedprintable.NewWriter(&b)
-		w.Write([]byte(strings.ReplaceAll(strings.ReplaceAll(v.Value, "\r\n", "\n"), "\n", "\r\n")))
-		w.Close()
-		return &mimePart{header: "Content-Type: text/" + subtype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n", body: b.Bytes()}, nil
+		return p.textPart(*pt.PartID, subtype, prop)
 	}
 	tp, serr := text(p.TextBody, "textBody", "plain")
 	if serr != nil {
@@ -236,7 +258,7 @@ func (c *call) writeMessage(p *emailCreate) ([]byte, *setError) {
 	if len(p.Attachments) > 0 {
 		parts := []*mimePart{body}
 		for _, a := range p.Attachments {
-			ap, serr := c.attachment(a)
+			ap, serr := c.attachment(a, "attachments", "attachment")
 			if serr != nil {
 				return nil, serr
 			}
@@ -250,17 +272,34 @@ func (c *call) writeMessage(p *emailCreate) ([]byte, *setError) {
 	return h.Bytes(), nil
 }
 
-// attachment makes a base64 part of a blob the account may read.
-func (c *call) attachment(a partIn) (*mimePart, *setError) {
+// textPart renders a body value as a UTF-8 quoted-printable text part.
+func (p *emailCreate) textPart(partID, subtype, prop string) (*mimePart, *setError) {
+	v, ok := p.BodyValues[partID]
+	if !ok {
+		return nil, badProp("bodyValues", "no body value %q for %s", partID, prop)
+	}
+	if v.IsEncodingProblem || v.IsTruncated {
+		return nil, badProp("bodyValues", "isEncodingProblem and isTruncated must be false")
+	}
+	var b bytes.Buffer
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(strings.ReplaceAll(strings.ReplaceAll(v.Value, "\r\n", "\n"), "\n", "\r\n")))
+	w.Close()
+	return &mimePart{header: "Content-Type: text/" + subtype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n", body: b.Bytes()}, nil
+}
+
+// attachment makes a base64 part of a blob the account may read, with
+// the disposition given or else dflt.
+func (c *call) attachment(a partIn, prop, dflt string) (*mimePart, *setError) {
 	if a.BlobID == nil {
-		return nil, badProp("attachments", "an attachment names its blobId")
+		return nil, badProp(prop, "a part with content from a blob names its blobId")
 	}
 	data, err := c.readBlob(*a.BlobID)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, &setError{Type: "blobNotFound", Description: "no blob " + *a.BlobID, Properties: []string{"attachments"}}
+		return nil, &setError{Type: "blobNotFound", Description: "no blob " + *a.BlobID, Properties: []string{prop}}
 	}
 	if err != nil {
-		return nil, setErr("serverFail", "reading the attachment failed")
+		return nil, setErr("serverFail", "reading the blob failed")
 	}
 	typ := a.Type
 	if typ == "" {
@@ -268,21 +307,13 @@ func (c *call) attachment(a partIn) (*mimePart, *setError) {
 	}
 	mt, params, err := mime.ParseMediaType(typ)
 	if err != nil {
-		return nil, badProp("attachments", "invalid type %q", typ)
+		return nil, badProp(prop, "invalid type %q", typ)
 	}
 	if a.Name != nil {
 		params["name"] = *a.Name
 	}
-	disp := "attachment"
-	if a.Disposition != nil && *a.Disposition == "inline" {
-		disp = "inline"
-	}
-	dparams := map[string]string{}
-	if a.Name != nil {
-		dparams["filename"] = *a.Name
-	}
 	hdr := "Content-Type: " + mime.FormatMediaType(mt, params) + "\r\n" +
-		"Content-Disposition: " + mime.FormatMediaType(disp, dparams) + "\r\n" +
+		contentDisposition(a.Disposition, dflt, a.Name) +
 		"Content-Transfer-Encoding: base64\r\n"
 	if a.Cid != nil && !strings.ContainsAny(*a.Cid, "<>\r\n") {
 		hdr += "Content-ID: <" + *a.Cid + ">\r\n"

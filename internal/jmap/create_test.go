@@ -57,3 +57,93 @@ func TestEmailCreate(t *testing.T) {
 		t.Errorf("thread: %v", th)
 	}
 }
+
+// TestEmailCreateBodyStructure writes an email from a bodyStructure
+// (RFC 8621 section 4.6): an alternative of text and a related HTML
+// with an inline image, and an attachment, with header:* properties on
+// the email and on a part.
+func TestEmailCreateBodyStructure(t *testing.T) {
+	e := newTestEnv(t)
+	png := decode(t, e.do("POST", Prefix+"/upload/A1/", "\x89PNG\r\n\x1a\n").Body)["blobId"].(string)
+	pdf := decode(t, e.do("POST", Prefix+"/upload/A1/", "%PDF-1.4\n").Body)["blobId"].(string)
+	drafts := e.mailboxID("Drafts")
+	base := func(extra map[string]any) map[string]any {
+		m := map[string]any{"mailboxIds": map[string]bool{drafts: true}, "bodyValues": map[string]any{"t": map[string]any{"value": "plain"}, "h": map[string]any{"value": "<p>rich <img src=cid:logo@x></p>"}}}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	structure := map[string]any{"type": "multipart/mixed", "subParts": []any{
+		map[string]any{"type": "multipart/alternative", "subParts": []any{
+			map[string]any{"partId": "t", "type": "text/plain", "header:X-Part:asText": "première"},
+			map[string]any{"type": "multipart/related", "subParts": []any{
+				map[string]any{"partId": "h", "type": "text/html", "language": []string{"en"}},
+				map[string]any{"blobId": png, "type": "image/png", "cid": "logo@x"},
+			}},
+		}},
+		map[string]any{"blobId": pdf, "type": "application/pdf", "name": "plan.pdf", "disposition": "attachment"},
+	}}
+	deep := map[string]any{"partId": "t"}
+	for range maxBodyDepth + 1 {
+		deep = map[string]any{"type": "multipart/mixed", "subParts": []any{deep}}
+	}
+	set := e.call1("Email/set", map[string]any{"create": map[string]any{
+		"ok": base(map[string]any{"bodyStructure": structure, "subject": "Structured",
+			"header:X-Mailer:asText": "Casella test", "header:List-Post:asURLs": []string{"mailto:list@example.org"},
+			"header:Comments:all": []string{" one", " two"}}),
+		"both":       base(map[string]any{"bodyStructure": structure, "textBody": []any{map[string]any{"partId": "t"}}}),
+		"mimeHeader": base(map[string]any{"bodyStructure": map[string]any{"partId": "t"}, "header:Content-Type": " text/html"}),
+		"twice":      base(map[string]any{"bodyStructure": map[string]any{"partId": "t"}, "subject": "a", "header:Subject:asText": "b"}),
+		"noValue":    base(map[string]any{"bodyStructure": map[string]any{"partId": "nope"}}),
+		"noBlob":     base(map[string]any{"bodyStructure": map[string]any{"blobId": strings.Repeat("4", 64), "type": "image/png"}}),
+		"deep":       base(map[string]any{"bodyStructure": deep}),
+		"badRaw":     base(map[string]any{"bodyStructure": map[string]any{"partId": "t"}, "header:X-Evil": " a\r\nBcc: x@example.org"}),
+		"htmlBlob":   base(map[string]any{"bodyStructure": map[string]any{"partId": "t", "type": "image/png"}}),
+	}})
+	created := set["created"].(map[string]any)
+	notCreated := set["notCreated"].(map[string]any)
+	if len(created) != 1 {
+		t.Fatalf("Email/set: %v", set)
+	}
+	for cid, typ := range map[string]string{"both": "invalidProperties", "mimeHeader": "invalidProperties", "twice": "invalidProperties",
+		"noValue": "invalidProperties", "noBlob": "blobNotFound", "deep": "invalidProperties", "badRaw": "invalidProperties", "htmlBlob": "invalidProperties"} {
+		if got, _ := notCreated[cid].(map[string]any); got == nil || got["type"] != typ {
+			t.Errorf("%s: %v, want %s", cid, notCreated[cid], typ)
+		}
+	}
+	id := created["ok"].(map[string]any)["id"].(string)
+	o := e.call1("Email/get", map[string]any{"ids": []string{id}, "fetchAllBodyValues": true,
+		"properties":     []string{"bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues", "header:X-Mailer:asText", "header:List-Post:asURLs", "header:Comments:all"},
+		"bodyProperties": []string{"partId", "type", "cid", "name", "disposition", "language", "header:X-Part:asText", "subParts"},
+	})["list"].([]any)[0].(map[string]any)
+	if o["header:X-Mailer:asText"] != "Casella test" || toStrings(o["header:List-Post:asURLs"])[0] != "mailto:list@example.org" || len(o["header:Comments:all"].([]any)) != 2 {
+		t.Errorf("header properties: %v", o)
+	}
+	var types []string
+	var walk func(p map[string]any)
+	walk = func(p map[string]any) {
+		types = append(types, p["type"].(string))
+		if sub, ok := p["subParts"].([]any); ok {
+			for _, s := range sub {
+				walk(s.(map[string]any))
+			}
+		}
+	}
+	walk(o["bodyStructure"].(map[string]any))
+	if got := strings.Join(types, " "); got != "multipart/mixed multipart/alternative text/plain multipart/related text/html image/png application/pdf" {
+		t.Errorf("structure: %s", got)
+	}
+	text := o["textBody"].([]any)[0].(map[string]any)
+	if text["header:X-Part:asText"] != "première" || o["bodyValues"].(map[string]any)[text["partId"].(string)].(map[string]any)["value"] != "plain" {
+		t.Errorf("text part: %v", text)
+	}
+	html := o["htmlBody"].([]any)[0].(map[string]any)
+	if html["type"] != "text/html" || toStrings(html["language"])[0] != "en" {
+		t.Errorf("html part: %v", html)
+	}
+	att := o["attachments"].([]any)
+	if len(att) != 2 || att[0].(map[string]any)["cid"] != "logo@x" || att[1].(map[string]any)["name"] != "plan.pdf" {
+		t.Errorf("attachments: %v", att)
+	}
+}

@@ -676,9 +676,6 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	m := res.(map[string]any)
-	if len(m["destroyed"].([]string)) > 0 {
-		return nil, mErr("cannotCalculateChanges", "emails were destroyed; fetch the threads again")
-	}
 	threads := func(ids []string) []string {
 		out := []string{}
 		for _, id := range ids {
@@ -689,6 +686,22 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 		return out
 	}
 	created, updated := threads(m["created"].([]string)), threads(m["updated"].([]string))
+	// A destroyed email's thread is updated, or destroyed with it; the
+	// index remembers the threads of recently destroyed emails.
+	destroyed := []string{}
+	for _, id := range m["destroyed"].([]string) {
+		t, ok := x.gone[parseID('E', id)]
+		if !ok {
+			return nil, mErr("cannotCalculateChanges", "email %s was destroyed and its thread is no longer known; fetch the threads again", id)
+		}
+		switch tid := threadID(t); {
+		case x.threads[t] == nil && !slices.Contains(destroyed, tid):
+			destroyed = append(destroyed, tid)
+		case x.threads[t] != nil && !slices.Contains(updated, tid):
+			updated = append(updated, tid)
+		}
+	}
+	m["destroyed"] = destroyed
 	var onlyNew []string
 	for _, t := range created {
 		if !slices.Contains(updated, t) && len(x.threads[parseID('T', t)]) == countIn(m["created"].([]string), x, t) {

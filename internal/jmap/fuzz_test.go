@@ -78,3 +78,38 @@ func FuzzQueryArguments(f *testing.F) {
 }
 
 func validSortProperty(p string) bool { return slices.Contains(sortProperties, p) }
+
+// FuzzCreateHeaders feeds hostile header:* properties and body parts to
+// the Email/set create parser: every field it renders is one header
+// field, folded or not, so that no value can smuggle in another field or
+// end the header.
+func FuzzCreateHeaders(f *testing.F) {
+	f.Add([]byte(`{"header:X-A:asText":"caffè","header:List-Post:asURLs":["mailto:a@b"],"header:X-B:all":[" x"," y"]}`))
+	f.Add([]byte(`{"type":"multipart/related","subParts":[{"partId":"h","header:X-P:asAddresses":[{"name":"A","email":"a@b.c"}]}]}`))
+	f.Add([]byte(`{"header:X-R":" a\r\n b","header:X-G:asGroupedAddresses":[{"name":"team","addresses":[]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		check := func(hdrs []headerField) {
+			for _, h := range hdrs {
+				line := strings.TrimSuffix(h.line, "\r\n")
+				unfolded := strings.NewReplacer("\r\n ", "", "\r\n\t", "").Replace(line)
+				if strings.ContainsAny(unfolded, "\r\n") || !strings.HasPrefix(line, h.name+":") || !validFieldName(h.name) {
+					t.Fatalf("rendered %q from %s", h.line, body)
+				}
+			}
+		}
+		if _, hdrs, err := splitHeaderProps(body); err == nil {
+			check(hdrs)
+		}
+		var bp bodyPartIn
+		if json.Unmarshal(body, &bp) == nil {
+			var walk func(p *bodyPartIn)
+			walk = func(p *bodyPartIn) {
+				check(p.headers)
+				for i := range p.SubParts {
+					walk(&p.SubParts[i])
+				}
+			}
+			walk(&bp)
+		}
+	})
+}

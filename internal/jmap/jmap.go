@@ -3,10 +3,13 @@
 // (RFC 8620 section 7.3), on the mailbox store and the blob store.
 //
 // Implementation notes:
-//   - All state comes from store.Store and blob.Store; the server keeps
-//     nothing of an account between requests but recent uploads. Another
-//     node, or an IMAP session, changes the same store, so JMAP sees its
-//     changes through the same change log.
+//   - All state comes from store.Store and blob.Store. Between requests
+//     a node keeps only a cache: the latest index of recently active
+//     accounts, which the next request brings forward from the change
+//     log (index.go). Another node, or an IMAP session, changes the same
+//     store, so JMAP sees its changes through the same change log. Who
+//     uploaded a blob is recorded in the blob store (blobs.go), so any
+//     node honours an upload.
 //   - Ids are the store's stable ids, spelled as IMAP's OBJECTID spells
 //     them (RFC 8474): Mailbox "M<id>", Email "E<emailid>", Thread
 //     "T<threadid>". A blob's id is its SHA-256 key; a body part's blob is
@@ -18,7 +21,8 @@
 //   - */changes read store.Changes after the given MODSEQ. The log keeps
 //     every change, so cannotCalculateChanges is answered only for a state
 //     that is not one this server gave, or when a destroyed email's
-//     thread can no longer be told (Thread/changes).
+//     thread can no longer be told (Thread/changes, and the
+//     */queryChanges whose results depend on threads).
 //   - Message bytes come only from blob.Store.Get, which verifies them; a
 //     corrupt blob fails the method with serverFail and is never served.
 //   - Downloads are never rendered on the API origin: Content-Disposition

@@ -60,6 +60,7 @@ type testEnv struct {
 	http  *httptest.Server
 	store *sqlite.Store
 	blobs *fs.Store
+	dir   string
 }
 
 func newTestEnv(t testing.TB) *testEnv {
@@ -82,7 +83,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, srv: srv, http: hs, store: st, blobs: blobs}
+	return &testEnv{t: t, srv: srv, http: hs, store: st, blobs: blobs, dir: dir}
 }
 
 // do sends an HTTP request with alice's credentials.
@@ -110,7 +111,7 @@ func decode(t testing.TB, r io.Reader) map[string]any {
 	return m
 }
 
-var using = []string{capCore, capMail, capSubmission, capQuota, capVacation}
+var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capBlob}
 
 // api sends method calls and returns the responses.
 func (e *testEnv) api(calls ...[]any) [][]any {

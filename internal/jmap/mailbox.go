@@ -112,22 +112,33 @@ func (c *call) mailboxObject(x *index, mb *store.Mailbox, props []string) (map[s
 }
 
 // threadCounts counts the threads with an email in the mailbox, and
-// those of them with an unread email in it (RFC 8621 section 2).
+// those of them with an unread email in it (RFC 8621 section 2), for all
+// mailboxes in one pass the first time an index is asked.
 func threadCounts(x *index, mailbox int64) (all, unread int) {
-	seen := map[int64]bool{}
-	unseen := map[int64]bool{}
-	for _, e := range x.emails {
-		for _, cp := range e.copies {
-			if cp.Mailbox != mailbox {
-				continue
-			}
-			seen[e.thread] = true
-			if !slices.Contains(cp.Flags, store.FlagSeen) {
-				unseen[e.thread] = true
+	x.countsOnce.Do(func() {
+		type key struct{ mailbox, thread int64 }
+		seen, unseen := map[key]bool{}, map[key]bool{}
+		x.counts = map[int64][2]int{}
+		for _, e := range x.emails {
+			for _, cp := range e.copies {
+				k := key{cp.Mailbox, e.thread}
+				if !seen[k] {
+					seen[k] = true
+					n := x.counts[cp.Mailbox]
+					n[0]++
+					x.counts[cp.Mailbox] = n
+				}
+				if !unseen[k] && !slices.Contains(cp.Flags, store.FlagSeen) {
+					unseen[k] = true
+					n := x.counts[cp.Mailbox]
+					n[1]++
+					x.counts[cp.Mailbox] = n
+				}
 			}
 		}
-	}
-	return len(seen), len(unseen)
+	})
+	n := x.counts[mailbox]
+	return n[0], n[1]
 }
 
 func (c *call) sortOrder(mb *store.Mailbox) (int, error) {

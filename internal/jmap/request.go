@@ -140,10 +140,13 @@ var methods = map[string]method{
 	"VacationResponse/set": {capVacation, (*call).vacationSet},
 	"EmailSubmission/set":  {capSubmission, (*call).emailSubmissionSet},
 	"Identity/get":         {capSubmission, (*call).identityGet},
+	"Blob/upload":          {capBlob, (*call).blobUpload},
+	"Blob/get":             {capBlob, (*call).blobGet},
+	"Blob/lookup":          {capBlob, (*call).blobLookup},
 }
 
 // known capabilities that a request may name in using.
-var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capWebSocket: true}
+var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capWebSocket: true, capBlob: true}
 
 // call is the context of one method call.
 type call struct {

@@ -49,6 +49,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 			capQuota:      map[string]any{},
 			capVacation:   map[string]any{},
 			capWebSocket:  map[string]any{"url": wsURL(r), "supportsPush": true},
+			capBlob:       map[string]any{},
 		},
 		"accounts": map[string]any{
 			id: map[string]any{
@@ -60,10 +61,11 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 					capSubmission: map[string]any{"maxDelayedSend": 0, "submissionExtensions": map[string]any{}},
 					capQuota:      map[string]any{},
 					capVacation:   map[string]any{},
+					capBlob:       blobCapability(s.maxSizeUpload()),
 				},
 			},
 		},
-		"primaryAccounts": map[string]string{capMail: id, capSubmission: id, capQuota: id, capVacation: id},
+		"primaryAccounts": map[string]string{capMail: id, capSubmission: id, capQuota: id, capVacation: id, capBlob: id},
 		"username":        ss.acct.Address,
 		"apiUrl":          base + Prefix + "/api",
 		"downloadUrl":     base + Prefix + "/download/{accountId}/{blobId}/{name}?type={type}",
