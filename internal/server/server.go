@@ -338,10 +338,15 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Tokens:        tokenAuth(s.dir),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
-			Directory: s.dir,
-			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-			Outbound:  s.outbound,
-			SendRate:  sendRate,
+			Directory:      s.dir,
+			Spool:          countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound:       s.outbound,
+			SendRate:       sendRate,
+			Records:        submissionRecords(s.dir),
+			SpoolHold:      s.spool,
+			OutboundHold:   s.queue,
+			MaxDelayedSend: cfg.JMAP.MaxDelayedSend.D(),
+			UndoWindow:     cfg.JMAP.UndoWindow.D(),
 		},
 	}
 	s.pop3 = &pop3.Server{
@@ -485,6 +490,15 @@ func (s *Server) closeStores() {
 func tokenAuth(d directory.Directory) jmap.TokenAuthenticator {
 	if t, ok := d.(directory.Tokens); ok {
 		return t
+	}
+	return nil
+}
+
+// submissionRecords returns where the directory keeps JMAP's
+// EmailSubmission records, or nil when it keeps none.
+func submissionRecords(d directory.Directory) directory.Submissions {
+	if r, ok := d.(directory.Submissions); ok {
+		return r
 	}
 	return nil
 }
