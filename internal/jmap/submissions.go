@@ -216,7 +216,7 @@ type submissionFilter struct {
 	before, after time.Time
 }
 
-// maxFilterDepth bounds the nesting of filter operators.
+// maxSubmissionFilterDepth bounds the nesting of filter operators.
 const maxSubmissionFilterDepth = 16
 
 // parseSubmissionFilter decodes and checks a filter: unknown properties,
