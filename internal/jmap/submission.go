@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -57,7 +58,22 @@ type Submission struct {
 	// SendRate, when set, is the account's budget of remote recipients,
 	// shared with SMTP submission.
 	SendRate *limit.Rate
+	// Node, when set, names this node of a cluster. Each node queues
+	// on its own disk, so a held message can only be taken back by the
+	// node that queued it; records say which.
+	Node func() string
 }
+
+// node returns this node's name; "" in embedded mode.
+func (sub *Submission) node() string {
+	if sub.Node == nil {
+		return ""
+	}
+	return sub.Node()
+}
+
+// errOtherNode is unsendEntry's answer for an entry another node holds.
+var errOtherNode = errors.New("held by node")
 
 // maxDelayedSend is what the submission capability advertises (RFC 8621
 // section 1.3.2): 0 when holds are not possible.
@@ -342,7 +358,11 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 			c.takeBack(sub)
 			return directory.Submission{}, setErr("serverFail", "queueing the email failed; try again")
 		}
-		sub.Queued = append(sub.Queued, q.name+"/"+id)
+		entry := q.name + "/" + id
+		if n := c.s.Submission.node(); n != "" {
+			entry += "@" + n
+		}
+		sub.Queued = append(sub.Queued, entry)
 	}
 	if p.Envelope != nil {
 		sub.Envelope, _ = json.Marshal(p.Envelope)
@@ -377,8 +397,13 @@ func (c *call) takeBack(sub directory.Submission) {
 	}
 }
 
-// unsendEntry takes one held queue entry back.
+// unsendEntry takes one held queue entry back: "queue/id", with
+// "@node" in a cluster.
 func (c *call) unsendEntry(q string) error {
+	q, node, _ := strings.Cut(q, "@")
+	if node != c.s.Submission.node() {
+		return fmt.Errorf("%w %s", errOtherNode, node)
+	}
 	name, id, _ := strings.Cut(q, "/")
 	u := c.s.Submission.SpoolHold
 	if name == queueOutbound {
@@ -394,7 +419,8 @@ func (c *call) unsendEntry(q string) error {
 // (RFC 8621 section 7.5): its queue entries are taken back durably first,
 // then its record says canceled. A crash between the two leaves the
 // record pending and the entries gone; canceling again finds them gone
-// (spool.ErrNotFound) and finishes.
+// (spool.ErrNotFound) from this node's queues and finishes. Entries of
+// another node are never taken for gone: that node still holds them.
 func (c *call) unsend(id string, patch json.RawMessage) *setError {
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(patch, &p); err != nil {
@@ -421,6 +447,8 @@ func (c *call) unsend(id string, patch json.RawMessage) *setError {
 		case err == nil, errors.Is(err, spool.ErrNotFound):
 		case errors.Is(err, spool.ErrReleased):
 			return setErr("cannotUnsend", "the email is leaving now")
+		case errors.Is(err, errOtherNode):
+			return setErr("cannotUnsend", "the email is %v of the cluster; cancel it through that node", err)
 		default:
 			c.s.logger().Warn("jmap: unsending", "err", err, "entry", q, "account", c.acct)
 			return setErr("serverFail", "taking the email back failed; try again")

@@ -255,3 +255,60 @@ func TestEmailSubmissionUndo(t *testing.T) {
 		t.Errorf("changes from a future state: %s", typ)
 	}
 }
+
+// In a cluster each node queues on its own disk: a held submission is
+// canceled only through the node that holds it, never reported canceled
+// by another that cannot reach it.
+func TestEmailSubmissionUndoOtherNode(t *testing.T) {
+	e := newTestEnv(t)
+	dir := t.TempDir()
+	recs, err := sqlitedir.Open(filepath.Join(dir, "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recs.Close() })
+	if _, err := recs.AddDomain(t.Context(), "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recs.AddAccount(t.Context(), testUser, "x", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	inbound, inSink := runSpool(t, filepath.Join(dir, "spool"))
+	outbound, _ := runSpool(t, filepath.Join(dir, "queue"))
+	var mu sync.Mutex
+	node := "n1"
+	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs,
+		SpoolHold: inbound, OutboundHold: outbound, MaxDelayedSend: time.Hour,
+		Node: func() string { mu.Lock(); defer mu.Unlock(); return node }}
+	identity := e.call1("Identity/get", map[string]any{})["list"].([]any)[0].(map[string]any)["id"].(string)
+	r := e.api(
+		[]any{"Email/set", map[string]any{"create": map[string]any{"a": map[string]any{"mailboxIds": map[string]bool{e.mailboxID("Drafts"): true},
+			"from": []any{map[string]any{"email": testUser}}, "to": []any{map[string]any{"email": testUser}}, "subject": "held"}}}, "0"},
+		[]any{"EmailSubmission/set", map[string]any{"create": map[string]any{"s": map[string]any{"identityId": identity, "emailId": "#a",
+			"envelope": map[string]any{"mailFrom": map[string]any{"email": testUser, "parameters": map[string]any{"HOLDFOR": "60"}},
+				"rcptTo": []any{map[string]any{"email": testUser}}}}}}, "1"})
+	id := r[1][1].(map[string]any)["created"].(map[string]any)["s"].(map[string]any)["id"].(string)
+
+	mu.Lock()
+	node = "n2"
+	mu.Unlock()
+	cancel := func() map[string]any {
+		return e.call1("EmailSubmission/set", map[string]any{"update": map[string]any{id: map[string]any{"undoStatus": "canceled"}}})
+	}
+	serr := cancel()["notUpdated"].(map[string]any)[id].(map[string]any)
+	if serr["type"] != "cannotUnsend" || !strings.Contains(serr["description"].(string), "n1") {
+		t.Fatalf("cancel through another node: %v", serr)
+	}
+	if l, _ := inbound.List(t.Context()); len(l) != 1 {
+		t.Fatalf("the held entry is gone after a refused cancel: %v", l)
+	}
+	mu.Lock()
+	node = "n1"
+	mu.Unlock()
+	if upd := cancel(); upd["updated"].(map[string]any)[id] != nil || len(upd["updated"].(map[string]any)) != 1 {
+		t.Fatalf("cancel through the holding node: %v", upd)
+	}
+	if l, _ := inbound.List(t.Context()); len(l) != 0 || len(inSink.delivered()) != 0 {
+		t.Fatalf("after cancel: queued %v, delivered %v", l, inSink.delivered())
+	}
+}

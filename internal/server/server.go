@@ -347,6 +347,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			OutboundHold:   s.queue,
 			MaxDelayedSend: cfg.JMAP.MaxDelayedSend.D(),
 			UndoWindow:     cfg.JMAP.UndoWindow.D(),
+			Node:           s.clusterNode,
 		},
 	}
 	s.pop3 = &pop3.Server{
@@ -501,4 +502,13 @@ func submissionRecords(d directory.Directory) directory.Submissions {
 		return r
 	}
 	return nil
+}
+
+// clusterNode names this node in a cluster, "" in embedded mode: there
+// the one node's name may change with its port between runs.
+func (s *Server) clusterNode() string {
+	if !s.cfg.Cluster() {
+		return ""
+	}
+	return s.nodeName()
 }
