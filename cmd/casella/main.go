@@ -59,6 +59,8 @@ var commands = []command{
 	{"alias remove", "remove an alias", (*cli).aliasRemove},
 	{"dkim generate", "make DKIM keys for a domain and print their DNS records", (*cli).dkimGenerate},
 	{"dkim list", "list DKIM keys and their DNS records", (*cli).dkimList},
+	{"dns", "print the DNS records a domain must publish, as zone file lines", (*cli).dns},
+	{"dns check", "say which of a domain's DNS records are missing or wrong", (*cli).dnsCheck},
 	{"queue list", "list messages waiting in the intake spool and the outbound queue", (*cli).queueList},
 	{"queue show", "show a queued message", (*cli).queueShow},
 	{"queue retry", "make queued messages due now", (*cli).queueRetry},

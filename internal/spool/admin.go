@@ -82,7 +82,7 @@ func (s *Spool) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("spool: %w: invalid id %q", ErrNotFound, id)
 	}
 	t := s.qsync.Begin()
-	if err := os.Remove(s.msgPath(id)); errors.Is(err, fs.ErrNotExist) {
+	if err := s.removeMsg(id); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("spool: %w: %s", ErrNotFound, id)
 	} else if err != nil {
 		return fmt.Errorf("spool: remove entry: %w", err)

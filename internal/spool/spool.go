@@ -8,6 +8,7 @@
 //	tmp/              temporary files where the file system cannot write unnamed ones
 //	poke/<id>         "look at this entry again now", left by Retry and Remove
 //	corrupt/          entries that failed their checksum, kept for the operator
+//	sent/<id>         keyed entries that left the queue, emptied (keyed.go)
 //	lock              held (flock) by the process running the delivery loop
 //
 // Implementation notes:
@@ -38,6 +39,9 @@
 //   - The spool directory is the only truth: the admin CLI may list, retry
 //     and remove entries while a server runs on the same directory. Its
 //     changes reach the running loop through poke files.
+//   - EnqueueKeyed makes a sender's own replays idempotent: an entry
+//     enqueued under a key is named by it, and its name stays in sent/
+//     after it left, so the key enqueues nothing twice (keyed.go).
 //   - Bytes read from disk are checked: an entry whose checksum fails is
 //     moved to corrupt/, never delivered damaged and never deleted. The
 //     entry is named before its round, so after a power loss an Enqueue
@@ -223,6 +227,10 @@ type Options struct {
 	// server, where a replay sends the message twice, leaves it false.
 	ReplaySafe bool
 
+	// KeyRetention is how long EnqueueKeyed remembers the key of an
+	// entry that has left the queue; default 30 days.
+	KeyRetention time.Duration
+
 	// Logger receives the loop's logs; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -253,6 +261,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RescanInterval <= 0 {
 		o.RescanInterval = time.Minute
+	}
+	if o.KeyRetention <= 0 {
+		o.KeyRetention = 30 * 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -224,15 +224,25 @@ func (s *Spool) removeFiles(id string, sync bool) error {
 	// The message first: a side file without its message is an orphan
 	// that rescans remove; the reverse order could leave, after a crash, a
 	// message whose finished recipients are tried again.
-	for _, p := range []string{s.msgPath(id), s.statePath(id)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+	if err := s.removeMsg(id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(s.statePath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	if !sync {
 		return nil
 	}
 	return s.qsync.Sync(t)
+}
+
+// removeMsg removes an entry's message file; a keyed entry's goes to
+// sent/, where it keeps its key used.
+func (s *Spool) removeMsg(id string) error {
+	if keyed(id) {
+		return s.retire(id)
+	}
+	return os.Remove(s.msgPath(id))
 }
 
 // syncRemoval reports whether the removal of finished entry e must be
