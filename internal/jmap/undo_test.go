@@ -49,28 +49,37 @@ func runSpool(t *testing.T, dir string) (*spool.Spool, *sink) {
 	return sp, h
 }
 
-// Held submissions: pending until sendAt, canceled by an update and
-// then never delivered, final once they leave, with their records
-// readable by /get, /changes and /query, and their changes pushed.
-func TestEmailSubmissionUndo(t *testing.T) {
-	e := newTestEnv(t)
+// submissionRig opens a directory with the accounts, whose ids then
+// are those of testAuth, and an intake spool and an outbound queue whose
+// loops deliver to sinks.
+func submissionRig(t *testing.T, accounts ...string) (recs *sqlitedir.Dir, inbound *spool.Spool, inSink *sink, outbound *spool.Spool, outSink *sink) {
+	t.Helper()
 	dir := t.TempDir()
 	recs, err := sqlitedir.Open(filepath.Join(dir, "directory.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { recs.Close() })
-	ctx := t.Context()
-	if _, err := recs.AddDomain(ctx, "example.org"); err != nil {
+	if _, err := recs.AddDomain(t.Context(), "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{testUser, "bob@example.org"} { // ids 1 and 2, as testAuth has them
-		if _, err := recs.AddAccount(ctx, u, "x", 0, ""); err != nil {
+	for _, u := range accounts {
+		if _, err := recs.AddAccount(t.Context(), u, "x", 0, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	inbound, inSink := runSpool(t, filepath.Join(dir, "spool"))
-	outbound, outSink := runSpool(t, filepath.Join(dir, "queue"))
+	inbound, inSink = runSpool(t, filepath.Join(dir, "spool"))
+	outbound, outSink = runSpool(t, filepath.Join(dir, "queue"))
+	return recs, inbound, inSink, outbound, outSink
+}
+
+// Held submissions: pending until sendAt, canceled by an update and
+// then never delivered, final once they leave, with their records
+// readable by /get, /changes and /query, and their changes pushed.
+func TestEmailSubmissionUndo(t *testing.T) {
+	e := newTestEnv(t)
+	recs, inbound, inSink, outbound, outSink := submissionRig(t, testUser, "bob@example.org")
+	ctx := t.Context()
 	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs,
 		SpoolHold: inbound, OutboundHold: outbound, MaxDelayedSend: time.Hour, UndoWindow: 3 * time.Second}
 
@@ -261,20 +270,7 @@ func TestEmailSubmissionUndo(t *testing.T) {
 // by another that cannot reach it.
 func TestEmailSubmissionUndoOtherNode(t *testing.T) {
 	e := newTestEnv(t)
-	dir := t.TempDir()
-	recs, err := sqlitedir.Open(filepath.Join(dir, "directory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { recs.Close() })
-	if _, err := recs.AddDomain(t.Context(), "example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := recs.AddAccount(t.Context(), testUser, "x", 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	inbound, inSink := runSpool(t, filepath.Join(dir, "spool"))
-	outbound, _ := runSpool(t, filepath.Join(dir, "queue"))
+	recs, inbound, inSink, outbound, _ := submissionRig(t, testUser)
 	var mu sync.Mutex
 	node := "n1"
 	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs,
