@@ -68,3 +68,26 @@ func TestHoldAndUnsend(t *testing.T) {
 		t.Fatalf("Unsend of an unheld entry: %v, want ErrReleased", err)
 	}
 }
+
+// A held entry is not late while it waits for its release: the spool's
+// oldest age, which the status page and alerts read, counts from then.
+func TestHoldAge(t *testing.T) {
+	c := newClock()
+	s := openSpool(t, t.TempDir(), Options{Now: c.now})
+	e := envFor(1)
+	e.Received = c.now()
+	e.HoldUntil = c.now().Add(time.Hour)
+	enqueue(t, s, e, "Subject: tomorrow\r\n\r\n")
+	c.advance(30 * time.Minute)
+	if age := s.Stats().OldestAge; age != 0 {
+		t.Fatalf("oldest age of a held entry before its release: %v, want 0", age)
+	}
+	c.advance(time.Hour)
+	if age := s.Stats().OldestAge; age != 30*time.Minute {
+		t.Fatalf("oldest age 30 min after the release: %v", age)
+	}
+	enqueue(t, s, envFor(2), "Subject: now\r\n\r\n")
+	if age := s.Stats().OldestAge; age != 30*time.Minute {
+		t.Fatalf("oldest age with a new entry beside: %v", age)
+	}
+}
