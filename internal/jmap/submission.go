@@ -208,8 +208,17 @@ func (c *call) holdOf(env *envelopeIn, now time.Time) (time.Time, *setError) {
 		return time.Time{}, nil
 	}
 	var until time.Time
-	forV, hasFor := env.MailFrom.Parameters["HOLDFOR"]
-	untilV, hasUntil := env.MailFrom.Parameters["HOLDUNTIL"]
+	var forV, untilV *string
+	var hasFor, hasUntil bool
+	// ESMTP parameter names are case-insensitive (RFC 5321 section 2.4).
+	for k, v := range env.MailFrom.Parameters {
+		switch strings.ToUpper(k) {
+		case "HOLDFOR":
+			forV, hasFor = v, true
+		case "HOLDUNTIL":
+			untilV, hasUntil = v, true
+		}
+	}
 	switch {
 	case hasFor && hasUntil:
 		return time.Time{}, badProp("envelope", "give HOLDFOR or HOLDUNTIL, not both")

@@ -97,7 +97,7 @@ func TestEmailSubmissionUndo(t *testing.T) {
 			"to": []any{map[string]any{"email": "bob@example.org"}, map[string]any{"email": "carol@elsewhere.test"}}, "subject": subject}
 	}
 	hold := func(v any) map[string]any {
-		return map[string]any{"mailFrom": map[string]any{"email": testUser, "parameters": map[string]any{"HOLDFOR": v}},
+		return map[string]any{"mailFrom": map[string]any{"email": testUser, "parameters": map[string]any{"holdFor": v}},
 			"rcptTo": []any{map[string]any{"email": "bob@example.org"}, map[string]any{"email": "carol@elsewhere.test"}}}
 	}
 	state0 := e.call1("EmailSubmission/get", map[string]any{})["state"].(string)
