@@ -57,7 +57,8 @@ func TestHoldAndUnsend(t *testing.T) {
 	// An unheld entry cannot be unsent; the hold survives a restart.
 	e := envFor(4)
 	e.HoldUntil = time.Now().Add(time.Hour)
-	s2 := openSpool(t, t.TempDir(), Options{})
+	dir2 := t.TempDir()
+	s2 := openSpool(t, dir2, Options{})
 	keep := enqueue(t, s2, e, "Subject: kept\r\n\r\n")
 	got, _, err := s2.Get(t.Context(), keep)
 	if err != nil || !got.Envelope.HoldUntil.Equal(e.HoldUntil) {
@@ -66,6 +67,16 @@ func TestHoldAndUnsend(t *testing.T) {
 	unheld := enqueue(t, s2, envFor(4), "y")
 	if err := s2.Unsend(t.Context(), unheld); !errors.Is(err, ErrReleased) {
 		t.Fatalf("Unsend of an unheld entry: %v, want ErrReleased", err)
+	}
+	// Unsent is gone for good: a spool opened again on the directory,
+	// as after a restart, has only the other entry.
+	if err := s2.Unsend(t.Context(), keep); err != nil {
+		t.Fatalf("Unsend: %v", err)
+	}
+	s2.Close()
+	l, err := openSpool(t, dir2, Options{}).List(t.Context())
+	if err != nil || len(l) != 1 || l[0].ID != unheld {
+		t.Fatalf("after reopening: %+v, %v; want only %s", l, err, unheld)
 	}
 }
 
