@@ -46,19 +46,22 @@ func (c *call) records() directory.Submissions {
 }
 
 // submissionState returns the state of the account's submissions and
-// when the next pending one leaves (zero: none is pending).
+// when the next pending one leaves (zero: none is pending), settling the
+// due ones first. It reads no records: push streams call it at every
+// change of the account.
 func (c *call) submissionState() (string, time.Time, error) {
-	l, state, err := c.submissions()
+	recs := c.records()
+	if recs == nil {
+		return "0", time.Time{}, nil
+	}
+	if _, err := recs.SettleSubmissions(c.ctx, c.acct, time.Now()); err != nil {
+		return "", time.Time{}, err
+	}
+	state, next, err := recs.SubmissionState(c.ctx, c.acct)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	var next time.Time
-	for _, s := range l {
-		if s.UndoStatus == directory.UndoPending && (next.IsZero() || s.SendAt.Before(next)) {
-			next = s.SendAt
-		}
-	}
-	return state, next, nil
+	return strconv.FormatInt(state, 10), next, nil
 }
 
 // submissionByID returns a record for an update or destroy.
