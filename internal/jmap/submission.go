@@ -160,11 +160,13 @@ func (c *call) emailSubmissionSet(raw json.RawMessage) (any, error) {
 		}
 	}
 	for _, id := range a.Destroy {
-		if serr := c.destroySubmission(id); serr != nil {
+		e, serr := c.destroySubmission(id)
+		if serr != nil {
 			r.NotDestroyed[id] = serr
-		} else {
-			r.Destroyed = append(r.Destroyed, id)
+			continue
 		}
+		r.Destroyed = append(r.Destroyed, id)
+		emailOf[id] = e
 	}
 	if len(a.Create)+len(a.Update)+len(a.Destroy) > 0 {
 		c.s.subWatch.notify(c.acct)
@@ -175,7 +177,8 @@ func (c *call) emailSubmissionSet(raw json.RawMessage) (any, error) {
 	}
 	r.NewState = st
 	// The implicit Email/set (section 7.5) names submissions by creation
-	// id or by id; it acts only on those this call created or updated.
+	// id or by id; it acts only on those this call created, updated or
+	// destroyed.
 	update := map[string]json.RawMessage{}
 	for ref, patch := range a.OnSuccessUpdateEmail {
 		if e, ok := emailOf[ref]; ok {
@@ -475,21 +478,22 @@ func (c *call) unsend(id string, patch json.RawMessage) *setError {
 // destroySubmission forgets a submission that is not pending (RFC 8621
 // section 7.5 lets the server refuse to destroy one that may still be
 // canceled: its record is what a cancel needs).
-func (c *call) destroySubmission(id string) *setError {
+// It returns the submission's email, for onSuccessUpdateEmail.
+func (c *call) destroySubmission(id string) (string, *setError) {
 	sub, serr := c.submissionByID(id)
 	if serr != nil {
-		return serr
+		return "", serr
 	}
 	if sub.UndoStatus == directory.UndoPending {
-		return setErr("forbidden", "the submission is pending; cancel it first or wait until it is sent")
+		return "", setErr("forbidden", "the submission is pending; cancel it first or wait until it is sent")
 	}
 	if err := c.s.Submission.Records.DestroySubmission(c.ctx, c.acct, id); err != nil {
 		if errors.Is(err, directory.ErrNotFound) {
-			return setErr("notFound", "no submission %q", id)
+			return "", setErr("notFound", "no submission %q", id)
 		}
-		return setErr("serverFail", "destroying the submission failed; try again")
+		return "", setErr("serverFail", "destroying the submission failed; try again")
 	}
-	return nil
+	return sub.EmailID, nil
 }
 
 // stripBcc removes the Bcc field from the message header (RFC 5322

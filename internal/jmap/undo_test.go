@@ -244,8 +244,12 @@ func TestEmailSubmissionUndo(t *testing.T) {
 	if n := len(inSink.delivered()) + len(outSink.delivered()); n != 4 {
 		t.Errorf("%d deliveries, want 4 (2 submissions x 2 queues): inbound %v outbound %v", n, inSink.delivered(), outSink.delivered())
 	}
-	upd = e.call1("EmailSubmission/set", map[string]any{"update": map[string]any{id("kept"): map[string]any{"undoStatus": "canceled"}},
-		"destroy": []string{id("now"), id("now") + "x"}})
+	r = e.api([]any{"EmailSubmission/set", map[string]any{"update": map[string]any{id("kept"): map[string]any{"undoStatus": "canceled"}},
+		"destroy": []string{id("now"), id("now") + "x"}, "onSuccessUpdateEmail": map[string]any{id("now"): map[string]any{"keywords/$seen": true}}}, "3"})
+	upd = r[0][1].(map[string]any)
+	if len(r) != 2 || len(r[1][1].(map[string]any)["updated"].(map[string]any)) != 1 {
+		t.Errorf("onSuccessUpdateEmail after a destroy: %v", r)
+	}
 	if upd["notUpdated"].(map[string]any)[id("kept")].(map[string]any)["type"] != "cannotUnsend" {
 		t.Errorf("cancel after it left: %v", upd)
 	}
