@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,10 @@ import (
 // client from npm (e2e/jmap, installed by .ci/run with npm ci), against the
 // real binary: mail delivered over SMTP is listed, read, flagged, moved and
 // pushed; a message is uploaded and imported; one is written, sent with
-// EmailSubmission, filed in Sent and delivered back to the inbox.
+// EmailSubmission, filed in Sent and delivered back to the inbox; two are
+// sent held and one of them undone, which never arrives. jmap-jam logs in
+// with an app password made by "casella account token add", as a bearer
+// token.
 func TestJMAPWithJam(t *testing.T) {
 	need(t, "node")
 	if _, err := os.Stat(filepath.Join("jmap", "node_modules", "jmap-jam")); err != nil {
@@ -31,6 +35,10 @@ func TestJMAPWithJam(t *testing.T) {
 	s := startServer(t, data, config)
 	const user, pass = "alice@example.test", "alice-password-1"
 	setupAccount(t, s, user, pass)
+	token := regexp.MustCompile(`(?m)^token: (\S+)$`).FindStringSubmatch(s.casella("account", "token", "add", "--name", "jam", user))
+	if token == nil {
+		t.Fatal("account token add printed no token")
+	}
 	msg := testMessage("jam1", "bob@remote.test", user, "Hello from SMTP.")
 	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: "bob@remote.test", To: []string{user}, Data: b64(msg)}}})
 
@@ -52,12 +60,19 @@ func TestJMAPWithJam(t *testing.T) {
 		Submitted           bool     `json:"submitted"`
 		Arrived             bool     `json:"arrived"`
 		InSent              int      `json:"inSent"`
+		HeldStatus          []string `json:"heldStatus"`
+		Canceled            bool     `json:"canceled"`
+		KeptArrived         int      `json:"keptArrived"`
+		CanceledArrived     int      `json:"canceledArrived"`
+		AfterStatus         []string `json:"afterStatus"`
+		CanceledQuery       bool     `json:"canceledQuery"`
+		LateCancel          string   `json:"lateCancel"`
 	}
 	// Delivery from the spool is asynchronous: wait until the inbox has it.
 	waitFor(t, 30*time.Second, "the message in the inbox", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "node", "session.mjs", url, user, pass)
+		cmd := exec.CommandContext(ctx, "node", "session.mjs", url, user, token[1])
 		cmd.Dir = "jmap"
 		b, err := cmd.Output()
 		if err != nil {
@@ -88,6 +103,15 @@ func TestJMAPWithJam(t *testing.T) {
 	}
 	if !out.Submitted || !out.Arrived || out.InSent != 1 {
 		t.Errorf("send through EmailSubmission: submitted %v, arrived %v, %d in Sent", out.Submitted, out.Arrived, out.InSent)
+	}
+	if !slices.Equal(out.HeldStatus, []string{"pending", "pending"}) || !out.Canceled {
+		t.Errorf("held submissions: status %v, canceled %v", out.HeldStatus, out.Canceled)
+	}
+	if out.KeptArrived != 1 || out.CanceledArrived != 0 {
+		t.Errorf("after the hold: the kept message arrived %d times (want 1), the undone one %d times (want 0)", out.KeptArrived, out.CanceledArrived)
+	}
+	if !slices.Equal(out.AfterStatus, []string{"final", "canceled"}) || !out.CanceledQuery || out.LateCancel != "cannotUnsend" {
+		t.Errorf("after the hold: status %v, query of canceled %v, cancel after sending %q", out.AfterStatus, out.CanceledQuery, out.LateCancel)
 	}
 	if out.ChangesError != "cannotCalculateChanges" {
 		t.Errorf("error for a bad state: %q", out.ChangesError)

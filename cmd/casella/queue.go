@@ -176,6 +176,10 @@ func recipients(e spool.Entry) string {
 }
 
 func next(e spool.Entry) string {
+	if h := e.Envelope.HoldUntil; time.Until(h) > 0 && h.After(e.NextAttempt) {
+		// Held by its sender (JMAP's sendAt), who may still cancel it.
+		return "held " + time.Until(h).Round(time.Second).String()
+	}
 	if e.NextAttempt.IsZero() || time.Until(e.NextAttempt) <= 0 {
 		return "now"
 	}

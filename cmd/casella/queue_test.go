@@ -48,4 +48,13 @@ func TestQueueCommands(t *testing.T) {
 	if strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) {
 		t.Fatalf("queue list after remove:\n%s", out)
 	}
+
+	// A message its sender holds (JMAP's sendAt) shows when it leaves.
+	env.HoldUntil = time.Now().Add(time.Hour)
+	if _, err := sp.Enqueue(t.Context(), env, []byte("Subject: later\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if out := a.ok("queue", "list"); !strings.Contains(out, "held 59m") && !strings.Contains(out, "held 1h0m0s") {
+		t.Fatalf("queue list with a held message:\n%s", out)
+	}
 }

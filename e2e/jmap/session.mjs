@@ -1,24 +1,19 @@
 // A full JMAP session with an independent client, jmap-jam, against a
 // running casella: discover, list mailboxes, query, get with body values,
-// set keywords, move, push, upload and import, create and send. It prints one
-// JSON object of what it saw; the Go test (e2e/jmap_test.go) checks it.
+// set keywords, move, push, upload and import, create and send, and send
+// two held messages and undo one. It prints one JSON object of what it
+// saw; the Go test (e2e/jmap_test.go) checks it.
 //
-// Usage: node session.mjs SESSION_URL USER PASSWORD
+// Usage: node session.mjs SESSION_URL USER TOKEN
+// TOKEN is an app password ("casella account token add"), which jmap-jam
+// sends as a bearer token.
 import { JamClient } from "jmap-jam";
 
-const [sessionUrl, user, password] = process.argv.slice(2);
+const [sessionUrl, user, token] = process.argv.slice(2);
+const bearer = "Bearer " + token;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// jmap-jam sends a bearer token; Casella takes the account's password
-// over HTTP Basic, so the header is rewritten on the way out.
-const basic = "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
-const realFetch = globalThis.fetch;
-globalThis.fetch = (url, init = {}) => {
-  const headers = new Headers(init.headers);
-  headers.set("Authorization", basic);
-  return realFetch(url, { ...init, headers });
-};
-
-const jam = new JamClient({ sessionUrl, bearerToken: "unused" });
+const jam = new JamClient({ sessionUrl, bearerToken: token });
 const out = {};
 const accountId = await jam.getPrimaryAccount();
 out.accountId = accountId;
@@ -44,14 +39,14 @@ out.preview = email.preview;
 // Push: open the EventSource stream before changing anything.
 const { eventSourceUrl } = await jam.session;
 const streamURL = eventSourceUrl.replace("{types}", "Email").replace("{closeafter}", "state").replace("{ping}", "0");
-const push = realFetch(streamURL, { headers: { Authorization: basic } }).then(async (r) => {
+const push = fetch(streamURL, { headers: { Authorization: bearer } }).then(async (r) => {
   let text = "";
   for await (const chunk of r.body) {
     text += Buffer.from(chunk).toString();
   }
   return text;
 });
-await new Promise((r) => setTimeout(r, 200));
+await sleep(200);
 
 // Set keywords, then move to the archive.
 await jam.api.Email.set({ accountId, update: { [email.id]: { "keywords/$seen": true, "keywords/$flagged": true } } });
@@ -95,10 +90,47 @@ out.arrived = false;
 for (let i = 0; i < 100 && !out.arrived; i++) {
   const [q] = await jam.api.Email.query({ accountId, filter: { inMailbox: inbox.id, subject: "sent by jam" } });
   out.arrived = q.ids.length === 1;
-  if (!out.arrived) await new Promise((r) => setTimeout(r, 100));
+  if (!out.arrived) await sleep(100);
 }
 const [sentQ] = await jam.api.Email.query({ accountId, filter: { inMailbox: sent.id } });
 out.inSent = sentQ.ids.length;
+
+// Undo send: two messages held for 5 s (FUTURERELEASE's HOLDFOR,
+// RFC 4865, in the envelope), one canceled at once. After the hold the
+// kept one has arrived once and the canceled one never.
+const identityId = ident.list[0].id;
+const held = (subject) => ({
+  mailboxIds: { [drafts.id]: true }, from: [{ email: user }], to: [{ email: user }], subject,
+  textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: subject } },
+});
+const envelope = { mailFrom: { email: user, parameters: { HOLDFOR: "5" } }, rcptTo: [{ email: user }] };
+const [holdRes] = await jam.requestMany((t) => {
+  const create = t.Email.set({ accountId, create: { k: held("undo kept"), c: held("undo canceled") } });
+  const submit = t.EmailSubmission.set({ accountId, create: {
+    k: { identityId, emailId: "#k", envelope }, c: { identityId, emailId: "#c", envelope },
+  } });
+  return { create, submit };
+});
+const subs = holdRes.submit.created;
+out.heldStatus = [subs.k.undoStatus, subs.c.undoStatus];
+const [cancel] = await jam.api.EmailSubmission.set({ accountId, update: { [subs.c.id]: { undoStatus: "canceled" } } });
+out.canceled = Object.keys(cancel.updated ?? {}).includes(subs.c.id);
+const inInbox = async (subject) => {
+  const [q] = await jam.api.Email.query({ accountId, filter: { inMailbox: inbox.id, subject } });
+  return q.ids.length;
+};
+for (let i = 0; i < 150 && (await inInbox("undo kept")) === 0; i++) await sleep(200);
+// Past the canceled one's sendAt, with time for a delivery to land.
+const settle = Date.parse(subs.c.sendAt) + 3000;
+while (Date.now() < settle) await sleep(200);
+out.keptArrived = await inInbox("undo kept");
+out.canceledArrived = await inInbox("undo canceled");
+const [after] = await jam.api.EmailSubmission.get({ accountId, ids: [subs.k.id, subs.c.id] });
+out.afterStatus = after.list.map((s) => s.undoStatus);
+const [canceledQ] = await jam.api.EmailSubmission.query({ accountId, filter: { undoStatus: "canceled" } });
+out.canceledQuery = canceledQ.ids.length === 1 && canceledQ.ids[0] === subs.c.id;
+const [late] = await jam.api.EmailSubmission.set({ accountId, update: { [subs.k.id]: { undoStatus: "canceled" } } });
+out.lateCancel = late.notUpdated?.[subs.k.id]?.type;
 
 // An error from the server reaches the client as the RFC's error.
 try {

@@ -39,6 +39,7 @@ type Config struct {
 	// ManageSieve is the ManageSieve server (RFC 5804) for Sieve scripts.
 	ManageSieve ManageSieve `toml:"managesieve"`
 	HTTP        HTTP        `toml:"http"`
+	JMAP        JMAP        `toml:"jmap"`
 	TLS         TLS         `toml:"tls"`
 	Store       Store       `toml:"store"`
 	Spool       Spool       `toml:"spool"`
@@ -209,6 +210,16 @@ type HTTP struct {
 	// They show internals and cost CPU while taken: for operators on a
 	// trusted network only.
 	Pprof bool `toml:"pprof"`
+}
+
+// JMAP configures JMAP's EmailSubmission holds (RFC 8621 section 7).
+type JMAP struct {
+	// MaxDelayedSend is the longest a client may have a message held
+	// before it leaves (FUTURERELEASE); 0 turns holds, and undo, off.
+	MaxDelayedSend Duration `toml:"max_delayed_send"`
+	// UndoWindow is the hold of a client that asks for the undo window
+	// (HOLDFOR with no value): how long "undo send" stays possible.
+	UndoWindow Duration `toml:"undo_window"`
 }
 
 // TLS names the certificate. Both empty means a self-signed certificate
@@ -384,6 +395,7 @@ func Default() Config {
 			MaxHeaderBytes: 64 << 10,
 			MaxRequestBody: 50 * mib, // a JMAP upload, as large as smtp.max_message_size
 		},
+		JMAP: JMAP{MaxDelayedSend: Duration(7 * 24 * time.Hour), UndoWindow: Duration(10 * time.Second)},
 		ManageSieve: ManageSieve{
 			Listen:              "127.0.0.1:4190",
 			MaxConnections:      1000,

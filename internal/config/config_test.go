@@ -123,6 +123,10 @@ idle_timeout = "30s"
 max_header_bytes = "8KiB"
 max_request_body = "1MiB"
 
+[jmap]
+max_delayed_send = "48h"
+undo_window = "30s"
+
 [tls]
 cert_file = "/etc/casella/cert.pem"
 key_file = "/etc/casella/key.pem"
@@ -172,6 +176,7 @@ lock_for = "1h"
 		ManageSieve: ManageSieve{Listen: ":4190", MaxConnections: 30, MaxConnectionsPerIP: 3, MaxScriptSize: 64 << 10, MaxScripts: 5},
 		HTTP: HTTP{Listen: ":80", TLSListen: ":443", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
+		JMAP:  JMAP{MaxDelayedSend: Duration(48 * time.Hour), UndoWindow: Duration(30 * time.Second)},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
 		Quota: Quota{Grace: 0.10},

@@ -100,6 +100,9 @@ func (c Config) Validate() error {
 		v.fail("http.max_header_bytes", "is %d bytes; browsers send several KiB of headers, give at least \"4KiB\"", int64(c.HTTP.MaxHeaderBytes))
 	}
 	v.positiveSize("http.max_request_body", c.HTTP.MaxRequestBody)
+	if c.JMAP.MaxDelayedSend < 0 || c.JMAP.UndoWindow < 0 || c.JMAP.UndoWindow > c.JMAP.MaxDelayedSend {
+		v.fail("jmap.undo_window", "is %s; give a duration from 0 to jmap.max_delayed_send (%s)", c.JMAP.UndoWindow.D(), c.JMAP.MaxDelayedSend.D())
+	}
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")

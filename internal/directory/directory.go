@@ -13,7 +13,8 @@
 //     catch-alls that name it, and removes aliases left without targets.
 //   - Account and alias addresses share one namespace and must be in a
 //     local domain.
-//   - Passwords are stored only as argon2id hashes (PHC string format).
+//   - Passwords are stored only as argon2id hashes (PHC string format),
+//     app passwords (Tokens) only as SHA-256 hashes (HashToken says why).
 //   - Recipient resolution (Resolve) reads only the directory, never the
 //     mailbox store, so intake keeps accepting mail while the store is
 //     down (DESIGN.md invariants 2 and 3).

@@ -58,3 +58,21 @@ func FuzzParseHash(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseToken(f *testing.F) {
+	_, tok, _ := NewToken()
+	for _, s := range []string{tok, "cst_", "cst__", "cst_aaaaaaaaaaaaaaaa_", tok + "x", strings.ToUpper(tok), "Basic x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		id, ok := ParseToken(in)
+		if !ok {
+			return
+		}
+		// Only the exact shape NewToken makes is a token: its id is a
+		// prefix of it and its length is fixed.
+		if len(in) != len(tok) || !strings.HasPrefix(in, tokenPrefix+id+"_") {
+			t.Fatalf("ParseToken(%q) = %q: not the shape of a token", in, id)
+		}
+	})
+}

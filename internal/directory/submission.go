@@ -58,6 +58,9 @@ type Submissions interface {
 	SettleSubmissions(ctx context.Context, acct store.Account, now time.Time) (bool, error)
 	// DestroySubmission removes a record, leaving its tombstone.
 	DestroySubmission(ctx context.Context, acct store.Account, id string) error
+	// SubmissionState returns the account's state and the earliest
+	// SendAt of its pending records (zero: none), without the records.
+	SubmissionState(ctx context.Context, acct store.Account) (int64, time.Time, error)
 	// Submissions returns the account's records and its state.
 	Submissions(ctx context.Context, acct store.Account) ([]Submission, int64, error)
 	// SubmissionChanges returns the records changed after state since,

@@ -114,7 +114,9 @@ type Server struct {
 	mu      sync.Mutex
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
-	indexes indexCache
+	// subWatch wakes push streams when submissions change.
+	subWatch watchers
+	indexes  indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once
 	closeOnce sync.Once

@@ -582,7 +582,12 @@ type setResult struct {
 // stateIfIn returns the account's state, or a stateMismatch error when
 // the client gave ifInState and the state has moved (RFC 8620 section 5.3).
 func (c *call) stateIfIn(ifInState *string) (string, error) {
-	state, err := c.state()
+	return stateIn(c.state, ifInState)
+}
+
+// stateIn is stateIfIn for any type's state.
+func stateIn(stateOf func() (string, error), ifInState *string) (string, error) {
+	state, err := stateOf()
 	if err != nil {
 		return "", err
 	}
@@ -594,10 +599,15 @@ func (c *call) stateIfIn(ifInState *string) (string, error) {
 
 // beginSet checks the common /set arguments and returns the result to fill.
 func (c *call) beginSet(a *setArgs) (*setResult, error) {
+	return c.beginSetAt(a, c.state)
+}
+
+// beginSetAt is beginSet for a type whose state is not the account's.
+func (c *call) beginSetAt(a *setArgs, stateOf func() (string, error)) (*setResult, error) {
 	if len(a.Create)+len(a.Update)+len(a.Destroy) > maxObjectsInSet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInSet objects")
 	}
-	state, err := c.stateIfIn(a.IfInState)
+	state, err := stateIn(stateOf, a.IfInState)
 	if err != nil {
 		return nil, err
 	}

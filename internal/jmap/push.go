@@ -1,6 +1,7 @@
 package jmap
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,12 +9,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"casella/internal/store"
 )
 
-// pushTypes are the data types whose state a StateChange reports; they
-// share the account's state (package notes).
-var pushTypes = []string{"Mailbox", "Email", "Thread"}
+// pushTypes are the data types whose state a StateChange reports.
+// Mailbox, Email and Thread share the account's state (package notes);
+// EmailSubmission has its own (submissions.go).
+var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission"}
 
 // minPing is the shortest ping interval granted (RFC 8620 section 7.3:
 // the server may raise the client's value).
@@ -57,11 +62,8 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
-	ch, cancel := s.Store.Watch(ss.acct.ID)
-	defer cancel()
 	ctx := r.Context()
-	c := &call{ctx: ctx, s: s, acct: ss.acct.ID, ss: ss, blobs: ss.blobs}
-	last, err := c.state()
+	changes, err := s.watchStates(ctx, ss, types)
 	if err != nil {
 		problem(w, http.StatusServiceUnavailable, "urn:ietf:params:jmap:error:serverUnavailable", "The mailbox store is unavailable, try again")
 		return
@@ -89,26 +91,141 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 		case <-tick:
 			fmt.Fprintf(w, "event: ping\ndata: {\"interval\":%d}\n\n", int(ping/time.Second))
 			rc.Flush()
-		case <-ch:
-			state, err := c.state()
-			if err != nil {
-				s.logger().Warn("push: reading state", "err", err, "account", ss.acct.ID)
-				continue
-			}
-			if state == last || len(types) == 0 {
-				continue
-			}
-			last = state
-			changed := map[string]string{}
-			for _, t := range types {
-				changed[t] = state
-			}
+		case changed := <-changes:
 			b, _ := json.Marshal(map[string]any{"@type": "StateChange", "changed": map[string]any{id: changed}})
-			fmt.Fprintf(w, "event: state\nid: %s\ndata: %s\n\n", state, b)
+			fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
 			rc.Flush()
 			if closeAfter == "state" {
 				return
 			}
+		}
+	}
+}
+
+// watchStates follows the states of an account's types: it sends on the
+// channel it returns the types whose state moved since the last send,
+// with their new states, until ctx ends. It wakes on the store's watch,
+// on submissions changed through this server, and when the next held
+// submission is due to leave, which changes its undoStatus.
+func (s *Server) watchStates(ctx context.Context, ss *session, types []string) (<-chan map[string]string, error) {
+	c := &call{ctx: ctx, s: s, acct: ss.acct.ID, ss: ss, blobs: ss.blobs}
+	last, next, err := c.pushStates(types)
+	if err != nil {
+		return nil, err
+	}
+	storeCh, stopStore := s.Store.Watch(ss.acct.ID)
+	subCh, stopSubs := s.subWatch.watch(ss.acct.ID)
+	out := make(chan map[string]string)
+	go func() {
+		defer stopStore()
+		defer stopSubs()
+		timer := time.NewTimer(time.Hour)
+		defer timer.Stop()
+		arm := func(at time.Time) {
+			timer.Stop()
+			if !at.IsZero() {
+				timer.Reset(time.Until(at) + 10*time.Millisecond)
+			}
+		}
+		arm(next)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-storeCh:
+			case <-subCh:
+			case <-timer.C:
+			}
+			now, next, err := c.pushStates(types)
+			if err != nil {
+				s.logger().Warn("push: reading state", "err", err, "account", ss.acct.ID)
+				continue
+			}
+			arm(next)
+			changed := map[string]string{}
+			for t, st := range now {
+				if last[t] != st {
+					changed[t] = st
+				}
+			}
+			last = now
+			if len(changed) == 0 {
+				continue
+			}
+			select {
+			case out <- changed:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// pushStates returns the state of each of types, and when the next held
+// submission leaves (zero: none is held).
+func (c *call) pushStates(types []string) (map[string]string, time.Time, error) {
+	out := map[string]string{}
+	var mail, subs string
+	var next time.Time
+	for _, t := range types {
+		var err error
+		switch {
+		case t == "EmailSubmission" && subs == "":
+			subs, next, err = c.submissionState()
+		case t != "EmailSubmission" && mail == "":
+			mail, err = c.state()
+		}
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if t == "EmailSubmission" {
+			out[t] = subs
+		} else {
+			out[t] = mail
+		}
+	}
+	return out, next, nil
+}
+
+// watchers tells push streams of changes made through this server that
+// the store's watch does not carry: submission records live in the
+// directory.
+type watchers struct {
+	mu sync.Mutex
+	m  map[store.Account]map[chan struct{}]bool
+}
+
+// watch returns a channel that receives after each notify of acct.
+func (w *watchers) watch(acct store.Account) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[store.Account]map[chan struct{}]bool{}
+	}
+	if w.m[acct] == nil {
+		w.m[acct] = map[chan struct{}]bool{}
+	}
+	w.m[acct][ch] = true
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.m[acct], ch)
+		if len(w.m[acct]) == 0 {
+			delete(w.m, acct)
+		}
+	}
+}
+
+// notify wakes the watchers of acct without blocking.
+func (w *watchers) notify(acct store.Account) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.m[acct] {
+		select {
+		case ch <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -143,6 +143,11 @@ var methods = map[string]method{
 	"Blob/upload":          {capBlob, (*call).blobUpload},
 	"Blob/get":             {capBlob, (*call).blobGet},
 	"Blob/lookup":          {capBlob, (*call).blobLookup},
+
+	// EmailSubmission records (submissions.go).
+	"EmailSubmission/get":     {capSubmission, (*call).emailSubmissionGet},
+	"EmailSubmission/changes": {capSubmission, (*call).emailSubmissionChanges},
+	"EmailSubmission/query":   {capSubmission, (*call).emailSubmissionQuery},
 }
 
 // known capabilities that a request may name in using.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"casella/internal/store"
 )
@@ -58,7 +59,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 				"isReadOnly": false,
 				"accountCapabilities": map[string]any{
 					capMail:       mailCap,
-					capSubmission: map[string]any{"maxDelayedSend": 0, "submissionExtensions": map[string]any{}},
+					capSubmission: s.submissionCap(),
 					capQuota:      map[string]any{},
 					capVacation:   map[string]any{},
 					capBlob:       blobCapability(s.maxSizeUpload()),
@@ -98,4 +99,16 @@ func problem(w http.ResponseWriter, code int, typ, detail string, extra ...any) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(doc)
+}
+
+// submissionCap is the account's submission capability (RFC 8621
+// section 1.3.2). Holds are offered as FUTURERELEASE (RFC 4865 section
+// 3): the longest interval, and the latest date-time that allows.
+func (s *Server) submissionCap() map[string]any {
+	max := s.Submission.maxDelayedSend()
+	ext := map[string]any{}
+	if max > 0 {
+		ext["FUTURERELEASE"] = []string{strconv.Itoa(int(max / time.Second)), time.Now().Add(max).UTC().Format(time.RFC3339)}
+	}
+	return map[string]any{"maxDelayedSend": int(max / time.Second), "submissionExtensions": ext}
 }

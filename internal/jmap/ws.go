@@ -152,27 +152,19 @@ func (wc *wsConn) enablePush(ctx context.Context, types []string) {
 	wc.pushMu.Lock()
 	wc.pushCancel = cancel
 	wc.pushMu.Unlock()
-	ch, stop := wc.s.Store.Watch(wc.ss.acct.ID)
-	c := &call{ctx: pctx, s: wc.s, acct: wc.ss.acct.ID, ss: wc.ss, blobs: wc.ss.blobs}
-	last, _ := c.state()
+	changes, err := wc.s.watchStates(pctx, wc.ss, types)
+	if err != nil {
+		wc.s.logger().Warn("push: reading state", "err", err, "account", wc.ss.acct.ID)
+		return
+	}
 	go func() {
-		defer stop()
 		for {
 			select {
 			case <-pctx.Done():
 				return
-			case <-ch:
+			case changed := <-changes:
+				wc.send(pctx, map[string]any{"@type": "StateChange", "changed": map[string]any{accountID(wc.ss.acct.ID): changed}})
 			}
-			state, err := c.state()
-			if err != nil || state == last || len(types) == 0 {
-				continue
-			}
-			last = state
-			changed := map[string]string{}
-			for _, t := range types {
-				changed[t] = state
-			}
-			wc.send(pctx, map[string]any{"@type": "StateChange", "changed": map[string]any{accountID(wc.ss.acct.ID): changed}})
 		}
 	}()
 }

@@ -344,10 +344,16 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Tokens:        tokenAuth(s.dir),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
-			Directory: s.dir,
-			Spool:     countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
-			Outbound:  s.outbound,
-			SendRate:  sendRate,
+			Directory:      s.dir,
+			Spool:          countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+			Outbound:       s.outbound,
+			SendRate:       sendRate,
+			Records:        submissionRecords(s.dir),
+			SpoolHold:      s.spool,
+			OutboundHold:   s.queue,
+			MaxDelayedSend: cfg.JMAP.MaxDelayedSend.D(),
+			UndoWindow:     cfg.JMAP.UndoWindow.D(),
+			Node:           s.clusterNode,
 		},
 	}
 	s.pop3 = &pop3.Server{
@@ -493,4 +499,22 @@ func tokenAuth(d directory.Directory) jmap.TokenAuthenticator {
 		return t
 	}
 	return nil
+}
+
+// submissionRecords returns where the directory keeps JMAP's
+// EmailSubmission records, or nil when it keeps none.
+func submissionRecords(d directory.Directory) directory.Submissions {
+	if r, ok := d.(directory.Submissions); ok {
+		return r
+	}
+	return nil
+}
+
+// clusterNode names this node in a cluster, "" in embedded mode: there
+// the one node's name may change with its port between runs.
+func (s *Server) clusterNode() string {
+	if !s.cfg.Cluster() {
+		return ""
+	}
+	return s.nodeName()
 }

@@ -51,9 +51,8 @@ func (s *Spool) enqueue(ctx context.Context, id string, env Envelope, data []byt
 	}
 
 	e := &Entry{ID: id, Envelope: env, Size: int64(len(data))}
+	s.known(id, size, env.HoldUntil)
 	s.mu.Lock()
-	s.sizes[id] = size
-	s.bytes += size
 	s.fresh = append(s.fresh, e)
 	s.mu.Unlock()
 	s.wake()

@@ -57,7 +57,8 @@ func TestHoldAndUnsend(t *testing.T) {
 	// An unheld entry cannot be unsent; the hold survives a restart.
 	e := envFor(4)
 	e.HoldUntil = time.Now().Add(time.Hour)
-	s2 := openSpool(t, t.TempDir(), Options{})
+	dir2 := t.TempDir()
+	s2 := openSpool(t, dir2, Options{})
 	keep := enqueue(t, s2, e, "Subject: kept\r\n\r\n")
 	got, _, err := s2.Get(t.Context(), keep)
 	if err != nil || !got.Envelope.HoldUntil.Equal(e.HoldUntil) {
@@ -66,5 +67,38 @@ func TestHoldAndUnsend(t *testing.T) {
 	unheld := enqueue(t, s2, envFor(4), "y")
 	if err := s2.Unsend(t.Context(), unheld); !errors.Is(err, ErrReleased) {
 		t.Fatalf("Unsend of an unheld entry: %v, want ErrReleased", err)
+	}
+	// Unsent is gone for good: a spool opened again on the directory,
+	// as after a restart, has only the other entry.
+	if err := s2.Unsend(t.Context(), keep); err != nil {
+		t.Fatalf("Unsend: %v", err)
+	}
+	s2.Close()
+	l, err := openSpool(t, dir2, Options{}).List(t.Context())
+	if err != nil || len(l) != 1 || l[0].ID != unheld {
+		t.Fatalf("after reopening: %+v, %v; want only %s", l, err, unheld)
+	}
+}
+
+// A held entry is not late while it waits for its release: the spool's
+// oldest age, which the status page and alerts read, counts from then.
+func TestHoldAge(t *testing.T) {
+	c := newClock()
+	s := openSpool(t, t.TempDir(), Options{Now: c.now})
+	e := envFor(1)
+	e.Received = c.now()
+	e.HoldUntil = c.now().Add(time.Hour)
+	enqueue(t, s, e, "Subject: tomorrow\r\n\r\n")
+	c.advance(30 * time.Minute)
+	if age := s.Stats().OldestAge; age != 0 {
+		t.Fatalf("oldest age of a held entry before its release: %v, want 0", age)
+	}
+	c.advance(time.Hour)
+	if age := s.Stats().OldestAge; age != 30*time.Minute {
+		t.Fatalf("oldest age 30 min after the release: %v", age)
+	}
+	enqueue(t, s, envFor(2), "Subject: now\r\n\r\n")
+	if age := s.Stats().OldestAge; age != 30*time.Minute {
+		t.Fatalf("oldest age with a new entry beside: %v", age)
 	}
 }

@@ -25,7 +25,8 @@ type Spool struct {
 
 	mu       sync.Mutex
 	lastNano int64
-	sizes    map[string]int64 // entry id -> size of its file, as this process knows
+	sizes    map[string]int64     // entry id -> size of its file, as this process knows
+	holds    map[string]time.Time // entry id -> HoldUntil, for the held entries of sizes
 	bytes    int64
 	resN     int   // entries reserved by Enqueues in progress
 	resBytes int64 // and their bytes
@@ -70,6 +71,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		qsync:    qsync,
 		instance: hex.EncodeToString(inst[:]),
 		sizes:    map[string]int64{},
+		holds:    map[string]time.Time{},
 		notify:   make(chan struct{}, 1),
 	}
 	ids, err := s.listIDs()
@@ -160,20 +162,21 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Depth: len(s.sizes), Bytes: s.bytes}
-	oldest := ""
+	now := s.opts.Now()
 	for id := range s.sizes {
-		if oldest == "" || id < oldest {
-			oldest = id
+		// A held entry is as old as the time since its release: the
+		// wait its sender chose is no delay of ours.
+		due := idTime(id)
+		if h := s.holds[id]; h.After(due) {
+			due = h
 		}
-	}
-	if oldest != "" {
-		st.OldestAge = max(0, s.opts.Now().Sub(idTime(oldest)))
+		st.OldestAge = max(st.OldestAge, now.Sub(due))
 	}
 	return st
 }
 
-// known records an entry file in the size index.
-func (s *Spool) known(id string, size int64) {
+// known records an entry file in the size index, with its hold.
+func (s *Spool) known(id string, size int64, hold time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.sizes[id]; ok {
@@ -181,6 +184,9 @@ func (s *Spool) known(id string, size int64) {
 	}
 	s.sizes[id] = size
 	s.bytes += size
+	if !hold.IsZero() {
+		s.holds[id] = hold
+	}
 }
 
 // forget removes an entry from the size index.
@@ -190,6 +196,7 @@ func (s *Spool) forget(id string) {
 	if old, ok := s.sizes[id]; ok {
 		s.bytes -= old
 		delete(s.sizes, id)
+		delete(s.holds, id)
 	}
 }
 

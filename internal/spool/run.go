@@ -497,7 +497,7 @@ func (l *loop) load(id string, now time.Time) {
 			l.s.opts.Logger.Error("spool: removing finished entry", "id", id, "err", err)
 		}
 	default:
-		l.s.known(id, size)
+		l.s.known(id, size, e.Envelope.HoldUntil)
 		l.sc.add(e, now)
 	}
 }

@@ -44,6 +44,12 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 
 	l, state, err := ss.Submissions(ctx, ann.ID)
 	must(t, err)
+	if st, next, err := ss.SubmissionState(ctx, ann.ID); err != nil || st != state || !next.Equal(s3.SendAt) {
+		t.Fatalf("SubmissionState: %d %v %v, want %d %v", st, next, err, state, s3.SendAt)
+	}
+	if st, next, err := ss.SubmissionState(ctx, bob.ID); err != nil || st != 0 || !next.IsZero() {
+		t.Fatalf("SubmissionState of bob: %d %v %v", st, next, err)
+	}
 	if len(l) != 3 || state != s3.ModSeq || !l[1].SendAt.Equal(s2.SendAt) || !slices.Equal(l[1].Queued, s2.Queued) || string(l[1].Envelope) != string(s2.Envelope) {
 		t.Fatalf("submissions %+v state %d", l, state)
 	}

@@ -172,6 +172,22 @@ func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id stri
 	})
 }
 
+// SubmissionState returns the account's state and its next pending
+// release, which push streams read at every change of the account.
+func (d *Dir) SubmissionState(ctx context.Context, acct store.Account) (int64, time.Time, error) {
+	var state int64
+	var next sql.NullInt64
+	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(modseq), 0), MIN(CASE WHEN undo_status = 'pending' AND NOT destroyed THEN send_at END)
+		FROM submissions WHERE account = $1`, int64(acct)).Scan(&state, &next)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("submission state: %w", err)
+	}
+	if !next.Valid {
+		return state, time.Time{}, nil
+	}
+	return state, time.UnixMilli(next.Int64), nil
+}
+
 // Submissions returns the account's records, oldest first, and its
 // state. The state is read first: records newer than it are reported
 // again by the next SubmissionChanges, which is harmless, whereas a state

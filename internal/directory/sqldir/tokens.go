@@ -136,10 +136,10 @@ func (d *Dir) tokenAccount(ctx context.Context, secret string) (a directory.Acco
 		return a, false, nil
 	}
 	var hash string
-	var expires int64
-	row := d.db.QueryRowContext(ctx, `SELECT a.id, a.address, a.quota, a.cell, a.created, t.hash, t.expires
+	var expires, used int64
+	row := d.db.QueryRowContext(ctx, `SELECT a.id, a.address, a.quota, a.cell, a.created, t.hash, t.expires, t.last_used
 		FROM tokens t JOIN accounts a ON a.id = t.account WHERE t.id = $1`, id)
-	a, err = scanAccount(func(dest ...any) error { return row.Scan(append(dest, &hash, &expires)...) })
+	a, err = scanAccount(func(dest ...any) error { return row.Scan(append(dest, &hash, &expires, &used)...) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil
 	}
@@ -154,10 +154,13 @@ func (d *Dir) tokenAccount(ctx context.Context, secret string) (a directory.Acco
 	if expires != 0 && t >= expires {
 		return a, false, nil
 	}
-	// Outside the write lock: one row, and a lost update only makes the
-	// last use look a minute older.
-	if _, err := d.db.ExecContext(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2 AND last_used < $3", t, id, t-lastUsedGrain); err != nil {
-		return a, false, fmt.Errorf("recording token use: %w", err)
+	// A write only when the last use recorded is stale: most logins
+	// then only read. Outside the write lock: one row, and a lost
+	// update only makes the last use look a minute older.
+	if used < t-lastUsedGrain {
+		if _, err := d.db.ExecContext(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2 AND last_used < $3", t, id, t-lastUsedGrain); err != nil {
+			return a, false, fmt.Errorf("recording token use: %w", err)
+		}
 	}
 	return a, true, nil
 }
