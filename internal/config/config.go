@@ -180,6 +180,10 @@ type ManageSieve struct {
 	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
 	MaxScriptSize       Size   `toml:"max_script_size"`
 	MaxScripts          int    `toml:"max_scripts"` // per account
+	// GlobalScript is the administrator's Sieve script, run at delivery
+	// before each account's own; include :global reads its directory.
+	// "": none.
+	GlobalScript string `toml:"global_script"`
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).

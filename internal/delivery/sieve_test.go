@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ func sieveSetup(t testing.TB, e *env, script string) store.Account {
 	if err := dir.SetActiveSieveScript(ctx, a.ID, "main"); err != nil {
 		t.Fatal(err)
 	}
-	e.d.Filters = &Filters{Scripts: dir, Logger: quiet()}
+	e.d.Filters = &Filters{Scripts: dir, Memory: dir, Logger: quiet()}
 	return a.ID
 }
 
@@ -135,11 +137,24 @@ func TestSieveFailureKeeps(t *testing.T) {
 	if _, err := e.store.CreateMailbox(context.Background(), acct, "Elsewhere", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.enqueue(t, "a@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}, "Subject: kept\r\n\r\nx\r\n")
+	var failed atomic.Int32
+	e.d.Filters.Failed = func() { failed.Add(1) }
+	for _, s := range []string{"kept", "kept too"} {
+		e.enqueue(t, "a@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}, "Subject: "+s+"\r\n\r\nx\r\n")
+	}
 	e.run(t)
 	e.drain(t)
-	if got := e.filed(t, acct, "INBOX"); len(got) != 1 || got[0].subject != "kept" {
-		t.Errorf("INBOX: %v", got)
+	// Both messages are kept; the owner is told once, with the line and
+	// column of the failing command.
+	got := e.mailbox(t, int64(acct), "INBOX")
+	if len(got) != 3 || got[0].subject != "kept" || got[1].subject != `Your Sieve filter "main" failed` || got[2].subject != "kept too" {
+		t.Fatalf("INBOX: %v", got)
+	}
+	if !strings.Contains(string(got[1].raw), "line 1, column 56: include:") {
+		t.Errorf("the notice does not say where the script failed:\n%s", got[1].raw)
+	}
+	if failed.Load() != 2 {
+		t.Errorf("failures counted: %d, want 2", failed.Load())
 	}
 	if got := e.filed(t, acct, "Elsewhere"); len(got) != 0 {
 		t.Errorf("a failed script's fileinto was done: %v", got)

@@ -1,0 +1,199 @@
+package delivery
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"casella/internal/spool"
+	"casella/internal/store"
+)
+
+// sent records the replies handed to the outbound queue, once per key as
+// the queue sends them.
+type sent struct {
+	mu   sync.Mutex
+	msgs map[string]string
+	keys []string
+}
+
+func (s *sent) Send(_ context.Context, key, from string, to []string, msg []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.msgs == nil {
+		s.msgs = map[string]string{}
+	}
+	if _, ok := s.msgs[key]; !ok {
+		s.keys = append(s.keys, key)
+	}
+	s.msgs[key] = "MAIL FROM:<" + from + "> RCPT TO:<" + strings.Join(to, ",") + ">\r\n" + string(msg)
+	return nil
+}
+
+func task(id, from string, acct store.Account, data string) spool.Task {
+	return spool.Task{Entry: &spool.Entry{ID: id, Envelope: spool.Envelope{From: from, Received: time.Now(),
+		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}}}, Data: []byte(data)}
+}
+
+func TestSieveVacation(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["vacation"]; vacation :days 3 :subject "Away" "I am away until Monday.";`)
+	replies := &sent{}
+	e.d.Filters.Replies = replies
+	ctx := context.Background()
+	msg := "From: Alice <a@example.org>\r\nTo: u1@example.com\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHi.\r\n"
+	first := task("e1", "a@example.org", acct, msg)
+	for _, tk := range []spool.Task{
+		first,
+		first, // the replay after a crash: the same key, sent once
+		task("e2", "a@example.org", acct, strings.Replace(msg, "m1@", "m2@", 1)), // within :days
+		task("e3", "list@example.org", acct, "List-Id: <l.example.org>\r\n"+msg),
+		task("e4", "b@example.org", acct, "Auto-Submitted: auto-generated\r\n"+msg),
+		task("e5", "c@example.org", acct, "Precedence: bulk\r\n"+msg),
+		task("e6", "", acct, msg),
+		task("e7", "MAILER-DAEMON@example.org", acct, msg),
+		task("e8", "owner-x@example.org", acct, msg),
+		task("e9", "d@example.org", acct, strings.Replace(msg, "To: u1@", "To: other@", 1)),
+		task("e10", "u1@example.com", acct, msg),
+		task("e11", "b@example.org", acct, msg), // another sender: answered
+	} {
+		if err := e.d.HandleBatch(ctx, []spool.Task{tk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(replies.keys) != 2 || replies.keys[0] != "e1/0/vacation" || replies.keys[1] != "e11/0/vacation" {
+		t.Fatalf("replies: %v", replies.keys)
+	}
+	r := replies.msgs["e1/0/vacation"]
+	for _, want := range []string{"MAIL FROM:<> RCPT TO:<a@example.org>", "\r\nFrom: u1@example.com\r\n", "\r\nTo: a@example.org\r\n",
+		"\r\nSubject: Away\r\n", "\r\nIn-Reply-To: <m1@example.org>\r\n", "\r\nReferences: <m1@example.org>\r\n",
+		"\r\nAuto-Submitted: auto-replied", "\r\n\r\nI am away until Monday.\r\n"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("reply lacks %q:\n%s", want, r)
+		}
+	}
+	if got := e.filed(t, acct, "INBOX"); len(got) != 11 {
+		t.Errorf("INBOX has %d messages, want 11: vacation keeps", len(got))
+	}
+}
+
+// TestSieveVacationSeconds checks RFC 6131's period in seconds, across
+// two Deliverers on one directory, as two nodes of a cluster.
+func TestSieveVacationSeconds(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["vacation-seconds"]; vacation :seconds 60 :handle "h" "Back soon.";`)
+	replies := &sent{}
+	e.d.Filters.Replies = replies
+	other := *e.d
+	other.Filters = &Filters{Scripts: e.d.Filters.Scripts, Memory: e.d.Filters.Memory, Replies: replies, Logger: quiet()}
+	ctx := context.Background()
+	msg := "From: a@example.org\r\nTo: u1@example.com\r\nSubject: s\r\n\r\nx\r\n"
+	t0 := time.Now()
+	for i, c := range []struct {
+		d  *Deliverer
+		at time.Duration
+	}{{e.d, 0}, {&other, 30 * time.Second}, {&other, 61 * time.Second}} {
+		tk := task(string(rune('a'+i)), "a@example.org", acct, msg)
+		tk.Entry.Envelope.Received = t0.Add(c.at)
+		if err := c.d.HandleBatch(ctx, []spool.Task{tk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(replies.keys) != 2 || replies.keys[0] != "a/0/vacation" || replies.keys[1] != "c/0/vacation" {
+		t.Errorf("replies: %v, want one at 0s and one after the 60s period", replies.keys)
+	}
+}
+
+// TestSieveDuplicate files the second copy of a message id into Dups; a
+// replay of the first copy, after it was tracked, still files it into
+// INBOX, as its first run did.
+func TestSieveDuplicate(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["duplicate", "fileinto", "mailbox"]; if duplicate { fileinto :create "Dups"; }`)
+	ctx := context.Background()
+	msg := "Subject: s\r\nMessage-ID: <same@example.org>\r\n\r\nx\r\n"
+	first := task("e1", "a@example.org", acct, msg)
+	for _, tk := range []spool.Task{first, task("e2", "a@example.org", acct, msg), first, task("e3", "a@example.org", acct, "Subject: t\r\nMessage-ID: <new@example.org>\r\n\r\nx\r\n")} {
+		if err := e.d.HandleBatch(ctx, []spool.Task{tk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.filed(t, acct, "INBOX"); len(got) != 2 || got[0].subject != "s" || got[1].subject != "t" {
+		t.Errorf("INBOX: %v", got)
+	}
+	if got := e.filed(t, acct, "Dups"); len(got) != 1 {
+		t.Errorf("Dups: %v", got)
+	}
+}
+
+// TestSieveEditHeader stores the copy the script edited (RFC 5293), never
+// with the trace fields removed.
+func TestSieveEditHeader(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["editheader"];
+addheader "X-Filtered" "by casella";
+addheader :last "X-Last" "end";
+deleteheader "X-Spam";
+deleteheader :index 1 "X-Two";
+deleteheader "Received";
+deleteheader "Delivered-To";`)
+	ctx := context.Background()
+	msg := "Received: from a by b\r\nX-Spam: yes\r\nX-Two: 1\r\nX-Two: 2\r\nSubject: s\r\nX-Spam: again\r\n\r\nbody\r\n"
+	if err := e.d.HandleBatch(ctx, []spool.Task{task("e1", "a@example.org", acct, msg)}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mailbox(t, int64(acct), "INBOX")
+	want := "X-Filtered: by casella\r\nReturn-Path: <a@example.org>\r\nReceived: from a by b\r\nX-Two: 2\r\nSubject: s\r\nX-Last: end\r\n\r\nbody\r\n"
+	if len(got) != 1 {
+		t.Fatalf("INBOX: %v", got)
+	}
+	if string(got[0].raw) != want {
+		t.Errorf("stored:\n%q\nwant\n%q", got[0].raw, want)
+	}
+}
+
+// TestSieveGlobal runs the administrator's script before the account's:
+// it files spam into Junk and stops; other mail goes on to the account's
+// script, which includes a global script.
+func TestSieveGlobal(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["include", "fileinto"]; include :global "lists"; if header :is "subject" "work" { fileinto "Work"; }`)
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("before.sieve", `require ["fileinto"]; if header :contains "x-spam-verdict" "spam" { fileinto "Junk"; stop; }`)
+	write("lists.sieve", `require ["fileinto"]; if exists "list-id" { fileinto "Lists"; }`)
+	g, err := LoadGlobal(filepath.Join(dir, "before.sieve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d.Filters.Global = g
+	ctx := context.Background()
+	for _, name := range []string{"Work", "Lists"} {
+		if _, err := e.store.CreateMailbox(ctx, acct, name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, msg := range []string{
+		"X-Spam-Verdict: spam\r\nSubject: work\r\n\r\nx\r\n",
+		"Subject: work\r\n\r\nx\r\n",
+		"List-Id: <l.example.org>\r\nSubject: news\r\n\r\nx\r\n",
+		"Subject: plain\r\n\r\nx\r\n",
+	} {
+		if err := e.d.HandleBatch(ctx, []spool.Task{task(string(rune('a'+i)), "a@example.org", acct, msg)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, n := range map[string]int{"Junk": 1, "Work": 1, "Lists": 1, "INBOX": 1} {
+		if got := e.filed(t, acct, name); len(got) != n {
+			t.Errorf("%s: %v, want %d", name, got, n)
+		}
+	}
+}
