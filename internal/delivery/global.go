@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"casella/internal/directory"
 	"casella/internal/sieve"
 )
 
@@ -18,13 +19,26 @@ import (
 // passes on to the account's script; the implicit keep and global
 // variables are shared.
 type Global struct {
-	script  *sieve.Script
-	dir     string
-	wrapper *sieve.Script
+	script *sieve.Script
+	dir    string
 }
 
-// Names the wrapper includes; the Include of filter resolves them to the
-// global and the active script.
+// wrapper runs the global script, the script of the JMAP
+// VacationResponse and the active script, in that order, as includes:
+// a stop in one ends the run, the implicit keep and global variables are
+// shared (RFC 6609). Filters.run resolves its names.
+var wrapper = func() *sieve.Script {
+	s, err := sieve.Compile(`require "include";
+include :global :optional "` + globalName + `";
+include :personal :optional "` + directory.VacationScript + `";
+include :personal :optional "` + activeName + `";`)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// Names of the global and of the active script in the wrapper.
 const (
 	globalName = "casella-global"
 	activeName = "casella-active"
@@ -42,11 +56,7 @@ func LoadGlobal(path string) (*Global, error) {
 	if err != nil {
 		return nil, fmt.Errorf("global sieve script %s: %w", path, err)
 	}
-	w, err := sieve.Compile(`require "include"; include :global "` + globalName + `"; include :personal :optional "` + activeName + `";`)
-	if err != nil {
-		return nil, fmt.Errorf("global sieve script: %w", err)
-	}
-	return &Global{script: s, dir: filepath.Dir(path), wrapper: w}, nil
+	return &Global{script: s, dir: filepath.Dir(path)}, nil
 }
 
 // globalScriptName is what include :global may name: no path, no
@@ -60,9 +70,6 @@ func (g *Global) include(name string) (*sieve.Script, error) {
 	if g == nil || !globalScriptName.MatchString(name) {
 		return nil, sieve.ErrNoScript
 	}
-	if name == globalName {
-		return g.script, nil
-	}
 	src, err := os.ReadFile(filepath.Join(g.dir, name+".sieve"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, sieve.ErrNoScript
@@ -73,20 +80,36 @@ func (g *Global) include(name string) (*sieve.Script, error) {
 	return sieve.Compile(string(src))
 }
 
-// run runs the active script, after the global one when there is one.
-func (f *Filters) run(active *sieve.Script, in *sieve.Input) *sieve.Result {
-	if f.Global == nil {
-		return sieve.Run(active, in)
+// run runs the account's scripts: the active one alone, or within the
+// wrapper when there is a global script or a VacationResponse to run too.
+// The VacationResponse's script stays out when it is the active script
+// or when the active script answers with a vacation of its own, which
+// wins (docs/sieve.md).
+func (f *Filters) run(c cachedScript, in *sieve.Input) *sieve.Result {
+	vac := c.vacation
+	if c.name == directory.VacationScript || c.script != nil && c.script.Requires("vacation") {
+		vac = nil
+	}
+	if f.Global == nil && vac == nil {
+		return sieve.Run(c.script, in)
 	}
 	personal := in.Include
 	in.Include = func(global bool, name string) (*sieve.Script, error) {
+		var s *sieve.Script
 		switch {
-		case !global && name == activeName && active == nil:
-			return nil, sieve.ErrNoScript
+		case global && name == globalName && f.Global != nil:
+			s = f.Global.script
 		case !global && name == activeName:
-			return active, nil
+			s = c.script
+		case !global && name == directory.VacationScript:
+			s = vac
+		default:
+			return personal(global, name)
 		}
-		return personal(global, name)
+		if s == nil {
+			return nil, sieve.ErrNoScript
+		}
+		return s, nil
 	}
-	return sieve.Run(f.Global.wrapper, in)
+	return sieve.Run(wrapper, in)
 }

@@ -62,6 +62,10 @@ type cachedScript struct {
 	sum    [32]byte
 	script *sieve.Script // nil: no active script
 	read   time.Time
+	// vacation is the script of the JMAP VacationResponse, nil when there
+	// is none (vacationscript.go).
+	vacation    *sieve.Script
+	vacationSum [32]byte
 }
 
 // active returns the account's compiled active script, nil for none,
@@ -94,6 +98,7 @@ func (f *Filters) active(ctx context.Context, acct store.Account) cachedScript {
 		}
 		c.sum, c.read = sum, time.Now()
 	}
+	f.readVacation(ctx, acct, &c)
 	f.mu.Lock()
 	if f.cache == nil {
 		f.cache = map[store.Account]cachedScript{}
@@ -126,7 +131,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	acct := store.Account(r.Account)
 	o := &outcome{}
 	active := d.Filters.active(ctx, acct)
-	if active.script == nil && d.Filters.Global == nil {
+	if active.script == nil && active.vacation == nil && d.Filters.Global == nil {
 		o.targets = keep
 		return o
 	}
@@ -134,7 +139,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	if now.IsZero() {
 		now = d.now()
 	}
-	res := d.Filters.run(active.script, &sieve.Input{
+	res := d.Filters.run(active, &sieve.Input{
 		Message:   raw,
 		Envelope:  sieve.Envelope{From: e.Envelope.From, To: r.Address},
 		Now:       now,

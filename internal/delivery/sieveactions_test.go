@@ -197,3 +197,33 @@ func TestSieveGlobal(t *testing.T) {
 		}
 	}
 }
+
+// TestSieveVacationScript runs the script of the JMAP VacationResponse
+// before the active script, unless the active script has a vacation of
+// its own.
+func TestSieveVacationScript(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `require ["fileinto", "mailbox"]; fileinto :create "Sorted";`)
+	replies := &sent{}
+	e.d.Filters.Replies = replies
+	scripts := e.d.Filters.Scripts.(interface {
+		PutSieveScript(ctx context.Context, acct store.Account, name, source string) error
+	})
+	ctx := context.Background()
+	if err := scripts.PutSieveScript(ctx, acct, "casella-vacation", `require "vacation"; vacation "Away.";`); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: a@example.org\r\nTo: u1@example.com\r\nSubject: s\r\n\r\nx\r\n"
+	if err := e.d.HandleBatch(ctx, []spool.Task{task("e1", "a@example.org", acct, msg)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(replies.keys) != 1 || !strings.Contains(replies.msgs["e1/0/vacation"], "Away.") {
+		t.Errorf("replies: %v", replies.msgs)
+	}
+	if got := e.filed(t, acct, "Sorted"); len(got) != 1 {
+		t.Errorf("Sorted: %v", got)
+	}
+	if got := e.filed(t, acct, "INBOX"); len(got) != 0 {
+		t.Errorf("INBOX: %v", got)
+	}
+}

@@ -14,6 +14,11 @@ type SieveScript struct {
 	Active bool
 }
 
+// VacationScript is the name of the script that holds an account's JMAP
+// VacationResponse (RFC 8621 section 8), generated from it; the delivery
+// runs it before the active script (docs/sieve.md).
+const VacationScript = "casella-vacation"
+
 // SieveScripts stores each account's Sieve scripts, as ManageSieve
 // manages them and the delivery runs the active one. Directories that
 // keep scripts implement it beside Directory. Errors wrap ErrNotFound for
