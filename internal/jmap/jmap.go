@@ -83,6 +83,10 @@ type Server struct {
 	Auth      Authenticator
 	AuthLimit *limit.Auth // the node's login throttle, shared with IMAP; nil: none
 	Logger    *slog.Logger
+	// Sieve keeps the accounts' Sieve scripts, for JMAP Sieve (RFC 9661)
+	// and the VacationResponse, which is one of them (vacation.go); nil:
+	// both fail.
+	Sieve directory.SieveScripts
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
 	Submission *Submission
 	// Refused, when set, counts a request refused by a limit, by the

@@ -358,6 +358,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	// Both directories of the tree keep Sieve scripts; another
 	// implementation would leave ManageSieve off.
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.jmap.Sieve = scripts
 		s.sieve = &managesieve.Server{
 			Auth:               s.dir,
 			Scripts:            scripts,
