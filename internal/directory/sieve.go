@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"casella/internal/store"
 )
@@ -59,4 +60,19 @@ type SieveMemory interface {
 	// SieveRecordHeld reports whether a record is held unexpired at now
 	// by an owner other than owner.
 	SieveRecordHeld(ctx context.Context, acct store.Account, kind, key, owner string, now time.Time) (bool, error)
+}
+
+// ValidSieveScriptName checks a script name (RFC 5804 section 1.6):
+// UTF-8 without control characters, line or paragraph separators, of at
+// most 255 octets.
+func ValidSieveScriptName(name string) bool {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
+			return false
+		}
+	}
+	return true
 }

@@ -87,6 +87,10 @@ type Server struct {
 	// and the VacationResponse, which is one of them (vacation.go); nil:
 	// both fail.
 	Sieve directory.SieveScripts
+	// SieveMaxScriptSize and SieveMaxScripts limit each account's
+	// scripts as ManageSieve does; zero: 64 KiB and 16.
+	SieveMaxScriptSize int64
+	SieveMaxScripts    int
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
 	Submission *Submission
 	// Refused, when set, counts a request refused by a limit, by the

@@ -127,7 +127,7 @@ func decode(t testing.TB, r io.Reader) map[string]any {
 	return m
 }
 
-var using = []string{capCore, capMail, capSubmission, capQuota, capVacation}
+var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capSieve}
 
 // api sends method calls and returns the responses.
 func (e *testEnv) api(calls ...[]any) [][]any {

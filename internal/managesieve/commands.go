@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"casella/internal/directory"
 	"casella/internal/limit"
@@ -212,22 +211,8 @@ func (ss *session) cmdUnauthenticate(args []string) error {
 	return nil
 }
 
-// validName checks a script name (RFC 5804 section 1.6): UTF-8 without
-// control characters, line or paragraph separators.
-func validName(name string) bool {
-	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			return false
-		}
-	}
-	return true
-}
-
 func (ss *session) checkName(name string) bool {
-	if !validName(name) {
+	if !directory.ValidSieveScriptName(name) {
 		ss.no("", "Invalid script name")
 		return false
 	}

@@ -359,6 +359,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	// implementation would leave ManageSieve off.
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
 		s.jmap.Sieve = scripts
+		s.jmap.SieveMaxScriptSize, s.jmap.SieveMaxScripts = int64(cfg.ManageSieve.MaxScriptSize), cfg.ManageSieve.MaxScripts
 		s.sieve = &managesieve.Server{
 			Auth:               s.dir,
 			Scripts:            scripts,
