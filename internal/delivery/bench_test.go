@@ -98,7 +98,7 @@ func BenchmarkSieveDelivery(b *testing.B) {
 			if script {
 				src = rules50()
 			}
-			accts := benchAccounts(b, e, 16, src)
+			accts := addAccounts(b, e, 16, src)
 			body := "Subject: backlog\r\nFrom: someone@example.com\r\nTo: u1@example.com\r\n\r\n" + strings.Repeat("A line of a message in the backlog.\r\n", 100)
 			for i := range b.N {
 				a := accts[i%len(accts)]
@@ -123,9 +123,11 @@ func BenchmarkSieveDelivery(b *testing.B) {
 	}
 }
 
-// benchAccounts adds n accounts to a real directory, each with src as its
-// active script unless src is empty, and turns filtering on.
-func benchAccounts(b *testing.B, e *env, n int, src string) []store.Account {
+// addAccounts adds n accounts to a real directory, u1@example.com on,
+// each with src as its active script unless src is empty, and turns
+// filtering on.
+func addAccounts(b testing.TB, e *env, n int, src string) []store.Account {
+	b.Helper()
 	ctx := context.Background()
 	dir, err := sqlitedir.Open(filepath.Join(b.TempDir(), "directory.db"))
 	if err != nil {

@@ -2,14 +2,12 @@ package delivery
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"casella/internal/directory/sqlitedir"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -18,30 +16,7 @@ import (
 // turns filtering on.
 func sieveSetup(t testing.TB, e *env, script string) store.Account {
 	t.Helper()
-	ctx := context.Background()
-	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
-	if _, err := dir.AddDomain(ctx, "example.com"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := dir.AddAccount(ctx, "u1@example.com", "u1-password", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.EnsureAccount(ctx, a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.PutSieveScript(ctx, a.ID, "main", script); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.SetActiveSieveScript(ctx, a.ID, "main"); err != nil {
-		t.Fatal(err)
-	}
-	e.d.Filters = &Filters{Scripts: dir, Memory: dir, Logger: quiet()}
-	return a.ID
+	return addAccounts(t, e, 1, script)[0]
 }
 
 type filed struct {
