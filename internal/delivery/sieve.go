@@ -23,13 +23,6 @@ type Scripts interface {
 	SieveScript(ctx context.Context, acct store.Account, name string) (directory.SieveScript, string, error)
 }
 
-// Sender sends a message a script made (a vacation reply) through the
-// outbound queue. Key names the message: a replay after a crash sends
-// under the same key, and the queue sends a key once.
-type Sender interface {
-	Send(ctx context.Context, key, from string, to []string, msg []byte) error
-}
-
 // scriptTTL is how long an account's active script is used before it is
 // read again: a script changed over ManageSieve filters within that time.
 const scriptTTL = 30 * time.Second
@@ -46,8 +39,6 @@ type Filters struct {
 	// tracked (vacation.go, duplicate.go); nil: vacation sends nothing
 	// and duplicate sees nothing.
 	Memory directory.SieveMemory
-	// Replies sends vacation replies; nil: none are sent.
-	Replies Sender
 	// Global is the administrator's script (global.go); nil: none.
 	Global *Global
 	// Failed, when set, counts a script that failed at run time.
@@ -124,7 +115,7 @@ type target struct {
 // HandleBatch to perform (sieveoutcome.go). Actions the delivery does not
 // perform yet (redirect, reject, notify) are logged; when one of them
 // cancelled the implicit keep, the message is kept, never lost.
-func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) *outcome {
+func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) (*outcome, error) {
 	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
 	key := Key(e.ID, t.Rcpt)
 	keep := []target{{key: key, mailbox: def}}
@@ -133,7 +124,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	active := d.Filters.active(ctx, acct)
 	if active.script == nil && active.vacation == nil && d.Filters.Global == nil {
 		o.targets = keep
-		return o
+		return o, nil
 	}
 	now := e.Envelope.Received
 	if now.IsZero() {
@@ -199,7 +190,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 		o.targets = append(o.targets, keep...)
 	}
 	o.targets = dedupe(o.targets)
-	return o
+	return o, nil
 }
 
 // dedupe keeps one target per key, the last one's flags winning (RFC 5232

@@ -4,34 +4,51 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"casella/internal/directory/sqlitedir"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
 
-// sent records the replies handed to the outbound queue, once per key as
-// the queue sends them.
-type sent struct {
-	mu   sync.Mutex
-	msgs map[string]string
-	keys []string
+// outbound gives the Deliverer a real Sender on the test's directory,
+// with an outbound queue of its own, and returns that queue.
+func outbound(t *testing.T, e *env) *spool.Spool {
+	t.Helper()
+	out, err := spool.Open(filepath.Join(t.TempDir(), "queue"), spool.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	e.d.Sender = &Sender{Directory: e.d.Filters.Scripts.(*sqlitedir.Dir), Intake: e.spool, Outbound: out}
+	return out
 }
 
-func (s *sent) Send(_ context.Context, key, from string, to []string, msg []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.msgs == nil {
-		s.msgs = map[string]string{}
+// queued returns what waits in a queue, each as its envelope and bytes.
+func queued(t *testing.T, q *spool.Spool) []string {
+	t.Helper()
+	ctx := context.Background()
+	list, err := q.List(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := s.msgs[key]; !ok {
-		s.keys = append(s.keys, key)
+	var out []string
+	for _, e := range list {
+		_, data, err := q.Get(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var to []string
+		for _, r := range e.Envelope.Recipients {
+			to = append(to, r.Address)
+		}
+		out = append(out, "MAIL FROM:<"+e.Envelope.From+"> RCPT TO:<"+strings.Join(to, ",")+">\r\n"+string(data))
 	}
-	s.msgs[key] = "MAIL FROM:<" + from + "> RCPT TO:<" + strings.Join(to, ",") + ">\r\n" + string(msg)
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 func task(id, from string, acct store.Account, data string) spool.Task {
@@ -42,8 +59,7 @@ func task(id, from string, acct store.Account, data string) spool.Task {
 func TestSieveVacation(t *testing.T) {
 	e := setup(t, spool.Options{})
 	acct := sieveSetup(t, e, `require ["vacation"]; vacation :days 3 :subject "Away" "I am away until Monday.";`)
-	replies := &sent{}
-	e.d.Filters.Replies = replies
+	out := outbound(t, e)
 	ctx := context.Background()
 	msg := "From: Alice <a@example.org>\r\nTo: u1@example.com\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHi.\r\n"
 	first := task("e1", "a@example.org", acct, msg)
@@ -65,10 +81,11 @@ func TestSieveVacation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(replies.keys) != 2 || replies.keys[0] != "e1/0/vacation" || replies.keys[1] != "e11/0/vacation" {
-		t.Fatalf("replies: %v", replies.keys)
+	replies := queued(t, out)
+	if len(replies) != 2 || !strings.HasPrefix(replies[0], "MAIL FROM:<> RCPT TO:<a@example.org>") || !strings.HasPrefix(replies[1], "MAIL FROM:<> RCPT TO:<b@example.org>") {
+		t.Fatalf("replies: %q", replies)
 	}
-	r := replies.msgs["e1/0/vacation"]
+	r := replies[0]
 	for _, want := range []string{"MAIL FROM:<> RCPT TO:<a@example.org>", "\r\nFrom: u1@example.com\r\n", "\r\nTo: a@example.org\r\n",
 		"\r\nSubject: Away\r\n", "\r\nIn-Reply-To: <m1@example.org>\r\n", "\r\nReferences: <m1@example.org>\r\n",
 		"\r\nAuto-Submitted: auto-replied", "\r\n\r\nI am away until Monday.\r\n"} {
@@ -86,10 +103,9 @@ func TestSieveVacation(t *testing.T) {
 func TestSieveVacationSeconds(t *testing.T) {
 	e := setup(t, spool.Options{})
 	acct := sieveSetup(t, e, `require ["vacation-seconds"]; vacation :seconds 60 :handle "h" "Back soon.";`)
-	replies := &sent{}
-	e.d.Filters.Replies = replies
+	out := outbound(t, e)
 	other := *e.d
-	other.Filters = &Filters{Scripts: e.d.Filters.Scripts, Memory: e.d.Filters.Memory, Replies: replies, Logger: quiet()}
+	other.Filters = &Filters{Scripts: e.d.Filters.Scripts, Memory: e.d.Filters.Memory, Logger: quiet()}
 	ctx := context.Background()
 	msg := "From: a@example.org\r\nTo: u1@example.com\r\nSubject: s\r\n\r\nx\r\n"
 	t0 := time.Now()
@@ -103,8 +119,8 @@ func TestSieveVacationSeconds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(replies.keys) != 2 || replies.keys[0] != "a/0/vacation" || replies.keys[1] != "c/0/vacation" {
-		t.Errorf("replies: %v, want one at 0s and one after the 60s period", replies.keys)
+	if replies := queued(t, out); len(replies) != 2 {
+		t.Errorf("%d replies, want one at 0s and one after the 60s period", len(replies))
 	}
 }
 
@@ -204,8 +220,7 @@ func TestSieveGlobal(t *testing.T) {
 func TestSieveVacationScript(t *testing.T) {
 	e := setup(t, spool.Options{})
 	acct := sieveSetup(t, e, `require ["fileinto", "mailbox"]; fileinto :create "Sorted";`)
-	replies := &sent{}
-	e.d.Filters.Replies = replies
+	out := outbound(t, e)
 	scripts := e.d.Filters.Scripts.(interface {
 		PutSieveScript(ctx context.Context, acct store.Account, name, source string) error
 	})
@@ -217,8 +232,8 @@ func TestSieveVacationScript(t *testing.T) {
 	if err := e.d.HandleBatch(ctx, []spool.Task{task("e1", "a@example.org", acct, msg)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(replies.keys) != 1 || !strings.Contains(replies.msgs["e1/0/vacation"], "Away.") {
-		t.Errorf("replies: %v", replies.msgs)
+	if replies := queued(t, out); len(replies) != 1 || !strings.Contains(replies[0], "Away.") {
+		t.Errorf("replies: %q", replies)
 	}
 	if got := e.filed(t, acct, "Sorted"); len(got) != 1 {
 		t.Errorf("Sorted: %v", got)

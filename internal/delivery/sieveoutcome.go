@@ -93,9 +93,14 @@ func (d *Deliverer) after(ctx context.Context, t spool.Task, o *outcome) error {
 		}
 	}
 	if o.reply != nil {
-		if err := d.Filters.Replies.Send(ctx, key+"/vacation", "", []string{o.vacation.To}, o.reply); err != nil {
+		// RFC 3834 section 3.3: from the null sender. Not counted against
+		// the sending limit: the record allows one per sender and period,
+		// and a refusal would hold the delivery back.
+		sent, err := d.Sender.Send(ctx, t, Mail{Action: "vacation", To: []string{o.vacation.To}, Data: o.reply})
+		if err != nil {
 			return fmt.Errorf("delivery: entry %s: send the vacation reply: %w", t.Entry.ID, err)
 		}
+		d.logger().Info("sieve vacation reply", "id", t.Entry.ID, "rcpt", t.Rcpt, "to", o.vacation.To, "queued", sent.IDs, "replay", sent.Duplicate)
 	}
 	return nil
 }

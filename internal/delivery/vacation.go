@@ -20,15 +20,15 @@ import (
 // decides (package sieve, RFC 5230 section 4.5, RFC 3834 section 2); this
 // applies the once-per-period rule (RFC 5230 section 4.2, RFC 6131):
 // the first delivery to claim the record of the sender and the handle
-// replies, and its replay, holding the same record, replies again under
-// the same key, which the outbound queue sends once. When the records
+// replies, and its replay, holding the same record, replies again as the
+// same Mail, which Sender enqueues once. When the records
 // cannot be written no reply goes out: a missing auto-reply is better
 // than a flood of them.
 func (d *Deliverer) vacation(ctx context.Context, t spool.Task, v sieve.Vacation) []byte {
 	f, r := d.Filters, t.Entry.Envelope.Recipients[t.Rcpt]
 	log := d.logger().With("id", t.Entry.ID, "rcpt", t.Rcpt, "account", r.Account)
-	if f.Memory == nil || f.Replies == nil {
-		log.Info("sieve vacation: no reply, this node keeps no vacation records or sends no replies")
+	if f.Memory == nil || d.Sender == nil {
+		log.Info("sieve vacation: no reply, this node keeps no vacation records or sends no mail")
 		return nil
 	}
 	key, now := Key(t.Entry.ID, t.Rcpt), d.received(t)

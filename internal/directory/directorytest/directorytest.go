@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
 		{"SieveMemory", testSieveMemory},
+		{"Tokens", testTokens},
+		{"Submissions", testSubmissions},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
