@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"casella/internal/directory"
 	"casella/internal/message"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -19,9 +20,9 @@ type failure struct {
 	err    error
 }
 
-// failureNotice counts a failure and returns the message that tells the
-// account's owner about it, or nil when the administrator's script
-// failed. The owner is told once per version of the script per day: the
+// failureNotice counts a failure, records it for ManageSieve and JMAP to
+// show, and returns the message that tells the account's owner about it,
+// or nil when the administrator's script failed. The owner is told once per version of the script per day: the
 // notice's delivery key names both, and the store files a key once, so
 // other deliveries of the day, a replay or another node add nothing.
 func (d *Deliverer) failureNotice(ctx context.Context, t spool.Task, f *failure) (*store.Delivery, error) {
@@ -33,6 +34,11 @@ func (d *Deliverer) failureNotice(ctx context.Context, t spool.Task, f *failure)
 	}
 	r := t.Entry.Envelope.Recipients[t.Rcpt]
 	now := d.received(t).UTC()
+	if m := d.Filters.Memory; m != nil {
+		if err := directory.RecordSieveFailure(ctx, m, store.Account(r.Account), f.script, f.sum, f.err.Error(), now); err != nil {
+			d.logger().Warn("sieve: recording the script's failure for ManageSieve and JMAP", "account", r.Account, "err", err)
+		}
+	}
 	key := fmt.Sprintf("sieve-failure/%d/%s/%s", r.Account, hex.EncodeToString(f.sum[:8]), now.Format(time.DateOnly))
 	_, domain, _ := strings.Cut(r.Address, "@")
 	raw := []byte(crlf(fmt.Sprintf(`From: Mail system <postmaster@%s>

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"casella/internal/directory"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -127,6 +128,11 @@ func TestSieveFailureKeeps(t *testing.T) {
 	}
 	if !strings.Contains(string(got[1].raw), "line 1, column 56: include:") {
 		t.Errorf("the notice does not say where the script failed:\n%s", got[1].raw)
+	}
+	_, src, _ := e.d.Filters.Scripts.SieveScript(context.Background(), acct, "main")
+	failures, err := directory.SieveFailures(context.Background(), e.d.Filters.Memory, acct)
+	if f := directory.SieveFailure(failures, "main", src); err != nil || !strings.Contains(f, "line 1, column 56") {
+		t.Errorf("failure recorded for ManageSieve and JMAP: %q %v", f, err)
 	}
 	if failed.Load() != 2 {
 		t.Errorf("failures counted: %d, want 2", failed.Load())

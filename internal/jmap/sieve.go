@@ -78,6 +78,9 @@ type sieveScript struct {
 	Name     string `json:"name"`
 	IsActive bool   `json:"isActive"`
 	BlobID   string `json:"blobId"`
+	// Failure says how this version of the script failed at delivery,
+	// if it did (docs/sieve.md); a vendor property, absent otherwise.
+	Failure string `json:"casella:failure,omitempty"`
 }
 
 // sieveScripts lists the account's scripts with their sources, and the
@@ -90,6 +93,12 @@ func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) 
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("listing sieve scripts: %w", err)
 	}
+	var failures map[string]string
+	if m, ok := c.s.Sieve.(directory.SieveMemory); ok {
+		if failures, err = directory.SieveFailures(c.ctx, m, c.acct); err != nil {
+			return nil, nil, "", fmt.Errorf("reading the sieve scripts' failures: %w", err)
+		}
+	}
 	h := sha256.New()
 	out, srcs := make([]sieveScript, 0, len(list)), map[string]string{}
 	for _, s := range list {
@@ -101,7 +110,8 @@ func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) 
 			return nil, nil, "", fmt.Errorf("reading sieve script %q: %w", s.Name, err)
 		}
 		sum := sha256.Sum256([]byte(src))
-		out = append(out, sieveScript{ID: scriptID(s.Name), Name: s.Name, IsActive: s.Active, BlobID: string(blob.Key(hex.EncodeToString(sum[:])))})
+		out = append(out, sieveScript{ID: scriptID(s.Name), Name: s.Name, IsActive: s.Active,
+			BlobID: string(blob.Key(hex.EncodeToString(sum[:]))), Failure: directory.SieveFailure(failures, s.Name, src)})
 		srcs[s.Name] = src
 		fmt.Fprintf(h, "%s\x00%t\x00%x\x00", s.Name, s.Active, sum)
 	}

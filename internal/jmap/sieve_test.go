@@ -2,9 +2,11 @@ package jmap
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"casella/internal/directory"
 )
@@ -60,7 +62,15 @@ func TestSieveScripts(t *testing.T) {
 		t.Errorf("directory: %q %q %v", name, src, err)
 	}
 
+	// A run-time failure of this version shows; of another, not.
+	_, src, _ := e.srv.Sieve.SieveScript(ctx, 1, "filters")
+	if err := directory.RecordSieveFailure(ctx, e.srv.Sieve.(directory.SieveMemory), 1, "filters", sha256.Sum256([]byte(src)), "line 1, column 2: boom", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	got := e.call1("SieveScript/get", map[string]any{"ids": []string{id, "Snope"}})
+	if f, _ := got["list"].([]any)[0].(map[string]any)["casella:failure"].(string); !strings.Contains(f, "line 1, column 2: boom") {
+		t.Errorf("the failure does not show: %v", got)
+	}
 	list := got["list"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["name"] != "filters" || list[0].(map[string]any)["isActive"] != true || len(got["notFound"].([]any)) != 1 {
 		t.Fatalf("get: %v", got)

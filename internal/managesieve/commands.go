@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -317,8 +318,35 @@ func (ss *session) cmdListScripts(args []string) error {
 			ss.line("%s", quote(s.Name))
 		}
 	}
+	if failed := ss.activeFailure(ctx, list); failed != "" {
+		ss.ok("WARNINGS", "Listscripts completed; "+failed)
+		return nil
+	}
 	ss.ok("", "Listscripts completed")
 	return nil
+}
+
+// activeFailure says how the active script failed at delivery, if this
+// version of it did (RFC 5804 section 1.3: WARNINGS on an OK); "" when it
+// did not or it cannot be told.
+func (ss *session) activeFailure(ctx context.Context, list []directory.SieveScript) string {
+	m, ok := ss.s.Scripts.(directory.SieveMemory)
+	i := slices.IndexFunc(list, func(s directory.SieveScript) bool { return s.Active })
+	if !ok || i < 0 {
+		return ""
+	}
+	failures, err := directory.SieveFailures(ctx, m, ss.acct.ID)
+	if err != nil || len(failures) == 0 {
+		return ""
+	}
+	_, src, err := ss.s.Scripts.SieveScript(ctx, ss.acct.ID, list[i].Name)
+	if err != nil {
+		return ""
+	}
+	if f := directory.SieveFailure(failures, list[i].Name, src); f != "" {
+		return fmt.Sprintf("the active script %q failed at delivery %s; the messages were kept in INBOX", list[i].Name, f)
+	}
+	return ""
 }
 
 // storageResult answers the outcome of a change to the scripts.
