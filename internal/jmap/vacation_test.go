@@ -58,3 +58,27 @@ func TestVacationResponseScript(t *testing.T) {
 		t.Errorf("a disabled response's script answers:\n%s", src)
 	}
 }
+
+// FuzzVacationScript reads hostile scripts stored over ManageSieve as
+// the VacationResponse, and generates scripts from hostile responses:
+// reading never panics, and a generated script compiles and reads back
+// as the response it came from.
+func FuzzVacationScript(f *testing.F) {
+	f.Add(vacationMarker+`{"isEnabled":true}`+"\n", "Away", "Back \"soon\" \\ ${x}")
+	f.Add("require \"vacation\"; vacation \"x\";", "", "")
+	f.Fuzz(func(t *testing.T, src, subject, text string) {
+		parseVacationScript(src)
+		v := vacation{ID: "singleton", IsEnabled: true, Subject: &subject, TextBody: &text}
+		gen := vacationScript(v)
+		if _, err := sieve.Compile(gen); err != nil {
+			if strings.ToValidUTF8(subject+text, "") != subject+text {
+				return // JSON replaces invalid UTF-8, so the line no longer matches
+			}
+			t.Fatalf("generated script does not compile: %v\n%s", err, gen)
+		}
+		back := parseVacationScript(gen)
+		if !back.IsEnabled {
+			t.Fatalf("read back disabled:\n%s", gen)
+		}
+	})
+}
