@@ -157,9 +157,17 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			out = append(out, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
 		case sieve.Redirect, sieve.Reject:
-			unperformed = true
-			log.Warn("sieve action not performed by this version; the message is kept", "action", fmt.Sprintf("%T", a))
-		case sieve.Vacation, sieve.Notify, sieve.AddHeader, sieve.DeleteHeader:
+			// sieveout.go; an action not performed keeps the message.
+			done, err := d.sendAction(ctx, t, a, log)
+			if err != nil {
+				return nil, err
+			}
+			unperformed = unperformed || !done
+		case sieve.Notify:
+			if err := d.notify(ctx, t, a, log); err != nil {
+				return nil, err
+			}
+		case sieve.Vacation, sieve.AddHeader, sieve.DeleteHeader:
 			log.Info("sieve action not performed by this version", "action", fmt.Sprintf("%T", a))
 		}
 	}

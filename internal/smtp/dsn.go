@@ -88,6 +88,15 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	return nil
 }
 
+// FailureDSN renders the failure DSN (RFC 3464) that hostname writes
+// for recipient rcpt of e, refused for good with cause, returning the
+// header of data: what the relay sends when it gives a message up, and
+// what a Sieve reject sends after the message was accepted (RFC 5429
+// section 2.1.2).
+func FailureDSN(hostname string, e *spool.Entry, data []byte, rcpt int, cause error, now time.Time) []byte {
+	return (&Relay{Hostname: hostname}).dsn(e, data, rcpt, cause, now, false)
+}
+
 // dsn renders the multipart/report message (RFC 3464 section 2, RFC 6522)
 // of a failure or, when delayed, of a delay.
 func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time.Time, delayed bool) []byte {
