@@ -263,6 +263,7 @@ func (s *Server) openSpools() error {
 		return err
 	}
 	s.srs = &srs.Rewriter{Secrets: secrets}
+	s.relay.SRS, s.relay.Forward = s.srs, s.outbound
 	s.tlsReports = &tlsrpt.Recorder{
 		Dir:       filepath.Join(s.cfg.DataDir, TLSReportDir),
 		Submitter: s.cfg.Hostname,

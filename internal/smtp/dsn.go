@@ -14,6 +14,7 @@ import (
 
 	"casella/internal/directory"
 	"casella/internal/spool"
+	"casella/internal/srs"
 )
 
 // maxReturnedHeaders bounds the original header returned in a DSN.
@@ -66,8 +67,26 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	if from == "" || rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
 		return nil
 	}
+	if r.SRS != nil && srs.IsSRS(from) {
+		orig, err := r.SRS.Reverse(from)
+		if err != nil {
+			r.logger().Info("relay: no DSN for an SRS sender that does not reverse", "id", e.ID, "from", from, "err", err)
+			return nil
+		}
+		from = orig
+	}
 	rs, err := r.Directory.Resolve(ctx, from)
 	switch {
+	case errors.Is(err, directory.ErrNotLocal) && from != e.Envelope.From && r.Forward != nil:
+		// A forwarded message's DSN goes on to its original sender.
+		msg := r.dsn(e, data, rcpt, cause, time.Now(), delayed)
+		env := spool.Envelope{Recipients: []spool.Recipient{{Address: from}}, Received: time.Now()}
+		id, err := r.Forward.Enqueue(ctx, env, msg)
+		if err != nil {
+			return fmt.Errorf("bounce %s: enqueueing DSN for %s: %w", e.ID, from, err)
+		}
+		r.logger().Info("relay: DSN of a forwarded message queued for its original sender", "id", e.ID, "dsn", id, "to", from)
+		return nil
 	case errors.Is(err, directory.ErrNotLocal), errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrInvalid):
 		r.logger().Info("relay: no DSN for a sender without a local mailbox", "id", e.ID, "from", from)
 		return nil
