@@ -66,6 +66,9 @@ const (
 	DKIMDir       = "dkim"
 	TLSReportDir  = "tlsrpt"
 	SRSSecretFile = "srs-secret"
+	// ReceivedReportDir keeps the TLS reports other servers send about
+	// the local domains.
+	ReceivedReportDir = "tlsrpt-received"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -111,7 +114,9 @@ type Server struct {
 	srs        *srs.Rewriter
 	tlsReports *tlsrpt.Recorder
 	web        *web.Handler
-	http       *httpServer
+	http       *httpServer // of both HTTP listeners
+	httpGate   *limit.Gate // their connection cap
+	tlsConfig  *tls.Config
 
 	connTotal *limit.Conns // the cap on every protocol's connections together
 
@@ -183,6 +188,7 @@ func Open(opts Options) (*Server, error) {
 	if err := s.openSpools(); err != nil {
 		return nil, err
 	}
+	s.tlsConfig = tlsConfig
 	s.buildProtocols(tlsConfig)
 	s.buildWeb()
 	ok = true
@@ -357,6 +363,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
 		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
+		Tokens:        tokenAuth(s.dir),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
@@ -499,4 +506,13 @@ func (s *Server) closeStores() {
 	if s.dir != nil {
 		s.dir.Close()
 	}
+}
+
+// tokenAuth returns the directory's app passwords for JMAP's bearer
+// tokens, or nil when it keeps none.
+func tokenAuth(d directory.Directory) jmap.TokenAuthenticator {
+	if t, ok := d.(directory.Tokens); ok {
+		return t
+	}
+	return nil
 }

@@ -90,6 +90,20 @@ type Envelope struct {
 	Received   time.Time   `json:"received"` // when intake accepted it
 	// Auth is the authenticated submitter's address, "" for inbound mail.
 	Auth string `json:"auth,omitempty"`
+	// HoldUntil, when set, keeps the entry from delivery until then, so
+	// that its sender may still take it back (Unsend): JMAP's sendAt and
+	// undo (RFC 8621 section 7), SMTP's FUTURERELEASE (RFC 4865).
+	HoldUntil time.Time `json:"holdUntil,omitzero"`
+}
+
+// due returns when the entry became due for delivery: when intake
+// accepted it, or when its hold ended. Its lifetime and delay notices
+// count from then, not from the time it waited by its sender's wish.
+func (env Envelope) due() time.Time {
+	if env.HoldUntil.After(env.Received) {
+		return env.HoldUntil
+	}
+	return env.Received
 }
 
 // Entry is a spooled message.
@@ -126,6 +140,9 @@ var (
 	// retried with the usual backoff, and the circuit breaker, which is
 	// for failures of our storage, does not count it.
 	ErrDeferred = errors.New("delivery deferred")
+	// ErrReleased is returned by Unsend for an entry whose hold has
+	// ended, or is too close to its end to be taken back safely.
+	ErrReleased = errors.New("spool entry is no longer held")
 	// ErrRunning is returned by Run when another loop already runs on the
 	// directory, in this process or another.
 	ErrRunning = errors.New("delivery loop already running on this spool")
