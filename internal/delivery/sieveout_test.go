@@ -14,6 +14,7 @@ import (
 	"casella/internal/limit"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
+	"casella/internal/sieve"
 	"casella/internal/spool"
 	"casella/internal/srs"
 	"casella/internal/store"
@@ -236,4 +237,78 @@ redirect "friend@example.net";`,
 	if got := strings.Join(subjects, ","); got != "notify,first" && got != "notify,second" {
 		t.Errorf("INBOX holds %v, want notify and one of first and second", subjects)
 	}
+}
+
+func TestLooping(t *testing.T) {
+	many := strings.Repeat("Received: from a by b; Wed, 02 Dec 2026 13:00:00 +0000\r\n", maxHops)
+	for _, c := range []struct {
+		msg  string
+		loop bool
+	}{
+		{"Subject: x\r\n\r\nDelivered-To: u1@example.com\r\n", false}, // in the body
+		{"Delivered-To: u2@example.com\r\nSubject: x\r\n\r\n", false},
+		{"Delivered-To: U1@Example.COM\r\nSubject: x\r\n\r\n", true},
+		{"Subject: x\r\nDelivered-To:\r\n u1@example.com\r\n\r\n", true},
+		{many[len("Received: from a by b; Wed, 02 Dec 2026 13:00:00 +0000\r\n"):] + "Subject: x\r\n\r\n", false},
+		{many + "Subject: x\r\n\r\n", true},
+	} {
+		if got := looping([]byte(c.msg), "u1@example.com"); (got != "") != c.loop {
+			t.Errorf("looping(%.60q) = %q, want loop %v", c.msg, got, c.loop)
+		}
+	}
+}
+
+func TestMailtoNotice(t *testing.T) {
+	now := time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
+	n, err := mailtoNotice(sieve.Notify{Method: "mailto:a@example.net,b@example.net?subject=Hi%20there&body=Look&to=c@example.net", Importance: "1"},
+		"u1@example.com", "orig", "mx.example.com", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(n.data)
+	if strings.Join(n.to, " ") != "a@example.net b@example.net c@example.net" {
+		t.Errorf("to %v", n.to)
+	}
+	for _, want := range []string{"From: <u1@example.com>\r\n", "Subject: Hi there\r\n", "Auto-Submitted: auto-notified\r\n", "Importance: high\r\n", "\r\n\r\nLook\r\n"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("notice lacks %q:\n%s", want, msg)
+		}
+	}
+	n, err = mailtoNotice(sieve.Notify{Method: "mailto:a@example.net", From: "me@example.com"}, "u1@example.com", "Lunch?", "mx.example.com", now)
+	if err != nil || !strings.Contains(string(n.data), "Subject: New mail: Lunch?\r\n") || !strings.Contains(string(n.data), "From: <me@example.com>") {
+		t.Errorf("defaults: %v\n%s", err, n.data)
+	}
+	for _, bad := range []string{"xmpp:a@example.net", "mailto:", "mailto:not-an-address", "mailto:a@b,c@d,e@f,g@h,i@j,k@l",
+		"mailto:a@example.net%0D%0ABcc:%20x@y", "mailto:%zz"} {
+		if _, err := mailtoNotice(sieve.Notify{Method: bad}, "u1@example.com", "s", "mx.example.com", now); err == nil {
+			t.Errorf("mailtoNotice(%q) took it", bad)
+		}
+	}
+}
+
+// A script's notify URI comes over ManageSieve: no URI breaks out of the
+// notice's header.
+func FuzzMailtoNotice(f *testing.F) {
+	for _, s := range []string{"mailto:a@example.net?subject=x&body=y", "mailto:a@b%0d%0aBcc:c@d", "mailto:a@b?subject=%0d%0aBcc:%20c@d"} {
+		f.Add(s, "message")
+	}
+	f.Fuzz(func(t *testing.T, uri, message string) {
+		n, err := mailtoNotice(sieve.Notify{Method: uri, Message: message}, "u1@example.com", "s", "mx.example.com", time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		head, _, ok := strings.Cut(string(n.data), "\r\n\r\n")
+		if !ok {
+			t.Fatalf("notice without a header end:\n%q", n.data)
+		}
+		for _, line := range strings.Split(head, "\r\n") {
+			name, _, ok := strings.Cut(line, ":")
+			if !ok || strings.ContainsAny(name, " \t\r\n") {
+				t.Fatalf("notice header line %q from %q", line, uri)
+			}
+			if strings.EqualFold(name, "Bcc") || strings.EqualFold(name, "Cc") {
+				t.Fatalf("URI %q injected %q", uri, line)
+			}
+		}
+	})
 }
