@@ -217,6 +217,7 @@ func (s *Server) openSpools() error {
 			DrainRate:       sc.DrainRate,
 			BreakerFailures: sc.BreakerFailures,
 			BreakerCooldown: sc.BreakerCooldown.D(),
+			KeyRetention:    sc.KeyRetention.D(),
 			Logger:          s.log.With("queue", queue),
 			OnDelivered:     s.metrics.observeDelivered(queue),
 		}
