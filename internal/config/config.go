@@ -247,6 +247,8 @@ type Spool struct {
 	// KeyRetention is how long the mailbox store remembers which spool
 	// entries it delivered, so that a replay stores nothing twice. Keys of
 	// entries still in the spool are kept however old they are.
+	// The spools remember the keys of the mail deliveries sent (a Sieve
+	// redirect, say) as long (spool.Options.KeyRetention).
 	KeyRetention Duration `toml:"key_retention"`
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -112,9 +111,9 @@ type target struct {
 // the task's delivery key; each fileinto goes to its mailbox under the key
 // and the mailbox's name, so a replay files nothing twice. Header edits,
 // vacation replies and duplicate tracking are gathered in the outcome for
-// HandleBatch to perform (sieveoutcome.go). Actions the delivery does not
-// perform yet (redirect, reject, notify) are logged; when one of them
-// cancelled the implicit keep, the message is kept, never lost.
+// HandleBatch to perform (sieveoutcome.go); redirect, reject and notify
+// are sent here (sieveout.go). When a redirect or reject that cancelled
+// the implicit keep is not performed, the message is kept, never lost.
 func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) (*outcome, error) {
 	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
 	key := Key(e.ID, t.Rcpt)
@@ -178,10 +177,16 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			o.targets = append(o.targets, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
 		case sieve.Redirect, sieve.Reject:
-			unperformed = true
-			log.Warn("sieve action not performed by this version; the message is kept", "action", fmt.Sprintf("%T", a))
+			// sieveout.go; an action not performed keeps the message.
+			done, err := d.sendAction(ctx, t, a, log)
+			if err != nil {
+				return nil, err
+			}
+			unperformed = unperformed || !done
 		case sieve.Notify:
-			log.Info("sieve action not performed by this version", "action", fmt.Sprintf("%T", a))
+			if err := d.notify(ctx, t, a, log); err != nil {
+				return nil, err
+			}
 		case sieve.Vacation, sieve.AddHeader, sieve.DeleteHeader, sieve.TrackDuplicate:
 			o.add(a)
 		}

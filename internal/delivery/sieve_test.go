@@ -66,7 +66,7 @@ func TestSieveFiles(t *testing.T) {
 	want := map[string][]filed{
 		"Reports": {{"daily report", []string{`\Seen`}}},
 		"Archive": {{"for both", nil}},
-		// The redirect is not performed yet: the message is kept.
+		// Without a Sender the redirect is not performed: the message is kept.
 		"INBOX": {{"for both", []string{"$Both"}}, {"away", nil}, {"plain", nil}},
 	}
 	for name, w := range want {

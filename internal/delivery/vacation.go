@@ -91,12 +91,6 @@ func vacationReply(v sieve.Vacation, rcpt, key string, now time.Time) []byte {
 	return b.Bytes()
 }
 
-// oneLine keeps a header value on its line: a script's value cannot add
-// a field.
-func oneLine(s string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
-}
-
 // crlf turns bare line feeds into CRLF.
 func crlf(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"casella/internal/blob"
-	"casella/internal/delivery"
 	"casella/internal/directory"
 	"casella/internal/jmap"
 	"casella/internal/limit"
@@ -74,7 +73,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		inbound.Filters = f
 	}
-	inbound.Sender = &delivery.Sender{Directory: s.dir, Intake: s.spool, Outbound: s.outbound}
+	inbound.Sender = s.sender
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.
