@@ -154,17 +154,6 @@ func (c *call) sieveGet(raw json.RawMessage) (any, error) {
 	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
 }
 
-// sieveSetArgs are SieveScript/set's arguments (RFC 9661 section 2.4).
-type sieveSetArgs struct {
-	AccountID                 string                     `json:"accountId"`
-	IfInState                 *string                    `json:"ifInState"`
-	Create                    map[string]json.RawMessage `json:"create"`
-	Update                    map[string]json.RawMessage `json:"update"`
-	Destroy                   []string                   `json:"destroy"`
-	OnSuccessActivateScript   *string                    `json:"onSuccessActivateScript"`
-	OnSuccessDeactivateScript bool                       `json:"onSuccessDeactivateScript"`
-}
-
 // scriptPatch is what create and update may set.
 type scriptPatch struct {
 	Name   *string `json:"name"`
@@ -176,7 +165,7 @@ type scriptPatch struct {
 // cannot be destroyed (sieveIsActive). The activation arguments apply
 // after the changes, and only when all of them succeeded.
 func (c *call) sieveSet(raw json.RawMessage) (any, error) {
-	var a sieveSetArgs
+	var a setArgs
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
@@ -187,8 +176,7 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 	if a.IfInState != nil && *a.IfInState != state {
 		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
-	r := &setResult{AccountID: accountID(c.acct), OldState: state, Created: map[string]any{}, Updated: map[string]any{},
-		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}
+	r := c.newSetResult(state)
 	count := len(scripts)
 	for cid, p := range a.Create {
 		var sp scriptPatch

@@ -191,8 +191,7 @@ func (c *call) vacationSet(raw json.RawMessage) (any, error) {
 	if a.IfInState != nil && *a.IfInState != state {
 		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
 	}
-	r := &setResult{AccountID: accountID(c.acct), OldState: state, Created: map[string]any{}, Updated: map[string]any{},
-		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}
+	r := c.newSetResult(state)
 	for cid := range a.Create {
 		r.NotCreated[cid] = setErr("singleton", "the vacation response is a singleton")
 	}
