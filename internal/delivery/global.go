@@ -80,16 +80,22 @@ func (g *Global) include(name string) (*sieve.Script, error) {
 	return sieve.Compile(string(src))
 }
 
+// vacationScript returns the VacationResponse's script when it runs
+// beside the active one, else nil.
+func (f *Filters) vacationScript(c cachedScript) *sieve.Script {
+	if c.name == directory.VacationScript || c.script != nil && c.script.Requires("vacation") {
+		return nil
+	}
+	return c.vacation
+}
+
 // run runs the account's scripts: the active one alone, or within the
 // wrapper when there is a global script or a VacationResponse to run too.
 // The VacationResponse's script stays out when it is the active script
 // or when the active script answers with a vacation of its own, which
 // wins (docs/sieve.md).
 func (f *Filters) run(c cachedScript, in *sieve.Input) *sieve.Result {
-	vac := c.vacation
-	if c.name == directory.VacationScript || c.script != nil && c.script.Requires("vacation") {
-		vac = nil
-	}
+	vac := f.vacationScript(c)
 	if f.Global == nil && vac == nil {
 		return sieve.Run(c.script, in)
 	}
@@ -112,4 +118,19 @@ func (f *Filters) run(c cachedScript, in *sieve.Input) *sieve.Result {
 		return s, nil
 	}
 	return sieve.Run(wrapper, in)
+}
+
+// blame tells which script of a run failed with err. The error does not
+// name it, so when the wrapper ran, the global script and then the
+// VacationResponse's are run again alone (runs are pure, and failures
+// rare): the first that fails alone is the one. A failure of the global
+// script has no script of the account's to name.
+func (f *Filters) blame(c cachedScript, in *sieve.Input, err error) *failure {
+	if f.Global != nil && sieve.Run(f.Global.script, in).Err != nil {
+		return &failure{err: err}
+	}
+	if vac := f.vacationScript(c); vac != nil && sieve.Run(vac, in).Err != nil {
+		return &failure{script: directory.VacationScript, sum: c.vacationSum, err: err}
+	}
+	return &failure{script: c.name, sum: c.sum, err: err}
 }

@@ -129,7 +129,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	if now.IsZero() {
 		now = d.now()
 	}
-	res := d.Filters.run(active, &sieve.Input{
+	in := &sieve.Input{
 		Message:   raw,
 		Envelope:  sieve.Envelope{From: e.Envelope.From, To: r.Address},
 		Now:       now,
@@ -152,11 +152,12 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			return sieve.Compile(src)
 		},
-	})
+	}
+	res := d.Filters.run(active, in)
 	log := d.logger().With("id", e.ID, "rcpt", t.Rcpt, "account", acct)
 	if res.Err != nil {
 		log.Warn("sieve script failed; keeping the message", "script", active.name, "err", res.Err)
-		o.failure = &failure{script: active.name, sum: active.sum, err: res.Err}
+		o.failure = d.Filters.blame(active, in, res.Err)
 	}
 	kept, unperformed := false, false
 	for _, a := range res.Actions {

@@ -242,3 +242,25 @@ func TestSieveVacationScript(t *testing.T) {
 		t.Errorf("INBOX: %v", got)
 	}
 }
+
+// TestSieveGlobalFailure keeps a message the global script fails on and
+// tells the account's owner nothing: the script is the administrator's.
+func TestSieveGlobalFailure(t *testing.T) {
+	e := setup(t, spool.Options{})
+	acct := sieveSetup(t, e, `keep;`)
+	path := filepath.Join(t.TempDir(), "before.sieve")
+	if err := os.WriteFile(path, []byte(`require "include"; include "missing";`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := LoadGlobal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d.Filters.Global = g
+	if err := e.d.HandleBatch(context.Background(), []spool.Task{task("e1", "a@example.org", acct, "Subject: s\r\n\r\nx\r\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.filed(t, acct, "INBOX"); len(got) != 1 || got[0].subject != "s" {
+		t.Errorf("INBOX: %v, want the message alone", got)
+	}
+}
