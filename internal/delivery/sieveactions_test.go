@@ -98,6 +98,26 @@ func TestSieveVacation(t *testing.T) {
 	}
 }
 
+// TestSieveVacationFrom replies from :from when it is the account's own
+// address, and from the recipient when it is someone else's.
+func TestSieveVacationFrom(t *testing.T) {
+	for _, c := range []struct{ from, want string }{
+		{"U1 <u1@example.com>", "\r\nFrom: U1 <u1@example.com>\r\n"},
+		{"boss@example.org", "\r\nFrom: u1@example.com\r\n"},
+	} {
+		e := setup(t, spool.Options{})
+		acct := sieveSetup(t, e, `require "vacation"; vacation :from "`+c.from+`" "Away.";`)
+		out := outbound(t, e)
+		msg := "From: a@example.org\r\nTo: u1@example.com\r\nSubject: s\r\n\r\nx\r\n"
+		if err := e.d.HandleBatch(context.Background(), []spool.Task{task("e1", "a@example.org", acct, msg)}); err != nil {
+			t.Fatal(err)
+		}
+		if replies := queued(t, out); len(replies) != 1 || !strings.Contains(replies[0], c.want) {
+			t.Errorf(":from %q: %q, want %q", c.from, replies, c.want)
+		}
+	}
+}
+
 // TestSieveVacationSeconds checks RFC 6131's period in seconds, across
 // two Deliverers on one directory, as two nodes of a cluster.
 func TestSieveVacationSeconds(t *testing.T) {

@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"mime"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"time"
 
+	"casella/internal/directory"
+	"casella/internal/message"
 	"casella/internal/sieve"
 	"casella/internal/spool"
 	"casella/internal/store"
@@ -42,7 +45,26 @@ func (d *Deliverer) vacation(ctx context.Context, t spool.Task, v sieve.Vacation
 		log.Info("sieve vacation: already answered within the period", "to", v.To)
 		return nil
 	}
+	if v.From != "" && !d.ownAddress(ctx, store.Account(r.Account), v.From) {
+		log.Info("sieve vacation: :from is not one of the account's addresses; replying from the recipient", "from", v.From)
+		v.From = ""
+	}
 	return vacationReply(v, r.Address, key, now)
+}
+
+// ownAddress reports whether the address in from (RFC 5322, a display
+// name allowed) reaches the account: the reply may come from an alias of
+// the user, not from anyone (RFC 5230 section 4.3).
+func (d *Deliverer) ownAddress(ctx context.Context, acct store.Account, from string) bool {
+	list := message.AddressList(from)
+	if len(list) != 1 || list[0].Host == "" {
+		return false
+	}
+	rs, err := d.Sender.Directory.Resolve(ctx, list[0].Local+"@"+list[0].Host)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(rs, func(r directory.Recipient) bool { return r.Account.ID == acct })
 }
 
 // vacationReply writes the reply message (RFC 5230 section 5, RFC 3834
