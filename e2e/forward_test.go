@@ -73,19 +73,19 @@ func startPair(t *testing.T) *forwardPair {
 	return p
 }
 
-// rewriteConfig replaces the first old in the configuration file.
-func rewriteConfig(t *testing.T, config, old, new string) {
-	t.Helper()
-	raw, err := os.ReadFile(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(raw, []byte(old)) {
-		t.Fatalf("configuration has no %q", old)
-	}
-	if err := os.WriteFile(config, bytes.Replace(raw, []byte(old), []byte(new), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// killDuring runs work while it kills s after a random time from min to
+// min+spread, and returns that time once both are done.
+func killDuring(s *server, min, spread time.Duration, work func()) time.Duration {
+	at := min + rand.N(spread)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(at)
+		s.kill()
+	}()
+	work()
+	<-done
+	return at
 }
 
 // activate uploads and activates a script with sieve-connect.
@@ -212,15 +212,10 @@ func TestSieveRedirectCrashSIGKILL(t *testing.T) {
 		if round > 0 {
 			s = startServer(t, p.ourData, p.ourConfig)
 		}
-		killAt := time.Duration(300+rand.IntN(1000)) * time.Millisecond
-		killed := make(chan struct{})
-		go func() {
-			time.Sleep(killAt)
-			s.kill()
-			close(killed)
-		}()
-		acc, att := load(s.addr("smtp"), fmt.Sprintf("r%d", round), "alice@example.test", 5, 40)
-		<-killed
+		var acc, att map[string][]byte
+		killAt := killDuring(s, 300*time.Millisecond, time.Second, func() {
+			acc, att = load(s.addr("smtp"), fmt.Sprintf("r%d", round), "alice@example.test", 5, 40)
+		})
 		maps.Copy(accepted, acc)
 		maps.Copy(attempted, att)
 		t.Logf("round %d: killed after %v; %d accepted of %d attempted", round, killAt, len(acc), len(att))

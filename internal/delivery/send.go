@@ -50,6 +50,10 @@ type Sender struct {
 	SendRate *limit.Rate
 	// Hostname names this server in the messages it writes.
 	Hostname string
+	// Refused, if set, counts a Sieve send not performed, by reason
+	// ("loop", "send_limit", "unknown_recipient", "null_sender",
+	// "automatic"), for the refusal metrics.
+	Refused func(reason string)
 }
 
 // Mail is one message sent by a delivery.
@@ -136,6 +140,13 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 		sent.Recipients += len(q.rcpts)
 	}
 	return sent, nil
+}
+
+// refused counts a send not performed.
+func (s *Sender) refused(reason string) {
+	if s.Refused != nil {
+		s.Refused(reason)
+	}
 }
 
 // allow takes n recipients from the account's sending limit, or

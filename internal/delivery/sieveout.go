@@ -53,6 +53,7 @@ func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect
 	// carries Delivered-To naming this recipient, so it is known again
 	// when it comes back, through whichever forwarders.
 	if why := looping(t.Data, r.Address); why != "" {
+		d.Sender.refused("loop")
 		log.Warn("sieve redirect not performed: the message is looping; it is kept", "to", a.Address, "why", why)
 		return false, nil
 	}
@@ -66,6 +67,7 @@ func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect
 		Account: store.Account(r.Account),
 	})
 	if errors.Is(err, ErrSendLimit) {
+		d.Sender.refused("send_limit")
 		log.Warn("sieve redirect not performed: over the sending limit; the message is kept", "to", a.Address, "err", err)
 		return false, nil
 	}
@@ -73,6 +75,7 @@ func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect
 		return false, err
 	}
 	if len(sent.Unknown) > 0 {
+		d.Sender.refused("unknown_recipient")
 		log.Warn("sieve redirect to a local address nobody receives; the message is kept", "to", a.Address)
 		return false, nil
 	}
@@ -104,6 +107,7 @@ func (d *Deliverer) reject(ctx context.Context, t spool.Task, a sieve.Reject, lo
 		return false, nil
 	}
 	if e.Envelope.From == "" {
+		d.Sender.refused("null_sender")
 		log.Info("sieve reject of a message with the null sender: discarded without a notice", "reason", a.Reason)
 		return true, nil
 	}
@@ -136,6 +140,7 @@ func (d *Deliverer) notify(ctx context.Context, t spool.Task, a sieve.Notify, lo
 		v := strings.TrimSpace(message.Unfold(f.Value))
 		switch {
 		case strings.EqualFold(f.Name, "Auto-Submitted") && !strings.EqualFold(v, "no"):
+			d.Sender.refused("automatic")
 			log.Info("sieve notify: not for an automatic message (RFC 5436 section 2.7)", "auto-submitted", v)
 			return nil
 		case strings.EqualFold(f.Name, "Subject") && subject == "":
@@ -149,6 +154,7 @@ func (d *Deliverer) notify(ctx context.Context, t spool.Task, a sieve.Notify, lo
 	}
 	sent, err := d.Sender.Send(ctx, t, Mail{Action: "notify/" + a.Method, To: n.to, Data: n.data, Account: store.Account(r.Account)})
 	if errors.Is(err, ErrSendLimit) {
+		d.Sender.refused("send_limit")
 		log.Warn("sieve notify: over the sending limit; not sent", "method", a.Method)
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,6 +217,13 @@ if header :is "subject" "notify" { notify "mailto:pager@example.net"; stop; }
 redirect "friend@example.net";`,
 	})
 	o.d.Sender.SendRate = limit.NewRate(1, time.Hour)
+	var mu sync.Mutex
+	refused := map[string]int{}
+	o.d.Sender.Refused = func(reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused[reason]++
+	}
 	rcpt := []spool.Recipient{{Address: "u1@example.com", Account: int64(o.acct["u1"])}}
 	o.enqueue(t, "", rcpt, "Subject: reject\r\n\r\nx\r\n")
 	o.enqueue(t, "alice@example.org", rcpt, "Auto-Submitted: auto-replied\r\nSubject: notify\r\n\r\nx\r\n")
@@ -232,6 +240,11 @@ redirect "friend@example.net";`,
 	for _, f := range inbox {
 		subjects = append(subjects, f.subject)
 	}
+	mu.Lock()
+	if refused["null_sender"] != 1 || refused["automatic"] != 1 || refused["send_limit"] != 1 || len(refused) != 3 {
+		t.Errorf("refusals counted %v, want one each of null_sender, automatic and send_limit", refused)
+	}
+	mu.Unlock()
 	// notify keeps (implicit keep); of the two redirects, delivered
 	// concurrently, the one over the limit is kept.
 	if got := strings.Join(subjects, ","); got != "notify,first" && got != "notify,second" {

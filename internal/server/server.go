@@ -314,6 +314,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			Logger: s.log.With("component", "forward")},
 		SendRate: sendRate,
 		Hostname: cfg.Hostname,
+		Refused:  func(reason string) { s.metrics.refused("sieve", reason) },
 	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
