@@ -51,18 +51,8 @@ func hasFault(out, target, f string) bool {
 // newData wrote.
 func setConfig(t *testing.T, config, section, line string) {
 	t.Helper()
-	raw, err := os.ReadFile(config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	header := "[" + section + "]\n"
-	if !strings.Contains(string(raw), header) {
-		t.Fatalf("configuration has no section %s", header)
-	}
-	raw = []byte(strings.Replace(string(raw), header, header+line+"\n", 1))
-	if err := os.WriteFile(config, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewriteConfig(t, config, header, header+line+"\n")
 }
 
 // roomForLoad lets loadMany's connections in: each of its chunks opens

@@ -98,6 +98,21 @@ func newData(t *testing.T, extra string) (data, config string) {
 	return data, config
 }
 
+// rewriteConfig replaces the first old in the configuration file.
+func rewriteConfig(t *testing.T, config, old, new string) {
+	t.Helper()
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(old)) {
+		t.Fatalf("configuration has no %q", old)
+	}
+	if err := os.WriteFile(config, bytes.Replace(raw, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startServer starts casella serve on data and waits until it has printed
 // its listeners.
 func startServer(t *testing.T, data, config string, args ...string) *server {

@@ -144,3 +144,48 @@ func TestSieveCrashSIGKILL(t *testing.T) {
 	checkExactlyOnceIn(t, s, user, pass, "Copies", accepted, attempted)
 	t.Logf("%d accepted, each filed exactly once in INBOX and in Copies", len(accepted))
 }
+
+// TestSieveVacationOnce uploads a vacation script with sieve-connect and
+// sends two messages from another account through SMTP: the sender
+// receives one reply, not two, and it is marked as an auto-reply to the
+// first message.
+func TestSieveVacationOnce(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const away, awayPass = "away@example.test", "away-secret-1"
+	const friend, friendPass = "friend@example.test", "friend-secret-1"
+	setupAccount(t, s, away, awayPass)
+	setupAccount(t, s, friend, friendPass)
+	script := filepath.Join(t.TempDir(), "vacation.sieve")
+	os.WriteFile(script, []byte("require \"vacation\";\nvacation :days 1 :subject \"Out of office\" \"Back on Monday.\";\n"), 0o600)
+	for _, args := range [][]string{{"--upload", "--localsieve", script, "--remotesieve", "away"}, {"--activate", "--remotesieve", "away"}} {
+		if out, err := sieveConnect(t, s, away, awayPass, args...); err != nil {
+			t.Fatalf("sieve-connect: %v\n%s", err, out)
+		}
+	}
+	sc, err := smtp.Dial(s.addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for _, id := range []string{"first", "second"} {
+		if err := blast.Send(sc, friend, []string{away}, testMessage(id, friend, away, "Are you there?")); err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+	}
+	waitFor(t, 60*time.Second, "delivery", func() bool { return countStored(t, s, away, awayPass, "INBOX") == 2 })
+	waitFor(t, 60*time.Second, "the vacation reply", func() bool { return countStored(t, s, friend, friendPass, "INBOX") >= 1 })
+	// The second message was delivered after the first, whose reply is in;
+	// give a wrong second reply time to arrive as well.
+	time.Sleep(3 * time.Second)
+	got := stored(t, s, friend, friendPass, "INBOX")
+	if len(got) != 1 {
+		t.Fatalf("the sender got %d replies, want 1", len(got))
+	}
+	for _, want := range []string{"Subject: Out of office", "Auto-Submitted: auto-replied", "In-Reply-To: <first@e2e.test>", "Back on Monday."} {
+		if !strings.Contains(string(got[0]), want) {
+			t.Errorf("the reply lacks %q:\n%s", want, got[0])
+		}
+	}
+}

@@ -186,6 +186,10 @@ type ManageSieve struct {
 	AllowPlainLoopback  bool   `toml:"allow_plain_loopback"`
 	MaxScriptSize       Size   `toml:"max_script_size"`
 	MaxScripts          int    `toml:"max_scripts"` // per account
+	// GlobalScript is the administrator's Sieve script, run at delivery
+	// before each account's own; include :global reads its directory.
+	// "": none.
+	GlobalScript string `toml:"global_script"`
 }
 
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
@@ -254,6 +258,8 @@ type Spool struct {
 	// KeyRetention is how long the mailbox store remembers which spool
 	// entries it delivered, so that a replay stores nothing twice. Keys of
 	// entries still in the spool are kept however old they are.
+	// The spools remember the keys of the mail deliveries sent (a Sieve
+	// redirect, say) as long (spool.Options.KeyRetention).
 	KeyRetention Duration `toml:"key_retention"`
 }
 

@@ -94,7 +94,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	if err := d.checkQuota(ctx, batch, ds); err != nil {
 		return err
 	}
-	targets := make([][]target, len(batch))
+	outs := make([]*outcome, len(batch))
 	errs := make([]error, len(batch))
 	sem := make(chan struct{}, putConcurrency)
 	var wg sync.WaitGroup
@@ -107,7 +107,10 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 			if errs[i] == nil && d.Filters != nil {
 				// Scripts run here, beside the blob writes, not one
 				// after another before the commit.
-				targets[i], errs[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
+				outs[i], errs[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
+				if errs[i] == nil {
+					errs[i] = d.before(ctx, t, raw, &ds[i], outs[i])
+				}
 			}
 		})
 	}
@@ -124,9 +127,12 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	if d.Filters != nil {
 		all, from = nil, nil
 		for i := range batch {
-			for _, tg := range targets[i] {
+			for _, tg := range outs[i].targets {
 				dl := ds[i]
 				dl.Key, dl.Mailbox, dl.Message.Flags = tg.key, tg.mailbox, tg.flags
+				all, from = append(all, dl), append(from, i)
+			}
+			for _, dl := range outs[i].extra {
 				all, from = append(all, dl), append(from, i)
 			}
 		}
@@ -136,6 +142,13 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		var err error
 		if res, err = d.Store.DeliverBatch(ctx, all); err != nil {
 			return fmt.Errorf("delivery: %d messages from entry %s on: %w", len(all), batch[0].Entry.ID, err)
+		}
+	}
+	if d.Filters != nil {
+		for i, t := range batch {
+			if err := d.after(ctx, t, outs[i]); err != nil {
+				return err
+			}
 		}
 	}
 	if d.Reserved != nil {

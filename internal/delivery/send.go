@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"casella/internal/directory"
+	"casella/internal/limit"
 	"casella/internal/spool"
+	"casella/internal/store"
 )
 
 // KeyedQueue is a spool taking mail under a key that makes it enqueue
@@ -16,10 +18,16 @@ type KeyedQueue interface {
 	EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (id string, dup bool, err error)
 }
 
-// Resolver finds the accounts of a local address; the directory.
+// Resolver finds the accounts of a local address and the address of an
+// account; the directory.
 type Resolver interface {
 	Resolve(ctx context.Context, address string) ([]directory.Recipient, error)
+	AccountByID(ctx context.Context, id store.Account) (directory.Account, error)
 }
+
+// ErrSendLimit is returned by Send when the account has used up its
+// sending limit: nothing was sent.
+var ErrSendLimit = errors.New("the account's sending limit is reached")
 
 // Sender sends the mail a delivery causes: a redirected copy, a vacation
 // reply, a rejection notice, a notification. Recipients in local domains
@@ -35,6 +43,17 @@ type Sender struct {
 	Directory Resolver
 	Intake    KeyedQueue // the intake spool
 	Outbound  KeyedQueue // the outbound queue, which DKIM-signs
+	// Forwarder prepares the remote copies of forwarded mail (Mail.Forward).
+	Forwarder *Forwarder
+	// SendRate bounds recipients in other domains per account, the limit
+	// submission applies ([smtp] recipients_per_hour); nil is unlimited.
+	SendRate *limit.Rate
+	// Hostname names this server in the messages it writes.
+	Hostname string
+	// Refused, if set, counts a Sieve send not performed, by reason
+	// ("loop", "send_limit", "unknown_recipient", "null_sender",
+	// "automatic"), for the refusal metrics.
+	Refused func(reason string)
 }
 
 // Mail is one message sent by a delivery.
@@ -46,6 +65,14 @@ type Mail struct {
 	From   string   // the envelope sender; "" is the null sender
 	To     []string // envelope recipients
 	Data   []byte
+	// Forward marks a message passed on by Domain, one of ours: its
+	// remote copy is SRS-rewritten, DKIM-signed and ARC-sealed
+	// (Forwarder); local copies keep the sender.
+	Forward bool
+	Domain  string
+	// Account, if not 0, is whose sending limit the remote recipients
+	// count against.
+	Account store.Account
 }
 
 // Sent says where a Mail went.
@@ -82,17 +109,29 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 			local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
 		}
 	}
+	if err := s.allow(ctx, m.Account, len(remote)); err != nil {
+		return Sent{}, err
+	}
+	remoteFrom, remoteData := m.From, m.Data
+	if m.Forward && len(remote) > 0 {
+		var err error
+		if remoteFrom, remoteData, err = s.Forwarder.Forward(ctx, m.From, m.Domain, m.Data); err != nil {
+			return Sent{}, fmt.Errorf("delivery: entry %s: %w", e.ID, err)
+		}
+	}
 	base := Key(e.ID, t.Rcpt) + "/" + m.Action
 	for _, q := range []struct {
 		name  string
 		to    KeyedQueue
 		rcpts []spool.Recipient
-	}{{"local", s.Intake, local}, {"remote", s.Outbound, remote}} {
+		from  string
+		data  []byte
+	}{{"local", s.Intake, local, m.From, m.Data}, {"remote", s.Outbound, remote, remoteFrom, remoteData}} {
 		if len(q.rcpts) == 0 {
 			continue
 		}
-		env := spool.Envelope{From: m.From, Recipients: q.rcpts, Received: e.Envelope.Received}
-		id, dup, err := q.to.EnqueueKeyed(ctx, base+"/"+q.name, env, m.Data)
+		env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received}
+		id, dup, err := q.to.EnqueueKeyed(ctx, base+"/"+q.name, env, q.data)
 		if err != nil {
 			return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)
 		}
@@ -101,6 +140,31 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 		sent.Recipients += len(q.rcpts)
 	}
 	return sent, nil
+}
+
+// refused counts a send not performed.
+func (s *Sender) refused(reason string) {
+	if s.Refused != nil {
+		s.Refused(reason)
+	}
+}
+
+// allow takes n recipients from the account's sending limit, or
+// returns ErrSendLimit.
+func (s *Sender) allow(ctx context.Context, acct store.Account, n int) error {
+	if acct == 0 || n == 0 || s.SendRate == nil {
+		return nil
+	}
+	a, err := s.Directory.AccountByID(ctx, acct)
+	if err != nil {
+		return fmt.Errorf("delivery: account %d: %w", acct, err)
+	}
+	for range n {
+		if !s.SendRate.Allow(a.Address) {
+			return fmt.Errorf("%w (%s)", ErrSendLimit, a.Address)
+		}
+	}
+	return nil
 }
 
 func addresses(rs []spool.Recipient) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -35,33 +34,48 @@ const scriptTTL = 30 * time.Second
 type Filters struct {
 	Scripts Scripts
 	Logger  *slog.Logger
+	// Memory keeps the vacation replies sent and the ids duplicate
+	// tracked (vacation.go, duplicate.go); nil: vacation sends nothing
+	// and duplicate sees nothing.
+	Memory directory.SieveMemory
+	// Global is the administrator's script (global.go); nil: none.
+	Global *Global
+	// Failed, when set, counts a script that failed at run time.
+	Failed func()
 
 	mu    sync.Mutex
 	cache map[store.Account]cachedScript
 }
 
 type cachedScript struct {
+	name   string
 	sum    [32]byte
 	script *sieve.Script // nil: no active script
 	read   time.Time
+	// vacation is the script of the JMAP VacationResponse, nil when there
+	// is none (vacationscript.go).
+	vacation    *sieve.Script
+	vacationSum [32]byte
 }
 
-// active returns the account's compiled active script, or nil for none.
-func (f *Filters) active(ctx context.Context, acct store.Account) *sieve.Script {
+// active returns the account's compiled active script, nil for none,
+// with its name and the digest of its source.
+func (f *Filters) active(ctx context.Context, acct store.Account) cachedScript {
 	f.mu.Lock()
 	c, ok := f.cache[acct]
 	f.mu.Unlock()
 	if ok && time.Since(c.read) < scriptTTL {
-		return c.script
+		return c
 	}
-	_, src, err := f.Scripts.ActiveSieveScript(ctx, acct)
+	name, src, err := f.Scripts.ActiveSieveScript(ctx, acct)
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		c = cachedScript{read: time.Now()}
 	case err != nil:
 		f.Logger.Warn("reading the active sieve script; using the last one read", "account", acct, "err", err)
-		return c.script
+		return c
 	default:
+		c.name = name
 		sum := sha256.Sum256([]byte(src))
 		if !ok || c.sum != sum || c.script == nil {
 			s, err := sieve.Compile(src)
@@ -74,13 +88,14 @@ func (f *Filters) active(ctx context.Context, acct store.Account) *sieve.Script 
 		}
 		c.sum, c.read = sum, time.Now()
 	}
+	f.readVacation(ctx, acct, &c)
 	f.mu.Lock()
 	if f.cache == nil {
 		f.cache = map[store.Account]cachedScript{}
 	}
 	f.cache[acct] = c
 	f.mu.Unlock()
-	return c.script
+	return c
 }
 
 // target is one place a message goes after filtering.
@@ -90,27 +105,31 @@ type target struct {
 	flags   []string
 }
 
-// filter runs the account's script on the message of task t and returns
-// where it goes. Keep goes to the recipient's default mailbox (INBOX, the
-// subaddress tag, or Junk) under the task's delivery key; each fileinto
-// goes to its mailbox under the key and the mailbox's name, so a replay
-// files nothing twice. Actions the delivery does not perform yet
-// (redirect, reject, vacation, notify, header edits) are logged; when one
-// of them cancelled the implicit keep, the message is kept, never lost.
-func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) ([]target, error) {
+// filter runs the global script and then the account's script on the
+// message of task t and returns what to do with it. Keep goes to the
+// recipient's default mailbox (INBOX, the subaddress tag, or Junk) under
+// the task's delivery key; each fileinto goes to its mailbox under the key
+// and the mailbox's name, so a replay files nothing twice. Header edits,
+// vacation replies and duplicate tracking are gathered in the outcome for
+// HandleBatch to perform (sieveoutcome.go); redirect, reject and notify
+// are sent here (sieveout.go). When a redirect or reject that cancelled
+// the implicit keep is not performed, the message is kept, never lost.
+func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) (*outcome, error) {
 	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
 	key := Key(e.ID, t.Rcpt)
 	keep := []target{{key: key, mailbox: def}}
 	acct := store.Account(r.Account)
-	script := d.Filters.active(ctx, acct)
-	if script == nil {
-		return keep, nil
+	o := &outcome{}
+	active := d.Filters.active(ctx, acct)
+	if active.script == nil && active.vacation == nil && d.Filters.Global == nil {
+		o.targets = keep
+		return o, nil
 	}
 	now := e.Envelope.Received
 	if now.IsZero() {
 		now = d.now()
 	}
-	res := sieve.Run(script, &sieve.Input{
+	in := &sieve.Input{
 		Message:   raw,
 		Envelope:  sieve.Envelope{From: e.Envelope.From, To: r.Address},
 		Now:       now,
@@ -119,9 +138,10 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			_, err := d.Store.Mailbox(ctx, acct, name)
 			return err == nil
 		},
+		Seen: d.Filters.seen(ctx, acct, key, now),
 		Include: func(global bool, name string) (*sieve.Script, error) {
 			if global {
-				return nil, sieve.ErrNoScript
+				return d.Filters.Global.include(name)
 			}
 			_, src, err := d.Filters.Scripts.SieveScript(ctx, acct, name)
 			if errors.Is(err, directory.ErrNotFound) {
@@ -132,21 +152,22 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			return sieve.Compile(src)
 		},
-	})
+	}
+	res := d.Filters.run(active, in)
 	log := d.logger().With("id", e.ID, "rcpt", t.Rcpt, "account", acct)
 	if res.Err != nil {
-		log.Warn("sieve script failed; keeping the message", "err", res.Err)
+		log.Warn("sieve script failed; keeping the message", "script", active.name, "err", res.Err)
+		o.failure = d.Filters.blame(active, in, res.Err)
 	}
-	var out []target
 	kept, unperformed := false, false
 	for _, a := range res.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
-			out = append(out, target{key: key, mailbox: def, flags: a.Flags})
+			o.targets = append(o.targets, target{key: key, mailbox: def, flags: a.Flags})
 			kept = true
 		case sieve.FileInto:
 			if strings.EqualFold(a.Mailbox, def) || def == "" && strings.EqualFold(a.Mailbox, "INBOX") {
-				out = append(out, target{key: key, mailbox: def, flags: a.Flags})
+				o.targets = append(o.targets, target{key: key, mailbox: def, flags: a.Flags})
 				kept = true
 				continue
 			}
@@ -155,18 +176,27 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 					log.Warn("sieve fileinto :create", "mailbox", a.Mailbox, "err", err)
 				}
 			}
-			out = append(out, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
+			o.targets = append(o.targets, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
 		case sieve.Redirect, sieve.Reject:
-			unperformed = true
-			log.Warn("sieve action not performed by this version; the message is kept", "action", fmt.Sprintf("%T", a))
-		case sieve.Vacation, sieve.Notify, sieve.AddHeader, sieve.DeleteHeader:
-			log.Info("sieve action not performed by this version", "action", fmt.Sprintf("%T", a))
+			// sieveout.go; an action not performed keeps the message.
+			done, err := d.sendAction(ctx, t, a, log)
+			if err != nil {
+				return nil, err
+			}
+			unperformed = unperformed || !done
+		case sieve.Notify:
+			if err := d.notify(ctx, t, a, log); err != nil {
+				return nil, err
+			}
+		case sieve.Vacation, sieve.AddHeader, sieve.DeleteHeader, sieve.TrackDuplicate:
+			o.add(a)
 		}
 	}
 	if unperformed && !kept {
-		out = append(out, keep...)
+		o.targets = append(o.targets, keep...)
 	}
-	return dedupe(out), nil
+	o.targets = dedupe(o.targets)
+	return o, nil
 }
 
 // dedupe keeps one target per key, the last one's flags winning (RFC 5232

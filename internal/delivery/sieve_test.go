@@ -2,12 +2,13 @@ package delivery
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"casella/internal/directory/sqlitedir"
+	"casella/internal/directory"
 	"casella/internal/spool"
 	"casella/internal/store"
 )
@@ -16,30 +17,7 @@ import (
 // turns filtering on.
 func sieveSetup(t testing.TB, e *env, script string) store.Account {
 	t.Helper()
-	ctx := context.Background()
-	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
-	if _, err := dir.AddDomain(ctx, "example.com"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := dir.AddAccount(ctx, "u1@example.com", "u1-password", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.EnsureAccount(ctx, a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.PutSieveScript(ctx, a.ID, "main", script); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.SetActiveSieveScript(ctx, a.ID, "main"); err != nil {
-		t.Fatal(err)
-	}
-	e.d.Filters = &Filters{Scripts: dir, Logger: quiet()}
-	return a.ID
+	return addAccounts(t, e, 1, script)[0]
 }
 
 type filed struct {
@@ -88,7 +66,7 @@ func TestSieveFiles(t *testing.T) {
 	want := map[string][]filed{
 		"Reports": {{"daily report", []string{`\Seen`}}},
 		"Archive": {{"for both", nil}},
-		// The redirect is not performed yet: the message is kept.
+		// Without a Sender the redirect is not performed: the message is kept.
 		"INBOX": {{"for both", []string{"$Both"}}, {"away", nil}, {"plain", nil}},
 	}
 	for name, w := range want {
@@ -135,11 +113,29 @@ func TestSieveFailureKeeps(t *testing.T) {
 	if _, err := e.store.CreateMailbox(context.Background(), acct, "Elsewhere", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.enqueue(t, "a@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}, "Subject: kept\r\n\r\nx\r\n")
+	var failed atomic.Int32
+	e.d.Filters.Failed = func() { failed.Add(1) }
+	for _, s := range []string{"kept", "kept too"} {
+		e.enqueue(t, "a@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(acct)}}, "Subject: "+s+"\r\n\r\nx\r\n")
+	}
 	e.run(t)
 	e.drain(t)
-	if got := e.filed(t, acct, "INBOX"); len(got) != 1 || got[0].subject != "kept" {
-		t.Errorf("INBOX: %v", got)
+	// Both messages are kept; the owner is told once, with the line and
+	// column of the failing command.
+	got := e.mailbox(t, int64(acct), "INBOX")
+	if len(got) != 3 || got[0].subject != "kept" || got[1].subject != `Your Sieve filter "main" failed` || got[2].subject != "kept too" {
+		t.Fatalf("INBOX: %v", got)
+	}
+	if !strings.Contains(string(got[1].raw), "line 1, column 56: include:") {
+		t.Errorf("the notice does not say where the script failed:\n%s", got[1].raw)
+	}
+	_, src, _ := e.d.Filters.Scripts.SieveScript(context.Background(), acct, "main")
+	failures, err := directory.SieveFailures(context.Background(), e.d.Filters.Memory, acct)
+	if f := directory.SieveFailure(failures, "main", src); err != nil || !strings.Contains(f, "line 1, column 56") {
+		t.Errorf("failure recorded for ManageSieve and JMAP: %q %v", f, err)
+	}
+	if failed.Load() != 2 {
+		t.Errorf("failures counted: %d, want 2", failed.Load())
 	}
 	if got := e.filed(t, acct, "Elsewhere"); len(got) != 0 {
 		t.Errorf("a failed script's fileinto was done: %v", got)

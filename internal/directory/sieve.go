@@ -2,7 +2,11 @@ package directory
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"casella/internal/store"
 )
@@ -13,6 +17,11 @@ type SieveScript struct {
 	Name   string
 	Active bool
 }
+
+// VacationScript is the name of the script that holds an account's JMAP
+// VacationResponse (RFC 8621 section 8), generated from it; the delivery
+// runs it before the active script (docs/sieve.md).
+const VacationScript = "casella-vacation"
 
 // SieveScripts stores each account's Sieve scripts, as ManageSieve
 // manages them and the delivery runs the active one. Directories that
@@ -54,4 +63,59 @@ type SieveMemory interface {
 	// SieveRecordHeld reports whether a record is held unexpired at now
 	// by an owner other than owner.
 	SieveRecordHeld(ctx context.Context, acct store.Account, kind, key, owner string, now time.Time) (bool, error)
+	// SetSieveRecord sets a record to value (its owner) until expires,
+	// whoever held it: for what the last event decides, such as a
+	// script's last failure.
+	SetSieveRecord(ctx context.Context, acct store.Account, kind, key, value string, expires time.Time) error
+	// SieveRecords returns the values of the account's records of kind
+	// unexpired at now, by key.
+	SieveRecords(ctx context.Context, acct store.Account, kind string, now time.Time) (map[string]string, error)
+}
+
+// ValidSieveScriptName checks a script name (RFC 5804 section 1.6):
+// UTF-8 without control characters, line or paragraph separators, of at
+// most 255 octets.
+func ValidSieveScriptName(name string) bool {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
+			return false
+		}
+	}
+	return true
+}
+
+// sieveFailureKind is the kind of the records of scripts that failed at
+// run time, by script name; a record lives a week.
+const (
+	sieveFailureKind = "failure"
+	sieveFailureTTL  = 7 * 24 * time.Hour
+)
+
+// RecordSieveFailure records that the version sum (SHA-256 of the source)
+// of script name failed at run time with msg, for its owner to see over
+// ManageSieve and JMAP.
+func RecordSieveFailure(ctx context.Context, m SieveMemory, acct store.Account, name string, sum [32]byte, msg string, at time.Time) error {
+	return m.SetSieveRecord(ctx, acct, sieveFailureKind, name, hex.EncodeToString(sum[:8])+" "+at.UTC().Format(time.RFC3339)+" "+msg, at.Add(sieveFailureTTL))
+}
+
+// SieveFailures returns the recorded failures of the account's scripts,
+// for SieveFailure.
+func SieveFailures(ctx context.Context, m SieveMemory, acct store.Account) (map[string]string, error) {
+	return m.SieveRecords(ctx, acct, sieveFailureKind, time.Now())
+}
+
+// SieveFailure returns the failure recorded among failures for script
+// name, "at <time>: <error>", when it is of this source: a script stored
+// again has not failed yet.
+func SieveFailure(failures map[string]string, name, source string) string {
+	sum := sha256.Sum256([]byte(source))
+	rest, ok := strings.CutPrefix(failures[name], hex.EncodeToString(sum[:8])+" ")
+	if !ok {
+		return ""
+	}
+	at, msg, _ := strings.Cut(rest, " ")
+	return "at " + at + ": " + msg
 }

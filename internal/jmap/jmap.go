@@ -97,6 +97,14 @@ type Server struct {
 	Tokens    TokenAuthenticator
 	AuthLimit *limit.Auth // the node's login throttle, shared with IMAP; nil: none
 	Logger    *slog.Logger
+	// Sieve keeps the accounts' Sieve scripts, for JMAP Sieve (RFC 9661)
+	// and the VacationResponse, which is one of them (vacation.go); nil:
+	// both fail.
+	Sieve directory.SieveScripts
+	// SieveMaxScriptSize and SieveMaxScripts limit each account's
+	// scripts as ManageSieve does; zero: 64 KiB and 16.
+	SieveMaxScriptSize int64
+	SieveMaxScripts    int
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
 	Submission *Submission
 	// Refused, when set, counts a request refused by a limit, by the

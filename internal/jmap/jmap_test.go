@@ -14,6 +14,7 @@ import (
 
 	"casella/internal/blob/fs"
 	"casella/internal/directory"
+	"casella/internal/directory/sqlitedir"
 	"casella/internal/limit"
 	"casella/internal/message"
 	"casella/internal/store"
@@ -75,8 +76,24 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The directory keeps the Sieve scripts, of accounts 1 and 2 as
+	// testAuth numbers them.
+	scripts, err := sqlitedir.Open(filepath.Join(dir, "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { scripts.Close() })
+	ctx := context.Background()
+	if _, err := scripts.AddDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{testUser, "bob@example.org"} {
+		if _, err := scripts.AddAccount(ctx, a, "unused-password", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv := &Server{
-		Store: st, Blobs: blobs,
+		Store: st, Blobs: blobs, Sieve: scripts,
 		Auth:      testAuth{testUser: {testPass, 1}, "bob@example.org": {"bob password", 2}},
 		AuthLimit: limit.NewAuth(limit.AuthOptions{}),
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -111,7 +128,7 @@ func decode(t testing.TB, r io.Reader) map[string]any {
 	return m
 }
 
-var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capBlob}
+var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capBlob, capSieve}
 
 // api sends method calls and returns the responses.
 func (e *testEnv) api(calls ...[]any) [][]any {

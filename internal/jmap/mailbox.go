@@ -553,6 +553,9 @@ type setArgs struct {
 	Destroy   []string                   `json:"destroy"`
 	// Mailbox/set only (RFC 8621 section 2.5).
 	OnDestroyRemoveEmails bool `json:"onDestroyRemoveEmails"`
+	// SieveScript/set only (RFC 9661 section 2.4).
+	OnSuccessActivateScript   *string `json:"onSuccessActivateScript"`
+	OnSuccessDeactivateScript bool    `json:"onSuccessDeactivateScript"`
 }
 
 // setError is a SetError (RFC 8620 section 5.3).
@@ -611,8 +614,13 @@ func (c *call) beginSetAt(a *setArgs, stateOf func() (string, error)) (*setResul
 	if err != nil {
 		return nil, err
 	}
+	return c.newSetResult(state), nil
+}
+
+// newSetResult is an empty /set response from state.
+func (c *call) newSetResult(state string) *setResult {
 	return &setResult{AccountID: accountID(c.acct), OldState: state, Created: map[string]any{}, Updated: map[string]any{},
-		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}, nil
+		Destroyed: []string{}, NotCreated: map[string]*setError{}, NotUpdated: map[string]*setError{}, NotDestroyed: map[string]*setError{}}
 }
 
 func (c *call) endSet(r *setResult) (any, error) {

@@ -138,6 +138,10 @@ var methods = map[string]method{
 	"Quota/query":          {capQuota, (*call).quotaQuery},
 	"VacationResponse/get": {capVacation, (*call).vacationGet},
 	"VacationResponse/set": {capVacation, (*call).vacationSet},
+	"SieveScript/get":      {capSieve, (*call).sieveGet},
+	"SieveScript/set":      {capSieve, (*call).sieveSet},
+	"SieveScript/query":    {capSieve, (*call).sieveQuery},
+	"SieveScript/validate": {capSieve, (*call).sieveValidate},
 	"EmailSubmission/set":  {capSubmission, (*call).emailSubmissionSet},
 	"Identity/get":         {capSubmission, (*call).identityGet},
 	"Blob/upload":          {capBlob, (*call).blobUpload},
@@ -151,7 +155,7 @@ var methods = map[string]method{
 }
 
 // known capabilities that a request may name in using.
-var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capWebSocket: true, capBlob: true}
+var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capSieve: true, capWebSocket: true, capBlob: true}
 
 // call is the context of one method call.
 type call struct {

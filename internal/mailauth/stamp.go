@@ -12,9 +12,38 @@ import (
 func Stamp(msg []byte, v Verdict, hostname string) []byte {
 	out := make([]byte, 0, len(v.Header)+len(msg))
 	out = append(out, v.Header...)
+	rest := eachField(msg, func(field []byte) bool {
+		if !forged(field, hostname) {
+			out = append(out, field...)
+		}
+		return true
+	})
+	return append(out, rest...)
+}
+
+// OwnResults returns the value of the first Authentication-Results field
+// of msg whose authserv-id is hostname, the one Stamp wrote (RFC 8601
+// section 2.2), unfolded; ok is false when there is none. A forwarder
+// copies it into its ARC-Authentication-Results (RFC 8617 section 4.1.1).
+func OwnResults(msg []byte, hostname string) (value string, ok bool) {
+	eachField(msg, func(field []byte) bool {
+		if forged(field, hostname) {
+			_, v, _ := bytes.Cut(field, []byte(":"))
+			value = strings.Join(strings.Fields(string(v)), " ")
+			ok = true
+		}
+		return !ok
+	})
+	return value, ok
+}
+
+// eachField calls fn with each field of msg's header, its first line and
+// the folded lines after it, until fn returns false or the header ends,
+// and returns the rest of msg: the blank line and the body, or the field
+// fn stopped at and what follows.
+func eachField(msg []byte, fn func(field []byte) bool) []byte {
 	rest := msg
 	for len(rest) > 0 {
-		// One field: its first line and the folded lines after it.
 		end := 0
 		for {
 			nl := bytes.IndexByte(rest[end:], '\n')
@@ -32,12 +61,12 @@ func Stamp(msg []byte, v Verdict, hostname string) []byte {
 			// The blank line: the body follows untouched.
 			break
 		}
-		if !forged(field, hostname) {
-			out = append(out, field...)
+		if !fn(field) {
+			break
 		}
 		rest = rest[end:]
 	}
-	return append(out, rest...)
+	return rest
 }
 
 // forged reports whether field is an Authentication-Results field whose

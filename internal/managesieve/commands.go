@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"casella/internal/directory"
 	"casella/internal/limit"
@@ -212,22 +212,8 @@ func (ss *session) cmdUnauthenticate(args []string) error {
 	return nil
 }
 
-// validName checks a script name (RFC 5804 section 1.6): UTF-8 without
-// control characters, line or paragraph separators.
-func validName(name string) bool {
-	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			return false
-		}
-	}
-	return true
-}
-
 func (ss *session) checkName(name string) bool {
-	if !validName(name) {
+	if !directory.ValidSieveScriptName(name) {
 		ss.no("", "Invalid script name")
 		return false
 	}
@@ -332,8 +318,35 @@ func (ss *session) cmdListScripts(args []string) error {
 			ss.line("%s", quote(s.Name))
 		}
 	}
+	if failed := ss.activeFailure(ctx, list); failed != "" {
+		ss.ok("WARNINGS", "Listscripts completed; "+failed)
+		return nil
+	}
 	ss.ok("", "Listscripts completed")
 	return nil
+}
+
+// activeFailure says how the active script failed at delivery, if this
+// version of it did (RFC 5804 section 1.3: WARNINGS on an OK); "" when it
+// did not or it cannot be told.
+func (ss *session) activeFailure(ctx context.Context, list []directory.SieveScript) string {
+	m, ok := ss.s.Scripts.(directory.SieveMemory)
+	i := slices.IndexFunc(list, func(s directory.SieveScript) bool { return s.Active })
+	if !ok || i < 0 {
+		return ""
+	}
+	failures, err := directory.SieveFailures(ctx, m, ss.acct.ID)
+	if err != nil || len(failures) == 0 {
+		return ""
+	}
+	_, src, err := ss.s.Scripts.SieveScript(ctx, ss.acct.ID, list[i].Name)
+	if err != nil {
+		return ""
+	}
+	if f := directory.SieveFailure(failures, list[i].Name, src); f != "" {
+		return fmt.Sprintf("the active script %q failed at delivery %s; the messages were kept in INBOX", list[i].Name, f)
+	}
+	return ""
 }
 
 // storageResult answers the outcome of a change to the scripts.

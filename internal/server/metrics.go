@@ -30,6 +30,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	failures     *prometheus.CounterVec
 	refusals     *prometheus.CounterVec
+	sieveFailed  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -68,8 +69,12 @@ func newMetrics() *metrics {
 			Name: "casella_refusals_total",
 			Help: "Requests refused (bad recipient, relaying, size, rate, failed or throttled login, quota), by protocol and reason.",
 		}, []string{"protocol", "reason"}),
+		sieveFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "casella_sieve_failures_total",
+			Help: "Sieve scripts that failed at run time; each message was kept in INBOX.",
+		}),
 	}
-	m.registry.MustRegister(m.sessions, m.connections, m.connRefusals, m.accepted, m.delivered, m.latency, m.failures, m.refusals,
+	m.registry.MustRegister(m.sessions, m.connections, m.connRefusals, m.accepted, m.delivered, m.latency, m.failures, m.refusals, m.sieveFailed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"casella/internal/blob"
-	"casella/internal/delivery"
 	"casella/internal/directory"
 	"casella/internal/jmap"
 	"casella/internal/limit"
@@ -68,9 +67,13 @@ func (s *Server) Start(ctx context.Context) error {
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
-		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
+		f, err := s.filters(scripts)
+		if err != nil {
+			return err
+		}
+		inbound.Filters = f
 	}
-	inbound.Sender = &delivery.Sender{Directory: s.dir, Intake: s.spool, Outbound: s.outbound}
+	inbound.Sender = s.sender
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.

@@ -31,6 +31,7 @@ import (
 	"casella/internal/blob/replicated"
 	"casella/internal/cell"
 	"casella/internal/config"
+	"casella/internal/delivery"
 	"casella/internal/directory"
 	"casella/internal/dkim"
 	"casella/internal/faults"
@@ -48,6 +49,7 @@ import (
 	"casella/internal/sieve"
 	"casella/internal/smtp"
 	"casella/internal/spool"
+	"casella/internal/srs"
 	"casella/internal/store"
 	"casella/internal/tlsconf"
 	"casella/internal/tlsrpt"
@@ -63,6 +65,7 @@ const (
 	QueueDir      = "queue"
 	DKIMDir       = "dkim"
 	TLSReportDir  = "tlsrpt"
+	SRSSecretFile = "srs-secret"
 	// ReceivedReportDir keeps the TLS reports other servers send about
 	// the local domains.
 	ReceivedReportDir = "tlsrpt-received"
@@ -105,7 +108,10 @@ type Server struct {
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
 	// outbound is where submitted mail and reports enter the queue.
-	outbound   dkim.SigningQueue
+	outbound dkim.SigningQueue
+	// sender sends what Sieve scripts ask for; srs reverses bounces to it.
+	sender     *delivery.Sender
+	srs        *srs.Rewriter
 	tlsReports *tlsrpt.Recorder
 	web        *web.Handler
 	http       *httpServer // of both HTTP listeners
@@ -211,6 +217,7 @@ func (s *Server) openSpools() error {
 			DrainRate:       sc.DrainRate,
 			BreakerFailures: sc.BreakerFailures,
 			BreakerCooldown: sc.BreakerCooldown.D(),
+			KeyRetention:    sc.KeyRetention.D(),
 			Logger:          s.log.With("queue", queue),
 			OnDelivered:     s.metrics.observeDelivered(queue),
 		}
@@ -258,6 +265,12 @@ func (s *Server) openSpools() error {
 		Keys: dkim.Open(filepath.Join(s.cfg.DataDir, DKIMDir)),
 		Log:  s.log.With("component", "dkim"),
 	}
+	secrets, err := srs.LoadSecrets(filepath.Join(s.cfg.DataDir, SRSSecretFile))
+	if err != nil {
+		return err
+	}
+	s.srs = &srs.Rewriter{Secrets: secrets}
+	s.relay.SRS, s.relay.Forward = s.srs, s.outbound
 	s.tlsReports = &tlsrpt.Recorder{
 		Dir:       filepath.Join(s.cfg.DataDir, TLSReportDir),
 		Submitter: s.cfg.Hostname,
@@ -293,8 +306,19 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	}
 	// One sending budget per account, whether it sends over SMTP or JMAP.
 	sendRate := limit.NewRate(cfg.SMTP.RecipientsPerHour, time.Hour)
+	s.sender = &delivery.Sender{
+		Directory: s.dir,
+		Intake:    countingEnqueuer{s.spool, s.metrics.accepted.WithLabelValues("inbound")},
+		Outbound:  s.outbound,
+		Forwarder: &delivery.Forwarder{SRS: s.srs, Keys: s.outbound.Keys, Resolver: s.resolver, Hostname: cfg.Hostname,
+			Logger: s.log.With("component", "forward")},
+		SendRate: sendRate,
+		Hostname: cfg.Hostname,
+		Refused:  func(reason string) { s.metrics.refused("sieve", reason) },
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
+		SRS:             s.srs,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,
 		Quota:           s.quota,
@@ -371,6 +395,8 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 	// Both directories of the tree keep Sieve scripts; another
 	// implementation would leave ManageSieve off.
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		s.jmap.Sieve = scripts
+		s.jmap.SieveMaxScriptSize, s.jmap.SieveMaxScripts = int64(cfg.ManageSieve.MaxScriptSize), cfg.ManageSieve.MaxScripts
 		s.sieve = &managesieve.Server{
 			Auth:               s.dir,
 			Scripts:            scripts,

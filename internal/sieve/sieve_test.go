@@ -443,3 +443,18 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 }
+
+func TestVacationText(t *testing.T) {
+	s, err := Compile(`require ["vacation", "date", "relational"];
+if currentdate :value "ge" "date" "2026-01-01" { vacation :days 2 :subject "Out" "Back on Monday."; }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subj, reason, ok := s.VacationText(); !ok || subj != "Out" || reason != "Back on Monday." || !s.Requires("vacation") || s.Requires("fileinto") {
+		t.Errorf("got %q %q %v", subj, reason, ok)
+	}
+	s, _ = Compile(`keep;`)
+	if _, _, ok := s.VacationText(); ok {
+		t.Error("a script without vacation has one")
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"casella/internal/directory"
 	"casella/internal/spool"
+	"casella/internal/srs"
 )
 
 // maxReturnedHeaders bounds the original header returned in a DSN.
@@ -66,8 +67,26 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	if from == "" || rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
 		return nil
 	}
+	if r.SRS != nil && srs.IsSRS(from) {
+		orig, err := r.SRS.Reverse(from)
+		if err != nil {
+			r.logger().Info("relay: no DSN for an SRS sender that does not reverse", "id", e.ID, "from", from, "err", err)
+			return nil
+		}
+		from = orig
+	}
 	rs, err := r.Directory.Resolve(ctx, from)
 	switch {
+	case errors.Is(err, directory.ErrNotLocal) && from != e.Envelope.From && r.Forward != nil:
+		// A forwarded message's DSN goes on to its original sender.
+		msg := r.dsn(e, data, rcpt, cause, time.Now(), delayed)
+		env := spool.Envelope{Recipients: []spool.Recipient{{Address: from}}, Received: time.Now()}
+		id, err := r.Forward.Enqueue(ctx, env, msg)
+		if err != nil {
+			return fmt.Errorf("bounce %s: enqueueing DSN for %s: %w", e.ID, from, err)
+		}
+		r.logger().Info("relay: DSN of a forwarded message queued for its original sender", "id", e.ID, "dsn", id, "to", from)
+		return nil
 	case errors.Is(err, directory.ErrNotLocal), errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrInvalid):
 		r.logger().Info("relay: no DSN for a sender without a local mailbox", "id", e.ID, "from", from)
 		return nil
@@ -86,6 +105,15 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	}
 	r.logger().Info("relay: DSN queued", "id", e.ID, "dsn", id, "to", from)
 	return nil
+}
+
+// FailureDSN renders the failure DSN (RFC 3464) that hostname writes
+// for recipient rcpt of e, refused for good with cause, returning the
+// header of data: what the relay sends when it gives a message up, and
+// what a Sieve reject sends after the message was accepted (RFC 5429
+// section 2.1.2).
+func FailureDSN(hostname string, e *spool.Entry, data []byte, rcpt int, cause error, now time.Time) []byte {
+	return (&Relay{Hostname: hostname}).dsn(e, data, rcpt, cause, now, false)
 }
 
 // dsn renders the multipart/report message (RFC 3464 section 2, RFC 6522)

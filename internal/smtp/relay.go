@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/spool"
+	"casella/internal/srs"
 )
 
 // DefaultRelayTimeout bounds one delivery attempt to the smarthost.
@@ -52,6 +53,11 @@ type Relay struct {
 	Bounce Enqueuer
 	// Directory finds the account of a DSN's recipient.
 	Directory Directory
+	// SRS, when set, reverses an SRS-rewritten sender (a Sieve redirect's,
+	// package srs), so the DSN goes to the original sender, through
+	// Forward when that one is in another domain.
+	SRS     *srs.Rewriter
+	Forward Enqueuer
 	// Queue is the outbound spool, read by OnPermanent for the failed
 	// message's headers.
 	Queue interface {

@@ -51,6 +51,7 @@ import (
 	"casella/internal/netaccept"
 	"casella/internal/quota"
 	"casella/internal/spool"
+	"casella/internal/srs"
 	"casella/internal/store"
 )
 
@@ -102,6 +103,9 @@ type Config struct {
 	// Outbound receives submitted mail for remote recipients; nil refuses
 	// them.
 	Outbound Enqueuer
+	// SRS, when set, reverses recipients that are SRS addresses of our
+	// domains (srs.go): bounces to mail a Sieve redirect forwarded.
+	SRS *srs.Rewriter
 	// Checks, when set, checks SPF, DKIM and DMARC of mail arriving on the
 	// MX listener.
 	Checks *mailauth.Checker

@@ -19,6 +19,7 @@ import (
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/spool"
+	"casella/internal/srs"
 	"casella/internal/store"
 )
 
@@ -155,9 +156,21 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, lookupTimeout)
 	defer cancel()
+	srsRcpt := ""
+	if s.srv.cfg.SRS != nil && srs.IsSRS(to) {
+		orig, handled, err := s.rcptSRS(ctx, to)
+		if err != nil {
+			return err
+		}
+		if handled {
+			srsRcpt, to = to, orig
+		}
+	}
 	rs, err := s.srv.cfg.Directory.Resolve(ctx, to)
 	switch {
 	case err == nil:
+	case errors.Is(err, directory.ErrNotLocal) && srsRcpt != "":
+		return s.addSRSRemote(srsRcpt, to)
 	case errors.Is(err, directory.ErrNoSuchUser):
 		return s.refuse("no_such_user", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("No such user <%s>", to)}, "rcpt", to)
 	case errors.Is(err, directory.ErrNotLocal):

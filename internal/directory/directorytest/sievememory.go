@@ -72,4 +72,17 @@ func testSieveMemory(t *testing.T, ctx context.Context, d directory.Directory) {
 	if held(a, "k", "d6", t0.Add(2*time.Hour)) {
 		t.Error("the new holder sees its record as another's")
 	}
+	if err := m.SetSieveRecord(ctx, a.ID, "failure", "main", "v1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetSieveRecord(ctx, a.ID, "failure", "main", "v2", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetSieveRecord(ctx, a.ID, "failure", "old", "v0", t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.SieveRecords(ctx, a.ID, "failure", t0)
+	if err != nil || len(got) != 1 || got["main"] != "v2" {
+		t.Errorf("records: %v %v, want the last value of the unexpired one", got, err)
+	}
 }

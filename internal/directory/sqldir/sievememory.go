@@ -51,3 +51,35 @@ func (d *Dir) SieveRecordHeld(ctx context.Context, acct store.Account, kind, key
 	}
 	return holder != owner, nil
 }
+
+// SetSieveRecord sets a record whoever held it.
+func (d *Dir) SetSieveRecord(ctx context.Context, acct store.Account, kind, key, value string, expires time.Time) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO sieve_records (account, kind, key, owner, expires) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (account, kind, key) DO UPDATE SET owner = excluded.owner, expires = excluded.expires`,
+		int64(acct), kind, key, value, expires.Unix())
+	if err != nil {
+		return fmt.Errorf("sieve %s record: %w", kind, err)
+	}
+	return nil
+}
+
+// SieveRecords returns the unexpired records of a kind.
+func (d *Dir) SieveRecords(ctx context.Context, acct store.Account, kind string, now time.Time) (map[string]string, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT key, owner FROM sieve_records WHERE account = $1 AND kind = $2 AND expires > $3", int64(acct), kind, now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("sieve %s records: %w", kind, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("sieve %s records: %w", kind, err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sieve %s records: %w", kind, err)
+	}
+	return out, nil
+}
