@@ -70,6 +70,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
 		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
 	}
+	inbound.Sender = &delivery.Sender{Directory: s.dir, Intake: s.spool, Outbound: s.outbound}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.

@@ -341,6 +341,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
 		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
+		Tokens:        tokenAuth(s.dir),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
@@ -483,4 +484,13 @@ func (s *Server) closeStores() {
 	if s.dir != nil {
 		s.dir.Close()
 	}
+}
+
+// tokenAuth returns the directory's app passwords for JMAP's bearer
+// tokens, or nil when it keeps none.
+func tokenAuth(d directory.Directory) jmap.TokenAuthenticator {
+	if t, ok := d.(directory.Tokens); ok {
+		return t
+	}
+	return nil
 }
