@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/xml"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +26,7 @@ import (
 	"casella/internal/publish"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
+	"casella/internal/tlsconf"
 	"casella/internal/tlsrpt"
 	"casella/internal/wellknown"
 )
@@ -129,38 +124,20 @@ func (e env) do(t *testing.T, method, host, path, contentType string, body []byt
 	return resp, b
 }
 
-// certFor makes a self-signed certificate for names.
-func certFor(t *testing.T, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestMTASTSFetchedByASender serves the policy over HTTPS and fetches it
 // with Casella's own sender side: the _mta-sts record that "casella dns"
 // prints announces it, and the policy names this server as MX.
 func TestMTASTSFetchedByASender(t *testing.T) {
 	cfg := testConfig()
 	h, _ := handler(t, cfg)
-	cert := certFor(t, "mta-sts."+domain)
+	// The server's own self-signed certificate, made for the policy host.
+	data := t.TempDir()
+	conf, err := tlsconf.Load("", "", data, "mta-sts."+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.TLS = conf
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
@@ -172,9 +149,12 @@ func TestMTASTSFetchedByASender(t *testing.T) {
 		}
 	}
 	dns := dnstest.Start(t, append(records, "mta-sts."+domain+". 300 IN A 127.0.0.1")...)
-	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
+	roots.AppendCertsFromPEM(pem)
 	f := &mtasts.Fetcher{Resolver: &resolver.Resolver{Servers: []string{dns.Addr}}, RootCAs: roots, Port: port}
 	p, err := f.Policy(context.Background(), domain)
 	if err != nil || p == nil {
