@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"casella/internal/config"
 	"casella/internal/directory"
 	"casella/internal/dkim"
+	"casella/internal/mtasts"
 	"casella/internal/publish"
 	"casella/internal/resolver"
 	"casella/internal/server"
@@ -41,7 +43,8 @@ func (c *cli) dnsCheck(args []string) error {
 	fs, g := c.newFlags("dns check", "DOMAIN",
 		"Look up each record \"casella dns DOMAIN\" prints, with the resolvers of [smtp] resolvers\n"+
 			"(or /etc/resolv.conf), and say per record: ok, missing, wrong (with what was found and\n"+
-			"why), or error (DNS did not answer). Exits with status 1 unless every record is ok.\n"+
+			"why), or error (DNS did not answer); then fetch the MTA-STS policy as a sender would,\n"+
+			"its certificate checked. Exits with status 1 unless everything is ok.\n"+
 			"Answers may be cached by the resolver for up to the records' TTL after a change.",
 		"casella dns check example.com", "casella dns check --resolver 127.0.0.1:53 example.com")
 	server := fs.String("resolver", "", "ask this DNS resolver (`host:port`) instead of the configured ones")
@@ -59,12 +62,19 @@ func (c *cli) dnsCheck(args []string) error {
 	}
 	checker := &publish.Checker{Resolver: r, Hostname: strings.TrimSuffix(cfg.Hostname, ".")}
 	results := checker.Check(c.ctx, recs)
+	// The policy is fetched on the HTTPS port clients are given, so that
+	// a test server on another port than 443 is checked too.
+	https, _ := publish.Preferred(publish.Endpoints(cfg), publish.HTTPS)
+	sts := &mtasts.Fetcher{Resolver: r, Port: strconv.Itoa(https.Port)}
+	results = append(results, checker.CheckPolicy(c.ctx, sts, pos[0], publish.STSPolicy(cfg)))
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tTYPE\tNAME\tDETAIL")
 	bad := 0
 	for _, res := range results {
 		typ := "A/AAAA"
-		if res.Record.RR != nil {
+		if res.Record.Kind == publish.KindPolicy {
+			typ = "HTTPS"
+		} else if res.Record.RR != nil {
 			typ = strings.Fields(res.Record.RR.Header().String())[3]
 		}
 		detail := res.Found
@@ -85,7 +95,7 @@ func (c *cli) dnsCheck(args []string) error {
 		return err
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d of %d records are not right; publish the lines \"casella dns %s\" prints, and check again once the TTL passed", bad, len(results), pos[0])
+		return fmt.Errorf("%d of %d checks are not right; fix what the lines above say (\"casella dns %s\" prints the records) and check again once the TTL passed", bad, len(results), pos[0])
 	}
 	return nil
 }
