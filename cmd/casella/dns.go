@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"casella/internal/config"
-	"casella/internal/directory"
 	"casella/internal/dkim"
 	"casella/internal/mtasts"
 	"casella/internal/publish"
@@ -141,9 +139,6 @@ func (c *cli) localDomain(cfg config.Config, domain string) bool {
 		return true
 	}
 	defer dir.Close()
-	domains, err := dir.Domains(ctx)
-	if err != nil {
-		return true
-	}
-	return slices.ContainsFunc(domains, func(d directory.Domain) bool { return d.Name == domain })
+	ok, err := dir.IsLocal(ctx, domain)
+	return ok || err != nil
 }
