@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/spool"
-	"casella/internal/tlsconf"
 )
 
 // REQUIRETLS (RFC 8689 section 4.1) is offered and taken over TLS only,
@@ -80,14 +78,7 @@ func (s *requireTLSSession) Logout() error { return nil }
 
 func startRequireTLSPeer(t *testing.T, l net.Listener, host string, offer bool) (*requireTLSPeer, *x509.Certificate) {
 	t.Helper()
-	cfg, err := tlsconf.Load("", "", t.TempDir(), host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, cert := selfSignedFor(t, host)
 	p := &requireTLSPeer{}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
 		return &requireTLSSession{p: p}, nil
@@ -169,7 +160,8 @@ func TestRelayRequireTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startSMTPPeer(t, l, mustTLS(t), false)
+	cfg, _ := selfSignedFor(t, "localhost")
+	h := startSMTPPeer(t, l, cfg, false)
 	r, _ := testRelay(h, "none")
 	e := outboundEntry("friend@remote.test")
 	e.Envelope.RequireTLS = true
@@ -187,12 +179,4 @@ func TestRelayRequireTLS(t *testing.T) {
 	if n := len(h.received()); n != 0 {
 		t.Fatalf("the smarthost received %d messages, want none", n)
 	}
-}
-
-func mustTLS(t *testing.T) *tls.Config {
-	cfg, err := tlsconf.Load("", "", t.TempDir(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
