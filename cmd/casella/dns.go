@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/miekg/dns"
+
 	"casella/internal/config"
 	"casella/internal/dkim"
 	"casella/internal/mtasts"
@@ -45,7 +47,7 @@ func (c *cli) dnsCheck(args []string) error {
 			"its certificate checked. Exits with status 1 unless everything is ok.\n"+
 			"Answers may be cached by the resolver for up to the records' TTL after a change.",
 		"casella dns check example.com", "casella dns check --resolver 127.0.0.1:53 example.com")
-	server := fs.String("resolver", "", "ask this DNS resolver (`host:port`) instead of the configured ones")
+	resolverAddr := fs.String("resolver", "", "ask this DNS resolver (`host:port`) instead of the configured ones")
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -55,8 +57,8 @@ func (c *cli) dnsCheck(args []string) error {
 		return err
 	}
 	r := &resolver.Resolver{Servers: cfg.SMTP.Resolvers}
-	if *server != "" {
-		r.Servers = []string{*server}
+	if *resolverAddr != "" {
+		r.Servers = []string{*resolverAddr}
 	}
 	checker := &publish.Checker{Resolver: r, Hostname: strings.TrimSuffix(cfg.Hostname, ".")}
 	results := checker.Check(c.ctx, recs)
@@ -103,6 +105,9 @@ func (c *cli) dnsCheck(args []string) error {
 // standard error: its records would be of no use until it is added.
 func (c *cli) records(g *globals, domain string) (config.Config, []publish.Record, error) {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if _, ok := dns.IsDomainName(domain); !ok || !strings.Contains(domain, ".") || strings.ContainsAny(domain, "/\\ ") {
+		return config.Config{}, nil, usagef("%q is not a domain name; give one like example.com", domain)
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return cfg, nil, err
