@@ -72,7 +72,7 @@ func testConfig() config.Config {
 }
 
 // handler returns the handler over a real directory with domain in it.
-func handler(t *testing.T, cfg config.Config) (*wellknown.Handler, *refusals) {
+func handler(t testing.TB, cfg config.Config) (*wellknown.Handler, *refusals) {
 	t.Helper()
 	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))
 	if err != nil {
