@@ -180,8 +180,22 @@ func TestClientSetup(t *testing.T) {
 		records = append(records, l)
 	}
 	dns := dnstest.Start(t, append(records, "mx.example.test. 300 IN A 127.0.0.1")...)
-	if out, err := runCasella(data, config, "dns", "check", "--resolver", dns.Addr, "example.test"); err != nil {
-		t.Fatalf("dns check of the printed records: %v\n%s", err, out)
+	// Every record is right; the policy, fetched as a sender would, is
+	// not: the self-signed certificate is for mx.example.test only.
+	out, err := runCasella(data, config, "dns", "check", "--resolver", dns.Addr, "example.test")
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] != "STATUS" && f[0] != "casella:" {
+			wantStatus := "ok"
+			if f[1] == "HTTPS" {
+				wantStatus = "wrong"
+			}
+			if f[0] != wantStatus {
+				t.Errorf("dns check: %s, want %s", line, wantStatus)
+			}
+		}
+	}
+	if err == nil || !strings.Contains(out, "certificate is valid for mx.example.test") {
+		t.Fatalf("dns check did not fault the policy host's certificate: %v\n%s", err, out)
 	}
 	var partial []string
 	for _, r := range records {
@@ -190,7 +204,7 @@ func TestClientSetup(t *testing.T) {
 		}
 	}
 	dns = dnstest.Start(t, append(partial, "mx.example.test. 300 IN A 127.0.0.1")...)
-	out, err := runCasella(data, config, "dns", "check", "--resolver", dns.Addr, "example.test")
+	out, err = runCasella(data, config, "dns", "check", "--resolver", dns.Addr, "example.test")
 	if err == nil || !strings.Contains(out, "missing") || !strings.Contains(out, "_dmarc.example.test") {
 		t.Fatalf("dns check without DMARC: %v\n%s", err, out)
 	}
