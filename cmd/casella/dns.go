@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/miekg/dns"
+
 	"casella/internal/config"
-	"casella/internal/directory"
 	"casella/internal/dkim"
+	"casella/internal/mtasts"
 	"casella/internal/publish"
 	"casella/internal/resolver"
 	"casella/internal/server"
@@ -41,10 +43,11 @@ func (c *cli) dnsCheck(args []string) error {
 	fs, g := c.newFlags("dns check", "DOMAIN",
 		"Look up each record \"casella dns DOMAIN\" prints, with the resolvers of [smtp] resolvers\n"+
 			"(or /etc/resolv.conf), and say per record: ok, missing, wrong (with what was found and\n"+
-			"why), or error (DNS did not answer). Exits with status 1 unless every record is ok.\n"+
+			"why), or error (DNS did not answer); then fetch the MTA-STS policy as a sender would,\n"+
+			"its certificate checked. Exits with status 1 unless everything is ok.\n"+
 			"Answers may be cached by the resolver for up to the records' TTL after a change.",
 		"casella dns check example.com", "casella dns check --resolver 127.0.0.1:53 example.com")
-	server := fs.String("resolver", "", "ask this DNS resolver (`host:port`) instead of the configured ones")
+	resolverAddr := fs.String("resolver", "", "ask this DNS resolver (`host:port`) instead of the configured ones")
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -54,17 +57,24 @@ func (c *cli) dnsCheck(args []string) error {
 		return err
 	}
 	r := &resolver.Resolver{Servers: cfg.SMTP.Resolvers}
-	if *server != "" {
-		r.Servers = []string{*server}
+	if *resolverAddr != "" {
+		r.Servers = []string{*resolverAddr}
 	}
 	checker := &publish.Checker{Resolver: r, Hostname: strings.TrimSuffix(cfg.Hostname, ".")}
 	results := checker.Check(c.ctx, recs)
+	// The policy is fetched on the HTTPS port clients are given, so that
+	// a test server on another port than 443 is checked too.
+	https, _ := publish.Preferred(publish.Endpoints(cfg), publish.HTTPS)
+	sts := &mtasts.Fetcher{Resolver: r, Port: strconv.Itoa(https.Port)}
+	results = append(results, checker.CheckPolicy(c.ctx, sts, pos[0], publish.STSPolicy(cfg)))
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tTYPE\tNAME\tDETAIL")
 	bad := 0
 	for _, res := range results {
 		typ := "A/AAAA"
-		if res.Record.RR != nil {
+		if res.Record.Kind == publish.KindPolicy {
+			typ = "HTTPS"
+		} else if res.Record.RR != nil {
 			typ = strings.Fields(res.Record.RR.Header().String())[3]
 		}
 		detail := res.Found
@@ -85,7 +95,7 @@ func (c *cli) dnsCheck(args []string) error {
 		return err
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d of %d records are not right; publish the lines \"casella dns %s\" prints, and check again once the TTL passed", bad, len(results), pos[0])
+		return fmt.Errorf("%d of %d checks are not right; fix what the lines above say (\"casella dns %s\" prints the records) and check again once the TTL passed", bad, len(results), pos[0])
 	}
 	return nil
 }
@@ -95,6 +105,9 @@ func (c *cli) dnsCheck(args []string) error {
 // standard error: its records would be of no use until it is added.
 func (c *cli) records(g *globals, domain string) (config.Config, []publish.Record, error) {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if _, ok := dns.IsDomainName(domain); !ok || !strings.Contains(domain, ".") || strings.ContainsAny(domain, "/\\ ") {
+		return config.Config{}, nil, usagef("%q is not a domain name; give one like example.com", domain)
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return cfg, nil, err
@@ -131,9 +144,6 @@ func (c *cli) localDomain(cfg config.Config, domain string) bool {
 		return true
 	}
 	defer dir.Close()
-	domains, err := dir.Domains(ctx)
-	if err != nil {
-		return true
-	}
-	return slices.ContainsFunc(domains, func(d directory.Domain) bool { return d.Name == domain })
+	ok, err := dir.IsLocal(ctx, domain)
+	return ok || err != nil
 }

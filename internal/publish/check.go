@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"github.com/miekg/dns"
 
+	"casella/internal/mtasts"
 	"casella/internal/resolver"
 )
 
@@ -35,6 +36,30 @@ type Result struct {
 type Checker struct {
 	Resolver *resolver.Resolver
 	Hostname string // the server's name, which MX, SRV and alias records lead to
+}
+
+// KindPolicy is the result of CheckPolicy: not a DNS record, the policy
+// its MTA-STS record announces.
+const KindPolicy = "policy"
+
+// CheckPolicy fetches domain's MTA-STS policy as a sender does (f, with
+// its certificate checks) and compares it with want: a policy host whose
+// certificate is not valid for mta-sts.DOMAIN, the most common mistake,
+// is Wrong like a policy that says something else.
+func (c *Checker) CheckPolicy(ctx context.Context, f *mtasts.Fetcher, domain string, want mtasts.Policy) Result {
+	res := Result{Record: Record{Kind: KindPolicy, Name: "https://mta-sts." + domain + "/.well-known/mta-sts.txt"}}
+	p, err := f.Policy(ctx, domain)
+	switch {
+	case err != nil:
+		res.Status, res.Found, res.Why = Wrong, err.Error(), "senders cannot fetch the policy"
+	case p == nil:
+		res.Status = Missing
+	case p.Mode != want.Mode || !slices.Equal(p.MX, want.MX):
+		res.Status, res.Found, res.Why = Wrong, strings.Join(p.Lines(), "; "), "another policy than this server's: "+strings.Join(want.Lines(), "; ")
+	default:
+		res.Status, res.Found = OK, strings.Join(p.Lines(), "; ")
+	}
+	return res
 }
 
 // Check checks each record.

@@ -2,6 +2,13 @@ package publish_test
 
 import (
 	"context"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,9 +16,11 @@ import (
 
 	"casella/internal/config"
 	"casella/internal/dkim"
+	"casella/internal/mtasts"
 	"casella/internal/publish"
 	"casella/internal/resolver"
 	"casella/internal/resolver/dnstest"
+	"casella/internal/tlsconf"
 )
 
 const (
@@ -182,5 +191,57 @@ func TestCheckSPFOtherTerms(t *testing.T) {
 	)...)
 	if r := check(t, srv, recs)["spf "+domain]; r.Status != publish.OK {
 		t.Errorf("SPF: %s (%s)", r.Status, r.Why)
+	}
+}
+
+// TestCheckPolicy fetches the policy as a sender does: right, served
+// with a certificate senders do not trust, and another policy.
+func TestCheckPolicy(t *testing.T) {
+	cfg := testConfig()
+	served := publish.STSPolicy(cfg)
+	data := t.TempDir()
+	conf, err := tlsconf.Load("", "", data, "mta-sts."+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, served.Text())
+	}))
+	srv.TLS = conf
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+
+	var txt []string
+	for _, r := range publish.Records(cfg, domain, nil) {
+		if r.Kind == publish.KindMTASTS {
+			txt = append(txt, r.RR.String())
+		}
+	}
+	dnsSrv := dnstest.Start(t, append(txt, "mta-sts."+domain+". 300 IN A 127.0.0.1")...)
+	r := &resolver.Resolver{Servers: []string{dnsSrv.Addr}}
+	c := &publish.Checker{Resolver: r, Hostname: host}
+	ctx := context.Background()
+
+	if res := c.CheckPolicy(ctx, &mtasts.Fetcher{Resolver: r, RootCAs: roots, Port: port}, domain, served); res.Status != publish.OK {
+		t.Errorf("served policy: %s (%s, %s)", res.Status, res.Found, res.Why)
+	}
+	if res := c.CheckPolicy(ctx, &mtasts.Fetcher{Resolver: r, RootCAs: x509.NewCertPool(), Port: port}, domain, served); res.Status != publish.Wrong || !strings.Contains(res.Found, "certificate") {
+		t.Errorf("untrusted certificate: %s (%s, %s), want wrong for the certificate", res.Status, res.Found, res.Why)
+	}
+	enforce := cfg
+	enforce.SMTP.MTASTSMode = "enforce"
+	if res := c.CheckPolicy(ctx, &mtasts.Fetcher{Resolver: r, RootCAs: roots, Port: port}, domain, publish.STSPolicy(enforce)); res.Status != publish.Wrong {
+		t.Errorf("another policy: %s (%s, %s), want wrong", res.Status, res.Found, res.Why)
+	}
+	if res := c.CheckPolicy(ctx, &mtasts.Fetcher{Resolver: r, RootCAs: roots, Port: port}, "other.test", served); res.Status != publish.Missing {
+		t.Errorf("no policy announced: %s (%s, %s), want missing", res.Status, res.Found, res.Why)
 	}
 }

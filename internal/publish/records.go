@@ -41,7 +41,10 @@ type Record struct {
 
 // Value returns the record's data in zone file syntax.
 func (r Record) Value() string {
-	if r.RR == nil {
+	switch {
+	case r.Kind == KindPolicy:
+		return "this server's policy, over HTTPS with a certificate valid for the name"
+	case r.RR == nil:
 		return "A/AAAA: the server's public addresses"
 	}
 	return strings.TrimPrefix(r.RR.String(), r.RR.Header().String())

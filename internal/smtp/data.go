@@ -88,7 +88,7 @@ func (s *session) Data(r io.Reader) error {
 		if len(q.rcpts) == 0 {
 			continue
 		}
-		env := spool.Envelope{From: s.from, Recipients: q.rcpts, Received: now, Auth: auth}
+		env := spool.Envelope{From: s.from, Recipients: q.rcpts, Received: now, Auth: auth, RequireTLS: s.requireTLS}
 		id, err := s.enqueue(q.to, env, msg)
 		if err != nil {
 			if len(ids) == 0 {

@@ -105,6 +105,19 @@ func errRoute(code int, status gosmtp.EnhancedCode, format string, args ...any) 
 // a null MX or a domain that does not exist returns an *SMTPError with a
 // 5xx code; anything else is temporary.
 func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (string, error) {
+	return d.deliver(ctx, from, to, data, false)
+}
+
+// DeliverRequireTLS delivers a message sent with REQUIRETLS (RFC 8689
+// section 5): only to an exchanger whose name DNSSEC or an MTA-STS policy
+// (in testing mode too) vouches for, over TLS verified by DANE or by its
+// certificate for that name, and which takes REQUIRETLS in turn. When no
+// exchanger can, the failure is permanent (5.7.30), not retried.
+func (d *Direct) DeliverRequireTLS(ctx context.Context, from, to string, data []byte) (string, error) {
+	return d.deliver(ctx, from, to, data, true)
+}
+
+func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) (string, error) {
 	at := strings.LastIndexByte(to, '@')
 	if at < 0 {
 		return "", errRoute(550, gosmtp.EnhancedCode{5, 1, 3}, "recipient %q has no domain", to)
@@ -135,7 +148,9 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 	}
 	defer release()
 
-	var last error
+	// tlsErr is the last exchanger refused for REQUIRETLS's conditions,
+	// last the last other failure.
+	var last, tlsErr error
 	for _, host := range hosts {
 		if enforce && !sts.Matches(host) {
 			last = fmt.Errorf("exchanger %s is not one the MTA-STS policy of %s names", host, domain)
@@ -146,15 +161,19 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 			last = fmt.Errorf("exchanger %s: %w", host, err)
 			continue
 		}
-		pol, err := d.policy(ctx, host, authentic && addrs.Authentic, sts)
+		pol, err := d.policy(ctx, host, authentic && addrs.Authentic, sts, requireTLS)
 		if err != nil {
 			last = err
+			continue
+		}
+		if requireTLS && pol.config == nil {
+			tlsErr = errRequireTLS("neither DNSSEC nor an MTA-STS policy vouches for exchanger %s", host)
 			continue
 		}
 		pol.domain = domain
 		for _, a := range addrs.Records {
 			addr := net.JoinHostPort(a.String(), d.port())
-			err := d.send(ctx, host, addr, from, to, data, pol)
+			err := d.send(ctx, host, addr, from, to, data, pol, requireTLS)
 			if err == nil {
 				return host, nil
 			}
@@ -167,13 +186,21 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 			d.logger().Debug("direct: exchanger failed, trying the next", "domain", domain, "host", host, "addr", addr, "err", err)
 		}
 	}
+	if last == nil && tlsErr != nil {
+		// Every exchanger failed REQUIRETLS's conditions, which
+		// retrying will not change.
+		return "", tlsErr
+	}
 	return "", last
 }
 
 // policy returns how to use TLS with host. DANE applies when the MX and
 // address lookups were authentic and the host has usable TLSA records; it
-// takes precedence over MTA-STS (RFC 8461 section 2).
-func (d *Direct) policy(ctx context.Context, host string, authentic bool, sts *mtasts.Policy) (tlsPolicy, error) {
+// takes precedence over MTA-STS (RFC 8461 section 2). For a REQUIRETLS
+// message, an MTA-STS policy in testing mode that names host is enforced,
+// and an authentic host without TLSA records is verified by its
+// certificate (RFC 8689 section 5).
+func (d *Direct) policy(ctx context.Context, host string, authentic bool, sts *mtasts.Policy, requireTLS bool) (tlsPolicy, error) {
 	if authentic {
 		res, err := d.Resolver.TLSA(ctx, "_25._tcp."+host)
 		switch {
@@ -192,9 +219,13 @@ func (d *Direct) policy(ctx context.Context, host string, authentic bool, sts *m
 			}
 		}
 	}
-	if sts != nil && sts.Mode == mtasts.Enforce {
+	if sts != nil && (sts.Mode == mtasts.Enforce || requireTLS && sts.Mode == mtasts.Testing && sts.Matches(host)) {
 		return tlsPolicy{name: "mta-sts", config: &tls.Config{ServerName: host, RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12},
 			kind: tlsrpt.PolicySTS, text: sts.Lines()}, nil
+	}
+	if requireTLS && authentic {
+		return tlsPolicy{name: "dnssec", config: &tls.Config{ServerName: host, RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12},
+			kind: tlsrpt.PolicyNone}, nil
 	}
 	return tlsPolicy{name: "opportunistic", kind: tlsrpt.PolicyNone}, nil
 }
@@ -241,12 +272,12 @@ func (d *Direct) exchangers(ctx context.Context, domain string) ([]string, bool,
 
 // send runs one transaction with the exchanger at addr, on an idle
 // connection when there is one.
-func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte, pol tlsPolicy) error {
+func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte, pol tlsPolicy, requireTLS bool) error {
 	// A connection verified for one exchanger name under one policy serves
 	// only the same again.
 	key := addr + " " + host + " " + pol.name
 	if s, ok := d.takeIdle(key); ok {
-		err := s.transact(ctx, from, to, data)
+		err := s.transact(ctx, from, to, data, requireTLS)
 		var se *gosmtp.SMTPError
 		if err == nil || errors.As(err, &se) {
 			d.finish(key, s, err)
@@ -259,7 +290,7 @@ func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []b
 	if err != nil {
 		return err
 	}
-	err = s.transact(ctx, from, to, data)
+	err = s.transact(ctx, from, to, data, requireTLS)
 	d.finish(key, s, err)
 	if err == nil {
 		d.logger().Info("direct: delivered", "rcpt", to, "host", host, "addr", addr, "tls", s.tls, "policy", pol.name)
@@ -268,10 +299,10 @@ func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []b
 }
 
 // transact runs one transaction; cancelling ctx interrupts it.
-func (s *mxConn) transact(ctx context.Context, from, to string, data []byte) error {
+func (s *mxConn) transact(ctx context.Context, from, to string, data []byte, requireTLS bool) error {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
-	return transact(s.c, from, to, data)
+	return transact(s.c, from, to, data, requireTLS)
 }
 
 // dial connects to an exchanger with STARTTLS (RFC 3207). Under a policy

@@ -30,6 +30,14 @@ import (
 // host, and returns it with the certificate.
 func certPeer(t *testing.T, l net.Listener, host string) (*smarthost, *x509.Certificate) {
 	t.Helper()
+	cfg, cert := selfSignedFor(t, host)
+	return startSMTPPeer(t, l, cfg, false), cert
+}
+
+// selfSignedFor returns a server TLS configuration with a self-signed
+// certificate for host, and the certificate.
+func selfSignedFor(t *testing.T, host string) (*tls.Config, *x509.Certificate) {
+	t.Helper()
 	cfg, err := tlsconf.Load("", "", t.TempDir(), host)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,7 @@ func certPeer(t *testing.T, l net.Listener, host string) (*smarthost, *x509.Cert
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startSMTPPeer(t, l, cfg, false), cert
+	return cfg, cert
 }
 
 func spkiSHA256(c *x509.Certificate) string {

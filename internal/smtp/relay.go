@@ -83,9 +83,12 @@ func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	to := e.Envelope.Recipients[rcpt].Address
 	via := r.Smarthost
 	var err error
-	if r.Smarthost != "" {
-		err = r.deliver(ctx, e.Envelope.From, to, data)
-	} else {
+	switch {
+	case r.Smarthost != "":
+		err = r.deliver(ctx, e.Envelope.From, to, data, e.Envelope.RequireTLS)
+	case e.Envelope.RequireTLS:
+		via, err = r.Direct.DeliverRequireTLS(ctx, e.Envelope.From, to, data)
+	default:
 		via, err = r.Direct.Deliver(ctx, e.Envelope.From, to, data)
 	}
 	log := r.logger().With("id", e.ID, "rcpt", to, "via", via)
@@ -105,8 +108,12 @@ func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	}
 }
 
-// deliver runs one SMTP transaction with the smarthost.
-func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error {
+// deliver runs one SMTP transaction with the smarthost; with requireTLS
+// (RFC 8689) only over TLS, whose certificate is always verified here.
+func (r *Relay) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) error {
+	if requireTLS && r.TLSMode == "none" {
+		return errRequireTLS("the smarthost is reached without TLS (smarthost_tls = \"none\")")
+	}
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = DefaultRelayTimeout
@@ -149,7 +156,7 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error
 			return fmt.Errorf("AUTH: %w", err)
 		}
 	}
-	if err := transact(c, from, to, data); err != nil {
+	if err := transact(c, from, to, data, requireTLS); err != nil {
 		return err
 	}
 	// The message is accepted; a failing QUIT changes nothing.
@@ -158,8 +165,12 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte) error
 }
 
 // transact sends one message to one recipient on an open session.
-func transact(c *gosmtp.Client, from, to string, data []byte) error {
-	opts := &gosmtp.MailOptions{Size: int64(len(data)), UTF8: !isASCII(from) || !isASCII(to)}
+func transact(c *gosmtp.Client, from, to string, data []byte, requireTLS bool) error {
+	opts := &gosmtp.MailOptions{Size: int64(len(data)), UTF8: !isASCII(from) || !isASCII(to), RequireTLS: requireTLS}
+	// RFC 8689 section 5: the next hop must take REQUIRETLS in turn.
+	if ok, _ := c.Extension("REQUIRETLS"); requireTLS && !ok {
+		return errRequireTLS("the next hop does not support it")
+	}
 	if err := c.Mail(from, opts); err != nil {
 		return fmt.Errorf("MAIL FROM: %w", err)
 	}
@@ -178,6 +189,13 @@ func transact(c *gosmtp.Client, from, to string, data []byte) error {
 		return fmt.Errorf("end of data: %w", err)
 	}
 	return nil
+}
+
+// errRequireTLS is the permanent failure of a message sent with
+// REQUIRETLS that cannot go on as RFC 8689 section 5 asks; its DSN says
+// 5.7.30 (section 6).
+func errRequireTLS(format string, args ...any) error {
+	return errRoute(550, gosmtp.EnhancedCode{5, 7, 30}, "REQUIRETLS: "+format, args...)
 }
 
 func (r *Relay) tlsConfig() *tls.Config {

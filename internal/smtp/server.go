@@ -259,6 +259,7 @@ func (s *Server) serveConn(r role, c net.Conn) {
 	gs.ReadTimeout = s.cfg.CommandTimeout
 	gs.WriteTimeout = s.cfg.CommandTimeout
 	gs.EnableSMTPUTF8 = true
+	gs.EnableREQUIRETLS = true // advertised over TLS only (RFC 8689 section 4.1)
 	gs.ErrorLog = errorLog{s.log}
 	gs.Debug = g
 	// The session refuses AUTH itself before TLS, with the RFC 4954

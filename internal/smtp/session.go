@@ -91,6 +91,9 @@ type session struct {
 	remote []spool.Recipient // submitted to other domains, to Outbound
 	rcpts  []string          // accepted RCPT addresses, in order
 	quotas map[int64]int64   // quota of each local account with one
+
+	// requireTLS is MAIL FROM's REQUIRETLS (RFC 8689), for the envelope.
+	requireTLS bool
 }
 
 // Reset discards the current transaction (RSET, new EHLO, end of DATA).
@@ -104,7 +107,7 @@ func (s *session) Reset() {
 		s.goodbye(s.refuse("bad_helo", errBadHello, "err", err))
 		return
 	}
-	s.from, s.utf8 = "", false
+	s.from, s.utf8, s.requireTLS = "", false, false
 	s.local, s.remote, s.rcpts, s.quotas = nil, nil, nil, nil
 }
 
@@ -136,9 +139,17 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if s.role == roleMX && !s.srv.cfg.MessageRate.Allow(s.remoteIP()) {
 		return s.refuse("rate", errRateLimited, "from", from)
 	}
-	s.from, s.utf8 = from, utf8Mode
+	// RFC 8689 section 4.1: REQUIRETLS is advertised, and taken, only
+	// over TLS.
+	requireTLS := opts != nil && opts.RequireTLS
+	if _, isTLS := s.conn.TLSConnectionState(); requireTLS && !isTLS {
+		return s.refuse("requiretls_without_tls", errRequireTLSPlain, "from", from)
+	}
+	s.from, s.utf8, s.requireTLS = from, utf8Mode, requireTLS
 	return nil
 }
+
+var errRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session; use STARTTLS first"}
 
 // Rcpt adds a recipient (RFC 5321 section 4.1.1.3) after resolving it.
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {

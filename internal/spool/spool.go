@@ -94,6 +94,10 @@ type Envelope struct {
 	// that its sender may still take it back (Unsend): JMAP's sendAt and
 	// undo (RFC 8621 section 7), SMTP's FUTURERELEASE (RFC 4865).
 	HoldUntil time.Time `json:"holdUntil,omitzero"`
+	// RequireTLS is the sender's REQUIRETLS (RFC 8689): the message
+	// leaves only over TLS verified by DANE or MTA-STS, to a server
+	// that takes REQUIRETLS in turn.
+	RequireTLS bool `json:"requireTLS,omitempty"`
 }
 
 // due returns when the entry became due for delivery: when intake

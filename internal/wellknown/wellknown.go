@@ -25,17 +25,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 
 	"casella/internal/config"
-	"casella/internal/directory"
 	"casella/internal/publish"
 )
 
 // Directory says which domains are local.
 type Directory interface {
-	Domains(ctx context.Context) ([]directory.Domain, error)
+	IsLocal(ctx context.Context, domain string) (bool, error)
 }
 
 // Handler routes the requests of this package and passes the rest to
@@ -106,13 +104,13 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 // local reports whether domain is a local domain; an error of the
 // directory is answered 503 and false returned.
 func (h *Handler) local(w http.ResponseWriter, r *http.Request, domain string) bool {
-	domains, err := h.Directory.Domains(r.Context())
+	ok, err := h.Directory.IsLocal(r.Context(), domain)
 	if err != nil {
 		h.Log.Warn("well-known: the directory cannot say which domains are local", "err", err)
 		http.Error(w, "The directory is unavailable; try again later.", http.StatusServiceUnavailable)
 		return false
 	}
-	if !slices.ContainsFunc(domains, func(d directory.Domain) bool { return strings.EqualFold(d.Name, domain) }) {
+	if !ok {
 		h.refuse(w, r, http.StatusNotFound, "unknown-domain", "No mail domain "+domain+" here.")
 		return false
 	}

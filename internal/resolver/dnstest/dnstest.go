@@ -121,15 +121,29 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		return
 	}
 	exists := false
-	for _, rr := range s.records {
-		h := rr.Header()
-		if strings.ToLower(h.Name) != name {
-			continue
+	qtype := q.Question[0].Qtype
+	// A CNAME is followed, as a recursive resolver does (RFC 1034
+	// section 4.3.2), a few links at most.
+	owner := name
+	for range 8 {
+		next := ""
+		for _, rr := range s.records {
+			h := rr.Header()
+			if strings.ToLower(h.Name) != owner {
+				continue
+			}
+			exists = true
+			if h.Rrtype == qtype || h.Rrtype == dns.TypeCNAME {
+				m.Answer = append(m.Answer, rr)
+			}
+			if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+				next = strings.ToLower(c.Target)
+			}
 		}
-		exists = true
-		if h.Rrtype == q.Question[0].Qtype || h.Rrtype == dns.TypeCNAME {
-			m.Answer = append(m.Answer, rr)
+		if next == "" {
+			break
 		}
+		owner = next
 	}
 	if !exists {
 		m.Rcode = dns.RcodeNameError
