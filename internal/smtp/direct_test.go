@@ -274,6 +274,38 @@ func TestRelayDelayNotice(t *testing.T) {
 	}
 }
 
+// A message given up at the end of the queue's lifetime is returned with
+// Status 4.4.7 (RFC 3463 section 3.5, delivery time expired), and the
+// last attempt's reply as its Diagnostic-Code; a 5xx reply keeps its own
+// status.
+func TestRelayExpiredDSN(t *testing.T) {
+	bounces := &recorder{}
+	r := &Relay{Hostname: "mx.example.test", Lifetime: 120 * time.Hour, Logger: discardLogger(), Bounce: bounces, Directory: newTestDirectory()}
+	e := outboundEntry("friend@remote.test")
+	last := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	expired := fmt.Errorf("gave up: %w, %w: %w", spool.ErrExpired, spool.ErrPermanent, last)
+	refused := fmt.Errorf("%w: %w", spool.ErrPermanent, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	for _, cause := range []error{expired, refused} {
+		if err := r.notify(context.Background(), e, []byte(testMsg), 0, cause, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := bounces.all()
+	if len(msgs) != 2 {
+		t.Fatalf("%d DSNs", len(msgs))
+	}
+	for i, want := range [][]string{
+		{"Action: failed", "Status: 4.4.7", "Diagnostic-Code: smtp; 451 greylisted"},
+		{"Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp; 550 no such user"},
+	} {
+		for _, w := range want {
+			if !bytes.Contains(msgs[i].data, []byte(w)) {
+				t.Errorf("DSN %d lacks %q:\n%s", i, w, msgs[i].data)
+			}
+		}
+	}
+}
+
 // A client on a blocklist gets 554 at EHLO and can send nothing; one the
 // list does not name, or any client while the list is down, gets in.
 func TestBlocklist(t *testing.T) {
