@@ -24,20 +24,7 @@ import (
 // text must show, and opening the message must mark it seen in the store.
 // Then a message written in the page is sent to the account itself.
 func TestWebmailHostileHTML(t *testing.T) {
-	need(t, "node")
-	chromium := "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; .ci/run should have installed it")
-		}
-		t.Skip("chromium is not installed")
-	}
-	if _, err := os.Stat(filepath.Join("webmail", "node_modules", "playwright-core")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("playwright-core is not installed; .ci/run should run npm ci in e2e/webmail")
-		}
-		t.Skip("playwright-core is not installed: run npm ci in e2e/webmail")
-	}
+	needWebmail(t)
 	var hits atomic.Int64
 	tracker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -59,17 +46,6 @@ func TestWebmailHostileHTML(t *testing.T) {
 	base := "http://" + s.addr("http")
 	waitFor(t, 30*time.Second, "the message in the inbox", func() bool { return len(accountEmails(t, base, user, pass)) == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "read.mjs", base, user, pass, "hostile html")
-	cmd.Dir = "webmail"
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	b, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node read.mjs: %v\n%s\n%s", err, b, stderr.Bytes())
-	}
 	var out struct {
 		Foreign       []string `json:"foreign"`
 		ConsoleErrors []string `json:"consoleErrors"`
@@ -83,9 +59,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 		Selected      string   `json:"selected"`
 		AfterSend     string   `json:"afterSend"`
 	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("output of read.mjs: %v\n%s", err, b)
-	}
+	webmailScript(t, &out, "read.mjs", base, user, pass, "hostile html")
 	t.Logf("browser: %+v", out)
 	if !out.UnreadBefore || out.InboxCount != "1" {
 		t.Errorf("before opening: unread %v, inbox count %q", out.UnreadBefore, out.InboxCount)
@@ -123,6 +97,56 @@ func TestWebmailHostileHTML(t *testing.T) {
 		case e.Subject != "hostile html" && e.Subject != "sent from webmail":
 			t.Errorf("unexpected message: %+v", e)
 		}
+	}
+}
+
+// needWebmail skips the test where chromium or playwright-core is missing,
+// and fails it on CI, where .ci/run installs both.
+func needWebmail(t *testing.T) {
+	t.Helper()
+	need(t, "node")
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed; .ci/run should have installed it")
+		}
+		t.Skip("chromium is not installed")
+	}
+	if _, err := os.Stat(filepath.Join("webmail", "node_modules", "playwright-core")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("playwright-core is not installed; .ci/run should run npm ci in e2e/webmail")
+		}
+		t.Skip("playwright-core is not installed: run npm ci in e2e/webmail")
+	}
+}
+
+const chromium = "/usr/bin/chromium"
+
+// webmailScript runs a scenario of e2e/webmail in node and decodes the JSON
+// it prints into out; a scenario that threw prints its error, which fails
+// the test after out was logged.
+func webmailScript(t *testing.T, out any, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = "webmail"
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s\n%s", script, err, b, stderr.Bytes())
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("output of %s: %v\n%s", script, err, b)
+	}
+	var failed struct {
+		Error      string   `json:"error"`
+		PageErrors []string `json:"pageErrors"`
+	}
+	json.Unmarshal(b, &failed)
+	if failed.Error != "" || len(failed.PageErrors) > 0 {
+		t.Fatalf("%s: %s\npage errors: %q\noutput: %s", script, failed.Error, failed.PageErrors, b)
 	}
 }
 
@@ -193,5 +217,88 @@ func jmapDo(t *testing.T, method, url, user, pass string, body, out any) {
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("%s %s: %v %s", method, url, err, b)
+	}
+}
+
+// placed is where a message is, as a scenario reports it from the server.
+type placed struct {
+	Boxes    []string `json:"boxes"`
+	Keywords []string `json:"keywords"`
+}
+
+func (p placed) String() string {
+	return strings.Join(p.Boxes, ",") + " " + strings.Join(p.Keywords, ",")
+}
+
+// TestWebmailActing signs in, receives a message over SMTP and a flag set
+// by another JMAP client while the page is open (JMAP push), then reads,
+// flags, moves, archives, deletes, marks as junk, selects a range and
+// drags to a folder, undoing twice; the server must agree at every step.
+func TestWebmailActing(t *testing.T) {
+	needWebmail(t)
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "alice@example.test", "alice-password-1"
+	setupAccount(t, s, user, pass)
+	var job pyJob
+	job.Port = s.port("smtp")
+	for i := 1; i <= 5; i++ {
+		job.Messages = append(job.Messages, pyMessage{From: "sender@remote.test", To: []string{user},
+			Data: b64(fmt.Appendf(nil, "From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: seed %d\r\nMessage-ID: <seed%d@e2e.test>\r\nDate: %s\r\n\r\nseed\r\n",
+				user, i, i, time.Now().Add(time.Duration(i)*time.Second).UTC().Format(time.RFC1123Z)))})
+	}
+	smtplibSend(t, job)
+	base := "http://" + s.addr("http")
+	waitFor(t, 30*time.Second, "the seed messages", func() bool { return len(accountEmails(t, base, user, pass)) == 5 })
+
+	var out struct {
+		RowsAtStart      int               `json:"rowsAtStart"`
+		LiveMs           int               `json:"liveMs"`
+		LiveUnread       bool              `json:"liveUnread"`
+		ElsewhereMs      int               `json:"elsewhereMs"`
+		AfterKeys        placed            `json:"afterKeys"`
+		AfterMove        placed            `json:"afterMove"`
+		AfterUndo        placed            `json:"afterUndo"`
+		Deleted          placed            `json:"deleted"`
+		Archived         placed            `json:"archived"`
+		Junked           placed            `json:"junked"`
+		Selected         int               `json:"selected"`
+		AfterMultiDelete map[string]string `json:"afterMultiDelete"`
+		AfterMultiUndo   map[string]string `json:"afterMultiUndo"`
+		Dragged          placed            `json:"dragged"`
+		HelpKeys         int               `json:"helpKeys"`
+	}
+	webmailScript(t, &out, "act.mjs", base, s.port("smtp"), user, pass)
+	t.Logf("browser: %+v", out)
+	t.Logf("SMTP delivery shown in %d ms, a change by another client in %d ms", out.LiveMs, out.ElsewhereMs)
+	check := func(what string, got placed, want string) {
+		t.Helper()
+		if got.String() != want {
+			t.Errorf("%s: the server has %q, want %q", what, got, want)
+		}
+	}
+	if out.RowsAtStart != 5 || !out.LiveUnread {
+		t.Errorf("rows at start %d, live message unread %v", out.RowsAtStart, out.LiveUnread)
+	}
+	check("after s and u", out.AfterKeys, "inbox $flagged")
+	check("after moving to Archive", out.AfterMove, "archive $flagged")
+	check("after undo", out.AfterUndo, "inbox $flagged")
+	check("after #", out.Deleted, "trash $seen")
+	check("after e", out.Archived, "archive $seen")
+	check("after Junk", out.Junked, "junk $junk,$seen")
+	check("after dragging to Archive", out.Dragged, "archive ")
+	// seed 2..4 left the inbox above; "seed 5" shift-click "seed 1" spans
+	// the two rows between which nothing else is left.
+	if out.Selected != 2 {
+		t.Errorf("shift-click selected %d rows, want 2", out.Selected)
+	}
+	if out.AfterMultiDelete["seed 5"] != "trash" || out.AfterMultiDelete["seed 1"] != "trash" || out.AfterMultiDelete["live one"] != "inbox" {
+		t.Errorf("after deleting the selection: %v", out.AfterMultiDelete)
+	}
+	if out.AfterMultiUndo["seed 5"] != "inbox" || out.AfterMultiUndo["seed 1"] != "inbox" {
+		t.Errorf("after z: %v", out.AfterMultiUndo)
+	}
+	if out.HelpKeys < 11 {
+		t.Errorf("the help lists %d keys", out.HelpKeys)
 	}
 }

@@ -21,17 +21,18 @@ try {
   const origin = new URL(base).origin;
   page.on("request", (r) => {
     const u = r.url();
-    if (!u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("about:")) out.foreign.push(u);
+    if (!u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("about:")) out.foreign.push(u + " from " + r.frame().url() + " " + r.resourceType() + " after " + (out.step ?? "start"));
   });
   page.on("console", (m) => { if (m.type() === "error") out.consoleErrors.push(m.text()); });
   await page.goto(base + "/");
   await page.fill("#user", user);
   await page.fill("#password", password);
   await page.click("button[type=submit]");
-  const item = page.locator(".list li", { hasText: subject });
+  const item = page.locator(".row", { hasText: subject });
   await item.waitFor({ timeout: 30000 });
   out.unreadBefore = await item.evaluate((el) => el.classList.contains("unread"));
   out.inboxCount = await page.locator(".boxes li.sel .n").textContent();
+  out.step = "click";
   await item.click();
   const frame = page.frameLocator(".msg iframe");
   await frame.locator("body").waitFor({ state: "attached", timeout: 30000 });
@@ -40,22 +41,24 @@ try {
   out.linkTarget = await frame.locator("a").first().getAttribute("target");
   out.linkRel = await frame.locator("a").first().getAttribute("rel");
   // Marked seen: the item loses its unread style once Email/set answered.
-  await page.locator(".list li.unread", { hasText: subject }).waitFor({ state: "detached", timeout: 30000 });
+  await page.locator(".row.unread", { hasText: subject }).waitFor({ state: "detached", timeout: 30000 });
   // The frame's load event comes after its images were fetched or refused.
   const mail = await (await page.locator(".msg iframe").elementHandle())?.contentFrame();
   if (!mail) throw new Error("no srcdoc frame");
   await mail.waitForLoadState("load");
   out.title = await page.title();
+  out.step = "k";
   await page.keyboard.press("k");
-  out.selected = await page.locator(".list li.sel .s").textContent();
+  out.selected = await page.locator(".row.sel .s").textContent();
   // Write to the account itself and send through EmailSubmission.
+  out.step = "c";
   await page.keyboard.press("c");
   await page.fill("#to", user);
   await page.fill("#subject", "sent from webmail");
   await page.fill("#body", "Written in the browser.");
   await page.click(".compose button[type=submit]");
-  await page.locator(".notice, nav .err").first().waitFor({ timeout: 30000 });
-  out.afterSend = await page.locator(".notice, nav .err").first().textContent();
+  await page.locator(".toast span, .app > .err").first().waitFor({ timeout: 30000 });
+  out.afterSend = await page.locator(".toast span, .app > .err").first().textContent();
 } finally {
   await ctx.close();
   rmSync(profile, { recursive: true, force: true });

@@ -1,239 +1,211 @@
-import { signal, computed } from "@preact/signals";
-import { useEffect } from "preact/hooks";
-import { AuthError, Client, type Email, type EmailSummary, type Mailbox } from "./jmap";
-import { frameDocument } from "./html";
-import { lang, t } from "./i18n";
-
-const pageSize = 50;
-
-const client = signal<Client | null>(null);
-const error = signal("");
-const mailboxes = signal<Mailbox[]>([]);
-const mailboxId = signal<string | null>(null);
-const emails = signal<EmailSummary[]>([]);
-const total = signal(0);
-const selected = signal<string | null>(null);
-const open = signal<Email | null>(null);
-const composing = signal(false);
-const notice = signal("");
-const selectedIndex = computed(() => emails.value.findIndex((e) => e.id === selected.value));
-
-const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
-
-function fail(err: unknown): void {
-  error.value = t.failed + (err instanceof Error ? err.message : String(err));
-}
-
-async function signIn(user: string, password: string): Promise<void> {
-  const c = new Client(user, password);
-  try {
-    await c.connect();
-  } catch (err) {
-    error.value = err instanceof AuthError ? t.badLogin : t.failed + String(err);
-    return;
-  }
-  error.value = "";
-  client.value = c;
-  await refreshMailboxes();
-  const inbox = mailboxes.value.find((m) => m.role === "inbox") ?? mailboxes.value[0];
-  if (inbox) await selectMailbox(inbox.id);
-}
-
-async function refreshMailboxes(): Promise<void> {
-  const c = client.value;
-  if (!c) return;
-  try {
-    mailboxes.value = await c.mailboxes();
-  } catch (err) {
-    fail(err);
-  }
-}
-
-async function selectMailbox(id: string): Promise<void> {
-  const c = client.value;
-  if (!c) return;
-  mailboxId.value = id;
-  emails.value = [];
-  selected.value = null;
-  open.value = null;
-  try {
-    const p = await c.page(id, 0, pageSize);
-    total.value = p.total;
-    emails.value = p.emails;
-  } catch (err) {
-    fail(err);
-  }
-}
-
-async function loadMore(): Promise<void> {
-  const c = client.value;
-  const id = mailboxId.value;
-  if (!c || !id) return;
-  try {
-    const p = await c.page(id, emails.value.length, pageSize);
-    total.value = p.total;
-    emails.value = [...emails.value, ...p.emails];
-  } catch (err) {
-    fail(err);
-  }
-}
-
-async function openEmail(id: string): Promise<void> {
-  const c = client.value;
-  if (!c) return;
-  selected.value = id;
-  try {
-    const e = await c.email(id);
-    if (selected.value !== id) return;
-    open.value = e;
-    if (e && !e.keywords["$seen"]) {
-      await c.markSeen(id);
-      emails.value = emails.value.map((m) => (m.id === id ? { ...m, keywords: { ...m.keywords, $seen: true } } : m));
-      await refreshMailboxes();
-    }
-  } catch (err) {
-    fail(err);
-  }
-}
-
-function move(delta: number): void {
-  const next = emails.value[selectedIndex.value + delta] ?? (selectedIndex.value < 0 ? emails.value[0] : undefined);
-  if (next) void openEmail(next.id);
-}
-
-async function send(form: HTMLFormElement): Promise<void> {
-  const c = client.value;
-  if (!c) return;
-  const f = new FormData(form);
-  const to = String(f.get("to") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
-  try {
-    await c.send(mailboxes.value, to, String(f.get("subject") ?? ""), String(f.get("body") ?? ""));
-  } catch (err) {
-    fail(err);
-    return;
-  }
-  error.value = "";
-  composing.value = false;
-  notice.value = t.sent;
-  await refreshMailboxes();
-}
-
-function Compose() {
-  const submit = (ev: Event) => {
-    ev.preventDefault();
-    void send(ev.currentTarget as HTMLFormElement);
-  };
-  return (
-    <form class="compose" onSubmit={submit}>
-      <label for="to">{t.to}</label>
-      <input id="to" name="to" type="text" autocomplete="email" required />
-      <label for="subject">{t.subject}</label>
-      <input id="subject" name="subject" type="text" />
-      <textarea id="body" name="body" rows={16} aria-label={t.write} />
-      <div>
-        <button type="submit">{t.send}</button>{" "}
-        <button type="button" onClick={() => { composing.value = false; }}>{t.cancel}</button>
-      </div>
-    </form>
-  );
-}
+import { useEffect, useRef } from "preact/hooks";
+import { Actions, MovePicker } from "./actions";
+import { Compose, composing, startCompose, type Kind } from "./compose";
+import { t } from "./i18n";
+import { dragType, List } from "./list";
+import { Reader } from "./reader";
+import { parseSearch } from "./search";
+import { Settings } from "./settings";
+import {
+  client, cursor, cursorId, error, filter, mailboxes, moveTo, moveToRole, open, openAt, overlay, roleBox, searching, show,
+  signIn, step, toast, toggle, toggleSelect, undoLast, unavailable,
+} from "./state";
+import { storeDown, troubles, watchStatus } from "./status";
 
 function Login() {
+  const tr = t.value;
   const submit = (ev: Event) => {
     ev.preventDefault();
     const f = new FormData(ev.currentTarget as HTMLFormElement);
     void signIn(String(f.get("user") ?? ""), String(f.get("password") ?? ""));
   };
   return (
-    <form class="login" onSubmit={submit}>
-      <h1>{t.title}</h1>
-      <label for="user">{t.address}</label>
-      <input id="user" name="user" type="email" autocomplete="username" required />
-      <label for="password">{t.password}</label>
-      <input id="password" name="password" type="password" autocomplete="current-password" required />
-      <button type="submit">{t.signIn}</button>
-      {error.value && <p class="err" role="alert">{error.value}</p>}
-    </form>
+    <main>
+      <Banner />
+      <form class="login" onSubmit={submit}>
+        <h1>{tr.title}</h1>
+        <label for="user">{tr.address}</label>
+        <input id="user" name="user" type="email" autocomplete="username" required />
+        <label for="password">{tr.password}</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required />
+        <button type="submit">{tr.signIn}</button>
+        {error.value && <p class="err" role="alert">{error.value}</p>}
+      </form>
+    </main>
+  );
+}
+
+// Banner tells the user, in plain words, what the server's trouble means
+// for their mail.
+function Banner() {
+  const list = troubles.value;
+  if (list.length === 0) return null;
+  const tr = t.value;
+  return (
+    <div class="banner" role="alert">
+      {list.map((k) => <p key={k}>{tr[k]}</p>)}
+    </div>
   );
 }
 
 function Mailboxes() {
+  const tr = t.value;
+  const down = storeDown.value && unavailable.value;
   return (
-    <ul class="boxes" aria-label={t.mailboxes}>
+    <ul class="boxes" aria-label={tr.mailboxes}>
       {mailboxes.value.map((m) => (
-        <li key={m.id} class={m.id === mailboxId.value ? "sel" : ""} onClick={() => void selectMailbox(m.id)}>
-          {m.name}
-          {m.unreadEmails > 0 && <span class="n">{m.unreadEmails}</span>}
+        <li key={m.id} class={m.id === filter.value.inMailbox && !searching.value ? "sel" : ""}
+          onDragOver={(ev) => { if (ev.dataTransfer?.types.includes(dragType)) { ev.preventDefault(); ev.currentTarget.classList.add("over"); } }}
+          onDragLeave={(ev) => ev.currentTarget.classList.remove("over")}
+          onDrop={(ev) => {
+            ev.preventDefault();
+            ev.currentTarget.classList.remove("over");
+            const ids = JSON.parse(ev.dataTransfer?.getData(dragType) || "[]") as string[];
+            if (ids.length > 0) void moveTo(m, m.role === "junk", ids);
+          }}>
+          <button type="button" aria-current={m.id === filter.value.inMailbox ? "true" : undefined} onClick={() => void show({ inMailbox: m.id }, false)}>
+            {m.name}
+            {/* While the store is down its counts are not known: no zeros. */}
+            {!down && m.unreadEmails > 0 && <span class="n">{m.unreadEmails}</span>}
+          </button>
         </li>
       ))}
     </ul>
   );
 }
 
-function List() {
+function SearchBox() {
+  const tr = t.value;
+  const submit = (ev: Event) => {
+    ev.preventDefault();
+    const q = String(new FormData(ev.currentTarget as HTMLFormElement).get("q") ?? "").trim();
+    if (q === "") {
+      const inbox = roleBox("inbox");
+      if (inbox) void show({ inMailbox: inbox.id }, false);
+      return;
+    }
+    void show(parseSearch(q, mailboxes.value), true);
+  };
   return (
-    <ul class="list" aria-label={t.messages}>
-      {emails.value.length === 0 && <li>{t.empty}</li>}
-      {emails.value.map((e) => (
-        <li key={e.id} class={(e.id === selected.value ? "sel " : "") + (e.keywords["$seen"] ? "" : "unread")}
-          onClick={() => void openEmail(e.id)}>
-          <span class="d">{dateFormat.format(new Date(e.receivedAt))}</span>
-          <div class="f">{e.from?.[0]?.name || e.from?.[0]?.email}</div>
-          <div class="s">{e.subject || t.noSubject}</div>
-        </li>
-      ))}
-      {emails.value.length < total.value && <li><button class="more" onClick={() => void loadMore()}>{t.more}</button></li>}
-    </ul>
+    <form class="search" role="search" onSubmit={submit}>
+      <input id="q" name="q" type="search" aria-label={tr.search} placeholder={tr.searchHint} />
+      <button type="submit">{tr.search}</button>
+    </form>
   );
 }
 
-function Reader() {
-  const e = open.value;
-  if (!e) return <div class="msg"><p>{selected.value ? t.loading : t.pick}</p></div>;
-  const html = e.htmlBody.find((p) => p.type === "text/html");
-  const htmlValue = html && e.bodyValues[html.partId]?.value;
-  const text = e.textBody.map((p) => e.bodyValues[p.partId]?.value ?? "").join("\n");
-  const who = (a: Email["from"]) => (a ?? []).map((x) => (x.name ? `${x.name} <${x.email}>` : x.email)).join(", ");
+function Help() {
+  const tr = t.value;
   return (
-    <article class="msg">
-      <h2>{e.subject || t.noSubject}</h2>
-      <p>{t.from}: {who(e.from)}<br />{t.to}: {who(e.to)}<br />{dateFormat.format(new Date(e.receivedAt))}</p>
-      {htmlValue ? (
-        <>
-          <small>{t.htmlNote}</small>
-          <iframe title={e.subject ?? ""} sandbox="allow-popups allow-popups-to-escape-sandbox"
-            referrerpolicy="no-referrer" srcdoc={frameDocument(htmlValue)} />
-        </>
-      ) : (
-        <pre>{text}</pre>
-      )}
-    </article>
+    <div class="dialog help" role="dialog" aria-modal="true" aria-labelledby="help-title">
+      <h2 id="help-title">{tr.help}</h2>
+      <table>
+        <tbody>
+          {tr.keys.map(([k, what]) => <tr key={k}><th><kbd>{k}</kbd></th><td>{what}</td></tr>)}
+        </tbody>
+      </table>
+      <button type="button" class="close" onClick={() => { overlay.value = null; }}>{tr.close}</button>
+    </div>
   );
+}
+
+function Toast() {
+  const x = toast.value;
+  if (!x) return null;
+  return (
+    <div class="toast" role="status" aria-live="polite">
+      <span>{x.text}</span>
+      {x.undo && <button type="button" class="undo" onClick={() => void undoLast()}>{t.value.undo}</button>}
+    </div>
+  );
+}
+
+// reply opens the editor on the message under the cursor, opening it first.
+async function reply(kind: Kind): Promise<void> {
+  if (cursor.value >= 0 && open.value?.id !== cursorId.value) await openAt(cursor.value);
+  if (open.value) startCompose(kind, open.value);
+}
+
+const keys: Record<string, () => void> = {
+  j: () => step(1),
+  k: () => step(-1),
+  o: () => void openAt(Math.max(0, cursor.value)),
+  Enter: () => void openAt(Math.max(0, cursor.value)),
+  r: () => void reply("reply"),
+  a: () => void reply("replyAll"),
+  f: () => void reply("forward"),
+  e: () => void moveToRole("archive"),
+  "#": () => void moveToRole("trash"),
+  "!": () => void moveToRole("junk"),
+  s: () => void toggle("$flagged"),
+  u: () => void toggle("$seen"),
+  m: () => { overlay.value = "move"; },
+  x: () => { if (cursor.value >= 0) toggleSelect(cursor.value, false); },
+  z: () => void undoLast(),
+  "/": () => document.getElementById("q")?.focus(),
+  c: () => startCompose("new"),
+  "?": () => { overlay.value = overlay.value === "help" ? null : "help"; },
+};
+
+function onKey(ev: KeyboardEvent): void {
+  if (ev.key === "Escape") {
+    overlay.value = null;
+    return;
+  }
+  const el = ev.target;
+  if (!client.value || el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement ||
+    ev.ctrlKey || ev.metaKey || ev.altKey || (composing.value && ev.key !== "?")) return;
+  const f = keys[ev.key];
+  if (!f || (ev.key === "Enter" && el instanceof HTMLButtonElement)) return;
+  ev.preventDefault();
+  f();
 }
 
 export function App() {
   useEffect(() => {
-    const onKey = (ev: KeyboardEvent) => {
-      if (!client.value || ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      if (ev.key === "j") move(1);
-      else if (ev.key === "k") move(-1);
-      else if (ev.key === "c") { ev.preventDefault(); notice.value = ""; composing.value = true; }
-    };
+    watchStatus();
     addEventListener("keydown", onKey);
     return () => removeEventListener("keydown", onKey);
   }, []);
+  const dialog = useRef<HTMLDivElement>(null);
+  useEffect(() => { dialog.current?.querySelector<HTMLElement>("button, select, input")?.focus(); }, [overlay.value]);
+  const tr = t.value;
   if (!client.value) return <Login />;
+  const reading = composing.value !== null || open.value !== null;
   return (
-    <div class="app">
-      <nav>
-        <button onClick={() => { notice.value = ""; composing.value = true; }}>{t.write}</button>
+    <div class={"app" + (reading ? " reading" : "")}>
+      <header>
+        <span class="logo">{tr.title}</span>
+        <SearchBox />
+        <button type="button" class="help-btn" aria-label={tr.help} onClick={() => { overlay.value = "help"; }}>?</button>
+        <button type="button" class="settings-btn" onClick={() => { overlay.value = "settings"; }}>{tr.settings}</button>
+        <button type="button" onClick={() => { client.value = null; location.reload(); }}>{tr.signOut}</button>
+      </header>
+      <Banner />
+      {error.value && <p class="err" role="alert">{error.value} <button type="button" onClick={() => { error.value = ""; }}>{tr.close}</button></p>}
+      <nav aria-label={tr.mailboxes}>
+        <button type="button" class="write" onClick={() => startCompose("new")}>{tr.write}</button>
         <Mailboxes />
-        <button onClick={() => { client.value = null; location.reload(); }}>{t.signOut}</button>
-        {error.value && <p class="err" role="alert">{error.value}</p>}
-        {notice.value && <p class="notice" role="status">{notice.value}</p>}
       </nav>
-      <List />
+      <section class="listpane" aria-label={searching.value ? tr.searchResults : tr.messages}>
+        {searching.value && (
+          <div class="bar">
+            <strong>{tr.searchResults}</strong>
+            <button type="button" onClick={() => { const i = roleBox("inbox"); if (i) void show({ inMailbox: i.id }, false); }}>{tr.clearSearch}</button>
+          </div>
+        )}
+        {!open.value && <div class="bar"><Actions /></div>}
+        <List />
+      </section>
       {composing.value ? <Compose /> : <Reader />}
+      {overlay.value && (
+        <div class="overlay" ref={dialog} onClick={(ev) => { if (ev.target === ev.currentTarget) overlay.value = null; }}>
+          {overlay.value === "help" && <Help />}
+          {overlay.value === "settings" && <Settings />}
+          {overlay.value === "move" && <MovePicker />}
+        </div>
+      )}
+      <Toast />
     </div>
   );
 }

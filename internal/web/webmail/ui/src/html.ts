@@ -4,6 +4,9 @@
 
 const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
+// fetching are the attributes through which an element loads a URL.
+const fetching = new Set(["src", "srcset", "background", "poster", "href", "xlink:href", "action", "formaction", "data", "lowsrc", "dynsrc"]);
+
 export function frameDocument(html: string): string {
   // DOMParser builds an inert document: nothing in it runs or loads.
   const doc = new DOMParser().parseFromString(html, "text/html");
@@ -14,6 +17,9 @@ export function frameDocument(html: string): string {
     for (const a of [...el.attributes]) {
       const v = a.value.trim().toLowerCase();
       if (a.name.startsWith("on") || v.startsWith("javascript:")) el.removeAttribute(a.name);
+      // Remote images are not even in the document: Chromium's preload
+      // scanner asks for an <img src> before the frame's CSP applies.
+      else if (fetching.has(a.name) && !(el instanceof HTMLAnchorElement) && !v.startsWith("data:")) el.removeAttribute(a.name);
     }
   }
   // CSS may fetch too (url(), @import): blocked by the CSP, and not even

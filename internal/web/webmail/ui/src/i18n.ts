@@ -1,4 +1,6 @@
-// English and Italian strings, chosen from the browser's language.
+// The message catalog: every string the app shows, in English and Italian.
+// The language follows the browser until the user picks one in Settings.
+import { computed, signal } from "@preact/signals";
 
 const en = {
   title: "Casella",
@@ -10,11 +12,12 @@ const en = {
   failed: "The server did not answer: ",
   mailboxes: "Mailboxes",
   messages: "Messages",
-  more: "Load more",
   empty: "No messages.",
   noSubject: "(no subject)",
   from: "From",
   to: "To",
+  cc: "Cc",
+  date: "Date",
   pick: "Select a message to read it.",
   loading: "Loading…",
   htmlNote: "Remote images are blocked.",
@@ -22,7 +25,93 @@ const en = {
   subject: "Subject",
   send: "Send",
   cancel: "Cancel",
+  close: "Close",
   sent: "Message sent.",
+  sending: "Sending…",
+  undo: "Undo",
+  undone: "Undone.",
+  select: "Select",
+  selectedN: "{n} selected",
+  markRead: "Mark read",
+  markUnread: "Mark unread",
+  flag: "Flag",
+  unflag: "Unflag",
+  moveTo: "Move to…",
+  archive: "Archive",
+  delete: "Delete",
+  junk: "Junk",
+  flagged: "Flagged",
+  attachment: "Attachment",
+  movedN: "{n} moved to {box}.",
+  markedN: "{n} changed.",
+  reply: "Reply",
+  replyAll: "Reply all",
+  forward: "Forward",
+  forwarded: "Forwarded message",
+  wrote: "On {date}, {who} wrote:",
+  draftSaved: "Draft saved.",
+  attach: "Attach files",
+  dropHere: "Drop files here to attach them",
+  uploading: "Uploading…",
+  remove: "Remove",
+  identity: "From",
+  attachments: "Attachments",
+  download: "Download",
+  search: "Search",
+  searchHint: "Search (from: to: subject: has:attachment after: before: in:)",
+  searchResults: "Search results",
+  clearSearch: "Clear search",
+  advanced: "Filters",
+  hasAttachment: "Has attachment",
+  after: "After",
+  before: "Before",
+  inMailbox: "In mailbox",
+  anyMailbox: "Any mailbox",
+  text: "Text",
+  help: "Keyboard shortcuts",
+  keys: [
+    ["j / k", "Next / previous message"],
+    ["o", "Open the message"],
+    ["r", "Reply"],
+    ["a", "Reply all"],
+    ["f", "Forward"],
+    ["e", "Archive"],
+    ["#", "Delete"],
+    ["!", "Mark as junk"],
+    ["s", "Flag or unflag"],
+    ["u", "Mark read or unread"],
+    ["m", "Move to a mailbox"],
+    ["z", "Undo"],
+    ["/", "Search"],
+    ["c", "Write a message"],
+    ["x", "Select"],
+    ["?", "This help"],
+  ] as [string, string][],
+  settings: "Settings",
+  language: "Language",
+  theme: "Theme",
+  themeSystem: "Follow the system",
+  themeLight: "Light",
+  themeDark: "Dark",
+  vacation: "Vacation responder",
+  vacationOn: "Answer messages automatically",
+  vacationSubject: "Subject",
+  vacationBody: "Message",
+  vacationFrom: "From",
+  vacationTo: "Until",
+  save: "Save",
+  saved: "Saved.",
+  newMail: "New mail",
+  notify: "Notify me of new mail",
+  // The banner: what is happening, in plain words.
+  storeDown: "Your mailbox cannot be read right now because of a problem on our side. Mail sent to you is being received and kept safe; it will appear here as soon as the problem is fixed. You do not need to do anything.",
+  intakeDown: "We are not receiving new mail at the moment. Senders' servers keep it and will try again, so no mail is lost.",
+  inboundDelayed: "Incoming mail is delayed; it is kept safe and will arrive.",
+  outboundPaused: "Mail you send is delayed: it is kept safe and will be sent as soon as possible.",
+  degraded: "Some services are slow or unavailable; mail is being received and kept safe.",
+  unavailable: "Your messages cannot be shown right now. They are safe; this page will update by itself when the service is back.",
+  serverGone: "The server cannot be reached. This page will try again by itself.",
+  back: "Back",
 };
 
 export type Strings = typeof en;
@@ -37,11 +126,12 @@ const it: Strings = {
   failed: "Il server non ha risposto: ",
   mailboxes: "Cartelle",
   messages: "Messaggi",
-  more: "Carica altri",
   empty: "Nessun messaggio.",
   noSubject: "(senza oggetto)",
   from: "Da",
   to: "A",
+  cc: "Cc",
+  date: "Data",
   pick: "Seleziona un messaggio per leggerlo.",
   loading: "Caricamento…",
   htmlNote: "Le immagini remote sono bloccate.",
@@ -49,8 +139,127 @@ const it: Strings = {
   subject: "Oggetto",
   send: "Invia",
   cancel: "Annulla",
+  close: "Chiudi",
   sent: "Messaggio inviato.",
+  sending: "Invio in corso…",
+  undo: "Annulla",
+  undone: "Annullato.",
+  select: "Seleziona",
+  selectedN: "{n} selezionati",
+  markRead: "Segna come letto",
+  markUnread: "Segna come non letto",
+  flag: "Contrassegna",
+  unflag: "Togli contrassegno",
+  moveTo: "Sposta in…",
+  archive: "Archivia",
+  delete: "Elimina",
+  junk: "Indesiderata",
+  flagged: "Contrassegnato",
+  attachment: "Allegato",
+  movedN: "{n} spostati in {box}.",
+  markedN: "{n} modificati.",
+  reply: "Rispondi",
+  replyAll: "Rispondi a tutti",
+  forward: "Inoltra",
+  forwarded: "Messaggio inoltrato",
+  wrote: "Il {date}, {who} ha scritto:",
+  draftSaved: "Bozza salvata.",
+  attach: "Allega file",
+  dropHere: "Trascina qui i file da allegare",
+  uploading: "Caricamento…",
+  remove: "Rimuovi",
+  identity: "Da",
+  attachments: "Allegati",
+  download: "Scarica",
+  search: "Cerca",
+  searchHint: "Cerca (from: to: subject: has:attachment after: before: in:)",
+  searchResults: "Risultati della ricerca",
+  clearSearch: "Cancella la ricerca",
+  advanced: "Filtri",
+  hasAttachment: "Con allegati",
+  after: "Dopo il",
+  before: "Prima del",
+  inMailbox: "Nella cartella",
+  anyMailbox: "Tutte le cartelle",
+  text: "Testo",
+  help: "Scorciatoie da tastiera",
+  keys: [
+    ["j / k", "Messaggio successivo / precedente"],
+    ["o", "Apri il messaggio"],
+    ["r", "Rispondi"],
+    ["a", "Rispondi a tutti"],
+    ["f", "Inoltra"],
+    ["e", "Archivia"],
+    ["#", "Elimina"],
+    ["!", "Segna come indesiderata"],
+    ["s", "Contrassegna o togli il contrassegno"],
+    ["u", "Segna come letto o non letto"],
+    ["m", "Sposta in una cartella"],
+    ["z", "Annulla l'ultima azione"],
+    ["/", "Cerca"],
+    ["c", "Scrivi un messaggio"],
+    ["x", "Seleziona"],
+    ["?", "Questo aiuto"],
+  ],
+  settings: "Impostazioni",
+  language: "Lingua",
+  theme: "Tema",
+  themeSystem: "Come il sistema",
+  themeLight: "Chiaro",
+  themeDark: "Scuro",
+  vacation: "Risposta automatica",
+  vacationOn: "Rispondi automaticamente ai messaggi",
+  vacationSubject: "Oggetto",
+  vacationBody: "Messaggio",
+  vacationFrom: "Dal",
+  vacationTo: "Fino al",
+  save: "Salva",
+  saved: "Salvato.",
+  newMail: "Nuova posta",
+  notify: "Avvisami dei nuovi messaggi",
+  storeDown: "Al momento la tua casella non può essere letta per un problema da parte nostra. La posta che ti inviano viene ricevuta e conservata al sicuro; apparirà qui appena il problema sarà risolto. Non devi fare nulla.",
+  intakeDown: "Al momento non stiamo ricevendo nuova posta. I server dei mittenti la conservano e riproveranno, quindi nessun messaggio va perso.",
+  inboundDelayed: "La posta in arrivo è in ritardo; è conservata al sicuro e arriverà.",
+  outboundPaused: "La posta che invii è in ritardo: è conservata al sicuro e partirà appena possibile.",
+  degraded: "Alcuni servizi sono lenti o non disponibili; la posta viene ricevuta e conservata al sicuro.",
+  unavailable: "I tuoi messaggi non possono essere mostrati ora. Sono al sicuro; questa pagina si aggiornerà da sola quando il servizio tornerà.",
+  serverGone: "Il server non è raggiungibile. Questa pagina riproverà da sola.",
+  back: "Indietro",
 };
 
-export const lang = navigator.language.toLowerCase().startsWith("it") ? "it" : "en";
-export const t: Strings = lang === "it" ? it : en;
+const catalogs = { en, it } as const;
+export type Lang = keyof typeof catalogs;
+export const languages: { code: Lang; name: string }[] = [{ code: "en", name: "English" }, { code: "it", name: "Italiano" }];
+
+function initial(): Lang {
+  const saved = localStorage.getItem("lang");
+  if (saved === "en" || saved === "it") return saved;
+  return navigator.language.toLowerCase().startsWith("it") ? "it" : "en";
+}
+
+export const lang = signal<Lang>(initial());
+export const t = computed<Strings>(() => catalogs[lang.value]);
+
+export function setLang(l: Lang): void {
+  localStorage.setItem("lang", l);
+  lang.value = l;
+}
+
+// fill replaces {name} placeholders.
+export function fill(s: string, args: Record<string, string | number>): string {
+  return s.replace(/\{(\w+)\}/g, (m, k: string) => (k in args ? String(args[k]) : m));
+}
+
+// Dates and numbers in the user's locale.
+export const formats = computed(() => ({
+  date: new Intl.DateTimeFormat(lang.value, { dateStyle: "short", timeStyle: "short" }),
+  long: new Intl.DateTimeFormat(lang.value, { dateStyle: "full", timeStyle: "short" }),
+  number: new Intl.NumberFormat(lang.value),
+}));
+
+export function size(n: number): string {
+  const f = formats.value.number;
+  if (n < 1024) return `${f.format(n)} B`;
+  if (n < 1024 * 1024) return `${f.format(Math.round(n / 102.4) / 10)} KB`;
+  return `${f.format(Math.round(n / 104857.6) / 10)} MB`;
+}

@@ -6,6 +6,10 @@ export type Invocation = [string, Record<string, unknown>, string];
 export interface Session {
   apiUrl: string;
   accountId: string;
+  uploadUrl: string;
+  downloadUrl: string;
+  eventSourceUrl: string;
+  username: string;
 }
 
 export interface Mailbox {
@@ -25,28 +29,108 @@ export interface Address {
 
 export interface EmailSummary {
   id: string;
+  threadId: string;
+  mailboxIds: Record<string, boolean>;
   subject: string | null;
   from: Address[] | null;
   receivedAt: string;
   keywords: Record<string, boolean>;
   preview: string;
+  hasAttachment: boolean;
 }
 
 export interface BodyPart {
-  partId: string;
+  partId: string | null;
+  blobId: string | null;
   type: string;
+  name: string | null;
+  size: number;
+  disposition: string | null;
 }
 
 export interface Email extends EmailSummary {
   to: Address[] | null;
+  cc: Address[] | null;
+  replyTo: Address[] | null;
+  messageId: string[] | null;
+  references: string[] | null;
+  sentAt: string | null;
   textBody: BodyPart[];
   htmlBody: BodyPart[];
+  attachments: BodyPart[];
   bodyValues: Record<string, { value: string }>;
+}
+
+export interface Identity {
+  id: string;
+  name: string;
+  email: string;
+  textSignature?: string;
+}
+
+export interface Vacation {
+  isEnabled: boolean;
+  fromDate: string | null;
+  toDate: string | null;
+  subject: string | null;
+  textBody: string | null;
+}
+
+// Filter is an Email/query FilterCondition (RFC 8621 §4.4.1).
+export interface Filter {
+  inMailbox?: string;
+  from?: string;
+  to?: string;
+  subject?: string;
+  text?: string;
+  hasAttachment?: boolean;
+  before?: string;
+  after?: string;
+}
+
+// Draft is what Email/set creates for a message being written.
+export interface Draft {
+  from: Address;
+  to: Address[];
+  cc: Address[];
+  subject: string;
+  body: string;
+  inReplyTo: string[] | null;
+  references: string[] | null;
+  attachments: { blobId: string; type: string; name: string; size: number }[];
+}
+
+export interface Changes {
+  newState: string;
+  created: string[];
+  updated: string[];
+  destroyed: string[];
+  hasMoreChanges: boolean;
 }
 
 export class AuthError extends Error {}
 
-const using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
+// UnavailableError is a failure of the server rather than of the request:
+// an HTTP 5xx, serverUnavailable, or no answer at all.
+export class UnavailableError extends Error {}
+
+const using = [
+  "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission",
+  "urn:ietf:params:jmap:vacationresponse",
+];
+
+export const summaryProperties = ["id", "threadId", "mailboxIds", "subject", "from", "receivedAt", "keywords", "preview", "hasAttachment"];
+
+// setFailure returns the first notCreated/notUpdated/notDestroyed error of
+// a /set response (RFC 8620 §5.3), if any.
+function setFailure(name: string, args: Record<string, unknown>): Error | null {
+  for (const k of ["notCreated", "notUpdated", "notDestroyed"]) {
+    const failed = args[k] as Record<string, { type: string; description?: string }> | null | undefined;
+    const first = failed && Object.values(failed)[0];
+    if (first) return new Error(`${name}: ${first.type}${first.description ? " (" + first.description + ")" : ""}`);
+  }
+  return null;
+}
 
 export class Client {
   private readonly auth: string;
@@ -60,30 +144,48 @@ export class Client {
     this.auth = "Basic " + btoa(bin);
   }
 
-  private async fetchJSON(url: string, init: RequestInit = {}): Promise<unknown> {
-    const res = await fetch(url, {
-      ...init,
-      credentials: "omit",
-      headers: { ...(init.headers ?? {}), Authorization: this.auth },
-    });
+  private async request(url: string, init: RequestInit = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        ...init,
+        credentials: "omit",
+        headers: { ...(init.headers ?? {}), Authorization: this.auth },
+      });
+    } catch (err) {
+      throw new UnavailableError(String(err));
+    }
     if (res.status === 401) throw new AuthError("unauthorized");
+    if (res.status >= 500) throw new UnavailableError(`${res.status} ${res.statusText}`);
     if (!res.ok) throw new Error(`${url}: ${res.status} ${res.statusText}`);
-    return res.json();
+    return res;
+  }
+
+  private async fetchJSON(url: string, init: RequestInit = {}): Promise<unknown> {
+    return (await this.request(url, init)).json();
   }
 
   // connect fetches the session resource (RFC 8620 §2).
   async connect(): Promise<Session> {
     const s = (await this.fetchJSON("/.well-known/jmap")) as {
-      apiUrl: string;
+      apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
     if (!accountId) throw new Error("the session has no mail account");
-    this.session = { apiUrl: new URL(s.apiUrl, location.href).pathname, accountId };
+    const local = (u: string) => {
+      const url = new URL(u.replace(/[{}]/g, (c) => (c === "{" ? "%7B" : "%7D")), location.href);
+      return decodeURI(url.pathname + url.search);
+    };
+    this.session = {
+      apiUrl: local(s.apiUrl), uploadUrl: local(s.uploadUrl), downloadUrl: local(s.downloadUrl),
+      eventSourceUrl: local(s.eventSourceUrl), accountId, username: s.username,
+    };
     return this.session;
   }
 
-  // call sends one request; method errors (RFC 8620 §3.6.2) are thrown.
+  // call sends one request; method errors (RFC 8620 §3.6.2) are thrown,
+  // serverUnavailable and serverFail as UnavailableError.
   async call(calls: Invocation[]): Promise<Invocation[]> {
     if (!this.session) throw new Error("not connected");
     const accountId = this.session.accountId;
@@ -94,9 +196,22 @@ export class Client {
       body: JSON.stringify({ using, methodCalls }),
     })) as { methodResponses: Invocation[] };
     for (const [name, args] of res.methodResponses) {
-      if (name === "error") throw new Error(`JMAP error: ${String(args["type"])}`);
+      if (name !== "error") continue;
+      const type = String(args["type"]);
+      if (type === "serverUnavailable" || type === "serverFail") throw new UnavailableError(type);
+      throw new Error(`JMAP error: ${type}`);
     }
     return res.methodResponses;
+  }
+
+  // set runs /set calls and throws on the first object that failed.
+  private async set(calls: Invocation[]): Promise<Invocation[]> {
+    const r = await this.call(calls);
+    for (const [name, args] of r) {
+      const err = setFailure(name, args);
+      if (err) throw err;
+    }
+    return r;
   }
 
   async mailboxes(): Promise<Mailbox[]> {
@@ -105,28 +220,54 @@ export class Client {
     return list.sort((a, b) => a.sortOrder - b.sortOrder || a.name.localeCompare(b.name));
   }
 
-  // page lists a mailbox newest first from position (RFC 8621 §4.4).
-  async page(mailboxId: string, position: number, limit: number): Promise<{ total: number; emails: EmailSummary[] }> {
+  // page lists the messages matching filter newest first from position
+  // (RFC 8621 §4.4), with their summaries.
+  async page(filter: Filter, position: number, limit: number): Promise<{ total: number; ids: string[]; emails: EmailSummary[]; queryState: string }> {
     const r = await this.call([
       ["Email/query", {
-        filter: { inMailbox: mailboxId },
-        sort: [{ property: "receivedAt", isAscending: false }],
+        filter, sort: [{ property: "receivedAt", isAscending: false }],
         position, limit, calculateTotal: true,
       }, "q"],
       ["Email/get", {
         "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
-        properties: ["id", "subject", "from", "receivedAt", "keywords", "preview"],
+        properties: summaryProperties,
       }, "g"],
     ]);
-    const total = (r[0]?.[1]["total"] ?? 0) as number;
-    const emails = (r[1]?.[1]["list"] ?? []) as EmailSummary[];
-    return { total, emails };
+    const q = r[0]?.[1] ?? {};
+    return {
+      total: (q["total"] ?? 0) as number,
+      ids: (q["ids"] ?? []) as string[],
+      queryState: String(q["queryState"] ?? ""),
+      emails: (r[1]?.[1]["list"] ?? []) as EmailSummary[],
+    };
+  }
+
+  async summaries(ids: string[]): Promise<{ list: EmailSummary[]; state: string }> {
+    const [r] = await this.call([["Email/get", { ids, properties: summaryProperties }, "g"]]);
+    return { list: (r?.[1]["list"] ?? []) as EmailSummary[], state: String(r?.[1]["state"] ?? "") };
+  }
+
+  async emailState(): Promise<string> {
+    const [r] = await this.call([["Email/get", { ids: [], properties: ["id"] }, "g"]]);
+    return String(r?.[1]["state"] ?? "");
+  }
+
+  // changes asks what happened to messages since state (RFC 8620 §5.2).
+  async changes(since: string): Promise<Changes> {
+    const [r] = await this.call([["Email/changes", { sinceState: since, maxChanges: 500 }, "c"]]);
+    const a = r?.[1] ?? {};
+    return {
+      newState: String(a["newState"]), created: (a["created"] ?? []) as string[],
+      updated: (a["updated"] ?? []) as string[], destroyed: (a["destroyed"] ?? []) as string[],
+      hasMoreChanges: Boolean(a["hasMoreChanges"]),
+    };
   }
 
   async email(id: string): Promise<Email | null> {
     const [r] = await this.call([["Email/get", {
       ids: [id],
-      properties: ["id", "subject", "from", "to", "receivedAt", "keywords", "preview", "textBody", "htmlBody", "bodyValues"],
+      properties: [...summaryProperties, "to", "cc", "replyTo", "messageId", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
+      bodyProperties: ["partId", "blobId", "type", "name", "size", "disposition"],
       fetchTextBodyValues: true,
       fetchHTMLBodyValues: true,
     }, "e"]]);
@@ -134,35 +275,120 @@ export class Client {
     return list[0] ?? null;
   }
 
-  // markSeen sets $seen with a patch (RFC 8620 §5.3, RFC 8621 §4.1.1).
-  async markSeen(id: string): Promise<void> {
-    await this.call([["Email/set", { update: { [id]: { "keywords/$seen": true } } }, "s"]]);
+  // update applies one patch per message (RFC 8620 §5.3, RFC 8621 §4.1.1).
+  async update(patches: Record<string, Record<string, unknown>>): Promise<void> {
+    await this.set([["Email/set", { update: patches }, "u"]]);
   }
 
-  // send writes a plain-text message into Drafts and submits it in the same
-  // request (RFC 8621 §7.5), moving it to Sent once the submission exists.
-  async send(mailboxes: Mailbox[], to: string[], subject: string, body: string): Promise<void> {
+  async destroy(ids: string[]): Promise<void> {
+    await this.set([["Email/set", { destroy: ids }, "d"]]);
+  }
+
+  async identities(): Promise<Identity[]> {
+    const [r] = await this.call([["Identity/get", { ids: null }, "i"]]);
+    return (r?.[1]["list"] ?? []) as Identity[];
+  }
+
+  // upload stores a file as a blob (RFC 8620 §6.1).
+  async upload(file: Blob): Promise<{ blobId: string; type: string; size: number }> {
+    if (!this.session) throw new Error("not connected");
+    const url = this.session.uploadUrl.replace("{accountId}", encodeURIComponent(this.session.accountId));
+    const res = await this.request(url, {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+    });
+    return (await res.json()) as { blobId: string; type: string; size: number };
+  }
+
+  // downloadUrl fills in the session's template (RFC 8620 §6.2); the
+  // browser cannot send Basic auth with a plain link, so callers fetch it.
+  async download(blobId: string, name: string, type: string): Promise<Blob> {
+    if (!this.session) throw new Error("not connected");
+    const url = this.session.downloadUrl
+      .replace("{accountId}", encodeURIComponent(this.session.accountId))
+      .replace("{blobId}", encodeURIComponent(blobId))
+      .replace("{name}", encodeURIComponent(name))
+      .replace("{type}", encodeURIComponent(type));
+    return (await this.request(url)).blob();
+  }
+
+  // saveDraft writes a draft into Drafts, replacing the previous version
+  // (messages are immutable in JMAP, RFC 8621 §4.6), and returns its id.
+  async saveDraft(drafts: string, d: Draft, previous: string | null): Promise<string> {
+    const r = await this.set([["Email/set", {
+      create: { d: draftObject(drafts, d) },
+      ...(previous ? { destroy: [previous] } : {}),
+    }, "e"]]);
+    const created = r[0]?.[1]["created"] as Record<string, { id: string }> | undefined;
+    const id = created?.["d"]?.id;
+    if (!id) throw new Error("Email/set created no draft");
+    return id;
+  }
+
+  // send writes the message into Drafts and submits it in the same
+  // request (RFC 8621 §7.5), moving it to Sent once the submission exists;
+  // the draft saved so far is destroyed.
+  async send(mailboxes: Mailbox[], identity: Identity, d: Draft, previous: string | null): Promise<void> {
     const drafts = mailboxes.find((m) => m.role === "drafts");
     const sent = mailboxes.find((m) => m.role === "sent");
     if (!drafts || !sent) throw new Error("no Drafts or Sent mailbox");
-    const [ident] = await this.call([["Identity/get", { ids: null }, "i"]]);
-    const identity = ((ident?.[1]["list"] ?? []) as { id: string; email: string; name: string }[])[0];
-    if (!identity) throw new Error("no identity");
-    const r = await this.call([
-      ["Email/set", { create: { m: {
-        mailboxIds: { [drafts.id]: true }, keywords: { $draft: true, $seen: true },
-        from: [{ name: identity.name || null, email: identity.email }], to: to.map((email) => ({ email })), subject,
-        textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: body } },
-      } } }, "e"],
+    await this.set([
+      ["Email/set", { create: { m: draftObject(drafts.id, d) }, ...(previous ? { destroy: [previous] } : {}) }, "e"],
       ["EmailSubmission/set", {
         create: { s: { identityId: identity.id, emailId: "#m" } },
         onSuccessUpdateEmail: { "#s": { [`mailboxIds/${drafts.id}`]: null, [`mailboxIds/${sent.id}`]: true, "keywords/$draft": null } },
       }, "s"],
     ]);
-    for (const [name, args] of r) {
-      const failed = args["notCreated"] as Record<string, { type: string; description?: string }> | undefined;
-      const first = failed && Object.values(failed)[0];
-      if (first) throw new Error(`${name}: ${first.type}${first.description ? " (" + first.description + ")" : ""}`);
+  }
+
+  async vacation(): Promise<Vacation> {
+    const [r] = await this.call([["VacationResponse/get", { ids: ["singleton"] }, "v"]]);
+    const v = ((r?.[1]["list"] ?? []) as Vacation[])[0];
+    return v ?? { isEnabled: false, fromDate: null, toDate: null, subject: null, textBody: null };
+  }
+
+  async setVacation(v: Vacation): Promise<void> {
+    await this.set([["VacationResponse/set", { update: { singleton: v } }, "v"]]);
+  }
+
+  // events reads the event source (RFC 8620 §7.3) with fetch, since
+  // EventSource cannot send an Authorization header, and calls onState for
+  // every StateChange until signal aborts or the stream ends.
+  async events(onState: () => void, signal: AbortSignal): Promise<void> {
+    if (!this.session) throw new Error("not connected");
+    const url = this.session.eventSourceUrl
+      .replace("{types}", "Email,Mailbox").replace("{closeafter}", "no").replace("{ping}", "30");
+    const res = await this.request(url, { signal, headers: { Accept: "text/event-stream" } });
+    if (!res.body) return;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value.replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        // Server-sent events: a block whose event field is "state".
+        if (/^event:\s*state$/m.test(block)) onState();
+      }
     }
   }
+}
+
+function draftObject(drafts: string, d: Draft): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    mailboxIds: { [drafts]: true }, keywords: { $draft: true, $seen: true },
+    from: [d.from], to: d.to, subject: d.subject,
+    textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: d.body } },
+  };
+  if (d.cc.length > 0) o["cc"] = d.cc;
+  if (d.inReplyTo) o["inReplyTo"] = d.inReplyTo;
+  if (d.references) o["references"] = d.references;
+  if (d.attachments.length > 0) {
+    o["attachments"] = d.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: "attachment" }));
+  }
+  return o;
 }
