@@ -167,6 +167,36 @@ func TestDirectReusesConnections(t *testing.T) {
 	}
 }
 
+// Over a destination's rate limit a message is held back with a
+// temporary error, counted as a refusal, while other destinations go on.
+func TestDirectDestinationRate(t *testing.T) {
+	peers, port := exchangers(t, "127.0.0.2")
+	d, _ := testDirect(t, port,
+		"busy.test. 300 IN MX 10 mx.busy.test.",
+		"mx.busy.test. 300 IN A 127.0.0.2",
+		"other.test. 300 IN MX 10 mx.busy.test.",
+	)
+	d.Rate = limit.NewRate(2, time.Minute)
+	var refused []string
+	d.Refused = func(reason string) { refused = append(refused, reason) }
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := d.Deliver(ctx, "alice@example.test", fmt.Sprintf("u%d@busy.test", i), []byte(testMsg))
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("message %d: %v", i, err)
+		case i == 2 && (err == nil || isPermanent(err) || !errors.Is(err, errDestinationRate)):
+			t.Fatalf("message over the limit: %v, want a temporary error naming the limit", err)
+		}
+	}
+	if _, err := d.Deliver(ctx, "alice@example.test", "u@other.test", []byte(testMsg)); err != nil {
+		t.Fatalf("another destination: %v", err)
+	}
+	if got := len(peers[0].received()); got != 3 || len(refused) != 1 || refused[0] != "destination_rate" {
+		t.Fatalf("the exchanger got %d messages, refusals %v; want 3 and one destination_rate", got, refused)
+	}
+}
+
 // A domain without MX records receives at its own address (the implicit
 // MX of RFC 5321 section 5.1).
 func TestDirectImplicitMX(t *testing.T) {
