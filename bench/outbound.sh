@@ -30,19 +30,15 @@ SIZE=${OUT_SIZE:-5KB-50KB}
 CONCURRENCY=${OUT_CONCURRENCY:-20}
 PASSWORD=bench-password
 CASELLA_SUB=27587 CASELLA_MX=27525 CASELLA_HTTP=27080 POSTFIX_PORT=27526 SINK_PORT=27025 SINK_DNS=27053
+# bench/peers.sh's Postfix names a Dovecot for example.test; none runs, and no
+# mail goes there.
+DOVECOT_LMTP_PORT=27024
 
 WORK=$(mktemp -d /tmp/casella-outbound.XXXXXX)
 chmod 755 "$WORK" # Postfix's daemons reach their queue in it
 log() { printf '== %s\n' "$*" >&2; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {
-	for _ in $(seq 1 100); do
-		listening "$1" && return
-		sleep 0.1
-	done
-	echo "bench: $2 is not listening on port $1 after 10s" >&2
-	exit 1
-}
+# shellcheck source=bench/peers.sh
+. "$ROOT/bench/peers.sh"
 for port in $CASELLA_SUB $CASELLA_MX $CASELLA_HTTP $POSTFIX_PORT $SINK_PORT $SINK_DNS; do
 	if listening "$port"; then
 		echo "bench: something already listens on 127.0.0.1:$port; stop it and run again" >&2
@@ -58,7 +54,7 @@ CASELLA_PID="" SINK_PID=""
 cleanup() {
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
 	[ -n "$CASELLA_PID" ] && kill "$CASELLA_PID" 2>/dev/null && wait "$CASELLA_PID" 2>/dev/null || true
-	[ -f "$WORK/postfix/etc/main.cf" ] && postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1 || true
+	stop_postfix
 	[ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/casella/data" "$WORK/postfix/queue"
 }
 trap cleanup EXIT
@@ -105,43 +101,15 @@ cfg=(--data "$WORK/casella/data" --config "$WORK/casella/casella.toml")
 CASELLA_PID=$!
 wait_port "$CASELLA_SUB" casella
 
-# Postfix: a relay for mynetworks to its relayhost, the sink, raised for
-# throughput as providers raise it; its queue keeps its default fsync.
-pf="$WORK/postfix"
-mkdir -p "$pf/etc" "$pf/queue" "$pf/data"
-chown postfix "$pf/data"
-cat >"$pf/etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $pf/queue
-data_directory = $pf/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = postfix.bench.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:$SINK_PORT
-alias_maps =
-alias_database =
-biff = no
-smtputf8_enable = no
-maillog_file_prefixes = $pf
-maillog_file = $pf/maillog
-default_process_limit = 200
-smtpd_client_connection_count_limit = 0
+# Postfix: bench/peers.sh's, a relay for mynetworks to its relayhost, the
+# sink, raised for throughput as providers raise it; its queue keeps its
+# default fsync.
+POSTFIX_EXTRA="relayhost = [127.0.0.1]:$SINK_PORT
 smtp_destination_concurrency_limit = $CONCURRENCY
 default_destination_concurrency_limit = $CONCURRENCY
-smtp_tls_security_level = none
-CONF
-awk -v port="$POSTFIX_PORT" '
-	/^smtp +inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-	/^[a-z0-9]+ +(unix|inet|fifo|pass|unix-dgram) / { $5 = "n" }
-	{ print }' /etc/postfix/master.cf >"$pf/etc/master.cf"
-grep -q '^postlog' "$pf/etc/master.cf" || echo "postlog unix-dgram n - n - 1 postlogd" >>"$pf/etc/master.cf"
-postfix -c "$pf/etc" start >"$pf/start.log" 2>&1 || { echo "bench: postfix did not start; see $pf/start.log and $pf/maillog" >&2; exit 1; }
-wait_port "$POSTFIX_PORT" postfix
-POSTFIX_PID=$(tr -d ' ' <"$pf/queue/pid/master.pid")
+smtp_tls_security_level = none"
+start_postfix
+POSTFIX_PID=$(tr -d ' ' <"$WORK/postfix/queue/pid/master.pid")
 
 # cpu_ticks prints the CPU time, in clock ticks, of process $1 and all
 # its descendants, with the children they have reaped.
