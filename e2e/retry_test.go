@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,3 +224,55 @@ type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...any) {}
 func (nopLogger) Println(...any)        {}
+
+// Over smtp.destination_messages_per_minute the queue holds the rest of a
+// destination's mail for a later attempt, and /metrics counts each hold.
+func TestDestinationRateLimit(t *testing.T) {
+	mx := startScriptedMX(t)
+	dns := dnstest.Start(t,
+		"remote.test. 300 IN MX 10 mx.remote.test.",
+		"mx.remote.test. 300 IN A 127.0.0.1",
+	)
+	_, port, _ := net.SplitHostPort(mx.addr)
+	data, config := newData(t, "")
+	setConfig(t, config, "smtp", fmt.Sprintf(`resolvers = [%q]
+delivery_port = %s
+destination_messages_per_minute = 2
+retry_min = "1s"
+retry_max = "1s"`, dns.Addr, port))
+	s := startServer(t, data, config)
+	setupAccount(t, s, "alice@example.test", "alice-password-1")
+	var msgs []pyMessage
+	for i := range 4 {
+		rcpt := fmt.Sprintf("r%d@remote.test", i)
+		mx.setReply(rcpt, nil)
+		msgs = append(msgs, pyMessage{From: "alice@example.test", To: []string{rcpt}, Data: b64(testMessage(fmt.Sprintf("rate-%d", i), "alice@example.test", rcpt, "One of four."))})
+	}
+	smtplibSend(t, pyJob{Port: s.port("submission"), StartTLS: true, User: "alice@example.test", Password: "alice-password-1", Messages: msgs})
+
+	held := regexp.MustCompile(`(?m)^casella_refusals_total\{protocol="outbound",reason="destination_rate"\} (\d+)$`)
+	waitFor(t, 30*time.Second, "held messages counted in /metrics", func() bool {
+		m := held.FindStringSubmatch(metricsText(t, s))
+		if m == nil {
+			return false
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n >= 2
+	})
+	// Two a minute: the first two went at once, the next waits 30 s.
+	if n := mx.delivered(); n != 2 {
+		t.Fatalf("the MX took %d messages, want 2 within the limit", n)
+	}
+}
+
+// metricsText returns the server's /metrics page.
+func metricsText(t *testing.T, s *server) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
