@@ -16,6 +16,20 @@
 
 # The IMAP workloads need Dovecot's IMAP server alone; SMTP needs Postfix,
 # smtp-sink and Dovecot's LMTP server too.
+
+# listening reports whether something listens on 127.0.0.1:$1.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port waits until something listens on 127.0.0.1:$1.
+wait_port() {
+	for _ in $(seq 1 100); do
+		listening "$1" && return
+		sleep 0.1
+	done
+	echo "bench: $2 is not listening on port $1 after 10s" >&2
+	exit 1
+}
+
 install_peers() {
 	local pkgs=()
 	command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || pkgs+=(dovecot-imapd)
@@ -155,7 +169,8 @@ stop_dovecot() {
 }
 
 # start_postfix writes a configuration that accepts mail for example.test
-# on 127.0.0.1:$POSTFIX_PORT and delivers it to Dovecot over LMTP.
+# on 127.0.0.1:$POSTFIX_PORT and delivers it to Dovecot over LMTP, with
+# the main.cf lines of $POSTFIX_EXTRA (bench/outbound.sh's relayhost).
 start_postfix() {
 	local d="$WORK/postfix"
 	mkdir -p "$d/queue" "$d/data"
@@ -182,6 +197,7 @@ start_postfix() {
 	maillog_file = $d/maillog
 	default_process_limit = 200
 	smtpd_client_connection_count_limit = 0
+	${POSTFIX_EXTRA:-}
 	CONF
 	# Debian's master.cf without chroot (the bench's queue directory has
 	# no copy of /etc) and with smtpd on the bench's port.

@@ -53,19 +53,6 @@ mkdir -p "$RESULTS"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-# listening reports whether something listens on 127.0.0.1:$1.
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port waits until something listens on 127.0.0.1:$1.
-wait_port() {
-	for _ in $(seq 1 100); do
-		listening "$1" && return
-		sleep 0.1
-	done
-	echo "bench: $2 is not listening on port $1 after 10s" >&2
-	exit 1
-}
-
 # shellcheck source=bench/peers.sh
 . "$BENCH/peers.sh"
 # shellcheck source=bench/casella.sh

@@ -94,6 +94,8 @@ func (c *cli) benchSMTP(args []string) error {
 	fs.IntVar(&o.Connections, "connections", 10, "concurrent SMTP connections")
 	size := sizeFlag(fs, "size", "5KB-50KB", "message `size`, or range of sizes")
 	fs.StringVar(&o.From, "from", "bench@load.test", "envelope and header `sender`")
+	fs.StringVar(&o.Username, "user", "", "log in as `address` with AUTH PLAIN (a submission port; use with --starttls)")
+	fs.StringVar(&o.Password, "password", "", "the `password` of --user")
 	usersFlags(fs, &o.Recipients, "rcpt-pattern")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -101,6 +103,47 @@ func (c *cli) benchSMTP(args []string) error {
 	o.Server, o.Size, o.Progress = b.server, *size, c.stderr
 	r, err := loadgen.SMTP(c.ctx, o)
 	return finish(c, b, r, r != nil, err)
+}
+
+func (c *cli) benchSink(args []string) error {
+	fs := c.flagsOnly("bench sink", "",
+		"Listen for SMTP at --listen and take every message, until --expect messages have\n"+
+			"arrived or none has for --idle. Made to be the destination of mail that `casella\n"+
+			"bench smtp` sent through a server under test (its outbound queue, or Postfix as a\n"+
+			"relay): each message is checked against what bench smtp sends, and a Message-ID\n"+
+			"seen twice, a recipient that is not the message's To, a body not cut from the\n"+
+			"load's text or a message more than expected is counted as a contradiction. With\n"+
+			"--dns it also answers DNS there, every domain's MX being the sink, so that a server\n"+
+			"delivering to MX hosts itself (Casella without a smarthost, resolvers set to it)\n"+
+			"finds the sink. Reports the messages, contradictions and messages per second from\n"+
+			"the sink's start to the last message; exits 1 when messages are missing or\n"+
+			"contradictions were found.\n\n"+benchNote,
+		"casella bench sink --listen 127.0.0.1:2525 --expect 1000",
+		"casella bench sink --listen 127.0.0.1:2525 --dns 127.0.0.1:2553 --expect 20000 --json")
+	var o loadgen.SinkOptions
+	var asJSON bool
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:2525", "`host:port` of the SMTP listener")
+	fs.StringVar(&o.DNS, "dns", "", "`host:port` to answer DNS on as well, every MX and A record naming the sink")
+	fs.IntVar(&o.Expect, "expect", 1000, "`messages` to wait for")
+	fs.DurationVar(&o.Idle, "idle", time.Minute, "give up after this long without a message")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	o.Progress = c.stderr
+	r, err := loadgen.Sink(c.ctx, o)
+	if r != nil {
+		if perr := c.report(&benchFlags{json: asJSON}, r); perr != nil {
+			return perr
+		}
+		if err == nil && r.Contradictions > 0 {
+			err = fmt.Errorf("%d contradictions", r.Contradictions)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench sink: %w", err)
+	}
+	return nil
 }
 
 func (c *cli) benchIMAP(args []string) error {

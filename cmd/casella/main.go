@@ -76,6 +76,7 @@ var commands = []command{
 	{"bench imap", "measure a server's IMAP under a mix of clients: ops/s and latency per command", (*cli).benchIMAP},
 	{"bench idle", "hold many IMAP IDLE connections and measure the server's memory per connection", (*cli).benchIdle},
 	{"bench mailbox", "time SELECT, FETCH, SEARCH and SORT on a very large mailbox", (*cli).benchMailbox},
+	{"bench sink", "be the MX that relayed bench mail goes to: count and check every message", (*cli).benchSink},
 }
 
 // cli is the environment commands run in.

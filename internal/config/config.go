@@ -109,6 +109,10 @@ type SMTP struct {
 	DeliveryPort int `toml:"delivery_port"`
 	// DestinationConcurrency bounds concurrent deliveries to one domain.
 	DestinationConcurrency int `toml:"destination_concurrency"`
+	// DestinationMessagesPerMinute bounds the messages sent to one
+	// destination domain per minute; 0 sets no limit. Over it a message
+	// waits in the queue for its next retry.
+	DestinationMessagesPerMinute int `toml:"destination_messages_per_minute"`
 	// CheckSenders checks SPF, DKIM and DMARC of mail arriving on the MX
 	// listener: a DMARC reject policy that fails is answered 550, a
 	// quarantine one files the message to Junk.

@@ -49,6 +49,9 @@ func (c Config) Validate() error {
 		v.fail("smtp.delivery_port", "is %d; give a TCP port, normally 25", p)
 	}
 	v.positive("smtp.destination_concurrency", c.SMTP.DestinationConcurrency)
+	if c.SMTP.DestinationMessagesPerMinute < 0 {
+		v.fail("smtp.destination_messages_per_minute", "is %d; give a limit, or 0 for none", c.SMTP.DestinationMessagesPerMinute)
+	}
 	if c.SMTP.MessagesPerMinute < 0 || c.SMTP.RecipientsPerHour < 0 {
 		v.fail("smtp.messages_per_minute", "and smtp.recipients_per_hour must not be negative; 0 sets no limit")
 	}

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -58,6 +59,11 @@ func (c *smtpClient) greet(helo string, tlsConfig *tls.Config) error {
 	c.conn, c.text = tc, textproto.NewConn(tc)
 	// The session starts over after STARTTLS (RFC 3207 section 4.2).
 	return c.cmd(250, "EHLO %s", helo)
+}
+
+// auth logs in with AUTH PLAIN (RFC 4954, RFC 4616).
+func (c *smtpClient) auth(user, password string) error {
+	return c.cmd(235, "AUTH PLAIN %s", base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
 }
 
 // cmd sends a command and reads its reply, which must have code expect.

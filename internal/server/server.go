@@ -240,6 +240,8 @@ func (s *Server) openSpools() error {
 			Port:      strconv.Itoa(cfg.DeliveryPort),
 			Hostname:  s.cfg.Hostname,
 			PerDomain: cfg.DestinationConcurrency,
+			Rate:      limit.NewRate(cfg.DestinationMessagesPerMinute, time.Minute),
+			Refused:   func(reason string) { s.metrics.refused("outbound", reason) },
 			Logger:    s.log.With("component", "direct"),
 		},
 		Username:  cfg.SmarthostUsername,

@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/dane"
+	"casella/internal/limit"
 	"casella/internal/mtasts"
 	"casella/internal/resolver"
 	"casella/internal/tlsrpt"
@@ -49,6 +50,14 @@ type Direct struct {
 	// PerDomain bounds concurrent deliveries to one domain; 0 means
 	// DefaultPerDomain.
 	PerDomain int
+	// Rate bounds messages per destination domain over time, as
+	// receivers that throttle a busy sender ask (their 421s and 450s
+	// would otherwise come back as failures); nil sets no limit. A message
+	// over it waits in the queue for its next retry.
+	Rate *limit.Rate
+	// Refused, when set, is told "destination_rate" for each message Rate
+	// holds back.
+	Refused func(reason string)
 	// STS finds the MTA-STS policies (RFC 8461) to enforce; nil enforces
 	// none.
 	STS *mtasts.Fetcher
@@ -94,6 +103,10 @@ type slots struct {
 	users int
 }
 
+// errDestinationRate is the temporary failure of a message held back by
+// Direct.Rate.
+var errDestinationRate = errors.New("the destination rate limit (smtp.destination_messages_per_minute)")
+
 // errRoute is a permanent failure found before any exchanger answered,
 // with the reply code and enhanced status a DSN reports for it.
 func errRoute(code int, status gosmtp.EnhancedCode, format string, args ...any) error {
@@ -123,6 +136,13 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 		return "", errRoute(550, gosmtp.EnhancedCode{5, 1, 3}, "recipient %q has no domain", to)
 	}
 	domain := strings.ToLower(to[at+1:])
+	if !d.Rate.Allow(domain) {
+		if d.Refused != nil {
+			d.Refused("destination_rate")
+		}
+		d.logger().Info("direct: destination rate limit reached; message held for a later attempt", "domain", domain, "rcpt", to)
+		return "", fmt.Errorf("%w of %s reached", errDestinationRate, domain)
+	}
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = DefaultRelayTimeout

@@ -167,6 +167,36 @@ func TestDirectReusesConnections(t *testing.T) {
 	}
 }
 
+// Over a destination's rate limit a message is held back with a
+// temporary error, counted as a refusal, while other destinations go on.
+func TestDirectDestinationRate(t *testing.T) {
+	peers, port := exchangers(t, "127.0.0.2")
+	d, _ := testDirect(t, port,
+		"busy.test. 300 IN MX 10 mx.busy.test.",
+		"mx.busy.test. 300 IN A 127.0.0.2",
+		"other.test. 300 IN MX 10 mx.busy.test.",
+	)
+	d.Rate = limit.NewRate(2, time.Minute)
+	var refused []string
+	d.Refused = func(reason string) { refused = append(refused, reason) }
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := d.Deliver(ctx, "alice@example.test", fmt.Sprintf("u%d@busy.test", i), []byte(testMsg))
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("message %d: %v", i, err)
+		case i == 2 && (err == nil || isPermanent(err) || !errors.Is(err, errDestinationRate)):
+			t.Fatalf("message over the limit: %v, want a temporary error naming the limit", err)
+		}
+	}
+	if _, err := d.Deliver(ctx, "alice@example.test", "u@other.test", []byte(testMsg)); err != nil {
+		t.Fatalf("another destination: %v", err)
+	}
+	if got := len(peers[0].received()); got != 3 || len(refused) != 1 || refused[0] != "destination_rate" {
+		t.Fatalf("the exchanger got %d messages, refusals %v; want 3 and one destination_rate", got, refused)
+	}
+}
+
 // A domain without MX records receives at its own address (the implicit
 // MX of RFC 5321 section 5.1).
 func TestDirectImplicitMX(t *testing.T) {
@@ -270,6 +300,38 @@ func TestRelayDelayNotice(t *testing.T) {
 	for _, want := range []string{"Subject: Delayed Mail", "Action: delayed", "Status: 4.3.0", "Diagnostic-Code: smtp; 451 greylisted", "Will-Retry-Until: " + until, "Message-ID: <delay-"} {
 		if !bytes.Contains(msgs[0].data, []byte(want)) {
 			t.Errorf("delay notice lacks %q:\n%s", want, msgs[0].data)
+		}
+	}
+}
+
+// A message given up at the end of the queue's lifetime is returned with
+// Status 4.4.7 (RFC 3463 section 3.5, delivery time expired), and the
+// last attempt's reply as its Diagnostic-Code; a 5xx reply keeps its own
+// status.
+func TestRelayExpiredDSN(t *testing.T) {
+	bounces := &recorder{}
+	r := &Relay{Hostname: "mx.example.test", Lifetime: 120 * time.Hour, Logger: discardLogger(), Bounce: bounces, Directory: newTestDirectory()}
+	e := outboundEntry("friend@remote.test")
+	last := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	expired := fmt.Errorf("gave up: %w, %w: %w", spool.ErrExpired, spool.ErrPermanent, last)
+	refused := fmt.Errorf("%w: %w", spool.ErrPermanent, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	for _, cause := range []error{expired, refused} {
+		if err := r.notify(context.Background(), e, []byte(testMsg), 0, cause, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := bounces.all()
+	if len(msgs) != 2 {
+		t.Fatalf("%d DSNs", len(msgs))
+	}
+	for i, want := range [][]string{
+		{"Action: failed", "Status: 4.4.7", "Diagnostic-Code: smtp; 451 greylisted"},
+		{"Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp; 550 no such user"},
+	} {
+		for _, w := range want {
+			if !bytes.Contains(msgs[i].data, []byte(w)) {
+				t.Errorf("DSN %d lacks %q:\n%s", i, w, msgs[i].data)
+			}
 		}
 	}
 }

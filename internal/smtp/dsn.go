@@ -128,9 +128,16 @@ func (r *Relay) dsn(e *spool.Entry, data []byte, rcpt int, cause error, now time
 		class, subject, action, kind = 4, "Delayed Mail (still being retried)", "delayed", "delay"
 	}
 	status, diag := fmt.Sprintf("%d.0.0", class), ""
+	// RFC 3463 section 3.5: a message returned because it was retried for
+	// too long is X.4.7, "delivery time expired", a persistent transient
+	// status, whatever the last attempt's reply was.
+	expired := !delayed && errors.Is(cause, spool.ErrExpired)
+	if expired {
+		status = "4.4.7"
+	}
 	var se *gosmtp.SMTPError
 	if errors.As(cause, &se) {
-		if se.EnhancedCode[0] == class {
+		if se.EnhancedCode[0] == class && !expired {
 			status = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 		}
 		diag = fmt.Sprintf("smtp; %d %s", se.Code, oneLine(se.Message))

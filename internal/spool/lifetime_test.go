@@ -29,6 +29,9 @@ func TestDelayNoticeAndLifetime(t *testing.T) {
 		OnPermanent: func(e *Entry, rcpt int, err error) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if !errors.Is(err, ErrExpired) {
+				t.Errorf("give-up %v does not wrap ErrExpired", err)
+			}
 			gaveUp = append(gaveUp, err.Error())
 			return nil
 		},

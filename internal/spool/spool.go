@@ -139,6 +139,9 @@ var (
 	// failed for good (a remote's 5xx). Internal failures must never wrap
 	// it (DESIGN.md invariant 2).
 	ErrPermanent = errors.New("permanent delivery failure")
+	// ErrExpired, beside ErrPermanent, marks a recipient given up because
+	// it still failed temporarily at the end of Options.Lifetime.
+	ErrExpired = errors.New("retried for too long")
 	// ErrDeferred, wrapped in a Handler's error, says the recipient cannot
 	// take the message yet (its mailbox is over quota): the entry is
 	// retried with the usual backoff, and the circuit breaker, which is

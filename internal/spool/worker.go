@@ -127,7 +127,7 @@ func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result
 	case !errors.Is(err, ErrPermanent) && s.opts.Lifetime > 0 && s.opts.Now().Sub(e.Envelope.due()) >= s.opts.Lifetime:
 		// Past its lifetime a temporary failure ends the recipient, with
 		// the last error in the report.
-		return s.outcome(ctx, t, e, fmt.Errorf("gave up after %s of retries: %w: %w", s.opts.Lifetime, ErrPermanent, err))
+		return s.outcome(ctx, t, e, fmt.Errorf("gave up after %s of retries: %w, %w: %w", s.opts.Lifetime, ErrExpired, ErrPermanent, err))
 	case errors.Is(err, ErrPermanent):
 		if f := s.opts.OnPermanent; f != nil {
 			if perr := f(e, t.rcpt, err); perr != nil {
