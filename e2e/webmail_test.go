@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -137,6 +138,11 @@ func webmailScript(t *testing.T, out any, script string, args ...string) {
 	if err != nil {
 		t.Fatalf("node %s: %v\n%s\n%s", script, err, b, stderr.Bytes())
 	}
+	decodeScript(t, out, script, b)
+}
+
+func decodeScript(t *testing.T, out any, script string, b []byte) {
+	t.Helper()
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("output of %s: %v\n%s", script, err, b)
 	}
@@ -301,4 +307,102 @@ func TestWebmailActing(t *testing.T) {
 	if out.HelpKeys < 11 {
 		t.Errorf("the help lists %d keys", out.HelpKeys)
 	}
+}
+
+// TestWebmailOutage injects a store fault under an open page: the banner
+// must say so within seconds, in plain words that incoming mail is kept
+// safe, and the folders must not show as empty; clearing the fault must
+// bring the list back by itself.
+func TestWebmailOutage(t *testing.T) {
+	needWebmail(t)
+	data, config := newData(t, "")
+	s := startServer(t, data, config, "--allow-faults")
+	const user, pass = "alice@example.test", "alice-password-1"
+	setupAccount(t, s, user, pass)
+	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{
+		{From: "sender@remote.test", To: []string{user}, Data: b64(testMessageSubject("kept 1", user))},
+		{From: "sender@remote.test", To: []string{user}, Data: b64(testMessageSubject("kept 2", user))},
+	}})
+	base := "http://" + s.addr("http")
+	waitFor(t, 30*time.Second, "the messages", func() bool { return len(accountEmails(t, base, user, pass)) == 2 })
+
+	var out struct {
+		BannerBefore       int    `json:"bannerBefore"`
+		BannerMs           int    `json:"bannerMs"`
+		Banner             string `json:"banner"`
+		ListDuring         string `json:"listDuring"`
+		EmptyShown         int    `json:"emptyShown"`
+		UnreadCountsDuring int    `json:"unreadCountsDuring"`
+		RecoverMs          int    `json:"recoverMs"`
+		RowsAfter          int    `json:"rowsAfter"`
+	}
+	webmailDriven(t, &out, map[string]func(){
+		"inject": func() { fault(t, s, "inject", "store", "error") },
+		"clear":  func() { fault(t, s, "clear", "store") },
+	}, "trouble.mjs", base, user, pass)
+	t.Logf("browser: %+v", out)
+	t.Logf("banner shown %d ms after the fault, list back %d ms after clearing it", out.BannerMs, out.RecoverMs)
+	if out.BannerBefore != 0 {
+		t.Error("a banner was shown before the fault")
+	}
+	if !strings.Contains(out.Banner, "kept safe") || !strings.Contains(out.Banner, "cannot be read") {
+		t.Errorf("banner %q", out.Banner)
+	}
+	if out.BannerMs > 10000 {
+		t.Errorf("the banner took %d ms", out.BannerMs)
+	}
+	if out.EmptyShown != 0 || strings.Contains(out.ListDuring, "No messages") || !strings.Contains(out.ListDuring, "cannot be shown") {
+		t.Errorf("during the outage the list showed %q", out.ListDuring)
+	}
+	if out.RowsAfter != 2 {
+		t.Errorf("%d rows after recovery, want 2", out.RowsAfter)
+	}
+}
+
+func testMessageSubject(subject, to string) []byte {
+	return fmt.Appendf(nil, "From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%d@e2e.test>\r\nDate: %s\r\n\r\nbody\r\n",
+		to, subject, time.Now().UnixNano(), time.Now().UTC().Format(time.RFC1123Z))
+}
+
+// webmailDriven is webmailScript for scenarios that ask the test to act
+// (inject a fault, ...): each line the script writes to standard error
+// that names a step runs it, and a line on its standard input answers.
+func webmailDriven(t *testing.T, out any, steps map[string]func(), script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = "webmail"
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		f, ok := steps[line]
+		if !ok {
+			log.WriteString(line + "\n")
+			continue
+		}
+		t.Logf("step %s", line)
+		f()
+		io.WriteString(stdin, "done\n")
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("node %s: %v\n%s\n%s", script, err, stdout.Bytes(), log.String())
+	}
+	decodeScript(t, out, script, stdout.Bytes())
 }

@@ -106,5 +106,6 @@ export async function run(f) {
   } finally {
     await browser.close();
   }
-  console.log(JSON.stringify(out));
+  // Exit at once: a scenario may still be reading its standard input.
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
 }
