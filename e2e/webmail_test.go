@@ -406,3 +406,64 @@ func webmailDriven(t *testing.T, out any, steps map[string]func(), script string
 	}
 	decodeScript(t, out, script, stdout.Bytes())
 }
+
+// TestWebmailWriting replies (a draft saved through Email/set while
+// writing, gone once sent), replies to all, forwards inline, and sends a
+// message with two files dragged in and one picked; the recipient
+// downloads them in the page byte for byte.
+func TestWebmailWriting(t *testing.T) {
+	needWebmail(t)
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const alice, bob, carol, pass = "alice@example.test", "bob@example.test", "carol@example.test", "same-password-1"
+	for _, a := range []string{alice, bob, carol} {
+		setupAccount(t, s, a, pass)
+	}
+	msg := "From: Bob <" + bob + ">\r\nTo: Alice <" + alice + ">\r\nCc: <" + carol + ">\r\nSubject: question\r\nMessage-ID: <q1@e2e.test>\r\n" +
+		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\n\r\nWhat do you think?\r\n"
+	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: bob, To: []string{alice}, Data: b64([]byte(msg))}}})
+	base := "http://" + s.addr("http")
+	waitFor(t, 30*time.Second, "the question", func() bool { return len(accountEmails(t, base, alice, pass)) == 1 })
+
+	type fields struct{ To, Cc, Subject, Body string }
+	var out struct {
+		Reply              fields          `json:"reply"`
+		ReplyQuotes        bool            `json:"replyQuotes"`
+		DraftsWhileWriting int             `json:"draftsWhileWriting"`
+		DraftsAfterSend    int             `json:"draftsAfterSend"`
+		ReplyAll           fields          `json:"replyAll"`
+		Forward            fields          `json:"forward"`
+		Attached           int             `json:"attached"`
+		Downloads          map[string]bool `json:"downloads"`
+		BobHas             []struct {
+			Subject   string   `json:"subject"`
+			InReplyTo []string `json:"inReplyTo"`
+		} `json:"bobHas"`
+	}
+	webmailScript(t, &out, "write.mjs", base, alice, bob, carol, pass)
+	t.Logf("browser: %+v", out)
+	if out.Reply.To != `"Bob" <`+bob+`>` || out.Reply.Cc != "" || out.Reply.Subject != "Re: question" || !out.ReplyQuotes {
+		t.Errorf("reply: %+v, quotes %v", out.Reply, out.ReplyQuotes)
+	}
+	if out.DraftsWhileWriting != 1 || out.DraftsAfterSend != 0 {
+		t.Errorf("drafts while writing %d, after sending %d; want 1 and 0", out.DraftsWhileWriting, out.DraftsAfterSend)
+	}
+	if !strings.Contains(out.ReplyAll.To, bob) || out.ReplyAll.Cc != carol || strings.Contains(out.ReplyAll.To+out.ReplyAll.Cc, alice) {
+		t.Errorf("reply all: %+v", out.ReplyAll)
+	}
+	if out.Forward.To != "" || out.Forward.Subject != "Fwd: question" || !strings.Contains(out.Forward.Body, "What do you think?") || !strings.Contains(out.Forward.Body, "Forwarded message") {
+		t.Errorf("forward: %+v", out.Forward)
+	}
+	if out.Attached != 3 || len(out.Downloads) != 3 {
+		t.Errorf("%d attached, downloads %v", out.Attached, out.Downloads)
+	}
+	for name, same := range out.Downloads {
+		if !same {
+			t.Errorf("%s downloaded differs from what was attached", name)
+		}
+	}
+	if len(out.BobHas) != 2 || out.BobHas[0].Subject != "Fwd: question" || out.BobHas[1].Subject != "Re: question" ||
+		len(out.BobHas[1].InReplyTo) != 1 || out.BobHas[1].InReplyTo[0] != "q1@e2e.test" {
+		t.Errorf("bob received %+v", out.BobHas)
+	}
+}

@@ -169,15 +169,17 @@ async function send(): Promise<void> {
   const me = identities.value.find((i) => i.id === cur.identityId) ?? identities.value[0];
   const d = draft(composing.value ?? cur);
   if (!me || !d) return;
-  composing.value = { ...(composing.value ?? cur), sending: true };
+  const sending = { ...(composing.value ?? cur), sending: true };
+  composing.value = sending;
   try {
-    await c.send(mailboxes.value, me, d, composing.value.draftId);
+    await c.send(mailboxes.value, me, d, sending.draftId);
   } catch (err) {
     fail(err);
-    if (composing.value) composing.value = { ...composing.value, sending: false };
+    if (composing.value === sending) composing.value = { ...sending, sending: false };
     return;
   }
-  composing.value = null;
+  // The editor may have been closed, or another opened, meanwhile.
+  if (composing.value === sending) composing.value = null;
   say(t.value.sent);
   await refreshMailboxes();
 }
