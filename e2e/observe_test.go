@@ -103,6 +103,24 @@ func TestRefusalsInMetrics(t *testing.T) {
 		t.Fatalf("wrong password: %q", r)
 	}
 
+	// Failed JMAP logins, by password and by bearer token, are counted
+	// by the same throttle as IMAP's.
+	for _, auth := range []func(*http.Request){
+		func(r *http.Request) { r.SetBasicAuth("user@example.test", "wrong") },
+		func(r *http.Request) { r.Header.Set("Authorization", "Bearer cst_nonsense") },
+	} {
+		req, _ := http.NewRequest("GET", "http://"+s.addr("http")+"/.well-known/jmap", nil)
+		auth(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("JMAP with bad credentials: %s", resp.Status)
+		}
+	}
+
 	resp, err := http.Get("http://" + s.addr("http") + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +131,7 @@ func TestRefusalsInMetrics(t *testing.T) {
 		`casella_refusals_total{protocol="smtp",reason="no_such_user"} 1`,
 		`casella_refusals_total{protocol="smtp",reason="relay"} 1`,
 		`casella_refusals_total{protocol="imap",reason="auth_failed"} 1`,
+		`casella_refusals_total{protocol="jmap",reason="auth_failed"} 2`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -27,7 +27,7 @@ import (
 	"text/tabwriter"
 )
 
-// command is one subcommand: its name (one or two words), a one-line
+// command is one subcommand: its name (one to three words), a one-line
 // description, and the function that runs it with the remaining
 // arguments.
 type command struct {
@@ -51,11 +51,16 @@ var commands = []command{
 	{"account quota", "set an account's quota", (*cli).accountQuota},
 	{"account unlock", "lift the lock that failed logins put on an account", (*cli).accountUnlock},
 	{"account remove", "remove an account and delete all its mail", (*cli).accountRemove},
+	{"account token add", "make an app password (bearer token) for an account, shown once", (*cli).accountTokenAdd},
+	{"account token list", "list an account's app passwords, never their secrets", (*cli).accountTokenList},
+	{"account token revoke", "revoke an app password, effective at once", (*cli).accountTokenRevoke},
 	{"alias add", "add an address that forwards to one or more accounts", (*cli).aliasAdd},
 	{"alias list", "list aliases", (*cli).aliasList},
 	{"alias remove", "remove an alias", (*cli).aliasRemove},
 	{"dkim generate", "make DKIM keys for a domain and print their DNS records", (*cli).dkimGenerate},
 	{"dkim list", "list DKIM keys and their DNS records", (*cli).dkimList},
+	{"dns", "print the DNS records a domain must publish, as zone file lines", (*cli).dns},
+	{"dns check", "say which of a domain's DNS records are missing or wrong", (*cli).dnsCheck},
 	{"queue list", "list messages waiting in the intake spool and the outbound queue", (*cli).queueList},
 	{"queue show", "show a queued message", (*cli).queueShow},
 	{"queue retry", "make queued messages due now", (*cli).queueRetry},
@@ -134,9 +139,9 @@ func (c *cli) dispatch(args []string) error {
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
-// lookup finds the command named by the first one or two words of args.
+// lookup finds the command named by the first one to three words of args.
 func lookup(args []string) (command, []string, bool) {
-	for _, n := range []int{2, 1} {
+	for _, n := range []int{3, 2, 1} {
 		if len(args) < n {
 			continue
 		}

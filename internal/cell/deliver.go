@@ -26,6 +26,8 @@ type Deliverer struct {
 	Reserved *quota.Tracker
 	// Filters runs the recipients' Sieve scripts; nil runs none.
 	Filters *delivery.Filters
+	// Sender sends the mail the scripts ask for (delivery.Sender).
+	Sender *delivery.Sender
 }
 
 // Deliverer returns the spool handler that delivers through the cells.
@@ -63,7 +65,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 		if b == nil {
 			return c.Err()
 		}
-		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log, Quota: d.Quota, Reserved: d.Reserved, Filters: d.Filters}
+		dd := &delivery.Deliverer{Store: b.Store, Blobs: b.Blobs, Logger: d.log, Quota: d.Quota, Reserved: d.Reserved, Filters: d.Filters, Sender: d.Sender}
 		if err := dd.HandleBatch(ctx, groups[c]); err != nil {
 			return err
 		}

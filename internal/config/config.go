@@ -136,6 +136,11 @@ type SMTP struct {
 	RetryMax      Duration `toml:"retry_max"`
 	DelayWarning  Duration `toml:"delay_warning"`
 	QueueLifetime Duration `toml:"queue_lifetime"`
+	// MTASTSMode is the mode of the MTA-STS policy (RFC 8461 section 5)
+	// served for the local domains: testing (the default: senders report
+	// TLS failures but still deliver) or enforce (they refuse to deliver
+	// without a valid certificate for the MX name).
+	MTASTSMode string `toml:"mta_sts_mode"`
 }
 
 // IMAP configures the IMAP server.
@@ -185,6 +190,11 @@ type ManageSieve struct {
 // HTTP configures the HTTP server (webmail, JMAP, admin, metrics).
 type HTTP struct {
 	Listen string `toml:"listen"`
+	// TLSListen serves the same over HTTPS with the [tls] certificate:
+	// what JMAP clients, MTA-STS senders, autoconfig and autodiscover
+	// reach, on port 443 in production. Empty (the default) means a
+	// proxy in front of Listen ends TLS on port 443.
+	TLSListen string `toml:"tls_listen"`
 	// Limits on clients: connections, the time to send a request's
 	// header and whole request, to take a response, to stay idle between
 	// requests, and the size of a request's header and body.
@@ -337,6 +347,7 @@ func Default() Config {
 			DelayWarning:           Duration(4 * time.Hour),
 			QueueLifetime:          Duration(5 * 24 * time.Hour),
 			CheckHeaderFrom:        true,
+			MTASTSMode:             "testing",
 		},
 		IMAP: IMAP{
 			Listen:                  "127.0.0.1:2143",

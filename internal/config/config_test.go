@@ -79,6 +79,7 @@ retry_min = "1m"
 retry_max = "2h"
 delay_warning = "0s"
 queue_lifetime = "72h"
+mta_sts_mode = "enforce"
 check_header_from = false
 
 [imap]
@@ -113,6 +114,7 @@ max_scripts = 5
 
 [http]
 listen = ":80"
+tls_listen = ":443"
 max_connections = 20
 read_header_timeout = "5s"
 read_timeout = "20s"
@@ -162,13 +164,13 @@ lock_for = "1h"
 			MaxConnections: 50, MaxConnectionsPerIP: 5, CommandTimeout: Duration(90 * time.Second), MaxLineLength: 2000,
 			Smarthost: "relay.example.net:587", SmarthostUsername: "u", SmarthostPassword: "p", SmarthostTLS: "tls",
 			Resolvers: []string{"127.0.0.1:53"}, DeliveryPort: 2525, DestinationConcurrency: 5, MessagesPerMinute: 30,
-			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour)},
+			RetryMin: Duration(time.Minute), RetryMax: Duration(2 * time.Hour), QueueLifetime: Duration(72 * time.Hour), MTASTSMode: "enforce"},
 		IMAP: IMAP{Listen: ":143", TLSListen: ":993", MaxConnections: 300, MaxConnectionsPerIP: 7, MaxConnectionsPerUserIP: 5, IdleTimeout: Duration(31 * time.Minute), LoginTimeout: Duration(45 * time.Second),
 			CommandTimeout: Duration(2 * time.Minute), MaxLiteralSize: 10_000_000,
 			MaxMailboxes: 50, MaxMailboxDepth: 4, MaxMailboxNameLength: 100},
 		POP3:        POP3{TLSListen: ":995", MaxConnections: 40, MaxConnectionsPerIP: 6},
 		ManageSieve: ManageSieve{Listen: ":4190", MaxConnections: 30, MaxConnectionsPerIP: 3, MaxScriptSize: 64 << 10, MaxScripts: 5},
-		HTTP: HTTP{Listen: ":80", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
+		HTTP: HTTP{Listen: ":80", TLSListen: ":443", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
@@ -252,6 +254,7 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[smtp]\ncommand_timeout = 30\n", "smtp.command_timeout", "unit")
 	wantLoadError(t, "[imap]\nlisten = \"localhost\"\n", "imap.listen", "host:port")
 	wantLoadError(t, "[http]\nlisten = \"127.0.0.1:99999\"\n", "http.listen")
+	wantLoadError(t, "[smtp]\nmta_sts_mode = \"strict\"\n", "smtp.mta_sts_mode", "testing, enforce")
 	wantLoadError(t, "[smtp]\nsmarthost_tls = \"maybe\"\n", "smtp.smarthost_tls", "starttls, tls, none")
 	wantLoadError(t, "[tls]\ncert_file = \"c.pem\"\n", "tls.key_file", "both")
 	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")

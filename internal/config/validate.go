@@ -58,6 +58,7 @@ func (c Config) Validate() error {
 	if d := c.SMTP.DelayWarning.D(); d < 0 || d >= c.SMTP.QueueLifetime.D() && d != 0 {
 		v.fail("smtp.delay_warning", "is %s; give a time shorter than smtp.queue_lifetime (%s), or 0 for no delay notices", d, c.SMTP.QueueLifetime)
 	}
+	v.oneOf("smtp.mta_sts_mode", c.SMTP.MTASTSMode, "testing", "enforce", "none")
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)
@@ -89,6 +90,7 @@ func (c Config) Validate() error {
 	v.positiveSize("managesieve.max_script_size", c.ManageSieve.MaxScriptSize)
 	v.positive("managesieve.max_scripts", c.ManageSieve.MaxScripts)
 	v.listen("http.listen", c.HTTP.Listen)
+	v.listen("http.tls_listen", c.HTTP.TLSListen)
 	v.positive("http.max_connections", c.HTTP.MaxConnections)
 	v.duration("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, time.Second)
 	v.duration("http.read_timeout", c.HTTP.ReadTimeout, time.Second)

@@ -51,6 +51,10 @@ type Deliverer struct {
 	// Filters, when set, runs each recipient's active Sieve script
 	// (sieve.go) to choose the mailboxes and flags.
 	Filters *Filters
+	// Sender, when set, sends the mail that scripts ask for (redirect,
+	// vacation, reject, notify) (send.go); without one, those actions
+	// are logged and the message is kept.
+	Sender *Sender
 }
 
 // Key returns the store delivery key of recipient rcpt of spool entry id.
@@ -103,7 +107,7 @@ func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
 			if errs[i] == nil && d.Filters != nil {
 				// Scripts run here, beside the blob writes, not one
 				// after another before the commit.
-				targets[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
+				targets[i], errs[i] = d.filter(ctx, t, raw, ds[i].Mailbox)
 			}
 		})
 	}

@@ -97,14 +97,14 @@ type target struct {
 // files nothing twice. Actions the delivery does not perform yet
 // (redirect, reject, vacation, notify, header edits) are logged; when one
 // of them cancelled the implicit keep, the message is kept, never lost.
-func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) []target {
+func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def string) ([]target, error) {
 	e, r := t.Entry, t.Entry.Envelope.Recipients[t.Rcpt]
 	key := Key(e.ID, t.Rcpt)
 	keep := []target{{key: key, mailbox: def}}
 	acct := store.Account(r.Account)
 	script := d.Filters.active(ctx, acct)
 	if script == nil {
-		return keep
+		return keep, nil
 	}
 	now := e.Envelope.Received
 	if now.IsZero() {
@@ -166,7 +166,7 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	if unperformed && !kept {
 		out = append(out, keep...)
 	}
-	return dedupe(out)
+	return dedupe(out), nil
 }
 
 // dedupe keeps one target per key, the last one's flags winning (RFC 5232

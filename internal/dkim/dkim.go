@@ -333,33 +333,54 @@ func (kr *Keyring) Sign(domain string, msg []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// Enqueuer is where signed mail goes: the outbound queue.
-type Enqueuer interface {
+// Queue is where signed mail goes: the outbound queue (*spool.Spool).
+type Queue interface {
 	Enqueue(ctx context.Context, env spool.Envelope, data []byte) (string, error)
+	EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (id string, dup bool, err error)
 }
 
 // SigningQueue signs submitted mail for the domain of its From field
 // before it enters the outbound queue, so that every attempt sends the
 // same signed bytes and a retry costs no signature.
 type SigningQueue struct {
-	Next Enqueuer
+	Next Queue
 	Keys *Keyring
 	Log  *slog.Logger
 }
 
 // Enqueue signs data when its author's domain has keys and queues it.
 func (q SigningQueue) Enqueue(ctx context.Context, env spool.Envelope, data []byte) (string, error) {
-	if domain := authorDomain(data); domain != "" {
-		signed, err := q.Keys.Sign(domain, data)
-		if err != nil {
-			// A broken key file is ours to fix; the sender retries after
-			// the 451 this becomes.
-			q.Log.Error("dkim: cannot sign; the message is refused with a temporary error", "domain", domain, "err", err)
-			return "", err
-		}
-		data = signed
+	data, err := q.sign(data)
+	if err != nil {
+		return "", err
 	}
 	return q.Next.Enqueue(ctx, env, data)
+}
+
+// EnqueueKeyed signs as Enqueue does and queues under key
+// (spool.Spool.EnqueueKeyed). A duplicate is signed in vain; it is rare,
+// a replay after a crash.
+func (q SigningQueue) EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (string, bool, error) {
+	data, err := q.sign(data)
+	if err != nil {
+		return "", false, err
+	}
+	return q.Next.EnqueueKeyed(ctx, key, env, data)
+}
+
+func (q SigningQueue) sign(data []byte) ([]byte, error) {
+	domain := authorDomain(data)
+	if domain == "" {
+		return data, nil
+	}
+	signed, err := q.Keys.Sign(domain, data)
+	if err != nil {
+		// A broken key file is ours to fix; the sender retries after
+		// the 451 this becomes.
+		q.Log.Error("dkim: cannot sign; the message is refused with a temporary error", "domain", domain, "err", err)
+		return nil, err
+	}
+	return signed, nil
 }
 
 // authorDomain returns the domain of the first address of the From field,

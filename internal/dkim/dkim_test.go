@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 
@@ -115,28 +116,41 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-type queue struct{ got [][]byte }
-
-func (q *queue) Enqueue(_ context.Context, _ spool.Envelope, data []byte) (string, error) {
-	q.got = append(q.got, data)
-	return "id", nil
-}
-
-// The queue signs mail whose author's domain has keys, and only that.
+// The queue signs mail whose author's domain has keys, and only that,
+// keyed or not.
 func TestSigningQueue(t *testing.T) {
+	ctx := context.Background()
 	kr := dkimkeys.Open(t.TempDir())
 	if _, err := kr.Generate("example.test", "s1"); err != nil {
 		t.Fatal(err)
 	}
-	q := &queue{}
-	sq := dkimkeys.SigningQueue{Next: q, Keys: kr, Log: slog.New(slog.DiscardHandler)}
-	for _, m := range []string{msg, strings.Replace(msg, "alice@example.test", "alice@other.test", 1), "From: <x@../../etc>\r\n\r\nbody\r\n", "no header at all"} {
-		if _, err := sq.Enqueue(context.Background(), spool.Envelope{}, []byte(m)); err != nil {
+	sp, err := spool.Open(t.TempDir(), spool.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	sq := dkimkeys.SigningQueue{Next: sp, Keys: kr, Log: slog.New(slog.DiscardHandler)}
+	env := spool.Envelope{From: "alice@example.test", Recipients: []spool.Recipient{{Address: "bob@example.net"}}, Received: time.Now()}
+	var ids []string
+	for i, m := range []string{msg, strings.Replace(msg, "alice@example.test", "alice@other.test", 1), "From: <x@../../etc>\r\n\r\nbody\r\n", "no header at all", msg} {
+		var id string
+		var err error
+		if i == 4 {
+			id, _, err = sq.EnqueueKeyed(ctx, "key", env, []byte(m))
+		} else {
+			id, err = sq.Enqueue(ctx, env, []byte(m))
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, id)
 	}
-	for i, want := range []int{2, 0, 0, 0} {
-		if n := bytes.Count(q.got[i], []byte("DKIM-Signature:")); n != want {
+	for i, want := range []int{2, 0, 0, 0, 2} {
+		_, got, err := sp.Get(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(got, []byte("DKIM-Signature:")); n != want {
 			t.Errorf("message %d: %d signatures, want %d", i, n, want)
 		}
 	}

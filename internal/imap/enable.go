@@ -5,18 +5,22 @@ import "strings"
 // cmdEnable: RFC 5161. The ENABLED response lists only what this command
 // turned on (section 3.2); unknown names are ignored.
 func (c *conn) cmdEnable(cmd *command) error {
+	// enable = "ENABLE" 1*(SP capability) (RFC 5161 section 4).
+	if err := c.p.sp(); err != nil {
+		return err
+	}
 	var names []string
 	for {
-		if ok, err := c.p.take(' '); err != nil {
-			return err
-		} else if !ok {
-			break
-		}
 		name, err := c.p.atom()
 		if err != nil {
 			return err
 		}
 		names = append(names, strings.ToUpper(name))
+		if ok, err := c.p.take(' '); err != nil {
+			return err
+		} else if !ok {
+			break
+		}
 	}
 	if err := c.p.end(); err != nil {
 		return err

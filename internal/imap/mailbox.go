@@ -127,6 +127,12 @@ func (c *conn) cmdDelete(cmd *command) error {
 	if err := c.srv.Store.DeleteMailbox(ctx, c.acct.ID, name); err != nil {
 		return fmt.Errorf("delete %q: %w", name, err)
 	}
+	if c.sel != nil && c.sel.mb.Name == name {
+		// The session deleted its own mailbox: it returns to the
+		// authenticated state and is answered, where another session
+		// with the mailbox selected gets BYE (view.go).
+		c.unselect()
+	}
 	return nil
 }
 

@@ -248,7 +248,13 @@ func (p *parser) word(what string, ok func(byte) bool) (string, error) {
 
 // tag reads a command tag: ASTRING-CHAR except "+".
 func (p *parser) tag() (string, error) {
-	return p.word("tag", func(c byte) bool { return c != '+' && (isAtomChar(c) || c == ']') })
+	t, err := p.word("tag", func(c byte) bool { return isAtomChar(c) || c == ']' })
+	if err == nil && strings.Contains(t, "+") {
+		// tag = 1*<any ASTRING-CHAR except "+"> (RFC 9051 section 9): a
+		// reply tagged with a part of it could answer another command.
+		return "", errSyntax("a tag may not contain \"+\"")
+	}
+	return t, err
 }
 
 // atom reads an atom (RFC 9051 section 9, "atom").

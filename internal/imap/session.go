@@ -522,7 +522,7 @@ func (c *conn) classify(err error) (status, text string) {
 	case errors.Is(err, store.ErrNotPermitted):
 		return "NO", "[CANNOT] Operation not permitted on this mailbox"
 	case errors.Is(err, store.ErrHasChildren):
-		return "NO", "[CANNOT] Mailbox has child mailboxes, delete them first"
+		return "NO", "[HASCHILDREN] Mailbox has child mailboxes, delete them first" // RFC 9051 section 7.1
 	case errors.Is(err, store.ErrTooManyKeywords):
 		return "NO", fmt.Sprintf("[LIMIT] A mailbox can have at most %d keywords, use one it has", store.MaxMailboxKeywords)
 	case errors.Is(err, store.ErrInvalidName):

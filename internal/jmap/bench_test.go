@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 
 	"casella/internal/message"
@@ -12,28 +13,41 @@ import (
 )
 
 // fill delivers n small messages to alice's inbox, in threads of four.
+// The blobs of a batch are written at once, so that they share their
+// fsyncs.
 func (e *testEnv) fill(tb testing.TB, n int) {
 	ctx := context.Background()
 	if err := e.store.EnsureAccount(ctx, 1); err != nil {
 		tb.Fatal(err)
 	}
-	var batch []store.Delivery
-	for i := range n {
-		subject := fmt.Sprintf("Topic %d", i/4)
-		if i%4 != 0 {
-			subject = "Re: " + subject
+	const batchSize = 500
+	for first := 0; first < n; first += batchSize {
+		batch := make([]store.Delivery, min(batchSize, n-first))
+		var wg sync.WaitGroup
+		errs := make(chan error, len(batch))
+		for j := range batch {
+			wg.Go(func() {
+				i := first + j
+				subject := fmt.Sprintf("Topic %d", i/4)
+				if i%4 != 0 {
+					subject = "Re: " + subject
+				}
+				raw := []byte(fmt.Sprintf("From: user%d@example.org\r\nTo: alice@example.org\r\nSubject: %s\r\nMessage-ID: <m%d@example.org>\r\nReferences: <m%d@example.org>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of message %d.\r\n", i%50, subject, i, i-i%4, i))
+				key, err := e.blobs.Put(ctx, raw)
+				if err != nil {
+					errs <- err
+					return
+				}
+				batch[j] = store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: store.NewMessage{Blob: key, Size: int64(len(raw)), Meta: message.Parse(raw)}}
+			})
 		}
-		raw := []byte(fmt.Sprintf("From: user%d@example.org\r\nTo: alice@example.org\r\nSubject: %s\r\nMessage-ID: <m%d@example.org>\r\nReferences: <m%d@example.org>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of message %d.\r\n", i%50, subject, i, i-i%4, i))
-		key, err := e.blobs.Put(ctx, raw)
-		if err != nil {
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
 			tb.Fatal(err)
 		}
-		batch = append(batch, store.Delivery{Key: fmt.Sprint(i), Account: 1, Message: store.NewMessage{Blob: key, Size: int64(len(raw)), Meta: message.Parse(raw)}})
-		if len(batch) == 500 || i == n-1 {
-			if _, err := e.store.DeliverBatch(ctx, batch); err != nil {
-				tb.Fatal(err)
-			}
-			batch = batch[:0]
+		if _, err := e.store.DeliverBatch(ctx, batch); err != nil {
+			tb.Fatal(err)
 		}
 	}
 }
@@ -57,17 +71,41 @@ func BenchmarkQueryAndGet(b *testing.B) {
 		}
 	})
 	inbox := e.mailboxID("INBOX")
+	mb, err := e.store.Mailbox(context.Background(), 1, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	queryAndGet := func(b *testing.B, collapse bool) {
+		r := e.api(
+			[]any{"Email/query", map[string]any{"filter": map[string]any{"inMailbox": inbox}, "sort": []any{map[string]any{"property": "receivedAt", "isAscending": false}}, "limit": 50, "collapseThreads": collapse}, "q"},
+			[]any{"Email/get", map[string]any{"#ids": map[string]any{"resultOf": "q", "name": "Email/query", "path": "/ids"}, "properties": []string{"subject", "from", "receivedAt", "keywords", "preview", "threadId"}}, "g"},
+		)
+		if n := len(r[1][1].(map[string]any)["list"].([]any)); n != 50 {
+			b.Fatalf("got %d emails", n)
+		}
+	}
 	for _, collapse := range []bool{false, true} {
 		b.Run(fmt.Sprintf("collapseThreads=%v", collapse), func(b *testing.B) {
 			for b.Loop() {
-				r := e.api(
-					[]any{"Email/query", map[string]any{"filter": map[string]any{"inMailbox": inbox}, "sort": []any{map[string]any{"property": "receivedAt", "isAscending": false}}, "limit": 50, "collapseThreads": collapse}, "q"},
-					[]any{"Email/get", map[string]any{"#ids": map[string]any{"resultOf": "q", "name": "Email/query", "path": "/ids"}, "properties": []string{"subject", "from", "receivedAt", "keywords", "preview", "threadId"}}, "g"},
-				)
-				if n := len(r[1][1].(map[string]any)["list"].([]any)); n != 50 {
-					b.Fatalf("got %d emails", n)
-				}
+				queryAndGet(b, collapse)
 			}
 		})
 	}
+	// afterChange is a client's next request after a flag changed
+	// elsewhere (another client, IMAP): the state moved by one.
+	b.Run("afterChange", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			op := store.FlagsAdd
+			if i%2 == 0 {
+				op = store.FlagsRemove
+			}
+			uid := uint32(i%n + 1)
+			if _, err := e.store.UpdateFlags(context.Background(), 1, store.FlagUpdate{Mailbox: mb.ID, UIDs: []store.UIDRange{{First: uid, Last: uid}}, Op: op, Flags: []string{store.FlagFlagged}}); err != nil {
+				b.Fatal(err)
+			}
+			queryAndGet(b, false)
+		}
+	})
 }

@@ -102,6 +102,18 @@ func (c *call) emailGet(raw json.RawMessage) (any, error) {
 		ids = *a.IDs
 	}
 	list, notFound := []any{}, []string{}
+	var found []*email
+	for _, id := range ids {
+		rid, _ := c.resolveID(id)
+		if e := x.emails[parseID('E', rid)]; e != nil {
+			found = append(found, e)
+		}
+	}
+	if slices.ContainsFunc(props, func(p string) bool { return !slices.Contains(indexProps, p) }) {
+		if err := c.loadMetaOf(found); err != nil {
+			return nil, err
+		}
+	}
 	for _, id := range ids {
 		rid, _ := c.resolveID(id)
 		e := x.emails[parseID('E', rid)]

@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,12 @@ import (
 // Authenticator checks a login; directory.Directory implements it.
 type Authenticator interface {
 	Authenticate(ctx context.Context, address, password string) (directory.Account, error)
+}
+
+// TokenAuthenticator checks a bearer token (an app password);
+// directories that implement directory.Tokens implement it.
+type TokenAuthenticator interface {
+	AuthenticateToken(ctx context.Context, token string) (directory.Account, error)
 }
 
 // Capability URIs (RFC 8620 section 2, RFC 8621 section 1.3).
@@ -79,8 +86,11 @@ type Server struct {
 	Blobs blob.Store
 	// BlobsOf, when set, returns the blob store of an account's messages
 	// (its cell's, in a cluster), and Blobs is not used.
-	BlobsOf   func(ctx context.Context, acct directory.Account) (blob.Store, error)
-	Auth      Authenticator
+	BlobsOf func(ctx context.Context, acct directory.Account) (blob.Store, error)
+	Auth    Authenticator
+	// Tokens, when set, accepts "Authorization: Bearer" with an app
+	// password (RFC 6750 section 2.1).
+	Tokens    TokenAuthenticator
 	AuthLimit *limit.Auth // the node's login throttle, shared with IMAP; nil: none
 	Logger    *slog.Logger
 	// Submission sends mail for EmailSubmission/set; nil: it is refused.
@@ -172,11 +182,12 @@ type session struct {
 }
 
 // authed checks HTTP Basic credentials (RFC 7617) against the directory,
-// counting failures in the login throttle that IMAP uses, and passes the
-// account on.
+// or a bearer token (RFC 6750) against its app passwords, counting
+// failures in the login throttle that IMAP uses, and passes the account
+// on.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
+		user, check, ok := s.credentials(r)
 		if !ok {
 			unauthorized(w)
 			return
@@ -191,7 +202,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 				return
 			}
 		}
-		acct, err := s.Auth.Authenticate(ctx, user, pass)
+		acct, err := check(ctx)
 		if errors.Is(err, directory.ErrBadCredentials) {
 			if at != nil {
 				at.Failed()
@@ -226,6 +237,32 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 	}
 }
 
+// credentials returns the login a request carries: the name the login
+// throttle keys it by and the check of its secret. A bearer token is
+// keyed by its public id, so guesses at tokens are throttled per token
+// beside the client's address and network, as guesses at passwords are.
+func (s *Server) credentials(r *http.Request) (user string, check func(context.Context) (directory.Account, error), ok bool) {
+	if user, pass, ok := r.BasicAuth(); ok {
+		return user, func(ctx context.Context) (directory.Account, error) { return s.Auth.Authenticate(ctx, user, pass) }, true
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if s.Tokens == nil || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", nil, false
+	}
+	id, valid := directory.ParseToken(token)
+	if !valid {
+		// Not even shaped like a token: still a failed login, keyed
+		// apart from every real token.
+		id = "malformed"
+	}
+	return "token:" + id, func(ctx context.Context) (directory.Account, error) {
+		if !valid {
+			return directory.Account{}, directory.ErrBadCredentials
+		}
+		return s.Tokens.AuthenticateToken(ctx, token)
+	}, true
+}
+
 // remoteAddr is the client's address as the login throttle keys it.
 func remoteAddr(s string) net.Addr {
 	ap, err := netip.ParseAddrPort(s)
@@ -237,6 +274,7 @@ func remoteAddr(s string) net.Addr {
 
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="Casella JMAP", charset="UTF-8"`)
+	w.Header().Add("WWW-Authenticate", `Bearer realm="Casella JMAP"`)
 	problem(w, http.StatusUnauthorized, "about:blank", "Valid credentials are needed")
 }
 

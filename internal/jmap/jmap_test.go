@@ -327,7 +327,13 @@ func TestMethodErrors(t *testing.T) {
 		{"Email/changes", map[string]any{"sinceState": "99999"}, "cannotCalculateChanges"},
 		{"Email/set", map[string]any{"ifInState": "77"}, "stateMismatch"},
 		{"Email/get", map[string]any{"ids": make([]string, maxObjectsInGet+1)}, "requestTooLarge"},
-		{"Email/queryChanges", map[string]any{"sinceQueryState": "1"}, "cannotCalculateChanges"},
+		{"Email/queryChanges", map[string]any{"sinceQueryState": "x"}, "cannotCalculateChanges"},
+		{"Email/queryChanges", map[string]any{"sinceQueryState": "99999"}, "cannotCalculateChanges"},
+		{"Email/queryChanges", map[string]any{"sinceQueryState": "1", "maxChanges": 0}, "invalidArguments"},
+		{"Email/queryChanges", map[string]any{"sinceQueryState": "1", "filter": map[string]any{"nope": 1}}, "unsupportedFilter"},
+		{"Email/queryChanges", map[string]any{"sinceQueryState": "1", "sort": []any{map[string]any{"property": "nope"}}}, "unsupportedSort"},
+		{"Mailbox/queryChanges", map[string]any{"sinceQueryState": "x"}, "cannotCalculateChanges"},
+		{"Mailbox/queryChanges", map[string]any{"sinceQueryState": "1", "bogus": 1}, "invalidArguments"},
 		{"Email/query", map[string]any{"anchor": "E999"}, "anchorNotFound"},
 	} {
 		if got := e.callErr(tc.name, tc.args); got != tc.typ {

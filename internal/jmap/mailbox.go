@@ -253,19 +253,10 @@ func (c *call) mailboxChanges(raw json.RawMessage) (any, error) {
 func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	var a struct {
 		AccountID string `json:"accountId"`
-		Filter    *struct {
-			ParentID     json.RawMessage `json:"parentId"`
-			Name         *string         `json:"name"`
-			Role         json.RawMessage `json:"role"`
-			HasAnyRole   *bool           `json:"hasAnyRole"`
-			IsSubscribed *bool           `json:"isSubscribed"`
-		} `json:"filter"`
-		Sort           []comparator `json:"sort"`
-		Position       int          `json:"position"`
-		Limit          *int         `json:"limit"`
-		CalculateTotal bool         `json:"calculateTotal"`
-		SortAsTree     bool         `json:"sortAsTree"`
-		FilterAsTree   bool         `json:"filterAsTree"`
+		mailboxQuerySpec
+		Position       int  `json:"position"`
+		Limit          *int `json:"limit"`
+		CalculateTotal bool `json:"calculateTotal"`
 	}
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
@@ -274,7 +265,69 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := x.state
+	ids, err := c.mailboxResults(x, &a.mailboxQuerySpec)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pageResult(c, x.state, ids, a.Position, a.Limit, a.CalculateTotal, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	out["canCalculateChanges"] = true
+	return out, nil
+}
+
+// mailboxQueryChanges is Mailbox/queryChanges (RFC 8620 section 5.6):
+// the mailboxes the log touched since the old state are removed and
+// added back where they are now. Names, subscriptions and sort orders
+// change, so upToId is not used to shorten the answer.
+func (c *call) mailboxQueryChanges(raw json.RawMessage) (any, error) {
+	var a struct {
+		queryChangesArgs
+		mailboxQuerySpec
+	}
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	x, err := c.index()
+	if err != nil {
+		return nil, err
+	}
+	log, err := c.changesSince(a.SinceQueryState, x)
+	if err != nil {
+		return nil, err
+	}
+	changed := map[string]bool{}
+	for _, ch := range log {
+		if ch.UID == 0 && ch.Mailbox != 0 {
+			changed[mailboxID(ch.Mailbox)] = true
+		}
+	}
+	ids, err := c.mailboxResults(x, &a.mailboxQuerySpec)
+	if err != nil {
+		return nil, err
+	}
+	return queryChangesResult(c, &a.queryChangesArgs, x.state, ids, changed, false)
+}
+
+// mailboxQuerySpec is the query of Mailbox/query and
+// Mailbox/queryChanges.
+type mailboxQuerySpec struct {
+	Filter *struct {
+		ParentID     json.RawMessage `json:"parentId"`
+		Name         *string         `json:"name"`
+		Role         json.RawMessage `json:"role"`
+		HasAnyRole   *bool           `json:"hasAnyRole"`
+		IsSubscribed *bool           `json:"isSubscribed"`
+	} `json:"filter"`
+	Sort         []comparator `json:"sort"`
+	SortAsTree   bool         `json:"sortAsTree"`
+	FilterAsTree bool         `json:"filterAsTree"`
+}
+
+// mailboxResults runs a mailbox query over x.
+func (c *call) mailboxResults(x *index, a *mailboxQuerySpec) ([]string, error) {
+	var err error
 	var list []*store.Mailbox
 	for i := range x.mailboxes {
 		mb := &x.mailboxes[i]
@@ -352,7 +405,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	for i, mb := range list {
 		ids[i] = mailboxID(mb.ID)
 	}
-	return pageResult(c, state, ids, a.Position, a.Limit, a.CalculateTotal, nil, 0)
+	return ids, nil
 }
 
 // comparator is a sort criterion (RFC 8620 section 5.5).
@@ -367,7 +420,7 @@ func (s comparator) ascending() bool { return s.IsAscending == nil || *s.IsAscen
 
 // pageResult cuts the window of a /query result (RFC 8620 section 5.5):
 // by position, or by anchor and anchorOffset.
-func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (any, error) {
+func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (map[string]any, error) {
 	if limit != nil && *limit < 0 {
 		return nil, invalidArgs("limit is negative")
 	}
@@ -401,10 +454,83 @@ func pageResult(c *call, state string, ids []string, position int, limit *int, t
 	return out, nil
 }
 
-// queryChanges answers every /queryChanges: query results are computed
-// afresh, not tracked (RFC 8620 section 5.6 allows that).
-func (c *call) queryChanges(raw json.RawMessage) (any, error) {
-	return nil, mErr("cannotCalculateChanges", "query changes are not tracked; run the query again")
+// queryChangesArgs are the arguments every /queryChanges has (RFC 8620
+// section 5.6) besides its query's filter and sort.
+type queryChangesArgs struct {
+	AccountID       string  `json:"accountId"`
+	SinceQueryState string  `json:"sinceQueryState"`
+	MaxChanges      *int    `json:"maxChanges"`
+	UpToID          *string `json:"upToId"`
+	CalculateTotal  bool    `json:"calculateTotal"`
+}
+
+// changesSince reads the change log after a query state, which is an
+// account state (the highest MODSEQ) that x is at or after.
+func (c *call) changesSince(queryState string, x *index) ([]store.Change, error) {
+	since, err := strconv.ParseUint(queryState, 10, 64)
+	if err != nil || since > x.modseq {
+		return nil, mErr("cannotCalculateChanges", "%q is not a query state this server gave", queryState)
+	}
+	log, _, err := c.s.Store.Changes(c.ctx, c.acct, 0, since, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading the change log: %w", err)
+	}
+	return log, nil
+}
+
+// queryChangesResult answers a /queryChanges from the current results
+// and the objects changed since the old state: every changed object is
+// removed, and added back at its index when it is in the results (RFC
+// 8620 section 5.6 allows removing objects that were not in the old
+// results, and asks for this when the query looks at mutable
+// properties). When it looks only at immutable ones and upToId is in the
+// results, what lies beyond upToId is left out.
+func queryChangesResult(c *call, a *queryChangesArgs, state string, ids []string, changed map[string]bool, immutable bool) (any, error) {
+	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
+		return nil, invalidArgs("maxChanges must be positive")
+	}
+	end := len(ids)
+	if a.UpToID != nil && immutable {
+		if i := slices.Index(ids, *a.UpToID); i >= 0 {
+			end = i + 1
+		}
+	}
+	type addedItem struct {
+		ID    string `json:"id"`
+		Index int    `json:"index"`
+	}
+	removed, added := []string{}, []addedItem{}
+	beyond := map[string]bool{}
+	for i, id := range ids {
+		if !changed[id] {
+			continue
+		}
+		if i < end {
+			added = append(added, addedItem{id, i})
+		} else {
+			beyond[id] = true
+		}
+	}
+	for id := range changed {
+		if !beyond[id] {
+			removed = append(removed, id)
+		}
+	}
+	slices.Sort(removed)
+	if a.MaxChanges != nil && len(removed)+len(added) > *a.MaxChanges {
+		return nil, mErr("tooManyChanges", "%d changes, more than maxChanges; run the query again", len(removed)+len(added))
+	}
+	out := map[string]any{
+		"accountId":     accountID(c.acct),
+		"oldQueryState": a.SinceQueryState,
+		"newQueryState": state,
+		"removed":       removed,
+		"added":         added,
+	}
+	if a.CalculateTotal {
+		out["total"] = len(ids)
+	}
+	return out, nil
 }
 
 // setArgs are the arguments of every /set (RFC 8620 section 5.3).

@@ -269,68 +269,211 @@ func addressesContain(l []message.Address, want string) bool {
 	return false
 }
 
+// emailQuerySpec is what an Email/query and its /queryChanges share: the
+// query itself (RFC 8621 section 4.4).
+type emailQuerySpec struct {
+	Filter          json.RawMessage `json:"filter"`
+	Sort            []comparator    `json:"sort"`
+	CollapseThreads bool            `json:"collapseThreads"`
+}
+
+// parse validates the filter and the sort.
+func (q *emailQuerySpec) parse() (*filter, error) {
+	var f *filter
+	if len(q.Filter) > 0 && string(q.Filter) != "null" {
+		var err error
+		if f, err = ParseFilter(q.Filter); err != nil {
+			return nil, mErr("unsupportedFilter", "%v", err)
+		}
+	}
+	return f, checkSort(q.Sort)
+}
+
+// emailResults runs the query over x and returns the emails in order;
+// when n >= 0, only the first n are needed. A query in the default
+// order walks x.newest and stops there, so that a mailbox's newest page
+// costs the same in any size of mailbox.
+func (c *call) emailResults(x *index, q *emailQuerySpec, f *filter, n int) ([]*email, error) {
+	if f.needsMeta() {
+		if err := c.loadMeta(x); err != nil {
+			return nil, err
+		}
+	}
+	presorted := len(q.Sort) == 0 || len(q.Sort) == 1 && q.Sort[0].Property == "receivedAt" && !q.Sort[0].ascending()
+	if !presorted {
+		n = -1
+	}
+	m := matcher{c, x}
+	var list []*email
+	seen := map[int64]bool{}
+	for _, e := range x.newest {
+		if n >= 0 && len(list) >= n {
+			break
+		}
+		if f != nil {
+			ok, err := m.match(f, e)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		if presorted && q.CollapseThreads {
+			if seen[e.thread] {
+				continue
+			}
+			seen[e.thread] = true
+		}
+		list = append(list, e)
+	}
+	if presorted {
+		return list, nil
+	}
+	sortEmails(x, list, q.Sort)
+	if q.CollapseThreads {
+		list = slices.DeleteFunc(list, func(e *email) bool {
+			if seen[e.thread] {
+				return true
+			}
+			seen[e.thread] = true
+			return false
+		})
+	}
+	return list, nil
+}
+
 // emailQuery is Email/query (RFC 8621 section 4.4).
 func (c *call) emailQuery(raw json.RawMessage) (any, error) {
 	var a struct {
-		AccountID       string          `json:"accountId"`
-		Filter          json.RawMessage `json:"filter"`
-		Sort            []comparator    `json:"sort"`
-		Position        int             `json:"position"`
-		Anchor          *string         `json:"anchor"`
-		AnchorOffset    int             `json:"anchorOffset"`
-		Limit           *int            `json:"limit"`
-		CalculateTotal  bool            `json:"calculateTotal"`
-		CollapseThreads bool            `json:"collapseThreads"`
+		AccountID string `json:"accountId"`
+		emailQuerySpec
+		Position       int     `json:"position"`
+		Anchor         *string `json:"anchor"`
+		AnchorOffset   int     `json:"anchorOffset"`
+		Limit          *int    `json:"limit"`
+		CalculateTotal bool    `json:"calculateTotal"`
 	}
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	var f *filter
-	if len(a.Filter) > 0 && string(a.Filter) != "null" {
-		var err error
-		if f, err = ParseFilter(a.Filter); err != nil {
-			return nil, mErr("unsupportedFilter", "%v", err)
-		}
+	f, err := a.parse()
+	if err != nil {
+		return nil, err
 	}
-	if err := checkSort(a.Sort); err != nil {
+	if a.Limit != nil && *a.Limit < 0 {
+		return nil, invalidArgs("limit is negative")
+	}
+	x, err := c.index()
+	if err != nil {
+		return nil, err
+	}
+	n := -1
+	if a.Limit != nil && !a.CalculateTotal && a.Anchor == nil && a.Position >= 0 {
+		n = a.Position + *a.Limit
+	}
+	list, err := c.emailResults(x, &a.emailQuerySpec, f, n)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pageResult(c, x.state, emailIDs(list), a.Position, a.Limit, a.CalculateTotal, a.Anchor, a.AnchorOffset)
+	if err != nil {
+		return nil, err
+	}
+	out["canCalculateChanges"] = true
+	return out, nil
+}
+
+func emailIDs(l []*email) []string {
+	ids := make([]string, len(l))
+	for i, e := range l {
+		ids[i] = emailID(e.id)
+	}
+	return ids
+}
+
+// emailQueryChanges is Email/queryChanges (RFC 8620 section 5.6, RFC 8621
+// section 4.5). Every email the change log touched since the old state
+// is removed, and added back at its index if it is in the results now;
+// an email the log did not touch kept its properties, so its place
+// relative to the others. When the results depend on an email's thread
+// (collapseThreads, the *InThreadHaveKeyword filters and sorts), the
+// other emails of a touched email's thread count as touched too; that
+// needs the thread of every email destroyed since, and when the server
+// no longer knows one it answers cannotCalculateChanges.
+func (c *call) emailQueryChanges(raw json.RawMessage) (any, error) {
+	var a struct {
+		queryChangesArgs
+		emailQuerySpec
+	}
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	f, err := a.parse()
+	if err != nil {
 		return nil, err
 	}
 	x, err := c.index()
 	if err != nil {
 		return nil, err
 	}
-	state := x.state
-	if f.needsMeta() {
-		if err := c.loadMeta(x); err != nil {
-			return nil, err
+	log, err := c.changesSince(a.SinceQueryState, x)
+	if err != nil {
+		return nil, err
+	}
+	changed := map[string]bool{}
+	threads := map[int64]bool{}
+	byThread := a.CollapseThreads || f.usesThreads() || slices.ContainsFunc(a.Sort, func(s comparator) bool { return strings.HasSuffix(s.Property, "InThreadHaveKeyword") })
+	for _, ch := range log {
+		if ch.UID == 0 {
+			continue
+		}
+		changed[emailID(ch.EmailID)] = true
+		if !byThread {
+			continue
+		}
+		if e := x.emails[ch.EmailID]; e != nil {
+			threads[e.thread] = true
+		} else if t, ok := x.gone[ch.EmailID]; ok {
+			threads[t] = true
+		} else {
+			return nil, mErr("cannotCalculateChanges", "email %s was destroyed and its thread is no longer known; run the query again", emailID(ch.EmailID))
 		}
 	}
-	m := matcher{c, x}
-	var list []*email
-	for _, e := range x.emails {
-		ok := true
-		if f != nil {
-			if ok, err = m.match(f, e); err != nil {
-				return nil, err
-			}
-		}
-		if ok {
-			list = append(list, e)
+	for t := range threads {
+		for _, e := range x.threads[t] {
+			changed[emailID(e.id)] = true
 		}
 	}
-	sortEmails(x, list, a.Sort)
-	ids := make([]string, 0, len(list))
-	seen := map[int64]bool{}
-	for _, e := range list {
-		if a.CollapseThreads {
-			if seen[e.thread] {
-				continue
-			}
-			seen[e.thread] = true
-		}
-		ids = append(ids, emailID(e.id))
+	list, err := c.emailResults(x, &a.emailQuerySpec, f, -1)
+	if err != nil {
+		return nil, err
 	}
-	return pageResult(c, state, ids, a.Position, a.Limit, a.CalculateTotal, a.Anchor, a.AnchorOffset)
+	immutable := !byThread && !f.mutable() && !slices.ContainsFunc(a.Sort, func(s comparator) bool { return s.Property == "hasKeyword" })
+	return queryChangesResult(c, &a.queryChangesArgs, x.state, emailIDs(list), changed, immutable)
+}
+
+// usesThreads reports whether the filter looks at an email's thread.
+func (f *filter) usesThreads() bool {
+	if f == nil {
+		return false
+	}
+	if c := f.Cond; c != nil {
+		return c.AllInThreadHaveKeyword != nil || c.SomeInThreadHaveKeyword != nil || c.NoneInThreadHaveKeyword != nil
+	}
+	return slices.ContainsFunc(f.Conditions, (*filter).usesThreads)
+}
+
+// mutable reports whether the filter looks at properties that change:
+// mailboxIds and keywords (RFC 8621 section 4.1).
+func (f *filter) mutable() bool {
+	if f == nil {
+		return false
+	}
+	if c := f.Cond; c != nil {
+		return c.InMailbox != nil || c.InMailboxOtherThan != nil || c.HasKeyword != nil || c.NotKeyword != nil || f.usesThreads()
+	}
+	return slices.ContainsFunc(f.Conditions, (*filter).mutable)
 }
 
 // checkSort validates the comparators of Email/query.

@@ -8,8 +8,10 @@ package mtasts
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +110,20 @@ func (p Policy) Lines() []string {
 		lines = append(lines, "mx: "+mx)
 	}
 	return append(lines, fmt.Sprintf("max_age: %d", int64(p.MaxAge/time.Second)))
+}
+
+// Text returns the policy as a policy host serves it: its lines, each
+// ending in CRLF (RFC 8461 section 3.2).
+func (p Policy) Text() string {
+	return strings.Join(p.Lines(), "\r\n") + "\r\n"
+}
+
+// TextID returns an id for the policy's TXT record made from its text, so
+// that it changes exactly when the policy does, as senders notice a new
+// policy by a new id (section 3.1: 1 to 32 letters and digits).
+func (p Policy) TextID() string {
+	sum := sha256.Sum256([]byte(p.Text()))
+	return hex.EncodeToString(sum[:10])
 }
 
 // Matches reports whether the MX host is one the policy allows (RFC 8461

@@ -144,6 +144,46 @@ func (r *Resolver) TXT(ctx context.Context, name string) (Result[[]string], erro
 	return Result[[]string]{Records: txts, Authentic: msg.AuthenticatedData}, nil
 }
 
+// SRV is a service record (RFC 2782).
+type SRV struct {
+	Target                 string // without the trailing dot; "" for "." (no service, RFC 6186 section 4)
+	Port, Priority, Weight uint16
+}
+
+// SRV returns the SRV records of name (_imaps._tcp.DOMAIN, say) in the
+// order the server gave them.
+func (r *Resolver) SRV(ctx context.Context, name string) (Result[[]SRV], error) {
+	msg, err := r.query(ctx, name, dns.TypeSRV)
+	if err != nil {
+		return Result[[]SRV]{}, err
+	}
+	var recs []SRV
+	for _, rr := range msg.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			recs = append(recs, SRV{Target: strings.TrimSuffix(s.Target, "."), Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+		}
+	}
+	if len(recs) == 0 {
+		return Result[[]SRV]{}, fmt.Errorf("SRV %s: %w", name, ErrNotFound)
+	}
+	return Result[[]SRV]{Records: recs, Authentic: msg.AuthenticatedData}, nil
+}
+
+// CNAME returns the canonical name name is an alias of, without the
+// trailing dot; ErrNotFound when name is no alias.
+func (r *Resolver) CNAME(ctx context.Context, name string) (Result[string], error) {
+	msg, err := r.query(ctx, name, dns.TypeCNAME)
+	if err != nil {
+		return Result[string]{}, err
+	}
+	for _, rr := range msg.Answer {
+		if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, dns.Fqdn(name)) {
+			return Result[string]{Records: strings.TrimSuffix(c.Target, "."), Authentic: msg.AuthenticatedData}, nil
+		}
+	}
+	return Result[string]{}, fmt.Errorf("CNAME %s: %w", name, ErrNotFound)
+}
+
 // TLSA is a TLSA record (RFC 6698 section 2.1).
 type TLSA struct {
 	Usage, Selector, MatchingType uint8

@@ -140,6 +140,14 @@ func (c countingEnqueuer) Enqueue(ctx context.Context, env spool.Envelope, data 
 	return id, err
 }
 
+func (c countingEnqueuer) EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (string, bool, error) {
+	id, dup, err := c.sp.EnqueueKeyed(ctx, key, env, data)
+	if err == nil && !dup {
+		c.counter.Inc()
+	}
+	return id, dup, err
+}
+
 // counting wraps a delivery handler to count its failures, keeping its
 // ability to take batches.
 func counting(h spool.Handler, counter, deferred prometheus.Counter) spool.Handler {

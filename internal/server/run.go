@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"casella/internal/directory"
 	"casella/internal/jmap"
 	"casella/internal/limit"
+	"casella/internal/wellknown"
 )
 
 // httpServer is the HTTP listener's server.
@@ -38,8 +41,10 @@ func (s *Server) Start(ctx context.Context) error {
 		{"pop3", cfg.POP3.Listen, func(l net.Listener) error { return s.pop3.Serve(l, false) }},
 		{"pop3s", cfg.POP3.TLSListen, func(l net.Listener) error { return s.pop3.Serve(l, true) }},
 		{"http", cfg.HTTP.Listen, s.serveHTTP},
+		{"https", cfg.HTTP.TLSListen, s.serveHTTPS},
 		{"managesieve", cfg.ManageSieve.Listen, func(l net.Listener) error { return s.sieve.Serve(l) }},
 	}
+	s.http = s.newHTTP()
 	for _, b := range binds {
 		if b.addr == "" || b.name == "managesieve" && s.sieve == nil {
 			continue
@@ -65,6 +70,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
 		inbound.Filters = &delivery.Filters{Scripts: scripts, Logger: s.log.With("component", "sieve")}
 	}
+	inbound.Sender = &delivery.Sender{Directory: s.dir, Intake: s.spool, Outbound: s.outbound}
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
 		// loop delivers (and releases) any of it.
@@ -185,7 +191,10 @@ func (s *Server) pruneDeliveryKeys(ctx context.Context) {
 	s.log.Info("pruned delivery keys", "removed", n, "kept", keep)
 }
 
-func (s *Server) serveHTTP(l net.Listener) error {
+// newHTTP returns the server of the HTTP and HTTPS listeners, which
+// serve the same. The MTA-STS host and the client setup documents come
+// first: they are routed by Host as well as by path.
+func (s *Server) newHTTP() *httpServer {
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/jmap", s.jmap)
 	mux.Handle(jmap.Prefix+"/", s.jmap)
@@ -197,10 +206,30 @@ func (s *Server) serveHTTP(l net.Listener) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s.http = newHTTPServer(s.cfg.HTTP, mux, s.log)
-	s.http.RegisterOnShutdown(s.jmap.Shutdown)
-	gate := &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
-	return s.http.Serve(&gatedListener{Listener: l, gate: gate, log: s.log})
+	h := &wellknown.Handler{
+		Config:    s.cfg,
+		Directory: s.dir,
+		ReportDir: filepath.Join(s.cfg.DataDir, ReceivedReportDir),
+		Log:       s.log.With("component", "wellknown"),
+		Refused:   func(reason string) { s.metrics.refused("http", reason) },
+		Next:      mux,
+	}
+	srv := newHTTPServer(s.cfg.HTTP, h, s.log)
+	srv.RegisterOnShutdown(s.jmap.Shutdown)
+	s.httpGate = &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
+	return srv
+}
+
+func (s *Server) serveHTTP(l net.Listener) error {
+	return s.http.Serve(&gatedListener{Listener: l, gate: s.httpGate, log: s.log})
+}
+
+// serveHTTPS serves HTTP over TLS. The gate admits connections before
+// the handshake, so a refused client costs no TLS work.
+func (s *Server) serveHTTPS(l net.Listener) error {
+	conf := s.tlsConfig.Clone()
+	conf.NextProtos = []string{"http/1.1"}
+	return s.http.Serve(tls.NewListener(&gatedListener{Listener: l, gate: s.httpGate, log: s.log}, conf))
 }
 
 // Addr returns the address a listener is bound to, or nil.
@@ -253,6 +282,8 @@ func section(listener string) string {
 	switch listener {
 	case "submission", "submissions":
 		return "smtp"
+	case "https":
+		return "http"
 	case "imaps":
 		return "imap"
 	case "pop3s":

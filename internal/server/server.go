@@ -63,6 +63,9 @@ const (
 	QueueDir      = "queue"
 	DKIMDir       = "dkim"
 	TLSReportDir  = "tlsrpt"
+	// ReceivedReportDir keeps the TLS reports other servers send about
+	// the local domains.
+	ReceivedReportDir = "tlsrpt-received"
 )
 
 // Options are what a server needs beyond its configuration.
@@ -105,7 +108,9 @@ type Server struct {
 	outbound   dkim.SigningQueue
 	tlsReports *tlsrpt.Recorder
 	web        *web.Handler
-	http       *httpServer
+	http       *httpServer // of both HTTP listeners
+	httpGate   *limit.Gate // their connection cap
+	tlsConfig  *tls.Config
 
 	connTotal *limit.Conns // the cap on every protocol's connections together
 
@@ -177,6 +182,7 @@ func Open(opts Options) (*Server, error) {
 	if err := s.openSpools(); err != nil {
 		return nil, err
 	}
+	s.tlsConfig = tlsConfig
 	s.buildProtocols(tlsConfig)
 	s.buildWeb()
 	ok = true
@@ -335,6 +341,7 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		// An upload is one HTTP request body.
 		MaxSizeUpload: int64(cfg.HTTP.MaxRequestBody),
 		Refused:       func(reason string) { s.metrics.refused("jmap", reason) },
+		Tokens:        tokenAuth(s.dir),
 		// EmailSubmission queues as SMTP submission does.
 		Submission: &jmap.Submission{
 			Directory: s.dir,
@@ -477,4 +484,13 @@ func (s *Server) closeStores() {
 	if s.dir != nil {
 		s.dir.Close()
 	}
+}
+
+// tokenAuth returns the directory's app passwords for JMAP's bearer
+// tokens, or nil when it keeps none.
+func tokenAuth(d directory.Directory) jmap.TokenAuthenticator {
+	if t, ok := d.(directory.Tokens); ok {
+		return t
+	}
+	return nil
 }

@@ -82,7 +82,7 @@ func (s *Spool) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("spool: %w: invalid id %q", ErrNotFound, id)
 	}
 	t := s.qsync.Begin()
-	if err := os.Remove(s.msgPath(id)); errors.Is(err, fs.ErrNotExist) {
+	if err := s.removeMsg(id); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("spool: %w: %s", ErrNotFound, id)
 	} else if err != nil {
 		return fmt.Errorf("spool: remove entry: %w", err)
@@ -95,6 +95,22 @@ func (s *Spool) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("spool: remove entry: %w", err)
 	}
 	return s.poke(id)
+}
+
+// Unsend removes an entry that is still held (Envelope.HoldUntil), as
+// Remove does. It returns ErrReleased when the hold has ended or ends
+// within the time a loop in another process may take to see the removal
+// (Options.PollInterval and a second): the entry may then be in delivery
+// already, and the sender must be told it could not be taken back.
+func (s *Spool) Unsend(ctx context.Context, id string) error {
+	e, _, err := s.loadEntry(id)
+	if err != nil {
+		return err
+	}
+	if e.Envelope.HoldUntil.Sub(s.opts.Now()) < s.opts.PollInterval+time.Second {
+		return fmt.Errorf("spool: unsend %s: %w", id, ErrReleased)
+	}
+	return s.Remove(ctx, id)
 }
 
 // poke asks the loop to look at an entry again.

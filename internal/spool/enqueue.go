@@ -12,11 +12,20 @@ import (
 // error (a full disk wraps syscall.ENOSPC) no part of the entry remains.
 // Enqueue keeps no reference to data once it returns.
 func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string, error) {
+	id := s.newID()
+	if err := s.enqueue(ctx, id, env, data); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// enqueue stores an entry under id, which is new.
+func (s *Spool) enqueue(ctx context.Context, id string, env Envelope, data []byte) error {
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("spool: enqueue: %w", err)
+		return fmt.Errorf("spool: enqueue: %w", err)
 	}
 	if err := checkEnvelope(env); err != nil {
-		return "", fmt.Errorf("spool: enqueue: %w", err)
+		return fmt.Errorf("spool: enqueue: %w", err)
 	}
 	env.Recipients = append([]Recipient(nil), env.Recipients...)
 	for i := range env.Recipients {
@@ -27,19 +36,18 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 	}
 	head, err := encodeHead(env, data)
 	if err != nil {
-		return "", fmt.Errorf("spool: enqueue: %w", err)
+		return fmt.Errorf("spool: enqueue: %w", err)
 	}
 	size := int64(len(head) + len(data))
 	if err := s.reserve(size); err != nil {
-		return "", err
+		return err
 	}
 	defer s.unreserve(size)
 
-	id := s.newID()
 	final := s.msgPath(id)
 	if err := s.qsync.WriteFile(final, filepath.Join(s.dir, tmpDir), head, data); err != nil {
 		// Not known to be durable, and taken back: the sender will retry.
-		return "", fmt.Errorf("spool: write entry: %w", err)
+		return fmt.Errorf("spool: write entry: %w", err)
 	}
 
 	e := &Entry{ID: id, Envelope: env, Size: int64(len(data))}
@@ -49,7 +57,7 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, data []byte) (string,
 	s.fresh = append(s.fresh, e)
 	s.mu.Unlock()
 	s.wake()
-	return id, nil
+	return nil
 }
 
 // reserve claims room for an entry of size bytes, or returns ErrFull.

@@ -53,7 +53,7 @@ const tempGrace = 10 * time.Minute
 // Open opens the spool in dir, creating it if needed.
 func Open(dir string, opts Options) (*Spool, error) {
 	opts.setDefaults()
-	for _, d := range []string{queueDir, tmpDir, pokeDir, corruptDir} {
+	for _, d := range []string{queueDir, tmpDir, pokeDir, corruptDir, sentDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("spool: create directory: %w", err)
 		}
@@ -97,7 +97,8 @@ func (s *Spool) statePath(id string) string { return filepath.Join(s.dir, queueD
 func (s *Spool) pokePath(id string) string  { return filepath.Join(s.dir, pokeDir, id) }
 
 // idLen is the length of an id: 20 digits of Unix nanoseconds, a dash and
-// 12 hex digits of the instance that made it.
+// 12 hex digits of the instance that made it; or, for a keyed entry
+// (keyed.go), a 'k' and 12 hex digits of its key's hash.
 const idLen = 20 + 1 + 12
 
 // newID returns a fresh id. Ids of one instance strictly increase, and the
@@ -116,7 +117,7 @@ func (s *Spool) newID() string {
 // validID reports whether id has the form newID makes; anything else, in
 // a file name or from the CLI, is rejected before it reaches a path.
 func validID(id string) bool {
-	if len(id) != idLen || id[20] != '-' {
+	if len(id) != idLen || id[20] != '-' && id[20] != keyedMark {
 		return false
 	}
 	for i, c := range []byte(id) {

@@ -110,6 +110,8 @@ func (l *loop) run(ctx context.Context) error {
 	defer poll.Stop()
 	rescan := time.NewTicker(s.opts.RescanInterval)
 	defer rescan.Stop()
+	prune := time.NewTicker(pruneSentEvery)
+	defer prune.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	l.rateLimit = s.opts.DrainRate > 0
@@ -163,6 +165,8 @@ func (l *loop) run(ctx context.Context) error {
 			l.pokes()
 		case <-rescan.C:
 			l.rescan()
+		case <-prune.C:
+			s.pruneSent()
 		case <-timer.C:
 		case <-ctx.Done():
 			close(tasks)
@@ -399,6 +403,7 @@ func (l *loop) recover() error {
 	l.s.fresh = nil // all on disk: the listing below finds them
 	l.s.mu.Unlock()
 	l.cleanTemp()
+	l.s.pruneSent()
 	if err := l.clearPokes(); err != nil {
 		return err
 	}

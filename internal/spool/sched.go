@@ -11,7 +11,7 @@ import (
 // The scheduler decides which recipients the loop hands out next. Each
 // recipient is a task in a lane: one lane per local account, so that an
 // account's mail is delivered in arrival order, and one per entry for its
-// remote recipients. Only the head of a lane may start, alone or as the
+// remote recipients and for held entries (keyOf). Only the head of a lane may start, alone or as the
 // first of the due tasks right behind it, and nothing else in the lane
 // starts until they are all done. Lanes are grouped by cell (the
 // recipient's Cell when the lane was made): one batch may take several
@@ -27,11 +27,16 @@ type laneKey struct {
 	entry   string // for remote recipients (account 0)
 }
 
+// keyOf returns the lane of a recipient. A held entry (Envelope.HoldUntil)
+// has lanes of its own: in its account's lane it would hold back all the
+// account's later mail until its hold ends. Its sender chose when it
+// goes, so it keeps no place in the arrival order.
 func keyOf(e *Entry, rcpt int) laneKey {
-	if a := e.Envelope.Recipients[rcpt].Account; a != 0 {
+	a := e.Envelope.Recipients[rcpt].Account
+	if a != 0 && e.Envelope.HoldUntil.IsZero() {
 		return laneKey{account: a}
 	}
-	return laneKey{entry: e.ID}
+	return laneKey{account: a, entry: e.ID}
 }
 
 // item is an entry known to the loop.
@@ -43,6 +48,7 @@ type item struct {
 
 	id    string
 	next  int64     // when due, Unix nanoseconds, 0 for now; the scheduler's copy of e.NextAttempt
+	hold  int64     // not before then (Envelope.HoldUntil), Unix nanoseconds; next is never earlier
 	lanes []laneKey // lanes holding its tasks
 	tasks int       // its tasks still in lanes
 	gone  bool      // removed from the spool; drop its tasks as they come up
@@ -120,7 +126,8 @@ func (sc *sched) add(e *Entry, now time.Time) {
 	if _, ok := sc.items[e.ID]; ok {
 		return
 	}
-	it := &item{e: e, id: e.ID, next: unixNano(e.NextAttempt)}
+	hold := unixNano(e.Envelope.HoldUntil)
+	it := &item{e: e, id: e.ID, next: max(unixNano(e.NextAttempt), hold), hold: hold}
 	for i, r := range e.Envelope.Recipients {
 		if r.finished() {
 			continue
@@ -258,15 +265,15 @@ func (sc *sched) done(t task, finished bool, next int64, now time.Time) {
 		sc.finish(l, t, now)
 		return
 	}
-	t.it.next = next
+	t.it.next = max(next, t.it.hold)
 	sc.replace(t.it, now)
 	sc.place(l, now)
 }
 
-// due makes an entry due now.
+// due makes an entry due now, or when its hold ends.
 func (sc *sched) due(id string, now time.Time) {
 	if it := sc.items[id]; it != nil {
-		it.next = 0
+		it.next = it.hold
 		sc.replace(it, now)
 	}
 }
@@ -287,7 +294,7 @@ func (sc *sched) allDue(cell string, now time.Time) {
 	for it := range changed {
 		// The outage failed them, not their messages: they may join
 		// batches again.
-		it.next, it.failed = 0, false
+		it.next, it.failed = it.hold, false
 	}
 	// The waiting heaps order lanes by their heads' times, which just
 	// changed: mend them before moving lanes between heaps.

@@ -8,6 +8,7 @@
 //	tmp/              temporary files where the file system cannot write unnamed ones
 //	poke/<id>         "look at this entry again now", left by Retry and Remove
 //	corrupt/          entries that failed their checksum, kept for the operator
+//	sent/<id>         keyed entries that left the queue, emptied (keyed.go)
 //	lock              held (flock) by the process running the delivery loop
 //
 // Implementation notes:
@@ -38,6 +39,9 @@
 //   - The spool directory is the only truth: the admin CLI may list, retry
 //     and remove entries while a server runs on the same directory. Its
 //     changes reach the running loop through poke files.
+//   - EnqueueKeyed makes a sender's own replays idempotent: an entry
+//     enqueued under a key is named by it, and its name stays in sent/
+//     after it left, so the key enqueues nothing twice (keyed.go).
 //   - Bytes read from disk are checked: an entry whose checksum fails is
 //     moved to corrupt/, never delivered damaged and never deleted. The
 //     entry is named before its round, so after a power loss an Enqueue
@@ -86,6 +90,20 @@ type Envelope struct {
 	Received   time.Time   `json:"received"` // when intake accepted it
 	// Auth is the authenticated submitter's address, "" for inbound mail.
 	Auth string `json:"auth,omitempty"`
+	// HoldUntil, when set, keeps the entry from delivery until then, so
+	// that its sender may still take it back (Unsend): JMAP's sendAt and
+	// undo (RFC 8621 section 7), SMTP's FUTURERELEASE (RFC 4865).
+	HoldUntil time.Time `json:"holdUntil,omitzero"`
+}
+
+// due returns when the entry became due for delivery: when intake
+// accepted it, or when its hold ended. Its lifetime and delay notices
+// count from then, not from the time it waited by its sender's wish.
+func (env Envelope) due() time.Time {
+	if env.HoldUntil.After(env.Received) {
+		return env.HoldUntil
+	}
+	return env.Received
 }
 
 // Entry is a spooled message.
@@ -122,6 +140,9 @@ var (
 	// retried with the usual backoff, and the circuit breaker, which is
 	// for failures of our storage, does not count it.
 	ErrDeferred = errors.New("delivery deferred")
+	// ErrReleased is returned by Unsend for an entry whose hold has
+	// ended, or is too close to its end to be taken back safely.
+	ErrReleased = errors.New("spool entry is no longer held")
 	// ErrRunning is returned by Run when another loop already runs on the
 	// directory, in this process or another.
 	ErrRunning = errors.New("delivery loop already running on this spool")
@@ -206,6 +227,10 @@ type Options struct {
 	// server, where a replay sends the message twice, leaves it false.
 	ReplaySafe bool
 
+	// KeyRetention is how long EnqueueKeyed remembers the key of an
+	// entry that has left the queue; default 30 days.
+	KeyRetention time.Duration
+
 	// Logger receives the loop's logs; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -236,6 +261,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RescanInterval <= 0 {
 		o.RescanInterval = time.Minute
+	}
+	if o.KeyRetention <= 0 {
+		o.KeyRetention = 30 * 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -119,12 +119,12 @@ func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result
 	case err == nil:
 		s.record(t, func(e *Entry) { e.Envelope.Recipients[t.rcpt].Done = true })
 		if f := s.opts.OnDelivered; f != nil {
-			f(e, s.opts.Now().Sub(e.Envelope.Received))
+			f(e, s.opts.Now().Sub(e.Envelope.due()))
 		}
 		return result{t: t, outcome: delivered}
 	case ctx.Err() != nil:
 		return result{t: t, outcome: canceled, err: err}
-	case !errors.Is(err, ErrPermanent) && s.opts.Lifetime > 0 && s.opts.Now().Sub(e.Envelope.Received) >= s.opts.Lifetime:
+	case !errors.Is(err, ErrPermanent) && s.opts.Lifetime > 0 && s.opts.Now().Sub(e.Envelope.due()) >= s.opts.Lifetime:
 		// Past its lifetime a temporary failure ends the recipient, with
 		// the last error in the report.
 		return s.outcome(ctx, t, e, fmt.Errorf("gave up after %s of retries: %w: %w", s.opts.Lifetime, ErrPermanent, err))
@@ -146,7 +146,7 @@ func (s *Spool) outcome(ctx context.Context, t task, e *Entry, err error) result
 // entry is older than WarnAfter, if it has not been warned of yet.
 func (s *Spool) warn(t task, e *Entry, err error) {
 	if s.opts.OnDelay == nil || s.opts.WarnAfter <= 0 || e.Envelope.Recipients[t.rcpt].Warned ||
-		s.opts.Now().Sub(e.Envelope.Received) < s.opts.WarnAfter {
+		s.opts.Now().Sub(e.Envelope.due()) < s.opts.WarnAfter {
 		return
 	}
 	if werr := s.opts.OnDelay(e, t.rcpt, err); werr != nil {
@@ -224,15 +224,25 @@ func (s *Spool) removeFiles(id string, sync bool) error {
 	// The message first: a side file without its message is an orphan
 	// that rescans remove; the reverse order could leave, after a crash, a
 	// message whose finished recipients are tried again.
-	for _, p := range []string{s.msgPath(id), s.statePath(id)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+	if err := s.removeMsg(id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(s.statePath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	if !sync {
 		return nil
 	}
 	return s.qsync.Sync(t)
+}
+
+// removeMsg removes an entry's message file; a keyed entry's goes to
+// sent/, where it keeps its key used.
+func (s *Spool) removeMsg(id string) error {
+	if keyed(id) {
+		return s.retire(id)
+	}
+	return os.Remove(s.msgPath(id))
 }
 
 // syncRemoval reports whether the removal of finished entry e must be

@@ -43,6 +43,9 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
+		{"SieveMemory", testSieveMemory},
+		{"Tokens", testTokens},
+		{"Submissions", testSubmissions},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {

@@ -110,6 +110,15 @@ func (d *Dir) Authenticate(ctx context.Context, address, password string) (direc
 			return directory.Account{}, fmt.Errorf("authenticate: %w", err)
 		}
 	}
+	// An app password (directory.Tokens) logs in to its own account only.
+	// Anything else, also a token that fails, is checked as a password,
+	// so that a password shaped like a token still works and a failure
+	// takes as long either way.
+	if ta, ok, err := d.tokenAccount(ctx, password); err != nil {
+		return directory.Account{}, fmt.Errorf("authenticate: %w", err)
+	} else if ok && found && ta.ID == a.ID {
+		return ta, nil
+	}
 	if !d.passwords.Check(hash, password) || !found {
 		return directory.Account{}, fmt.Errorf("authenticate: %w", directory.ErrBadCredentials)
 	}

@@ -28,6 +28,14 @@ var sieveSteps = []string{
 		PRIMARY KEY (account, name)
 	);
 	CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts (account) WHERE active;`,
+	`CREATE TABLE sieve_records (
+		account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+		kind TEXT NOT NULL,
+		key TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		expires BIGINT NOT NULL,
+		PRIMARY KEY (account, kind, key)
+	);`,
 }
 
 func sieveSchema(dl Dialect) migrate.Schema {

@@ -75,9 +75,11 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 		db.Close()
 		return nil, err
 	}
-	if _, _, err := migrate.Apply(ctx, db, sieveSchema(dl)); err != nil {
-		db.Close()
-		return nil, err
+	for _, sch := range []migrate.Schema{sieveSchema(dl), tokenSchema(dl), submissionSchema(dl)} {
+		if _, _, err := migrate.Apply(ctx, db, sch); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return &Dir{
 		db:        db,

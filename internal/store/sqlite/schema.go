@@ -156,6 +156,16 @@ CREATE TABLE metadata (
 	PRIMARY KEY (account, mailbox, name)
 ) WITHOUT ROWID;
 `,
+	// Version 5. The change log loses its index by mailbox: every write
+	// added a page of it to the WAL, beside the log's own page, since each
+	// mailbox's newest entries sit on a leaf of their own. A mailbox's
+	// changes are read above a recent MODSEQ (a session catching up, the
+	// cache refreshing), so the account's entries above it, in the
+	// primary key's order, are few to filter; a QRESYNC from an old MODSEQ
+	// reads the account's entries since then instead of the mailbox's.
+	`
+DROP INDEX changes_mailbox;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

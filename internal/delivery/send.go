@@ -1,0 +1,112 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"casella/internal/directory"
+	"casella/internal/spool"
+)
+
+// KeyedQueue is a spool taking mail under a key that makes it enqueue
+// once (spool.Spool.EnqueueKeyed).
+type KeyedQueue interface {
+	EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (id string, dup bool, err error)
+}
+
+// Resolver finds the accounts of a local address; the directory.
+type Resolver interface {
+	Resolve(ctx context.Context, address string) ([]directory.Recipient, error)
+}
+
+// Sender sends the mail a delivery causes: a redirected copy, a vacation
+// reply, a rejection notice, a notification. Recipients in local domains
+// go into the intake spool, others into the outbound queue.
+//
+// The delivery of a message to a recipient may run again after a crash,
+// and must then send nothing twice (RFC 5228 section 2.10.6 asks the
+// same of redirect). So each message is enqueued under a key made of the
+// spool entry, the recipient and the action (Mail.Action), with the
+// entry's receive time, which a replay repeats; the spools remember the
+// key after the message left them.
+type Sender struct {
+	Directory Resolver
+	Intake    KeyedQueue // the intake spool
+	Outbound  KeyedQueue // the outbound queue, which DKIM-signs
+}
+
+// Mail is one message sent by a delivery.
+type Mail struct {
+	// Action names the message among those of one delivery, and must be
+	// the same when the delivery is replayed: "redirect/ADDRESS",
+	// "vacation", "reject", "notify/URI".
+	Action string
+	From   string   // the envelope sender; "" is the null sender
+	To     []string // envelope recipients
+	Data   []byte
+}
+
+// Sent says where a Mail went.
+type Sent struct {
+	IDs        []string // spool entries
+	Duplicate  bool     // a replay: it was enqueued before and not again
+	Unknown    []string // local recipients nobody receives; dropped
+	Recipients int      // enqueued recipients, local and remote
+}
+
+// Send enqueues m as part of delivering task t. Calling it again for the
+// same task and action, in this process or after a restart, enqueues
+// nothing. An error is temporary: the delivery fails and is retried.
+func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
+	e := t.Entry
+	if m.Action == "" {
+		return Sent{}, errors.New("delivery: send: mail without an action name")
+	}
+	var local, remote []spool.Recipient
+	var sent Sent
+	for _, to := range m.To {
+		rs, err := s.Directory.Resolve(ctx, to)
+		switch {
+		case errors.Is(err, directory.ErrNotLocal):
+			remote = append(remote, spool.Recipient{Address: to})
+			continue
+		case errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrInvalid):
+			sent.Unknown = append(sent.Unknown, to)
+			continue
+		case err != nil:
+			return Sent{}, fmt.Errorf("delivery: entry %s: resolving %s: %w", e.ID, to, err)
+		}
+		for _, r := range rs {
+			local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
+		}
+	}
+	base := Key(e.ID, t.Rcpt) + "/" + m.Action
+	for _, q := range []struct {
+		name  string
+		to    KeyedQueue
+		rcpts []spool.Recipient
+	}{{"local", s.Intake, local}, {"remote", s.Outbound, remote}} {
+		if len(q.rcpts) == 0 {
+			continue
+		}
+		env := spool.Envelope{From: m.From, Recipients: q.rcpts, Received: e.Envelope.Received}
+		id, dup, err := q.to.EnqueueKeyed(ctx, base+"/"+q.name, env, m.Data)
+		if err != nil {
+			return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)
+		}
+		sent.IDs = append(sent.IDs, id)
+		sent.Duplicate = sent.Duplicate || dup
+		sent.Recipients += len(q.rcpts)
+	}
+	return sent, nil
+}
+
+func addresses(rs []spool.Recipient) string {
+	as := make([]string, len(rs))
+	for i, r := range rs {
+		as[i] = r.Address
+	}
+	return strings.Join(as, ", ")
+}

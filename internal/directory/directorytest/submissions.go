@@ -1,0 +1,97 @@
+package directorytest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"casella/internal/directory"
+)
+
+// testSubmissions checks directories that keep submission records
+// (directory.Submissions); it is skipped for those that do not.
+func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
+	ss, ok := d.(directory.Submissions)
+	if !ok {
+		t.Skip("the directory keeps no submission records")
+	}
+	addDomain(t, ctx, d, "example.com")
+	ann := addAccount(t, ctx, d, "ann@example.com")
+	bob := addAccount(t, ctx, d, "bob@example.com")
+
+	if l, state, err := ss.Submissions(ctx, ann.ID); err != nil || len(l) != 0 || state != 0 {
+		t.Fatalf("no submissions: %v %d %v", l, state, err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	add := func(id string, sendAt time.Time, status string) directory.Submission {
+		t.Helper()
+		s, err := ss.AddSubmission(ctx, ann.ID, directory.Submission{ID: id, IdentityID: "I1", EmailID: "E" + id, ThreadID: "T1",
+			Envelope: []byte(`{"mailFrom":{"email":"ann@example.com"}}`), SendAt: sendAt, UndoStatus: status, Queued: []string{"inbound/a", "outbound/b"}})
+		must(t, err)
+		return s
+	}
+	s1 := add("S1", now, directory.UndoFinal)
+	s2 := add("S2", now.Add(time.Hour), directory.UndoPending)
+	s3 := add("S3", now.Add(-time.Second), directory.UndoPending)
+	if !(s1.ModSeq < s2.ModSeq && s2.ModSeq < s3.ModSeq) {
+		t.Fatalf("modseqs not increasing: %d %d %d", s1.ModSeq, s2.ModSeq, s3.ModSeq)
+	}
+	if _, err := ss.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S1", UndoStatus: directory.UndoFinal}); err == nil {
+		t.Fatal("a second record with id S1 was stored")
+	}
+
+	l, state, err := ss.Submissions(ctx, ann.ID)
+	must(t, err)
+	if len(l) != 3 || state != s3.ModSeq || !l[1].SendAt.Equal(s2.SendAt) || !slices.Equal(l[1].Queued, s2.Queued) || string(l[1].Envelope) != string(s2.Envelope) {
+		t.Fatalf("submissions %+v state %d", l, state)
+	}
+	if l, state, err := ss.Submissions(ctx, bob.ID); err != nil || len(l) != 0 || state != 0 {
+		t.Fatalf("bob sees ann's submissions: %v %d %v", l, state, err)
+	}
+
+	// Settling makes only the due pending record final.
+	if due, err := ss.SettleSubmissions(ctx, ann.ID, now); err != nil || !due {
+		t.Fatalf("settle: %v %v", due, err)
+	}
+	if due, err := ss.SettleSubmissions(ctx, ann.ID, now); err != nil || due {
+		t.Fatalf("settle again: %v %v", due, err)
+	}
+	ch, state2, err := ss.SubmissionChanges(ctx, ann.ID, state)
+	must(t, err)
+	if len(ch) != 1 || ch[0].ID != "S3" || ch[0].Created || ch[0].Destroyed || state2 != state+1 {
+		t.Fatalf("changes after settling: %+v %d", ch, state2)
+	}
+
+	// Cancel is conditional on the status.
+	wantErr(t, ss.SetUndoStatus(ctx, ann.ID, "S3", directory.UndoPending, directory.UndoCanceled), directory.ErrInUse, "cancel a final one")
+	wantErr(t, ss.SetUndoStatus(ctx, ann.ID, "S9", directory.UndoPending, directory.UndoCanceled), directory.ErrNotFound, "cancel an unknown one")
+	wantErr(t, ss.SetUndoStatus(ctx, bob.ID, "S2", directory.UndoPending, directory.UndoCanceled), directory.ErrNotFound, "cancel another's")
+	must(t, ss.SetUndoStatus(ctx, ann.ID, "S2", directory.UndoPending, directory.UndoCanceled))
+
+	must(t, ss.DestroySubmission(ctx, ann.ID, "S1"))
+	wantErr(t, ss.DestroySubmission(ctx, ann.ID, "S1"), directory.ErrNotFound, "destroy twice")
+	s4 := add("S4", now, directory.UndoFinal)
+	ch, state3, err := ss.SubmissionChanges(ctx, ann.ID, state2)
+	must(t, err)
+	want := []directory.SubmissionChange{{ID: "S2", ModSeq: state2 + 1}, {ID: "S1", ModSeq: state2 + 2, Destroyed: true}, {ID: "S4", ModSeq: s4.ModSeq, Created: true}}
+	if !slices.Equal(ch, want) || state3 != s4.ModSeq {
+		t.Fatalf("changes: %+v %d, want %+v", ch, state3, want)
+	}
+	l, _, err = ss.Submissions(ctx, ann.ID)
+	must(t, err)
+	if len(l) != 3 || l[0].ID != "S2" || l[0].UndoStatus != directory.UndoCanceled || l[1].UndoStatus != directory.UndoFinal {
+		t.Fatalf("after changes: %+v", l)
+	}
+
+	// Records go with their account.
+	_, err = d.RemoveAccount(ctx, "ann@example.com")
+	must(t, err)
+	if l, _, err := ss.Submissions(ctx, ann.ID); err != nil || len(l) != 0 {
+		t.Fatalf("records of a removed account: %v %v", l, err)
+	}
+	if _, err := ss.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S5"}); !errors.Is(err, directory.ErrNotFound) {
+		t.Fatalf("record for a removed account: %v", err)
+	}
+}

@@ -1,0 +1,234 @@
+package sqldir
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"casella/internal/directory"
+	"casella/internal/migrate"
+	"casella/internal/store"
+)
+
+// Submission records live beside their accounts and go with them, with
+// their own schema version table. A destroyed record stays as a
+// tombstone (destroyed, its data cleared) so that SubmissionChanges can
+// report it; modseq is per account, one past the account's highest, and
+// each change takes the write lock, so two never get the same. Times are
+// Unix milliseconds.
+var submissionSteps = []string{
+	`CREATE TABLE submissions (
+		account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+		id TEXT NOT NULL,
+		identity TEXT NOT NULL,
+		email TEXT NOT NULL,
+		thread TEXT NOT NULL,
+		envelope TEXT NOT NULL,
+		send_at BIGINT NOT NULL,
+		undo_status TEXT NOT NULL,
+		queued TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		modseq BIGINT NOT NULL,
+		destroyed BOOLEAN NOT NULL DEFAULT FALSE,
+		PRIMARY KEY (account, id)
+	);
+	CREATE INDEX submissions_modseq ON submissions (account, modseq);`,
+}
+
+func submissionSchema(dl Dialect) migrate.Schema {
+	return migrate.Schema{Name: "submissions", Steps: submissionSteps, Lock: dl.Schema.Lock, Table: "submission_schema_version"}
+}
+
+var _ directory.Submissions = (*Dir)(nil)
+
+// nextModSeq returns the account's next submission modseq; the caller
+// holds the write lock.
+func nextModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
+	var m int64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&m); err != nil {
+		return 0, fmt.Errorf("reading submission state: %w", err)
+	}
+	return m + 1, nil
+}
+
+// AddSubmission stores a new record.
+func (d *Dir) AddSubmission(ctx context.Context, acct store.Account, s directory.Submission) (directory.Submission, error) {
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		if err := accountExists(ctx, tx, acct); err != nil {
+			return err
+		}
+		m, err := nextModSeq(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		s.ModSeq, s.Created = m, m
+		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (account, id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			int64(acct), s.ID, s.IdentityID, s.EmailID, s.ThreadID, string(s.Envelope), s.SendAt.UnixMilli(), s.UndoStatus,
+			strings.Join(s.Queued, " "), m, m)
+		return err
+	})
+	if err != nil {
+		return directory.Submission{}, fmt.Errorf("add submission: %w", err)
+	}
+	return s, nil
+}
+
+// SetUndoStatus changes a record's undo status from one value to another.
+func (d *Dir) SetUndoStatus(ctx context.Context, acct store.Account, id, from, to string) error {
+	return d.write(ctx, func(tx *sql.Tx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, "SELECT undo_status FROM submissions WHERE account = $1 AND id = $2 AND NOT destroyed", int64(acct), id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("submission %s: %w", id, directory.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("submission %s: %w", id, err)
+		}
+		if status != from {
+			return fmt.Errorf("submission %s is %s, not %s: %w", id, status, from, directory.ErrInUse)
+		}
+		m, err := nextModSeq(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE submissions SET undo_status = $1, modseq = $2 WHERE account = $3 AND id = $4", to, m, int64(acct), id); err != nil {
+			return fmt.Errorf("submission %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// SettleSubmissions makes the account's pending records that are due
+// final. A cheap read comes first, so that the common case, nothing due,
+// takes no write lock.
+func (d *Dir) SettleSubmissions(ctx context.Context, acct store.Account, now time.Time) (bool, error) {
+	const due = "account = $1 AND undo_status = 'pending' AND send_at <= $2 AND NOT destroyed"
+	var one int
+	err := d.db.QueryRowContext(ctx, "SELECT 1 FROM submissions WHERE "+due+" LIMIT 1", int64(acct), now.UnixMilli()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("settle submissions: %w", err)
+	}
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM submissions WHERE "+due+" ORDER BY send_at, id", int64(acct), now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		m, err := nextModSeq(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		// One modseq each, so that a client's maxChanges can cut
+		// between them.
+		for i, id := range ids {
+			if _, err := tx.ExecContext(ctx, "UPDATE submissions SET undo_status = 'final', modseq = $1 WHERE account = $2 AND id = $3",
+				m+int64(i), int64(acct), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("settle submissions: %w", err)
+	}
+	return true, nil
+}
+
+// DestroySubmission removes a record, leaving its tombstone.
+func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id string) error {
+	return d.write(ctx, func(tx *sql.Tx) error {
+		m, err := nextModSeq(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE submissions SET destroyed = TRUE, modseq = $1, envelope = '', queued = ''
+			WHERE account = $2 AND id = $3 AND NOT destroyed`, m, int64(acct), id)
+		if err != nil {
+			return fmt.Errorf("destroy submission %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("destroy submission %s: %w", id, directory.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Submissions returns the account's records, oldest first, and its
+// state. The state is read first: records newer than it are reported
+// again by the next SubmissionChanges, which is harmless, whereas a state
+// newer than the records would hide changes.
+func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.Submission, int64, error) {
+	var state int64
+	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
+		return nil, 0, fmt.Errorf("list submissions: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq
+		FROM submissions WHERE account = $1 AND NOT destroyed ORDER BY created`, int64(acct))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list submissions: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.Submission
+	for rows.Next() {
+		var s directory.Submission
+		var env, queued string
+		var sendAt int64
+		if err := rows.Scan(&s.ID, &s.IdentityID, &s.EmailID, &s.ThreadID, &env, &sendAt, &s.UndoStatus, &queued, &s.Created, &s.ModSeq); err != nil {
+			return nil, 0, fmt.Errorf("list submissions: %w", err)
+		}
+		s.Envelope, s.SendAt, s.Queued = []byte(env), time.UnixMilli(sendAt), strings.Fields(queued)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list submissions: %w", err)
+	}
+	return out, state, nil
+}
+
+// SubmissionChanges returns the records changed after since; the state
+// is read first, as in Submissions.
+func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.SubmissionChange, int64, error) {
+	var state int64
+	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
+		return nil, 0, fmt.Errorf("submission changes: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
+		int64(acct), since)
+	if err != nil {
+		return nil, 0, fmt.Errorf("submission changes: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.SubmissionChange
+	for rows.Next() {
+		var c directory.SubmissionChange
+		var created int64
+		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
+			return nil, 0, fmt.Errorf("submission changes: %w", err)
+		}
+		c.Created = created > since
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("submission changes: %w", err)
+	}
+	return out, state, nil
+}

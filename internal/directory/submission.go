@@ -1,0 +1,66 @@
+package directory
+
+import (
+	"context"
+	"time"
+
+	"casella/internal/store"
+)
+
+// Undo statuses of a submission (RFC 8621 section 7).
+const (
+	UndoPending  = "pending"  // held in a queue until SendAt; may be canceled
+	UndoFinal    = "final"    // left, or about to leave: no longer canceled
+	UndoCanceled = "canceled" // taken back before it left
+)
+
+// Submission is the durable record of an email sent over JMAP
+// (EmailSubmission, RFC 8621 section 7), kept so that its sender can see
+// it, and cancel it while it is held.
+type Submission struct {
+	ID         string
+	IdentityID string
+	EmailID    string
+	ThreadID   string
+	// Envelope is the JMAP Envelope sent with, as JSON.
+	Envelope   []byte
+	SendAt     time.Time
+	UndoStatus string
+	// Queued names the queue entries that hold the message, "queue/id",
+	// so that a cancel can take them back.
+	Queued []string
+	// ModSeq is the account's submission state when the record last
+	// changed; Created when it was made.
+	ModSeq, Created int64
+}
+
+// SubmissionChange is one entry of Submissions.SubmissionChanges.
+type SubmissionChange struct {
+	ID        string
+	ModSeq    int64
+	Created   bool // made after the given state
+	Destroyed bool
+}
+
+// Submissions keeps submission records. Directories that keep them
+// implement it beside Directory. Each account has a state, a counter that
+// every change of its records raises; records destroyed leave a
+// tombstone so that changes since an earlier state can be told. Errors
+// wrap ErrNotFound for an unknown or destroyed record.
+type Submissions interface {
+	// AddSubmission stores a new record and returns it with its ModSeq.
+	AddSubmission(ctx context.Context, acct store.Account, s Submission) (Submission, error)
+	// SetUndoStatus changes a record's undo status from one value to
+	// another; it fails with ErrInUse when the status is not from.
+	SetUndoStatus(ctx context.Context, acct store.Account, id, from, to string) error
+	// SettleSubmissions makes the pending records whose SendAt is not
+	// after now final, and reports whether there were any.
+	SettleSubmissions(ctx context.Context, acct store.Account, now time.Time) (bool, error)
+	// DestroySubmission removes a record, leaving its tombstone.
+	DestroySubmission(ctx context.Context, acct store.Account, id string) error
+	// Submissions returns the account's records and its state.
+	Submissions(ctx context.Context, acct store.Account) ([]Submission, int64, error)
+	// SubmissionChanges returns the records changed after state since,
+	// by ModSeq, and the account's state.
+	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]SubmissionChange, int64, error)
+}
