@@ -467,3 +467,82 @@ func TestWebmailWriting(t *testing.T) {
 		t.Errorf("bob received %+v", out.BobHas)
 	}
 }
+
+// TestWebmailPreferences searches with each JMAP filter of the search box,
+// sets the vacation responder and reads it back, switches to Italian, and
+// saves screenshots at desktop and phone widths, light and dark, into
+// $CASELLA_ARTIFACTS/webmail (default e2e/artifacts/webmail).
+func TestWebmailPreferences(t *testing.T) {
+	needWebmail(t)
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "alice@example.test", "alice-password-1"
+	setupAccount(t, s, user, pass)
+	invoice := "From: Billing <billing@remote.test>\r\nTo: <" + user + ">\r\nSubject: invoice march\r\nMessage-ID: <inv@e2e.test>\r\n" +
+		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nYour quarterly invoice is attached.\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=invoice.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+	lunch := "From: A Friend <friend@remote.test>\r\nTo: <" + user + ">\r\nSubject: lunch\r\nMessage-ID: <lunch@e2e.test>\r\n" +
+		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\n\r\nTomorrow at noon?\r\n"
+	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{
+		{From: "billing@remote.test", To: []string{user}, Data: b64([]byte(invoice))},
+		{From: "friend@remote.test", To: []string{user}, Data: b64([]byte(lunch))},
+	}})
+	base := "http://" + s.addr("http")
+	waitFor(t, 30*time.Second, "the messages", func() bool { return len(accountEmails(t, base, user, pass)) == 2 })
+	shots := os.Getenv("CASELLA_ARTIFACTS")
+	if shots == "" {
+		shots = filepath.Join("artifacts")
+	}
+	shots, _ = filepath.Abs(filepath.Join(shots, "webmail"))
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	type vacation struct {
+		IsEnabled bool   `json:"isEnabled"`
+		Subject   string `json:"subject"`
+		TextBody  string `json:"textBody"`
+	}
+	var out struct {
+		Search         map[string][]string `json:"search"`
+		VacationServer vacation            `json:"vacationServer"`
+		VacationPage   vacation            `json:"vacationPage"`
+		Italian        struct {
+			Write, Lang, Settings string
+		} `json:"italian"`
+		ItalianLogin   string   `json:"italianLogin"`
+		ItalianBrowser string   `json:"italianBrowser"`
+		Shots          []string `json:"shots"`
+		OverflowLight  int      `json:"overflow-light"`
+		OverflowDark   int      `json:"overflow-dark"`
+	}
+	webmailScript(t, &out, "prefs.mjs", base, user, pass, shots)
+	t.Logf("browser: %+v", out)
+	want := map[string]string{
+		"from:billing":              "invoice march",
+		"has:attachment":            "invoice march",
+		"subject:lunch":             "lunch",
+		"quarterly":                 "invoice march",
+		"before:2021-01-01":         "old news",
+		"after:2021-01-01 in:inbox": "invoice march,lunch",
+		"to:nobody@else.test":       "",
+		"lunch in:Archive":          "",
+	}
+	for q, w := range want {
+		if got := strings.Join(out.Search[q], ","); got != w {
+			t.Errorf("search %q found %q, want %q", q, got, w)
+		}
+	}
+	v := vacation{IsEnabled: true, Subject: "Away", TextBody: "Back on Monday."}
+	if out.VacationServer != v || out.VacationPage != v {
+		t.Errorf("vacation: the server has %+v, the page shows %+v; want %+v", out.VacationServer, out.VacationPage, v)
+	}
+	if out.Italian.Write != "Scrivi" || out.Italian.Lang != "it" || out.Italian.Settings != "Impostazioni" || out.ItalianLogin != "Accedi" || out.ItalianBrowser != "Accedi" {
+		t.Errorf("Italian: %+v, after reload %q, for an Italian browser %q", out.Italian, out.ItalianLogin, out.ItalianBrowser)
+	}
+	if len(out.Shots) != 4 || out.OverflowLight > 0 || out.OverflowDark > 0 {
+		t.Errorf("screenshots %v; at 360 pixels the page is %d/%d pixels too wide", out.Shots, out.OverflowLight, out.OverflowDark)
+	}
+	t.Logf("screenshots in %s", shots)
+}
