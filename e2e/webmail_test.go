@@ -130,9 +130,7 @@ func webmailScript(t *testing.T, out any, script string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
-	cmd.Dir = "webmail"
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd := scenario(ctx, script, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
@@ -140,6 +138,14 @@ func webmailScript(t *testing.T, out any, script string, args ...string) {
 		t.Fatalf("node %s: %v\n%s\n%s", script, err, b, stderr.Bytes())
 	}
 	decodeScript(t, out, script, b)
+}
+
+// scenario is the node command running a script of e2e/webmail.
+func scenario(ctx context.Context, script string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = "webmail"
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	return cmd
 }
 
 func decodeScript(t *testing.T, out any, script string, b []byte) {
@@ -242,21 +248,14 @@ func (p placed) String() string {
 // flags, moves, archives, deletes, marks as junk, selects a range and
 // drags to a folder, undoing twice; the server must agree at every step.
 func TestWebmailActing(t *testing.T) {
-	needWebmail(t)
-	data, config := newData(t, "")
-	s := startServer(t, data, config)
 	const user, pass = "alice@example.test", "alice-password-1"
-	setupAccount(t, s, user, pass)
-	var job pyJob
-	job.Port = s.port("smtp")
+	s := webmailServer(t, user, pass)
+	var seeds [][]byte
 	for i := 1; i <= 5; i++ {
-		job.Messages = append(job.Messages, pyMessage{From: "sender@remote.test", To: []string{user},
-			Data: b64(fmt.Appendf(nil, "From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: seed %d\r\nMessage-ID: <seed%d@e2e.test>\r\nDate: %s\r\n\r\nseed\r\n",
-				user, i, i, time.Now().Add(time.Duration(i)*time.Second).UTC().Format(time.RFC1123Z)))})
+		seeds = append(seeds, fmt.Appendf(nil, "From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: seed %d\r\nMessage-ID: <seed%d@e2e.test>\r\nDate: %s\r\n\r\nseed\r\n",
+			user, i, i, time.Now().Add(time.Duration(i)*time.Second).UTC().Format(time.RFC1123Z)))
 	}
-	smtplibSend(t, job)
-	base := "http://" + s.addr("http")
-	waitFor(t, 30*time.Second, "the seed messages", func() bool { return len(accountEmails(t, base, user, pass)) == 5 })
+	base := seed(t, s, user, pass, seeds...)
 
 	var out struct {
 		RowsAtStart      int               `json:"rowsAtStart"`
@@ -315,17 +314,9 @@ func TestWebmailActing(t *testing.T) {
 // safe, and the folders must not show as empty; clearing the fault must
 // bring the list back by itself.
 func TestWebmailOutage(t *testing.T) {
-	needWebmail(t)
-	data, config := newData(t, "")
-	s := startServer(t, data, config, "--allow-faults")
 	const user, pass = "alice@example.test", "alice-password-1"
-	setupAccount(t, s, user, pass)
-	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{
-		{From: "sender@remote.test", To: []string{user}, Data: b64(testMessageSubject("kept 1", user))},
-		{From: "sender@remote.test", To: []string{user}, Data: b64(testMessageSubject("kept 2", user))},
-	}})
-	base := "http://" + s.addr("http")
-	waitFor(t, 30*time.Second, "the messages", func() bool { return len(accountEmails(t, base, user, pass)) == 2 })
+	s := webmailServer(t, user, pass, "--allow-faults")
+	base := seed(t, s, user, pass, testMessageSubject("kept 1", user), testMessageSubject("kept 2", user))
 
 	var out struct {
 		BannerBefore       int    `json:"bannerBefore"`
@@ -360,6 +351,30 @@ func TestWebmailOutage(t *testing.T) {
 	}
 }
 
+// webmailServer starts the binary for a browser test with one account.
+func webmailServer(t *testing.T, user, pass string, args ...string) *server {
+	t.Helper()
+	needWebmail(t)
+	data, config := newData(t, "")
+	s := startServer(t, data, config, args...)
+	setupAccount(t, s, user, pass)
+	return s
+}
+
+// seed delivers messages to user over SMTP, waits until the account holds
+// them, and returns the base URL of the HTTP listener.
+func seed(t *testing.T, s *server, user, pass string, msgs ...[]byte) string {
+	t.Helper()
+	job := pyJob{Port: s.port("smtp")}
+	for _, m := range msgs {
+		job.Messages = append(job.Messages, pyMessage{From: "sender@remote.test", To: []string{user}, Data: b64(m)})
+	}
+	smtplibSend(t, job)
+	base := "http://" + s.addr("http")
+	waitFor(t, 30*time.Second, "the messages delivered", func() bool { return len(accountEmails(t, base, user, pass)) == len(msgs) })
+	return base
+}
+
 func testMessageSubject(subject, to string) []byte {
 	return fmt.Appendf(nil, "From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%d@e2e.test>\r\nDate: %s\r\n\r\nbody\r\n",
 		to, subject, time.Now().UnixNano(), time.Now().UTC().Format(time.RFC1123Z))
@@ -372,9 +387,7 @@ func webmailDriven(t *testing.T, out any, steps map[string]func(), script string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
-	cmd.Dir = "webmail"
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd := scenario(ctx, script, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -474,11 +487,8 @@ func TestWebmailWriting(t *testing.T) {
 // saves screenshots at desktop and phone widths, light and dark, into
 // $CASELLA_ARTIFACTS/webmail (default e2e/artifacts/webmail).
 func TestWebmailPreferences(t *testing.T) {
-	needWebmail(t)
-	data, config := newData(t, "")
-	s := startServer(t, data, config)
 	const user, pass = "alice@example.test", "alice-password-1"
-	setupAccount(t, s, user, pass)
+	s := webmailServer(t, user, pass)
 	invoice := "From: Billing <billing@remote.test>\r\nTo: <" + user + ">\r\nSubject: invoice march\r\nMessage-ID: <inv@e2e.test>\r\n" +
 		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nYour quarterly invoice is attached.\r\n" +
