@@ -238,10 +238,10 @@ export function targets(): string[] {
 const undoFor = 8000;
 let toastTimer = 0;
 
-export function say(text: string, undo?: () => Promise<void>): void {
+export function say(text: string, undo?: () => Promise<void>, ms = undo ? undoFor : 4000): void {
   clearTimeout(toastTimer);
   toast.value = { text, ...(undo ? { undo } : {}) };
-  toastTimer = window.setTimeout(() => { toast.value = null; }, undo ? undoFor : 4000);
+  toastTimer = window.setTimeout(() => { toast.value = null; }, ms);
 }
 
 export async function undoLast(): Promise<void> {
