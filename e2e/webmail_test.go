@@ -21,8 +21,10 @@ import (
 
 // TestWebmailHostileHTML signs in to the webmail of the real binary in
 // Debian's chromium (playwright-core from e2e/webmail) and opens an HTML
-// message carrying a script, an event handler and a remote image, all
-// pointing at a local server that counts what reaches it: none may, the
+// message carrying a script, an event handler, remote images (img, srcset,
+// poster, SVG image), CSS url() and @import, a javascript: link, a meta
+// refresh, a form and an SVG with a script, all pointing at a local server
+// that counts what reaches it: none may, the
 // text must show, and opening the message must mark it seen in the store.
 // Then a message written in the page is sent to the account itself.
 func TestWebmailHostileHTML(t *testing.T) {
@@ -40,7 +42,12 @@ func TestWebmailHostileHTML(t *testing.T) {
 	setupAccount(t, s, user, pass)
 	html := fmt.Sprintf(`<html><head><title>mail</title><script>document.title="pwned";new Image().src="%[1]s/script"</script></head>
 <body><p>Hello from a hostile sender.</p><img src="%[1]s/remote.png" onerror="fetch('%[1]s/onerror')">
-<a href="https://example.org/">a link</a><div style="background:url(%[1]s/css)">styled</div></body></html>`, tracker.URL)
+<a href="https://example.org/">a link</a><div style="background:url(%[1]s/css)">styled</div>
+<a href="javascript:fetch('%[1]s/js')">js link</a><meta http-equiv="refresh" content="0;url=%[1]s/refresh">
+<style>@import url(%[1]s/import); p{background:url(%[1]s/bg)}</style>
+<form action="%[1]s/form" method="post"><input name="q" value="x"><button>go</button></form>
+<svg xmlns="http://www.w3.org/2000/svg"><script>fetch('%[1]s/svgscript')</script><image href="%[1]s/svgimage" width="9" height="9"/></svg>
+<video poster="%[1]s/poster"></video><img srcset="%[1]s/srcset 2x"></body></html>`, tracker.URL)
 	msg := "From: Mallory <mallory@remote.test>\r\nTo: <" + user + ">\r\nSubject: hostile html\r\nMessage-ID: <hostile1@e2e.test>\r\n" +
 		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
 		strings.ReplaceAll(html, "\n", "\r\n") + "\r\n"
