@@ -103,8 +103,21 @@ export async function run(f) {
     await f(browser, out);
   } catch (err) {
     out.error = String(err?.stack ?? err);
+    // What the pages showed when it failed, for the test's artifacts.
+    if (process.env.SHOTS) {
+      let i = 0;
+      for (const c of browser.contexts()) for (const p of c.pages()) await p.screenshot({ path: `${process.env.SHOTS}/failed-${i++}.png` }).catch(() => {});
+    }
   } finally {
     await browser.close();
   }
-  console.log(JSON.stringify(out));
+  // Exit at once: a scenario may still be reading its standard input.
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+}
+
+// count returns how many messages the mailbox with role holds.
+export async function count(base, user, password, role) {
+  const r = await jmap(base, user, password, [["Mailbox/get", { ids: null }, "m"]]);
+  const box = r[0][1].list.find((m) => m.role === role);
+  return box.totalEmails;
 }

@@ -29,6 +29,9 @@ export interface Composing {
 
 export const composing = signal<Composing | null>(null);
 
+// undoSend is how long a sent message can be taken back, in seconds.
+const undoSend = 10;
+
 export type Kind = "new" | "reply" | "replyAll" | "forward";
 
 const list = (a: Address[] | null) => (a ?? []).map((x) => (x.name ? `"${x.name.replace(/"/g, "")}" <${x.email}>` : x.email)).join(", ");
@@ -169,16 +172,27 @@ async function send(): Promise<void> {
   const me = identities.value.find((i) => i.id === cur.identityId) ?? identities.value[0];
   const d = draft(composing.value ?? cur);
   if (!me || !d) return;
-  composing.value = { ...(composing.value ?? cur), sending: true };
+  const sending = { ...(composing.value ?? cur), sending: true };
+  composing.value = sending;
+  // Undo send: held by the server for undoSend seconds when it can hold.
+  const hold = (c.session?.maxDelayedSend ?? 0) >= undoSend ? undoSend : 0;
+  let sent: { emailId: string; submissionId: string; pending: boolean };
   try {
-    await c.send(mailboxes.value, me, d, composing.value.draftId);
+    sent = await c.send(mailboxes.value, me, d, sending.draftId, hold);
   } catch (err) {
     fail(err);
-    if (composing.value) composing.value = { ...composing.value, sending: false };
+    if (composing.value === sending) composing.value = { ...sending, sending: false };
     return;
   }
-  composing.value = null;
-  say(t.value.sent);
+  // The editor may have been closed, or another opened, meanwhile.
+  if (composing.value === sending) composing.value = null;
+  const drafts = roleBox("drafts");
+  if (sent.pending && drafts) {
+    say(fill(t.value.sendingIn, { n: undoSend }), async () => {
+      await c.cancel(sent.submissionId, sent.emailId, drafts.id);
+      composing.value = { ...sending, sending: false, draftId: sent.emailId };
+    }, undoSend * 1000);
+  } else say(t.value.sent);
   await refreshMailboxes();
 }
 

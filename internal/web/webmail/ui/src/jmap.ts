@@ -10,6 +10,9 @@ export interface Session {
   downloadUrl: string;
   eventSourceUrl: string;
   username: string;
+  // maxDelayedSend is how long a submission may be held, in seconds
+  // (RFC 8621 §7): what undo send needs.
+  maxDelayedSend: number;
 }
 
 export interface Mailbox {
@@ -170,6 +173,7 @@ export class Client {
     const s = (await this.fetchJSON("/.well-known/jmap")) as {
       apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
+      accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number } | undefined> } | undefined>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
     if (!accountId) throw new Error("the session has no mail account");
@@ -180,6 +184,7 @@ export class Client {
     this.session = {
       apiUrl: local(s.apiUrl), uploadUrl: local(s.uploadUrl), downloadUrl: local(s.downloadUrl),
       eventSourceUrl: local(s.eventSourceUrl), accountId, username: s.username,
+      maxDelayedSend: s.accounts[accountId]?.accountCapabilities["urn:ietf:params:jmap:submission"]?.maxDelayedSend ?? 0,
     };
     return this.session;
   }
@@ -328,17 +333,38 @@ export class Client {
 
   // send writes the message into Drafts and submits it in the same
   // request (RFC 8621 §7.5), moving it to Sent once the submission exists;
-  // the draft saved so far is destroyed.
-  async send(mailboxes: Mailbox[], identity: Identity, d: Draft, previous: string | null): Promise<void> {
+  // the draft saved so far is destroyed. With hold > 0 the submission asks
+  // for FUTURERELEASE's HOLDFOR (RFC 4865, RFC 8621 §7): it stays pending,
+  // and cancel takes it back, for that many seconds.
+  async send(mailboxes: Mailbox[], identity: Identity, d: Draft, previous: string | null, hold: number): Promise<{ emailId: string; submissionId: string; pending: boolean }> {
     const drafts = mailboxes.find((m) => m.role === "drafts");
     const sent = mailboxes.find((m) => m.role === "sent");
     if (!drafts || !sent) throw new Error("no Drafts or Sent mailbox");
-    await this.set([
+    const submission: Record<string, unknown> = { identityId: identity.id, emailId: "#m" };
+    if (hold > 0) {
+      submission["envelope"] = {
+        mailFrom: { email: identity.email, parameters: { HOLDFOR: String(hold) } },
+        rcptTo: [...d.to, ...d.cc].map((a) => ({ email: a.email, parameters: null })),
+      };
+    }
+    const r = await this.set([
       ["Email/set", { create: { m: draftObject(drafts.id, d) }, ...(previous ? { destroy: [previous] } : {}) }, "e"],
       ["EmailSubmission/set", {
-        create: { s: { identityId: identity.id, emailId: "#m" } },
+        create: { s: submission },
         onSuccessUpdateEmail: { "#s": { [`mailboxIds/${drafts.id}`]: null, [`mailboxIds/${sent.id}`]: true, "keywords/$draft": null } },
       }, "s"],
+    ]);
+    const email = (r[0]?.[1]["created"] as Record<string, { id: string }> | undefined)?.["m"];
+    const sub = (r.find(([name]) => name === "EmailSubmission/set")?.[1]["created"] as Record<string, { id: string; undoStatus?: string }> | undefined)?.["s"];
+    return { emailId: email?.id ?? "", submissionId: sub?.id ?? "", pending: sub?.undoStatus === "pending" };
+  }
+
+  // cancel takes back a pending submission and files its message in
+  // Drafts again (RFC 8621 §7.5: undoStatus may be set to canceled).
+  async cancel(submissionId: string, emailId: string, drafts: string): Promise<void> {
+    await this.set([
+      ["EmailSubmission/set", { update: { [submissionId]: { undoStatus: "canceled" } } }, "c"],
+      ["Email/set", { update: { [emailId]: { mailboxIds: { [drafts]: true }, "keywords/$draft": true } } }, "e"],
     ]);
   }
 

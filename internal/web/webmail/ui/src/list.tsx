@@ -64,7 +64,11 @@ export function List() {
         <span class="d">{formats.value.date.format(new Date(e.receivedAt))}</span>
         <div class="f">
           {e.keywords["$flagged"] && <span class="flag" title={tr.flagged} aria-label={tr.flagged}>★</span>}
-          {e.hasAttachment && <span class="clip" title={tr.attachment} aria-label={tr.attachment}>📎</span>}
+          {e.hasAttachment && (
+            <svg class="clip" viewBox="0 0 16 16" role="img" aria-label={tr.attachment}>
+              <path d="M11 4v7a3 3 0 0 1-6 0V3.5a2 2 0 0 1 4 0V11a1 1 0 0 1-2 0V5" fill="none" stroke="currentColor" stroke-width="1.5" />
+            </svg>
+          )}
           {from}
         </div>
         <div class="s">{e.subject || tr.noSubject}</div>
@@ -76,7 +80,7 @@ export function List() {
   if (total.value === null) empty = unavailable.value ? tr.unavailable : tr.loading;
   else if (n === 0) empty = tr.empty;
   return (
-    <div class="list" ref={box} onScroll={(ev) => {
+    <div class="list" ref={box} data-state={total.value !== null ? "ready" : unavailable.value ? "down" : "loading"} onScroll={(ev) => {
       const el = ev.currentTarget;
       setView({ top: el.scrollTop, height: el.clientHeight });
     }}>

@@ -154,13 +154,13 @@ export async function refresh(): Promise<void> {
   for (let p = Math.floor(Math.max(0, from) / pageSize); p * pageSize < Math.max(to, pageSize); p++) jobs.push(loadPage(p, g, next));
   await Promise.all(jobs);
   if (g !== gen || unavailable.value) return;
-  const openId = open.value?.id;
+  // The cursor stays on its message if that moved, as it is now: it may
+  // have moved while the pages were asked for.
+  const at = ids.value[cursor.value];
   batch(() => {
     ids.value = next;
-    if (openId) {
-      const i = next.indexOf(openId);
-      if (i >= 0) cursor.value = i;
-    }
+    const i = at === undefined ? -1 : next.indexOf(at);
+    if (i >= 0) cursor.value = i;
     if (cursor.value >= next.length) cursor.value = next.length - 1;
   });
 }
@@ -173,7 +173,12 @@ export async function openAt(i: number): Promise<void> {
   const id = ids.value[i];
   if (!id) return;
   try {
-    const e = await c.email(id);
+    // A busy server may fail one call: ask again once before giving up.
+    const e = await c.email(id).catch(async (err: unknown) => {
+      if (!(err instanceof UnavailableError)) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+      return c.email(id);
+    });
     if (ids.value[cursor.value] !== id) return;
     open.value = e;
     ok();
@@ -233,10 +238,10 @@ export function targets(): string[] {
 const undoFor = 8000;
 let toastTimer = 0;
 
-export function say(text: string, undo?: () => Promise<void>): void {
+export function say(text: string, undo?: () => Promise<void>, ms = undo ? undoFor : 4000): void {
   clearTimeout(toastTimer);
   toast.value = { text, ...(undo ? { undo } : {}) };
-  toastTimer = window.setTimeout(() => { toast.value = null; }, undo ? undoFor : 4000);
+  toastTimer = window.setTimeout(() => { toast.value = null; }, ms);
 }
 
 export async function undoLast(): Promise<void> {
