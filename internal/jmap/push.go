@@ -63,7 +63,7 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 		return
 	}
 	ctx := r.Context()
-	changes, err := s.watchStates(ctx, ss, types)
+	changes, err := s.watchStates(ctx, ss, types, nil)
 	if err != nil {
 		problem(w, http.StatusServiceUnavailable, "urn:ietf:params:jmap:error:serverUnavailable", "The mailbox store is unavailable, try again")
 		return
@@ -91,8 +91,8 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 		case <-tick:
 			fmt.Fprintf(w, "event: ping\ndata: {\"interval\":%d}\n\n", int(ping/time.Second))
 			rc.Flush()
-		case changed := <-changes:
-			b, _ := json.Marshal(map[string]any{"@type": "StateChange", "changed": map[string]any{id: changed}})
+		case sc := <-changes:
+			b, _ := json.Marshal(map[string]any{"@type": "StateChange", "changed": map[string]any{id: sc.changed}})
 			fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
 			rc.Flush()
 			if closeAfter == "state" {
@@ -102,12 +102,20 @@ func (s *Server) serveEventSource(w http.ResponseWriter, r *http.Request, ss *se
 	}
 }
 
+// stateChange is one push: the types whose state moved, and the states
+// of all the pushed types after the move.
+type stateChange struct {
+	changed, all map[string]string
+}
+
 // watchStates follows the states of an account's types: it sends on the
 // channel it returns the types whose state moved since the last send,
-// with their new states, until ctx ends. It wakes on the store's watch,
+// with their new states, until ctx ends. With since (a client's last
+// pushState, RFC 8887 section 4.3.5.2), the types whose state differs
+// from it are sent at once. It wakes on the store's watch,
 // on submissions changed through this server, and when the next held
 // submission is due to leave, which changes its undoStatus.
-func (s *Server) watchStates(ctx context.Context, ss *session, types []string) (<-chan map[string]string, error) {
+func (s *Server) watchStates(ctx context.Context, ss *session, types []string, since map[string]string) (<-chan stateChange, error) {
 	c := &call{ctx: ctx, s: s, acct: ss.acct.ID, ss: ss, blobs: ss.blobs}
 	last, next, err := c.pushStates(types)
 	if err != nil {
@@ -115,7 +123,7 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string) (
 	}
 	storeCh, stopStore := s.Store.Watch(ss.acct.ID)
 	subCh, stopSubs := s.subWatch.watch(ss.acct.ID)
-	out := make(chan map[string]string)
+	out := make(chan stateChange)
 	go func() {
 		defer stopStore()
 		defer stopSubs()
@@ -128,6 +136,15 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string) (
 			}
 		}
 		arm(next)
+		if since != nil {
+			if changed := moved(since, last); len(changed) > 0 {
+				select {
+				case out <- stateChange{changed, last}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -142,24 +159,30 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string) (
 				continue
 			}
 			arm(next)
-			changed := map[string]string{}
-			for t, st := range now {
-				if last[t] != st {
-					changed[t] = st
-				}
-			}
+			changed := moved(last, now)
 			last = now
 			if len(changed) == 0 {
 				continue
 			}
 			select {
-			case out <- changed:
+			case out <- stateChange{changed, now}:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
 	return out, nil
+}
+
+// moved returns the types of now whose state is not the one in before.
+func moved(before, now map[string]string) map[string]string {
+	changed := map[string]string{}
+	for t, st := range now {
+		if before[t] != st {
+			changed[t] = st
+		}
+	}
+	return changed
 }
 
 // pushStates returns the state of each of types, and when the next held

@@ -2,6 +2,7 @@ package jmap
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -130,13 +131,18 @@ func (wc *wsConn) handle(ctx context.Context, data []byte) {
 	case "WebSocketPushEnable":
 		var p struct {
 			DataTypes []string `json:"dataTypes"`
+			PushState *string  `json:"pushState"`
 		}
 		json.Unmarshal(data, &p)
 		types := pushTypes
 		if p.DataTypes != nil {
 			types = slices.DeleteFunc(slices.Clone(p.DataTypes), func(t string) bool { return !slices.Contains(pushTypes, t) })
 		}
-		wc.enablePush(ctx, types)
+		var since map[string]string
+		if p.PushState != nil {
+			since = parsePushState(*p.PushState)
+		}
+		wc.enablePush(ctx, types, since)
 	case "WebSocketPushDisable":
 		wc.disablePush()
 	default:
@@ -145,14 +151,15 @@ func (wc *wsConn) handle(ctx context.Context, data []byte) {
 }
 
 // enablePush starts pushing StateChange objects (RFC 8887 section 4.3.5),
-// replacing an earlier push of the connection.
-func (wc *wsConn) enablePush(ctx context.Context, types []string) {
+// replacing an earlier push of the connection. Each carries a pushState;
+// given one back (since), the changes after it are pushed at once.
+func (wc *wsConn) enablePush(ctx context.Context, types []string, since map[string]string) {
 	wc.disablePush()
 	pctx, cancel := context.WithCancel(ctx)
 	wc.pushMu.Lock()
 	wc.pushCancel = cancel
 	wc.pushMu.Unlock()
-	changes, err := wc.s.watchStates(pctx, wc.ss, types)
+	changes, err := wc.s.watchStates(pctx, wc.ss, types, since)
 	if err != nil {
 		wc.s.logger().Warn("push: reading state", "err", err, "account", wc.ss.acct.ID)
 		return
@@ -162,8 +169,8 @@ func (wc *wsConn) enablePush(ctx context.Context, types []string) {
 			select {
 			case <-pctx.Done():
 				return
-			case changed := <-changes:
-				wc.send(pctx, map[string]any{"@type": "StateChange", "changed": map[string]any{accountID(wc.ss.acct.ID): changed}})
+			case sc := <-changes:
+				wc.send(pctx, map[string]any{"@type": "StateChange", "changed": map[string]any{accountID(wc.ss.acct.ID): sc.changed}, "pushState": formatPushState(sc.all)})
 			}
 		}
 	}()
@@ -176,4 +183,22 @@ func (wc *wsConn) disablePush() {
 		wc.pushCancel()
 		wc.pushCancel = nil
 	}
+}
+
+// formatPushState encodes the states of the pushed types as the opaque
+// pushState of RFC 8887 section 4.3.5.2: the client hands it back when it
+// reconnects, and parsePushState reads it.
+func formatPushState(states map[string]string) string {
+	b, _ := json.Marshal(states)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parsePushState reads a pushState from the client. One that does not
+// parse is treated as a state older than any: every type is pushed.
+func parsePushState(s string) map[string]string {
+	states := map[string]string{}
+	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil {
+		json.Unmarshal(b, &states)
+	}
+	return states
 }
