@@ -13,7 +13,10 @@ import (
 
 // SieveScript names one of an account's Sieve scripts (RFC 5804 section
 // 1.2): at most one of them is active, the one that filters its mail.
+// ID is given at creation and kept through renames and replacements, so
+// JMAP's ids never change (RFC 8620 section 1.2).
 type SieveScript struct {
+	ID     string
 	Name   string
 	Active bool
 }

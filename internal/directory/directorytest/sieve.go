@@ -44,7 +44,7 @@ func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) 
 		t.Errorf("activate missing: %v", err)
 	}
 	list, err := ss.SieveScripts(ctx, a.ID)
-	if err != nil || len(list) != 2 || list[0] != (directory.SieveScript{Name: "home", Active: true}) || list[1].Name != "work" || list[1].Active {
+	if err != nil || len(list) != 2 || list[0].Name != "home" || !list[0].Active || list[0].ID == "" || list[0].ID == list[1].ID || list[1].Name != "work" || list[1].Active {
 		t.Errorf("list: %v %v", list, err)
 	}
 	if list, err := ss.SieveScripts(ctx, b.ID); err != nil || len(list) != 0 {
@@ -66,8 +66,9 @@ func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) 
 	if err := ss.RenameSieveScript(ctx, a.ID, "home", "vacation"); err != nil {
 		t.Fatal(err)
 	}
-	if s, src, err := ss.SieveScript(ctx, a.ID, "vacation"); err != nil || !s.Active || src != "discard;" {
-		t.Errorf("renamed: %v %q %v", s, src, err)
+	// The id outlives a rename (RFC 8620 section 1.2).
+	if s, src, err := ss.SieveScript(ctx, a.ID, "vacation"); err != nil || !s.Active || src != "discard;" || s.ID != list[0].ID {
+		t.Errorf("renamed: %v %q %v, want id %s", s, src, err, list[0].ID)
 	}
 	if err := ss.SetActiveSieveScript(ctx, a.ID, ""); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package sqldir
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -36,6 +37,11 @@ var sieveSteps = []string{
 		expires BIGINT NOT NULL,
 		PRIMARY KEY (account, kind, key)
 	);`,
+	// A script's id outlives renames (JMAP Sieve, RFC 9661, over RFC 8620
+	// section 1.2). Rows from before it get theirs from backfillSieveIDs,
+	// in Go, as SQLite and PostgreSQL share no random text function.
+	`ALTER TABLE sieve_scripts ADD COLUMN id TEXT;
+	CREATE UNIQUE INDEX sieve_scripts_id ON sieve_scripts (account, id);`,
 }
 
 func sieveSchema(dl Dialect) migrate.Schema {
@@ -44,9 +50,45 @@ func sieveSchema(dl Dialect) migrate.Schema {
 
 var _ directory.SieveScripts = (*Dir)(nil)
 
+// newSieveID returns a fresh script id: "S" and 26 random base32
+// characters, within RFC 8620 section 1.2's alphabet.
+func newSieveID() string { return "S" + rand.Text() }
+
+// backfillSieveIDs gives an id to each script stored before scripts had
+// one; it is a no-op once all have.
+func backfillSieveIDs(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "SELECT account, name FROM sieve_scripts WHERE id IS NULL")
+	if err != nil {
+		return fmt.Errorf("sieve script ids: %w", err)
+	}
+	type key struct {
+		acct int64
+		name string
+	}
+	var missing []key
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.acct, &k.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("sieve script ids: %w", err)
+		}
+		missing = append(missing, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sieve script ids: %w", err)
+	}
+	for _, k := range missing {
+		if _, err := db.ExecContext(ctx, "UPDATE sieve_scripts SET id = $1 WHERE account = $2 AND name = $3 AND id IS NULL", newSieveID(), k.acct, k.name); err != nil {
+			return fmt.Errorf("sieve script id of %q: %w", k.name, err)
+		}
+	}
+	return nil
+}
+
 // SieveScripts lists the account's scripts sorted by name.
 func (d *Dir) SieveScripts(ctx context.Context, acct store.Account) ([]directory.SieveScript, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT name, active FROM sieve_scripts WHERE account = $1", int64(acct))
+	rows, err := d.db.QueryContext(ctx, "SELECT id, name, active FROM sieve_scripts WHERE account = $1", int64(acct))
 	if err != nil {
 		return nil, fmt.Errorf("sieve scripts: %w", err)
 	}
@@ -54,7 +96,7 @@ func (d *Dir) SieveScripts(ctx context.Context, acct store.Account) ([]directory
 	var out []directory.SieveScript
 	for rows.Next() {
 		var s directory.SieveScript
-		if err := rows.Scan(&s.Name, &s.Active); err != nil {
+		if err := rows.Scan(&s.ID, &s.Name, &s.Active); err != nil {
 			return nil, fmt.Errorf("sieve scripts: %w", err)
 		}
 		out = append(out, s)
@@ -70,7 +112,7 @@ func (d *Dir) SieveScripts(ctx context.Context, acct store.Account) ([]directory
 func (d *Dir) SieveScript(ctx context.Context, acct store.Account, name string) (directory.SieveScript, string, error) {
 	s := directory.SieveScript{Name: name}
 	var src string
-	err := d.db.QueryRowContext(ctx, "SELECT source, active FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&src, &s.Active)
+	err := d.db.QueryRowContext(ctx, "SELECT id, source, active FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&s.ID, &src, &s.Active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, "", fmt.Errorf("sieve script %q: %w", name, directory.ErrNotFound)
 	}
@@ -80,16 +122,16 @@ func (d *Dir) SieveScript(ctx context.Context, acct store.Account, name string) 
 	return s, src, nil
 }
 
-// PutSieveScript creates or replaces a script, keeping whether it is
-// active.
+// PutSieveScript creates or replaces a script, keeping its id and
+// whether it is active.
 func (d *Dir) PutSieveScript(ctx context.Context, acct store.Account, name, source string) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return fmt.Errorf("put sieve script: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sieve_scripts (account, name, source, updated) VALUES ($1, $2, $3, $4)
+		_, err := tx.ExecContext(ctx, `INSERT INTO sieve_scripts (account, name, source, updated, id) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (account, name) DO UPDATE SET source = excluded.source, updated = excluded.updated`,
-			int64(acct), name, source, now())
+			int64(acct), name, source, now(), newSieveID())
 		if err != nil {
 			return fmt.Errorf("put sieve script %q: %w", name, err)
 		}

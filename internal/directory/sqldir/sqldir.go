@@ -81,6 +81,10 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 			return nil, err
 		}
 	}
+	if err := backfillSieveIDs(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &Dir{
 		db:        db,
 		q:         sqlprep.New(db),
