@@ -139,6 +139,7 @@ var methods = map[string]method{
 	"VacationResponse/get": {capVacation, (*call).vacationGet},
 	"VacationResponse/set": {capVacation, (*call).vacationSet},
 	"SieveScript/get":      {capSieve, (*call).sieveGet},
+	"SieveScript/changes":  {capSieve, (*call).sieveChanges},
 	"SieveScript/set":      {capSieve, (*call).sieveSet},
 	"SieveScript/query":    {capSieve, (*call).sieveQuery},
 	"SieveScript/validate": {capSieve, (*call).sieveValidate},

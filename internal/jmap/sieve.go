@@ -2,7 +2,6 @@ package jmap
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,11 +17,10 @@ import (
 // capSieve is JMAP Sieve (RFC 9661): the accounts' Sieve scripts, on the
 // same storage as ManageSieve (directory.SieveScripts).
 //
-// A script's id is "S" and its name in base64url: the directory keys
-// scripts by name, so renaming a script gives it a new id (a departure
-// from RFC 8620 section 1.2, written in docs/sieve.md). A script's blobId
-// is its source put in the blob store and readable by its account like
-// an upload of its own.
+// A script's id is the directory's (directory.SieveScript.ID), given at
+// creation and kept through renames (RFC 8620 section 1.2). A script's
+// blobId is its source put in the blob store and readable by its account
+// like an upload of its own.
 const capSieve = "urn:ietf:params:jmap:sieve"
 
 // Defaults of the limits that Server.SieveMaxScriptSize and
@@ -61,15 +59,19 @@ func (s *Server) sieveMaxScripts() int {
 	return defaultSieveMaxScripts
 }
 
-func scriptID(name string) string { return "S" + base64.RawURLEncoding.EncodeToString([]byte(name)) }
-
-func scriptName(id string) (string, bool) {
-	b64, ok := strings.CutPrefix(id, "S")
-	if !ok {
-		return "", false
+// scriptName returns the name of the script with id, if there is one;
+// the directory is read each time, as a /set renames and creates scripts
+// between lookups.
+func (c *call) scriptName(id string) (string, bool, error) {
+	list, err := c.s.Sieve.SieveScripts(c.ctx, c.acct)
+	if err != nil {
+		return "", false, fmt.Errorf("listing sieve scripts: %w", err)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(b64)
-	return string(b), err == nil && directory.ValidSieveScriptName(string(b))
+	i := slices.IndexFunc(list, func(s directory.SieveScript) bool { return s.ID == id })
+	if i < 0 {
+		return "", false, nil
+	}
+	return list[i].Name, true, nil
 }
 
 // sieveScript is the SieveScript object (RFC 9661 section 2.1).
@@ -110,10 +112,10 @@ func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) 
 			return nil, nil, "", fmt.Errorf("reading sieve script %q: %w", s.Name, err)
 		}
 		sum := sha256.Sum256([]byte(src))
-		out = append(out, sieveScript{ID: scriptID(s.Name), Name: s.Name, IsActive: s.Active,
+		out = append(out, sieveScript{ID: s.ID, Name: s.Name, IsActive: s.Active,
 			BlobID: string(blob.Key(hex.EncodeToString(sum[:]))), Failure: directory.SieveFailure(failures, s.Name, src)})
 		srcs[s.Name] = src
-		fmt.Fprintf(h, "%s\x00%t\x00%x\x00", s.Name, s.Active, sum)
+		fmt.Fprintf(h, "%s\x00%s\x00%t\x00%x\x00", s.ID, s.Name, s.Active, sum)
 	}
 	return out, srcs, hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
@@ -151,6 +153,30 @@ func (c *call) sieveGet(raw json.RawMessage) (any, error) {
 		}
 	}
 	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
+}
+
+// sieveChanges is SieveScript/changes (RFC 9661 section 2.2, RFC 8620
+// section 5.2). The state is a digest of the scripts, not a position in
+// a log, so only the current state has an answer, no changes; any other
+// is answered cannotCalculateChanges and the client fetches the scripts
+// again (at most maxNumberScripts of them).
+func (c *call) sieveChanges(raw json.RawMessage) (any, error) {
+	var a changesArgs
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
+		return nil, invalidArgs("maxChanges must be positive")
+	}
+	_, _, state, err := c.sieveScripts()
+	if err != nil {
+		return nil, err
+	}
+	if a.SinceState != state {
+		return nil, mErr("cannotCalculateChanges", "the scripts changed since state %q; fetch them again with SieveScript/get", a.SinceState)
+	}
+	return map[string]any{"accountId": accountID(c.acct), "oldState": state, "newState": state, "hasMoreChanges": false,
+		"created": []string{}, "updated": []string{}, "destroyed": []string{}}, nil
 }
 
 // scriptPatch is what create and update may set.
@@ -202,12 +228,19 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 			continue
 		}
 		count++
-		id := scriptID(*sp.Name)
+		created, _, err := c.s.Sieve.SieveScript(c.ctx, c.acct, *sp.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading sieve script %q: %w", *sp.Name, err)
+		}
+		id := created.ID
 		c.created[cid] = id
 		r.Created[cid] = map[string]any{"id": id, "isActive": false}
 	}
 	for id, p := range a.Update {
-		name, ok := scriptName(id)
+		name, ok, err := c.scriptName(id)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			r.NotUpdated[id] = setErr("notFound", "no script has id %s", id)
 			continue
@@ -216,12 +249,6 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 		if err := decodeArgs(p, &sp); err != nil {
 			r.NotUpdated[id] = setErr("invalidProperties", "%v", err)
 			continue
-		}
-		if _, _, err := c.s.Sieve.SieveScript(c.ctx, c.acct, name); errors.Is(err, directory.ErrNotFound) {
-			r.NotUpdated[id] = setErr("notFound", "no script has id %s", id)
-			continue
-		} else if err != nil {
-			return nil, fmt.Errorf("reading sieve script %q: %w", name, err)
 		}
 		if sp.BlobID != nil {
 			if se, err := c.putScript(name, *sp.BlobID); err != nil {
@@ -244,18 +271,19 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("renaming sieve script %q: %w", name, err)
 			}
-			r.Updated[id] = map[string]any{"id": scriptID(*sp.Name)}
-			continue
 		}
 		r.Updated[id] = nil
 	}
 	for _, id := range a.Destroy {
-		name, ok := scriptName(id)
+		name, ok, err := c.scriptName(id)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			r.NotDestroyed[id] = setErr("notFound", "no script has id %s", id)
 			continue
 		}
-		err := c.s.Sieve.DeleteSieveScript(c.ctx, c.acct, name)
+		err = c.s.Sieve.DeleteSieveScript(c.ctx, c.acct, name)
 		switch {
 		case errors.Is(err, directory.ErrNotFound):
 			r.NotDestroyed[id] = setErr("notFound", "no script has id %s", id)
@@ -291,11 +319,11 @@ func (c *call) activate(idRef *string, r *setResult) error {
 	name := ""
 	if idRef != nil {
 		id, ok := c.resolveID(*idRef)
-		if n, valid := scriptName(id); ok && valid {
-			name = n
-		} else {
+		i := slices.IndexFunc(before, func(s directory.SieveScript) bool { return s.ID == id })
+		if !ok || i < 0 {
 			return mErr("invalidArguments", "onSuccessActivateScript: no script has id %s", *idRef)
 		}
+		name = before[i].Name
 	}
 	if err := c.s.Sieve.SetActiveSieveScript(c.ctx, c.acct, name); errors.Is(err, directory.ErrNotFound) {
 		return mErr("invalidArguments", "onSuccessActivateScript: no script is named %q", name)
@@ -304,9 +332,8 @@ func (c *call) activate(idRef *string, r *setResult) error {
 	}
 	for _, s := range before {
 		if s.Active != (s.Name == name) {
-			id := scriptID(s.Name)
-			if _, ok := r.Updated[id]; !ok {
-				r.Updated[id] = map[string]any{"isActive": s.Name == name}
+			if _, ok := r.Updated[s.ID]; !ok {
+				r.Updated[s.ID] = map[string]any{"isActive": s.Name == name}
 			}
 		}
 	}

@@ -83,8 +83,13 @@ func TestSieveScripts(t *testing.T) {
 	if err := e.srv.Sieve.PutSieveScript(ctx, 1, "other", "keep;"); err != nil {
 		t.Fatal(err)
 	}
+	otherScript, _, err := e.srv.Sieve.SieveScript(ctx, 1, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := otherScript.ID
 	q := e.call1("SieveScript/query", map[string]any{"filter": map[string]any{"isActive": false}, "sort": []any{map[string]any{"property": "name"}}, "calculateTotal": true})
-	if ids := q["ids"].([]any); len(ids) != 1 || ids[0] != scriptID("other") || q["total"] != float64(1) {
+	if ids := q["ids"].([]any); len(ids) != 1 || ids[0] != other || q["total"] != float64(1) {
 		t.Errorf("query: %v", q)
 	}
 
@@ -92,16 +97,50 @@ func TestSieveScripts(t *testing.T) {
 	if set["notDestroyed"].(map[string]any)[id].(map[string]any)["type"] != "sieveIsActive" {
 		t.Errorf("destroy active: %v", set)
 	}
-	set = e.call1("SieveScript/set", map[string]any{"update": map[string]any{scriptID("other"): map[string]any{"name": "renamed", "blobId": good}}, "onSuccessDeactivateScript": true})
-	if set["updated"].(map[string]any)[scriptID("other")] == nil || set["updated"].(map[string]any)[id].(map[string]any)["isActive"] != false {
+	set = e.call1("SieveScript/set", map[string]any{"update": map[string]any{other: map[string]any{"name": "renamed", "blobId": good}}, "onSuccessDeactivateScript": true})
+	if u, ok := set["updated"].(map[string]any)[other]; !ok || u != nil || set["updated"].(map[string]any)[id].(map[string]any)["isActive"] != false {
 		t.Errorf("update and deactivate: %v", set)
+	}
+	// A rename keeps the id (RFC 8620 section 1.2), by JMAP and by
+	// ManageSieve's RENAMESCRIPT alike.
+	if err := e.srv.Sieve.RenameSieveScript(ctx, 1, "renamed", "renamed2"); err != nil {
+		t.Fatal(err)
+	}
+	got = e.call1("SieveScript/get", map[string]any{"ids": []string{other}})
+	if l := got["list"].([]any); len(l) != 1 || l[0].(map[string]any)["name"] != "renamed2" {
+		t.Errorf("get renamed by id %s: %v", other, got)
 	}
 	set = e.call1("SieveScript/set", map[string]any{"destroy": []string{id}})
 	if len(set["destroyed"].([]any)) != 1 {
 		t.Errorf("destroy: %v", set)
 	}
 	list2, err := e.srv.Sieve.SieveScripts(ctx, 1)
-	if err != nil || len(list2) != 1 || list2[0] != (directory.SieveScript{Name: "renamed"}) {
+	if err != nil || len(list2) != 1 || list2[0] != (directory.SieveScript{ID: other, Name: "renamed2"}) {
 		t.Errorf("left: %v %v", list2, err)
+	}
+}
+
+// TestSieveChanges runs SieveScript/changes (RFC 9661 section 2.2) on
+// loopback: the current state has no changes; an older one, after a
+// change, is cannotCalculateChanges.
+func TestSieveChanges(t *testing.T) {
+	e := newTestEnv(t)
+	state := e.call1("SieveScript/get", map[string]any{})["state"].(string)
+	ch := e.call1("SieveScript/changes", map[string]any{"sinceState": state})
+	if ch["oldState"] != state || ch["newState"] != state || ch["hasMoreChanges"] != false || len(ch["created"].([]any)) != 0 ||
+		len(ch["updated"].([]any)) != 0 || len(ch["destroyed"].([]any)) != 0 {
+		t.Errorf("changes at the current state: %v", ch)
+	}
+	if typ := e.callErr("SieveScript/changes", map[string]any{"sinceState": state, "maxChanges": 0}); typ != "invalidArguments" {
+		t.Errorf("maxChanges 0: %s, want invalidArguments", typ)
+	}
+	if err := e.srv.Sieve.PutSieveScript(context.Background(), 1, "new", "keep;"); err != nil {
+		t.Fatal(err)
+	}
+	if typ := e.callErr("SieveScript/changes", map[string]any{"sinceState": state}); typ != "cannotCalculateChanges" {
+		t.Errorf("changes since an old state: %s, want cannotCalculateChanges", typ)
+	}
+	if typ := e.callErr("SieveScript/changes", map[string]any{"sinceState": "nonsense"}); typ != "cannotCalculateChanges" {
+		t.Errorf("changes since a state never given: %s, want cannotCalculateChanges", typ)
 	}
 }

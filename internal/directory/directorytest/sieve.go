@@ -66,9 +66,15 @@ func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) 
 	if err := ss.RenameSieveScript(ctx, a.ID, "home", "vacation"); err != nil {
 		t.Fatal(err)
 	}
-	// The id outlives a rename (RFC 8620 section 1.2).
+	// The id outlives a rename and a replacement (RFC 8620 section 1.2).
 	if s, src, err := ss.SieveScript(ctx, a.ID, "vacation"); err != nil || !s.Active || src != "discard;" || s.ID != list[0].ID {
 		t.Errorf("renamed: %v %q %v, want id %s", s, src, err, list[0].ID)
+	}
+	if err := ss.PutSieveScript(ctx, a.ID, "vacation", "discard; # again"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, err := ss.SieveScript(ctx, a.ID, "vacation"); err != nil || s.ID != list[0].ID {
+		t.Errorf("replaced: %v %v, want id %s", s, err, list[0].ID)
 	}
 	if err := ss.SetActiveSieveScript(ctx, a.ID, ""); err != nil {
 		t.Fatal(err)
