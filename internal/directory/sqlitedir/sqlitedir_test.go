@@ -165,3 +165,44 @@ func TestOddPath(t *testing.T) {
 		t.Fatal("opened a path with '?'")
 	}
 }
+
+// TestSieveIDBackfill opens a directory whose scripts were stored before
+// scripts had ids: each gets its own when the directory opens.
+func TestSieveIDBackfill(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "directory.db")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := d.AddAccount(ctx, "ann@example.com", "ann's password", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"one", "two"} {
+		if err := d.PutSieveScript(ctx, a.ID, n, "keep;"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE sieve_scripts SET id = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	d, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	list, err := d.SieveScripts(ctx, a.ID)
+	if err != nil || len(list) != 2 || len(list[0].ID) != 27 || len(list[1].ID) != 27 || list[0].ID == list[1].ID {
+		t.Errorf("backfilled: %v %v", list, err)
+	}
+}
