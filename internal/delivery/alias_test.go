@@ -1,13 +1,10 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"casella/internal/arc"
 	"casella/internal/directory"
 	"casella/internal/spool"
 )
@@ -52,26 +49,10 @@ func TestForwardAliases(t *testing.T) {
 			t.Fatalf("tasks left for the mailboxes: %+v", rest)
 		}
 	}
-	list, data := o.queued(t)
-	if len(list) != 1 {
-		t.Fatalf("outbound queue holds %d entries, want 1", len(list))
-	}
-	out := list[0].Envelope
-	if len(out.Recipients) != 1 || out.Recipients[0].Address != "friend@example.net" {
-		t.Fatalf("forwarded to %+v", out.Recipients)
-	}
-	if !strings.HasPrefix(out.From, "SRS0=") || !strings.HasSuffix(out.From, "=example.org=alice@example.com") {
-		t.Errorf("envelope sender %q is not SRS-rewritten into example.com", out.From)
-	}
-	if !bytes.Contains(data[0], []byte("Delivered-To: team@example.com\r\n")) {
-		t.Errorf("forwarded copy lacks Delivered-To:\n%s", data[0])
-	}
-	if v := arc.Verify(data[0], o.lookup); v.Result != arc.Pass || v.Sealer != "example.com" {
-		t.Errorf("ARC chain of the forwarded copy: %+v", v)
-	}
+	msg := o.forwarded(t, "friend@example.net", "team@example.com")
 
 	back := &spool.Entry{ID: "00000001700000000001-0123456789ab", Envelope: env}
-	if _, err := s.ForwardAliases(ctx, []spool.Task{{Entry: back, Data: data[0], Rcpt: fwd}}, quiet()); err != nil {
+	if _, err := s.ForwardAliases(ctx, []spool.Task{{Entry: back, Data: msg, Rcpt: fwd}}, quiet()); err != nil {
 		t.Fatal(err)
 	}
 	if list, _ := o.queued(t); len(list) != 1 {
