@@ -7,10 +7,12 @@ import (
 )
 
 func (c *cli) aliasAdd(args []string) error {
-	fs, g := c.newFlags("alias add", "ALIAS ACCOUNT...",
-		"Add an address whose mail goes to one or more accounts. Targets must be accounts,\n"+
-			"not other aliases.",
-		"casella alias add info@example.com alice@example.com bob@example.com")
+	fs, g := c.newFlags("alias add", "ALIAS TARGET...",
+		"Add an address whose mail goes to one or more targets: accounts, not other aliases,\n"+
+			"or addresses outside the local domains, to which the mail is forwarded\n"+
+			"SRS-rewritten, DKIM-signed and ARC-sealed (docs/mailauth.md).",
+		"casella alias add info@example.com alice@example.com bob@example.com",
+		"casella alias add old@example.com alice@elsewhere.example")
 	pos, err := c.parse(fs, args, 2, -1)
 	if err != nil {
 		return err

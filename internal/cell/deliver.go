@@ -44,6 +44,12 @@ func (d *Deliverer) Handle(ctx context.Context, e *spool.Entry, data []byte, rcp
 // cell. Any failure fails the batch, which the spool retries task by
 // task; the delivery keys store nothing twice.
 func (d *Deliverer) HandleBatch(ctx context.Context, batch []spool.Task) error {
+	if d.Sender != nil {
+		var err error
+		if batch, err = d.Sender.ForwardAliases(ctx, batch, d.log); err != nil {
+			return err
+		}
+	}
 	var order []*Cell
 	groups := map[*Cell][]spool.Task{}
 	for _, t := range batch {

@@ -106,7 +106,7 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 			return Sent{}, fmt.Errorf("delivery: entry %s: resolving %s: %w", e.ID, to, err)
 		}
 		for _, r := range rs {
-			local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
+			local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell, Forward: r.Forward})
 		}
 	}
 	if err := s.allow(ctx, m.Account, len(remote)); err != nil {

@@ -140,27 +140,37 @@ func TestSieveRedirect(t *testing.T) {
 		t.Fatalf("u1's INBOX: %d messages, want the one back from u2", len(u1))
 	}
 
+	msg := o.forwarded(t, "friend@example.net", "u1@example.com")
+	if !bytes.Contains(msg, []byte("ARC-Authentication-Results: i=1; mx.example.com; spf=pass smtp.mailfrom=example.org")) {
+		t.Errorf("the seal does not carry our Authentication-Results:\n%s", msg)
+	}
+}
+
+// forwarded checks that the outbound queue holds one message, to rcpt,
+// forwarded by example.com for the recipient from: from alice@example.org,
+// SRS-rewritten, DKIM-signed and ARC-sealed by example.com. It returns
+// the message.
+func (o *outEnv) forwarded(t *testing.T, rcpt, from string) []byte {
+	t.Helper()
 	list, data := o.queued(t)
 	if len(list) != 1 {
 		t.Fatalf("outbound queue holds %d entries, want 1", len(list))
 	}
 	env := list[0].Envelope
-	if len(env.Recipients) != 1 || env.Recipients[0].Address != "friend@example.net" {
+	if len(env.Recipients) != 1 || env.Recipients[0].Address != rcpt {
 		t.Fatalf("remote copy to %+v", env.Recipients)
 	}
 	if !strings.HasPrefix(env.From, "SRS0=") || !strings.HasSuffix(env.From, "=example.org=alice@example.com") {
 		t.Errorf("remote copy's envelope sender %q is not SRS-rewritten into example.com", env.From)
 	}
 	msg := data[0]
-	if !bytes.Contains(msg, []byte("Delivered-To: u1@example.com\r\n")) || !bytes.Contains(msg, []byte("d=example.com")) {
+	if !bytes.Contains(msg, []byte("Delivered-To: "+from+"\r\n")) || !bytes.Contains(msg, []byte("d=example.com")) {
 		t.Errorf("remote copy lacks Delivered-To or a signature by example.com:\n%s", msg)
 	}
 	if v := arc.Verify(msg, o.lookup); v.Result != arc.Pass || v.Instances != 1 || v.Sealer != "example.com" {
 		t.Errorf("ARC chain of the remote copy: %+v", v)
 	}
-	if !bytes.Contains(msg, []byte("ARC-Authentication-Results: i=1; mx.example.com; spf=pass smtp.mailfrom=example.org")) {
-		t.Errorf("the seal does not carry our Authentication-Results:\n%s", msg)
-	}
+	return msg
 }
 
 // A delivery replayed after a crash sends nothing twice: the redirect,

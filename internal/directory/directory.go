@@ -7,9 +7,9 @@
 //     ASCII (internationalised domains in their A-label form), the local
 //     part lower-cased, so compared without regard to case. Canonical
 //     renders the form every implementation stores.
-//   - Aliases point to accounts only, never to other aliases, so resolution
-//     needs no loop detection; AddAlias rejects targets that are not
-//     accounts. Removing an account removes it from the aliases and
+//   - Aliases point to accounts or to outside addresses (in no local
+//     domain), never to other aliases, so resolution needs no loop
+//     detection; AddAlias rejects local targets that are not accounts. Removing an account removes it from the aliases and
 //     catch-alls that name it, and removes aliases left without targets.
 //   - Account and alias addresses share one namespace and must be in a
 //     local domain.
@@ -56,10 +56,11 @@ type Account struct {
 	Created time.Time
 }
 
-// Alias sends mail for one address to one or more accounts.
+// Alias sends mail for one address to one or more accounts, or on to
+// outside addresses.
 type Alias struct {
 	Address string   // canonical
-	Targets []string // account addresses
+	Targets []string // account addresses and outside addresses
 }
 
 // Lock is an account locked out of password logins after repeated failures
@@ -79,6 +80,9 @@ type Recipient struct {
 	// subaddress (user+tag) when the account has a mailbox of that name.
 	// The directory only proposes the tag; delivery checks the mailbox.
 	Tag string
+	// Forward, if not "", is an outside address an alias forwards the
+	// message to; Account is then zero.
+	Forward string
 }
 
 // Directory is the set of domains, accounts and aliases.

@@ -333,7 +333,7 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 			return directory.Submission{}, setErr("serverFail", "resolving recipients failed; try again")
 		default:
 			for _, r := range rs {
-				local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
+				local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell, Forward: r.Forward})
 			}
 		}
 	}

@@ -210,7 +210,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return err
 	}
 	for _, r := range rs {
-		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell})
+		s.local = append(s.local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell, Forward: r.Forward})
 		if r.Account.Quota > 0 {
 			if s.quotas == nil {
 				s.quotas = map[int64]int64{}

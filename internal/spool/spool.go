@@ -72,6 +72,9 @@ type Recipient struct {
 	// cell and batches recipients of one cell only; the handler still
 	// routes by where the account is when it delivers.
 	Cell string `json:"cell,omitempty"`
+	// Forward, if not "", is the outside address an alias sends the
+	// message on to (directory.Recipient.Forward); Account is then 0.
+	Forward string `json:"forward,omitempty"`
 	// Done is set once the handler succeeded for this recipient.
 	Done bool `json:"done,omitempty"`
 	// Warned is set once OnDelay told the sender the recipient is late.

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"ResolvePlain", testResolvePlain},
 		{"ResolveSubaddress", testResolveSubaddress},
 		{"ResolveAlias", testResolveAlias},
+		{"AliasForwards", testAliasForwards},
 		{"ResolveCatchAll", testResolveCatchAll},
 		{"RemoveAccountCleansUp", testRemoveAccountCleansUp},
 		{"Authenticate", testAuthenticate},
@@ -298,6 +299,9 @@ func resolved(t *testing.T, ctx context.Context, d directory.Directory, addr str
 	var l []string
 	for _, rc := range r {
 		s := rc.Account.Address
+		if rc.Forward != "" {
+			s = "forward " + rc.Forward
+		}
 		if rc.Tag != "" {
 			s += " tag " + rc.Tag
 		}
@@ -356,6 +360,40 @@ func testResolveAlias(t *testing.T, ctx context.Context, d directory.Directory) 
 	must(t, d.AddAlias(ctx, "team@example.com", []string{"a@example.com", "b@other.example"}))
 	wantResolved(t, ctx, d, "Team@example.com", "a@example.com", "b@other.example")
 	wantResolved(t, ctx, d, "team+news@example.com", "a@example.com tag news", "b@other.example tag news")
+}
+
+func testAliasForwards(t *testing.T, ctx context.Context, d directory.Directory) {
+	addDomain(t, ctx, d, "example.com")
+	addAccount(t, ctx, d, "a@example.com")
+	must(t, d.AddAlias(ctx, "out@example.com", []string{"Friend@Outside.example"}))
+	must(t, d.AddAlias(ctx, "both@example.com", []string{"a@example.com", "x@outside.example"}))
+	wantResolved(t, ctx, d, "out@example.com", "forward friend@outside.example")
+	wantResolved(t, ctx, d, "out+tag@example.com", "forward friend@outside.example")
+	wantResolved(t, ctx, d, "both@example.com", "a@example.com", "forward x@outside.example")
+
+	err := d.AddAlias(ctx, "ghost@example.com", []string{"nobody@example.com"})
+	wantErr(t, err, directory.ErrNotFound, "alias to a local address that is not an account")
+	err = d.AddAlias(ctx, "bad@example.com", []string{"not an address"})
+	wantErr(t, err, directory.ErrInvalid, "alias to a malformed outside address")
+	_, err = d.AddAccount(ctx, "out@example.com", "pw-out-1234567", 0, "")
+	wantErr(t, err, directory.ErrExists, "account where an outside-only alias is")
+	err = d.AddAlias(ctx, "out@example.com", []string{"a@example.com"})
+	wantErr(t, err, directory.ErrExists, "alias added twice")
+
+	l, err := d.Aliases(ctx, "example.com")
+	must(t, err)
+	if len(l) != 2 || l[0].Address != "both@example.com" || !slices.Equal(l[0].Targets, []string{"a@example.com", "x@outside.example"}) ||
+		l[1].Address != "out@example.com" || !slices.Equal(l[1].Targets, []string{"friend@outside.example"}) {
+		t.Fatalf("Aliases = %+v", l)
+	}
+	wantErr(t, d.RemoveDomain(ctx, "example.com"), directory.ErrInUse, "removing a domain with aliases")
+	must(t, d.RemoveAlias(ctx, "out@example.com"))
+	_, err = d.Resolve(ctx, "out@example.com")
+	wantErr(t, err, directory.ErrNoSuchUser, "resolving a removed alias")
+	must(t, d.RemoveAlias(ctx, "both@example.com"))
+	_, err = d.RemoveAccount(ctx, "a@example.com")
+	must(t, err)
+	must(t, d.RemoveDomain(ctx, "example.com"))
 }
 
 func testResolveCatchAll(t *testing.T, ctx context.Context, d directory.Directory) {

@@ -54,7 +54,8 @@ func checkFree(ctx context.Context, tx *sql.Tx, addr string) error {
 	}
 	var kind string
 	err := tx.QueryRowContext(ctx, `SELECT 'account' FROM accounts WHERE address = $1
-		UNION ALL SELECT 'alias' FROM aliases WHERE address = $1 LIMIT 1`, addr).Scan(&kind)
+		UNION ALL SELECT 'alias' FROM aliases WHERE address = $1
+		UNION ALL SELECT 'alias' FROM alias_forwards WHERE address = $1 LIMIT 1`, addr).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

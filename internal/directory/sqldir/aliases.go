@@ -9,8 +9,10 @@ import (
 	"casella/internal/directory"
 )
 
-// AddAlias makes mail for address go to the target accounts. Every target
-// must be an existing account: aliases never point to other aliases.
+// AddAlias makes mail for address go to the targets. A target in one of
+// our domains must be an existing account: aliases never point to other
+// aliases. A target elsewhere is an outside address the mail is forwarded
+// to (package delivery's Forwarder).
 func (d *Dir) AddAlias(ctx context.Context, address string, targets []string) error {
 	addr, err := directory.Canonical(address)
 	if err != nil {
@@ -34,6 +36,17 @@ func (d *Dir) AddAlias(ctx context.Context, address string, targets []string) er
 			return err
 		}
 		for _, t := range canon {
+			local, err := domainExists(ctx, tx, directory.DomainOf(t))
+			if err != nil {
+				return err
+			}
+			if !local {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO alias_forwards (address, domain, target_address) VALUES ($1, $2, $3)",
+					addr, directory.DomainOf(addr), t); err != nil {
+					return err
+				}
+				continue
+			}
 			a, err := accountBy(ctx, tx, "address", t)
 			if err != nil {
 				return fmt.Errorf("target %s must be an account: %w", t, err)
@@ -58,13 +71,19 @@ func (d *Dir) RemoveAlias(ctx context.Context, address string) error {
 		return fmt.Errorf("remove alias: %w", err)
 	}
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM aliases WHERE address = $1", addr)
-		if err != nil {
-			return err
+		var n int64
+		for _, q := range []string{"DELETE FROM aliases WHERE address = $1", "DELETE FROM alias_forwards WHERE address = $1"} {
+			res, err := tx.ExecContext(ctx, q, addr)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if n == 0 {
 			return fmt.Errorf("alias %s: %w", addr, directory.ErrNotFound)
 		}
 		return nil
@@ -76,10 +95,12 @@ func (d *Dir) RemoveAlias(ctx context.Context, address string) error {
 }
 
 // Aliases returns the aliases of a domain, or of all domains when domain
-// is "", sorted by address, with their targets sorted.
+// is "", sorted by address, with their targets, accounts and outside
+// addresses, sorted.
 func (d *Dir) Aliases(ctx context.Context, domain string) ([]directory.Alias, error) {
 	query := `SELECT l.address, a.address FROM aliases l JOIN accounts a ON a.id = l.target
-		ORDER BY l.address, a.address`
+		UNION ALL SELECT address, target_address FROM alias_forwards
+		ORDER BY 1, 2`
 	var args []any
 	if domain != "" {
 		n, err := directory.CanonicalDomain(domain)
@@ -91,8 +112,9 @@ func (d *Dir) Aliases(ctx context.Context, domain string) ([]directory.Alias, er
 		} else if !ok {
 			return nil, fmt.Errorf("list aliases: domain %s: %w", n, directory.ErrNotFound)
 		}
-		query = `SELECT l.address, a.address FROM aliases l JOIN accounts a ON a.id = l.target
-			WHERE l.domain = $1 ORDER BY l.address, a.address`
+		query = `SELECT l.address, a.address FROM aliases l JOIN accounts a ON a.id = l.target WHERE l.domain = $1
+			UNION ALL SELECT address, target_address FROM alias_forwards WHERE domain = $1
+			ORDER BY 1, 2`
 		args = append(args, n)
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)

@@ -42,7 +42,8 @@ func (d *Dir) RemoveDomain(ctx context.Context, name string) error {
 		var accounts, aliases int
 		err := tx.QueryRowContext(ctx, `SELECT
 			(SELECT count(*) FROM accounts WHERE domain = $1),
-			(SELECT count(DISTINCT address) FROM aliases WHERE domain = $1)`, n).Scan(&accounts, &aliases)
+			(SELECT count(*) FROM (SELECT address FROM aliases WHERE domain = $1
+				UNION SELECT address FROM alias_forwards WHERE domain = $1) l)`, n).Scan(&accounts, &aliases)
 		if err != nil {
 			return err
 		}

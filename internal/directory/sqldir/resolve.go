@@ -20,7 +20,8 @@ import (
 // domain is ours. One statement sees one state of the directory in every
 // engine, with no transaction, and costs PostgreSQL one round trip where
 // a lookup per way would cost seven for an unknown address, the answer to
-// much of an MX's spam.
+// much of an MX's spam. An alias's outside targets come as rows of rank 2
+// or 4 with account id 0 and the outside address.
 const resolveQuery = `SELECT 0, 0, '', 0, '', 0 FROM domains WHERE name = $3
 	UNION ALL
 	SELECT r.k, a.id, a.address, a.quota, a.cell, a.created FROM (
@@ -29,7 +30,9 @@ const resolveQuery = `SELECT 0, 0, '', 0, '', 0 FROM domains WHERE name = $3
 		UNION ALL SELECT 3, id FROM accounts WHERE address = $2
 		UNION ALL SELECT 4, target FROM aliases WHERE address = $2
 		UNION ALL SELECT 5, catchall FROM domains WHERE name = $3 AND catchall IS NOT NULL
-	) r JOIN accounts a ON a.id = r.target`
+	) r JOIN accounts a ON a.id = r.target
+	UNION ALL SELECT 2, 0, target_address, 0, '', 0 FROM alias_forwards WHERE address = $1
+	UNION ALL SELECT 4, 0, target_address, 0, '', 0 FROM alias_forwards WHERE address = $2`
 
 // Resolve returns the accounts that receive mail for address. It tries, in
 // order: an account with the exact address, an alias with it, then, for a
@@ -72,7 +75,10 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 			fallthrough
 		case k == best:
 			rc := directory.Recipient{Account: a}
-			if k == 3 || k == 4 {
+			switch {
+			case a.ID == 0:
+				rc = directory.Recipient{Forward: a.Address}
+			case k == 3 || k == 4:
 				rc.Tag = tag
 			}
 			r = append(r, rc)
@@ -87,7 +93,9 @@ func (d *Dir) Resolve(ctx context.Context, address string) ([]directory.Recipien
 	if r == nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, directory.ErrNoSuchUser)
 	}
-	slices.SortFunc(r, func(x, y directory.Recipient) int { return strings.Compare(x.Account.Address, y.Account.Address) })
+	slices.SortFunc(r, func(x, y directory.Recipient) int {
+		return strings.Compare(x.Account.Address+x.Forward, y.Account.Address+y.Forward)
+	})
 	return r, nil
 }
 
