@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,6 +20,17 @@ func (e *env) tokens() (directory.Tokens, error) {
 		return nil, errors.New("this directory keeps no app passwords")
 	}
 	return t, nil
+}
+
+// accountTokens returns the directory's app passwords and the account
+// with the given address.
+func (e *env) accountTokens(ctx context.Context, address string) (directory.Tokens, directory.Account, error) {
+	tk, err := e.tokens()
+	if err != nil {
+		return nil, directory.Account{}, err
+	}
+	a, err := e.Directory.Account(ctx, address)
+	return tk, a, err
 }
 
 // parseExpiry reads --expires: a duration from now ("90d", "12h") or a
@@ -66,11 +78,7 @@ func (c *cli) accountTokenAdd(args []string) error {
 		return err
 	}
 	defer e.Close()
-	tk, err := e.tokens()
-	if err != nil {
-		return err
-	}
-	a, err := e.Directory.Account(c.ctx, pos[0])
+	tk, a, err := e.accountTokens(c.ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -96,11 +104,7 @@ func (c *cli) accountTokenList(args []string) error {
 		return err
 	}
 	defer e.Close()
-	tk, err := e.tokens()
-	if err != nil {
-		return err
-	}
-	a, err := e.Directory.Account(c.ctx, pos[0])
+	tk, a, err := e.accountTokens(c.ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -136,11 +140,7 @@ func (c *cli) accountTokenRevoke(args []string) error {
 		return err
 	}
 	defer e.Close()
-	tk, err := e.tokens()
-	if err != nil {
-		return err
-	}
-	a, err := e.Directory.Account(c.ctx, pos[0])
+	tk, a, err := e.accountTokens(c.ctx, pos[0])
 	if err != nil {
 		return err
 	}
