@@ -99,6 +99,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
 	})
 	s.loop(ctx, "tls reports", func(ctx context.Context) error {
+		// Once at start as well: a node restarted more often than hourly
+		// would otherwise never send the days before today.
+		s.tlsReports.SendDue(ctx)
 		return every(ctx, time.Hour, s.tlsReports.SendDue)
 	})
 	for _, c := range s.cells.Cells() {
