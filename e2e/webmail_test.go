@@ -637,7 +637,7 @@ func TestWebmailUndoSend(t *testing.T) {
 	jmapDo(t, "GET", base+"/.well-known/jmap", alice, pass, nil, &session)
 	for _, a := range session.Accounts {
 		if a.AccountCapabilities["urn:ietf:params:jmap:submission"].MaxDelayedSend < 10 {
-			t.Skip("this server cannot hold a submission for 10 seconds (maxDelayedSend): no undo send")
+			t.Fatal("the server cannot hold a submission for 10 seconds (maxDelayedSend); [jmap] max_delayed_send's default should allow it")
 		}
 	}
 	var out struct {
