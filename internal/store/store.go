@@ -125,7 +125,8 @@ type Message struct {
 	Size     int64
 	Blob     blob.Key
 
-	// Meta is loaded only when the query asks for it.
+	// Meta is loaded only when the query asks for it. Readers may share
+	// it: it is not to be changed.
 	Meta *message.Meta
 	// SortKeys is loaded only when the query asks for it.
 	SortKeys *SortKeys

@@ -88,6 +88,8 @@ type Store struct {
 
 	d Dialect
 
+	metas metaCache
+
 	mu       sync.Mutex
 	watchers map[store.Account]map[*watcher]struct{}
 }
