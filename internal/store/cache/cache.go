@@ -45,8 +45,12 @@ import (
 const (
 	// DefaultMinSpan is the span of UIDs at which a query reads a whole
 	// mailbox into the cache: a FETCH or SEARCH of the whole mailbox
-	// spans at least that many; opening a message does not.
-	DefaultMinSpan = 500
+	// spans at least that many; opening a message does not. Reading a
+	// mailbox of a hundred rows costs little more than one query, and
+	// a mailbox of a few hundred is what a client opens most: its
+	// SELECT, first unseen message and FETCH 1:* (FLAGS) then come from
+	// memory.
+	DefaultMinSpan = 100
 	// maxChanges is how many change log entries a refresh applies one by
 	// one; past it, reading the mailbox again costs about the same.
 	maxChanges = 1000

@@ -13,7 +13,7 @@ import (
 // recreated.
 func (s *Store) EnsureAccount(ctx context.Context, acct store.Account) error {
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, acct).Scan(&one)
+	err := s.rq.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, acct).Scan(&one)
 	if err == nil {
 		return nil
 	} else if err != sql.ErrNoRows {
@@ -37,7 +37,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct store.Account) error {
 // Usage returns the account's message count and bytes.
 func (s *Store) Usage(ctx context.Context, acct store.Account) (store.Usage, error) {
 	var u store.Usage
-	err := s.r.QueryRowContext(ctx, `SELECT messages, bytes FROM accounts WHERE id = $1`, acct).Scan(&u.Messages, &u.Bytes)
+	err := s.rq.QueryRowContext(ctx, `SELECT messages, bytes FROM accounts WHERE id = $1`, acct).Scan(&u.Messages, &u.Bytes)
 	if err == sql.ErrNoRows {
 		return u, fmt.Errorf("usage: account %d: %w", acct, store.ErrNotFound)
 	}
