@@ -25,16 +25,19 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	// A deleted mailbox is known by its entries, the newest of which is
 	// its deletion: looked for from the end of the account's log, which is
 	// where SQLite's primary key finds it (it has no index by mailbox).
+	//
+	// The LIMIT is a CAST, not a bare parameter: SQLite plans a
+	// join with the value of a LIMIT parameter and prepares the statement
+	// again whenever it changes.
 	known, where := `EXISTS (SELECT 1 FROM mailboxes WHERE id = $2 AND account = $1)
-		OR EXISTS (SELECT 1 FROM changes WHERE mailbox = $2 AND account = $1 ORDER BY modseq DESC LIMIT 1)`, `mailbox = $2 AND `
+		OR EXISTS (SELECT 1 FROM changes WHERE mailbox = $2 AND account = $1 ORDER BY modseq DESC LIMIT 1)`, ` AND c.mailbox = $2`
 	if mailbox == 0 {
 		known, where = `$2 = 0`, ``
 	}
 	st, err := s.rq.Stmt(ctx, `SELECT h.highest, h.known, c.modseq, c.mailbox, c.uid, c.email_id, c.kind
 		FROM (SELECT `+accountModSeq(s.d.ModSeqFromLog)+` AS highest, `+known+` AS known FROM accounts WHERE id = $1) h
-		LEFT JOIN (SELECT modseq, mailbox, uid, email_id, kind FROM changes
-			WHERE `+where+`account = $1 AND modseq > $3 ORDER BY modseq LIMIT $4) c ON true
-		ORDER BY c.modseq`)
+		LEFT JOIN changes c ON c.account = $1`+where+` AND c.modseq > $3
+		ORDER BY c.modseq LIMIT CAST($4 AS BIGINT)`)
 	if err != nil {
 		return nil, 0, dbError("changes", err)
 	}

@@ -92,7 +92,14 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 		from += ` LEFT JOIN message_meta mm ON mm.message = m.id`
 	}
 	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = $1 AND m.account = $5 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid LIMIT $4`
-	batch := make([]store.Message, 0, batchSize)
+	// A batch holds no more than the ranges span: most reads are of a
+	// few messages, and a batch of a thousand costs a few hundred
+	// kilobytes to allocate and clear.
+	var span uint64
+	for _, r := range ranges {
+		span += uint64(r.Last-r.First) + 1
+	}
+	batch := make([]store.Message, 0, min(span, batchSize))
 	found := false
 	for _, r := range ranges {
 		first := r.First
