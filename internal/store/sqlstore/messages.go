@@ -3,11 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
 	"casella/internal/blob"
+	"casella/internal/message"
 	"casella/internal/store"
 )
 
@@ -167,7 +169,7 @@ func (s *Store) readBatch(ctx context.Context, query string, acct store.Account,
 	}
 	defer rows.Close()
 	var (
-		metaJSON sql.RawBytes // decoded at once, or not at all (metacache.go)
+		metaJSON sql.RawBytes // decoded at once, or not at all (decodeMeta)
 		sent     int64
 		keys     store.SortKeys
 		extra    []any
@@ -201,7 +203,7 @@ func (s *Store) readBatch(ctx context.Context, query string, acct store.Account,
 			r.SortKeys = &k
 		}
 		if len(metaJSON) > 0 {
-			if r.Meta, err = s.metas.decode(r.ID, metaJSON); err != nil {
+			if r.Meta, err = s.decodeMeta(r.ID, metaJSON); err != nil {
 				return nil, fmt.Errorf("message %d uid %d: %w", r.ID, r.UID, err)
 			}
 		}
@@ -244,4 +246,19 @@ func (w *wtx) selectRows(mailbox int64, uids []store.UIDRange, extra string) ([]
 		}
 	}
 	return l, nil
+}
+
+// decodeMeta returns the metadata of message id from its JSON, decoding it
+// only when the store's MetaCache does not have it: decoding was the
+// largest part of a FETCH of envelopes.
+func (s *Store) decodeMeta(id int64, data []byte) (*message.Meta, error) {
+	if m, ok := s.metas.Get(id); ok {
+		return m, nil
+	}
+	m := new(message.Meta)
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("decode metadata: %w", err)
+	}
+	s.metas.Put(id, m)
+	return m, nil
 }

@@ -88,7 +88,7 @@ type Store struct {
 
 	d Dialect
 
-	metas metaCache
+	metas store.MetaCache // decoded metadata (decodeMeta)
 
 	mu       sync.Mutex
 	watchers map[store.Account]map[*watcher]struct{}
