@@ -655,3 +655,124 @@ func TestWebmailUndoSend(t *testing.T) {
 		t.Errorf("after undo: bob received %d, alice has %d drafts; want 0 and 1", out.BobReceived, out.AliceDrafts)
 	}
 }
+
+// TestWebmailCompose writes in HTML with the toolbar (bold, a link, a
+// list) and checks what the recipient gets over JMAP: a
+// multipart/alternative whose text/plain part is made from the HTML and
+// whose HTML part kept the formatting and lost the editor's attributes;
+// the draft is HTML too. A reply quotes the original HTML in a blockquote
+// (and with "> " in its text part); plain text mode sends text/plain
+// alone and is kept for the next message; forwarding as an attachment
+// sends the original as a message/rfc822 part, unencoded and byte for
+// byte. The To and Bcc fields suggest a sender of received mail and a
+// recipient of sent mail, picked with the keyboard.
+func TestWebmailCompose(t *testing.T) {
+	const alice, bob, pass = "alice@example.test", "bob@example.test", "same-password-1"
+	s := webmailServer(t, alice, pass)
+	setupAccount(t, s, bob, pass)
+	date := time.Now().UTC().Format(time.RFC1123Z)
+	question := "From: Bob Example <" + bob + ">\r\nTo: Alice <" + alice + ">\r\nSubject: question\r\nMessage-ID: <q2@e2e.test>\r\nDate: " + date +
+		"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"What do you think?\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>What do you <b>think</b>?</p><img src=\"https://tracker.test/x.png\">\r\n--alt--\r\n"
+	hello := "From: Bobby Remote <bobby@remote.test>\r\nTo: <" + alice + ">\r\nSubject: hello\r\nMessage-ID: <h1@e2e.test>\r\nDate: " + date + "\r\n\r\nHi.\r\n"
+	base := seed(t, s, alice, pass, []byte(question), []byte(hello))
+
+	type msg struct {
+		Structure string `json:"structure"`
+		Text      string `json:"text"`
+		HTML      string `json:"html"`
+	}
+	var out struct {
+		StartsInHTML     bool     `json:"startsInHTML"`
+		Suggested        []string `json:"suggested"`
+		ActiveIsBob      bool     `json:"activeIsBob"`
+		To               string   `json:"to"`
+		ListClosed       bool     `json:"listClosed"`
+		SuggestedSent    []string `json:"suggestedSent"`
+		BccListClosed    bool     `json:"bccListClosed"`
+		DraftStructure   string   `json:"draftStructure"`
+		Rich             msg      `json:"rich"`
+		ReplyQuote       string   `json:"replyQuote"`
+		Reply            msg      `json:"reply"`
+		Plain            msg      `json:"plain"`
+		PlainKept        bool     `json:"plainKept"`
+		HTMLBack         bool     `json:"htmlBack"`
+		ForwardStructure string   `json:"forwardStructure"`
+		ForwardEncoding  string   `json:"forwardEncoding"`
+		ForwardIdentical bool     `json:"forwardIdentical"`
+		ForwardBytes     []int    `json:"forwardBytes"`
+		DraftsLeft       int      `json:"draftsLeft"`
+	}
+	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass)
+	t.Logf("browser: %+v", out)
+
+	// Autocomplete.
+	if !out.StartsInHTML {
+		t.Error("a new message does not start in the HTML editor")
+	}
+	if len(out.Suggested) != 2 || !strings.Contains(strings.Join(out.Suggested, "|"), "bobby@remote.test") || !out.ActiveIsBob ||
+		out.To != `"Bob Example" <`+bob+`>, ` || !out.ListClosed {
+		t.Errorf("suggested %q, bob active %v, picked %q, list closed %v", out.Suggested, out.ActiveIsBob, out.To, out.ListClosed)
+	}
+	if len(out.SuggestedSent) != 1 || !strings.Contains(out.SuggestedSent[0], "dave@remote.test") || !out.BccListClosed {
+		t.Errorf("for a recipient of sent mail: %q, closed by Escape %v", out.SuggestedSent, out.BccListClosed)
+	}
+
+	// HTML compose.
+	if out.DraftStructure != "multipart/alternative text/plain text/html" {
+		t.Errorf("the draft is %q, want the HTML alternative", out.DraftStructure)
+	}
+	r := out.Rich
+	if r.Structure != "multipart/alternative text/plain text/html" {
+		t.Errorf("rich message structure %q", r.Structure)
+	}
+	for _, want := range []string{"<b>bold words</b>", `<a href="https://example.org/casella">`, "<ul><li>item one</li></ul>", "<!DOCTYPE html>"} {
+		if !strings.Contains(r.HTML, want) {
+			t.Errorf("the HTML part lacks %q: %q", want, r.HTML)
+		}
+	}
+	for _, bad := range []string{"contenteditable", "style=", "class="} {
+		if strings.Contains(r.HTML, bad) {
+			t.Errorf("the HTML part has %q: %q", bad, r.HTML)
+		}
+	}
+	for _, want := range []string{"Hello bold words and https://example.org/casella", "- item one"} {
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("the text part lacks %q: %q", want, r.Text)
+		}
+	}
+	if strings.Contains(r.Text, "<") && !strings.Contains(r.Text, "<https://") {
+		t.Errorf("the text part has markup: %q", r.Text)
+	}
+
+	// Reply.
+	if !strings.Contains(out.ReplyQuote, "What do you think?") {
+		t.Errorf("the reply quotes %q", out.ReplyQuote)
+	}
+	if !strings.Contains(out.Reply.HTML, `<blockquote type="cite"><p>What do you <b>think</b>?</p></blockquote>`) ||
+		strings.Contains(out.Reply.HTML, "tracker.test") || !strings.HasPrefix(strings.SplitAfter(out.Reply.HTML, "<body>")[1], "<div>Yes, agreed.") {
+		t.Errorf("the reply's HTML: %q", out.Reply.HTML)
+	}
+	if !strings.Contains(out.Reply.Text, "> What do you think?") || !strings.HasPrefix(out.Reply.Text, "Yes, agreed.") {
+		t.Errorf("the reply's text: %q", out.Reply.Text)
+	}
+
+	// Plain text.
+	if out.Plain.Structure != "text/plain" || out.Plain.HTML != "" || !strings.Contains(out.Plain.Text, "Just text, *not bold*.") {
+		t.Errorf("plain message: %+v", out.Plain)
+	}
+	if !out.PlainKept || !out.HTMLBack {
+		t.Errorf("plain text kept for the next message %v, HTML back %v", out.PlainKept, out.HTMLBack)
+	}
+
+	// Forward as attachment.
+	if out.ForwardStructure != "multipart/mixed text/plain message/rfc822" && out.ForwardStructure != "multipart/mixed multipart/alternative text/plain text/html message/rfc822" {
+		t.Errorf("forward structure %q", out.ForwardStructure)
+	}
+	if out.ForwardEncoding == "base64" || !out.ForwardIdentical {
+		t.Errorf("the forwarded message: encoding %q, identical %v (%v bytes)", out.ForwardEncoding, out.ForwardIdentical, out.ForwardBytes)
+	}
+	if out.DraftsLeft != 0 {
+		t.Errorf("%d drafts left after sending", out.DraftsLeft)
+	}
+}

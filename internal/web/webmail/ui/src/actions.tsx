@@ -17,6 +17,7 @@ export function Actions({ reading = false }: { reading?: boolean }) {
           <button type="button" class="reply" onClick={() => startCompose("reply", open.value)}>{tr.reply}</button>
           <button type="button" class="reply-all" onClick={() => startCompose("replyAll", open.value)}>{tr.replyAll}</button>
           <button type="button" class="forward" onClick={() => startCompose("forward", open.value)}>{tr.forward}</button>
+          <button type="button" class="forward-attached" onClick={() => startCompose("forwardAttached", open.value)}>{tr.forwardAttached}</button>
         </>
       )}
       <button type="button" class="archive" onClick={() => void moveToRole("archive")}>{tr.archive}</button>

@@ -134,6 +134,7 @@ const keys: Record<string, () => void> = {
   r: () => void reply("reply"),
   a: () => void reply("replyAll"),
   f: () => void reply("forward"),
+  F: () => void reply("forwardAttached"),
   e: () => void moveToRole("archive"),
   "#": () => void moveToRole("trash"),
   "!": () => void moveToRole("junk"),

@@ -76,6 +76,7 @@ const en = {
     ["r", "Reply"],
     ["a", "Reply all"],
     ["f", "Forward"],
+    ["F", "Forward as attachment"],
     ["e", "Archive"],
     ["#", "Delete"],
     ["!", "Mark as junk"],
@@ -113,6 +114,18 @@ const en = {
   unavailable: "Your messages cannot be shown right now. They are safe; this page will update by itself when the service is back.",
   serverGone: "The server cannot be reached. This page will try again by itself.",
   back: "Back",
+  bcc: "Bcc",
+  plainText: "Plain text",
+  formatting: "Formatting",
+  bold: "Bold",
+  italic: "Italic",
+  underline: "Underline",
+  bulletList: "Bulleted list",
+  numberedList: "Numbered list",
+  link: "Link",
+  linkAddress: "Link address",
+  quote: "Quote",
+  forwardAttached: "Forward as attachment",
 };
 
 export type Strings = typeof en;
@@ -191,6 +204,7 @@ const it: Strings = {
     ["r", "Rispondi"],
     ["a", "Rispondi a tutti"],
     ["f", "Inoltra"],
+    ["F", "Inoltra come allegato"],
     ["e", "Archivia"],
     ["#", "Elimina"],
     ["!", "Segna come indesiderata"],
@@ -227,6 +241,18 @@ const it: Strings = {
   unavailable: "I tuoi messaggi non possono essere mostrati ora. Sono al sicuro; questa pagina si aggiornerà da sola quando il servizio tornerà.",
   serverGone: "Il server non è raggiungibile. Questa pagina riproverà da sola.",
   back: "Indietro",
+  bcc: "Ccn",
+  plainText: "Testo semplice",
+  formatting: "Formattazione",
+  bold: "Grassetto",
+  italic: "Corsivo",
+  underline: "Sottolineato",
+  bulletList: "Elenco puntato",
+  numberedList: "Elenco numerato",
+  link: "Collegamento",
+  linkAddress: "Indirizzo del collegamento",
+  quote: "Citazione",
+  forwardAttached: "Inoltra come allegato",
 };
 
 const catalogs = { en, it } as const;
