@@ -168,7 +168,9 @@ async function saveDraft(cur: Composing | null): Promise<void> {
   const drafts = roleBox("drafts");
   if (!c || !cur || !drafts || cur.sending || !dirty) return;
   const d = draft(cur);
-  if (!d) return;
+  // A message opened and left without a word is not worth a draft.
+  if (!d || (!cur.draftId && !cur.to.trim() && !cur.cc.trim() && !cur.bcc.trim() && !cur.subject.trim() &&
+    d.body.trim() === "" && cur.attachments.length === 0)) return;
   dirty = false;
   try {
     const id = await c.saveDraft(drafts.id, d, cur.draftId);
