@@ -659,8 +659,9 @@ func TestWebmailUndoSend(t *testing.T) {
 // TestWebmailCompose writes in HTML with the toolbar (bold, a link, a
 // list) and checks what the recipient gets over JMAP: a
 // multipart/alternative whose text/plain part is made from the HTML and
-// whose HTML part kept the formatting and lost the editor's attributes;
-// the draft is HTML too. A reply quotes the original HTML in a blockquote
+// whose HTML part kept the formatting and lost the editor's attributes,
+// and a hostile paste its scripts, handlers and images; the draft is HTML
+// too. A reply quotes the original HTML in a blockquote
 // (and with "> " in its text part); plain text mode sends text/plain
 // alone and is kept for the next message; forwarding as an attachment
 // sends the original as a message/rfc822 part, unencoded and byte for
@@ -690,6 +691,8 @@ func TestWebmailCompose(t *testing.T) {
 		ListClosed       bool     `json:"listClosed"`
 		SuggestedSent    []string `json:"suggestedSent"`
 		BccListClosed    bool     `json:"bccListClosed"`
+		BoldPressed      string   `json:"boldPressed"`
+		Pasted           string   `json:"pasted"`
 		DraftStructure   string   `json:"draftStructure"`
 		Rich             msg      `json:"rich"`
 		ReplyQuote       string   `json:"replyQuote"`
@@ -731,10 +734,16 @@ func TestWebmailCompose(t *testing.T) {
 			t.Errorf("the HTML part lacks %q: %q", want, r.HTML)
 		}
 	}
-	for _, bad := range []string{"contenteditable", "style=", "class="} {
-		if strings.Contains(r.HTML, bad) {
-			t.Errorf("the HTML part has %q: %q", bad, r.HTML)
+	if out.BoldPressed != "true" {
+		t.Errorf("the bold button in bold text: aria-pressed %q", out.BoldPressed)
+	}
+	for _, bad := range []string{"contenteditable", "style=", "class=", "tracker.test", "onerror", "onclick", "javascript:", "<script", "<img", "<svg"} {
+		if strings.Contains(r.HTML, bad) || strings.Contains(out.Pasted, bad) {
+			t.Errorf("the editor or the HTML part has %q:\n%q\n%q", bad, out.Pasted, r.HTML)
 		}
+	}
+	if !strings.Contains(r.HTML, "pasted <i>text</i>") || !strings.Contains(r.HTML, "bad link") {
+		t.Errorf("the HTML part lacks the paste: %q", r.HTML)
 	}
 	for _, want := range []string{"Hello bold words and https://example.org/casella", "- item one"} {
 		if !strings.Contains(r.Text, want) {

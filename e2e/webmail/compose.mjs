@@ -102,12 +102,23 @@ await run(async (browser, out) => {
   await page.keyboard.type("Hello ");
   await page.click(".tool-bold");
   await page.keyboard.type("bold words");
+  out.boldPressed = await page.getAttribute(".tool-bold", "aria-pressed");
   await page.click(".tool-bold");
   await page.keyboard.type(" and ");
   await page.click(".tool-link");
   await page.keyboard.press("Enter");
   await page.click(".tool-ul");
   await page.keyboard.type("item one");
+  // A hostile paste goes in sanitised.
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Enter");
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData("text/html", `<p style="color:red" onclick="x()">pasted <i>text</i></p><img src="https://tracker.test/p.png" onerror="alert(1)">` +
+      `<script>alert(2)</script><a href="javascript:alert(3)">bad link</a><svg><image href="https://tracker.test/s.png"/></svg>`);
+    document.getElementById("body").dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  out.pasted = await page.locator("#body").innerHTML();
   await wait(page.locator(".compose .saved"));
   const draft = await received(alice, "rich one");
   out.draftStructure = draft.structure;

@@ -75,13 +75,24 @@ function bodyHTML(e: Email): string {
   return v.trim() !== "" ? sanitize(v) : textToHtml(bodyText(e).replace(/\n$/, ""));
 }
 
+// signature is the first identity's, in the message's format (RFC 8621
+// §6: textSignature, htmlSignature), after the "-- " line of RFC 3676 §4.3.
+function signature(html: boolean): string {
+  const me = identities.value[0];
+  const text = me?.textSignature?.trim() ? me.textSignature : "";
+  const rich = me?.htmlSignature?.trim() ? sanitize(me.htmlSignature) : "";
+  if (!html) return text ? `\n\n-- \n${text}` : "";
+  if (!rich && !text) return "";
+  return "<div><br></div><div>-- </div>" + (rich || textToHtml(text));
+}
+
 // startCompose opens the editor, filled in for a reply or a forward of e
 // (RFC 5322 §3.6.4 for In-Reply-To and References). The signature comes
 // after the new text, above what is quoted or forwarded.
 export function startCompose(kind: Kind, e?: Email | null): void {
   const me = identities.value[0];
   const html = htmlPreferred();
-  const sig = me?.textSignature ? (html ? "<div><br></div>" + textToHtml(`-- \n${me.textSignature}`) : `\n\n-- \n${me.textSignature}`) : "";
+  const sig = signature(html);
   const base: Composing = {
     identityId: me?.id ?? "", to: "", cc: "", bcc: "", subject: "", html, body: html ? "<div><br></div>" + sig : sig,
     inReplyTo: null, references: null, attachments: [], uploading: 0, draftId: null, sending: false, gen: ++opened,
@@ -281,18 +292,34 @@ function link(editor: HTMLElement | null): void {
 }
 
 function quote(editor: HTMLElement | null): void {
-  const inQuote = String(document.queryCommandValue("formatBlock")).toLowerCase() === "blockquote";
-  command(editor, "formatBlock", inQuote ? "div" : "blockquote");
+  command(editor, "formatBlock", states["quote"]?.() ? "div" : "blockquote");
 }
+
+// states tells which toolbar buttons are on where the caret is.
+const states: Record<string, () => boolean> = {
+  bold: () => document.queryCommandState("bold"),
+  italic: () => document.queryCommandState("italic"),
+  underline: () => document.queryCommandState("underline"),
+  ul: () => document.queryCommandState("insertUnorderedList"),
+  ol: () => document.queryCommandState("insertOrderedList"),
+  quote: () => String(document.queryCommandValue("formatBlock")).toLowerCase() === "blockquote",
+};
 
 function Editor({ body }: { body: string }) {
   const ref = useRef<HTMLDivElement>(null);
+  const [on, setOn] = useState("");
   const tr = t.value;
   useEffect(() => {
     if (ref.current) ref.current.innerHTML = body;
     document.execCommand("styleWithCSS", false, "false");
     document.execCommand("defaultParagraphSeparator", false, "div");
     range = null;
+    const watch = () => {
+      const sel = getSelection();
+      if (ref.current && sel && ref.current.contains(sel.anchorNode)) setOn(Object.keys(states).filter((k) => states[k]?.()).join(" "));
+    };
+    document.addEventListener("selectionchange", watch);
+    return () => document.removeEventListener("selectionchange", watch);
   }, []);
   const tools: [string, string, () => void][] = [
     ["bold", tr.bold, () => command(ref.current, "bold")],
@@ -303,13 +330,14 @@ function Editor({ body }: { body: string }) {
     ["link", tr.link, () => link(ref.current)],
     ["quote", tr.quote, () => quote(ref.current)],
   ];
+  const pressed = new Set(on.split(" "));
   const sync = () => { if (ref.current) edit({ body: ref.current.innerHTML }); };
   return (
     <>
       <div class="tools" role="toolbar" aria-label={tr.formatting}>
         {tools.map(([k, label, f]) => (
           <button key={k} type="button" class={"tool-" + k} title={label} aria-label={label}
-            onMouseDown={(ev) => ev.preventDefault()} onClick={f}>{toolIcons[k]}</button>
+            aria-pressed={k in states ? pressed.has(k) : undefined} onMouseDown={(ev) => ev.preventDefault()} onClick={f}>{toolIcons[k]}</button>
         ))}
       </div>
       <div ref={ref} id="body" class="editor" contentEditable role="textbox" aria-multiline="true" aria-label={tr.write}

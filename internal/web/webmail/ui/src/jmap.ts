@@ -72,6 +72,7 @@ export interface Identity {
   name: string;
   email: string;
   textSignature?: string;
+  htmlSignature?: string;
 }
 
 export interface Vacation {
