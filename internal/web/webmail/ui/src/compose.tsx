@@ -44,6 +44,7 @@ const undoSend = 10;
 
 export type Kind = "new" | "reply" | "replyAll" | "forward" | "forwardAttached";
 
+// opened counts the openings of the editor, for Composing.gen.
 let opened = 0;
 
 // The format new messages start in: the last one chosen, HTML at first.

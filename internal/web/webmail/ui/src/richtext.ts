@@ -129,5 +129,6 @@ export function htmlToText(html: string): string {
   };
   walk(doc.body, false);
   endBlock();
-  return lines.map((l) => l.replace(/[ \t]+$/, "")).join("\n").replace(/\n{3,}/g, "\n\n").trim() + "\n";
+  // Trailing blanks go, but for the signature's "-- " (RFC 3676 §4.3).
+  return lines.map((l) => (l === "-- " ? l : l.replace(/[ \t]+$/, ""))).join("\n").replace(/\n{3,}/g, "\n\n").trim() + "\n";
 }
