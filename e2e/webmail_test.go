@@ -663,9 +663,9 @@ func TestWebmailUndoSend(t *testing.T) {
 // and a hostile paste its scripts, handlers and images; the draft is HTML
 // too. A reply quotes the original HTML in a blockquote
 // (and with "> " in its text part); plain text mode sends text/plain
-// alone and is kept for the next message; forwarding as an attachment
-// sends the original as a message/rfc822 part, unencoded and byte for
-// byte. The To and Bcc fields suggest a sender of received mail and a
+// alone and is kept for the next message. Forwarding as an attachment,
+// left as a draft and taken up again from Drafts in HTML, sends the
+// original as a message/rfc822 part, unencoded and byte for byte. The To and Bcc fields suggest a sender of received mail and a
 // recipient of sent mail, picked with the keyboard.
 func TestWebmailCompose(t *testing.T) {
 	const alice, bob, pass = "alice@example.test", "bob@example.test", "same-password-1"
@@ -684,27 +684,29 @@ func TestWebmailCompose(t *testing.T) {
 		HTML      string `json:"html"`
 	}
 	var out struct {
-		StartsInHTML     bool     `json:"startsInHTML"`
-		Suggested        []string `json:"suggested"`
-		ActiveIsBob      bool     `json:"activeIsBob"`
-		To               string   `json:"to"`
-		ListClosed       bool     `json:"listClosed"`
-		SuggestedSent    []string `json:"suggestedSent"`
-		BccListClosed    bool     `json:"bccListClosed"`
-		BoldPressed      string   `json:"boldPressed"`
-		Pasted           string   `json:"pasted"`
-		DraftStructure   string   `json:"draftStructure"`
-		Rich             msg      `json:"rich"`
-		ReplyQuote       string   `json:"replyQuote"`
-		Reply            msg      `json:"reply"`
-		Plain            msg      `json:"plain"`
-		PlainKept        bool     `json:"plainKept"`
-		HTMLBack         bool     `json:"htmlBack"`
-		ForwardStructure string   `json:"forwardStructure"`
-		ForwardEncoding  string   `json:"forwardEncoding"`
-		ForwardIdentical bool     `json:"forwardIdentical"`
-		ForwardBytes     []int    `json:"forwardBytes"`
-		DraftsLeft       int      `json:"draftsLeft"`
+		StartsInHTML     bool                      `json:"startsInHTML"`
+		Suggested        []string                  `json:"suggested"`
+		ActiveIsBob      bool                      `json:"activeIsBob"`
+		To               string                    `json:"to"`
+		ListClosed       bool                      `json:"listClosed"`
+		SuggestedSent    []string                  `json:"suggestedSent"`
+		BccListClosed    bool                      `json:"bccListClosed"`
+		BoldPressed      string                    `json:"boldPressed"`
+		Pasted           string                    `json:"pasted"`
+		DraftStructure   string                    `json:"draftStructure"`
+		Rich             msg                       `json:"rich"`
+		ReplyQuote       string                    `json:"replyQuote"`
+		Reply            msg                       `json:"reply"`
+		Plain            msg                       `json:"plain"`
+		PlainKept        bool                      `json:"plainKept"`
+		HTMLBack         bool                      `json:"htmlBack"`
+		Resumed          struct{ To, Bold string } `json:"resumed"`
+		ForwardHTML      string                    `json:"forwardHTML"`
+		ForwardStructure string                    `json:"forwardStructure"`
+		ForwardEncoding  string                    `json:"forwardEncoding"`
+		ForwardIdentical bool                      `json:"forwardIdentical"`
+		ForwardBytes     []int                     `json:"forwardBytes"`
+		DraftsLeft       int                       `json:"draftsLeft"`
 	}
 	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass)
 	t.Logf("browser: %+v", out)
@@ -774,7 +776,10 @@ func TestWebmailCompose(t *testing.T) {
 		t.Errorf("plain text kept for the next message %v, HTML back %v", out.PlainKept, out.HTMLBack)
 	}
 
-	// Forward as attachment.
+	// Forward as attachment, through a draft taken up again.
+	if !strings.Contains(out.Resumed.To, bob) || out.Resumed.Bold != "see attached" || !strings.Contains(out.ForwardHTML, "<b>see attached</b>") {
+		t.Errorf("the draft taken up again: %+v; sent as %q", out.Resumed, out.ForwardHTML)
+	}
 	if out.ForwardStructure != "multipart/mixed text/plain message/rfc822" && out.ForwardStructure != "multipart/mixed multipart/alternative text/plain text/html message/rfc822" {
 		t.Errorf("forward structure %q", out.ForwardStructure)
 	}

@@ -3,8 +3,8 @@
 // here by another JMAP client). She picks addresses from the suggestions
 // with the keyboard, writes in HTML with the toolbar (bold, a link, a
 // list), replies in HTML quoting the original, writes in plain text, and
-// forwards "question" as an attachment; what bob receives is read back
-// over JMAP.
+// forwards "question" as an attachment through a draft taken up again;
+// what bob receives is read back over JMAP.
 // Usage: node compose.mjs BASEURL ALICE BOB PASSWORD
 import { createHash } from "node:crypto";
 import { count, jmap, newPage, row, run, signIn } from "./lib.mjs";
@@ -153,15 +153,30 @@ await run(async (browser, out) => {
   await page.click(".compose button:text-is('Close')");
   await wait(page.locator(".compose"), "detached");
 
-  // Forward as attachment: the original message, byte for byte.
+  // Forward as attachment, left as a draft with a word in bold, then
+  // taken up again from Drafts: the format and the attachment are kept,
+  // and the original message arrives byte for byte.
   await row(page, "question").click();
   await wait(page.locator(".msg h2", { hasText: "question" }));
   await page.click(".msg .forward-attached");
   await wait(page.locator(".compose .atts li", { hasText: "question.eml" }));
   await page.fill("#to", bob);
+  await page.locator("#body").click();
+  await page.keyboard.press("Control+Home");
+  await page.click(".tool-bold");
+  await page.keyboard.type("see attached");
+  await wait(page.locator(".compose .saved"));
+  await page.click(".compose button:text-is('Close')");
+  await wait(page.locator(".compose"), "detached");
+  await page.click(".boxes button:has-text('Drafts')");
+  await row(page, "Fwd: question").click();
+  await page.click(".msg .edit-draft");
+  await wait(page.locator(".compose .atts li", { hasText: "question.eml" }));
+  out.resumed = { to: await page.inputValue("#to"), bold: await page.locator("#body b").innerText().catch(() => "") };
   await send(page);
   const fwd = await received(bob, "Fwd: question");
   out.forwardStructure = fwd.structure;
+  out.forwardHTML = fwd.html;
   const part = fwd.attachments.find((a) => a.type === "message/rfc822");
   out.forwardEncoding = part?.["header:Content-Transfer-Encoding:asText"] ?? "";
   const orig = (await jmap(base, alice, password, [

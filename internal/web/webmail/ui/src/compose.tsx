@@ -69,6 +69,34 @@ function bodyText(e: Email): string {
   return new DOMParser().parseFromString(htmlValue(e), "text/html").body.textContent ?? "";
 }
 
+// resumeDraft opens a saved draft in the editor again, in its format.
+// Its attachments are parts of the draft, whose blobs go with it when it
+// is replaced: they are uploaded again first (RFC 8620 §6.1).
+export async function resumeDraft(e: Email): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  let attachments: Attachment[];
+  try {
+    attachments = await Promise.all(e.attachments.filter((a) => a.blobId).map(async (a) => {
+      const name = a.name ?? "attachment";
+      const b = await c.upload(await c.download(a.blobId ?? "", name, a.type));
+      return { blobId: b.blobId, type: a.type, name, size: b.size };
+    }));
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  const from = new Set((e.from ?? []).map((a) => a.email.toLowerCase()));
+  const me = identities.value.find((i) => from.has(i.email.toLowerCase())) ?? identities.value[0];
+  const html = htmlValue(e);
+  dirty = false;
+  composing.value = {
+    identityId: me?.id ?? "", to: list(e.to), cc: list(e.cc), bcc: list(e.bcc), subject: e.subject ?? "",
+    html: html.trim() !== "", body: html.trim() !== "" ? sanitize(html) : bodyText(e),
+    inReplyTo: e.inReplyTo, references: e.references, attachments, uploading: 0, draftId: e.id, sending: false, gen: ++opened,
+  };
+}
+
 // bodyHTML is the original for quoting in HTML: its HTML sanitised (it
 // goes into the editor, in the app's own page), or else its text.
 function bodyHTML(e: Email): string {

@@ -126,6 +126,7 @@ const en = {
   linkAddress: "Link address",
   quote: "Quote",
   forwardAttached: "Forward as attachment",
+  editDraft: "Edit draft",
 };
 
 export type Strings = typeof en;
@@ -253,6 +254,7 @@ const it: Strings = {
   linkAddress: "Indirizzo del collegamento",
   quote: "Citazione",
   forwardAttached: "Inoltra come allegato",
+  editDraft: "Modifica bozza",
 };
 
 const catalogs = { en, it } as const;

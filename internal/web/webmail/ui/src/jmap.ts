@@ -57,8 +57,10 @@ export interface Email extends EmailSummary {
   size: number;
   to: Address[] | null;
   cc: Address[] | null;
+  bcc: Address[] | null;
   replyTo: Address[] | null;
   messageId: string[] | null;
+  inReplyTo: string[] | null;
   references: string[] | null;
   sentAt: string | null;
   textBody: BodyPart[];
@@ -279,7 +281,7 @@ export class Client {
   async email(id: string): Promise<Email | null> {
     const [r] = await this.call([["Email/get", {
       ids: [id],
-      properties: [...summaryProperties, "blobId", "size", "to", "cc", "replyTo", "messageId", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
+      properties: [...summaryProperties, "blobId", "size", "to", "cc", "bcc", "replyTo", "messageId", "inReplyTo", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
       bodyProperties: ["partId", "blobId", "type", "name", "size", "disposition"],
       fetchTextBodyValues: true,
       fetchHTMLBodyValues: true,
