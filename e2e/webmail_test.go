@@ -508,14 +508,7 @@ func TestWebmailPreferences(t *testing.T) {
 	}})
 	base := "http://" + s.addr("http")
 	waitFor(t, 30*time.Second, "the messages", func() bool { return len(accountEmails(t, base, user, pass)) == 2 })
-	shots := os.Getenv("CASELLA_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("artifacts")
-	}
-	shots, _ = filepath.Abs(filepath.Join(shots, "webmail"))
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := webmailArtifacts(t)
 
 	type vacation struct {
 		IsEnabled bool   `json:"isEnabled"`
@@ -563,6 +556,21 @@ func TestWebmailPreferences(t *testing.T) {
 		t.Errorf("screenshots %v; at 360 pixels the page is %d/%d pixels too wide", out.Shots, out.OverflowLight, out.OverflowDark)
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// webmailArtifacts returns the directory for the screenshots,
+// $CASELLA_ARTIFACTS/webmail (default e2e/artifacts/webmail).
+func webmailArtifacts(t *testing.T) string {
+	t.Helper()
+	shots := os.Getenv("CASELLA_ARTIFACTS")
+	if shots == "" {
+		shots = "artifacts"
+	}
+	shots, _ = filepath.Abs(filepath.Join(shots, "webmail"))
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return shots
 }
 
 // TestWebmailBigMailbox fills one inbox with $CASELLA_WEBMAIL_MESSAGES
@@ -666,7 +674,8 @@ func TestWebmailUndoSend(t *testing.T) {
 // alone and is kept for the next message. Forwarding as an attachment,
 // left as a draft and taken up again from Drafts in HTML, sends the
 // original as a message/rfc822 part, unencoded and byte for byte. The To and Bcc fields suggest a sender of received mail and a
-// recipient of sent mail, picked with the keyboard.
+// recipient of sent mail, picked with the keyboard. Screenshots of the
+// editor, at 1280 pixels light and 360 dark, go with the others.
 func TestWebmailCompose(t *testing.T) {
 	const alice, bob, pass = "alice@example.test", "bob@example.test", "same-password-1"
 	s := webmailServer(t, alice, pass)
@@ -707,8 +716,10 @@ func TestWebmailCompose(t *testing.T) {
 		ForwardIdentical bool                      `json:"forwardIdentical"`
 		ForwardBytes     []int                     `json:"forwardBytes"`
 		DraftsLeft       int                       `json:"draftsLeft"`
+		PhoneOverflow    int                       `json:"phoneOverflow"`
 	}
-	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass)
+	shots := webmailArtifacts(t)
+	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass, shots)
 	t.Logf("browser: %+v", out)
 
 	// Autocomplete.
@@ -789,4 +800,8 @@ func TestWebmailCompose(t *testing.T) {
 	if out.DraftsLeft != 0 {
 		t.Errorf("%d drafts left after sending", out.DraftsLeft)
 	}
+	if out.PhoneOverflow > 0 {
+		t.Errorf("writing at 360 pixels, the page is %d pixels too wide", out.PhoneOverflow)
+	}
+	t.Logf("screenshots of the editor in %s", shots)
 }

@@ -5,11 +5,11 @@
 // list), replies in HTML quoting the original, writes in plain text, and
 // forwards "question" as an attachment through a draft taken up again;
 // what bob receives is read back over JMAP.
-// Usage: node compose.mjs BASEURL ALICE BOB PASSWORD
+// Usage: node compose.mjs BASEURL ALICE BOB PASSWORD SHOTSDIR
 import { createHash } from "node:crypto";
 import { count, jmap, newPage, row, run, signIn } from "./lib.mjs";
 
-const [base, alice, bob, password] = process.argv.slice(2);
+const [base, alice, bob, password, shots] = process.argv.slice(2);
 const wait = (locator, state = "visible") => locator.waitFor({ state, timeout: 20000 });
 const sentText = /^(Message sent\.|Sent; it leaves)/;
 const sha = (b) => createHash("sha256").update(b).digest("hex");
@@ -109,6 +109,7 @@ await run(async (browser, out) => {
   await page.keyboard.press("Enter");
   await page.click(".tool-ul");
   await page.keyboard.type("item one");
+  await page.screenshot({ path: `${shots}/compose-desktop-light.png` });
   // A hostile paste goes in sanitised.
   await page.keyboard.press("Enter");
   await page.keyboard.press("Enter");
@@ -188,4 +189,18 @@ await run(async (browser, out) => {
   out.forwardIdentical = a.length > 0 && sha(a) === sha(b);
   out.forwardBytes = [a.length, b.length];
   out.draftsLeft = await count(base, alice, password, "drafts");
+
+  // On a 360-pixel phone, dark: the toolbar and the suggestions fit.
+  const phone = await newPage(browser, out, { viewport: { width: 360, height: 740 }, colorScheme: "dark", deviceScaleFactor: 1 });
+  await signIn(phone, base, alice, password);
+  await phone.keyboard.press("c");
+  await wait(phone.locator(".compose"));
+  await phone.fill("#subject", "from the phone");
+  await phone.locator("#body").click();
+  await phone.click(".tool-bold");
+  await phone.keyboard.type("Bold on a phone.");
+  await phone.locator("#to").pressSequentially("bo");
+  await wait(phone.locator("#to-list li").first());
+  await phone.screenshot({ path: `${shots}/compose-phone-dark.png` });
+  out.phoneOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 });

@@ -388,7 +388,13 @@ function Editor({ body }: { body: string }) {
 }
 
 const toolIcons: Record<string, JSX.Element | string> = {
-  bold: <b>B</b>, italic: <i>I</i>, underline: <u>U</u>, ul: "•", ol: "1.", link: "🔗", quote: "❝",
+  bold: <b>B</b>, italic: <i>I</i>, underline: <u>U</u>, ul: "•", ol: "1.", quote: "❝",
+  // A chain: drawn, as not every system has an emoji font.
+  link: (
+    <svg viewBox="0 0 24 24" width="1em" height="1em" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" aria-hidden="true">
+      <path d="M10 14a4.5 4.5 0 0 0 6.4 0l3.2-3.2a4.5 4.5 0 0 0-6.4-6.4L12 5.6M14 10a4.5 4.5 0 0 0-6.4 0l-3.2 3.2a4.5 4.5 0 0 0 6.4 6.4l1.2-1.2" />
+    </svg>
+  ),
 };
 
 // AddressField is a To, Cc or Bcc input that suggests, for the address
