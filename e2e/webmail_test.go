@@ -717,6 +717,8 @@ func TestWebmailCompose(t *testing.T) {
 		ForwardBytes     []int                     `json:"forwardBytes"`
 		DraftsLeft       int                       `json:"draftsLeft"`
 		PhoneOverflow    int                       `json:"phoneOverflow"`
+		PhoneTyped       string                    `json:"phoneTyped"`
+		PhoneHelp        int                       `json:"phoneHelp"`
 	}
 	shots := webmailArtifacts(t)
 	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass, shots)
@@ -799,6 +801,9 @@ func TestWebmailCompose(t *testing.T) {
 	}
 	if out.DraftsLeft != 0 {
 		t.Errorf("%d drafts left after sending", out.DraftsLeft)
+	}
+	if !strings.Contains(out.PhoneTyped, "Bold on a phone?") || out.PhoneHelp != 0 {
+		t.Errorf("typing \"?\" in the editor wrote %q and opened %d help overlays", out.PhoneTyped, out.PhoneHelp)
 	}
 	if out.PhoneOverflow > 0 {
 		t.Errorf("writing at 360 pixels, the page is %d pixels too wide", out.PhoneOverflow)

@@ -198,7 +198,10 @@ await run(async (browser, out) => {
   await phone.fill("#subject", "from the phone");
   await phone.locator("#body").click();
   await phone.click(".tool-bold");
-  await phone.keyboard.type("Bold on a phone.");
+  // "?" is written, not taken for the help.
+  await phone.keyboard.type("Bold on a phone?");
+  out.phoneTyped = await phone.locator("#body").innerText();
+  out.phoneHelp = await phone.locator(".help").count();
   await phone.locator("#to").pressSequentially("bo");
   await wait(phone.locator("#to-list li").first());
   await phone.screenshot({ path: `${shots}/compose-phone-dark.png` });
