@@ -777,7 +777,8 @@ func TestWebmailCompose(t *testing.T) {
 		strings.Contains(out.Reply.HTML, "tracker.test") || !strings.HasPrefix(strings.SplitAfter(out.Reply.HTML, "<body>")[1], "<div>Yes, agreed.") {
 		t.Errorf("the reply's HTML: %q", out.Reply.HTML)
 	}
-	if !strings.Contains(out.Reply.Text, "> What do you think?") || !strings.HasPrefix(out.Reply.Text, "Yes, agreed.") {
+	if text := strings.ReplaceAll(out.Reply.Text, "\r\n", "\n"); !strings.HasSuffix(strings.TrimRight(text, "\n"), "wrote:\n> What do you think?") ||
+		!strings.HasPrefix(text, "Yes, agreed.") {
 		t.Errorf("the reply's text: %q", out.Reply.Text)
 	}
 

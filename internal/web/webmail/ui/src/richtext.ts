@@ -106,7 +106,7 @@ export function htmlToText(html: string): string {
       }
       if (tag === "BLOCKQUOTE") {
         endBlock();
-        const inner = htmlToText(child.innerHTML);
+        const inner = htmlToText(child.innerHTML).replace(/\n$/, "");
         for (const l of inner.split("\n")) lines.push(l === "" ? ">" : "> " + l);
         continue;
       }
