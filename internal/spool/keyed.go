@@ -64,6 +64,23 @@ func (s *Spool) EnqueueKeyed(ctx context.Context, key string, env Envelope, data
 	return id, false, nil
 }
 
+// KeyUsed reports whether EnqueueKeyed was called with key and an
+// envelope received at received, so that it would now enqueue nothing,
+// and returns that call's id. A sender whose message costs something to
+// make, a charge on a sending limit or a signature, asks first, so that
+// a replay costs nothing.
+func (s *Spool) KeyUsed(ctx context.Context, key string, received time.Time) (id string, used bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, fmt.Errorf("spool: key used: %w", err)
+	}
+	if received.IsZero() {
+		return "", false, errors.New("spool: key used: no receive time")
+	}
+	id = keyedID(key, received)
+	used, err = s.keyUsed(id)
+	return id, used, err
+}
+
 // keyUsed reports whether keyed entry id was enqueued: it is in the
 // queue, was moved to corrupt/, or left for sent/. An entry moves only
 // from the queue to the others, so looking at the queue first misses
@@ -75,7 +92,7 @@ func (s *Spool) keyUsed(id string) (bool, error) {
 			return true, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("spool: enqueue keyed: %w", err)
+			return false, fmt.Errorf("spool: looking up keyed entry %s: %w", id, err)
 		}
 	}
 	return false, nil

@@ -20,6 +20,15 @@ func enqueueKeyed(t *testing.T, s *Spool, key string, env Envelope) (string, boo
 	return id, dup
 }
 
+func keyUsed(t *testing.T, s *Spool, key string, env Envelope) (string, bool) {
+	t.Helper()
+	id, used, err := s.KeyUsed(context.Background(), key, env.Received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, used
+}
+
 // A key enqueues once: while its entry waits, after it was delivered and
 // left, and after a restart, every later call is a duplicate. Another key
 // of the same delivery is another entry.
@@ -30,9 +39,15 @@ func TestEnqueueKeyedReplays(t *testing.T) {
 	env.Received = time.Unix(1700000000, 42)
 
 	s := openSpool(t, dir, Options{PollInterval: 5 * time.Millisecond})
+	if _, used := keyUsed(t, s, "entry1/0/redirect/friend@example.net", env); used {
+		t.Fatal("KeyUsed before the first call says used")
+	}
 	id, dup := enqueueKeyed(t, s, "entry1/0/redirect/friend@example.net", env)
 	if dup {
 		t.Fatal("first call reported a duplicate")
+	}
+	if got, used := keyUsed(t, s, "entry1/0/redirect/friend@example.net", env); !used || got != id {
+		t.Fatalf("KeyUsed while waiting = %s, %v; want %s, true", got, used, id)
 	}
 	if again, dup := enqueueKeyed(t, s, "entry1/0/redirect/friend@example.net", env); !dup || again != id {
 		t.Fatalf("second call while waiting: id %s dup %v, want %s, true", again, dup, id)
@@ -59,6 +74,9 @@ func TestEnqueueKeyedReplays(t *testing.T) {
 	// The delivery that sent it is replayed after a restart.
 	s2 := openSpool(t, dir, Options{})
 	for _, key := range []string{"entry1/0/redirect/friend@example.net", "entry1/0/vacation"} {
+		if _, used := keyUsed(t, s2, key, env); !used {
+			t.Fatalf("KeyUsed(%s) after its entry left says unused", key)
+		}
 		if _, dup := enqueueKeyed(t, s2, key, env); !dup {
 			t.Fatalf("key %s enqueued again after its entry left", key)
 		}
@@ -119,5 +137,8 @@ func TestEnqueueKeyedRetention(t *testing.T) {
 	env.Received = time.Time{}
 	if _, _, err := s.EnqueueKeyed(context.Background(), "k", env, []byte("x")); err == nil {
 		t.Fatal("EnqueueKeyed took an envelope without a receive time")
+	}
+	if _, _, err := s.KeyUsed(context.Background(), "k", env.Received); err == nil {
+		t.Fatal("KeyUsed took no receive time")
 	}
 }
