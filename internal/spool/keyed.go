@@ -100,6 +100,16 @@ func (s *Spool) keyUsed(id string) (bool, error) {
 
 // retire takes a keyed entry's message file out of the queue into sent/,
 // where its name keeps the key used, and empties it there.
+//
+// It syncs no directory of its own: the removal it is part of makes the
+// rename durable with its round of syncfs (removeFiles, Remove), which
+// covers queue/ and sent/, on one file system, in one flush. Where a
+// removal is not synced (Options.ReplaySafe), a crash that undoes the
+// rename leaves the name in queue/, where it marks the key used as well,
+// and the entry is replayed, which its handler absorbs. The rename is
+// atomic, so no crash leaves the name in neither directory; an emptied
+// file back in queue/ would fail its checksum and go to corrupt/, which
+// marks the key used too.
 func (s *Spool) retire(id string) error {
 	if err := os.Rename(s.msgPath(id), s.sentPath(id)); err != nil {
 		return err

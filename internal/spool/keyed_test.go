@@ -86,6 +86,34 @@ func TestEnqueueKeyedReplays(t *testing.T) {
 	}
 }
 
+// In a spool whose handler absorbs replays (Options.ReplaySafe), where a
+// delivered entry's removal takes no sync round of its own, the key of a
+// delivered keyed entry is used after a restart as well.
+func TestEnqueueKeyedReplaySafe(t *testing.T) {
+	dir := t.TempDir()
+	env := envFor(0)
+	env.Received = time.Unix(1700000000, 7)
+	s := openSpool(t, dir, Options{ReplaySafe: true, PollInterval: 5 * time.Millisecond})
+	id, _ := enqueueKeyed(t, s, "entry2/0/redirect/u2@example.com", env)
+	rec := &recorder{}
+	stop := runLoop(t, s, rec)
+	waitFor(t, "queue to drain", settled(s))
+	stop()
+	if rec.count() != 1 {
+		t.Fatalf("handled %d entries, want 1", rec.count())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSpool(t, dir, Options{ReplaySafe: true})
+	if got, used := keyUsed(t, s2, "entry2/0/redirect/u2@example.com", env); !used || got != id {
+		t.Fatalf("KeyUsed after a restart = %s, %v; want %s, true", got, used, id)
+	}
+	if _, err := os.Stat(s2.sentPath(id)); err != nil {
+		t.Fatalf("the delivered entry left no name in sent/: %v", err)
+	}
+}
+
 // An operator's removal keeps the key used; a corrupt entry moved aside
 // does too.
 func TestEnqueueKeyedRemovedAndCorrupt(t *testing.T) {
