@@ -75,9 +75,10 @@ type Submissions interface {
 	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]SubmissionChange, int64, error)
 	// ExpireSubmissions ages the records of every account: it removes
 	// the tombstones of records destroyed before before, then destroys,
-	// as DestroySubmission does, the finished records (final or
-	// canceled) whose SendAt is before before. The account's state never
-	// goes back. It returns how many records it destroyed and how many
-	// tombstones it removed.
+	// as DestroySubmission does, the records whose SendAt is before
+	// before, which are finished: canceled, or final, settled or not (a
+	// record is pending only until its SendAt). The account's state
+	// never goes back. It returns how many records it destroyed and how
+	// many tombstones it removed.
 	ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error)
 }

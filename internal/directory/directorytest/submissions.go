@@ -125,33 +125,35 @@ func testSubmissionExpiry(t *testing.T, ctx context.Context, d directory.Directo
 	}
 	add(ann, "S1", now.Add(-2*time.Hour), directory.UndoFinal)
 	add(ann, "S2", now.Add(-2*time.Hour), directory.UndoCanceled)
-	add(ann, "S3", now.Add(-2*time.Hour), directory.UndoPending) // not settled yet: not finished
+	add(ann, "S3", now.Add(-2*time.Hour), directory.UndoPending) // left, not settled yet
+	add(ann, "S5", now.Add(time.Hour), directory.UndoPending)    // held
 	add(ann, "S4", now, directory.UndoFinal)
 	b1 := add(bob, "B1", now.Add(-2*time.Hour), directory.UndoFinal)
 	_, state0, err := ss.Submissions(ctx, ann.ID)
 	must(t, err)
 
 	destroyed, removed, err := ss.ExpireSubmissions(ctx, now.Add(-time.Hour))
-	if err != nil || destroyed != 3 || removed != 0 {
-		t.Fatalf("first expiry: %d destroyed, %d removed, %v; want 3, 0", destroyed, removed, err)
+	if err != nil || destroyed != 4 || removed != 0 {
+		t.Fatalf("first expiry: %d destroyed, %d removed, %v; want 4, 0", destroyed, removed, err)
 	}
 	ch, state1, err := ss.SubmissionChanges(ctx, ann.ID, state0)
 	must(t, err)
-	want := []directory.SubmissionChange{{ID: "S1", ModSeq: state0 + 1, Destroyed: true}, {ID: "S2", ModSeq: state0 + 2, Destroyed: true}}
-	if !slices.Equal(ch, want) || state1 != state0+2 {
-		t.Fatalf("changes after expiry: %+v %d, want %+v %d", ch, state1, want, state0+2)
+	want := []directory.SubmissionChange{{ID: "S1", ModSeq: state0 + 1, Destroyed: true}, {ID: "S2", ModSeq: state0 + 2, Destroyed: true},
+		{ID: "S3", ModSeq: state0 + 3, Destroyed: true}}
+	if !slices.Equal(ch, want) || state1 != state0+3 {
+		t.Fatalf("changes after expiry: %+v %d, want %+v %d", ch, state1, want, state0+3)
 	}
 	l, _, err := ss.Submissions(ctx, ann.ID)
 	must(t, err)
-	if len(l) != 2 || l[0].ID != "S3" || l[1].ID != "S4" {
+	if len(l) != 2 || l[0].ID != "S5" || l[1].ID != "S4" {
 		t.Fatalf("records after expiry: %+v", l)
 	}
 
 	// A later expiry removes those tombstones (destroyed before its
 	// cutoff) and makes S4 one, which stays for the next.
 	destroyed, removed, err = ss.ExpireSubmissions(ctx, time.Now().Add(time.Minute))
-	if err != nil || destroyed != 1 || removed != 3 {
-		t.Fatalf("second expiry: %d destroyed, %d removed, %v; want 1, 3", destroyed, removed, err)
+	if err != nil || destroyed != 1 || removed != 4 {
+		t.Fatalf("second expiry: %d destroyed, %d removed, %v; want 1, 4", destroyed, removed, err)
 	}
 	wantErr(t, func() error { _, _, err := ss.SubmissionChanges(ctx, ann.ID, state0); return err }(), directory.ErrChangesExpired,
 		"changes since a state before removed tombstones")

@@ -278,13 +278,12 @@ func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since i
 }
 
 // ExpireSubmissions removes old tombstones, raising their accounts'
-// horizons, and then makes the finished records that are old tombstones,
-// in one write transaction. The tombstones go first, so that those made
-// here stay for another period and clients see the records destroyed.
+// horizons, and then makes the old finished records tombstones, in one
+// write transaction. The tombstones go first, so that those made here
+// stay for another period and clients see the records destroyed.
 func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error) {
 	cutoff, now := before.UnixMilli(), time.Now().UnixMilli()
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		destroyed, removed = 0, 0
 		if _, err := tx.ExecContext(ctx, `INSERT INTO submission_horizons (account, modseq)
 			SELECT account, MAX(modseq) FROM submissions WHERE destroyed AND destroyed_at < $1 GROUP BY account
 			ON CONFLICT (account) DO UPDATE SET modseq = CASE WHEN excluded.modseq > submission_horizons.modseq
@@ -302,7 +301,7 @@ func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroye
 		removed = int(n)
 
 		rows, err := tx.QueryContext(ctx, `SELECT account, id FROM submissions
-			WHERE NOT destroyed AND undo_status <> 'pending' AND send_at < $1 ORDER BY account, send_at, id`, cutoff)
+			WHERE NOT destroyed AND send_at < $1 ORDER BY account, send_at, id`, cutoff)
 		if err != nil {
 			return err
 		}
