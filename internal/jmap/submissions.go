@@ -3,6 +3,7 @@ package jmap
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,7 +174,11 @@ func (c *call) emailSubmissionChanges(raw json.RawMessage) (any, error) {
 	var changes []directory.SubmissionChange
 	state := int64(0)
 	if recs := c.records(); recs != nil {
-		if changes, state, err = recs.SubmissionChanges(c.ctx, c.acct, since); err != nil {
+		changes, state, err = recs.SubmissionChanges(c.ctx, c.acct, since)
+		if errors.Is(err, directory.ErrChangesExpired) {
+			return nil, mErr("cannotCalculateChanges", "the changes since state %d have expired", since)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

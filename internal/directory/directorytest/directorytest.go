@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"SieveMemory", testSieveMemory},
 		{"Tokens", testTokens},
 		{"Submissions", testSubmissions},
+		{"SubmissionExpiry", testSubmissionExpiry},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
