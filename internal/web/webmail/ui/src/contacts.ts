@@ -10,7 +10,8 @@ interface Contact {
   score: number;
 }
 
-// scanned is how many of the latest received and sent messages are read.
+// scanned is how many of the latest received and sent messages are read,
+// at most what one Email/get may ask for.
 const scanned = 500;
 
 let loaded: Promise<Map<string, Contact>> | null = null;
@@ -29,7 +30,7 @@ function add(m: Map<string, Contact>, a: Address, score: number): void {
 function load(c: Client): Promise<Map<string, Contact>> {
   if (loaded && forClient === c) return loaded;
   forClient = c;
-  loaded = c.correspondents(mailboxes.value, scanned).then((list) => {
+  loaded = c.correspondents(mailboxes.value, Math.min(scanned, c.session?.maxObjectsInGet ?? scanned)).then((list) => {
     const m = new Map<string, Contact>();
     // Newest first: the weight falls from 2 to 1 along the list.
     list.forEach((a, i) => add(m, a, 1 + (list.length - i) / list.length));

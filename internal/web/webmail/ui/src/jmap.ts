@@ -13,6 +13,8 @@ export interface Session {
   // maxDelayedSend is how long a submission may be held, in seconds
   // (RFC 8621 §7): what undo send needs.
   maxDelayedSend: number;
+  // maxObjectsInGet bounds the ids of one /get (RFC 8620 §2).
+  maxObjectsInGet: number;
 }
 
 export interface Mailbox {
@@ -183,6 +185,7 @@ export class Client {
     const s = (await this.fetchJSON("/.well-known/jmap")) as {
       apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
+      capabilities: Record<string, { maxObjectsInGet?: number } | undefined>;
       accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number } | undefined> } | undefined>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
@@ -195,6 +198,7 @@ export class Client {
       apiUrl: local(s.apiUrl), uploadUrl: local(s.uploadUrl), downloadUrl: local(s.downloadUrl),
       eventSourceUrl: local(s.eventSourceUrl), accountId, username: s.username,
       maxDelayedSend: s.accounts[accountId]?.accountCapabilities["urn:ietf:params:jmap:submission"]?.maxDelayedSend ?? 0,
+      maxObjectsInGet: s.capabilities["urn:ietf:params:jmap:core"]?.maxObjectsInGet ?? 500,
     };
     return this.session;
   }
