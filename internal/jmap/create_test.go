@@ -201,3 +201,27 @@ func TestEmailCreateForwardAsAttachment(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityEncoding checks which forwarded messages may go unencoded
+// (RFC 2045 sections 2.7 and 2.8).
+func TestIdentityEncoding(t *testing.T) {
+	for _, c := range []struct {
+		data, enc string
+		ok        bool
+	}{
+		{"Subject: a\r\n\r\nhi\r\n", "7bit", true},
+		{"Subject: caffè\r\n\r\nhi\r\n", "8bit", true},
+		{strings.Repeat("x", 998) + "\r\n", "7bit", true},
+		{strings.Repeat("x", 999) + "\r\n", "", false},
+		{"Subject: a\n\nhi\n", "", false},
+		{"Subject: a\r\n\r\nh\ri\r\n", "", false},
+		{"Subject: a\r\n\r\nh\x00i\r\n", "", false},
+		{"Subject: a\r\n\r\nhi", "", false},
+		{"", "", false},
+	} {
+		enc, ok := identityEncoding([]byte(c.data))
+		if enc != c.enc || ok != c.ok {
+			t.Errorf("%q: %q %v, want %q %v", c.data, enc, ok, c.enc, c.ok)
+		}
+	}
+}
