@@ -34,8 +34,9 @@ type Submission struct {
 	ModSeq, Created int64
 }
 
-// SubmissionChange is one entry of Submissions.SubmissionChanges.
-type SubmissionChange struct {
+// Change is one entry of a change log of records the directory keeps
+// for JMAP: Submissions.SubmissionChanges, SieveScripts.SieveChanges.
+type Change struct {
 	ID        string
 	ModSeq    int64
 	Created   bool // made after the given state
@@ -65,5 +66,5 @@ type Submissions interface {
 	Submissions(ctx context.Context, acct store.Account) ([]Submission, int64, error)
 	// SubmissionChanges returns the records changed after state since,
 	// by ModSeq, and the account's state.
-	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]SubmissionChange, int64, error)
+	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
 }

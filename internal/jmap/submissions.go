@@ -170,7 +170,7 @@ func (c *call) emailSubmissionChanges(raw json.RawMessage) (any, error) {
 	if _, _, err := c.submissions(); err != nil {
 		return nil, err
 	}
-	var changes []directory.SubmissionChange
+	var changes []directory.Change
 	state := int64(0)
 	if recs := c.records(); recs != nil {
 		if changes, state, err = recs.SubmissionChanges(c.ctx, c.acct, since); err != nil {

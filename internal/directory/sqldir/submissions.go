@@ -222,7 +222,7 @@ func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.
 
 // SubmissionChanges returns the records changed after since; the state
 // is read first, as in Submissions.
-func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.SubmissionChange, int64, error) {
+func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
 	var state int64
 	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
@@ -233,9 +233,9 @@ func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since i
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
 	}
 	defer rows.Close()
-	var out []directory.SubmissionChange
+	var out []directory.Change
 	for rows.Next() {
-		var c directory.SubmissionChange
+		var c directory.Change
 		var created int64
 		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
 			return nil, 0, fmt.Errorf("submission changes: %w", err)
