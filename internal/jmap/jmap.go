@@ -122,7 +122,7 @@ type Server struct {
 	mu      sync.Mutex
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
-	// subWatch wakes push streams when submissions change.
+	// subWatch wakes push streams when submissions or Sieve scripts change.
 	subWatch watchers
 	indexes  indexCache
 	// done is closed by Shutdown, ending push streams.

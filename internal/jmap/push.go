@@ -17,8 +17,9 @@ import (
 
 // pushTypes are the data types whose state a StateChange reports.
 // Mailbox, Email and Thread share the account's state (package notes);
-// EmailSubmission has its own (submissions.go).
-var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission"}
+// EmailSubmission (submissions.go) and SieveScript (sieve.go) have their
+// own, kept in the directory.
+var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission", "SieveScript"}
 
 // minPing is the shortest ping interval granted (RFC 8620 section 7.3:
 // the server may raise the client's value).
@@ -194,6 +195,8 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 	for _, t := range types {
 		var err error
 		switch {
+		case t == "SieveScript":
+			out[t], err = c.sieveState()
 		case t == "EmailSubmission" && subs == "":
 			subs, next, err = c.submissionState()
 		case t != "EmailSubmission" && mail == "":
@@ -202,9 +205,11 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if t == "EmailSubmission" {
+		switch t {
+		case "SieveScript":
+		case "EmailSubmission":
 			out[t] = subs
-		} else {
+		default:
 			out[t] = mail
 		}
 	}
@@ -212,8 +217,8 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 }
 
 // watchers tells push streams of changes made through this server that
-// the store's watch does not carry: submission records live in the
-// directory.
+// the store's watch does not carry: submission records and Sieve scripts
+// live in the directory.
 type watchers struct {
 	mu sync.Mutex
 	m  map[store.Account]map[chan struct{}]bool
