@@ -178,8 +178,10 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			o.targets = append(o.targets, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
 		case sieve.Redirect, sieve.Reject:
-			// sieveout.go; an action not performed keeps the message.
-			done, err := d.sendAction(ctx, t, a, log)
+			// sieveout.go; an action not performed keeps the message. A
+			// redirect sends the message with the header edits made so
+			// far (o.edits, in the script's order).
+			done, err := d.sendAction(ctx, t, a, o.edits, log)
 			if err != nil {
 				return nil, err
 			}
