@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -186,6 +187,87 @@ func TestSieveVacationOnce(t *testing.T) {
 	for _, want := range []string{"Subject: Out of office", "Auto-Submitted: auto-replied", "In-Reply-To: <first@e2e.test>", "Back on Monday."} {
 		if !strings.Contains(string(got[0]), want) {
 			t.Errorf("the reply lacks %q:\n%s", want, got[0])
+		}
+	}
+}
+
+// TestSieveRejectAtSMTP sends through a real SMTP client to accounts
+// whose active script rejects: a message with one recipient, which the
+// script rejects from the message alone, is refused at the end of DATA
+// with 550 5.7.1 and the script's reason (RFC 5429 section 2.1), and
+// nothing is stored or sent for it; with a second recipient, or when the
+// script needs the mailbox store (mailboxexists), the message is
+// accepted and the rejection is a DSN, which reaches the sender here as
+// the sender is local.
+func TestSieveRejectAtSMTP(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	accounts := map[string]string{
+		"strict@example.test": "require \"reject\";\nif header :contains \"subject\" \"offer\" { reject \"No offers, thanks.\"; }\n",
+		"boxes@example.test":  "require [\"reject\", \"mailbox\"];\nif not mailboxexists \"Offers\" { reject \"No Offers mailbox.\"; }\n",
+		"other@example.test":  "",
+	}
+	const pass, friend = "reject-secret-1", "friend@example.test"
+	setupAccount(t, s, friend, pass)
+	for addr, src := range accounts {
+		setupAccount(t, s, addr, pass)
+		if src == "" {
+			continue
+		}
+		file := filepath.Join(t.TempDir(), "reject.sieve")
+		os.WriteFile(file, []byte(src), 0o600)
+		for _, args := range [][]string{{"--upload", "--localsieve", file, "--remotesieve", "main"}, {"--activate", "--remotesieve", "main"}} {
+			if out, err := sieveConnect(t, s, addr, pass, args...); err != nil {
+				t.Fatalf("sieve-connect: %v\n%s", err, out)
+			}
+		}
+	}
+	send := func(id string, to ...string) error {
+		t.Helper()
+		sc, err := smtp.Dial(s.addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		return blast.Send(sc, friend, to, testMessage(id, friend, to[0], "Hello."))
+	}
+
+	err := send("offer1", "strict@example.test")
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) || se.Message != "No offers, thanks." {
+		t.Fatalf("a message the script rejects: %v, want 550 5.7.1 No offers, thanks.", err)
+	}
+	for _, m := range []struct {
+		id string
+		to []string
+	}{
+		{"hello", []string{"strict@example.test"}},                        // not rejected: delivered
+		{"offer2", []string{"strict@example.test", "other@example.test"}}, // two recipients: DSN
+		{"offer3", []string{"boxes@example.test"}},                        // needs the store: DSN
+	} {
+		if err := send(m.id, m.to...); err != nil {
+			t.Fatalf("send %s: %v", m.id, err)
+		}
+	}
+	waitFor(t, 60*time.Second, "delivery", func() bool {
+		return countStored(t, s, "strict@example.test", pass, "INBOX") == 1 && countStored(t, s, "other@example.test", pass, "INBOX") == 1 &&
+			countStored(t, s, friend, pass, "INBOX") == 2
+	})
+	time.Sleep(2 * time.Second) // give a wrong extra message time to arrive
+	if got := stored(t, s, "strict@example.test", pass, "INBOX"); len(got) != 1 || !strings.Contains(string(got[0]), "Subject: test hello") {
+		t.Errorf("strict's INBOX holds %d messages, want only the one not rejected", len(got))
+	}
+	if n := countStored(t, s, "boxes@example.test", pass, "INBOX"); n != 0 {
+		t.Errorf("boxes' INBOX holds %d messages, want 0", n)
+	}
+	dsns := stored(t, s, friend, pass, "INBOX")
+	if len(dsns) != 2 {
+		t.Fatalf("the sender got %d notices, want 2 (offer2, offer3), none for offer1", len(dsns))
+	}
+	for _, d := range dsns {
+		if strings.Contains(string(d), "offer1@e2e.test") || !strings.Contains(string(d), "5.7.1") {
+			t.Errorf("a notice is for offer1 or lacks 5.7.1:\n%s", d)
 		}
 	}
 }
