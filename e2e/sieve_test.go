@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,5 +272,106 @@ func TestSieveRejectAtSMTP(t *testing.T) {
 		if strings.Contains(string(d), "offer1@e2e.test") || !strings.Contains(string(d), "5.7.1") {
 			t.Errorf("a notice is for offer1 or lacks 5.7.1:\n%s", d)
 		}
+	}
+}
+
+// sieveJMAP makes one JMAP Sieve call (RFC 9661) on the real binary and
+// returns its arguments.
+func sieveJMAP(t *testing.T, s *server, user, pass, method string, args map[string]any) map[string]any {
+	t.Helper()
+	base := "http://" + s.addr("http")
+	var session struct {
+		APIURL          string            `json:"apiUrl"`
+		PrimaryAccounts map[string]string `json:"primaryAccounts"`
+	}
+	jmapDo(t, "GET", base+"/.well-known/jmap", user, pass, nil, &session)
+	args["accountId"] = session.PrimaryAccounts["urn:ietf:params:jmap:sieve"]
+	req := map[string]any{"using": []string{"urn:ietf:params:jmap:core", "urn:ietf:params:jmap:sieve"},
+		"methodCalls": []any{[]any{method, args, "c"}}}
+	var resp struct {
+		MethodResponses [][]json.RawMessage `json:"methodResponses"`
+	}
+	api := session.APIURL
+	if strings.HasPrefix(api, "/") {
+		api = base + api
+	}
+	jmapDo(t, "POST", api, user, pass, req, &resp)
+	var name string
+	var out map[string]any
+	if len(resp.MethodResponses) != 1 || json.Unmarshal(resp.MethodResponses[0][0], &name) != nil || name != method ||
+		json.Unmarshal(resp.MethodResponses[0][1], &out) != nil {
+		t.Fatalf("%s: %s", method, resp.MethodResponses)
+	}
+	return out
+}
+
+// TestSieveChangesOverManageSieve changes scripts with sieve-connect and
+// follows them with JMAP on the same binary: SieveScript/changes reports
+// the script created, then destroyed, and the event source pushes a
+// StateChange for SieveScript when ManageSieve stores one.
+func TestSieveChangesOverManageSieve(t *testing.T) {
+	need(t, "sieve-connect")
+	data, config := newData(t, "")
+	s := startServer(t, data, config)
+	const user, pass = "changes@example.test", "changes-secret-1"
+	setupAccount(t, s, user, pass)
+	s0 := sieveJMAP(t, s, user, pass, "SieveScript/get", map[string]any{})["state"].(string)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr("http")+"/jmap/eventsource?types=SieveScript&closeafter=state&ping=0", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("eventsource: %s", resp.Status)
+	}
+	pushed := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(resp.Body)
+		pushed <- string(b)
+	}()
+
+	file := filepath.Join(t.TempDir(), "filters.sieve")
+	os.WriteFile(file, []byte("require \"fileinto\";\nif header :contains \"subject\" \"x\" { fileinto \"X\"; }\n"), 0o600)
+	ok := func(args ...string) {
+		t.Helper()
+		if out, err := sieveConnect(t, s, user, pass, args...); err != nil {
+			t.Fatalf("sieve-connect %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ok("--upload", "--localsieve", file, "--remotesieve", "filters")
+	select {
+	case body := <-pushed:
+		if !strings.Contains(body, `"SieveScript":"`) {
+			t.Errorf("the push after PUTSCRIPT: %q", body)
+		}
+	case <-ctx.Done():
+		t.Fatal("no StateChange for SieveScript after PUTSCRIPT")
+	}
+	ok("--activate", "--remotesieve", "filters")
+	got := sieveJMAP(t, s, user, pass, "SieveScript/get", map[string]any{})
+	list := got["list"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["isActive"] != true {
+		t.Fatalf("get: %v", got)
+	}
+	id, s1 := list[0].(map[string]any)["id"].(string), got["state"].(string)
+	ch := sieveJMAP(t, s, user, pass, "SieveScript/changes", map[string]any{"sinceState": s0})
+	if fmt.Sprint(ch["created"]) != "["+id+"]" || len(ch["updated"].([]any))+len(ch["destroyed"].([]any)) != 0 || ch["newState"] != s1 {
+		t.Errorf("changes since %s: %v", s0, ch)
+	}
+	ok("--deactivate")
+	ok("--delete", "--remotesieve", "filters")
+	ch = sieveJMAP(t, s, user, pass, "SieveScript/changes", map[string]any{"sinceState": s1})
+	if fmt.Sprint(ch["destroyed"]) != "["+id+"]" || len(ch["created"].([]any))+len(ch["updated"].([]any)) != 0 {
+		t.Errorf("changes since %s: %v", s1, ch)
+	}
+	// From the start the script was created and destroyed: no change.
+	ch = sieveJMAP(t, s, user, pass, "SieveScript/changes", map[string]any{"sinceState": s0})
+	if n := len(ch["created"].([]any)) + len(ch["updated"].([]any)) + len(ch["destroyed"].([]any)); n != 0 {
+		t.Errorf("changes since %s: %v", s0, ch)
 	}
 }
