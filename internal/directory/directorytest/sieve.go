@@ -3,7 +3,9 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"casella/internal/directory"
@@ -209,5 +211,22 @@ func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) 
 	}
 	if l, _ := changes(s0); slices.ContainsFunc(l, func(c change) bool { return c.id == one && !(c.created && c.destroyed) }) {
 		t.Errorf("a script created and destroyed since s0 shows otherwise: %v", l)
+	}
+
+	// Writers at once (ManageSieve and JMAP on several nodes) never
+	// share a modseq: each change is reported, in order.
+	s3 := state()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() { errs <- ss.PutSieveScript(ctx, a.ID, fmt.Sprintf("c%d", i), "keep;") })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(err)
+	}
+	if l, st := changes(s3); len(l) != 8 || st != s3+8 {
+		t.Errorf("8 writers at once: %d changes, state %d, want 8 and %d", len(l), st, s3+8)
 	}
 }
