@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,16 +318,8 @@ func TestSieveChangesOverManageSieve(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr("http")+"/jmap/eventsource?types=SieveScript&closeafter=state&ping=0", nil)
-	req.SetBasicAuth(user, pass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := eventSource(ctx, t, s, user, pass, "SieveScript")
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("eventsource: %s", resp.Status)
-	}
 	pushed := make(chan string, 1)
 	go func() {
 		b, _ := io.ReadAll(resp.Body)

@@ -11,9 +11,10 @@ import (
 	"casella/internal/directory"
 )
 
-// testSieveScripts checks directories that keep Sieve scripts
-// (directory.SieveScripts); it is skipped for those that do not.
-func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) {
+// sieveAccounts gives the scripts of d, skipping the test when it keeps
+// none, and two accounts, ann and bob.
+func sieveAccounts(t *testing.T, ctx context.Context, d directory.Directory) (directory.SieveScripts, directory.Account, directory.Account) {
+	t.Helper()
 	ss, ok := d.(directory.SieveScripts)
 	if !ok {
 		t.Skip("the directory keeps no Sieve scripts")
@@ -29,6 +30,13 @@ func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ss, a, b
+}
+
+// testSieveScripts checks directories that keep Sieve scripts
+// (directory.SieveScripts); it is skipped for those that do not.
+func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) {
+	ss, a, b := sieveAccounts(t, ctx, d)
 	if _, _, err := ss.ActiveSieveScript(ctx, a.ID); !errors.Is(err, directory.ErrNotFound) {
 		t.Fatalf("active before any: %v", err)
 	}
@@ -103,21 +111,7 @@ func testSieveScripts(t *testing.T, ctx context.Context, d directory.Directory) 
 // the state, by whatever path, and SieveChanges tells created, updated
 // and destroyed scripts apart from any earlier state.
 func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) {
-	ss, ok := d.(directory.SieveScripts)
-	if !ok {
-		t.Skip("the directory keeps no Sieve scripts")
-	}
-	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := d.AddAccount(ctx, "ann@example.com", "secret-pw-1", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := d.AddAccount(ctx, "bob@example.com", "secret-pw-2", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ss, a, b := sieveAccounts(t, ctx, d)
 	state := func() int64 {
 		t.Helper()
 		s, err := ss.SieveState(ctx, a.ID)

@@ -317,25 +317,11 @@ func (d *Dir) SieveChanges(ctx context.Context, acct store.Account, since int64)
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, modseq, created_modseq, FALSE FROM sieve_scripts WHERE account = $1 AND modseq > $2
+	out, err := readChanges(ctx, d.db, "sieve script changes", `SELECT id, modseq, created_modseq, FALSE FROM sieve_scripts WHERE account = $1 AND modseq > $2
 		UNION ALL SELECT id, modseq, created_modseq, TRUE FROM sieve_destroyed WHERE account = $1 AND modseq > $2
 		ORDER BY 2`, int64(acct), since)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sieve script changes: %w", err)
-	}
-	defer rows.Close()
-	var out []directory.Change
-	for rows.Next() {
-		var c directory.Change
-		var created int64
-		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
-			return nil, 0, fmt.Errorf("sieve script changes: %w", err)
-		}
-		c.Created = created > since
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sieve script changes: %w", err)
+		return nil, 0, err
 	}
 	return out, state, nil
 }

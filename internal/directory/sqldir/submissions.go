@@ -227,24 +227,10 @@ func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since i
 	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
+	out, err := readChanges(ctx, d.db, "submission changes", "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
 		int64(acct), since)
 	if err != nil {
-		return nil, 0, fmt.Errorf("submission changes: %w", err)
-	}
-	defer rows.Close()
-	var out []directory.Change
-	for rows.Next() {
-		var c directory.Change
-		var created int64
-		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
-			return nil, 0, fmt.Errorf("submission changes: %w", err)
-		}
-		c.Created = created > since
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("submission changes: %w", err)
+		return nil, 0, err
 	}
 	return out, state, nil
 }
