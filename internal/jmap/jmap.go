@@ -122,8 +122,8 @@ type Server struct {
 	mu      sync.Mutex
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
-	// subWatch wakes push streams when submissions or Sieve scripts change.
-	subWatch watchers
+	// subWatch wakes push streams when submissions change.
+	subWatch directory.Watchers
 	indexes  indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once

@@ -13,7 +13,6 @@ import (
 	"casella/internal/blob"
 	"casella/internal/directory"
 	"casella/internal/sieve"
-	"casella/internal/store"
 )
 
 // capSieve is JMAP Sieve (RFC 9661): the accounts' Sieve scripts, on the
@@ -138,11 +137,6 @@ func (c *call) sieveState() (string, error) {
 	}
 	return strconv.FormatInt(st, 10), nil
 }
-
-// SieveChanged tells the push streams of acct that its scripts changed
-// outside JMAP, by ManageSieve on this node: the store's watch does not
-// carry changes kept in the directory.
-func (s *Server) SieveChanged(acct store.Account) { s.subWatch.notify(acct) }
 
 // sieveGet is SieveScript/get (RFC 9661 section 2.3). Each script's
 // source is put in the blob store, content-addressed, so its blobId can
@@ -325,9 +319,6 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 	}
 	if r.NewState, err = c.sieveState(); err != nil {
 		return nil, err
-	}
-	if r.NewState != state {
-		c.s.subWatch.notify(c.acct)
 	}
 	return r, nil
 }

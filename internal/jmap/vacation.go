@@ -231,7 +231,6 @@ func (c *call) vacationSet(raw json.RawMessage) (any, error) {
 		if err := c.s.Sieve.PutSieveScript(c.ctx, c.acct, directory.VacationScript, src); err != nil {
 			return nil, fmt.Errorf("storing the vacation response: %w", err)
 		}
-		c.s.subWatch.notify(c.acct) // a script changed
 		r.Updated[id] = nil
 	}
 	_, r.NewState, err = c.loadVacation()

@@ -286,7 +286,6 @@ func (ss *session) cmdPutScript(args []string) error {
 		ss.tempFailure("storing a script", err)
 		return nil
 	}
-	ss.s.changed(ss.acct.ID)
 	ss.log.Info("script stored", "script", args[0], "size", len(args[1]))
 	ss.ok("", "Script stored")
 	return nil
@@ -386,7 +385,6 @@ func (ss *session) cmdSetActive(args []string) error {
 		}
 	}
 	err := ss.s.Scripts.SetActiveSieveScript(ctx, ss.acct.ID, args[0])
-	ss.s.changedIf(err, ss.acct.ID)
 	ss.storageResult("activating a script", err, "Active script set")
 	return nil
 }
@@ -415,9 +413,7 @@ func (ss *session) cmdDeleteScript(args []string) error {
 	}
 	ctx, cancel := ss.context()
 	defer cancel()
-	err := ss.s.Scripts.DeleteSieveScript(ctx, ss.acct.ID, args[0])
-	ss.s.changedIf(err, ss.acct.ID)
-	ss.storageResult("deleting a script", err, "Script deleted")
+	ss.storageResult("deleting a script", ss.s.Scripts.DeleteSieveScript(ctx, ss.acct.ID, args[0]), "Script deleted")
 	return nil
 }
 
@@ -428,8 +424,6 @@ func (ss *session) cmdRenameScript(args []string) error {
 	}
 	ctx, cancel := ss.context()
 	defer cancel()
-	err := ss.s.Scripts.RenameSieveScript(ctx, ss.acct.ID, args[0], args[1])
-	ss.s.changedIf(err, ss.acct.ID)
-	ss.storageResult("renaming a script", err, "Script renamed")
+	ss.storageResult("renaming a script", ss.s.Scripts.RenameSieveScript(ctx, ss.acct.ID, args[0], args[1]), "Script renamed")
 	return nil
 }

@@ -34,7 +34,6 @@ import (
 	"casella/internal/directory"
 	"casella/internal/limit"
 	"casella/internal/netaccept"
-	"casella/internal/store"
 )
 
 // Defaults of the Server's limits.
@@ -70,11 +69,6 @@ type Server struct {
 	// AllowPlainLoopback allows AUTHENTICATE without TLS from loopback
 	// clients, for development.
 	AllowPlainLoopback bool
-
-	// Changed, when set, is told of each change of an account's scripts
-	// made here, so that JMAP push streams of this node report it at
-	// once (RFC 9661 over RFC 8620 section 7).
-	Changed func(acct store.Account)
 
 	MaxScriptSize  int64         // DefaultMaxScriptSize when 0
 	MaxScripts     int           // per account; DefaultMaxScripts when 0
@@ -191,19 +185,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("managesieve: shutdown: %w", ctx.Err())
-	}
-}
-
-// changed tells Changed that acct's scripts changed.
-func (s *Server) changed(acct store.Account) {
-	if s.Changed != nil {
-		s.Changed(acct)
-	}
-}
-
-// changedIf calls changed when a write succeeded.
-func (s *Server) changedIf(err error, acct store.Account) {
-	if err == nil {
-		s.changed(acct)
 	}
 }

@@ -425,7 +425,6 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 			MaxScripts:         cfg.ManageSieve.MaxScripts,
 			MaxRedirects:       sieve.DefaultLimits.Redirects,
 			CommandTimeout:     cfg.IMAP.CommandTimeout.D(),
-			Changed:            s.jmap.SieveChanged,
 		}
 	}
 }

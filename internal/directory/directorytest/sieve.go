@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 	"testing"
 
 	"casella/internal/directory"
@@ -146,6 +147,18 @@ func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) 
 			out = append(out, change{c.ID, c.Created, c.Destroyed})
 		}
 		return out, st
+	}
+	// A directory that tells of changes (JMAP push) tells of each.
+	if w, ok := d.(directory.SieveWatch); ok {
+		woken, stop := w.WatchSieve(a.ID)
+		defer stop()
+		defer func() {
+			select {
+			case <-woken:
+			case <-time.After(10 * time.Second):
+				t.Error("the changes of ann's scripts did not wake her watch")
+			}
+		}()
 	}
 	s0 := state()
 	if l, st := changes(s0); len(l) != 0 || st != s0 {
