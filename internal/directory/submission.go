@@ -40,8 +40,9 @@ type Submission struct {
 // can no longer be told, and the client reads the records afresh.
 var ErrChangesExpired = errors.New("the changes since that state have expired")
 
-// SubmissionChange is one entry of Submissions.SubmissionChanges.
-type SubmissionChange struct {
+// Change is one entry of a change log of records the directory keeps
+// for JMAP: Submissions.SubmissionChanges, SieveScripts.SieveChanges.
+type Change struct {
 	ID        string
 	ModSeq    int64
 	Created   bool // made after the given state
@@ -72,7 +73,7 @@ type Submissions interface {
 	// SubmissionChanges returns the records changed after state since,
 	// by ModSeq, and the account's state; ErrChangesExpired when a
 	// tombstone they need was removed.
-	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]SubmissionChange, int64, error)
+	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
 	// ExpireSubmissions ages the records of every account: it removes
 	// the tombstones of records destroyed before before, then destroys,
 	// as DestroySubmission does, the records whose SendAt is before

@@ -66,13 +66,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
-	if scripts, ok := s.dir.(directory.SieveScripts); ok {
-		f, err := s.filters(scripts)
-		if err != nil {
-			return err
-		}
-		inbound.Filters = f
-	}
+	inbound.Filters = s.sieveFilters
 	inbound.Sender = s.sender
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
+		{"SieveChanges", testSieveChanges},
 		{"SieveMemory", testSieveMemory},
 		{"Tokens", testTokens},
 		{"Submissions", testSubmissions},

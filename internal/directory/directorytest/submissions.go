@@ -81,7 +81,7 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 	s4 := add("S4", now, directory.UndoFinal)
 	ch, state3, err := ss.SubmissionChanges(ctx, ann.ID, state2)
 	must(t, err)
-	want := []directory.SubmissionChange{{ID: "S2", ModSeq: state2 + 1}, {ID: "S1", ModSeq: state2 + 2, Destroyed: true}, {ID: "S4", ModSeq: s4.ModSeq, Created: true}}
+	want := []directory.Change{{ID: "S2", ModSeq: state2 + 1}, {ID: "S1", ModSeq: state2 + 2, Destroyed: true}, {ID: "S4", ModSeq: s4.ModSeq, Created: true}}
 	if !slices.Equal(ch, want) || state3 != s4.ModSeq {
 		t.Fatalf("changes: %+v %d, want %+v", ch, state3, want)
 	}
@@ -138,7 +138,7 @@ func testSubmissionExpiry(t *testing.T, ctx context.Context, d directory.Directo
 	}
 	ch, state1, err := ss.SubmissionChanges(ctx, ann.ID, state0)
 	must(t, err)
-	want := []directory.SubmissionChange{{ID: "S1", ModSeq: state0 + 1, Destroyed: true}, {ID: "S2", ModSeq: state0 + 2, Destroyed: true},
+	want := []directory.Change{{ID: "S1", ModSeq: state0 + 1, Destroyed: true}, {ID: "S2", ModSeq: state0 + 2, Destroyed: true},
 		{ID: "S3", ModSeq: state0 + 3, Destroyed: true}}
 	if !slices.Equal(ch, want) || state1 != state0+3 {
 		t.Fatalf("changes after expiry: %+v %d, want %+v %d", ch, state1, want, state0+3)

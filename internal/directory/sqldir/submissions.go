@@ -242,29 +242,15 @@ func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.
 // SubmissionChanges returns the records changed after since; the state
 // is read first, as in Submissions, and the horizon last: an expiry that
 // removed tombstones before the changes were read has raised it by then.
-func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.SubmissionChange, int64, error) {
+func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
 	var state int64
 	if err := d.db.QueryRowContext(ctx, stateQuery, int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
+	out, err := readChanges(ctx, d.db, "submission changes", "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
 		int64(acct), since)
 	if err != nil {
-		return nil, 0, fmt.Errorf("submission changes: %w", err)
-	}
-	defer rows.Close()
-	var out []directory.SubmissionChange
-	for rows.Next() {
-		var c directory.SubmissionChange
-		var created int64
-		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
-			return nil, 0, fmt.Errorf("submission changes: %w", err)
-		}
-		c.Created = created > since
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("submission changes: %w", err)
+		return nil, 0, err
 	}
 	var horizon int64
 	err = d.db.QueryRowContext(ctx, "SELECT modseq FROM submission_horizons WHERE account = $1", int64(acct)).Scan(&horizon)
