@@ -105,7 +105,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open mailbox store %s: %w", path, err)
 	}
 	g := newGroupWriter(sqlprep.New(w))
-	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}, Group: g.run, ModSeqFromLog: true})
+	st := sqlstore.New(w, r, sqlstore.Dialect{Snapshot: sql.TxOptions{ReadOnly: true}, Group: g.run})
 	return &Store{Store: st, w: w, r: r, group: g, ck: ck}, nil
 }
 
@@ -120,4 +120,4 @@ func (s *Store) Close() error {
 }
 
 // Metrics returns the store's metrics, for the server's registry.
-func (s *Store) Metrics() prometheus.Collector { return s.group.sizes }
+func (s *Store) Metrics() prometheus.Collector { return s.group.metrics }
