@@ -50,8 +50,15 @@ type boxState struct {
 // mailboxes when it does not exist and create is set.
 func (w *wtx) load(create bool) error {
 	w.now = time.Now()
-	var rowModSeq uint64
-	err := w.tx.QueryRowContext(w.ctx, `SELECT modseq, uidvalidity FROM accounts WHERE id = $1`+w.lock, w.acct).Scan(&rowModSeq, &w.uidvalidity)
+	// Without a lock to wait for (SQLite, one writer), the change log's
+	// last MODSEQ comes in the same statement; see below for the other
+	// case.
+	query := `SELECT modseq, uidvalidity, (` + lastLoggedModSeq + `) FROM accounts WHERE id = $1`
+	if w.lock != "" {
+		query = `SELECT modseq, uidvalidity, 0 FROM accounts WHERE id = $1` + w.lock
+	}
+	var rowModSeq, logModSeq uint64
+	err := w.tx.QueryRowContext(w.ctx, query, w.acct).Scan(&rowModSeq, &w.uidvalidity, &logModSeq)
 	if err == sql.ErrNoRows && create {
 		// Another connection may be creating the account at the same
 		// moment: the insert then waits for it and does nothing, and the
@@ -79,12 +86,14 @@ func (w *wtx) load(create bool) error {
 	if err != nil {
 		return fmt.Errorf("read account %d: %w", w.acct, err)
 	}
-	// A statement of its own, after the lock: under READ COMMITTED, a
-	// statement that waited for the lock still reads with the snapshot
-	// from before the wait, and would miss the holder's entries.
-	var logModSeq uint64
-	if err := w.tx.QueryRowContext(w.ctx, lastLoggedModSeq, w.acct).Scan(&logModSeq); err != nil {
-		return fmt.Errorf("read account %d: %w", w.acct, err)
+	// With a lock, a statement of its own after it: under READ
+	// COMMITTED, a statement that waited for the lock still reads with
+	// the snapshot from before the wait, and would miss the holder's
+	// entries.
+	if w.lock != "" {
+		if err := w.tx.QueryRowContext(w.ctx, lastLoggedModSeq, w.acct).Scan(&logModSeq); err != nil {
+			return fmt.Errorf("read account %d: %w", w.acct, err)
+		}
 	}
 	w.modseq, w.startUIDV = max(rowModSeq, logModSeq), w.uidvalidity
 	return nil
