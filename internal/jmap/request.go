@@ -153,6 +153,9 @@ var methods = map[string]method{
 	"EmailSubmission/get":     {capSubmission, (*call).emailSubmissionGet},
 	"EmailSubmission/changes": {capSubmission, (*call).emailSubmissionChanges},
 	"EmailSubmission/query":   {capSubmission, (*call).emailSubmissionQuery},
+
+	// SieveScript's change log (sieve.go).
+	"SieveScript/queryChanges": {capSieve, (*call).sieveQueryChanges},
 }
 
 // known capabilities that a request may name in using.
