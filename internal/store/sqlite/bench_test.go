@@ -108,7 +108,7 @@ func benchGroupCommit(b *testing.B, op string, fdatasync bool) {
 }
 
 type groupTotals struct {
-	groups              uint64
+	groups               uint64
 	writes, work, commit float64
 }
 
