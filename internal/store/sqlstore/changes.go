@@ -20,13 +20,14 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 		return nil, 0, dbError("changes", err)
 	}
 	defer tx.Rollback()
-	var highest uint64
-	err = tx.QueryRowContext(ctx, `SELECT `+accountModSeq(s.d.ModSeqFromLog)+` FROM accounts WHERE id = $1`, acct).Scan(&highest)
+	var rowModSeq, logModSeq uint64
+	err = tx.QueryRowContext(ctx, `SELECT modseq, (`+lastLoggedModSeq+`) FROM accounts WHERE id = $1`, acct).Scan(&rowModSeq, &logModSeq)
 	if err == sql.ErrNoRows {
 		return nil, 0, fmt.Errorf("changes: account %d: %w", acct, store.ErrNotFound)
 	} else if err != nil {
 		return nil, 0, dbError("changes", err)
 	}
+	highest := max(rowModSeq, logModSeq)
 	if limit <= 0 {
 		limit = math.MaxInt64
 	}
