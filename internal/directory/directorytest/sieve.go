@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"casella/internal/directory"
 )

@@ -37,13 +37,14 @@ import (
 	"casella/internal/directory"
 	"casella/internal/directory/sqldir"
 	"casella/internal/migrate"
+	"casella/internal/pglisten"
 )
 
 // Dir is a directory in a PostgreSQL database. It is safe for concurrent
 // use, also by several processes on one database.
 type Dir struct {
 	*sqldir.Dir
-	l *listener // other nodes' changes of Sieve scripts (listen.go)
+	l *pglisten.Listener // other nodes' changes of Sieve scripts (listen.go)
 }
 
 var _ directory.Directory = (*Dir)(nil)
@@ -150,6 +151,6 @@ func Open(ctx context.Context, dsn string) (*Dir, error) {
 
 // Close stops listening and closes the database.
 func (d *Dir) Close() error {
-	d.l.close()
+	d.l.Close()
 	return d.Dir.Close()
 }

@@ -13,6 +13,8 @@ export interface Session {
   // maxDelayedSend is how long a submission may be held, in seconds
   // (RFC 8621 §7): what undo send needs.
   maxDelayedSend: number;
+  // maxObjectsInGet bounds the ids of one /get (RFC 8620 §2).
+  maxObjectsInGet: number;
 }
 
 export interface Mailbox {
@@ -52,10 +54,15 @@ export interface BodyPart {
 }
 
 export interface Email extends EmailSummary {
+  // blobId is the whole message (RFC 8621 §4.1.1): forwarded as an attachment.
+  blobId: string;
+  size: number;
   to: Address[] | null;
   cc: Address[] | null;
+  bcc: Address[] | null;
   replyTo: Address[] | null;
   messageId: string[] | null;
+  inReplyTo: string[] | null;
   references: string[] | null;
   sentAt: string | null;
   textBody: BodyPart[];
@@ -69,6 +76,7 @@ export interface Identity {
   name: string;
   email: string;
   textSignature?: string;
+  htmlSignature?: string;
 }
 
 export interface Vacation {
@@ -91,13 +99,17 @@ export interface Filter {
   after?: string;
 }
 
-// Draft is what Email/set creates for a message being written.
+// Draft is what Email/set creates for a message being written: body is
+// the text/plain part, html (a sanitised body) the text/html alternative
+// when the message is written in HTML.
 export interface Draft {
   from: Address;
   to: Address[];
   cc: Address[];
+  bcc: Address[];
   subject: string;
   body: string;
+  html: string | null;
   inReplyTo: string[] | null;
   references: string[] | null;
   attachments: { blobId: string; type: string; name: string; size: number }[];
@@ -173,6 +185,7 @@ export class Client {
     const s = (await this.fetchJSON("/.well-known/jmap")) as {
       apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
+      capabilities: Record<string, { maxObjectsInGet?: number } | undefined>;
       accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number } | undefined> } | undefined>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
@@ -185,6 +198,7 @@ export class Client {
       apiUrl: local(s.apiUrl), uploadUrl: local(s.uploadUrl), downloadUrl: local(s.downloadUrl),
       eventSourceUrl: local(s.eventSourceUrl), accountId, username: s.username,
       maxDelayedSend: s.accounts[accountId]?.accountCapabilities["urn:ietf:params:jmap:submission"]?.maxDelayedSend ?? 0,
+      maxObjectsInGet: s.capabilities["urn:ietf:params:jmap:core"]?.maxObjectsInGet ?? 500,
     };
     return this.session;
   }
@@ -271,7 +285,7 @@ export class Client {
   async email(id: string): Promise<Email | null> {
     const [r] = await this.call([["Email/get", {
       ids: [id],
-      properties: [...summaryProperties, "to", "cc", "replyTo", "messageId", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
+      properties: [...summaryProperties, "blobId", "size", "to", "cc", "bcc", "replyTo", "messageId", "inReplyTo", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
       bodyProperties: ["partId", "blobId", "type", "name", "size", "disposition"],
       fetchTextBodyValues: true,
       fetchHTMLBodyValues: true,
@@ -344,7 +358,7 @@ export class Client {
     if (hold > 0) {
       submission["envelope"] = {
         mailFrom: { email: identity.email, parameters: { HOLDFOR: String(hold) } },
-        rcptTo: [...d.to, ...d.cc].map((a) => ({ email: a.email, parameters: null })),
+        rcptTo: [...d.to, ...d.cc, ...d.bcc].map((a) => ({ email: a.email, parameters: null })),
       };
     }
     const r = await this.set([
@@ -366,6 +380,35 @@ export class Client {
       ["EmailSubmission/set", { update: { [submissionId]: { undoStatus: "canceled" } } }, "c"],
       ["Email/set", { update: { [emailId]: { mailboxIds: { [drafts]: true }, "keywords/$draft": true } } }, "e"],
     ]);
+  }
+
+  // correspondents lists the addresses mail was exchanged with, most
+  // recent first: the recipients of the latest sent messages and the
+  // senders of the latest received ones (not junk, not drafts), in one
+  // request of two Email/query and Email/get pairs (RFC 8621 §4.4).
+  async correspondents(mailboxes: Mailbox[], limit: number): Promise<Address[]> {
+    const id = (role: string) => mailboxes.find((m) => m.role === role)?.id;
+    const sent = id("sent");
+    const mine = [sent, id("drafts"), id("junk"), id("trash")].filter((x): x is string => x !== undefined);
+    const sort = [{ property: "receivedAt", isAscending: false }];
+    const calls: Invocation[] = [
+      ["Email/query", { filter: { inMailboxOtherThan: mine }, sort, limit }, "rq"],
+      ["Email/get", { "#ids": { resultOf: "rq", name: "Email/query", path: "/ids" }, properties: ["from", "receivedAt"] }, "rg"],
+    ];
+    if (sent) {
+      calls.push(["Email/query", { filter: { inMailbox: sent }, sort, limit }, "sq"],
+        ["Email/get", { "#ids": { resultOf: "sq", name: "Email/query", path: "/ids" }, properties: ["to", "cc", "bcc", "receivedAt"] }, "sg"]);
+    }
+    const r = await this.call(calls);
+    type Seen = { from?: Address[] | null; to?: Address[] | null; cc?: Address[] | null; bcc?: Address[] | null; receivedAt: string };
+    const seen: { a: Address; at: string }[] = [];
+    for (const [name, args] of r) {
+      if (name !== "Email/get") continue;
+      for (const e of (args["list"] ?? []) as Seen[]) {
+        for (const a of [...(e.from ?? []), ...(e.to ?? []), ...(e.cc ?? []), ...(e.bcc ?? [])]) seen.push({ a, at: e.receivedAt });
+      }
+    }
+    return seen.sort((x, y) => y.at.localeCompare(x.at)).map((x) => x.a);
   }
 
   async vacation(): Promise<Vacation> {
@@ -404,17 +447,23 @@ export class Client {
   }
 }
 
+// draftObject writes the message's bodyStructure (RFC 8621 §4.6): the
+// text, or a multipart/alternative of the text and the HTML (RFC 2046
+// §5.1.4, the preferred last), then the attachments in a multipart/mixed;
+// a forwarded message is one of them, message/rfc822 by its blobId.
 function draftObject(drafts: string, d: Draft): Record<string, unknown> {
+  const text = { partId: "t", type: "text/plain" };
+  const body = d.html === null ? text : { type: "multipart/alternative", subParts: [text, { partId: "h", type: "text/html" }] };
+  const atts = d.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: "attachment" }));
   const o: Record<string, unknown> = {
     mailboxIds: { [drafts]: true }, keywords: { $draft: true, $seen: true },
     from: [d.from], to: d.to, subject: d.subject,
-    textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: d.body } },
+    bodyStructure: atts.length > 0 ? { type: "multipart/mixed", subParts: [body, ...atts] } : body,
+    bodyValues: { t: { value: d.body }, ...(d.html === null ? {} : { h: { value: d.html } }) },
   };
   if (d.cc.length > 0) o["cc"] = d.cc;
+  if (d.bcc.length > 0) o["bcc"] = d.bcc;
   if (d.inReplyTo) o["inReplyTo"] = d.inReplyTo;
   if (d.references) o["references"] = d.references;
-  if (d.attachments.length > 0) {
-    o["attachments"] = d.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: "attachment" }));
-  }
   return o;
 }
