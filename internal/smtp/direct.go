@@ -16,6 +16,7 @@ import (
 
 	"casella/internal/dane"
 	"casella/internal/limit"
+	"casella/internal/message"
 	"casella/internal/mtasts"
 	"casella/internal/resolver"
 	"casella/internal/tlsrpt"
@@ -158,8 +159,17 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 	if err != nil {
 		return "", "", err
 	}
+	// RFC 8689 sections 4.2.2 and 5: a message whose sender wrote
+	// "TLS-Required: No" goes with opportunistic TLS, whatever the
+	// domain's DANE or MTA-STS policy says; with REQUIRETLS the field is
+	// ignored.
+	relaxed := !requireTLS && tlsNotRequired(data)
+	if relaxed {
+		authentic = false // no DANE
+		d.logger().Info("direct: TLS-Required: No; the domain's TLS policies are not applied", "domain", domain, "rcpt", to)
+	}
 	var sts *mtasts.Policy
-	if d.STS != nil {
+	if d.STS != nil && !relaxed {
 		if sts, err = d.STS.Policy(ctx, domain); err != nil {
 			d.logger().Info("direct: no MTA-STS policy could be fetched; delivering without", "domain", domain, "err", err)
 			d.report(tlsPolicy{domain: domain, kind: tlsrpt.PolicySTS}, "", "sts-policy-fetch-error")
@@ -216,6 +226,19 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 		return "", "", tlsErr
 	}
 	return "", "", last
+}
+
+// tlsNotRequired reports whether msg's header has "TLS-Required: No"
+// (RFC 8689 section 5), by which its sender asks that the recipients'
+// TLS policies not keep it from them.
+func tlsNotRequired(msg []byte) bool {
+	fields, _ := message.Header(msg)
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "TLS-Required") && strings.EqualFold(strings.TrimSpace(message.Unfold(f.Value)), "No") {
+			return true
+		}
+	}
+	return false
 }
 
 // policy returns how to use TLS with host. DANE applies when the MX and
