@@ -1,13 +1,11 @@
 package jmap
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,24 +102,7 @@ func TestDeliveryStatus(t *testing.T) {
 	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs}
 
 	state0 := e.call1("EmailSubmission/get", map[string]any{})["state"].(string)
-	pctx, pcancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer pcancel()
-	req, _ := http.NewRequestWithContext(pctx, "GET", e.http.URL+Prefix+"/eventsource?types=EmailSubmission", nil)
-	req.SetBasicAuth(testUser, testPass)
-	stream, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	events := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stream.Body)
-		for sc.Scan() {
-			if l, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				events <- l
-			}
-		}
-	}()
+	events := submissionEvents(t, e)
 
 	rcpts := []string{"bob@example.org", "friend@remote.test", "reject@remote.test", "later@remote.test"}
 	var to []any
