@@ -13,6 +13,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"casella/internal/directory"
 	"casella/internal/directory/sqlitedir"
 	"casella/internal/message"
 	"casella/internal/smtp"
@@ -174,5 +175,34 @@ func TestDeliveryStatus(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no push of state %s", state)
 		}
+	}
+}
+
+// deliveryStatusOf keeps a server's reply as it said it, on one line,
+// and writes ours where no server answered; a recipient given up at the
+// end of the queue lifetime is no, with the last reply it had.
+func TestDeliveryStatusOf(t *testing.T) {
+	refused := &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such\r\nuser\x00 here"}
+	later := &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.NoEnhancedCode, Message: "Busy"}
+	for _, c := range []struct {
+		reply string
+		err   error
+		want  directory.DeliveryStatus
+	}{
+		{"", nil, directory.DeliveryStatus{Delivered: "yes", SMTPReply: "250 2.0.0 Delivered"}},
+		{"250 2.0.0 Ok:\r\n queued as 7", nil, directory.DeliveryStatus{Delivered: "yes", SMTPReply: "250 2.0.0 Ok: queued as 7"}},
+		{"", fmt.Errorf("relay: %w: %w", spool.ErrPermanent, refused), directory.DeliveryStatus{Delivered: "no", SMTPReply: "550 5.1.1 No such user here"}},
+		{"", fmt.Errorf("relay: %w: %w", spool.ErrDeferred, later), directory.DeliveryStatus{Delivered: "queued", SMTPReply: "421 Busy"}},
+		{"", fmt.Errorf("connecting: connection refused"), directory.DeliveryStatus{Delivered: "queued", SMTPReply: "451 4.0.0 connecting: connection refused"}},
+		{"", fmt.Errorf("gave up: %w, %w: %w", spool.ErrExpired, spool.ErrPermanent, later), directory.DeliveryStatus{Delivered: "no", SMTPReply: "421 Busy"}},
+	} {
+		if got := deliveryStatusOf(c.reply, c.err); got != c.want {
+			t.Errorf("deliveryStatusOf(%q, %v) = %+v, want %+v", c.reply, c.err, got, c.want)
+		}
+	}
+	// A long error is cut, not kept whole.
+	got := deliveryStatusOf("", fmt.Errorf("%w: %s", spool.ErrPermanent, strings.Repeat("x", 2000)))
+	if got.Delivered != "no" || len(got.SMTPReply) != maxReplyLen || !strings.HasPrefix(got.SMTPReply, "550 5.0.0 permanent delivery failure: xxx") {
+		t.Errorf("long error: %+v", got)
 	}
 }
