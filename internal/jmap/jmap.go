@@ -124,7 +124,9 @@ type Server struct {
 	uploads uploads
 	// subWatch wakes push streams when submissions change.
 	subWatch directory.Watchers
-	indexes  indexCache
+	// early holds delivery statuses of submissions being recorded.
+	early   earlyStatuses
+	indexes indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once
 	closeOnce sync.Once
