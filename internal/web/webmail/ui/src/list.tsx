@@ -2,8 +2,8 @@
 // DOM, and the pages of Email/query positions under them are loaded as the
 // list scrolls, so a 100,000-message mailbox costs what a small one does.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { formats, t } from "./i18n";
-import { cursor, ensure, ids, openAt, searching, selection, summaries, toggleSelect, total, unavailable } from "./state";
+import { fill, formats, t } from "./i18n";
+import { cursor, ensure, ids, openAt, searching, selection, summaries, threads, threadSize, toggleSelect, total, unavailable } from "./state";
 
 export const rowHeight = 64;
 const overscan = 10;
@@ -51,6 +51,7 @@ export function List() {
     const checked = selection.value.has(id);
     const cls = ["row", i === cursor.value ? "sel" : "", e.keywords["$seen"] ? "" : "unread", checked ? "checked" : ""].join(" ");
     const from = e.from?.[0]?.name || e.from?.[0]?.email || "";
+    const inThread = threads.value ? threadSize.value.get(e.threadId) ?? 1 : 1;
     rows.push(
       <li key={id} class={cls} style={style} role="option" aria-selected={i === cursor.value} data-id={id}
         draggable onDragStart={(ev) => {
@@ -70,6 +71,7 @@ export function List() {
             </svg>
           )}
           {from}
+          {inThread > 1 && <span class="count" title={fill(tr.inThread, { n: inThread })}> ({inThread})</span>}
         </div>
         <div class="s">{e.subject || tr.noSubject}</div>
         <div class="p">{e.preview}</div>

@@ -29,6 +29,19 @@ export const overlay = signal<"help" | "settings" | "move" | null>(null);
 export const toast = signal<{ text: string; undo?: () => Promise<void> } | null>(null);
 export const identities = signal<Identity[]>([]);
 
+// Threads: the list shows one row per conversation (its newest message)
+// when threads is on, a choice kept in this browser; threadSize counts
+// each thread's messages; conversation is the open thread, oldest first.
+export const threads = signal(localStorage.getItem("threads") === "on");
+export const threadSize = signal<Map<string, number>>(new Map());
+export const conversation = signal<Email[]>([]);
+
+// Remote images: the senders whose images load without asking (the
+// account's RemoteImages, Casella's JMAP extension) and the messages
+// whose images the user asked for once.
+export const allowedSenders = signal<Set<string>>(new Set());
+export const imagesShownFor = signal<Set<string>>(new Set());
+
 export const mailboxId = computed(() => filter.value.inMailbox ?? null);
 export const cursorId = computed(() => ids.value[cursor.value] ?? null);
 export const roleBox = (role: string) => mailboxes.value.find((m) => m.role === role) ?? null;
@@ -61,6 +74,7 @@ export async function signIn(user: string, password: string): Promise<void> {
   if (inbox) await show({ inMailbox: inbox.id }, false);
   void live(c);
   c.identities().then((l) => { identities.value = l; }, fail);
+  c.allowedSenders().then((l) => { allowedSenders.value = l; }, fail);
 }
 
 export async function refreshMailboxes(): Promise<void> {
@@ -108,10 +122,15 @@ async function loadPage(page: number, g: number, into?: (string | undefined)[]):
   if (!c || loading.has(page)) return;
   loading.add(page);
   try {
-    const p = await c.page(filter.value, page * pageSize, pageSize);
+    const p = await c.page(filter.value, page * pageSize, pageSize, threads.value);
     if (g !== gen) return;
     ok();
     remember(p.emails);
+    if (p.threads.length > 0) {
+      const m = new Map(threadSize.value);
+      for (const th of p.threads) m.set(th.id, th.emailIds.length);
+      threadSize.value = m;
+    }
     const next = into ?? [...ids.value];
     next.length = p.total;
     p.ids.forEach((id, i) => { next[page * pageSize + i] = id; });
@@ -180,11 +199,20 @@ export async function openAt(i: number): Promise<void> {
       return c.email(id);
     });
     if (ids.value[cursor.value] !== id) return;
-    open.value = e;
+    // A conversation leaves out what was thrown away, unless that is
+    // where the user is looking.
+    const trash = roleBox("trash")?.id;
+    const thread = e && threads.value ? (await c.conversation(e.threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash) : [];
+    if (ids.value[cursor.value] !== id) return;
+    batch(() => {
+      open.value = e;
+      conversation.value = thread;
+    });
     ok();
-    if (e && !e.keywords["$seen"]) {
-      await c.update({ [id]: { "keywords/$seen": true } });
-      patchSummary(id, (s) => ({ ...s, keywords: { ...s.keywords, $seen: true } }));
+    const unseen = (thread.length > 0 ? thread : e ? [e] : []).filter((m) => !m.keywords["$seen"]);
+    if (unseen.length > 0) {
+      await c.update(Object.fromEntries(unseen.map((m) => [m.id, { "keywords/$seen": true }])));
+      for (const m of unseen) patchSummary(m.id, (s) => ({ ...s, keywords: { ...s.keywords, $seen: true } }));
       await refreshMailboxes();
     }
   } catch (err) {
@@ -200,6 +228,42 @@ export function step(delta: number): void {
 
 export function closeMessage(): void {
   open.value = null;
+}
+
+// setThreads switches between the list of conversations and of messages.
+export function setThreads(on: boolean): void {
+  localStorage.setItem("threads", on ? "on" : "off");
+  threads.value = on;
+  void show(filter.value, searching.value);
+}
+
+// showImages loads the remote images of one message, or with always of
+// every message from its sender, kept in the account for every device.
+export async function showImages(e: Email, always: boolean): Promise<void> {
+  imagesShownFor.value = new Set(imagesShownFor.value).add(e.id);
+  const from = e.from?.[0]?.email.toLowerCase();
+  const c = client.value;
+  if (!always || !from || !c) return;
+  try {
+    await c.allowSender(from, true);
+    allowedSenders.value = new Set(allowedSenders.value).add(from);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+export async function forgetSender(address: string): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  try {
+    await c.allowSender(address, false);
+    const s = new Set(allowedSenders.value);
+    s.delete(address);
+    allowedSenders.value = s;
+    imagesShownFor.value = new Set();
+  } catch (err) {
+    fail(err);
+  }
 }
 
 function patchSummary(id: string, f: (s: EmailSummary) => EmailSummary): void {
