@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,4 +176,69 @@ func TestWebmailReading(t *testing.T) {
 	if n, _ := allowed[0].(map[string]any); n["title"] != "New mail" || !strings.Contains(fmt.Sprint(n["body"]), "ping true") {
 		t.Errorf("the notification: %v", n)
 	}
+}
+
+// TestWebmailAccount drives Settings' password and app passwords, which
+// speak Casella's JMAP account extension: a token made in the page logs
+// in as a bearer token until it is revoked there; the password changes
+// only with the current one, the old one stops working and the page goes
+// on with the new one; the wrong current passwords typed count as failed
+// logins, as at sign-in.
+func TestWebmailAccount(t *testing.T) {
+	const user, pass, next = "alice@example.test", "alice-password-1", "a new password for alice"
+	s := webmailServer(t, user, pass)
+	base := "http://" + s.addr("http")
+	var out struct {
+		WrongForToken    string   `json:"wrongForToken"`
+		SecretShape      bool     `json:"secretShape"`
+		Listed           []string `json:"listed"`
+		TokenLogin       int      `json:"tokenLogin"`
+		TokenAsPassword  int      `json:"tokenAsPassword"`
+		SecretAgain      int      `json:"secretAgain"`
+		RevokedLogin     int      `json:"revokedLogin"`
+		WrongForPassword string   `json:"wrongForPassword"`
+		Differ           string   `json:"differ"`
+		Changed          string   `json:"changed"`
+		OldLogin         int      `json:"oldLogin"`
+		NewLogin         int      `json:"newLogin"`
+		ErrorShown       int      `json:"errorShown"`
+		Italian          []string `json:"italian"`
+		SignedInAgain    bool     `json:"signedInAgain"`
+	}
+	webmailScript(t, &out, "account.mjs", base, user, pass, next)
+	t.Logf("browser: %+v", out)
+	if out.WrongForToken != "The current password is wrong." || out.WrongForPassword != "The current password is wrong." {
+		t.Errorf("wrong current password: %q, %q", out.WrongForToken, out.WrongForPassword)
+	}
+	if !out.SecretShape || len(out.Listed) != 1 || !strings.Contains(out.Listed[0], "phone") || !strings.Contains(out.Listed[0], "expires") {
+		t.Errorf("the token: shaped right %v, listed %q", out.SecretShape, out.Listed)
+	}
+	if out.TokenLogin != 200 || out.TokenAsPassword != 200 || out.RevokedLogin != 401 || out.SecretAgain != 0 {
+		t.Errorf("the token logs in %d (as a password %d), after revoking %d; secret shown again %d times",
+			out.TokenLogin, out.TokenAsPassword, out.RevokedLogin, out.SecretAgain)
+	}
+	if out.Differ != "The two new passwords differ." || out.Changed != "Password changed." {
+		t.Errorf("changing the password: %q, %q", out.Differ, out.Changed)
+	}
+	if out.OldLogin != 401 || out.NewLogin != 200 || out.ErrorShown != 0 || !out.SignedInAgain {
+		t.Errorf("after the change: old password %d, new %d, errors in the page %d, signed in again %v", out.OldLogin, out.NewLogin, out.ErrorShown, out.SignedInAgain)
+	}
+	if !slices.Equal(out.Italian, []string{"Risposta automatica", "Cambia la password", "Password per le app"}) {
+		t.Errorf("in Italian: %q", out.Italian)
+	}
+	// Two wrong current passwords, the old password and the revoked
+	// token: failed logins, counted where sign-in failures are.
+	if m := metricsText(t, s); !strings.Contains(m, `casella_refusals_total{protocol="jmap",reason="auth_failed"} 4`) {
+		t.Errorf("failed jmap logins in /metrics:\n%s", grepLines(m, "casella_refusals_total"))
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
