@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"casella/internal/drill"
 )
 
 func TestDrillReport(t *testing.T) {
@@ -130,4 +134,45 @@ func TestDrillCluster(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "drop --fault") {
 		t.Fatalf("casella drill --cluster --fault hang: %v\n%s", err, out)
 	}
+}
+
+// TestDrillServerMovesOffATakenPort takes the SMTP port the drill picked
+// for its server before the server starts, as another process of a busy
+// machine may: the server must start on another port, not fail the drill.
+func TestDrillServerMovesOffATakenPort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := drill.NewLocal(binary, t.TempDir(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := os.ReadFile(l.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^listen = "(127\.0\.0\.1:\d+)"`).FindSubmatch(config)
+	if m == nil {
+		t.Fatalf("no SMTP listener in the drill's configuration:\n%s", config)
+	}
+	taken, err := net.Listen("tcp", string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	addr, err := l.Addr("smtp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == string(m[1]) {
+		t.Fatalf("the server claims the taken port %s", addr)
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("the server does not listen where its banner says: %v", err)
+	}
+	c.Close()
 }

@@ -30,6 +30,7 @@ type Local struct {
 	Data   string
 	Config string
 
+	ports  []string          // the fixed ports written into Config
 	addrs  map[string]string // listener name -> host:port, from the banner
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -39,15 +40,11 @@ type Local struct {
 // ports and short retry delays, so that recovery after a cleared fault is
 // quick, and room for conns SMTP connections from one address.
 func NewLocal(exe, dir string, conns int) (*Local, error) {
-	ports := make([]string, 3)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
 	}
-	l := &Local{Exe: exe, Dir: dir, Data: filepath.Join(dir, "data"), Config: filepath.Join(dir, "casella.toml")}
+	l := &Local{Exe: exe, Dir: dir, Data: filepath.Join(dir, "data"), Config: filepath.Join(dir, "casella.toml"), ports: ports}
 	config := fmt.Sprintf(`# Written by casella drill.
 hostname = "mx.drill.test"
 [smtp]
@@ -80,15 +77,42 @@ enabled = false
 	return l, nil
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
+// freePorts returns n distinct loopback ports that were free a moment
+// ago; all are held open until all are found, so none repeats.
+func freePorts(n int) ([]string, error) {
+	ports := make([]string, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer ln.Close()
+		_, ports[i], _ = net.SplitHostPort(ln.Addr().String())
 	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
+	return ports, nil
+}
+
+// newPorts moves the server to other free ports, rewriting them in its
+// configuration: a port that was free when NewLocal picked it may have been
+// taken since by any process of the machine before the server bound it.
+func (l *Local) newPorts() error {
+	config, err := os.ReadFile(l.Config)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(len(l.ports))
+	if err != nil {
+		return err
+	}
+	text := string(config)
+	for i, p := range l.ports {
+		text = strings.ReplaceAll(text, `"127.0.0.1:`+p+`"`, `"127.0.0.1:`+ports[i]+`"`)
+	}
+	if err := os.WriteFile(l.Config, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("rewriting the drill's configuration: %w", err)
+	}
+	l.ports = ports
+	return nil
 }
 
 // Casella runs an admin command of the binary on the server's data
@@ -107,10 +131,33 @@ func (l *Local) LogFile() string { return filepath.Join(l.Dir, "server.log") }
 
 var bannerLine = regexp.MustCompile(`^\s+(\w+)\s+(\S+:\d+)\s*$`)
 
-// Start starts casella serve --allow-faults and waits for its banner.
+// Start starts casella serve --allow-faults and waits for its banner. At
+// the first start, a server that finds one of its ports taken is moved to
+// others, up to three times; after that the ports stay, so that the load
+// finds a restarted server where it was.
 func (l *Local) Start(ctx context.Context) error {
+	for try := 1; ; try++ {
+		err := l.start(ctx)
+		if err == nil || l.addrs != nil || try == 3 || !errors.Is(err, errPortTaken) {
+			return err
+		}
+		if err := l.newPorts(); err != nil {
+			return err
+		}
+	}
+}
+
+// errPortTaken marks a server that could not bind one of its ports.
+var errPortTaken = errors.New("a listening port was taken")
+
+func (l *Local) start(ctx context.Context) error {
 	logf, err := os.OpenFile(l.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		return fmt.Errorf("opening the server log: %w", err)
+	}
+	from, err := logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		logf.Close()
 		return fmt.Errorf("opening the server log: %w", err)
 	}
 	cmd := exec.Command(l.Exe, "serve", "--data", l.Data, "--config", l.Config, "--allow-faults")
@@ -139,12 +186,36 @@ func (l *Local) Start(ctx context.Context) error {
 		return nil
 	case <-exited:
 		l.cmd = nil
-		return fmt.Errorf("casella serve exited before it was ready: %v; see %s", cmd.ProcessState, l.LogFile())
+		tail := l.logTail(from)
+		err := fmt.Errorf("casella serve exited before it was ready: %v; its log (%s) ends:\n%s", cmd.ProcessState, l.LogFile(), tail)
+		if strings.Contains(tail, "address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return err
 	case <-time.After(startTimeout):
 	case <-ctx.Done():
 	}
 	l.Kill()
 	return fmt.Errorf("casella serve was not ready within %v; see %s", startTimeout, l.LogFile())
+}
+
+// logTail returns the last lines the server logged since offset from, for
+// an error message: a failed start in CI leaves nothing else to read.
+func (l *Local) logTail(from int64) string {
+	f, err := os.Open(l.LogFile())
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return err.Error()
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // readBanner copies the server's stdout to log and sends the listener
