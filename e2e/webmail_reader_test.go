@@ -99,6 +99,8 @@ func TestWebmailReading(t *testing.T) {
 		ThreadCount        string          `json:"threadCount"`
 		Conversation       []string        `json:"conversation"`
 		ConversationTitle  string          `json:"conversationTitle"`
+		ArchivedConv       int             `json:"archivedConversation"`
+		ArchivedAfterUndo  int             `json:"archivedAfterUndo"`
 		ThreadsAfterReload bool            `json:"threadsAfterReload"`
 		RowsBack           int             `json:"rowsBack"`
 		Notes              map[string]any  `json:"notes"`
@@ -162,6 +164,9 @@ func TestWebmailReading(t *testing.T) {
 	if len(out.Conversation) != 3 || !strings.Contains(out.Conversation[0], "bob@") || !strings.Contains(out.Conversation[2], "dave@") ||
 		!strings.Contains(out.ConversationTitle, "3 messages") {
 		t.Errorf("the conversation: %q, %q", out.Conversation, out.ConversationTitle)
+	}
+	if out.ArchivedConv != 3 || out.ArchivedAfterUndo != 0 {
+		t.Errorf("archiving the conversation archived %d messages; after undo %d are left in Archive", out.ArchivedConv, out.ArchivedAfterUndo)
 	}
 	if !out.ThreadsAfterReload || out.RowsBack != 7 {
 		t.Errorf("after a reload by conversation %v; back to messages %d rows", out.ThreadsAfterReload, out.RowsBack)

@@ -5,7 +5,7 @@
 // other" from other@remote.test, each with one remote image at TRACKER;
 // "three files" with three attachments; "question" and two replies.
 // Usage: node reading.mjs BASEURL SMTPPORT USER PASSWORD TRACKER ZIPFILE
-import { jmap, message, newPage, row, run, signIn, smtp } from "./lib.mjs";
+import { count, jmap, message, newPage, row, run, signIn, smtp } from "./lib.mjs";
 
 const [base, smtpPort, user, password, tracker, zipFile] = process.argv.slice(2);
 const wait = (locator, state = "visible") => locator.waitFor({ state, timeout: 20000 });
@@ -85,6 +85,16 @@ await run(async (browser, out) => {
   await wait(page.locator(".msg.conversation"));
   out.conversation = await page.locator(".msg.conversation .one .hdr dd:first-of-type").allTextContents();
   out.conversationTitle = await page.locator(".msg.conversation > h2").textContent();
+  // Archiving the conversation archives its three messages; undo brings
+  // them back.
+  const archived = async (n) => {
+    for (let i = 0; i < 40 && (await count(base, user, password, "archive")) !== n; i++) await settle();
+    return count(base, user, password, "archive");
+  };
+  await page.keyboard.press("e");
+  out.archivedConversation = await archived(3);
+  await page.keyboard.press("z");
+  out.archivedAfterUndo = await archived(0);
   // The choice is kept: after a reload the list is still by conversation.
   await page.reload();
   await signIn(page, base, user, password);
@@ -118,7 +128,8 @@ await run(async (browser, out) => {
     out.notes[`permission-${allowed}`] = await p.evaluate(() => Notification.permission);
     const subject = `ping ${allowed}`;
     await smtp(smtpPort, "sender@remote.test", user, message(subject, user));
-    await wait(row(p, subject));
+    // Delivered over SMTP and pushed: slower than a click on a busy machine.
+    await row(p, subject).waitFor({ timeout: 60000 });
     await p.waitForTimeout(1000);
     out.notes[String(allowed)] = await p.evaluate(() => window.__notes);
     await ctx.close();

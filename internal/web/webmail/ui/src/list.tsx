@@ -3,7 +3,7 @@
 // list scrolls, so a 100,000-message mailbox costs what a small one does.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { fill, formats, t } from "./i18n";
-import { cursor, ensure, ids, openAt, searching, selection, summaries, threads, threadSize, toggleSelect, total, unavailable } from "./state";
+import { cursor, ensure, ids, openAt, searching, selection, summaries, threadEmails, threads, toggleSelect, total, unavailable } from "./state";
 
 export const rowHeight = 64;
 const overscan = 10;
@@ -51,7 +51,7 @@ export function List() {
     const checked = selection.value.has(id);
     const cls = ["row", i === cursor.value ? "sel" : "", e.keywords["$seen"] ? "" : "unread", checked ? "checked" : ""].join(" ");
     const from = e.from?.[0]?.name || e.from?.[0]?.email || "";
-    const inThread = threads.value ? threadSize.value.get(e.threadId) ?? 1 : 1;
+    const inThread = threads.value ? threadEmails.value.get(e.threadId)?.length ?? 1 : 1;
     rows.push(
       <li key={id} class={cls} style={style} role="option" aria-selected={i === cursor.value} data-id={id}
         draggable onDragStart={(ev) => {

@@ -30,10 +30,10 @@ export const toast = signal<{ text: string; undo?: () => Promise<void> } | null>
 export const identities = signal<Identity[]>([]);
 
 // Threads: the list shows one row per conversation (its newest message)
-// when threads is on, a choice kept in this browser; threadSize counts
+// when threads is on, a choice kept in this browser; threadEmails are
 // each thread's messages; conversation is the open thread, oldest first.
 export const threads = signal(localStorage.getItem("threads") === "on");
-export const threadSize = signal<Map<string, number>>(new Map());
+export const threadEmails = signal<Map<string, string[]>>(new Map());
 export const conversation = signal<Email[]>([]);
 
 // Remote images: the senders whose images load without asking (the
@@ -127,9 +127,9 @@ async function loadPage(page: number, g: number, into?: (string | undefined)[]):
     ok();
     remember(p.emails);
     if (p.threads.length > 0) {
-      const m = new Map(threadSize.value);
-      for (const th of p.threads) m.set(th.id, th.emailIds.length);
-      threadSize.value = m;
+      const m = new Map(threadEmails.value);
+      for (const th of p.threads) m.set(th.id, th.emailIds);
+      threadEmails.value = m;
     }
     const next = into ?? [...ids.value];
     next.length = p.total;
@@ -356,7 +356,26 @@ async function apply(forward: Patches, back: Patches, text: string, leaves: bool
   await Promise.all([refresh(), refreshMailboxes()]);
 }
 
-export async function setKeyword(keyword: string, on: boolean, which = targets()): Promise<void> {
+// conversations widens the rows acted on, in conversations, to every
+// message of their threads in the mailbox shown (in all of them, for
+// search results), as RFC 8621 leaves a thread's messages each where
+// they are: archiving a conversation leaves the replies in Sent alone.
+async function conversations(which: string[]): Promise<string[]> {
+  const c = client.value;
+  if (!threads.value || !c) return which;
+  const all = new Set(which);
+  for (const id of which) {
+    const th = summaries.value.get(id)?.threadId;
+    for (const m of (th && threadEmails.value.get(th)) || []) all.add(m);
+  }
+  const missing = [...all].filter((id) => !summaries.value.has(id));
+  if (missing.length > 0) remember((await c.summaries(missing)).list);
+  const box = filter.value.inMailbox;
+  return [...all].filter((id) => which.includes(id) || (box === undefined ? summaries.value.has(id) : summaries.value.get(id)?.mailboxIds[box]));
+}
+
+export async function setKeyword(keyword: string, on: boolean, rows = targets()): Promise<void> {
+  const which = await conversations(rows).catch((err: unknown) => { fail(err); return rows; });
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
@@ -391,7 +410,8 @@ export function toggle(keyword: string): Promise<void> {
 
 // moveTo files the targets in one mailbox (RFC 8621 §4.1.1 mailboxIds);
 // junk also sets the $junk keyword a filter can learn from.
-export async function moveTo(target: Mailbox, junk = false, which = targets()): Promise<void> {
+export async function moveTo(target: Mailbox, junk = false, rows = targets()): Promise<void> {
+  const which = await conversations(rows).catch((err: unknown) => { fail(err); return rows; });
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
