@@ -424,9 +424,6 @@ func patchSenders(current map[string]bool, raw json.RawMessage) (map[string]bool
 		}
 		// A JSON pointer component (RFC 6901 section 4).
 		addr := strings.ToLower(strings.NewReplacer("~1", "/", "~0", "~").Replace(path))
-		if addr == "" || !strings.Contains(addr, "@") {
-			return nil, &setError{Type: "invalidProperties", Description: "not an address: " + addr, Properties: []string{k}}
-		}
 		switch string(val) {
 		case "true":
 			next[addr] = true
@@ -436,5 +433,18 @@ func patchSenders(current map[string]bool, raw json.RawMessage) (map[string]bool
 			return nil, &setError{Type: "invalidProperties", Description: "an allowed sender is true or null", Properties: []string{k}}
 		}
 	}
+	for addr := range next {
+		if !plausibleAddress(addr) {
+			return nil, &setError{Type: "invalidProperties", Description: fmt.Sprintf("not an address: %q", addr), Properties: []string{"allowedSenders"}}
+		}
+	}
 	return next, nil
+}
+
+// plausibleAddress is what an allowed sender must look like: compared
+// with a From address, not parsed, it needs only to be one line with an
+// "@", of at most RFC 5321's 254 octets of a path (section 4.5.3.1.3).
+func plausibleAddress(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && len(s) <= 254 && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == 0x7f })
 }

@@ -234,3 +234,27 @@ func TestRemoteImages(t *testing.T) {
 		t.Errorf("not an address: %v", r)
 	}
 }
+
+// FuzzPatchSenders feeds RemoteImages patches, network input, to the
+// patcher: it must not panic, and what it accepts holds only plausible
+// lower-case addresses.
+func FuzzPatchSenders(f *testing.F) {
+	for _, seed := range []string{
+		`{"allowedSenders/a@b.example": true}`, `{"allowedSenders/A@B.example": null}`,
+		`{"allowedSenders": {"x@y.example": true, "z@w.example": false}}`, `{"allowedSenders/~1~0@x.example": true}`,
+		`{"allowedSenders": ["a"]}`, `{"allowedSenders/": true}`, `{"other": 1}`, `[]`, `{"allowedSenders": {"no at": true}}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, patch string) {
+		next, serr := patchSenders(map[string]bool{"old@example.org": true}, json.RawMessage(patch))
+		if serr != nil {
+			return
+		}
+		for addr, on := range next {
+			if !on || addr != strings.ToLower(addr) || !plausibleAddress(addr) {
+				t.Fatalf("%s gave %q: %v", patch, addr, on)
+			}
+		}
+	})
+}

@@ -81,7 +81,7 @@ function Body({ e }: { e: Email }) {
           <>
             <small>{tr.htmlNote}</small>{" "}
             <button type="button" class="show-images" onClick={() => void showImages(e, false)}>{tr.showImages}</button>{" "}
-            {sender && <button type="button" class="always-images" onClick={() => void showImages(e, true)}>{fill(tr.alwaysImages, { who: sender })}</button>}
+            {sender && client.value?.session?.account && <button type="button" class="always-images" onClick={() => void showImages(e, true)}>{fill(tr.alwaysImages, { who: sender })}</button>}
           </>
         ) : images && remote > 0 ? (
           <>

@@ -362,7 +362,7 @@ async function apply(forward: Patches, back: Patches, text: string, leaves: bool
 // they are: archiving a conversation leaves the replies in Sent alone.
 async function conversations(which: string[]): Promise<string[]> {
   const c = client.value;
-  if (!threads.value || !c) return which;
+  if (!c) return which;
   const all = new Set(which);
   for (const id of which) {
     const th = summaries.value.get(id)?.threadId;
@@ -375,7 +375,7 @@ async function conversations(which: string[]): Promise<string[]> {
 }
 
 export async function setKeyword(keyword: string, on: boolean, rows = targets()): Promise<void> {
-  const which = await conversations(rows).catch((err: unknown) => { fail(err); return rows; });
+  const which = threads.value ? await conversations(rows).catch((err: unknown) => { fail(err); return rows; }) : rows;
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
@@ -411,7 +411,7 @@ export function toggle(keyword: string): Promise<void> {
 // moveTo files the targets in one mailbox (RFC 8621 §4.1.1 mailboxIds);
 // junk also sets the $junk keyword a filter can learn from.
 export async function moveTo(target: Mailbox, junk = false, rows = targets()): Promise<void> {
-  const which = await conversations(rows).catch((err: unknown) => { fail(err); return rows; });
+  const which = threads.value ? await conversations(rows).catch((err: unknown) => { fail(err); return rows; }) : rows;
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
