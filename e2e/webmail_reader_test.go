@@ -99,6 +99,8 @@ func TestWebmailReading(t *testing.T) {
 		ThreadCount        string          `json:"threadCount"`
 		Conversation       []string        `json:"conversation"`
 		ConversationTitle  string          `json:"conversationTitle"`
+		ConvUnread         bool            `json:"conversationUnread"`
+		ConvReadAfter      bool            `json:"conversationReadAfter"`
 		ArchivedConv       int             `json:"archivedConversation"`
 		ArchivedAfterUndo  int             `json:"archivedAfterUndo"`
 		ThreadsAfterReload bool            `json:"threadsAfterReload"`
@@ -164,6 +166,9 @@ func TestWebmailReading(t *testing.T) {
 	if len(out.Conversation) != 3 || !strings.Contains(out.Conversation[0], "bob@") || !strings.Contains(out.Conversation[2], "dave@") ||
 		!strings.Contains(out.ConversationTitle, "3 messages") {
 		t.Errorf("the conversation: %q, %q", out.Conversation, out.ConversationTitle)
+	}
+	if !out.ConvUnread || !out.ConvReadAfter {
+		t.Errorf("with its newest message read, the conversation shows unread %v; read once opened %v", out.ConvUnread, out.ConvReadAfter)
 	}
 	if out.ArchivedConv != 3 || out.ArchivedAfterUndo != 0 {
 		t.Errorf("archiving the conversation archived %d messages; after undo %d are left in Archive", out.ArchivedConv, out.ArchivedAfterUndo)

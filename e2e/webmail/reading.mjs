@@ -74,15 +74,25 @@ await run(async (browser, out) => {
   out.zipName = download.suggestedFilename();
 
   // Conversations: three messages in one row, read together.
-  await page.click(".back").catch(() => {});
   out.rowsMessages = await page.locator(".row:not(.placeholder)").count();
+  // The newest reply read on its own: the conversation stays unread
+  // while its other messages are, and is read once opened.
+  await row(page, "Re: question").first().click();
+  await wait(page.locator(".row.unread", { hasText: "dave@" }), "detached");
   await page.check("#threads");
   await wait(page.locator(".row .count"));
+  const threadRow = page.locator(".row", { has: page.locator(".count") });
+  await page.waitForFunction(() => document.querySelector(".row:has(.count)")?.classList.contains("unread"), null, { timeout: 20000 })
+    .catch(() => {});
+  out.conversationUnread = await threadRow.evaluate((el) => el.classList.contains("unread"));
   out.rowsThreads = await page.locator(".row:not(.placeholder)").count();
   out.threadRow = await page.locator(".row", { has: page.locator(".count") }).locator(".s").textContent();
   out.threadCount = await page.locator(".row .count").textContent();
   await page.locator(".row", { has: page.locator(".count") }).click();
   await wait(page.locator(".msg.conversation"));
+  await page.waitForFunction(() => !document.querySelector(".row:has(.count)")?.classList.contains("unread"), null, { timeout: 20000 })
+    .catch(() => {});
+  out.conversationReadAfter = !(await threadRow.evaluate((el) => el.classList.contains("unread")));
   out.conversation = await page.locator(".msg.conversation .one .hdr dd:first-of-type").allTextContents();
   out.conversationTitle = await page.locator(".msg.conversation > h2").textContent();
   // Archiving the conversation archives its three messages; undo brings

@@ -256,8 +256,8 @@ export class Client {
   // page lists the messages matching filter newest first from position
   // (RFC 8621 §4.4), with their summaries.
   // With threads, the query collapses each thread to its newest message
-  // (RFC 8621 §4.4.3) and Thread/get, by reference to the threadIds,
-  // tells how many messages each holds.
+  // (RFC 8621 §4.4.3), and Thread/get, by reference, tells which messages
+  // each holds.
   async page(filter: Filter, position: number, limit: number, threads = false): Promise<{ total: number; ids: string[]; emails: EmailSummary[]; queryState: string; threads: Thread[] }> {
     const calls: Invocation[] = [
       ["Email/query", {
@@ -294,6 +294,8 @@ export class Client {
     return (r[1]?.[1]["list"] ?? []) as Email[];
   }
 
+  // summaries asks for at most 500 ids, the server's maxObjectsInGet (RFC
+  // 8620 §2): callers split longer lists.
   async summaries(ids: string[]): Promise<{ list: EmailSummary[]; state: string }> {
     const [r] = await this.call([["Email/get", { ids, properties: summaryProperties }, "g"]]);
     return { list: (r?.[1]["list"] ?? []) as EmailSummary[], state: String(r?.[1]["state"] ?? "") };

@@ -3,7 +3,7 @@
 // list scrolls, so a 100,000-message mailbox costs what a small one does.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { fill, formats, t } from "./i18n";
-import { cursor, ensure, ids, openAt, searching, selection, summaries, threadEmails, threads, toggleSelect, total, unavailable } from "./state";
+import { cursor, ensure, filter, ids, openAt, searching, selection, summaries, threadEmails, threads, toggleSelect, total, unavailable } from "./state";
 
 export const rowHeight = 64;
 const overscan = 10;
@@ -49,9 +49,16 @@ export function List() {
       continue;
     }
     const checked = selection.value.has(id);
-    const cls = ["row", i === cursor.value ? "sel" : "", e.keywords["$seen"] ? "" : "unread", checked ? "checked" : ""].join(" ");
     const from = e.from?.[0]?.name || e.from?.[0]?.email || "";
-    const inThread = threads.value ? threadEmails.value.get(e.threadId)?.length ?? 1 : 1;
+    const members = threads.value ? threadEmails.value.get(e.threadId) ?? [id] : [id];
+    const inThread = members.length;
+    // A conversation is unread while any of its messages here is.
+    const box = filter.value.inMailbox;
+    const unread = !e.keywords["$seen"] || (inThread > 1 && members.some((m) => {
+      const s = summaries.value.get(m);
+      return s !== undefined && !s.keywords["$seen"] && (box === undefined || s.mailboxIds[box] === true);
+    }));
+    const cls = ["row", i === cursor.value ? "sel" : "", unread ? "unread" : "", checked ? "checked" : ""].join(" ");
     rows.push(
       <li key={id} class={cls} style={style} role="option" aria-selected={i === cursor.value} data-id={id}
         draggable onDragStart={(ev) => {

@@ -110,6 +110,13 @@ export async function show(f: Filter, search: boolean): Promise<void> {
   await ensure(0, pageSize);
 }
 
+// known makes sure the summaries of ids are loaded, 500 at a time.
+async function known(list: string[]): Promise<void> {
+  const c = client.value;
+  const missing = list.filter((id) => !summaries.value.has(id));
+  for (let i = 0; c && i < missing.length; i += 500) remember((await c.summaries(missing.slice(i, i + 500))).list);
+}
+
 function remember(list: EmailSummary[]): void {
   if (list.length === 0) return;
   const m = new Map(summaries.value);
@@ -130,6 +137,9 @@ async function loadPage(page: number, g: number, into?: (string | undefined)[]):
       const m = new Map(threadEmails.value);
       for (const th of p.threads) m.set(th.id, th.emailIds);
       threadEmails.value = m;
+      // Whether a conversation is unread, and what acting on it moves,
+      // needs its other messages: asked for after the page is shown.
+      void known(p.threads.flatMap((th) => th.emailIds)).catch(fail);
     }
     const next = into ?? [...ids.value];
     next.length = p.total;
@@ -361,15 +371,12 @@ async function apply(forward: Patches, back: Patches, text: string, leaves: bool
 // search results), as RFC 8621 leaves a thread's messages each where
 // they are: archiving a conversation leaves the replies in Sent alone.
 async function conversations(which: string[]): Promise<string[]> {
-  const c = client.value;
-  if (!c) return which;
   const all = new Set(which);
   for (const id of which) {
     const th = summaries.value.get(id)?.threadId;
     for (const m of (th && threadEmails.value.get(th)) || []) all.add(m);
   }
-  const missing = [...all].filter((id) => !summaries.value.has(id));
-  if (missing.length > 0) remember((await c.summaries(missing)).list);
+  await known([...all]);
   const box = filter.value.inMailbox;
   return [...all].filter((id) => which.includes(id) || (box === undefined ? summaries.value.has(id) : summaries.value.get(id)?.mailboxIds[box]));
 }
