@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -478,5 +481,38 @@ func TestClusterCellDownAtStart(t *testing.T) {
 	checkAll(t, c, rs)
 	if !strings.Contains(c.nodes[0].log(), "cell is open") {
 		t.Errorf("node 1 does not say that cell a opened")
+	}
+}
+
+// TestClusterSievePush: a script stored with sieve-connect through node 2
+// is pushed as a SieveScript StateChange to a JMAP event source held on
+// node 1, through the directory's LISTEN/NOTIFY.
+func TestClusterSievePush(t *testing.T) {
+	need(t, "sieve-connect")
+	c := startCluster(t, 1)
+	user := c.accounts["a"][0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp := eventSource(ctx, t, c.nodes[0], user, user, "SieveScript")
+	defer resp.Body.Close()
+	pushed := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(resp.Body)
+		pushed <- string(b)
+	}()
+	file := filepath.Join(t.TempDir(), "keep.sieve")
+	os.WriteFile(file, []byte("keep;\n"), 0o600)
+	start := time.Now()
+	if out, err := sieveConnect(t, c.nodes[1], user, user, "--upload", "--localsieve", file, "--remotesieve", "main"); err != nil {
+		t.Fatalf("sieve-connect through node 2: %v\n%s", err, out)
+	}
+	select {
+	case body := <-pushed:
+		if !strings.Contains(body, `"SieveScript":"`) {
+			t.Fatalf("node 1 pushed %q", body)
+		}
+		t.Logf("node 1 pushed the script stored through node 2 %v after sieve-connect started", time.Since(start).Round(time.Millisecond))
+	case <-ctx.Done():
+		t.Fatal("node 1 pushed nothing for a script stored through node 2")
 	}
 }

@@ -118,6 +118,23 @@ func TestJMAPWithJam(t *testing.T) {
 	}
 }
 
+// eventSource opens the account's JMAP event source for types, closed
+// after the first state event; the caller closes the body.
+func eventSource(ctx context.Context, t *testing.T, s *server, user, pass, types string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr("http")+"/jmap/eventsource?types="+types+"&closeafter=state&ping=0", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		t.Fatalf("eventsource: %s", resp.Status)
+	}
+	return resp
+}
+
 // TestJMAPPushOnDelivery follows EventSource on the real binary while a
 // message arrives over SMTP: the delivery loop's store change is pushed.
 // The delay is logged, not asserted.
@@ -128,16 +145,8 @@ func TestJMAPPushOnDelivery(t *testing.T) {
 	setupAccount(t, s, user, pass)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr("http")+"/jmap/eventsource?types=Email&closeafter=state&ping=0", nil)
-	req.SetBasicAuth(user, pass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := eventSource(ctx, t, s, user, pass, "Email")
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("eventsource: %s", resp.Status)
-	}
 	sent := time.Now()
 	msg := testMessage("push1", "bob@remote.test", user, "Pushed.")
 	smtplibSend(t, pyJob{Port: s.port("smtp"), Messages: []pyMessage{{From: "bob@remote.test", To: []string{user}, Data: b64(msg)}}})

@@ -228,6 +228,10 @@ type JMAP struct {
 	// UndoWindow is the hold of a client that asks for the undo window
 	// (HOLDFOR with no value): how long "undo send" stays possible.
 	UndoWindow Duration `toml:"undo_window"`
+	// SubmissionRetention is how long the record of a finished
+	// EmailSubmission (sent or canceled) is kept after its sendAt; its
+	// tombstone, which /changes reports, is kept as long again.
+	SubmissionRetention Duration `toml:"submission_retention"`
 }
 
 // TLS names the certificate. Both empty means a self-signed certificate
@@ -405,7 +409,7 @@ func Default() Config {
 			MaxHeaderBytes: 64 << 10,
 			MaxRequestBody: 50 * mib, // a JMAP upload, as large as smtp.max_message_size
 		},
-		JMAP: JMAP{MaxDelayedSend: Duration(7 * 24 * time.Hour), UndoWindow: Duration(10 * time.Second)},
+		JMAP: JMAP{MaxDelayedSend: Duration(7 * 24 * time.Hour), UndoWindow: Duration(10 * time.Second), SubmissionRetention: Duration(30 * 24 * time.Hour)},
 		ManageSieve: ManageSieve{
 			Listen:              "127.0.0.1:4190",
 			MaxConnections:      1000,

@@ -126,6 +126,7 @@ max_request_body = "1MiB"
 [jmap]
 max_delayed_send = "48h"
 undo_window = "30s"
+submission_retention = "240h"
 
 [tls]
 cert_file = "/etc/casella/cert.pem"
@@ -176,7 +177,7 @@ lock_for = "1h"
 		ManageSieve: ManageSieve{Listen: ":4190", MaxConnections: 30, MaxConnectionsPerIP: 3, MaxScriptSize: 64 << 10, MaxScripts: 5},
 		HTTP: HTTP{Listen: ":80", TLSListen: ":443", MaxConnections: 20, ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(20 * time.Second),
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
-		JMAP:  JMAP{MaxDelayedSend: Duration(48 * time.Hour), UndoWindow: Duration(30 * time.Second)},
+		JMAP:  JMAP{MaxDelayedSend: Duration(48 * time.Hour), UndoWindow: Duration(30 * time.Second), SubmissionRetention: Duration(10 * 24 * time.Hour)},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
 		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
 		Quota: Quota{Grace: 0.10},
@@ -265,6 +266,7 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")
 	wantLoadError(t, "[spool]\nworkers = 0\ndrain_rate = -1\n", "spool.workers", "spool.drain_rate")
 	wantLoadError(t, "[spool]\nkey_retention = \"10m\"\n", "spool.key_retention")
+	wantLoadError(t, "[jmap]\nsubmission_retention = \"0s\"\n", "jmap.submission_retention")
 	wantLoadError(t, "[store]\ncache_messages = -1\n", "store.cache_messages")
 	wantLoadError(t, "[log]\nlevel = \"loud\"\n", "log.level")
 	wantLoadError(t, "data_dir = \"\"\n", "data_dir")

@@ -106,6 +106,7 @@ func (c Config) Validate() error {
 	if c.JMAP.MaxDelayedSend < 0 || c.JMAP.UndoWindow < 0 || c.JMAP.UndoWindow > c.JMAP.MaxDelayedSend {
 		v.fail("jmap.undo_window", "is %s; give a duration from 0 to jmap.max_delayed_send (%s)", c.JMAP.UndoWindow.D(), c.JMAP.MaxDelayedSend.D())
 	}
+	v.duration("jmap.submission_retention", c.JMAP.SubmissionRetention, time.Hour)
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		v.fail("tls.cert_file", "and tls.key_file go together; set both, or neither for a self-signed certificate")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"casella/internal/directory"
 	"casella/internal/limit"
@@ -16,6 +17,7 @@ import (
 // once (spool.Spool.EnqueueKeyed).
 type KeyedQueue interface {
 	EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (id string, dup bool, err error)
+	KeyUsed(ctx context.Context, key string, received time.Time) (id string, used bool, err error)
 }
 
 // Resolver finds the accounts of a local address and the address of an
@@ -109,34 +111,55 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 			local = append(local, spool.Recipient{Address: to, Account: int64(r.Account.ID), Tag: r.Tag, Cell: r.Account.Cell, Forward: r.Forward})
 		}
 	}
-	if err := s.allow(ctx, m.Account, len(remote)); err != nil {
-		return Sent{}, err
-	}
-	remoteFrom, remoteData := m.From, m.Data
-	if m.Forward && len(remote) > 0 {
-		var err error
-		if remoteFrom, remoteData, err = s.Forwarder.Forward(ctx, m.From, m.Domain, m.Data); err != nil {
-			return Sent{}, fmt.Errorf("delivery: entry %s: %w", e.ID, err)
-		}
-	}
+	// A replay finds its keys used. Asking before the remote copy is
+	// charged against the sending limit and prepared (signed, sealed)
+	// makes a replay cost neither, and keeps it from failing on a limit
+	// the first run used up.
 	base := Key(e.ID, t.Rcpt) + "/" + m.Action
-	for _, q := range []struct {
-		name  string
+	sides := []struct {
+		key   string
 		to    KeyedQueue
 		rcpts []spool.Recipient
 		from  string
 		data  []byte
-	}{{"local", s.Intake, local, m.From, m.Data}, {"remote", s.Outbound, remote, remoteFrom, remoteData}} {
+		id    string
+		used  bool
+	}{{key: base + "/local", to: s.Intake, rcpts: local, from: m.From, data: m.Data},
+		{key: base + "/remote", to: s.Outbound, rcpts: remote, from: m.From, data: m.Data}}
+	for i := range sides {
+		q := &sides[i]
 		if len(q.rcpts) == 0 {
 			continue
 		}
-		env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received}
-		id, dup, err := q.to.EnqueueKeyed(ctx, base+"/"+q.name, env, q.data)
-		if err != nil {
-			return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)
+		var err error
+		if q.id, q.used, err = q.to.KeyUsed(ctx, q.key, e.Envelope.Received); err != nil {
+			return Sent{}, fmt.Errorf("delivery: entry %s: sending %s: %w", e.ID, m.Action, err)
 		}
-		sent.IDs = append(sent.IDs, id)
-		sent.Duplicate = sent.Duplicate || dup
+	}
+	if r := &sides[1]; len(r.rcpts) > 0 && !r.used {
+		if err := s.allow(ctx, m.Account, len(r.rcpts)); err != nil {
+			return Sent{}, err
+		}
+		if m.Forward {
+			var err error
+			if r.from, r.data, err = s.Forwarder.Forward(ctx, m.From, m.Domain, m.Data); err != nil {
+				return Sent{}, fmt.Errorf("delivery: entry %s: %w", e.ID, err)
+			}
+		}
+	}
+	for _, q := range sides {
+		if len(q.rcpts) == 0 {
+			continue
+		}
+		if !q.used {
+			env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received}
+			var err error
+			if q.id, q.used, err = q.to.EnqueueKeyed(ctx, q.key, env, q.data); err != nil {
+				return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)
+			}
+		}
+		sent.IDs = append(sent.IDs, q.id)
+		sent.Duplicate = sent.Duplicate || q.used
 		sent.Recipients += len(q.rcpts)
 	}
 	return sent, nil

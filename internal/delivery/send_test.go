@@ -1,14 +1,21 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"casella/internal/directory"
 	"casella/internal/directory/sqlitedir"
+	"casella/internal/dkim"
+	"casella/internal/limit"
+	"casella/internal/resolver"
+	"casella/internal/resolver/dnstest"
 	"casella/internal/spool"
+	"casella/internal/srs"
 )
 
 // sendSetup returns a real directory with account u1@example.com and a
@@ -109,5 +116,90 @@ func TestSendReplays(t *testing.T) {
 	}
 	if depth(t, out) != 2 {
 		t.Fatalf("outbound holds %d entries, want 2", depth(t, out))
+	}
+}
+
+// A replay finds its keys used before it touches the sending limit or
+// the signing keys: a redirect sent once, then replayed in the process
+// and after a restart, takes one recipient from the account's limit, and
+// the replays run no signer (they would fail: the keys are broken after
+// the first send).
+func TestSendReplayChargesAndSignsOnce(t *testing.T) {
+	ctx := context.Background()
+	dir, reopen := sendSetup(t)
+	keyDir := filepath.Join(t.TempDir(), "dkim")
+	keys := dkim.Open(keyDir)
+	generated, err := keys.Generate("example.com", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := dnstest.Start(t)
+	rate := limit.NewRate(3, time.Hour)
+	sender := func() (*Sender, *spool.Spool) {
+		s, _, out := reopen()
+		s.Outbound = dkim.SigningQueue{Next: out, Keys: keys, Log: quiet()}
+		s.Forwarder = &Forwarder{SRS: &srs.Rewriter{Secrets: [][]byte{[]byte("test secret")}}, Keys: keys,
+			Resolver: &resolver.Resolver{Servers: []string{dns.Addr}}, Hostname: "mx.example.com", Logger: quiet()}
+		s.SendRate = rate
+		return s, out
+	}
+	u1, err := dir.Account(ctx, "u1@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := spool.Task{Entry: &spool.Entry{ID: "00000001700000000000-0123456789ab", Envelope: spool.Envelope{
+		From: "alice@example.org", Received: time.Unix(1700000000, 0),
+		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(u1.ID)}},
+	}}, Rcpt: 0}
+	m := Mail{Action: "redirect/friend@example.net", From: "alice@example.org", To: []string{"friend@example.net"},
+		Data: []byte(arrived), Forward: true, Domain: "example.com", Account: u1.ID}
+
+	s, out := sender()
+	sent, err := s.Send(ctx, task, m)
+	if err != nil || sent.Duplicate {
+		t.Fatalf("first Send = %+v, %v", sent, err)
+	}
+	_, data, err := out.Get(ctx, sent.IDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte("DKIM-Signature:")) || !bytes.Contains(data, []byte("ARC-Seal:")) {
+		t.Fatalf("the forwarded copy is not signed and sealed:\n%s", data)
+	}
+	if again, err := s.Send(ctx, task, m); err != nil || !again.Duplicate || again.IDs[0] != sent.IDs[0] {
+		t.Fatalf("replayed Send = %+v, %v", again, err)
+	}
+
+	// Signing now fails; a replay that signed would fail with it.
+	later := time.Now().Add(time.Minute)
+	for _, k := range generated {
+		path := filepath.Join(keyDir, k.Domain, k.Selector+".pem")
+		if err := os.WriteFile(path, []byte("not a key\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := keys.Sign("example.com", []byte(arrived)); err == nil {
+		t.Fatal("signing with broken keys succeeded")
+	}
+	s, out = sender()
+	if again, err := s.Send(ctx, task, m); err != nil || !again.Duplicate {
+		t.Fatalf("Send replayed after a restart = %+v, %v; it ran the signer or hit the limit", again, err)
+	}
+	if depth(t, out) != 1 {
+		t.Fatalf("outbound holds %d entries, want 1", depth(t, out))
+	}
+
+	// Of the limit of 3, the one redirect took 1.
+	for i, want := range []bool{true, true, false} {
+		if got := rate.Allow("u1@example.com"); got != want {
+			t.Fatalf("sending limit after the replays: Allow #%d = %v, want %v", i+1, got, want)
+		}
+	}
+	// With the limit used up, a replay is still what it was: sent.
+	if again, err := s.Send(ctx, task, m); err != nil || !again.Duplicate {
+		t.Fatalf("Send replayed over the limit = %+v, %v", again, err)
 	}
 }

@@ -129,30 +129,12 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	if now.IsZero() {
 		now = d.now()
 	}
-	in := &sieve.Input{
-		Message:   raw,
-		Envelope:  sieve.Envelope{From: e.Envelope.From, To: r.Address},
-		Now:       now,
-		Addresses: []string{r.Address},
-		MailboxExists: func(name string) bool {
-			_, err := d.Store.Mailbox(ctx, acct, name)
-			return err == nil
-		},
-		Seen: d.Filters.seen(ctx, acct, key, now),
-		Include: func(global bool, name string) (*sieve.Script, error) {
-			if global {
-				return d.Filters.Global.include(name)
-			}
-			_, src, err := d.Filters.Scripts.SieveScript(ctx, acct, name)
-			if errors.Is(err, directory.ErrNotFound) {
-				return nil, sieve.ErrNoScript
-			}
-			if err != nil {
-				return nil, err
-			}
-			return sieve.Compile(src)
-		},
+	in := d.Filters.input(ctx, acct, e.Envelope.From, r.Address, raw, now)
+	in.MailboxExists = func(name string) bool {
+		_, err := d.Store.Mailbox(ctx, acct, name)
+		return err == nil
 	}
+	in.Seen = d.Filters.seen(ctx, acct, key, now)
 	res := d.Filters.run(active, in)
 	log := d.logger().With("id", e.ID, "rcpt", t.Rcpt, "account", acct)
 	if res.Err != nil {
@@ -178,8 +160,10 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 			}
 			o.targets = append(o.targets, target{key: key + "/" + a.Mailbox, mailbox: a.Mailbox, flags: a.Flags})
 		case sieve.Redirect, sieve.Reject:
-			// sieveout.go; an action not performed keeps the message.
-			done, err := d.sendAction(ctx, t, a, log)
+			// sieveout.go; an action not performed keeps the message. A
+			// redirect sends the message with the header edits made so
+			// far (o.edits, in the script's order).
+			done, err := d.sendAction(ctx, t, a, o.edits, log)
 			if err != nil {
 				return nil, err
 			}
@@ -197,6 +181,32 @@ func (d *Deliverer) filter(ctx context.Context, t spool.Task, raw []byte, def st
 	}
 	o.targets = dedupe(o.targets)
 	return o, nil
+}
+
+// input is what a run of acct's scripts reads: the message as the
+// delivery stores it (raw, with the trace fields), the envelope, the time
+// and include, which reads the directory. The caller adds the tests that
+// read the store or the records: mailboxexists and duplicate.
+func (f *Filters) input(ctx context.Context, acct store.Account, from, rcpt string, raw []byte, now time.Time) *sieve.Input {
+	return &sieve.Input{
+		Message:   raw,
+		Envelope:  sieve.Envelope{From: from, To: rcpt},
+		Now:       now,
+		Addresses: []string{rcpt},
+		Include: func(global bool, name string) (*sieve.Script, error) {
+			if global {
+				return f.Global.include(name)
+			}
+			_, src, err := f.Scripts.SieveScript(ctx, acct, name)
+			if errors.Is(err, directory.ErrNotFound) {
+				return nil, sieve.ErrNoScript
+			}
+			if err != nil {
+				return nil, err
+			}
+			return sieve.Compile(src)
+		},
+	}
 }
 
 // dedupe keeps one target per key, the last one's flags winning (RFC 5232

@@ -27,10 +27,11 @@ import (
 // sends nothing twice; each is skipped, with the reason logged, when
 // sending would be wrong, and a skipped redirect keeps the message.
 
-// sendAction performs a redirect or a reject and reports whether it did.
-func (d *Deliverer) sendAction(ctx context.Context, t spool.Task, a sieve.Action, log *slog.Logger) (bool, error) {
+// sendAction performs a redirect or a reject and reports whether it did;
+// edits are the script's header edits taken before the action.
+func (d *Deliverer) sendAction(ctx context.Context, t spool.Task, a sieve.Action, edits []sieve.Action, log *slog.Logger) (bool, error) {
 	if r, ok := a.(sieve.Redirect); ok {
-		return d.redirect(ctx, t, r, log)
+		return d.redirect(ctx, t, r, edits, log)
 	}
 	return d.reject(ctx, t, a.(sieve.Reject), log)
 }
@@ -38,7 +39,18 @@ func (d *Deliverer) sendAction(ctx context.Context, t spool.Task, a sieve.Action
 // redirect performs a redirect (RFC 5228 section 4.2; :copy, RFC 3894,
 // is the interpreter's: it keeps the implicit keep). It reports whether
 // the message was sent on; when not, the caller keeps it.
-func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect, log *slog.Logger) (bool, error) {
+//
+// The message sent is the one the script has edited so far: the
+// addheader and deleteheader actions taken before the redirect apply to
+// it, those after do not. RFC 5293 section 7 has the tests and actions
+// that follow an edit see the header as edited, and the example of its
+// section 4 adds a field before a redirect so that the copy is known
+// when it comes back, which works only if the copy carries the field;
+// Pigeonhole's test suite expects the same. Loop detection reads the
+// message as received, so that no edit can hide our Delivered-To, and
+// reject's notice quotes it as received (section 7 again: reports use
+// the original message).
+func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect, edits []sieve.Action, log *slog.Logger) (bool, error) {
 	r := t.Entry.Envelope.Recipients[t.Rcpt]
 	if d.Sender == nil {
 		log.Warn("sieve redirect: no sender configured; the message is kept", "to", a.Address)
@@ -57,11 +69,15 @@ func (d *Deliverer) redirect(ctx context.Context, t spool.Task, a sieve.Redirect
 		log.Warn("sieve redirect not performed: the message is looping; it is kept", "to", a.Address, "why", why)
 		return false, nil
 	}
+	data := t.Data
+	if len(edits) > 0 {
+		data = editHeader(data, edits)
+	}
 	sent, err := d.Sender.Send(ctx, t, Mail{
 		Action:  "redirect/" + to,
 		From:    t.Entry.Envelope.From,
 		To:      []string{a.Address},
-		Data:    Delivered(r.Address, t.Data),
+		Data:    Delivered(r.Address, data),
 		Forward: true,
 		Domain:  domainOf(r.Address),
 		Account: store.Account(r.Account),

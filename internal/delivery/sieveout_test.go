@@ -146,6 +146,46 @@ func TestSieveRedirect(t *testing.T) {
 	}
 }
 
+// TestSieveRedirectEdited sends the message as the script edited it
+// before the redirect (RFC 5293 section 7), to another domain and to a
+// local account: the edits made before apply, those after do not, and
+// the copy still verifies (DKIM, ARC) as forwarded.
+func TestSieveRedirectEdited(t *testing.T) {
+	o := outSetup(t, map[string]string{
+		"u1": `require ["editheader", "copy"];
+deleteheader "Subject";
+addheader "Subject" "[fwd] travel plans";
+addheader :last "X-Sieve-Filtered" "<u1@example.com>";
+redirect :copy "friend@example.net";
+redirect "u2@example.com";
+addheader "X-After" "too late";
+keep;`,
+	})
+	o.enqueue(t, "alice@example.org", []spool.Recipient{{Address: "u1@example.com", Account: int64(o.acct["u1"])}}, arrived)
+	o.run(t)
+	o.drain(t)
+
+	msg := o.forwarded(t, "friend@example.net", "u1@example.com")
+	for _, want := range []string{"\r\nSubject: [fwd] travel plans\r\n", "\r\nX-Sieve-Filtered: <u1@example.com>\r\n"} {
+		if !bytes.Contains(msg, []byte(want)) {
+			t.Errorf("the remote copy lacks %q:\n%s", want, msg)
+		}
+	}
+	if bytes.Contains(msg, []byte("Subject: travel plans")) || bytes.Contains(msg, []byte("X-After")) {
+		t.Errorf("the remote copy has the old subject or a later edit:\n%s", msg)
+	}
+	u2 := o.mailbox(t, int64(o.acct["u2"]), "INBOX")
+	if len(u2) != 1 || !bytes.Contains(u2[0].raw, []byte("X-Sieve-Filtered: <u1@example.com>\r\n")) ||
+		bytes.Contains(u2[0].raw, []byte("X-After")) || !bytes.Contains(u2[0].raw, []byte("Delivered-To: u1@example.com\r\n")) {
+		t.Fatalf("u2's INBOX: %d messages, want 1 with the edits made before the redirect", len(u2))
+	}
+	// The copy u1 keeps has every edit, the later one too.
+	u1 := o.mailbox(t, int64(o.acct["u1"]), "INBOX")
+	if len(u1) != 1 || !bytes.Contains(u1[0].raw, []byte("X-After: too late\r\n")) {
+		t.Errorf("u1's INBOX: %d messages, want 1 with every edit", len(u1))
+	}
+}
+
 // forwarded checks that the outbound queue holds one message, to rcpt,
 // forwarded by example.com for the recipient from: from alice@example.org,
 // SRS-rewritten, DKIM-signed and ARC-sealed by example.com. It returns

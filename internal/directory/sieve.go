@@ -31,6 +31,13 @@ const VacationScript = "casella-vacation"
 // keep scripts implement it beside Directory. Errors wrap ErrNotFound for
 // a missing script, ErrExists for a name taken, ErrInUse for deleting the
 // active script (RFC 5804 section 2.10).
+//
+// Each account has a script state, a counter that every change of a
+// script raises (creation, replacement, rename, activation or
+// deactivation, deletion), whoever makes it: ManageSieve, JMAP or the
+// VacationResponse. A deleted script leaves a tombstone, so that
+// SieveChanges can tell JMAP clients what changed since any state
+// (RFC 8620 section 5.2).
 type SieveScripts interface {
 	// SieveScripts lists the account's scripts sorted by name.
 	SieveScripts(ctx context.Context, acct store.Account) ([]SieveScript, error)
@@ -47,6 +54,20 @@ type SieveScripts interface {
 	// ActiveSieveScript returns the name and source of the active script,
 	// or ErrNotFound when there is none.
 	ActiveSieveScript(ctx context.Context, acct store.Account) (string, string, error)
+	// SieveState returns the account's script state.
+	SieveState(ctx context.Context, acct store.Account) (int64, error)
+	// SieveChanges returns the scripts changed after state since, by
+	// ModSeq, each once, and the account's state, read first.
+	SieveChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
+}
+
+// SieveWatch is implemented by directories that tell of the changes of
+// an account's scripts, for JMAP push (RFC 8620 section 7): those made
+// through them and, in a cluster, those other nodes made.
+type SieveWatch interface {
+	// WatchSieve returns a channel that receives after changes of acct's
+	// scripts, and the function that stops the watch.
+	WatchSieve(acct store.Account) (<-chan struct{}, func())
 }
 
 // SieveMemory is what Sieve remembers between deliveries of an account:

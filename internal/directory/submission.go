@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"casella/internal/store"
@@ -34,8 +35,14 @@ type Submission struct {
 	ModSeq, Created int64
 }
 
-// SubmissionChange is one entry of Submissions.SubmissionChanges.
-type SubmissionChange struct {
+// ErrChangesExpired is returned by SubmissionChanges for a state older
+// than a tombstone that ExpireSubmissions removed: the changes since then
+// can no longer be told, and the client reads the records afresh.
+var ErrChangesExpired = errors.New("the changes since that state have expired")
+
+// Change is one entry of a change log of records the directory keeps
+// for JMAP: Submissions.SubmissionChanges, SieveScripts.SieveChanges.
+type Change struct {
 	ID        string
 	ModSeq    int64
 	Created   bool // made after the given state
@@ -64,6 +71,15 @@ type Submissions interface {
 	// Submissions returns the account's records and its state.
 	Submissions(ctx context.Context, acct store.Account) ([]Submission, int64, error)
 	// SubmissionChanges returns the records changed after state since,
-	// by ModSeq, and the account's state.
-	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]SubmissionChange, int64, error)
+	// by ModSeq, and the account's state; ErrChangesExpired when a
+	// tombstone they need was removed.
+	SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
+	// ExpireSubmissions ages the records of every account: it removes
+	// the tombstones of records destroyed before before, then destroys,
+	// as DestroySubmission does, the records whose SendAt is before
+	// before, which are finished: canceled, or final, settled or not (a
+	// record is pending only until its SendAt). The account's state
+	// never goes back. It returns how many records it destroyed and how
+	// many tombstones it removed.
+	ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error)
 }

@@ -337,6 +337,7 @@ func (kr *Keyring) Sign(domain string, msg []byte) ([]byte, error) {
 type Queue interface {
 	Enqueue(ctx context.Context, env spool.Envelope, data []byte) (string, error)
 	EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (id string, dup bool, err error)
+	KeyUsed(ctx context.Context, key string, received time.Time) (id string, used bool, err error)
 }
 
 // SigningQueue signs submitted mail for the domain of its From field
@@ -358,14 +359,20 @@ func (q SigningQueue) Enqueue(ctx context.Context, env spool.Envelope, data []by
 }
 
 // EnqueueKeyed signs as Enqueue does and queues under key
-// (spool.Spool.EnqueueKeyed). A duplicate is signed in vain; it is rare,
-// a replay after a crash.
+// (spool.Spool.EnqueueKeyed). It signs a duplicate too, in vain: a
+// sender that may replay asks KeyUsed first.
 func (q SigningQueue) EnqueueKeyed(ctx context.Context, key string, env spool.Envelope, data []byte) (string, bool, error) {
 	data, err := q.sign(data)
 	if err != nil {
 		return "", false, err
 	}
 	return q.Next.EnqueueKeyed(ctx, key, env, data)
+}
+
+// KeyUsed reports whether key was enqueued (spool.Spool.KeyUsed); it
+// signs nothing.
+func (q SigningQueue) KeyUsed(ctx context.Context, key string, received time.Time) (string, bool, error) {
+	return q.Next.KeyUsed(ctx, key, received)
 }
 
 func (q SigningQueue) sign(data []byte) ([]byte, error) {

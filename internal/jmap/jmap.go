@@ -123,7 +123,7 @@ type Server struct {
 	busy    map[store.Account]int // requests in progress, per account
 	uploads uploads
 	// subWatch wakes push streams when submissions change.
-	subWatch watchers
+	subWatch directory.Watchers
 	indexes  indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once

@@ -9,16 +9,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"casella/internal/directory"
 	"casella/internal/store"
 )
 
 // pushTypes are the data types whose state a StateChange reports.
 // Mailbox, Email and Thread share the account's state (package notes);
-// EmailSubmission has its own (submissions.go).
-var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission"}
+// EmailSubmission (submissions.go) and SieveScript (sieve.go) have their
+// own, kept in the directory.
+var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission", "SieveScript"}
 
 // minPing is the shortest ping interval granted (RFC 8620 section 7.3:
 // the server may raise the client's value).
@@ -113,8 +114,9 @@ type stateChange struct {
 // with their new states, until ctx ends. With since (a client's last
 // pushState, RFC 8887 section 4.3.5.2), the types whose state differs
 // from it are sent at once. It wakes on the store's watch,
-// on submissions changed through this server, and when the next held
-// submission is due to leave, which changes its undoStatus.
+// on submissions changed through this server, on the directory's watch
+// of Sieve scripts, and when the next held submission is due to leave,
+// which changes its undoStatus.
 func (s *Server) watchStates(ctx context.Context, ss *session, types []string, since map[string]string) (<-chan stateChange, error) {
 	c := &call{ctx: ctx, s: s, acct: ss.acct.ID, ss: ss, blobs: ss.blobs}
 	last, next, err := c.pushStates(types)
@@ -122,11 +124,13 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string, s
 		return nil, err
 	}
 	storeCh, stopStore := s.Store.Watch(ss.acct.ID)
-	subCh, stopSubs := s.subWatch.watch(ss.acct.ID)
+	subCh, stopSubs := s.subWatch.Watch(ss.acct.ID)
+	sieveCh, stopSieve := s.watchSieve(ss.acct.ID, types)
 	out := make(chan stateChange)
 	go func() {
 		defer stopStore()
 		defer stopSubs()
+		defer stopSieve()
 		timer := time.NewTimer(time.Hour)
 		defer timer.Stop()
 		arm := func(at time.Time) {
@@ -151,6 +155,7 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string, s
 				return
 			case <-storeCh:
 			case <-subCh:
+			case <-sieveCh:
 			case <-timer.C:
 			}
 			now, next, err := c.pushStates(types)
@@ -194,6 +199,8 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 	for _, t := range types {
 		var err error
 		switch {
+		case t == "SieveScript":
+			out[t], err = c.sieveState()
 		case t == "EmailSubmission" && subs == "":
 			subs, next, err = c.submissionState()
 		case t != "EmailSubmission" && mail == "":
@@ -202,53 +209,25 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if t == "EmailSubmission" {
+		switch t {
+		case "SieveScript":
+		case "EmailSubmission":
 			out[t] = subs
-		} else {
+		default:
 			out[t] = mail
 		}
 	}
 	return out, next, nil
 }
 
-// watchers tells push streams of changes made through this server that
-// the store's watch does not carry: submission records live in the
-// directory.
-type watchers struct {
-	mu sync.Mutex
-	m  map[store.Account]map[chan struct{}]bool
-}
-
-// watch returns a channel that receives after each notify of acct.
-func (w *watchers) watch(acct store.Account) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.m == nil {
-		w.m = map[store.Account]map[chan struct{}]bool{}
+// watchSieve watches the account's Sieve scripts when types has
+// SieveScript and the directory tells of their changes (all the
+// directories of the tree do, other nodes' changes included); otherwise
+// the channel is nil, which never receives.
+func (s *Server) watchSieve(acct store.Account, types []string) (<-chan struct{}, func()) {
+	w, ok := s.Sieve.(directory.SieveWatch)
+	if !ok || !slices.Contains(types, "SieveScript") {
+		return nil, func() {}
 	}
-	if w.m[acct] == nil {
-		w.m[acct] = map[chan struct{}]bool{}
-	}
-	w.m[acct][ch] = true
-	return ch, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		delete(w.m[acct], ch)
-		if len(w.m[acct]) == 0 {
-			delete(w.m, acct)
-		}
-	}
-}
-
-// notify wakes the watchers of acct without blocking.
-func (w *watchers) notify(acct store.Account) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for ch := range w.m[acct] {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	return w.WatchSieve(acct)
 }

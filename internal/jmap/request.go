@@ -154,6 +154,9 @@ var methods = map[string]method{
 	"EmailSubmission/changes": {capSubmission, (*call).emailSubmissionChanges},
 	"EmailSubmission/query":   {capSubmission, (*call).emailSubmissionQuery},
 
+	// SieveScript's change log (sieve.go).
+	"SieveScript/queryChanges": {capSieve, (*call).sieveQueryChanges},
+
 	// Casella's account extension (account.go).
 	"AppPassword/get":  {capAccount, (*call).appPasswordGet},
 	"AppPassword/set":  {capAccount, (*call).appPasswordSet},

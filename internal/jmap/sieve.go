@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"casella/internal/blob"
@@ -86,10 +87,16 @@ type sieveScript struct {
 }
 
 // sieveScripts lists the account's scripts with their sources, and the
-// state: a digest of all of them.
+// state: the directory's script state (directory.SieveScripts), read
+// first, so that a change made meanwhile is reported again by the next
+// /changes rather than hidden.
 func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) {
 	if c.s.Sieve == nil {
 		return nil, nil, "", errNoScripts
+	}
+	state, err := c.sieveState()
+	if err != nil {
+		return nil, nil, "", err
 	}
 	list, err := c.s.Sieve.SieveScripts(c.ctx, c.acct)
 	if err != nil {
@@ -101,7 +108,6 @@ func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) 
 			return nil, nil, "", fmt.Errorf("reading the sieve scripts' failures: %w", err)
 		}
 	}
-	h := sha256.New()
 	out, srcs := make([]sieveScript, 0, len(list)), map[string]string{}
 	for _, s := range list {
 		_, src, err := c.s.Sieve.SieveScript(c.ctx, c.acct, s.Name)
@@ -115,9 +121,21 @@ func (c *call) sieveScripts() ([]sieveScript, map[string]string, string, error) 
 		out = append(out, sieveScript{ID: s.ID, Name: s.Name, IsActive: s.Active,
 			BlobID: string(blob.Key(hex.EncodeToString(sum[:]))), Failure: directory.SieveFailure(failures, s.Name, src)})
 		srcs[s.Name] = src
-		fmt.Fprintf(h, "%s\x00%s\x00%t\x00%x\x00", s.ID, s.Name, s.Active, sum)
 	}
-	return out, srcs, hex.EncodeToString(h.Sum(nil)[:8]), nil
+	return out, srcs, state, nil
+}
+
+// sieveState returns the account's script state, for /get, /set, /query
+// and push; "0" when the server keeps no scripts.
+func (c *call) sieveState() (string, error) {
+	if c.s.Sieve == nil {
+		return "0", nil
+	}
+	st, err := c.s.Sieve.SieveState(c.ctx, c.acct)
+	if err != nil {
+		return "", fmt.Errorf("reading the sieve script state: %w", err)
+	}
+	return strconv.FormatInt(st, 10), nil
 }
 
 // sieveGet is SieveScript/get (RFC 9661 section 2.3). Each script's
@@ -156,27 +174,25 @@ func (c *call) sieveGet(raw json.RawMessage) (any, error) {
 }
 
 // sieveChanges is SieveScript/changes (RFC 9661 section 2.2, RFC 8620
-// section 5.2). The state is a digest of the scripts, not a position in
-// a log, so only the current state has an answer, no changes; any other
-// is answered cannotCalculateChanges and the client fetches the scripts
-// again (at most maxNumberScripts of them).
+// section 5.2), from the directory's change log of the scripts: changes
+// made over ManageSieve and by VacationResponse/set are in it too.
 func (c *call) sieveChanges(raw json.RawMessage) (any, error) {
 	var a changesArgs
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
-		return nil, invalidArgs("maxChanges must be positive")
-	}
-	_, _, state, err := c.sieveScripts()
+	since, err := parseRecordState(a)
 	if err != nil {
 		return nil, err
 	}
-	if a.SinceState != state {
-		return nil, mErr("cannotCalculateChanges", "the scripts changed since state %q; fetch them again with SieveScript/get", a.SinceState)
+	if c.s.Sieve == nil {
+		return nil, errNoScripts
 	}
-	return map[string]any{"accountId": accountID(c.acct), "oldState": state, "newState": state, "hasMoreChanges": false,
-		"created": []string{}, "updated": []string{}, "destroyed": []string{}}, nil
+	changes, state, err := c.s.Sieve.SieveChanges(c.ctx, c.acct, since)
+	if err != nil {
+		return nil, err
+	}
+	return recordChanges(c, a, since, changes, state)
 }
 
 // scriptPatch is what create and update may set.
@@ -301,8 +317,7 @@ func (c *call) sieveSet(raw json.RawMessage) (any, error) {
 			return nil, err
 		}
 	}
-	_, _, r.NewState, err = c.sieveScripts()
-	if err != nil {
+	if r.NewState, err = c.sieveState(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -392,29 +407,26 @@ func (c *call) sieveValidate(raw json.RawMessage) (any, error) {
 	return map[string]any{"accountId": accountID(c.acct), "error": se}, nil
 }
 
-// sieveQuery is SieveScript/query (RFC 9661 section 2.5): filters name
-// (contained, ignoring case) and isActive, sorted by name or isActive.
-func (c *call) sieveQuery(raw json.RawMessage) (any, error) {
-	var a struct {
-		AccountID string `json:"accountId"`
-		Filter    *struct {
-			Name     *string `json:"name"`
-			IsActive *bool   `json:"isActive"`
-		} `json:"filter"`
-		Sort []struct {
-			Property    string `json:"property"`
-			IsAscending *bool  `json:"isAscending"`
-		} `json:"sort"`
-		Position       int  `json:"position"`
-		Limit          *int `json:"limit"`
-		CalculateTotal bool `json:"calculateTotal"`
-	}
-	if err := decodeArgs(raw, &a); err != nil {
-		return nil, err
-	}
+// sieveQueryArgs are what SieveScript/query and /queryChanges share:
+// the filter and the sort.
+type sieveQueryArgs struct {
+	Filter *struct {
+		Name     *string `json:"name"`
+		IsActive *bool   `json:"isActive"`
+	} `json:"filter"`
+	Sort []struct {
+		Property    string `json:"property"`
+		IsAscending *bool  `json:"isAscending"`
+	} `json:"sort"`
+}
+
+// sieveQueryIDs runs a query: filters name (contained, ignoring case)
+// and isActive, sorted by name or isActive. It returns the ids of the
+// results and the state they were read at.
+func (c *call) sieveQueryIDs(a sieveQueryArgs) ([]string, string, error) {
 	scripts, _, state, err := c.sieveScripts()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var hits []sieveScript
 	for _, s := range scripts {
@@ -436,7 +448,7 @@ func (c *call) sieveQuery(raw json.RawMessage) (any, error) {
 				return map[bool]int{false: 0, true: 1}[x.IsActive] - map[bool]int{false: 0, true: 1}[y.IsActive]
 			}
 		default:
-			return nil, mErr("unsupportedSort", "SieveScript/query sorts by name or isActive, not %q", so.Property)
+			return nil, "", mErr("unsupportedSort", "SieveScript/query sorts by name or isActive, not %q", so.Property)
 		}
 		slices.SortStableFunc(hits, func(x, y sieveScript) int {
 			if asc {
@@ -445,16 +457,75 @@ func (c *call) sieveQuery(raw json.RawMessage) (any, error) {
 			return cmp(y, x)
 		})
 	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ID
+	}
+	return ids, state, nil
+}
+
+// sieveQuery is SieveScript/query (RFC 9661 section 2.5). Its
+// queryState is the script state, so /queryChanges can answer from the
+// change log.
+func (c *call) sieveQuery(raw json.RawMessage) (any, error) {
+	var a struct {
+		sieveQueryArgs
+		AccountID      string `json:"accountId"`
+		Position       int    `json:"position"`
+		Limit          *int   `json:"limit"`
+		CalculateTotal bool   `json:"calculateTotal"`
+	}
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	hits, state, err := c.sieveQueryIDs(a.sieveQueryArgs)
+	if err != nil {
+		return nil, err
+	}
 	if a.Position < 0 {
 		return nil, mErr("invalidArguments", "position is negative")
 	}
 	ids := []string{}
 	for i := a.Position; i < len(hits) && (a.Limit == nil || len(ids) < *a.Limit); i++ {
-		ids = append(ids, hits[i].ID)
+		ids = append(ids, hits[i])
 	}
-	res := map[string]any{"accountId": accountID(c.acct), "queryState": state, "canCalculateChanges": false, "position": a.Position, "ids": ids}
+	res := map[string]any{"accountId": accountID(c.acct), "queryState": state, "canCalculateChanges": true, "position": a.Position, "ids": ids}
 	if a.CalculateTotal {
 		res["total"] = len(hits)
 	}
 	return res, nil
+}
+
+// sieveQueryChanges is SieveScript/queryChanges (RFC 8620 section 5.6):
+// the query runs again, and every script the change log names since
+// sinceQueryState is removed and added back where it now stands, as the
+// filter and sort look at mutable properties (name, isActive).
+func (c *call) sieveQueryChanges(raw json.RawMessage) (any, error) {
+	var a struct {
+		sieveQueryArgs
+		queryChangesArgs
+	}
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	since, err := strconv.ParseInt(a.SinceQueryState, 10, 64)
+	if err != nil || since < 0 {
+		return nil, mErr("cannotCalculateChanges", "%q is not a query state this server gave", a.SinceQueryState)
+	}
+	ids, state, err := c.sieveQueryIDs(a.sieveQueryArgs)
+	if err != nil {
+		return nil, err
+	}
+	changes, now, err := c.s.Sieve.SieveChanges(c.ctx, c.acct, since)
+	if err != nil {
+		return nil, err
+	}
+	if since > now {
+		return nil, mErr("cannotCalculateChanges", "query state %d is ahead of the account's state %d", since, now)
+	}
+	changed := map[string]bool{}
+	for _, ch := range changes {
+		changed[ch.ID] = true
+	}
+	return queryChangesResult(c, &a.queryChangesArgs, state, ids, changed, false)
 }

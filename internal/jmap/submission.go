@@ -169,7 +169,7 @@ func (c *call) emailSubmissionSet(raw json.RawMessage) (any, error) {
 		emailOf[id] = e
 	}
 	if len(a.Create)+len(a.Update)+len(a.Destroy) > 0 {
-		c.s.subWatch.notify(c.acct)
+		c.s.subWatch.Wake(c.acct)
 	}
 	st, _, err := c.submissionState()
 	if err != nil {

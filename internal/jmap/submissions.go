@@ -3,6 +3,7 @@ package jmap
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,23 +161,44 @@ func (c *call) emailSubmissionChanges(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	since, err := strconv.ParseInt(a.SinceState, 10, 64)
-	if err != nil || since < 0 {
-		return nil, mErr("cannotCalculateChanges", "%q is not a state this server gave", a.SinceState)
-	}
-	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
-		return nil, invalidArgs("maxChanges must be positive")
+	since, err := parseRecordState(a)
+	if err != nil {
+		return nil, err
 	}
 	if _, _, err := c.submissions(); err != nil {
 		return nil, err
 	}
-	var changes []directory.SubmissionChange
+	var changes []directory.Change
 	state := int64(0)
 	if recs := c.records(); recs != nil {
-		if changes, state, err = recs.SubmissionChanges(c.ctx, c.acct, since); err != nil {
+		changes, state, err = recs.SubmissionChanges(c.ctx, c.acct, since)
+		if errors.Is(err, directory.ErrChangesExpired) {
+			return nil, mErr("cannotCalculateChanges", "the changes since state %d have expired", since)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
+	return recordChanges(c, a, since, changes, state)
+}
+
+// parseRecordState checks a /changes of records whose state is a
+// directory counter (submissions, Sieve scripts).
+func parseRecordState(a changesArgs) (int64, error) {
+	since, err := strconv.ParseInt(a.SinceState, 10, 64)
+	if err != nil || since < 0 {
+		return 0, mErr("cannotCalculateChanges", "%q is not a state this server gave", a.SinceState)
+	}
+	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
+		return 0, invalidArgs("maxChanges must be positive")
+	}
+	return since, nil
+}
+
+// recordChanges answers a /changes from a directory change log
+// (directory.Change): records created and destroyed since are left out
+// (RFC 8620 section 5.2).
+func recordChanges(c *call, a changesArgs, since int64, changes []directory.Change, state int64) (any, error) {
 	if since > state {
 		return nil, mErr("cannotCalculateChanges", "state %d is ahead of the account's state %d", since, state)
 	}

@@ -312,3 +312,46 @@ func TestEmailSubmissionUndoOtherNode(t *testing.T) {
 		t.Fatalf("after cancel: queued %v, delivered %v", l, inSink.delivered())
 	}
 }
+
+// An expired submission is destroyed in /changes; once its tombstone is
+// gone too, /changes from a state before it is cannotCalculateChanges,
+// and from a later one it still answers.
+func TestEmailSubmissionExpired(t *testing.T) {
+	e := newTestEnv(t)
+	recs, inbound, _, outbound, _ := submissionRig(t, testUser, "bob@example.org")
+	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs}
+	identity := e.call1("Identity/get", map[string]any{})["list"].([]any)[0].(map[string]any)["id"].(string)
+	state0 := e.call1("EmailSubmission/get", map[string]any{})["state"].(string)
+	r := e.api(
+		[]any{"Email/set", map[string]any{"create": map[string]any{"a": map[string]any{"mailboxIds": map[string]bool{e.mailboxID("Drafts"): true},
+			"from": []any{map[string]any{"email": testUser}}, "to": []any{map[string]any{"email": "bob@example.org"}}, "subject": "old"}}}, "0"},
+		[]any{"EmailSubmission/set", map[string]any{"create": map[string]any{"s": map[string]any{"identityId": identity, "emailId": "#a"}}}, "1"},
+	)
+	id := r[1][1].(map[string]any)["created"].(map[string]any)["s"].(map[string]any)["id"].(string)
+	state1 := r[1][1].(map[string]any)["newState"].(string)
+
+	if n, _, err := recs.ExpireSubmissions(t.Context(), time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("expiry destroyed %d, %v; want 1", n, err)
+	}
+	ch := e.call1("EmailSubmission/changes", map[string]any{"sinceState": state1})
+	if !slices.Equal(toStrings(ch["destroyed"]), []string{id}) {
+		t.Fatalf("changes after expiry: %v", ch)
+	}
+	state2 := ch["newState"].(string)
+	if l := e.call1("EmailSubmission/get", map[string]any{})["list"].([]any); len(l) != 0 {
+		t.Errorf("records after expiry: %v", l)
+	}
+
+	if _, n, err := recs.ExpireSubmissions(t.Context(), time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("expiry removed %d tombstones, %v; want 1", n, err)
+	}
+	for _, since := range []string{state0, state1} {
+		if typ := e.callErr("EmailSubmission/changes", map[string]any{"sinceState": since}); typ != "cannotCalculateChanges" {
+			t.Errorf("changes since %s, before the removed tombstone: %s", since, typ)
+		}
+	}
+	ch = e.call1("EmailSubmission/changes", map[string]any{"sinceState": state2})
+	if ch["newState"] != state2 || len(toStrings(ch["destroyed"])) != 0 {
+		t.Errorf("changes since the expiry: %v", ch)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"casella/internal/directory"
 	"casella/internal/directory/sqlitedir"
 	"casella/internal/limit"
 	"casella/internal/tlsconf"
@@ -23,6 +24,12 @@ type fixture struct {
 }
 
 func start(t *testing.T, loopback bool) *fixture {
+	t.Helper()
+	return startWith(t, loopback, nil)
+}
+
+// startWith starts a server that set, when not nil, adjusts first.
+func startWith(t *testing.T, loopback bool, set func(*Server)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	d, err := sqlitedir.Open(filepath.Join(dir, "directory.db"))
@@ -42,6 +49,9 @@ func start(t *testing.T, loopback bool) *fixture {
 		t.Fatal(err)
 	}
 	srv := &Server{Auth: d, Scripts: d, TLS: tc, AllowPlainLoopback: loopback, AuthLimit: limit.NewAuth(limit.AuthOptions{}), MaxScripts: 3, MaxScriptSize: 1000, MaxRedirects: 4}
+	if set != nil {
+		set(srv)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +175,59 @@ func TestSession(t *testing.T) {
 	expect(t, c.do("UNAUTHENTICATE"), "OK")
 	expect(t, c.do("LISTSCRIPTS"), "NO")
 	expect(t, c.do("LOGOUT"), "OK")
+}
+
+// TestChanges checks that every change of a script made here is in the
+// directory's change log, which JMAP's SieveScript/changes reads, and
+// wakes the directory's watch, which JMAP push streams follow; failed
+// commands change nothing.
+func TestChanges(t *testing.T) {
+	f := start(t, true)
+	c := f.dial(t)
+	expect(t, c.do(`AUTHENTICATE "PLAIN" "`+plain("ann@example.com", "ann-password")+`"`), "OK")
+	ctx := t.Context()
+	woken, stop := f.srv.Scripts.(directory.SieveWatch).WatchSieve(1)
+	defer stop()
+	for _, step := range []struct {
+		cmd, want string
+		changes   int // entries of the change log since the step began
+	}{
+		{`PUTSCRIPT "a" "keep;"`, "OK", 1},
+		{`PUTSCRIPT "a" "discard;"`, "OK", 1},
+		{`PUTSCRIPT "bad" "fileinto;"`, "NO", 0},
+		{`PUTSCRIPT "b" "keep;"`, "OK", 1},
+		{`SETACTIVE "a"`, "OK", 1},
+		{`SETACTIVE "b"`, "OK", 2},
+		{`SETACTIVE "nope"`, "NO", 0},
+		{`RENAMESCRIPT "a" "c"`, "OK", 1},
+		{`DELETESCRIPT "b"`, "NO (ACTIVE)", 0},
+		{`DELETESCRIPT "c"`, "OK", 1},
+		{`GETSCRIPT "b"`, "OK", 0},
+	} {
+		before, err := f.srv.Scripts.SieveState(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, c.do(step.cmd), step.want)
+		l, _, err := f.srv.Scripts.SieveChanges(ctx, 1, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != step.changes {
+			t.Errorf("%s: %d changes logged, want %d: %v", step.cmd, len(l), step.changes, l)
+		}
+		// The watch is woken at the commit, before the reply.
+		select {
+		case <-woken:
+			if step.changes == 0 {
+				t.Errorf("%s: the watch woke for no change", step.cmd)
+			}
+		default:
+			if step.changes > 0 {
+				t.Errorf("%s: the watch did not wake", step.cmd)
+			}
+		}
+	}
 }
 
 func TestAuthenticateContinuation(t *testing.T) {

@@ -153,6 +153,10 @@ func (c countingEnqueuer) EnqueueKeyed(ctx context.Context, key string, env spoo
 	return id, dup, err
 }
 
+func (c countingEnqueuer) KeyUsed(ctx context.Context, key string, received time.Time) (string, bool, error) {
+	return c.sp.KeyUsed(ctx, key, received)
+}
+
 // counting wraps a delivery handler to count its failures, keeping its
 // ability to take batches.
 func counting(h spool.Handler, counter, deferred prometheus.Counter) spool.Handler {

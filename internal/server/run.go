@@ -66,13 +66,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	inbound := s.cells.Deliverer(s.log.With("component", "delivery"))
 	inbound.Quota, inbound.Reserved = s.accountQuota, s.quota
-	if scripts, ok := s.dir.(directory.SieveScripts); ok {
-		f, err := s.filters(scripts)
-		if err != nil {
-			return err
-		}
-		inbound.Filters = f
-	}
+	inbound.Filters = s.sieveFilters
 	inbound.Sender = s.sender
 	s.loop(ctx, "inbound", func(ctx context.Context) error {
 		// The spool's backlog counts against quotas again, before the
@@ -98,6 +92,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.loop(ctx, "delivery keys", func(ctx context.Context) error {
 		return every(ctx, pruneKeysEvery, s.pruneDeliveryKeys)
 	})
+	if recs := submissionRecords(s.dir); recs != nil {
+		s.loop(ctx, "submission records", func(ctx context.Context) error {
+			return every(ctx, expireSubmissionsEvery, func(ctx context.Context) { s.expireSubmissions(ctx, recs) })
+		})
+	}
 	s.loop(ctx, "tls reports", func(ctx context.Context) error {
 		// Once at start as well: a node restarted more often than hourly
 		// would otherwise never send the days before today.
@@ -177,6 +176,26 @@ func (s *Server) gcGrace(cell string) time.Duration {
 		}
 	}
 	return s.cfg.Blob.GCGrace.D()
+}
+
+// expireSubmissionsEvery is how often finished EmailSubmission records
+// past [jmap] submission_retention are destroyed.
+const expireSubmissionsEvery = time.Hour
+
+// expireSubmissions destroys the EmailSubmission records finished before
+// [jmap] submission_retention, and removes the tombstones older than it;
+// nodes sharing a directory each do it, which the directory's write lock
+// makes harmless. A push stream learns of it at its account's next
+// change.
+func (s *Server) expireSubmissions(ctx context.Context, recs directory.Submissions) {
+	destroyed, removed, err := recs.ExpireSubmissions(ctx, time.Now().Add(-s.cfg.JMAP.SubmissionRetention.D()))
+	if err != nil {
+		s.log.Error("expiring submission records", "err", err)
+		return
+	}
+	if destroyed+removed > 0 {
+		s.log.Info("expired submission records", "destroyed", destroyed, "tombstones_removed", removed)
+	}
 }
 
 // pruneKeysEvery is how often the store forgets old delivery keys.

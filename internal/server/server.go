@@ -103,8 +103,11 @@ type Server struct {
 	pop3  *pop3.Server
 	jmap  *jmap.Server
 	sieve *managesieve.Server // nil when the directory keeps no scripts
-	relay *smtp.Relay
-	quota *quota.Tracker // messages accepted and not yet delivered, per account
+	// sieveFilters runs the accounts' scripts, for the delivery and for
+	// SMTP's reject at the end of DATA; nil when the directory keeps none.
+	sieveFilters *delivery.Filters
+	relay        *smtp.Relay
+	quota        *quota.Tracker // messages accepted and not yet delivered, per account
 	// resolver is what outbound delivery and sender checks ask DNS with.
 	resolver *resolver.Resolver
 	// outbound is where submitted mail and reports enter the queue.
@@ -189,6 +192,11 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.tlsConfig = tlsConfig
+	if scripts, ok := s.dir.(directory.SieveScripts); ok {
+		if s.sieveFilters, err = s.filters(scripts); err != nil {
+			return nil, err
+		}
+	}
 	s.buildProtocols(tlsConfig)
 	s.buildWeb()
 	ok = true
@@ -318,8 +326,13 @@ func (s *Server) buildProtocols(tlsConfig *tls.Config) {
 		Hostname: cfg.Hostname,
 		Refused:  func(reason string) { s.metrics.refused("sieve", reason) },
 	}
+	var sieveReject func(context.Context, spool.Recipient, string, []byte, time.Time) (string, bool)
+	if s.sieveFilters != nil {
+		sieveReject = s.sieveFilters.RejectsAtIntake
+	}
 	s.smtp = smtp.New(smtp.Config{
 		Hostname:        cfg.Hostname,
+		SieveReject:     sieveReject,
 		SRS:             s.srs,
 		Directory:       s.dir,
 		Usage:           s.store.Usage,

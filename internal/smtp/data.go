@@ -72,6 +72,9 @@ func (s *session) Data(r io.Reader) error {
 		msg = append(hdr, checked...)
 	}
 
+	if err := s.sieveReject(msg, now); err != nil {
+		return err
+	}
 	release, err := s.reserveQuota(msg)
 	if err != nil {
 		return err

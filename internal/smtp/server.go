@@ -106,6 +106,12 @@ type Config struct {
 	// SRS, when set, reverses recipients that are SRS addresses of our
 	// domains (srs.go): bounces to mail a Sieve redirect forwarded.
 	SRS *srs.Rewriter
+	// SieveReject, when set, is asked at the end of DATA about a message
+	// whose only recipient is one local account: whether that account's
+	// Sieve script rejects it, and why (sievereject.go). It must answer
+	// within its context's deadline and without the mailbox store; any
+	// doubt answers false, and the message is accepted.
+	SieveReject func(ctx context.Context, rcpt spool.Recipient, from string, msg []byte, now time.Time) (reason string, rejected bool)
 	// Checks, when set, checks SPF, DKIM and DMARC of mail arriving on the
 	// MX listener.
 	Checks *mailauth.Checker

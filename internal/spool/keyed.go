@@ -64,6 +64,23 @@ func (s *Spool) EnqueueKeyed(ctx context.Context, key string, env Envelope, data
 	return id, false, nil
 }
 
+// KeyUsed reports whether EnqueueKeyed was called with key and an
+// envelope received at received, so that it would now enqueue nothing,
+// and returns that call's id. A sender whose message costs something to
+// make, a charge on a sending limit or a signature, asks first, so that
+// a replay costs nothing.
+func (s *Spool) KeyUsed(ctx context.Context, key string, received time.Time) (id string, used bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, fmt.Errorf("spool: key used: %w", err)
+	}
+	if received.IsZero() {
+		return "", false, errors.New("spool: key used: no receive time")
+	}
+	id = keyedID(key, received)
+	used, err = s.keyUsed(id)
+	return id, used, err
+}
+
 // keyUsed reports whether keyed entry id was enqueued: it is in the
 // queue, was moved to corrupt/, or left for sent/. An entry moves only
 // from the queue to the others, so looking at the queue first misses
@@ -75,7 +92,7 @@ func (s *Spool) keyUsed(id string) (bool, error) {
 			return true, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("spool: enqueue keyed: %w", err)
+			return false, fmt.Errorf("spool: looking up keyed entry %s: %w", id, err)
 		}
 	}
 	return false, nil
@@ -83,6 +100,16 @@ func (s *Spool) keyUsed(id string) (bool, error) {
 
 // retire takes a keyed entry's message file out of the queue into sent/,
 // where its name keeps the key used, and empties it there.
+//
+// It syncs no directory of its own: the removal it is part of makes the
+// rename durable with its round of syncfs (removeFiles, Remove), which
+// covers queue/ and sent/, on one file system, in one flush. Where a
+// removal is not synced (Options.ReplaySafe), a crash that undoes the
+// rename leaves the name in queue/, where it marks the key used as well,
+// and the entry is replayed, which its handler absorbs. The rename is
+// atomic, so no crash leaves the name in neither directory; an emptied
+// file back in queue/ would fail its checksum and go to corrupt/, which
+// marks the key used too.
 func (s *Spool) retire(id string) error {
 	if err := os.Rename(s.msgPath(id), s.sentPath(id)); err != nil {
 		return err

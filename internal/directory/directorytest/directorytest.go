@@ -44,9 +44,11 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Cells", testCells},
 		{"InvalidInput", testInvalidInput},
 		{"SieveScripts", testSieveScripts},
+		{"SieveChanges", testSieveChanges},
 		{"SieveMemory", testSieveMemory},
 		{"Tokens", testTokens},
 		{"Submissions", testSubmissions},
+		{"SubmissionExpiry", testSubmissionExpiry},
 		{"Locks", testLocks},
 	}
 	for _, tc := range tests {

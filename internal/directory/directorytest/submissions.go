@@ -81,7 +81,7 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 	s4 := add("S4", now, directory.UndoFinal)
 	ch, state3, err := ss.SubmissionChanges(ctx, ann.ID, state2)
 	must(t, err)
-	want := []directory.SubmissionChange{{ID: "S2", ModSeq: state2 + 1}, {ID: "S1", ModSeq: state2 + 2, Destroyed: true}, {ID: "S4", ModSeq: s4.ModSeq, Created: true}}
+	want := []directory.Change{{ID: "S2", ModSeq: state2 + 1}, {ID: "S1", ModSeq: state2 + 2, Destroyed: true}, {ID: "S4", ModSeq: s4.ModSeq, Created: true}}
 	if !slices.Equal(ch, want) || state3 != s4.ModSeq {
 		t.Fatalf("changes: %+v %d, want %+v", ch, state3, want)
 	}
@@ -100,4 +100,86 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 	if _, err := ss.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S5"}); !errors.Is(err, directory.ErrNotFound) {
 		t.Fatalf("record for a removed account: %v", err)
 	}
+}
+
+// testSubmissionExpiry checks ExpireSubmissions: finished records past
+// the cutoff become tombstones that /changes reports, and those
+// tombstones go at a later expiry, after which changes since a state
+// before them are refused; the state never goes back, also when every
+// row of an account went.
+func testSubmissionExpiry(t *testing.T, ctx context.Context, d directory.Directory) {
+	ss, ok := d.(directory.Submissions)
+	if !ok {
+		t.Skip("the directory keeps no submission records")
+	}
+	addDomain(t, ctx, d, "example.com")
+	ann := addAccount(t, ctx, d, "ann@example.com")
+	bob := addAccount(t, ctx, d, "bob@example.com")
+	now := time.Now().Truncate(time.Millisecond)
+	add := func(acct directory.Account, id string, sendAt time.Time, status string) directory.Submission {
+		t.Helper()
+		s, err := ss.AddSubmission(ctx, acct.ID, directory.Submission{ID: id, IdentityID: "I1", EmailID: "E" + id, ThreadID: "T1",
+			Envelope: []byte(`{}`), SendAt: sendAt, UndoStatus: status, Queued: []string{"outbound/a"}})
+		must(t, err)
+		return s
+	}
+	add(ann, "S1", now.Add(-2*time.Hour), directory.UndoFinal)
+	add(ann, "S2", now.Add(-2*time.Hour), directory.UndoCanceled)
+	add(ann, "S3", now.Add(-2*time.Hour), directory.UndoPending) // left, not settled yet
+	add(ann, "S5", now.Add(time.Hour), directory.UndoPending)    // held
+	add(ann, "S4", now, directory.UndoFinal)
+	b1 := add(bob, "B1", now.Add(-2*time.Hour), directory.UndoFinal)
+	_, state0, err := ss.Submissions(ctx, ann.ID)
+	must(t, err)
+
+	destroyed, removed, err := ss.ExpireSubmissions(ctx, now.Add(-time.Hour))
+	if err != nil || destroyed != 4 || removed != 0 {
+		t.Fatalf("first expiry: %d destroyed, %d removed, %v; want 4, 0", destroyed, removed, err)
+	}
+	ch, state1, err := ss.SubmissionChanges(ctx, ann.ID, state0)
+	must(t, err)
+	want := []directory.Change{{ID: "S1", ModSeq: state0 + 1, Destroyed: true}, {ID: "S2", ModSeq: state0 + 2, Destroyed: true},
+		{ID: "S3", ModSeq: state0 + 3, Destroyed: true}}
+	if !slices.Equal(ch, want) || state1 != state0+3 {
+		t.Fatalf("changes after expiry: %+v %d, want %+v %d", ch, state1, want, state0+3)
+	}
+	l, _, err := ss.Submissions(ctx, ann.ID)
+	must(t, err)
+	if len(l) != 2 || l[0].ID != "S5" || l[1].ID != "S4" {
+		t.Fatalf("records after expiry: %+v", l)
+	}
+
+	// A later expiry removes those tombstones (destroyed before its
+	// cutoff) and makes S4 one, which stays for the next.
+	destroyed, removed, err = ss.ExpireSubmissions(ctx, time.Now().Add(time.Minute))
+	if err != nil || destroyed != 1 || removed != 4 {
+		t.Fatalf("second expiry: %d destroyed, %d removed, %v; want 1, 4", destroyed, removed, err)
+	}
+	wantErr(t, func() error { _, _, err := ss.SubmissionChanges(ctx, ann.ID, state0); return err }(), directory.ErrChangesExpired,
+		"changes since a state before removed tombstones")
+	ch, state2, err := ss.SubmissionChanges(ctx, ann.ID, state1)
+	must(t, err)
+	if len(ch) != 1 || ch[0].ID != "S4" || !ch[0].Destroyed || state2 != state1+1 {
+		t.Fatalf("changes since the first expiry: %+v %d", ch, state2)
+	}
+
+	// Bob's only row went: his state stays, and the next record is
+	// newer.
+	if st, next, err := ss.SubmissionState(ctx, bob.ID); err != nil || st != b1.ModSeq+1 || !next.IsZero() {
+		t.Fatalf("bob's state after his rows went: %d %v %v, want %d", st, next, err, b1.ModSeq+1)
+	}
+	if b2 := add(bob, "B2", now, directory.UndoFinal); b2.ModSeq != b1.ModSeq+2 {
+		t.Fatalf("bob's next record has modseq %d, want %d", b2.ModSeq, b1.ModSeq+2)
+	}
+	if ch, _, err := ss.SubmissionChanges(ctx, bob.ID, b1.ModSeq+1); err != nil || len(ch) != 1 || ch[0].ID != "B2" {
+		t.Fatalf("bob's changes since his last state: %+v %v", ch, err)
+	}
+
+	// Expiry has nothing more to do; an account with a horizon can be
+	// removed.
+	if destroyed, removed, err = ss.ExpireSubmissions(ctx, now.Add(-time.Hour)); err != nil || destroyed != 0 || removed != 0 {
+		t.Fatalf("idle expiry: %d destroyed, %d removed, %v", destroyed, removed, err)
+	}
+	_, err = d.RemoveAccount(ctx, "bob@example.com")
+	must(t, err)
 }

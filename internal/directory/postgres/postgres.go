@@ -28,6 +28,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,12 +37,14 @@ import (
 	"casella/internal/directory"
 	"casella/internal/directory/sqldir"
 	"casella/internal/migrate"
+	"casella/internal/pglisten"
 )
 
 // Dir is a directory in a PostgreSQL database. It is safe for concurrent
 // use, also by several processes on one database.
 type Dir struct {
 	*sqldir.Dir
+	l *pglisten.Listener // other nodes' changes of Sieve scripts (listen.go)
 }
 
 var _ directory.Directory = (*Dir)(nil)
@@ -99,7 +102,8 @@ var dialect = sqldir.Dialect{
 		Steps: steps,
 		Lock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLock),
 	},
-	WriteLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLock),
+	WriteLock:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLock),
+	SieveNotify: "SELECT pg_notify('" + sieveChannel + "', $1)",
 }
 
 // Pool limits. Every node keeps its own pool, and PostgreSQL allows 100
@@ -135,5 +139,18 @@ func Open(ctx context.Context, dsn string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open directory (%s): %w", where, err)
 	}
-	return &Dir{d}, nil
+	lcfg := cfg.Copy()
+	lcfg.RuntimeParams["application_name"] = cfg.RuntimeParams["application_name"] + "-listen"
+	l, err := listen(ctx, lcfg, d, slog.Default().With("component", "directory"))
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open directory (%s): listening for changes: %w", where, err)
+	}
+	return &Dir{Dir: d, l: l}, nil
+}
+
+// Close stops listening and closes the database.
+func (d *Dir) Close() error {
+	d.l.Close()
+	return d.Dir.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -45,6 +46,7 @@ func TestOnOneServer(t *testing.T) {
 		{"NodesStartTogether", testNodesStartTogether},
 		{"NewerSchema", testNewerSchema},
 		{"OpenFails", testOpenFails},
+		{"SieveWatchAcrossNodes", testSieveWatchAcrossNodes},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, pg) })
 	}
@@ -94,6 +96,48 @@ func testConcurrentWriters(t *testing.T, pg *pgtest.Server) {
 		if won != 1 {
 			t.Fatalf("%d writers added %s, want 1", won, addr)
 		}
+	}
+}
+
+// testSieveWatchAcrossNodes changes a script through one node's handle
+// and sees the other node's watch wake (LISTEN/NOTIFY), as JMAP push on
+// that node needs; another account's watch stays asleep.
+func testSieveWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
+	dsn := pg.CreateDB(t)
+	ctx := t.Context()
+	a, b := open(t, dsn), open(t, dsn)
+	if _, err := a.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	ann, err := a.AddAccount(ctx, "ann@example.com", "pw", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := a.AddAccount(ctx, "bob@example.com", "pw", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	annWoken, stopAnn := b.WatchSieve(ann.ID)
+	defer stopAnn()
+	bobWoken, stopBob := b.WatchSieve(bob.ID)
+	defer stopBob()
+	for _, change := range []func() error{
+		func() error { return a.PutSieveScript(ctx, ann.ID, "main", "keep;") },
+		func() error { return a.SetActiveSieveScript(ctx, ann.ID, "main") },
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-annWoken:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the other node's watch did not wake")
+		}
+	}
+	select {
+	case <-bobWoken:
+		t.Error("bob's watch woke for ann's scripts")
+	default:
 	}
 }
 

@@ -42,6 +42,23 @@ var sieveSteps = []string{
 	// in Go, as SQLite and PostgreSQL share no random text function.
 	`ALTER TABLE sieve_scripts ADD COLUMN id TEXT;
 	CREATE UNIQUE INDEX sieve_scripts_id ON sieve_scripts (account, id);`,
+	// The change log for JMAP (directory.SieveScripts): modseq is the
+	// account's script state when the script last changed, one past the
+	// highest of its scripts and tombstones, taken under the write lock so
+	// that two changes never share one; created_modseq the state it was
+	// created at. A deleted script leaves its id in sieve_destroyed.
+	// Scripts from before the log have 0 in both, as if made at the
+	// beginning.
+	`ALTER TABLE sieve_scripts ADD COLUMN modseq BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE sieve_scripts ADD COLUMN created_modseq BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX sieve_scripts_modseq ON sieve_scripts (account, modseq);
+	CREATE TABLE sieve_destroyed (
+		account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+		id TEXT NOT NULL,
+		modseq BIGINT NOT NULL,
+		created_modseq BIGINT NOT NULL,
+		PRIMARY KEY (account, id)
+	);`,
 }
 
 func sieveSchema(dl Dialect) migrate.Schema {
@@ -122,16 +139,35 @@ func (d *Dir) SieveScript(ctx context.Context, acct store.Account, name string) 
 	return s, src, nil
 }
 
+// sieveStateQuery reads an account's script state: the highest modseq of
+// its scripts and tombstones.
+const sieveStateQuery = `SELECT COALESCE(MAX(m), 0) FROM (SELECT modseq AS m FROM sieve_scripts WHERE account = $1
+	UNION ALL SELECT modseq FROM sieve_destroyed WHERE account = $1) AS t`
+
+// nextSieveModSeq returns the account's next script state; the caller
+// holds the write lock.
+func nextSieveModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
+	var m int64
+	if err := tx.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&m); err != nil {
+		return 0, fmt.Errorf("reading the sieve script state: %w", err)
+	}
+	return m + 1, nil
+}
+
 // PutSieveScript creates or replaces a script, keeping its id and
 // whether it is active.
 func (d *Dir) PutSieveScript(ctx context.Context, acct store.Account, name, source string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return fmt.Errorf("put sieve script: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sieve_scripts (account, name, source, updated, id) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (account, name) DO UPDATE SET source = excluded.source, updated = excluded.updated`,
-			int64(acct), name, source, now(), newSieveID())
+		m, err := nextSieveModSeq(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("put sieve script %q: %w", name, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sieve_scripts (account, name, source, updated, id, modseq, created_modseq) VALUES ($1, $2, $3, $4, $5, $6, $6)
+			ON CONFLICT (account, name) DO UPDATE SET source = excluded.source, updated = excluded.updated, modseq = excluded.modseq`,
+			int64(acct), name, source, now(), newSieveID(), m)
 		if err != nil {
 			return fmt.Errorf("put sieve script %q: %w", name, err)
 		}
@@ -148,11 +184,14 @@ func accountExists(ctx context.Context, tx *sql.Tx, acct store.Account) error {
 	return err
 }
 
-// DeleteSieveScript removes a script that is not active.
+// DeleteSieveScript removes a script that is not active, leaving its
+// tombstone.
 func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
 		var active bool
-		err := tx.QueryRowContext(ctx, "SELECT active FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&active)
+		var id string
+		var created int64
+		err := tx.QueryRowContext(ctx, "SELECT active, id, created_modseq FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&active, &id, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("delete sieve script %q: %w", name, directory.ErrNotFound)
 		}
@@ -162,8 +201,16 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 		if active {
 			return fmt.Errorf("delete sieve script %q: it is active: %w", name, directory.ErrInUse)
 		}
+		m, err := nextSieveModSeq(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("delete sieve script %q: %w", name, err)
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name); err != nil {
 			return fmt.Errorf("delete sieve script %q: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sieve_destroyed (account, id, modseq, created_modseq) VALUES ($1, $2, $3, $4)",
+			int64(acct), id, m, created); err != nil {
+			return fmt.Errorf("delete sieve script %q: tombstone: %w", name, err)
 		}
 		return nil
 	})
@@ -171,7 +218,7 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 
 // RenameSieveScript renames a script, active or not.
 func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, to string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), to).Scan(&one)
 		if err == nil {
@@ -180,7 +227,11 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("rename sieve script: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET name = $3, updated = $4 WHERE account = $1 AND name = $2", int64(acct), from, to, now())
+		m, err := nextSieveModSeq(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("rename sieve script %q: %w", from, err)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET name = $3, updated = $4, modseq = $5 WHERE account = $1 AND name = $2", int64(acct), from, to, now(), m)
 		if err != nil {
 			return fmt.Errorf("rename sieve script %q: %w", from, err)
 		}
@@ -191,9 +242,12 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 	})
 }
 
-// SetActiveSieveScript makes name the only active script, or none.
+// SetActiveSieveScript makes name the only active script, or none. Each
+// script whose activity changes gets a modseq of its own, so that a
+// client's maxChanges can cut between them; making the active script
+// active again changes nothing.
 func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
 		if name != "" {
 			var one int
 			err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&one)
@@ -204,13 +258,28 @@ func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name
 				return fmt.Errorf("activate sieve script %q: %w", name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET active = FALSE WHERE account = $1 AND active", int64(acct)); err != nil {
-			return fmt.Errorf("deactivate sieve scripts: %w", err)
+		var cur string
+		err := tx.QueryRowContext(ctx, "SELECT name FROM sieve_scripts WHERE account = $1 AND active", int64(acct)).Scan(&cur)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("activate sieve script %q: %w", name, err)
+		}
+		if cur == name {
+			return nil
+		}
+		m, err := nextSieveModSeq(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("activate sieve script %q: %w", name, err)
+		}
+		if cur != "" {
+			if _, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET active = FALSE, modseq = $3 WHERE account = $1 AND name = $2", int64(acct), cur, m); err != nil {
+				return fmt.Errorf("deactivate sieve script %q: %w", cur, err)
+			}
+			m++
 		}
 		if name == "" {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET active = TRUE WHERE account = $1 AND name = $2", int64(acct), name); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE sieve_scripts SET active = TRUE, modseq = $3 WHERE account = $1 AND name = $2", int64(acct), name, m); err != nil {
 			return fmt.Errorf("activate sieve script %q: %w", name, err)
 		}
 		return nil
@@ -228,4 +297,31 @@ func (d *Dir) ActiveSieveScript(ctx context.Context, acct store.Account) (string
 		return "", "", fmt.Errorf("active sieve script: %w", err)
 	}
 	return name, src, nil
+}
+
+// SieveState returns the account's script state.
+func (d *Dir) SieveState(ctx context.Context, acct store.Account) (int64, error) {
+	var state int64
+	if err := d.db.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&state); err != nil {
+		return 0, fmt.Errorf("sieve script state: %w", err)
+	}
+	return state, nil
+}
+
+// SieveChanges returns the scripts and tombstones changed after since.
+// The state is read first: a change made meanwhile is reported again by
+// the next call, which is harmless, whereas a state newer than the
+// changes read would hide one.
+func (d *Dir) SieveChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
+	state, err := d.SieveState(ctx, acct)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := readChanges(ctx, d.db, "sieve script changes", `SELECT id, modseq, created_modseq, FALSE FROM sieve_scripts WHERE account = $1 AND modseq > $2
+		UNION ALL SELECT id, modseq, created_modseq, TRUE FROM sieve_destroyed WHERE account = $1 AND modseq > $2
+		ORDER BY 2`, int64(acct), since)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, state, nil
 }

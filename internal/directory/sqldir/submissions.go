@@ -15,10 +15,14 @@ import (
 
 // Submission records live beside their accounts and go with them, with
 // their own schema version table. A destroyed record stays as a
-// tombstone (destroyed, its data cleared) so that SubmissionChanges can
-// report it; modseq is per account, one past the account's highest, and
-// each change takes the write lock, so two never get the same. Times are
-// Unix milliseconds.
+// tombstone (destroyed, its data cleared, destroyed_at set) so that
+// SubmissionChanges can report it; modseq is per account, one past the
+// account's state, and each change takes the write lock, so two never get
+// the same. ExpireSubmissions removes old tombstones and keeps the
+// highest modseq it removed in submission_horizons: the account's state
+// is the highest modseq of its records and its horizon, so that it never
+// goes back, and changes since a state below the horizon are not told.
+// Times are Unix milliseconds.
 var submissionSteps = []string{
 	`CREATE TABLE submissions (
 		account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -36,7 +40,18 @@ var submissionSteps = []string{
 		PRIMARY KEY (account, id)
 	);
 	CREATE INDEX submissions_modseq ON submissions (account, modseq);`,
+	// Tombstones made before this step have destroyed_at 0: the first
+	// expiry removes them, and raises the horizon past them.
+	`ALTER TABLE submissions ADD COLUMN destroyed_at BIGINT NOT NULL DEFAULT 0;
+	CREATE TABLE submission_horizons (
+		account BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+		modseq BIGINT NOT NULL
+	);`,
 }
+
+// stateQuery reads account $1's submission state.
+const stateQuery = `SELECT COALESCE(MAX(modseq), 0) FROM (SELECT modseq FROM submissions WHERE account = $1
+	UNION ALL SELECT modseq FROM submission_horizons WHERE account = $1) AS m`
 
 func submissionSchema(dl Dialect) migrate.Schema {
 	return migrate.Schema{Name: "submissions", Steps: submissionSteps, Lock: dl.Schema.Lock, Table: "submission_schema_version"}
@@ -48,7 +63,7 @@ var _ directory.Submissions = (*Dir)(nil)
 // holds the write lock.
 func nextModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
 	var m int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&m); err != nil {
+	if err := tx.QueryRowContext(ctx, stateQuery, int64(acct)).Scan(&m); err != nil {
 		return 0, fmt.Errorf("reading submission state: %w", err)
 	}
 	return m + 1, nil
@@ -153,6 +168,11 @@ func (d *Dir) SettleSubmissions(ctx context.Context, acct store.Account, now tim
 	return true, nil
 }
 
+// destroyQuery makes record $4 of account $3 a tombstone with modseq $1,
+// destroyed at $2.
+const destroyQuery = `UPDATE submissions SET destroyed = TRUE, modseq = $1, destroyed_at = $2, envelope = '', queued = ''
+	WHERE account = $3 AND id = $4 AND NOT destroyed`
+
 // DestroySubmission removes a record, leaving its tombstone.
 func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id string) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
@@ -160,8 +180,7 @@ func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id stri
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE submissions SET destroyed = TRUE, modseq = $1, envelope = '', queued = ''
-			WHERE account = $2 AND id = $3 AND NOT destroyed`, m, int64(acct), id)
+		res, err := tx.ExecContext(ctx, destroyQuery, m, time.Now().UnixMilli(), int64(acct), id)
 		if err != nil {
 			return fmt.Errorf("destroy submission %s: %w", id, err)
 		}
@@ -177,7 +196,7 @@ func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id stri
 func (d *Dir) SubmissionState(ctx context.Context, acct store.Account) (int64, time.Time, error) {
 	var state int64
 	var next sql.NullInt64
-	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(modseq), 0), MIN(CASE WHEN undo_status = 'pending' AND NOT destroyed THEN send_at END)
+	err := d.db.QueryRowContext(ctx, `SELECT (`+stateQuery+`), MIN(CASE WHEN undo_status = 'pending' AND NOT destroyed THEN send_at END)
 		FROM submissions WHERE account = $1`, int64(acct)).Scan(&state, &next)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("submission state: %w", err)
@@ -194,7 +213,7 @@ func (d *Dir) SubmissionState(ctx context.Context, acct store.Account) (int64, t
 // newer than the records would hide changes.
 func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.Submission, int64, error) {
 	var state int64
-	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
+	if err := d.db.QueryRowContext(ctx, stateQuery, int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("list submissions: %w", err)
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq
@@ -221,30 +240,92 @@ func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.
 }
 
 // SubmissionChanges returns the records changed after since; the state
-// is read first, as in Submissions.
-func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.SubmissionChange, int64, error) {
+// is read first, as in Submissions, and the horizon last: an expiry that
+// removed tombstones before the changes were read has raised it by then.
+func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
 	var state int64
-	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(modseq), 0) FROM submissions WHERE account = $1", int64(acct)).Scan(&state); err != nil {
+	if err := d.db.QueryRowContext(ctx, stateQuery, int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
+	out, err := readChanges(ctx, d.db, "submission changes", "SELECT id, modseq, created, destroyed FROM submissions WHERE account = $1 AND modseq > $2 ORDER BY modseq",
 		int64(acct), since)
 	if err != nil {
+		return nil, 0, err
+	}
+	var horizon int64
+	err = d.db.QueryRowContext(ctx, "SELECT modseq FROM submission_horizons WHERE account = $1", int64(acct)).Scan(&horizon)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, fmt.Errorf("submission changes: %w", err)
 	}
-	defer rows.Close()
-	var out []directory.SubmissionChange
-	for rows.Next() {
-		var c directory.SubmissionChange
-		var created int64
-		if err := rows.Scan(&c.ID, &c.ModSeq, &created, &c.Destroyed); err != nil {
-			return nil, 0, fmt.Errorf("submission changes: %w", err)
-		}
-		c.Created = created > since
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("submission changes: %w", err)
+	if since < horizon {
+		return nil, 0, fmt.Errorf("submission changes since %d, before %d: %w", since, horizon, directory.ErrChangesExpired)
 	}
 	return out, state, nil
+}
+
+// ExpireSubmissions removes old tombstones, raising their accounts'
+// horizons, and then makes the old finished records tombstones, in one
+// write transaction. The tombstones go first, so that those made here
+// stay for another period and clients see the records destroyed.
+func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error) {
+	cutoff, now := before.UnixMilli(), time.Now().UnixMilli()
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO submission_horizons (account, modseq)
+			SELECT account, MAX(modseq) FROM submissions WHERE destroyed AND destroyed_at < $1 GROUP BY account
+			ON CONFLICT (account) DO UPDATE SET modseq = CASE WHEN excluded.modseq > submission_horizons.modseq
+				THEN excluded.modseq ELSE submission_horizons.modseq END`, cutoff); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM submissions WHERE destroyed AND destroyed_at < $1", cutoff)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		removed = int(n)
+
+		rows, err := tx.QueryContext(ctx, `SELECT account, id FROM submissions
+			WHERE NOT destroyed AND send_at < $1 ORDER BY account, send_at, id`, cutoff)
+		if err != nil {
+			return err
+		}
+		type rec struct {
+			account int64
+			id      string
+		}
+		var old []rec
+		for rows.Next() {
+			var r rec
+			if err := rows.Scan(&r.account, &r.id); err != nil {
+				rows.Close()
+				return err
+			}
+			old = append(old, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// One modseq each, as SettleSubmissions gives them.
+		var m int64
+		for i, r := range old {
+			if i == 0 || r.account != old[i-1].account {
+				if m, err = nextModSeq(ctx, tx, store.Account(r.account)); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, destroyQuery, m, now, r.account, r.id); err != nil {
+				return err
+			}
+			m++
+		}
+		destroyed = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("expire submissions: %w", err)
+	}
+	return destroyed, removed, nil
 }

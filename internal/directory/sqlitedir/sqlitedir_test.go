@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"casella/internal/directory"
 	"casella/internal/directory/directorytest"
@@ -204,5 +205,66 @@ func TestSieveIDBackfill(t *testing.T) {
 	list, err := d.SieveScripts(ctx, a.ID)
 	if err != nil || len(list) != 2 || len(list[0].ID) != 27 || len(list[1].ID) != 27 || list[0].ID == list[1].ID {
 		t.Errorf("backfilled: %v %v", list, err)
+	}
+}
+
+// TestSubmissionSchemaUpgrade opens a directory whose submission records
+// were written before tombstones had a time and accounts a horizon: the
+// upgrade keeps the records, and the first expiry removes the old
+// tombstone and refuses changes from before it.
+func TestSubmissionSchemaUpgrade(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "directory.db")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := d.AddAccount(ctx, "ann@example.com", "ann-password", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := time.Now().Add(time.Hour)
+	for _, id := range []string{"S1", "S2"} {
+		if _, err := d.AddSubmission(ctx, a.ID, directory.Submission{ID: id, SendAt: held, UndoStatus: directory.UndoPending}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.DestroySubmission(ctx, a.ID, "S1"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// Back to the first schema step of the submissions.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE submission_horizons", "ALTER TABLE submissions DROP COLUMN destroyed_at",
+		"UPDATE submission_schema_version SET version = 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	d, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	l, state, err := d.Submissions(ctx, a.ID)
+	if err != nil || len(l) != 1 || l[0].ID != "S2" || state != 3 {
+		t.Fatalf("after the upgrade: %+v, state %d, %v", l, state, err)
+	}
+	if destroyed, removed, err := d.ExpireSubmissions(ctx, time.Now().Add(-time.Hour)); err != nil || destroyed != 0 || removed != 1 {
+		t.Fatalf("first expiry: %d destroyed, %d removed, %v; want 0, 1", destroyed, removed, err)
+	}
+	if _, _, err := d.SubmissionChanges(ctx, a.ID, 2); !errors.Is(err, directory.ErrChangesExpired) {
+		t.Fatalf("changes from before the removed tombstone: %v", err)
+	}
+	if _, st, err := d.SubmissionChanges(ctx, a.ID, 3); err != nil || st != 3 {
+		t.Fatalf("changes from the state: %d, %v", st, err)
 	}
 }

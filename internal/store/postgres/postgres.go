@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"casella/internal/pglisten"
 	"casella/internal/store"
 	"casella/internal/store/sqlstore"
 )
@@ -74,7 +75,7 @@ const channel = "casella_changes"
 type Store struct {
 	*sqlstore.Store
 	db *sql.DB
-	l  *listener
+	l  *pglisten.Listener
 }
 
 // Open connects to the database named by dsn (a PostgreSQL URL or
@@ -136,6 +137,6 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 // Close stops listening and closes the connections.
 func (s *Store) Close() error {
-	s.l.close()
+	s.l.Close()
 	return s.Store.Close()
 }

@@ -1,0 +1,66 @@
+package directory
+
+import (
+	"sync"
+
+	"casella/internal/store"
+)
+
+// Watchers wakes those who watch accounts: each watcher has a channel
+// that holds at most one pending value, so wakes coalesce and Wake never
+// blocks. The zero value is ready to use.
+type Watchers struct {
+	mu sync.Mutex
+	m  map[store.Account]map[chan struct{}]bool
+}
+
+// Watch returns a channel that receives after each Wake of acct (or
+// WakeAll), and the function that stops the watch.
+func (w *Watchers) Watch(acct store.Account) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[store.Account]map[chan struct{}]bool{}
+	}
+	if w.m[acct] == nil {
+		w.m[acct] = map[chan struct{}]bool{}
+	}
+	w.m[acct][ch] = true
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.m[acct], ch)
+		if len(w.m[acct]) == 0 {
+			delete(w.m, acct)
+		}
+	}
+}
+
+// Wake wakes the watchers of acct.
+func (w *Watchers) Wake(acct store.Account) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.m[acct] {
+		wake(ch)
+	}
+}
+
+// WakeAll wakes every watcher: for news that may have been missed, such
+// as while a connection that listens for other nodes' changes was down.
+func (w *Watchers) WakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, chs := range w.m {
+		for ch := range chs {
+			wake(ch)
+		}
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
