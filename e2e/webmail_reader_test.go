@@ -199,21 +199,23 @@ func TestWebmailAccount(t *testing.T) {
 	s := webmailServer(t, user, pass)
 	base := "http://" + s.addr("http")
 	var out struct {
-		WrongForToken    string   `json:"wrongForToken"`
-		SecretShape      bool     `json:"secretShape"`
-		Listed           []string `json:"listed"`
-		TokenLogin       int      `json:"tokenLogin"`
-		TokenAsPassword  int      `json:"tokenAsPassword"`
-		SecretAgain      int      `json:"secretAgain"`
-		RevokedLogin     int      `json:"revokedLogin"`
-		WrongForPassword string   `json:"wrongForPassword"`
-		Differ           string   `json:"differ"`
-		Changed          string   `json:"changed"`
-		OldLogin         int      `json:"oldLogin"`
-		NewLogin         int      `json:"newLogin"`
-		ErrorShown       int      `json:"errorShown"`
-		Italian          []string `json:"italian"`
-		SignedInAgain    bool     `json:"signedInAgain"`
+		WrongForToken    string          `json:"wrongForToken"`
+		SecretShape      bool            `json:"secretShape"`
+		Listed           []string        `json:"listed"`
+		TokenLogin       int             `json:"tokenLogin"`
+		TokenAsPassword  int             `json:"tokenAsPassword"`
+		SecretAgain      int             `json:"secretAgain"`
+		RevokedLogin     int             `json:"revokedLogin"`
+		WrongForPassword string          `json:"wrongForPassword"`
+		Differ           string          `json:"differ"`
+		Changed          string          `json:"changed"`
+		OldLogin         int             `json:"oldLogin"`
+		NewLogin         int             `json:"newLogin"`
+		ErrorShown       int             `json:"errorShown"`
+		Italian          []string        `json:"italian"`
+		Trusted          []string        `json:"trusted"`
+		TrustedOnServer  map[string]bool `json:"trustedOnServer"`
+		SignedInAgain    bool            `json:"signedInAgain"`
 	}
 	webmailScript(t, &out, "account.mjs", base, user, pass, next)
 	t.Logf("browser: %+v", out)
@@ -233,7 +235,10 @@ func TestWebmailAccount(t *testing.T) {
 	if out.OldLogin != 401 || out.NewLogin != 200 || out.ErrorShown != 0 || !out.SignedInAgain {
 		t.Errorf("after the change: old password %d, new %d, errors in the page %d, signed in again %v", out.OldLogin, out.NewLogin, out.ErrorShown, out.SignedInAgain)
 	}
-	if !slices.Equal(out.Italian, []string{"Risposta automatica", "Cambia la password", "Password per le app"}) {
+	if len(out.Trusted) != 1 || !strings.HasPrefix(out.Trusted[0], "news@remote.test") || len(out.TrustedOnServer) != 0 {
+		t.Errorf("trusted senders listed %q, after removing one the server has %v", out.Trusted, out.TrustedOnServer)
+	}
+	if !slices.Equal(out.Italian, []string{"Risposta automatica", "Cambia la password", "Password per le app", "Mittenti di cui mostrare le immagini"}) {
 		t.Errorf("in Italian: %q", out.Italian)
 	}
 	// Two wrong current passwords, the old password and the revoked

@@ -1,11 +1,13 @@
 // Settings, through Casella's JMAP account extension: an app password
 // created (its secret shown once, then working as a bearer token), a
 // wrong current password refused, the token revoked; the password
-// changed, the page going on with the new one; the new strings in Italian.
+// changed, the page going on with the new one; a sender whose images
+// another device allowed, listed and removed; the new strings in Italian.
 // Usage: node account.mjs BASEURL USER PASSWORD NEWPASSWORD
-import { newPage, run, signIn } from "./lib.mjs";
+import { jmap, newPage, run, signIn } from "./lib.mjs";
 
 const [base, user, password, newPassword] = process.argv.slice(2);
+const ext = "urn:casella:params:jmap:account";
 const wait = (locator, state = "visible") => locator.waitFor({ state, timeout: 20000 });
 
 // session asks for the JMAP session with a bearer token or a password.
@@ -22,8 +24,14 @@ async function toast(page, text) {
 await run(async (browser, out) => {
   const page = await newPage(browser, out);
   await signIn(page, base, user, password);
+  const senders = async () => (await jmap(base, user, password, [["RemoteImages/get", { ids: null }, "r"]], [ext]))[0][1].list[0].allowedSenders;
+  await jmap(base, user, password, [["RemoteImages/set", { update: { singleton: { "allowedSenders/news@remote.test": true } } }, "r"]], [ext]);
   await page.click(".settings-btn");
   await wait(page.locator(".no-tokens"));
+  out.trusted = await page.locator(".trusted li").allTextContents();
+  await page.click(".trusted button");
+  await wait(page.locator(".no-trusted"));
+  out.trustedOnServer = await senders();
 
   // An app password with a wrong current password: refused.
   await page.fill("#tk-name", "phone");

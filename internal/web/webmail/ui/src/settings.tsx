@@ -5,7 +5,7 @@ import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { MethodError, type AppPassword, type Vacation } from "./jmap";
 import { fill, formats, lang, languages, setLang, t, type Lang } from "./i18n";
-import { client, fail, overlay, say } from "./state";
+import { allowedSenders, client, fail, forgetSender, overlay, say } from "./state";
 
 export type Theme = "system" | "light" | "dark";
 
@@ -112,6 +112,8 @@ function Account() {
   useEffect(() => {
     secret.value = null;
     client.value?.appPasswords().then((l) => { tokens.value = l; }, fail);
+    // Another device may have allowed a sender since sign-in.
+    client.value?.allowedSenders().then((l) => { allowedSenders.value = l; }, fail);
   }, []);
   return (
     <>
@@ -161,6 +163,14 @@ function Account() {
         <input id="tk-current" name="current" type="password" autocomplete="current-password" required />
         <button type="submit">{tr.create}</button>
       </form>
+      <h3>{tr.trustedSenders}</h3>
+      {allowedSenders.value.size === 0 ? <p class="no-trusted">{tr.noTrusted}</p> : (
+        <ul class="trusted">
+          {[...allowedSenders.value].sort().map((a) => (
+            <li key={a}>{a} <button type="button" aria-label={`${tr.remove} ${a}`} onClick={() => void forgetSender(a)}>{tr.remove}</button></li>
+          ))}
+        </ul>
+      )}
     </>
   );
 }
