@@ -24,7 +24,8 @@ import (
 // all" zips the attachments in the page, byte for byte; conversations
 // (collapseThreads, Thread/get) group a question and its two replies and
 // show them together; a hidden page notifies of new mail where the user
-// allowed notifications, and only there.
+// allowed notifications, and only there, and a click on the notification
+// opens the message.
 func TestWebmailReading(t *testing.T) {
 	const user, pass = "alice@example.test", "alice-password-1"
 	s := webmailServer(t, user, pass)
@@ -185,6 +186,9 @@ func TestWebmailReading(t *testing.T) {
 	}
 	if n, _ := allowed[0].(map[string]any); n["title"] != "New mail" || !strings.Contains(fmt.Sprint(n["body"]), "ping true") {
 		t.Errorf("the notification: %v", n)
+	}
+	if box, _ := out.Notes["clickOpened"].(string); !strings.HasPrefix(box, "INBOX") {
+		t.Errorf("clicking the notification opened the message in %q, want the inbox", box)
 	}
 }
 

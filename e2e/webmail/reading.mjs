@@ -126,7 +126,7 @@ await run(async (browser, out) => {
       window.Notification = class extends EventTarget {
         static get permission() { return Real.permission; }
         static requestPermission() { return Real.requestPermission(); }
-        constructor(title, options) { super(); window.__notes.push({ title, body: options?.body ?? "" }); }
+        constructor(title, options) { super(); this.title = title; this.body = options?.body ?? ""; window.__notes.push(this); }
         close() {}
       };
       Object.defineProperty(document, "hidden", { get: () => true });
@@ -141,7 +141,15 @@ await run(async (browser, out) => {
     // Delivered over SMTP and pushed: slower than a click on a busy machine.
     await row(p, subject).waitFor({ timeout: 60000 });
     await p.waitForTimeout(1000);
-    out.notes[String(allowed)] = await p.evaluate(() => window.__notes);
+    out.notes[String(allowed)] = await p.evaluate(() => window.__notes.map((n) => ({ title: n.title, body: n.body })));
+    if (allowed) {
+      // Clicked, from another mailbox: the message opens in the inbox.
+      await p.click(".boxes li:nth-child(2) button");
+      await wait(p.locator(".list[data-state=ready]"));
+      await p.evaluate(() => window.__notes[0].onclick?.(new Event("click")));
+      await wait(p.locator(".msg h2", { hasText: subject }));
+      out.notes.clickOpened = await p.locator(".boxes li.sel button").textContent();
+    }
     await ctx.close();
   }
 });

@@ -505,11 +505,21 @@ function notify(fresh: EmailSummary[]): void {
   const mail = fresh.filter((e) => !e.keywords["$seen"] && inbox && e.mailboxIds[inbox.id]);
   if (mail.length === 0 || !("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
   const first = mail[0];
-  if (!first) return;
-  new Notification(t.value.newMail, {
+  if (!first || !inbox) return;
+  const n = new Notification(t.value.newMail, {
     body: `${first.from?.[0]?.name || first.from?.[0]?.email || ""}: ${first.subject ?? t.value.noSubject}`,
     tag: "casella-new-mail",
   });
+  // A click brings the page forward on the message, in the inbox.
+  n.onclick = () => {
+    window.focus();
+    n.close();
+    void (async () => {
+      if (filter.value.inMailbox !== inbox.id || searching.value) await show({ inMailbox: inbox.id }, false);
+      const i = ids.value.indexOf(first.id);
+      if (i >= 0) await openAt(i);
+    })();
+  };
 }
 
 // Recovery: when the service returns, load again what could not be.
