@@ -266,8 +266,12 @@ func (c *call) checkCurrentPassword(pw string) error {
 	var at *limit.Attempt
 	if c.s.AuthLimit != nil {
 		var err error
-		if at, err = c.s.AuthLimit.Admit(c.ctx, "jmap", user, remoteAddr(c.ss.remote)); err != nil {
-			return mErr("forbidden", "too many failed logins; try again later")
+		at, err = c.s.AuthLimit.Admit(c.ctx, "jmap", user, remoteAddr(c.ss.remote))
+		if errors.Is(err, limit.ErrThrottled) || errors.Is(err, limit.ErrLocked) {
+			return mErr("forbidden", "%v", err)
+		}
+		if err != nil {
+			return fmt.Errorf("admitting the password check: %w", err)
 		}
 	}
 	acct, err := c.s.Auth.Authenticate(c.ctx, user, pw)
