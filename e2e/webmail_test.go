@@ -539,14 +539,7 @@ func TestWebmailPreferences(t *testing.T) {
 	}})
 	base := "http://" + s.addr("http")
 	waitFor(t, 30*time.Second, "the messages", func() bool { return len(accountEmails(t, base, user, pass)) == 2 })
-	shots := os.Getenv("CASELLA_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("artifacts")
-	}
-	shots, _ = filepath.Abs(filepath.Join(shots, "webmail"))
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := webmailArtifacts(t)
 
 	type vacation struct {
 		IsEnabled bool   `json:"isEnabled"`
@@ -594,6 +587,21 @@ func TestWebmailPreferences(t *testing.T) {
 		t.Errorf("screenshots %v; at 360 pixels the page is %d/%d pixels too wide", out.Shots, out.OverflowLight, out.OverflowDark)
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// webmailArtifacts returns the directory for the screenshots,
+// $CASELLA_ARTIFACTS/webmail (default e2e/artifacts/webmail).
+func webmailArtifacts(t *testing.T) string {
+	t.Helper()
+	shots := os.Getenv("CASELLA_ARTIFACTS")
+	if shots == "" {
+		shots = "artifacts"
+	}
+	shots, _ = filepath.Abs(filepath.Join(shots, "webmail"))
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return shots
 }
 
 // TestWebmailBigMailbox fills one inbox with $CASELLA_WEBMAIL_MESSAGES
@@ -685,4 +693,152 @@ func TestWebmailUndoSend(t *testing.T) {
 	if out.BobReceived != 0 || out.AliceDrafts != 1 {
 		t.Errorf("after undo: bob received %d, alice has %d drafts; want 0 and 1", out.BobReceived, out.AliceDrafts)
 	}
+}
+
+// TestWebmailCompose writes in HTML with the toolbar (bold, a link, a
+// list) and checks what the recipient gets over JMAP: a
+// multipart/alternative whose text/plain part is made from the HTML and
+// whose HTML part kept the formatting and lost the editor's attributes,
+// and a hostile paste its scripts, handlers and images; the draft is HTML
+// too. A reply quotes the original HTML in a blockquote
+// (and with "> " in its text part); plain text mode sends text/plain
+// alone and is kept for the next message. Forwarding as an attachment,
+// left as a draft and taken up again from Drafts in HTML, sends the
+// original as a message/rfc822 part, unencoded and byte for byte. The To and Bcc fields suggest a sender of received mail and a
+// recipient of sent mail, picked with the keyboard. Screenshots of the
+// editor, at 1280 pixels light and 360 dark, go with the others.
+func TestWebmailCompose(t *testing.T) {
+	const alice, bob, pass = "alice@example.test", "bob@example.test", "same-password-1"
+	s := webmailServer(t, alice, pass)
+	setupAccount(t, s, bob, pass)
+	date := time.Now().UTC().Format(time.RFC1123Z)
+	question := "From: Bob Example <" + bob + ">\r\nTo: Alice <" + alice + ">\r\nSubject: question\r\nMessage-ID: <q2@e2e.test>\r\nDate: " + date +
+		"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"What do you think?\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>What do you <b>think</b>?</p><img src=\"https://tracker.test/x.png\">\r\n--alt--\r\n"
+	hello := "From: Bobby Remote <bobby@remote.test>\r\nTo: <" + alice + ">\r\nSubject: hello\r\nMessage-ID: <h1@e2e.test>\r\nDate: " + date + "\r\n\r\nHi.\r\n"
+	base := seed(t, s, alice, pass, []byte(question), []byte(hello))
+
+	type msg struct {
+		Structure string `json:"structure"`
+		Text      string `json:"text"`
+		HTML      string `json:"html"`
+	}
+	var out struct {
+		StartsInHTML     bool                      `json:"startsInHTML"`
+		Suggested        []string                  `json:"suggested"`
+		ActiveIsBob      bool                      `json:"activeIsBob"`
+		To               string                    `json:"to"`
+		ListClosed       bool                      `json:"listClosed"`
+		SuggestedSent    []string                  `json:"suggestedSent"`
+		BccListClosed    bool                      `json:"bccListClosed"`
+		BoldPressed      string                    `json:"boldPressed"`
+		Pasted           string                    `json:"pasted"`
+		DraftStructure   string                    `json:"draftStructure"`
+		Rich             msg                       `json:"rich"`
+		ReplyQuote       string                    `json:"replyQuote"`
+		Reply            msg                       `json:"reply"`
+		Plain            msg                       `json:"plain"`
+		PlainKept        bool                      `json:"plainKept"`
+		HTMLBack         bool                      `json:"htmlBack"`
+		Resumed          struct{ To, Bold string } `json:"resumed"`
+		ForwardHTML      string                    `json:"forwardHTML"`
+		ForwardStructure string                    `json:"forwardStructure"`
+		ForwardEncoding  string                    `json:"forwardEncoding"`
+		ForwardIdentical bool                      `json:"forwardIdentical"`
+		ForwardBytes     []int                     `json:"forwardBytes"`
+		DraftsLeft       int                       `json:"draftsLeft"`
+		PhoneOverflow    int                       `json:"phoneOverflow"`
+		PhoneTyped       string                    `json:"phoneTyped"`
+		PhoneHelp        int                       `json:"phoneHelp"`
+	}
+	shots := webmailArtifacts(t)
+	webmailScript(t, &out, "compose.mjs", base, alice, bob, pass, shots)
+	t.Logf("browser: %+v", out)
+
+	// Autocomplete.
+	if !out.StartsInHTML {
+		t.Error("a new message does not start in the HTML editor")
+	}
+	if len(out.Suggested) != 2 || !strings.Contains(strings.Join(out.Suggested, "|"), "bobby@remote.test") || !out.ActiveIsBob ||
+		out.To != `"Bob Example" <`+bob+`>, ` || !out.ListClosed {
+		t.Errorf("suggested %q, bob active %v, picked %q, list closed %v", out.Suggested, out.ActiveIsBob, out.To, out.ListClosed)
+	}
+	if len(out.SuggestedSent) != 1 || !strings.Contains(out.SuggestedSent[0], "dave@remote.test") || !out.BccListClosed {
+		t.Errorf("for a recipient of sent mail: %q, closed by Escape %v", out.SuggestedSent, out.BccListClosed)
+	}
+
+	// HTML compose.
+	if out.DraftStructure != "multipart/alternative text/plain text/html" {
+		t.Errorf("the draft is %q, want the HTML alternative", out.DraftStructure)
+	}
+	r := out.Rich
+	if r.Structure != "multipart/alternative text/plain text/html" {
+		t.Errorf("rich message structure %q", r.Structure)
+	}
+	for _, want := range []string{"<b>bold words</b>", `<a href="https://example.org/casella">`, "<ul><li>item one</li></ul>", "<!DOCTYPE html>"} {
+		if !strings.Contains(r.HTML, want) {
+			t.Errorf("the HTML part lacks %q: %q", want, r.HTML)
+		}
+	}
+	if out.BoldPressed != "true" {
+		t.Errorf("the bold button in bold text: aria-pressed %q", out.BoldPressed)
+	}
+	for _, bad := range []string{"contenteditable", "style=", "class=", "tracker.test", "onerror", "onclick", "javascript:", "<script", "<img", "<svg"} {
+		if strings.Contains(r.HTML, bad) || strings.Contains(out.Pasted, bad) {
+			t.Errorf("the editor or the HTML part has %q:\n%q\n%q", bad, out.Pasted, r.HTML)
+		}
+	}
+	if !strings.Contains(r.HTML, "pasted <i>text</i>") || !strings.Contains(r.HTML, "bad link") {
+		t.Errorf("the HTML part lacks the paste: %q", r.HTML)
+	}
+	for _, want := range []string{"Hello bold words and https://example.org/casella", "- item one"} {
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("the text part lacks %q: %q", want, r.Text)
+		}
+	}
+	if strings.Contains(r.Text, "<") && !strings.Contains(r.Text, "<https://") {
+		t.Errorf("the text part has markup: %q", r.Text)
+	}
+
+	// Reply.
+	if !strings.Contains(out.ReplyQuote, "What do you think?") {
+		t.Errorf("the reply quotes %q", out.ReplyQuote)
+	}
+	if !strings.Contains(out.Reply.HTML, `<blockquote type="cite"><p>What do you <b>think</b>?</p></blockquote>`) ||
+		strings.Contains(out.Reply.HTML, "tracker.test") || !strings.HasPrefix(strings.SplitAfter(out.Reply.HTML, "<body>")[1], "<div>Yes, agreed.") {
+		t.Errorf("the reply's HTML: %q", out.Reply.HTML)
+	}
+	if text := strings.ReplaceAll(out.Reply.Text, "\r\n", "\n"); !strings.HasSuffix(strings.TrimRight(text, "\n"), "wrote:\n> What do you think?") ||
+		!strings.HasPrefix(text, "Yes, agreed.") {
+		t.Errorf("the reply's text: %q", out.Reply.Text)
+	}
+
+	// Plain text.
+	if out.Plain.Structure != "text/plain" || out.Plain.HTML != "" || !strings.Contains(out.Plain.Text, "Just text, *not bold*.") {
+		t.Errorf("plain message: %+v", out.Plain)
+	}
+	if !out.PlainKept || !out.HTMLBack {
+		t.Errorf("plain text kept for the next message %v, HTML back %v", out.PlainKept, out.HTMLBack)
+	}
+
+	// Forward as attachment, through a draft taken up again.
+	if !strings.Contains(out.Resumed.To, bob) || out.Resumed.Bold != "see attached" || !strings.Contains(out.ForwardHTML, "<b>see attached</b>") {
+		t.Errorf("the draft taken up again: %+v; sent as %q", out.Resumed, out.ForwardHTML)
+	}
+	if out.ForwardStructure != "multipart/mixed text/plain message/rfc822" && out.ForwardStructure != "multipart/mixed multipart/alternative text/plain text/html message/rfc822" {
+		t.Errorf("forward structure %q", out.ForwardStructure)
+	}
+	if out.ForwardEncoding == "base64" || !out.ForwardIdentical {
+		t.Errorf("the forwarded message: encoding %q, identical %v (%v bytes)", out.ForwardEncoding, out.ForwardIdentical, out.ForwardBytes)
+	}
+	if out.DraftsLeft != 0 {
+		t.Errorf("%d drafts left after sending", out.DraftsLeft)
+	}
+	if !strings.Contains(out.PhoneTyped, "Bold on a phone?") || out.PhoneHelp != 0 {
+		t.Errorf("typing \"?\" in the editor wrote %q and opened %d help overlays", out.PhoneTyped, out.PhoneHelp)
+	}
+	if out.PhoneOverflow > 0 {
+		t.Errorf("writing at 360 pixels, the page is %d pixels too wide", out.PhoneOverflow)
+	}
+	t.Logf("screenshots of the editor in %s", shots)
 }

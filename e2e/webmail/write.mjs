@@ -1,5 +1,5 @@
 // The writing scenario. alice has "question" from bob (cc carol). She
-// replies (saved as a draft while she writes), replies to all, forwards,
+// replies in plain text (saved as a draft while she writes), replies to all, forwards,
 // and writes to bob with two files dragged in and one picked; bob signs in
 // and downloads them.
 // Usage: node write.mjs BASEURL ALICE BOB CAROL PASSWORD
@@ -26,9 +26,11 @@ await run(async (browser, out) => {
   await row(page, "question").click();
   await wait(page.locator(".msg h2", { hasText: "question" }));
 
-  // Reply: the fields are filled in, a draft is saved while writing.
+  // Reply: the fields are filled in, a draft is saved while writing. In
+  // plain text, which stays chosen for the messages after it.
   await page.keyboard.press("r");
   await wait(page.locator(".compose"));
+  await page.check("#plain");
   out.reply = { to: await page.inputValue("#to"), cc: await page.inputValue("#cc"), subject: await page.inputValue("#subject") };
   out.replyQuotes = (await page.inputValue("#body")).includes("> What do you think?");
   await page.locator("#body").press("Home");

@@ -313,11 +313,20 @@ func (c *call) attachment(a partIn, prop, dflt string) (*mimePart, *setError) {
 		params["name"] = *a.Name
 	}
 	hdr := "Content-Type: " + mime.FormatMediaType(mt, params) + "\r\n" +
-		contentDisposition(a.Disposition, dflt, a.Name) +
-		"Content-Transfer-Encoding: base64\r\n"
+		contentDisposition(a.Disposition, dflt, a.Name)
 	if a.Cid != nil && !strings.ContainsAny(*a.Cid, "<>\r\n") {
 		hdr += "Content-ID: <" + *a.Cid + ">\r\n"
 	}
+	// RFC 2046 section 5.2.1: a message/rfc822 body is 7bit, 8bit or
+	// binary, never base64, so a forwarded message goes as it is. The
+	// CRLF before the next boundary belongs to the boundary (section
+	// 5.1.1): one more keeps the message's own last line break.
+	if mt == "message/rfc822" {
+		if enc, ok := identityEncoding(data); ok {
+			return &mimePart{header: hdr + "Content-Transfer-Encoding: " + enc + "\r\n", body: append(data[:len(data):len(data)], '\r', '\n')}, nil
+		}
+	}
+	hdr += "Content-Transfer-Encoding: base64\r\n"
 	enc := base64.StdEncoding.EncodeToString(data)
 	var b strings.Builder
 	for len(enc) > 76 {
@@ -329,6 +338,40 @@ func (c *call) attachment(a partIn, prop, dflt string) (*mimePart, *setError) {
 }
 
 // mimePart is a rendered MIME entity: its header fields and its body.
+// identityEncoding tells whether data can go unencoded as "7bit" or
+// "8bit" (RFC 2045 section 2.7, 2.8): CRLF line breaks only, no NUL,
+// lines of at most 998 octets, and a final CRLF.
+func identityEncoding(data []byte) (string, bool) {
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		return "", false
+	}
+	enc := "7bit"
+	line := 0
+	for i, b := range data {
+		switch {
+		case b == 0:
+			return "", false
+		case b == '\n':
+			if i == 0 || data[i-1] != '\r' {
+				return "", false
+			}
+			line = 0
+			continue
+		case b == '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return "", false
+			}
+			continue
+		case b >= 0x80:
+			enc = "8bit"
+		}
+		if line++; line > 998 {
+			return "", false
+		}
+	}
+	return enc, true
+}
+
 type mimePart struct {
 	header string
 	body   []byte

@@ -1,6 +1,8 @@
 package jmap
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -145,5 +147,81 @@ func TestEmailCreateBodyStructure(t *testing.T) {
 	att := o["attachments"].([]any)
 	if len(att) != 2 || att[0].(map[string]any)["cid"] != "logo@x" || att[1].(map[string]any)["name"] != "plan.pdf" {
 		t.Errorf("attachments: %v", att)
+	}
+}
+
+// TestEmailCreateForwardAsAttachment attaches stored messages by their
+// blobId as message/rfc822 parts: one that may go unencoded is written as
+// it is, 8bit (RFC 2046 section 5.2.1), and reads back byte for byte; one
+// with a line too long for 8bit falls back to base64, also byte for byte.
+func TestEmailCreateForwardAsAttachment(t *testing.T) {
+	e := newTestEnv(t)
+	e.deliver("INBOX", "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: caffè\nMessage-ID: <fwd1@example.org>\n\nÈ pronto.\n\n")
+	e.deliver("INBOX", "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: long\nMessage-ID: <fwd2@example.org>\n\n"+strings.Repeat("x", 1200)+"\n")
+	got := e.call1("Email/get", map[string]any{"ids": nil, "properties": []string{"blobId", "subject"}})["list"].([]any)
+	originals := map[string]string{}
+	var parts []any
+	for _, o := range got {
+		m := o.(map[string]any)
+		id := m["blobId"].(string)
+		originals[m["subject"].(string)] = id
+		parts = append(parts, map[string]any{"blobId": id, "type": "message/rfc822", "name": m["subject"].(string) + ".eml", "disposition": "attachment"})
+	}
+	set := e.call1("Email/set", map[string]any{"create": map[string]any{"f": map[string]any{
+		"mailboxIds": map[string]bool{e.mailboxID("Drafts"): true}, "subject": "Fwd",
+		"bodyValues": map[string]any{"t": map[string]any{"value": "see attached"}},
+		"bodyStructure": map[string]any{"type": "multipart/mixed", "subParts": append([]any{map[string]any{"partId": "t", "type": "text/plain"}}, parts...)},
+	}}})
+	created, _ := set["created"].(map[string]any)
+	if created == nil {
+		t.Fatalf("Email/set: %v", set)
+	}
+	id := created["f"].(map[string]any)["id"].(string)
+	o := e.call1("Email/get", map[string]any{"ids": []string{id}, "properties": []string{"attachments"},
+		"bodyProperties": []string{"blobId", "type", "name", "header:Content-Transfer-Encoding:asText"}})["list"].([]any)[0].(map[string]any)
+	att := o["attachments"].([]any)
+	if len(att) != 2 {
+		t.Fatalf("attachments: %v", att)
+	}
+	// A base64 message/rfc822 is against RFC 2046: readers, this server's
+	// too, take it for application/octet-stream.
+	want := map[string][2]string{"caffè.eml": {"message/rfc822", "8bit"}, "long.eml": {"application/octet-stream", "base64"}}
+	for _, a := range att {
+		p := a.(map[string]any)
+		name := p["name"].(string)
+		if p["type"] != want[name][0] || p["header:Content-Transfer-Encoding:asText"] != want[name][1] {
+			t.Errorf("%s: %v, want %s", name, p, want[name])
+		}
+		orig := e.do("GET", Prefix+"/download/A1/"+originals[strings.TrimSuffix(name, ".eml")]+"/o.eml", "")
+		fwd := e.do("GET", Prefix+"/download/A1/"+p["blobId"].(string)+"/f.eml", "")
+		ob, _ := io.ReadAll(orig.Body)
+		fb, _ := io.ReadAll(fwd.Body)
+		if orig.StatusCode != 200 || fwd.StatusCode != 200 || len(ob) == 0 || !bytes.Equal(ob, fb) {
+			t.Errorf("%s: forwarded %d bytes (%s), the original %d (%s)\n%q\n%q", name, len(fb), fwd.Status, len(ob), orig.Status, fb, ob)
+		}
+	}
+}
+
+// TestIdentityEncoding checks which forwarded messages may go unencoded
+// (RFC 2045 sections 2.7 and 2.8).
+func TestIdentityEncoding(t *testing.T) {
+	for _, c := range []struct {
+		data, enc string
+		ok        bool
+	}{
+		{"Subject: a\r\n\r\nhi\r\n", "7bit", true},
+		{"Subject: caffè\r\n\r\nhi\r\n", "8bit", true},
+		{strings.Repeat("x", 998) + "\r\n", "7bit", true},
+		{strings.Repeat("x", 999) + "\r\n", "", false},
+		{"Subject: a\n\nhi\n", "", false},
+		{"Subject: a\r\n\r\nh\ri\r\n", "", false},
+		{"Subject: a\r\n\r\nh\x00i\r\n", "", false},
+		{"Subject: a\r\n\r\nhi", "", false},
+		{"", "", false},
+	} {
+		enc, ok := identityEncoding([]byte(c.data))
+		if enc != c.enc || ok != c.ok {
+			t.Errorf("%q: %q %v, want %q %v", c.data, enc, ok, c.enc, c.ok)
+		}
 	}
 }

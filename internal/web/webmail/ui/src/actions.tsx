@@ -1,5 +1,5 @@
 // The buttons that act on messages, and the mailbox picker for "move".
-import { startCompose } from "./compose";
+import { resumeDraft, startCompose } from "./compose";
 import { fill, t } from "./i18n";
 import { mailboxes, moveTo, moveToRole, open, overlay, selection, summaries, targets, toggle } from "./state";
 
@@ -17,6 +17,8 @@ export function Actions({ reading = false }: { reading?: boolean }) {
           <button type="button" class="reply" onClick={() => startCompose("reply", open.value)}>{tr.reply}</button>
           <button type="button" class="reply-all" onClick={() => startCompose("replyAll", open.value)}>{tr.replyAll}</button>
           <button type="button" class="forward" onClick={() => startCompose("forward", open.value)}>{tr.forward}</button>
+          <button type="button" class="forward-attached" onClick={() => startCompose("forwardAttached", open.value)}>{tr.forwardAttached}</button>
+          {open.value.keywords["$draft"] && <button type="button" class="edit-draft" onClick={() => { if (open.value) void resumeDraft(open.value); }}>{tr.editDraft}</button>}
         </>
       )}
       <button type="button" class="archive" onClick={() => void moveToRole("archive")}>{tr.archive}</button>

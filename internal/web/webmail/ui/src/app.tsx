@@ -134,6 +134,7 @@ const keys: Record<string, () => void> = {
   r: () => void reply("reply"),
   a: () => void reply("replyAll"),
   f: () => void reply("forward"),
+  F: () => void reply("forwardAttached"),
   e: () => void moveToRole("archive"),
   "#": () => void moveToRole("trash"),
   "!": () => void moveToRole("junk"),
@@ -154,6 +155,7 @@ function onKey(ev: KeyboardEvent): void {
   }
   const el = ev.target;
   if (!client.value || el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement ||
+    (el instanceof HTMLElement && el.isContentEditable) ||
     ev.ctrlKey || ev.metaKey || ev.altKey || (composing.value && ev.key !== "?")) return;
   const f = keys[ev.key];
   if (!f || (ev.key === "Enter" && el instanceof HTMLButtonElement)) return;

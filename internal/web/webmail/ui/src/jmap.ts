@@ -17,6 +17,8 @@ export interface Session {
   // (urn:casella:params:jmap:account, docs/jmap.md).
   account: boolean;
   minPasswordLength: number;
+  // maxObjectsInGet bounds the ids of one /get (RFC 8620 §2).
+  maxObjectsInGet: number;
 }
 
 export interface Mailbox {
@@ -56,10 +58,15 @@ export interface BodyPart {
 }
 
 export interface Email extends EmailSummary {
+  // blobId is the whole message (RFC 8621 §4.1.1): forwarded as an attachment.
+  blobId: string;
+  size: number;
   to: Address[] | null;
   cc: Address[] | null;
+  bcc: Address[] | null;
   replyTo: Address[] | null;
   messageId: string[] | null;
+  inReplyTo: string[] | null;
   references: string[] | null;
   sentAt: string | null;
   textBody: BodyPart[];
@@ -73,6 +80,7 @@ export interface Identity {
   name: string;
   email: string;
   textSignature?: string;
+  htmlSignature?: string;
 }
 
 export interface Vacation {
@@ -95,13 +103,17 @@ export interface Filter {
   after?: string;
 }
 
-// Draft is what Email/set creates for a message being written.
+// Draft is what Email/set creates for a message being written: body is
+// the text/plain part, html (a sanitised body) the text/html alternative
+// when the message is written in HTML.
 export interface Draft {
   from: Address;
   to: Address[];
   cc: Address[];
+  bcc: Address[];
   subject: string;
   body: string;
+  html: string | null;
   inReplyTo: string[] | null;
   references: string[] | null;
   attachments: { blobId: string; type: string; name: string; size: number }[];
@@ -145,7 +157,7 @@ const using = [
 ];
 
 export const summaryProperties = ["id", "threadId", "mailboxIds", "subject", "from", "receivedAt", "keywords", "preview", "hasAttachment"];
-const emailProperties = [...summaryProperties, "to", "cc", "replyTo", "messageId", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"];
+const emailProperties = [...summaryProperties, "blobId", "size", "to", "cc", "bcc", "replyTo", "messageId", "inReplyTo", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"];
 const bodyProperties = ["partId", "blobId", "type", "name", "size", "disposition"];
 
 export interface Thread {
@@ -198,8 +210,8 @@ export class Client {
     const s = (await this.fetchJSON("/.well-known/jmap")) as {
       apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
+      capabilities: Record<string, { maxObjectsInGet?: number } | undefined>;
       accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number; minPasswordLength?: number } | undefined> } | undefined>;
-      capabilities: Record<string, unknown>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
     if (!accountId) throw new Error("the session has no mail account");
@@ -213,6 +225,7 @@ export class Client {
       maxDelayedSend: s.accounts[accountId]?.accountCapabilities["urn:ietf:params:jmap:submission"]?.maxDelayedSend ?? 0,
       account: capAccount in s.capabilities,
       minPasswordLength: s.accounts[accountId]?.accountCapabilities[capAccount]?.minPasswordLength ?? 0,
+      maxObjectsInGet: s.capabilities["urn:ietf:params:jmap:core"]?.maxObjectsInGet ?? 500,
     };
     return this.session;
   }
@@ -294,8 +307,8 @@ export class Client {
     return (r[1]?.[1]["list"] ?? []) as Email[];
   }
 
-  // summaries asks for at most 500 ids, the server's maxObjectsInGet (RFC
-  // 8620 §2): callers split longer lists.
+  // summaries asks for at most the session's maxObjectsInGet ids (RFC 8620
+  // §2): callers split longer lists.
   async summaries(ids: string[]): Promise<{ list: EmailSummary[]; state: string }> {
     const [r] = await this.call([["Email/get", { ids, properties: summaryProperties }, "g"]]);
     return { list: (r?.[1]["list"] ?? []) as EmailSummary[], state: String(r?.[1]["state"] ?? "") };
@@ -392,7 +405,7 @@ export class Client {
     if (hold > 0) {
       submission["envelope"] = {
         mailFrom: { email: identity.email, parameters: { HOLDFOR: String(hold) } },
-        rcptTo: [...d.to, ...d.cc].map((a) => ({ email: a.email, parameters: null })),
+        rcptTo: [...d.to, ...d.cc, ...d.bcc].map((a) => ({ email: a.email, parameters: null })),
       };
     }
     const r = await this.set([
@@ -414,6 +427,35 @@ export class Client {
       ["EmailSubmission/set", { update: { [submissionId]: { undoStatus: "canceled" } } }, "c"],
       ["Email/set", { update: { [emailId]: { mailboxIds: { [drafts]: true }, "keywords/$draft": true } } }, "e"],
     ]);
+  }
+
+  // correspondents lists the addresses mail was exchanged with, most
+  // recent first: the recipients of the latest sent messages and the
+  // senders of the latest received ones (not junk, not drafts), in one
+  // request of two Email/query and Email/get pairs (RFC 8621 §4.4).
+  async correspondents(mailboxes: Mailbox[], limit: number): Promise<Address[]> {
+    const id = (role: string) => mailboxes.find((m) => m.role === role)?.id;
+    const sent = id("sent");
+    const mine = [sent, id("drafts"), id("junk"), id("trash")].filter((x): x is string => x !== undefined);
+    const sort = [{ property: "receivedAt", isAscending: false }];
+    const calls: Invocation[] = [
+      ["Email/query", { filter: { inMailboxOtherThan: mine }, sort, limit }, "rq"],
+      ["Email/get", { "#ids": { resultOf: "rq", name: "Email/query", path: "/ids" }, properties: ["from", "receivedAt"] }, "rg"],
+    ];
+    if (sent) {
+      calls.push(["Email/query", { filter: { inMailbox: sent }, sort, limit }, "sq"],
+        ["Email/get", { "#ids": { resultOf: "sq", name: "Email/query", path: "/ids" }, properties: ["to", "cc", "bcc", "receivedAt"] }, "sg"]);
+    }
+    const r = await this.call(calls);
+    type Seen = { from?: Address[] | null; to?: Address[] | null; cc?: Address[] | null; bcc?: Address[] | null; receivedAt: string };
+    const seen: { a: Address; at: string }[] = [];
+    for (const [name, args] of r) {
+      if (name !== "Email/get") continue;
+      for (const e of (args["list"] ?? []) as Seen[]) {
+        for (const a of [...(e.from ?? []), ...(e.to ?? []), ...(e.cc ?? []), ...(e.bcc ?? [])]) seen.push({ a, at: e.receivedAt });
+      }
+    }
+    return seen.sort((x, y) => y.at.localeCompare(x.at)).map((x) => x.a);
   }
 
   async vacation(): Promise<Vacation> {
@@ -498,17 +540,23 @@ function basic(user: string, password: string): string {
   return "Basic " + btoa(bin);
 }
 
+// draftObject writes the message's bodyStructure (RFC 8621 §4.6): the
+// text, or a multipart/alternative of the text and the HTML (RFC 2046
+// §5.1.4, the preferred last), then the attachments in a multipart/mixed;
+// a forwarded message is one of them, message/rfc822 by its blobId.
 function draftObject(drafts: string, d: Draft): Record<string, unknown> {
+  const text = { partId: "t", type: "text/plain" };
+  const body = d.html === null ? text : { type: "multipart/alternative", subParts: [text, { partId: "h", type: "text/html" }] };
+  const atts = d.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: "attachment" }));
   const o: Record<string, unknown> = {
     mailboxIds: { [drafts]: true }, keywords: { $draft: true, $seen: true },
     from: [d.from], to: d.to, subject: d.subject,
-    textBody: [{ partId: "1", type: "text/plain" }], bodyValues: { "1": { value: d.body } },
+    bodyStructure: atts.length > 0 ? { type: "multipart/mixed", subParts: [body, ...atts] } : body,
+    bodyValues: { t: { value: d.body }, ...(d.html === null ? {} : { h: { value: d.html } }) },
   };
   if (d.cc.length > 0) o["cc"] = d.cc;
+  if (d.bcc.length > 0) o["bcc"] = d.bcc;
   if (d.inReplyTo) o["inReplyTo"] = d.inReplyTo;
   if (d.references) o["references"] = d.references;
-  if (d.attachments.length > 0) {
-    o["attachments"] = d.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: "attachment" }));
-  }
   return o;
 }

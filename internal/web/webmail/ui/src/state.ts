@@ -110,11 +110,13 @@ export async function show(f: Filter, search: boolean): Promise<void> {
   await ensure(0, pageSize);
 }
 
-// known makes sure the summaries of ids are loaded, 500 at a time.
+// known makes sure the summaries of ids are loaded, maxObjectsInGet at a
+// time.
 async function known(list: string[]): Promise<void> {
   const c = client.value;
+  const n = c?.session?.maxObjectsInGet ?? 500;
   const missing = list.filter((id) => !summaries.value.has(id));
-  for (let i = 0; c && i < missing.length; i += 500) remember((await c.summaries(missing.slice(i, i + 500))).list);
+  for (let i = 0; c && i < missing.length; i += n) remember((await c.summaries(missing.slice(i, i + n))).list);
 }
 
 function remember(list: EmailSummary[]): void {
