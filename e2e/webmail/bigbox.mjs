@@ -2,6 +2,7 @@
 // the first rendered page of the list, and opening a message, 10 times
 // each (a fresh page each sign-in); then scrolls to the middle of the list
 // and counts the rows in the DOM, which virtualisation keeps small.
+// With CASELLA_THREADS=on in the environment, the list is by conversation.
 // Usage: node bigbox.mjs BASEURL USER PASSWORD
 import { newPage, run } from "./lib.mjs";
 
@@ -15,6 +16,7 @@ await run(async (browser, out) => {
   for (let i = 0; i < 10; i++) {
     if (page) await page.context().close();
     page = await newPage(browser, out);
+    if (process.env.CASELLA_THREADS === "on") await page.addInitScript(() => localStorage.setItem("threads", "on"));
     await page.goto(base + "/");
     await page.fill("#user", user);
     await page.fill("#password", password);
