@@ -19,7 +19,8 @@ import (
 // client from npm (e2e/jmap, installed by .ci/run with npm ci), against the
 // real binary: mail delivered over SMTP is listed, read, flagged, moved and
 // pushed; a message is uploaded and imported; one is written, sent with
-// EmailSubmission, filed in Sent and delivered back to the inbox; two are
+// EmailSubmission, filed in Sent and delivered back to the inbox, which its
+// deliveryStatus says (yes, 250); two are
 // sent held and one of them undone, which never arrives. jmap-jam logs in
 // with an app password made by "casella account token add", as a bearer
 // token.
@@ -58,6 +59,7 @@ func TestJMAPWithJam(t *testing.T) {
 		DownloadDisposition string   `json:"downloadDisposition"`
 		ChangesError        string   `json:"changesError"`
 		Submitted           bool     `json:"submitted"`
+		DeliveryStatus      string   `json:"deliveryStatus"`
 		Arrived             bool     `json:"arrived"`
 		InSent              int      `json:"inSent"`
 		HeldStatus          []string `json:"heldStatus"`
@@ -103,6 +105,9 @@ func TestJMAPWithJam(t *testing.T) {
 	}
 	if !out.Submitted || !out.Arrived || out.InSent != 1 {
 		t.Errorf("send through EmailSubmission: submitted %v, arrived %v, %d in Sent", out.Submitted, out.Arrived, out.InSent)
+	}
+	if out.DeliveryStatus != "yes; 250 2.0.0 Delivered; unknown" {
+		t.Errorf("deliveryStatus of the message sent to the account itself: %q", out.DeliveryStatus)
 	}
 	if !slices.Equal(out.HeldStatus, []string{"pending", "pending"}) || !out.Canceled {
 		t.Errorf("held submissions: status %v, canceled %v", out.HeldStatus, out.Canceled)

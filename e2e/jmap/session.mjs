@@ -94,6 +94,16 @@ for (let i = 0; i < 100 && !out.arrived; i++) {
 }
 const [sentQ] = await jam.api.Email.query({ accountId, filter: { inMailbox: sent.id } });
 out.inSent = sentQ.ids.length;
+// Its deliveryStatus (RFC 8621 section 7): the account's own mailbox
+// took it.
+let status;
+for (let i = 0; i < 100; i++) {
+  const [subs] = await jam.api.EmailSubmission.get({ accountId, properties: ["deliveryStatus"] });
+  status = subs.list[0]?.deliveryStatus?.[user];
+  if (status?.delivered === "yes") break;
+  await sleep(100);
+}
+out.deliveryStatus = status ? `${status.delivered}; ${status.smtpReply}; ${status.displayed}` : "";
 
 // Undo send: two messages held for 5 s (FUTURERELEASE's HOLDFOR,
 // RFC 4865, in the envelope), one canceled at once. After the hold the

@@ -8,6 +8,13 @@ import { jmap, message, newPage, row, run, signIn, smtp, where } from "./lib.mjs
 const [base, smtpPort, user, password] = process.argv.slice(2);
 const server = () => where(base, user, password);
 const wait = (locator, state = "visible") => locator.waitFor({ state, timeout: 20000 });
+// settled reads the server until subject's keywords are want (the page
+// shows a change before the server has answered it), for 10 s at most.
+async function settled(subject, want) {
+  let got;
+  for (let i = 0; i < 40 && (got = (await server())[subject]).keywords.join(",") !== want; i++) await new Promise((r) => setTimeout(r, 250));
+  return got;
+}
 
 await run(async (browser, out) => {
   const page = await newPage(browser, out);
@@ -38,7 +45,7 @@ await run(async (browser, out) => {
   await wait(row(page, "live one").locator(".flag"));
   await page.keyboard.press("u");
   await wait(page.locator(".row.unread", { hasText: "live one" }));
-  out.afterKeys = (await server())["live one"];
+  out.afterKeys = await settled("live one", "$flagged");
 
   // Move with the picker, then undo.
   await page.click(".msg .move");
@@ -55,10 +62,12 @@ await run(async (browser, out) => {
   // what this checks.)
   await row(page, "seed 2").click();
   await wait(page.locator(".msg h2", { hasText: "seed 2" }));
+  await wait(page.locator(".row.unread", { hasText: "seed 2" }), "detached");
   await page.keyboard.press("#");
   await wait(row(page, "seed 2"), "detached");
   await row(page, "seed 3").click();
   await wait(page.locator(".msg h2", { hasText: "seed 3" }));
+  await wait(page.locator(".row.unread", { hasText: "seed 3" }), "detached");
   await page.keyboard.press("e");
   await wait(row(page, "seed 3"), "detached");
   await row(page, "seed 4").click();

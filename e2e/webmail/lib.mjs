@@ -34,7 +34,7 @@ export async function signIn(page, base, user, password) {
 // row is the list row showing subject.
 export const row = (page, subject) => page.locator(".row", { has: page.locator(".s", { hasText: new RegExp(`^${subject}$`) }) });
 
-export async function jmap(base, user, password, calls) {
+export async function jmap(base, user, password, calls, capabilities = []) {
   const auth = "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
   const session = await (await fetch(base + "/.well-known/jmap", { headers: { Authorization: auth } })).json();
   const accountId = session.primaryAccounts["urn:ietf:params:jmap:mail"];
@@ -42,7 +42,7 @@ export async function jmap(base, user, password, calls) {
     method: "POST",
     headers: { Authorization: auth, "Content-Type": "application/json" },
     body: JSON.stringify({
-      using: ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission", "urn:ietf:params:jmap:vacationresponse"],
+      using: ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission", "urn:ietf:params:jmap:vacationresponse", ...capabilities],
       methodCalls: calls.map(([n, a, tag]) => [n, { accountId, ...a }, tag]),
     }),
   });

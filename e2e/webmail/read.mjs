@@ -1,13 +1,15 @@
 // Drives Debian's chromium through the webmail: signs in, opens the message
 // with the given subject and prints, as JSON, what the page showed and every
 // request that left the page for another origin.
-// Usage: node read.mjs BASEURL USER PASSWORD SUBJECT
+// With TRACKER, it then shows the message's images and reports what
+// reached the tracker before and after.
+// Usage: node read.mjs BASEURL USER PASSWORD SUBJECT [TRACKER]
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [base, user, password, subject] = process.argv.slice(2);
+const [base, user, password, subject, tracker] = process.argv.slice(2);
 const profile = mkdtempSync(join(tmpdir(), "casella-chromium-"));
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -47,6 +49,18 @@ try {
   if (!mail) throw new Error("no srcdoc frame");
   await mail.waitForLoadState("load");
   out.title = await page.title();
+  if (tracker) {
+    // Images allowed: only the pictures may come, never a script.
+    const hits = async () => (await fetch(tracker + "/__hits")).json();
+    out.hitsBeforeImages = await hits();
+    out.step = "images";
+    await page.click(".show-images");
+    const shown = await (await page.locator(".msg iframe").elementHandle())?.contentFrame();
+    await shown?.waitForLoadState("load");
+    await new Promise((r) => setTimeout(r, 1000));
+    out.hitsAfterImages = await hits();
+    out.titleAfterImages = await page.title();
+  }
   out.step = "k";
   await page.keyboard.press("k");
   out.selected = await page.locator(".row.sel .s").textContent();

@@ -12,8 +12,8 @@ import (
 // An alias with an account and an outside target: the account's task is
 // left for the mailboxes, the outside copy is queued once, SRS-rewritten,
 // DKIM-signed and ARC-sealed by the alias's domain, also when the
-// delivery is replayed; a copy that comes back through the alias is
-// dropped as a loop.
+// delivery is replayed, with the sender's REQUIRETLS; a copy that comes
+// back through the alias is dropped as a loop.
 func TestForwardAliases(t *testing.T) {
 	ctx := context.Background()
 	o := outSetup(t, nil)
@@ -26,7 +26,7 @@ func TestForwardAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := spool.Envelope{From: "alice@example.org", Received: time.Unix(1700000000, 0)}
+	env := spool.Envelope{From: "alice@example.org", Received: time.Unix(1700000000, 0), RequireTLS: true}
 	fwd := -1
 	for i, r := range rs {
 		if r.Forward != "" {
@@ -50,6 +50,10 @@ func TestForwardAliases(t *testing.T) {
 		}
 	}
 	msg := o.forwarded(t, "friend@example.net", "team@example.com")
+	// The sender's REQUIRETLS goes on with the copy (RFC 8689).
+	if list, _ := o.queued(t); len(list) != 1 || !list[0].Envelope.RequireTLS {
+		t.Fatalf("forwarded copy without the sender's REQUIRETLS: %+v", list)
+	}
 
 	back := &spool.Entry{ID: "00000001700000000001-0123456789ab", Envelope: env}
 	if _, err := s.ForwardAliases(ctx, []spool.Task{{Entry: back, Data: msg, Rcpt: fwd}}, quiet()); err != nil {

@@ -152,7 +152,12 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 			continue
 		}
 		if !q.used {
-			env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received}
+			// A forwarded copy keeps the sender's REQUIRETLS: the
+			// message was tagged when it was taken (RFC 8689 section
+			// 4.1), and a tagged message goes on only so (section
+			// 4.2.1); our own messages are new ones.
+			env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received,
+				RequireTLS: m.Forward && e.Envelope.RequireTLS}
 			var err error
 			if q.id, q.used, err = q.to.EnqueueKeyed(ctx, q.key, env, q.data); err != nil {
 				return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)

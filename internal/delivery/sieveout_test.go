@@ -222,9 +222,11 @@ notify :message "mail from alice" "mailto:pager@example.net";
 redirect "friend@example.net";`,
 		"u2": `require "reject"; reject "not here";`,
 	})
-	// One message to both: the same entry, two recipients.
+	// One message to both: the same entry, two recipients, sent with
+	// REQUIRETLS, which only the redirected copy keeps (RFC 8689).
 	entry := &spool.Entry{ID: "00000001700000000000-0123456789ab", Envelope: spool.Envelope{From: "alice@example.org", Received: time.Now(),
-		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(o.acct["u1"])}, {Address: "u2@example.com", Account: int64(o.acct["u2"])}}}}
+		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(o.acct["u1"])}, {Address: "u2@example.com", Account: int64(o.acct["u2"])}},
+		RequireTLS: true}}
 	tasks := []spool.Task{{Entry: entry, Data: []byte(arrived), Rcpt: 0}, {Entry: entry, Data: []byte(arrived), Rcpt: 1}}
 	for range 3 {
 		if err := o.d.HandleBatch(context.Background(), tasks); err != nil {
@@ -234,6 +236,9 @@ redirect "friend@example.net";`,
 	list, data := o.queued(t)
 	got := map[string]int{}
 	for i, e := range list {
+		if e.Envelope.RequireTLS != (e.Envelope.Recipients[0].Address == "friend@example.net") {
+			t.Errorf("entry to %s: REQUIRETLS %v", e.Envelope.Recipients[0].Address, e.Envelope.RequireTLS)
+		}
 		switch {
 		case e.Envelope.Recipients[0].Address == "friend@example.net":
 			got["redirect"]++

@@ -30,9 +30,28 @@ type Submission struct {
 	// Queued names the queue entries that hold the message, "queue/id",
 	// so that a cancel can take them back.
 	Queued []string
+	// DeliveryStatus is where the message stands for each recipient
+	// address, nil for a record made before it was kept.
+	DeliveryStatus map[string]DeliveryStatus
 	// ModSeq is the account's submission state when the record last
 	// changed; Created when it was made.
 	ModSeq, Created int64
+}
+
+// Delivered values of a DeliveryStatus (RFC 8621 section 7).
+const (
+	DeliveredQueued = "queued" // in a queue of ours; may still change
+	DeliveredYes    = "yes"    // taken by the recipient's server or mailbox
+	DeliveredNo     = "no"     // failed for good; the sender had a DSN
+)
+
+// DeliveryStatus is where a submitted message stands for one recipient
+// (EmailSubmission's deliveryStatus, RFC 8621 section 7): Delivered is
+// one of the Delivered constants, SMTPReply the last reply of the
+// server that took or refused it, or ours while it waits.
+type DeliveryStatus struct {
+	Delivered string `json:"delivered"`
+	SMTPReply string `json:"smtpReply"`
 }
 
 // ErrChangesExpired is returned by SubmissionChanges for a state older
@@ -60,6 +79,10 @@ type Submissions interface {
 	// SetUndoStatus changes a record's undo status from one value to
 	// another; it fails with ErrInUse when the status is not from.
 	SetUndoStatus(ctx context.Context, acct store.Account, id, from, to string) error
+	// SetDeliveryStatus sets a record's delivery status for recipient
+	// address rcpt, raising its ModSeq when that changes it; an address
+	// the record does not list is added.
+	SetDeliveryStatus(ctx context.Context, acct store.Account, id, rcpt string, st DeliveryStatus) error
 	// SettleSubmissions makes the pending records whose SendAt is not
 	// after now final, and reports whether there were any.
 	SettleSubmissions(ctx context.Context, acct store.Account, now time.Time) (bool, error)

@@ -169,7 +169,7 @@ func TestEmailCreateForwardAsAttachment(t *testing.T) {
 	}
 	set := e.call1("Email/set", map[string]any{"create": map[string]any{"f": map[string]any{
 		"mailboxIds": map[string]bool{e.mailboxID("Drafts"): true}, "subject": "Fwd",
-		"bodyValues": map[string]any{"t": map[string]any{"value": "see attached"}},
+		"bodyValues":    map[string]any{"t": map[string]any{"value": "see attached"}},
 		"bodyStructure": map[string]any{"type": "multipart/mixed", "subParts": append([]any{map[string]any{"partId": "t", "type": "text/plain"}}, parts...)},
 	}}})
 	created, _ := set["created"].(map[string]any)

@@ -124,7 +124,9 @@ type Server struct {
 	uploads uploads
 	// subWatch wakes push streams when submissions change.
 	subWatch directory.Watchers
-	indexes  indexCache
+	// early holds delivery statuses of submissions being recorded.
+	early   earlyStatuses
+	indexes indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once
 	closeOnce sync.Once
@@ -191,8 +193,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // session is an authenticated request's account.
 type session struct {
-	acct  directory.Account
-	blobs blob.Store
+	acct   directory.Account
+	blobs  blob.Store
+	remote string // the client's address, for the login throttle
 }
 
 // authed checks HTTP Basic credentials (RFC 7617) against the directory,
@@ -247,7 +250,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 		if err := s.Store.EnsureAccount(ctx, acct.ID); err != nil {
 			s.logger().Warn("ensuring account in store", "err", err, "account", acct.ID)
 		}
-		h(w, r, &session{acct: acct, blobs: blobs})
+		h(w, r, &session{acct: acct, blobs: blobs, remote: r.RemoteAddr})
 	}
 }
 

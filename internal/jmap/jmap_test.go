@@ -128,7 +128,7 @@ func decode(t testing.TB, r io.Reader) map[string]any {
 	return m
 }
 
-var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capBlob, capSieve}
+var using = []string{capCore, capMail, capSubmission, capQuota, capVacation, capBlob, capSieve, capAccount}
 
 // api sends method calls and returns the responses.
 func (e *testEnv) api(calls ...[]any) [][]any {

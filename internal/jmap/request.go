@@ -156,10 +156,17 @@ var methods = map[string]method{
 
 	// SieveScript's change log (sieve.go).
 	"SieveScript/queryChanges": {capSieve, (*call).sieveQueryChanges},
+
+	// Casella's account extension (account.go).
+	"AppPassword/get":  {capAccount, (*call).appPasswordGet},
+	"AppPassword/set":  {capAccount, (*call).appPasswordSet},
+	"Password/change":  {capAccount, (*call).passwordChange},
+	"RemoteImages/get": {capAccount, (*call).remoteImagesGet},
+	"RemoteImages/set": {capAccount, (*call).remoteImagesSet},
 }
 
 // known capabilities that a request may name in using.
-var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capSieve: true, capWebSocket: true, capBlob: true}
+var capabilities = map[string]bool{capCore: true, capMail: true, capSubmission: true, capQuota: true, capVacation: true, capSieve: true, capWebSocket: true, capBlob: true, capAccount: true}
 
 // call is the context of one method call.
 type call struct {

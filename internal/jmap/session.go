@@ -52,6 +52,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 			capSieve:      map[string]any{},
 			capWebSocket:  map[string]any{"url": wsURL(r), "supportsPush": true},
 			capBlob:       map[string]any{},
+			capAccount:    map[string]any{},
 		},
 		"accounts": map[string]any{
 			id: map[string]any{
@@ -65,10 +66,11 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, ss *sessio
 					capVacation:   map[string]any{},
 					capBlob:       blobCapability(s.maxSizeUpload()),
 					capSieve:      s.sieveCapability(),
+					capAccount:    map[string]any{"minPasswordLength": minPasswordLength},
 				},
 			},
 		},
-		"primaryAccounts": map[string]string{capMail: id, capSubmission: id, capQuota: id, capVacation: id, capBlob: id, capSieve: id},
+		"primaryAccounts": map[string]string{capMail: id, capSubmission: id, capQuota: id, capVacation: id, capBlob: id, capSieve: id, capAccount: id},
 		"username":        ss.acct.Address,
 		"apiUrl":          base + Prefix + "/api",
 		"downloadUrl":     base + Prefix + "/download/{accountId}/{blobId}/{name}?type={type}",

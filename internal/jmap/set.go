@@ -87,6 +87,11 @@ func (c *call) updateEmail(id string, raw json.RawMessage) *setError {
 		mbs[cp.Mailbox] = true
 	}
 	kwChanged, mbChanged := false, false
+	// Keywords patched one by one are added and removed as such, not by
+	// writing the whole set read before: two clients (or two quick
+	// clicks) patching different keywords of one message at once both
+	// keep theirs (RFC 8620 section 5.3 patches are per path).
+	whole, added, removed := false, map[string]bool{}, map[string]bool{}
 	for path, v := range patch {
 		bad := &setError{Type: "invalidProperties", Description: "cannot set " + path, Properties: []string{path}}
 		switch {
@@ -96,7 +101,7 @@ func (c *call) updateEmail(id string, raw json.RawMessage) *setError {
 				return &setError{Type: "invalidProperties", Description: err.Error(), Properties: []string{"keywords"}}
 			}
 			kw = keywordsOf(flags)
-			kwChanged = true
+			kwChanged, whole = true, true
 		case strings.HasPrefix(path, "keywords/"):
 			k := strings.ToLower(unescapePointer(path[len("keywords/"):]))
 			var on *bool
@@ -105,8 +110,12 @@ func (c *call) updateEmail(id string, raw json.RawMessage) *setError {
 			}
 			if on == nil {
 				delete(kw, k)
+				delete(added, k)
+				removed[k] = true
 			} else {
 				kw[k] = true
+				delete(removed, k)
+				added[k] = true
 			}
 			kwChanged = true
 		case path == "mailboxIds":
@@ -144,17 +153,33 @@ func (c *call) updateEmail(id string, raw json.RawMessage) *setError {
 		return &setError{Type: "invalidProperties", Description: "an email is in at least one mailbox", Properties: []string{"mailboxIds"}}
 	}
 	defer c.changed()
-	if kwChanged {
+	flagsOf := func(kw map[string]bool) []string {
 		flags := []string{}
 		for k := range kw {
 			flags = append(flags, flagOf(k))
 		}
-		for _, cp := range e.copies {
-			f := slices.Clone(flags)
+		return flags
+	}
+	for _, cp := range e.copies {
+		var updates []store.FlagUpdate
+		switch {
+		case whole:
+			f := flagsOf(kw)
 			if slices.Contains(cp.Flags, store.FlagDeleted) {
 				f = append(f, store.FlagDeleted)
 			}
-			_, err := c.s.Store.UpdateFlags(c.ctx, c.acct, store.FlagUpdate{Mailbox: cp.Mailbox, UIDs: one(cp.UID), Op: store.FlagsReplace, Flags: f})
+			updates = append(updates, store.FlagUpdate{Op: store.FlagsReplace, Flags: f})
+		case kwChanged:
+			if len(added) > 0 {
+				updates = append(updates, store.FlagUpdate{Op: store.FlagsAdd, Flags: flagsOf(added)})
+			}
+			if len(removed) > 0 {
+				updates = append(updates, store.FlagUpdate{Op: store.FlagsRemove, Flags: flagsOf(removed)})
+			}
+		}
+		for _, u := range updates {
+			u.Mailbox, u.UIDs = cp.Mailbox, one(cp.UID)
+			_, err := c.s.Store.UpdateFlags(c.ctx, c.acct, u)
 			if errors.Is(err, store.ErrTooManyKeywords) {
 				return setErr("overQuota", "too many keywords in the mailbox")
 			}

@@ -147,7 +147,7 @@ func (c *call) emailSubmissionSet(raw json.RawMessage) (any, error) {
 		emailOf["#"+cid] = sub.EmailID
 		emailOf[sub.ID] = sub.EmailID
 		r.Created[cid] = map[string]any{"id": sub.ID, "threadId": sub.ThreadID, "undoStatus": sub.UndoStatus, "sendAt": utcDate(sub.SendAt),
-			"deliveryStatus": nil, "dsnBlobIds": []string{}, "mdnBlobIds": []string{}}
+			"deliveryStatus": deliveryStatusObject(sub), "dsnBlobIds": []string{}, "mdnBlobIds": []string{}}
 	}
 	for id, patch := range a.Update {
 		if serr := c.unsend(id, patch); serr != nil {
@@ -355,6 +355,26 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 	if !hold.IsZero() {
 		sub.SendAt, sub.UndoStatus = hold, directory.UndoPending
 	}
+	recs := c.s.Submission.Records
+	var ref *spool.SubmissionRef
+	stored := false // the record is in the directory
+	if recs != nil {
+		// The entries name the record, whose deliveryStatus their loops
+		// keep (deliverystatus.go); outcomes that come before the
+		// record is stored are held until it is.
+		ref = &spool.SubmissionRef{Account: int64(c.acct), ID: sub.ID}
+		sub.DeliveryStatus = map[string]directory.DeliveryStatus{}
+		for _, to := range rcpts {
+			sub.DeliveryStatus[to] = directory.DeliveryStatus{Delivered: directory.DeliveredQueued, SMTPReply: statusQueued}
+		}
+		id := sub.ID
+		c.s.early.begin(id)
+		defer c.s.early.end(id, func(m map[string]directory.DeliveryStatus) {
+			if stored {
+				c.s.setDeliveryStatus(c.acct, id, m)
+			}
+		})
+	}
 	for _, q := range []struct {
 		name  string
 		to    Enqueuer
@@ -363,7 +383,7 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 		if len(q.rcpts) == 0 {
 			continue
 		}
-		env := spool.Envelope{From: self, Recipients: q.rcpts, Received: now, Auth: self, HoldUntil: hold}
+		env := spool.Envelope{From: self, Recipients: q.rcpts, Received: now, Auth: self, HoldUntil: hold, Submission: ref}
 		id, err := q.to.Enqueue(c.ctx, env, data)
 		if err != nil {
 			c.s.logger().Warn("jmap: queueing a submission", "err", err, "account", c.acct)
@@ -379,9 +399,9 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 	if p.Envelope != nil {
 		sub.Envelope, _ = json.Marshal(p.Envelope)
 	}
-	if recs := c.s.Submission.Records; recs != nil {
-		var err error
-		if sub, err = recs.AddSubmission(c.ctx, c.acct, sub); err != nil {
+	if recs != nil {
+		rec, err := recs.AddSubmission(c.ctx, c.acct, sub)
+		if err != nil {
 			c.s.logger().Warn("jmap: recording a submission", "err", err, "account", c.acct, "queued", sub.Queued)
 			if sub.UndoStatus == directory.UndoPending {
 				// Without its record a held message could not be
@@ -390,6 +410,8 @@ func (c *call) submit(raw json.RawMessage) (directory.Submission, *setError) {
 				return directory.Submission{}, setErr("serverFail", "recording the submission failed; try again")
 			}
 			// Sent already: failing would make the client send it again.
+		} else {
+			sub, stored = rec, true
 		}
 	}
 	c.s.logger().Info("jmap: email submitted", "account", c.acct, "rcpts", len(rcpts), "queued", sub.Queued, "sendAt", sub.SendAt)

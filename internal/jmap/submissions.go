@@ -109,11 +109,24 @@ func submissionObject(s directory.Submission, props []string) map[string]any {
 		case "undoStatus":
 			o[p] = s.UndoStatus
 		case "deliveryStatus":
-			// Not tracked: RFC 8621 section 7 lets it stay null.
-			o[p] = nil
+			o[p] = deliveryStatusObject(s)
 		case "dsnBlobIds", "mdnBlobIds":
 			o[p] = []string{}
 		}
+	}
+	return o
+}
+
+// deliveryStatusObject renders a record's deliveryStatus (RFC 8621
+// section 7): null for a record made before statuses were kept, which
+// the RFC allows; whether the message was displayed is never known.
+func deliveryStatusObject(s directory.Submission) any {
+	if s.DeliveryStatus == nil {
+		return nil
+	}
+	o := make(map[string]any, len(s.DeliveryStatus))
+	for addr, st := range s.DeliveryStatus {
+		o[addr] = map[string]any{"smtpReply": st.SMTPReply, "delivered": st.Delivered, "displayed": "unknown"}
 	}
 	return o
 }

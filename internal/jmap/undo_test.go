@@ -49,6 +49,35 @@ func runSpool(t *testing.T, dir string) (*spool.Spool, *sink) {
 	return sp, h
 }
 
+// submissionEvents opens alice's event source for EmailSubmission
+// changes, for 30 s at most, and returns the data of its events.
+func submissionEvents(t *testing.T, e *testEnv) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.http.URL+Prefix+"/eventsource?types=EmailSubmission", nil)
+	req.SetBasicAuth(testUser, testPass)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stream.Body.Close() })
+	events := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stream.Body)
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				select {
+				case events <- l:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return events
+}
+
 // submissionRig opens a directory with the accounts, whose ids then
 // are those of testAuth, and an intake spool and an outbound queue whose
 // loops deliver to sinks.
@@ -79,7 +108,6 @@ func submissionRig(t *testing.T, accounts ...string) (recs *sqlitedir.Dir, inbou
 func TestEmailSubmissionUndo(t *testing.T) {
 	e := newTestEnv(t)
 	recs, inbound, inSink, outbound, outSink := submissionRig(t, testUser, "bob@example.org")
-	ctx := t.Context()
 	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs,
 		SpoolHold: inbound, OutboundHold: outbound, MaxDelayedSend: time.Hour, UndoWindow: 3 * time.Second}
 
@@ -138,24 +166,7 @@ func TestEmailSubmissionUndo(t *testing.T) {
 	}
 
 	// Push of EmailSubmission changes, from now on.
-	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer pcancel()
-	req, _ := http.NewRequestWithContext(pctx, "GET", e.http.URL+Prefix+"/eventsource?types=EmailSubmission", nil)
-	req.SetBasicAuth(testUser, testPass)
-	stream, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	events := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stream.Body)
-		for sc.Scan() {
-			if l, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				events <- l
-			}
-		}
-	}()
+	events := submissionEvents(t, e)
 
 	// Cancel one; the final one cannot be.
 	state1 := set["newState"].(string)

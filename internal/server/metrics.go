@@ -158,11 +158,14 @@ func (c countingEnqueuer) KeyUsed(ctx context.Context, key string, received time
 }
 
 // counting wraps a delivery handler to count its failures, keeping its
-// ability to take batches.
+// ability to take batches or to tell replies.
 func counting(h spool.Handler, counter, deferred prometheus.Counter) spool.Handler {
 	c := countingHandler{h, counter, deferred}
 	if b, ok := h.(spool.BatchHandler); ok {
 		return countingBatchHandler{c, b}
+	}
+	if r, ok := h.(spool.ReplyHandler); ok {
+		return countingReplyHandler{c, r}
 	}
 	return c
 }
@@ -197,6 +200,17 @@ type countingBatchHandler struct {
 
 func (c countingBatchHandler) HandleBatch(ctx context.Context, batch []spool.Task) error {
 	return c.count(c.b.HandleBatch(ctx, batch))
+}
+
+// countingReplyHandler is a countingHandler for a spool.ReplyHandler.
+type countingReplyHandler struct {
+	countingHandler
+	r spool.ReplyHandler
+}
+
+func (c countingReplyHandler) HandleReply(ctx context.Context, e *spool.Entry, data []byte, rcpt int) (string, error) {
+	reply, err := c.r.HandleReply(ctx, e, data, rcpt)
+	return reply, c.count(err)
 }
 
 // countingListener tracks a listener's open connections.

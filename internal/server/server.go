@@ -228,6 +228,12 @@ func (s *Server) openSpools() error {
 			KeyRetention:    sc.KeyRetention.D(),
 			Logger:          s.log.With("queue", queue),
 			OnDelivered:     s.metrics.observeDelivered(queue),
+			// The deliveryStatus of JMAP submissions follows both
+			// queues; the JMAP server is built after them, before
+			// their loops run.
+			OnStatus: func(e *spool.Entry, rcpt int, reply string, err error) {
+				s.jmap.DeliveryStatus(e, rcpt, reply, err)
+			},
 		}
 	}
 	// Deliveries into the store are keyed, so the intake spool's replays

@@ -16,6 +16,7 @@ import (
 
 	"casella/internal/dane"
 	"casella/internal/limit"
+	"casella/internal/message"
 	"casella/internal/mtasts"
 	"casella/internal/resolver"
 	"casella/internal/tlsrpt"
@@ -118,7 +119,8 @@ func errRoute(code int, status gosmtp.EnhancedCode, format string, args ...any) 
 // a null MX or a domain that does not exist returns an *SMTPError with a
 // 5xx code; anything else is temporary.
 func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (string, error) {
-	return d.deliver(ctx, from, to, data, false)
+	host, _, err := d.deliver(ctx, from, to, data, false)
+	return host, err
 }
 
 // DeliverRequireTLS delivers a message sent with REQUIRETLS (RFC 8689
@@ -127,13 +129,16 @@ func (d *Direct) Deliver(ctx context.Context, from, to string, data []byte) (str
 // certificate for that name, and which takes REQUIRETLS in turn. When no
 // exchanger can, the failure is permanent (5.7.30), not retried.
 func (d *Direct) DeliverRequireTLS(ctx context.Context, from, to string, data []byte) (string, error) {
-	return d.deliver(ctx, from, to, data, true)
+	host, _, err := d.deliver(ctx, from, to, data, true)
+	return host, err
 }
 
-func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) (string, error) {
+// deliver is Deliver or, with requireTLS, DeliverRequireTLS, that also
+// returns the exchanger's reply to the end of data.
+func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) (host, reply string, err error) {
 	at := strings.LastIndexByte(to, '@')
 	if at < 0 {
-		return "", errRoute(550, gosmtp.EnhancedCode{5, 1, 3}, "recipient %q has no domain", to)
+		return "", "", errRoute(550, gosmtp.EnhancedCode{5, 1, 3}, "recipient %q has no domain", to)
 	}
 	domain := strings.ToLower(to[at+1:])
 	if !d.Rate.Allow(domain) {
@@ -141,7 +146,7 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 			d.Refused("destination_rate")
 		}
 		d.logger().Info("direct: destination rate limit reached; message held for a later attempt", "domain", domain, "rcpt", to)
-		return "", fmt.Errorf("%w of %s reached", errDestinationRate, domain)
+		return "", "", fmt.Errorf("%w of %s reached", errDestinationRate, domain)
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {
@@ -152,10 +157,19 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 
 	hosts, authentic, err := d.exchangers(ctx, domain)
 	if err != nil {
-		return "", err
+		return "", "", err
+	}
+	// RFC 8689 sections 4.2.2 and 5: a message whose sender wrote
+	// "TLS-Required: No" goes with opportunistic TLS, whatever the
+	// domain's DANE or MTA-STS policy says; with REQUIRETLS the field is
+	// ignored.
+	relaxed := !requireTLS && tlsNotRequired(data)
+	if relaxed {
+		authentic = false // no DANE
+		d.logger().Info("direct: TLS-Required: No; the domain's TLS policies are not applied", "domain", domain, "rcpt", to)
 	}
 	var sts *mtasts.Policy
-	if d.STS != nil {
+	if d.STS != nil && !relaxed {
 		if sts, err = d.STS.Policy(ctx, domain); err != nil {
 			d.logger().Info("direct: no MTA-STS policy could be fetched; delivering without", "domain", domain, "err", err)
 			d.report(tlsPolicy{domain: domain, kind: tlsrpt.PolicySTS}, "", "sts-policy-fetch-error")
@@ -164,7 +178,7 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 	enforce := sts != nil && sts.Mode == mtasts.Enforce
 	release, err := d.acquire(ctx, domain)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer release()
 
@@ -193,12 +207,12 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 		pol.domain = domain
 		for _, a := range addrs.Records {
 			addr := net.JoinHostPort(a.String(), d.port())
-			err := d.send(ctx, host, addr, from, to, data, pol, requireTLS)
+			reply, err := d.send(ctx, host, addr, from, to, data, pol, requireTLS)
 			if err == nil {
-				return host, nil
+				return host, reply, nil
 			}
 			if isPermanent(err) {
-				return host, fmt.Errorf("exchanger %s (%s): %w", host, addr, err)
+				return host, "", fmt.Errorf("exchanger %s (%s): %w", host, addr, err)
 			}
 			// A temporary failure of one exchanger sends the message to the
 			// next (RFC 5321 section 5.1).
@@ -209,9 +223,22 @@ func (d *Direct) deliver(ctx context.Context, from, to string, data []byte, requ
 	if last == nil && tlsErr != nil {
 		// Every exchanger failed REQUIRETLS's conditions, which
 		// retrying will not change.
-		return "", tlsErr
+		return "", "", tlsErr
 	}
-	return "", last
+	return "", "", last
+}
+
+// tlsNotRequired reports whether msg's header has "TLS-Required: No"
+// (RFC 8689 section 5), by which its sender asks that the recipients'
+// TLS policies not keep it from them.
+func tlsNotRequired(msg []byte) bool {
+	fields, _ := message.Header(msg)
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "TLS-Required") && strings.EqualFold(strings.TrimSpace(message.Unfold(f.Value)), "No") {
+			return true
+		}
+	}
+	return false
 }
 
 // policy returns how to use TLS with host. DANE applies when the MX and
@@ -291,35 +318,35 @@ func (d *Direct) exchangers(ctx context.Context, domain string) ([]string, bool,
 }
 
 // send runs one transaction with the exchanger at addr, on an idle
-// connection when there is one.
-func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte, pol tlsPolicy, requireTLS bool) error {
+// connection when there is one, and returns its reply.
+func (d *Direct) send(ctx context.Context, host, addr, from, to string, data []byte, pol tlsPolicy, requireTLS bool) (string, error) {
 	// A connection verified for one exchanger name under one policy serves
 	// only the same again.
 	key := addr + " " + host + " " + pol.name
 	if s, ok := d.takeIdle(key); ok {
-		err := s.transact(ctx, from, to, data, requireTLS)
+		reply, err := s.transact(ctx, from, to, data, requireTLS)
 		var se *gosmtp.SMTPError
 		if err == nil || errors.As(err, &se) {
 			d.finish(key, s, err)
-			return err
+			return reply, err
 		}
 		// The exchanger closed the idle connection: open another.
 		s.c.Close()
 	}
 	s, err := d.dial(ctx, host, addr, pol)
 	if err != nil {
-		return err
+		return "", err
 	}
-	err = s.transact(ctx, from, to, data, requireTLS)
+	reply, err := s.transact(ctx, from, to, data, requireTLS)
 	d.finish(key, s, err)
 	if err == nil {
 		d.logger().Info("direct: delivered", "rcpt", to, "host", host, "addr", addr, "tls", s.tls, "policy", pol.name)
 	}
-	return err
+	return reply, err
 }
 
 // transact runs one transaction; cancelling ctx interrupts it.
-func (s *mxConn) transact(ctx context.Context, from, to string, data []byte, requireTLS bool) error {
+func (s *mxConn) transact(ctx context.Context, from, to string, data []byte, requireTLS bool) (string, error) {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	return transact(s.c, from, to, data, requireTLS)

@@ -115,3 +115,27 @@ func FuzzLoginServer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTLSNotRequired checks that no message makes the TLS-Required
+// check panic, and that it answers yes only for a header that has the
+// field with value No: a "No" in a body or in another field waives no
+// policy.
+func FuzzTLSNotRequired(f *testing.F) {
+	f.Add([]byte("TLS-Required: No\r\n\r\nbody"))
+	f.Add([]byte("Subject: x\r\ntls-required:\r\n no\r\n\r\n"))
+	f.Add([]byte("Subject: x\r\n\r\nTLS-Required: No\r\n"))
+	f.Add([]byte("X-TLS-Required: No\r\nTLS-Required: Yes\r\n\r\n"))
+	f.Add([]byte("TLS-Required: No"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if !tlsNotRequired(msg) {
+			return
+		}
+		head := msg
+		if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+			head = msg[:i]
+		}
+		if !bytes.Contains(bytes.ToLower(head), []byte("tls-required")) {
+			t.Fatalf("TLS-Required: No found in %q, whose header has no such field", msg)
+		}
+	})
+}

@@ -113,6 +113,19 @@ func TestDirectDANE(t *testing.T) {
 			t.Errorf("report file lacks %s:\n%s", want, raw)
 		}
 	}
+
+	// "TLS-Required: No" (RFC 8689 section 5): the sender waives the
+	// policies, and the exchangers DANE refused take the message with
+	// opportunistic TLS, or none.
+	relaxed := []byte("TLS-Required: no \r\n" + testMsg)
+	for _, to := range []string{"b@wrong.test", "b@stripped.test"} {
+		if _, err := d.Deliver(ctx, "a@example.test", to, relaxed); err != nil {
+			t.Errorf("TLS-Required: No to %s: %v", to, err)
+		}
+	}
+	if n, m := len(good.received()), len(plain.received()); n != 3 || m != 1 {
+		t.Fatalf("after TLS-Required: No, the DANE exchanger received %d, the plain one %d; want 3 and 1", n, m)
+	}
 }
 
 // Under an MTA-STS policy in enforce mode (RFC 8461) only the MX hosts
@@ -181,6 +194,14 @@ func TestDirectMTASTS(t *testing.T) {
 	}
 	if n, m := len(good.received()), len(bad.received()); n != 2 || m != 1 {
 		t.Fatalf("mx.sts.test received %d, mx.other.test %d; want 2 and 1", n, m)
+	}
+	// "TLS-Required: No" (RFC 8689 section 5) waives the policy: the MX
+	// it does not name takes the message.
+	if _, err := d.Deliver(ctx, "a@example.test", "b@badmx.test", []byte("TLS-Required: No\r\n"+testMsg)); err != nil {
+		t.Fatalf("TLS-Required: No, MX not in the policy: %v", err)
+	}
+	if m := len(bad.received()); m != 2 {
+		t.Fatalf("mx.other.test received %d, want 2", m)
 	}
 
 	// A policy whose exchanger's certificate does not verify gets nothing

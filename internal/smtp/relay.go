@@ -74,45 +74,52 @@ var errNoSmarthost = errors.New("no smarthost configured and direct delivery off
 // the *gosmtp.SMTPError; a 4xx reply or a network failure returns a
 // temporary error.
 func (r *Relay) Handle(ctx context.Context, e *spool.Entry, data []byte, rcpt int) error {
+	_, err := r.HandleReply(ctx, e, data, rcpt)
+	return err
+}
+
+// HandleReply is Handle that also returns the reply of the server that
+// took the message, to the end of its data (RFC 5321 section 4.2): the
+// smtpReply of JMAP's deliveryStatus (RFC 8621 section 7).
+func (r *Relay) HandleReply(ctx context.Context, e *spool.Entry, data []byte, rcpt int) (string, error) {
 	if r.Smarthost == "" && r.Direct == nil {
-		return errNoSmarthost
+		return "", errNoSmarthost
 	}
 	if rcpt < 0 || rcpt >= len(e.Envelope.Recipients) {
-		return fmt.Errorf("relay %s: recipient %d out of range: %w", e.ID, rcpt, spool.ErrPermanent)
+		return "", fmt.Errorf("relay %s: recipient %d out of range: %w", e.ID, rcpt, spool.ErrPermanent)
 	}
 	to := e.Envelope.Recipients[rcpt].Address
 	via := r.Smarthost
+	var reply string
 	var err error
-	switch {
-	case r.Smarthost != "":
-		err = r.deliver(ctx, e.Envelope.From, to, data, e.Envelope.RequireTLS)
-	case e.Envelope.RequireTLS:
-		via, err = r.Direct.DeliverRequireTLS(ctx, e.Envelope.From, to, data)
-	default:
-		via, err = r.Direct.Deliver(ctx, e.Envelope.From, to, data)
+	if r.Smarthost != "" {
+		reply, err = r.deliver(ctx, e.Envelope.From, to, data, e.Envelope.RequireTLS)
+	} else {
+		via, reply, err = r.Direct.deliver(ctx, e.Envelope.From, to, data, e.Envelope.RequireTLS)
 	}
 	log := r.logger().With("id", e.ID, "rcpt", to, "via", via)
 	var se *gosmtp.SMTPError
 	switch {
 	case err == nil:
-		log.Info("relay: delivered")
-		return nil
+		log.Info("relay: delivered", "reply", reply)
+		return reply, nil
 	case errors.As(err, &se) && se.Code >= 500 && se.Code < 600:
 		log.Info("relay: refused permanently", "err", err)
-		return fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrPermanent, se)
+		return "", fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrPermanent, se)
 	default:
 		log.Info("relay: failed temporarily", "err", err)
 		// Another server's trouble, not our storage's: the queue retries
 		// this recipient later without its breaker pausing the others.
-		return fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrDeferred, err)
+		return "", fmt.Errorf("relay to %s for <%s>: %w: %w", via, to, spool.ErrDeferred, err)
 	}
 }
 
-// deliver runs one SMTP transaction with the smarthost; with requireTLS
-// (RFC 8689) only over TLS, whose certificate is always verified here.
-func (r *Relay) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) error {
+// deliver runs one SMTP transaction with the smarthost and returns its
+// reply; with requireTLS (RFC 8689) only over TLS, whose certificate is
+// always verified here.
+func (r *Relay) deliver(ctx context.Context, from, to string, data []byte, requireTLS bool) (string, error) {
 	if requireTLS && r.TLSMode == "none" {
-		return errRequireTLS("the smarthost is reached without TLS (smarthost_tls = \"none\")")
+		return "", errRequireTLS("the smarthost is reached without TLS (smarthost_tls = \"none\")")
 	}
 	timeout := r.Timeout
 	if timeout <= 0 {
@@ -124,7 +131,7 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte, requi
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", r.Smarthost)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return "", fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
@@ -142,53 +149,56 @@ func (r *Relay) deliver(ctx context.Context, from, to string, data []byte, requi
 	case "", "starttls":
 		c, err = gosmtp.NewClientStartTLS(conn, r.tlsConfig())
 		if err != nil {
-			return fmt.Errorf("starting TLS: %w", err)
+			return "", fmt.Errorf("starting TLS: %w", err)
 		}
 	default:
-		return fmt.Errorf("unknown TLS mode %q", r.TLSMode)
+		return "", fmt.Errorf("unknown TLS mode %q", r.TLSMode)
 	}
 	defer c.Close()
 	if err := c.Hello(r.Hostname); err != nil {
-		return fmt.Errorf("EHLO: %w", err)
+		return "", fmt.Errorf("EHLO: %w", err)
 	}
 	if r.Username != "" {
 		if err := c.Auth(sasl.NewPlainClient("", r.Username, r.Password)); err != nil {
-			return fmt.Errorf("AUTH: %w", err)
+			return "", fmt.Errorf("AUTH: %w", err)
 		}
 	}
-	if err := transact(c, from, to, data, requireTLS); err != nil {
-		return err
+	reply, err := transact(c, from, to, data, requireTLS)
+	if err != nil {
+		return "", err
 	}
 	// The message is accepted; a failing QUIT changes nothing.
 	c.Quit()
-	return nil
+	return reply, nil
 }
 
-// transact sends one message to one recipient on an open session.
-func transact(c *gosmtp.Client, from, to string, data []byte, requireTLS bool) error {
+// transact sends one message to one recipient on an open session and
+// returns the reply to its end of data.
+func transact(c *gosmtp.Client, from, to string, data []byte, requireTLS bool) (string, error) {
 	opts := &gosmtp.MailOptions{Size: int64(len(data)), UTF8: !isASCII(from) || !isASCII(to), RequireTLS: requireTLS}
 	// RFC 8689 section 5: the next hop must take REQUIRETLS in turn.
 	if ok, _ := c.Extension("REQUIRETLS"); requireTLS && !ok {
-		return errRequireTLS("the next hop does not support it")
+		return "", errRequireTLS("the next hop does not support it")
 	}
 	if err := c.Mail(from, opts); err != nil {
-		return fmt.Errorf("MAIL FROM: %w", err)
+		return "", fmt.Errorf("MAIL FROM: %w", err)
 	}
 	if err := c.Rcpt(to, nil); err != nil {
-		return fmt.Errorf("RCPT TO: %w", err)
+		return "", fmt.Errorf("RCPT TO: %w", err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fmt.Errorf("DATA: %w", err)
+		return "", fmt.Errorf("DATA: %w", err)
 	}
 	if _, err := w.Write(data); err != nil {
 		w.Close()
-		return fmt.Errorf("sending message: %w", err)
+		return "", fmt.Errorf("sending message: %w", err)
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("end of data: %w", err)
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", fmt.Errorf("end of data: %w", err)
 	}
-	return nil
+	return "250 " + resp.StatusText, nil
 }
 
 // errRequireTLS is the permanent failure of a message sent with

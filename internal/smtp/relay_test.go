@@ -159,8 +159,13 @@ func TestRelayDelivers(t *testing.T) {
 			h := startSmarthost(t, mode == "tls")
 			r, _ := testRelay(h, mode)
 			e := outboundEntry("friend@remote.test", "other@remote.test")
-			if err := r.Handle(context.Background(), e, []byte(testMsg), 1); err != nil {
+			reply, err := r.HandleReply(context.Background(), e, []byte(testMsg), 1)
+			if err != nil {
 				t.Fatal(err)
+			}
+			// go-smtp's answer to the end of data, as it said it.
+			if reply != "250 2.0.0 OK: queued" {
+				t.Errorf("reply %q", reply)
 			}
 			h.mu.Lock()
 			defer h.mu.Unlock()

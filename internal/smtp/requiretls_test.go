@@ -132,6 +132,12 @@ func TestDirectRequireTLS(t *testing.T) {
 			t.Errorf("REQUIRETLS to %s: %v, want 550 5.7.30", to, err)
 		}
 	}
+	// With REQUIRETLS, "TLS-Required: No" is ignored (RFC 8689 section 5).
+	_, err := d.DeliverRequireTLS(ctx, "a@example.test", "b@unsigned.test", []byte("TLS-Required: No\r\n"+testMsg))
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) || se.EnhancedCode != (gosmtp.EnhancedCode{5, 7, 30}) {
+		t.Errorf("REQUIRETLS with TLS-Required: No to an unsigned domain: %v, want 5.7.30", err)
+	}
 	// Without REQUIRETLS, the same exchangers take the message.
 	if _, err := d.Deliver(ctx, "a@example.test", "b@old.test", msg); err != nil {
 		t.Fatalf("without REQUIRETLS: %v", err)

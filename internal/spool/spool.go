@@ -101,6 +101,16 @@ type Envelope struct {
 	// leaves only over TLS verified by DANE or MTA-STS, to a server
 	// that takes REQUIRETLS in turn.
 	RequireTLS bool `json:"requireTLS,omitempty"`
+	// Submission, when set, is the JMAP EmailSubmission (RFC 8621
+	// section 7) that queued the entry, whose deliveryStatus follows
+	// its recipients (Options.OnStatus).
+	Submission *SubmissionRef `json:"submission,omitempty"`
+}
+
+// SubmissionRef names a submission record: its account and its id.
+type SubmissionRef struct {
+	Account int64  `json:"account"`
+	ID      string `json:"id"`
 }
 
 // due returns when the entry became due for delivery: when intake
@@ -167,6 +177,14 @@ type Handler interface {
 	Handle(ctx context.Context, e *Entry, data []byte, rcpt int) error
 }
 
+// A ReplyHandler is a Handler that also tells what the receiving server
+// replied when it took the recipient (RFC 5321 section 4.2), for
+// Options.OnStatus; the loop calls HandleReply instead of Handle.
+type ReplyHandler interface {
+	Handler
+	HandleReply(ctx context.Context, e *Entry, data []byte, rcpt int) (reply string, err error)
+}
+
 // A BatchHandler can also take several tasks at once, so that it can
 // store them with one commit: due recipients of one account or of
 // several, each account's in arrival order. Each task must stay idempotent
@@ -230,6 +248,14 @@ type Options struct {
 	// OnDelivered, if set, is called after each successful Handle with the
 	// time since the entry was received.
 	OnDelivered func(e *Entry, latency time.Duration)
+	// OnStatus, if set, is called after each attempt of a recipient
+	// whose outcome the loop recorded: err nil and the receiving
+	// server's reply ("" unless the handler is a ReplyHandler) once it
+	// took the message, the temporary error after a failure that is
+	// retried, the permanent one once the recipient failed for good. It
+	// is not called for an attempt the loop's stop interrupted. JMAP's
+	// deliveryStatus follows it; it must not block for long.
+	OnStatus func(e *Entry, rcpt int, reply string, err error)
 	// ReplaySafe says the handler absorbs a replay at no cost, as the
 	// mailbox store does by its delivery key: a delivered entry then
 	// leaves without waiting for a sync of its own, and a crash that undoes

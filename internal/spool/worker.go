@@ -72,6 +72,7 @@ func (s *Spool) work(ctx context.Context, h Handler, batch []task) []result {
 		wg.Go(func() {
 			out[i] = s.outcome(ctx, t, tasks[i].Entry, err)
 			out[i].batched = i > 0
+			s.status(out[i], tasks[i].Entry, "")
 		})
 	}
 	wg.Wait()
@@ -84,8 +85,31 @@ func (s *Spool) workOne(ctx context.Context, h Handler, t task) result {
 	if !ok {
 		return r
 	}
-	err := s.guard(t.it.id, func() error { return h.Handle(ctx, e, data, t.rcpt) })
-	return s.outcome(ctx, t, e, err)
+	var reply string
+	err := s.guard(t.it.id, func() (err error) {
+		if rh, ok := h.(ReplyHandler); ok {
+			reply, err = rh.HandleReply(ctx, e, data, t.rcpt)
+			return err
+		}
+		return h.Handle(ctx, e, data, t.rcpt)
+	})
+	r = s.outcome(ctx, t, e, err)
+	s.status(r, e, reply)
+	return r
+}
+
+// status tells Options.OnStatus the recorded outcome of a task.
+func (s *Spool) status(r result, e *Entry, reply string) {
+	f := s.opts.OnStatus
+	if f == nil {
+		return
+	}
+	switch r.outcome {
+	case delivered:
+		f(e, r.t.rcpt, reply, nil)
+	case permanent, failed:
+		f(e, r.t.rcpt, "", r.err)
+	}
 }
 
 // load reads a task's entry for its handler. When it cannot, ok is false

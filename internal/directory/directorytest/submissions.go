@@ -3,6 +3,7 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -90,6 +91,35 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 	if len(l) != 3 || l[0].ID != "S2" || l[0].UndoStatus != directory.UndoCanceled || l[1].UndoStatus != directory.UndoFinal {
 		t.Fatalf("after changes: %+v", l)
 	}
+
+	// Delivery statuses: a change raises the state, the same status
+	// again does not, an address not listed is added.
+	queued := directory.DeliveryStatus{Delivered: directory.DeliveredQueued, SMTPReply: "250 2.0.0 Queued"}
+	s6, err := ss.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S6", UndoStatus: directory.UndoFinal, SendAt: now,
+		DeliveryStatus: map[string]directory.DeliveryStatus{"cat@example.com": queued, "dan@elsewhere.test": queued}})
+	must(t, err)
+	yes := directory.DeliveryStatus{Delivered: directory.DeliveredYes, SMTPReply: "250 2.0.0 Ok: queued as 12"}
+	must(t, ss.SetDeliveryStatus(ctx, ann.ID, "S6", "dan@elsewhere.test", yes))
+	must(t, ss.SetDeliveryStatus(ctx, ann.ID, "S6", "dan@elsewhere.test", yes))
+	ch, st6, err := ss.SubmissionChanges(ctx, ann.ID, s6.ModSeq)
+	must(t, err)
+	if len(ch) != 1 || ch[0].ID != "S6" || ch[0].Created || st6 != s6.ModSeq+1 {
+		t.Fatalf("changes after a delivery status: %+v %d, want S6 once at %d", ch, st6, s6.ModSeq+1)
+	}
+	no := directory.DeliveryStatus{Delivered: directory.DeliveredNo, SMTPReply: "550 5.1.1 No such user"}
+	must(t, ss.SetDeliveryStatus(ctx, ann.ID, "S6", "eve@elsewhere.test", no))
+	l, _, err = ss.Submissions(ctx, ann.ID)
+	must(t, err)
+	want6 := map[string]directory.DeliveryStatus{"cat@example.com": queued, "dan@elsewhere.test": yes, "eve@elsewhere.test": no}
+	if i := slices.IndexFunc(l, func(s directory.Submission) bool { return s.ID == "S6" }); i < 0 || !maps.Equal(l[i].DeliveryStatus, want6) {
+		t.Fatalf("delivery status of S6 in %+v, want %v", l, want6)
+	}
+	if l[0].ID != "S2" || l[0].DeliveryStatus != nil {
+		t.Fatalf("a record made without delivery status has %v", l[0].DeliveryStatus)
+	}
+	wantErr(t, ss.SetDeliveryStatus(ctx, bob.ID, "S6", "dan@elsewhere.test", no), directory.ErrNotFound, "status of another's")
+	must(t, ss.DestroySubmission(ctx, ann.ID, "S6"))
+	wantErr(t, ss.SetDeliveryStatus(ctx, ann.ID, "S6", "dan@elsewhere.test", no), directory.ErrNotFound, "status of a destroyed one")
 
 	// Records go with their account.
 	_, err = d.RemoveAccount(ctx, "ann@example.com")

@@ -3,6 +3,7 @@ package sqldir
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,6 +48,9 @@ var submissionSteps = []string{
 		account BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
 		modseq BIGINT NOT NULL
 	);`,
+	// deliveryStatus as JSON; '' for records made before this step,
+	// which report none.
+	`ALTER TABLE submissions ADD COLUMN delivery TEXT NOT NULL DEFAULT '';`,
 }
 
 // stateQuery reads account $1's submission state.
@@ -80,10 +84,14 @@ func (d *Dir) AddSubmission(ctx context.Context, acct store.Account, s directory
 			return err
 		}
 		s.ModSeq, s.Created = m, m
-		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (account, id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		delivery, err := encodeDelivery(s.DeliveryStatus)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (account, id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq, delivery)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			int64(acct), s.ID, s.IdentityID, s.EmailID, s.ThreadID, string(s.Envelope), s.SendAt.UnixMilli(), s.UndoStatus,
-			strings.Join(s.Queued, " "), m, m)
+			strings.Join(s.Queued, " "), m, m, delivery)
 		return err
 	})
 	if err != nil {
@@ -111,6 +119,68 @@ func (d *Dir) SetUndoStatus(ctx context.Context, acct store.Account, id, from, t
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE submissions SET undo_status = $1, modseq = $2 WHERE account = $3 AND id = $4", to, m, int64(acct), id); err != nil {
+			return fmt.Errorf("submission %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// encodeDelivery returns the delivery column of a status map.
+func encodeDelivery(m map[string]directory.DeliveryStatus) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encoding delivery status: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeDelivery parses a delivery column.
+func decodeDelivery(s string) (map[string]directory.DeliveryStatus, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]directory.DeliveryStatus
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decoding delivery status: %w", err)
+	}
+	return m, nil
+}
+
+// SetDeliveryStatus sets a record's status for one recipient. The read
+// comes first, under the write lock, so that an unchanged status, a
+// replayed delivery's, raises no state and wakes no client.
+func (d *Dir) SetDeliveryStatus(ctx context.Context, acct store.Account, id, rcpt string, st directory.DeliveryStatus) error {
+	return d.write(ctx, func(tx *sql.Tx) error {
+		var delivery string
+		err := tx.QueryRowContext(ctx, "SELECT delivery FROM submissions WHERE account = $1 AND id = $2 AND NOT destroyed", int64(acct), id).Scan(&delivery)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("submission %s: %w", id, directory.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("submission %s: %w", id, err)
+		}
+		m, err := decodeDelivery(delivery)
+		if err != nil {
+			return fmt.Errorf("submission %s: %w", id, err)
+		}
+		if old, ok := m[rcpt]; ok && old == st {
+			return nil
+		}
+		if m == nil {
+			m = map[string]directory.DeliveryStatus{}
+		}
+		m[rcpt] = st
+		if delivery, err = encodeDelivery(m); err != nil {
+			return err
+		}
+		n, err := nextModSeq(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE submissions SET delivery = $1, modseq = $2 WHERE account = $3 AND id = $4", delivery, n, int64(acct), id); err != nil {
 			return fmt.Errorf("submission %s: %w", id, err)
 		}
 		return nil
@@ -170,7 +240,7 @@ func (d *Dir) SettleSubmissions(ctx context.Context, acct store.Account, now tim
 
 // destroyQuery makes record $4 of account $3 a tombstone with modseq $1,
 // destroyed at $2.
-const destroyQuery = `UPDATE submissions SET destroyed = TRUE, modseq = $1, destroyed_at = $2, envelope = '', queued = ''
+const destroyQuery = `UPDATE submissions SET destroyed = TRUE, modseq = $1, destroyed_at = $2, envelope = '', queued = '', delivery = ''
 	WHERE account = $3 AND id = $4 AND NOT destroyed`
 
 // DestroySubmission removes a record, leaving its tombstone.
@@ -216,7 +286,7 @@ func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.
 	if err := d.db.QueryRowContext(ctx, stateQuery, int64(acct)).Scan(&state); err != nil {
 		return nil, 0, fmt.Errorf("list submissions: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq
+	rows, err := d.db.QueryContext(ctx, `SELECT id, identity, email, thread, envelope, send_at, undo_status, queued, created, modseq, delivery
 		FROM submissions WHERE account = $1 AND NOT destroyed ORDER BY created`, int64(acct))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list submissions: %w", err)
@@ -225,10 +295,14 @@ func (d *Dir) Submissions(ctx context.Context, acct store.Account) ([]directory.
 	var out []directory.Submission
 	for rows.Next() {
 		var s directory.Submission
-		var env, queued string
+		var env, queued, delivery string
 		var sendAt int64
-		if err := rows.Scan(&s.ID, &s.IdentityID, &s.EmailID, &s.ThreadID, &env, &sendAt, &s.UndoStatus, &queued, &s.Created, &s.ModSeq); err != nil {
+		if err := rows.Scan(&s.ID, &s.IdentityID, &s.EmailID, &s.ThreadID, &env, &sendAt, &s.UndoStatus, &queued, &s.Created, &s.ModSeq, &delivery); err != nil {
 			return nil, 0, fmt.Errorf("list submissions: %w", err)
+		}
+		var err error
+		if s.DeliveryStatus, err = decodeDelivery(delivery); err != nil {
+			return nil, 0, fmt.Errorf("list submissions: %s: %w", s.ID, err)
 		}
 		s.Envelope, s.SendAt, s.Queued = []byte(env), time.UnixMilli(sendAt), strings.Fields(queued)
 		out = append(out, s)

@@ -209,8 +209,9 @@ func TestSieveIDBackfill(t *testing.T) {
 }
 
 // TestSubmissionSchemaUpgrade opens a directory whose submission records
-// were written before tombstones had a time and accounts a horizon: the
-// upgrade keeps the records, and the first expiry removes the old
+// were written before tombstones had a time, accounts a horizon and
+// records a delivery status: the upgrade keeps the records, with no
+// delivery status, and the first expiry removes the old
 // tombstone and refuses changes from before it.
 func TestSubmissionSchemaUpgrade(t *testing.T) {
 	ctx := t.Context()
@@ -241,7 +242,7 @@ func TestSubmissionSchemaUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE submission_horizons", "ALTER TABLE submissions DROP COLUMN destroyed_at",
+	for _, q := range []string{"DROP TABLE submission_horizons", "ALTER TABLE submissions DROP COLUMN destroyed_at", "ALTER TABLE submissions DROP COLUMN delivery",
 		"UPDATE submission_schema_version SET version = 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -255,7 +256,7 @@ func TestSubmissionSchemaUpgrade(t *testing.T) {
 	}
 	defer d.Close()
 	l, state, err := d.Submissions(ctx, a.ID)
-	if err != nil || len(l) != 1 || l[0].ID != "S2" || state != 3 {
+	if err != nil || len(l) != 1 || l[0].ID != "S2" || state != 3 || l[0].DeliveryStatus != nil {
 		t.Fatalf("after the upgrade: %+v, state %d, %v", l, state, err)
 	}
 	if destroyed, removed, err := d.ExpireSubmissions(ctx, time.Now().Add(-time.Hour)); err != nil || destroyed != 0 || removed != 1 {

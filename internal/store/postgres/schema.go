@@ -141,6 +141,19 @@ CREATE TABLE metadata (
 	PRIMARY KEY (account, mailbox, name)
 );
 `,
+	// Version 4. Writes of one account no longer rewrite its row: the
+	// message and byte counts are the sums of its mailboxes' (sqlstore's
+	// Usage), and the last MODSEQ is the change log's last entry's, read
+	// after the row is locked. Every update of the row left a dead
+	// version of it behind for the next writer to step over. The change
+	// log's index by mailbox goes too: each mailbox's newest entries sat
+	// on an index page of their own, one more page written per write; a
+	// mailbox's entries are read through the primary key from a recent
+	// MODSEQ, as on SQLite (its version 5).
+	`
+ALTER TABLE accounts DROP COLUMN messages, DROP COLUMN bytes;
+DROP INDEX changes_mailbox;
+`,
 }
 
 // schema is the mailbox store's schema on PostgreSQL.

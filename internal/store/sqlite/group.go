@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -52,7 +53,23 @@ type groupWriter struct {
 	sending sync.RWMutex
 	closed  bool
 	done    chan struct{} // closed when the writer has stopped
-	sizes   prometheus.Histogram
+	metrics groupMetrics
+}
+
+// groupMetrics tell where a write's time goes: waiting for the writer,
+// the group's statements, or the COMMIT's sync.
+type groupMetrics struct {
+	sizes  prometheus.Histogram // write transactions per group
+	work   prometheus.Histogram // seconds from BEGIN to COMMIT
+	commit prometheus.Histogram // seconds of the COMMIT
+}
+
+func (m groupMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m groupMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.sizes.Collect(ch)
+	m.work.Collect(ch)
+	m.commit.Collect(ch)
 }
 
 // writeReq is one caller's write transaction, waiting for the writer.
@@ -63,12 +80,24 @@ type writeReq struct {
 }
 
 func newGroupWriter(wq *sqlprep.Cache) *groupWriter {
-	g := &groupWriter{wq: wq, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}),
+	seconds := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1}
+	g := &groupWriter{wq: wq, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), metrics: groupMetrics{
 		sizes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "casella_store_commit_group_size",
 			Help:    "Write transactions of the embedded mailbox store that shared one commit (one fsync).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
-		})}
+		}),
+		work: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "casella_store_commit_group_work_seconds",
+			Help:    "Time the embedded mailbox store's writer spent running a group's write transactions, before their commit.",
+			Buckets: seconds,
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "casella_store_commit_seconds",
+			Help:    "Time of each commit (and its fsync) of the embedded mailbox store's writer.",
+			Buckets: seconds,
+		}),
+	}}
 	go g.writer()
 	return g
 }
@@ -134,6 +163,7 @@ func (g *groupWriter) runGroup(first *writeReq) {
 			r.done <- err
 		}
 	}
+	start := time.Now()
 	tx, err := g.wq.Begin(ctx, nil)
 	if err != nil {
 		answer(err, first)
@@ -157,12 +187,12 @@ func (g *groupWriter) runGroup(first *writeReq) {
 			break
 		}
 	}
-	g.sizes.Observe(float64(n))
-	if err := tx.Commit(); err != nil {
-		answer(err, ok...)
-		return
-	}
-	answer(nil, ok...)
+	g.metrics.sizes.Observe(float64(n))
+	committing := time.Now()
+	g.metrics.work.Observe(committing.Sub(start).Seconds())
+	err = tx.Commit()
+	g.metrics.commit.Observe(time.Since(committing).Seconds())
+	answer(err, ok...)
 }
 
 // runSavepoint runs r's work in a savepoint of tx. err is r's own

@@ -16,22 +16,20 @@ import (
 
 // hold queues a write whose work waits for release, and returns once the
 // writer runs it: the requests queued after it then form one group with it.
-func hold(t *testing.T, s *Store) (release func(), wait func()) {
+// wait returns the held write's error.
+func hold(t *testing.T, s *Store) (release func(), wait func() error) {
 	t.Helper()
 	started, rel := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		err := s.group.run(t.Context(), func(context.Context, *sqlprep.Tx) error {
+	done := make(chan error, 1)
+	go func() {
+		done <- s.group.run(t.Context(), func(context.Context, *sqlprep.Tx) error {
 			close(started)
 			<-rel
 			return nil
 		})
-		if err != nil {
-			t.Errorf("held write: %v", err)
-		}
-	})
+	}()
 	<-started
-	return func() { close(rel) }, wg.Wait
+	return func() { close(rel) }, func() error { return <-done }
 }
 
 // queue runs f in a goroutine and returns once its write is queued behind
@@ -47,7 +45,7 @@ func queue(s *Store, wg *sync.WaitGroup, f func()) {
 func groupCounts(t *testing.T, s *Store) (groups uint64, writes float64) {
 	t.Helper()
 	var m dto.Metric
-	if err := s.group.sizes.Write(&m); err != nil {
+	if err := s.group.metrics.sizes.Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()
@@ -107,7 +105,9 @@ func TestGroupCommit(t *testing.T) {
 	var okErr error
 	queue(s, &wg, func() { okUIDs, okErr = s.Append(ctx, 1, inbox.ID, []store.NewMessage{testMessage(5)}) })
 	release()
-	held()
+	if err := held(); err != nil {
+		t.Errorf("held write: %v", err)
+	}
 	wg.Wait()
 
 	for i, err := range flagErrs {
@@ -177,7 +177,9 @@ func TestCloseRunsQueued(t *testing.T) {
 	closed := make(chan error)
 	go func() { closed <- s.Close() }()
 	release()
-	held()
+	if err := held(); err != nil {
+		t.Errorf("held write: %v", err)
+	}
 	wg.Wait()
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
@@ -188,5 +190,134 @@ func TestCloseRunsQueued(t *testing.T) {
 	s = openPath(t, path)
 	if mb, err := s.Mailbox(ctx, 1, store.Inbox); err != nil || mb.Messages != 3 {
 		t.Errorf("after reopen: %d messages, %v; want 3", mb.Messages, err)
+	}
+}
+
+// TestGroupCommitFails: when the shared COMMIT fails, every caller of the
+// group gets the error and none of their changes is kept, even those
+// whose own work went through; the writer then goes on with the next
+// group. The COMMIT is made to fail by a deferred foreign key that one
+// caller leaves violated, which SQLite checks only at COMMIT.
+func TestGroupCommitFails(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	if err := s.EnsureAccount(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Mailbox(ctx, 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, 1, inbox.ID, []store.NewMessage{testMessage(1), testMessage(2), testMessage(3)}); err != nil {
+		t.Fatal(err)
+	}
+	groups, writes := groupCounts(t, s)
+
+	release, held := hold(t, s)
+	var wg sync.WaitGroup
+	var flagErrs [3]error
+	for i := range flagErrs {
+		queue(s, &wg, func() {
+			_, flagErrs[i] = s.UpdateFlags(ctx, 1, store.FlagUpdate{Mailbox: inbox.ID,
+				UIDs: []store.UIDRange{{First: uint32(i + 1), Last: uint32(i + 1)}}, Op: store.FlagsAdd, Flags: []string{store.FlagSeen}})
+		})
+	}
+	var appendErr error
+	queue(s, &wg, func() { _, appendErr = s.Append(ctx, 1, inbox.ID, []store.NewMessage{testMessage(4)}) })
+	var poisonErr error
+	queue(s, &wg, func() {
+		poisonErr = s.group.run(ctx, func(ctx context.Context, tx *sqlprep.Tx) error {
+			if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO mailbox_keywords (mailbox, folded, keyword) VALUES (-1, 'x', 'x')`)
+			return err
+		})
+	})
+	release()
+	if err := held(); err == nil {
+		t.Errorf("held write: no error from a group whose commit failed")
+	}
+	wg.Wait()
+
+	for i, err := range flagErrs {
+		if err == nil {
+			t.Errorf("flags of uid %d: no error from a group whose commit failed", i+1)
+		}
+	}
+	if appendErr == nil {
+		t.Errorf("append: no error from a group whose commit failed")
+	}
+	if poisonErr == nil {
+		t.Errorf("the write that broke the commit got no error")
+	}
+	if g, w := groupCounts(t, s); g != groups+1 || w != writes+6 {
+		t.Errorf("%d groups of %.0f writes; want 1 group of 6", g-groups, w-writes)
+	}
+	mb, err := s.Mailbox(ctx, 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.Messages != 3 || mb.Unseen != 3 {
+		t.Errorf("mailbox has %d messages, %d unseen; want the 3 unseen from before the failed group", mb.Messages, mb.Unseen)
+	}
+	// The writer recovers: the next write commits.
+	if uids, err := s.Append(ctx, 1, inbox.ID, []store.NewMessage{testMessage(5)}); err != nil || len(uids) != 1 {
+		t.Fatalf("append after the failed group: %v, %v", uids, err)
+	}
+	if mb, err := s.Mailbox(ctx, 1, store.Inbox); err != nil || mb.Messages != 4 {
+		t.Errorf("after the next append: %d messages, %v; want 4", mb.Messages, err)
+	}
+}
+
+// TestGroupCommitMany: 100 sessions writing at once share commits: one
+// COMMIT (one fsync of the WAL) for every group, far fewer than writes,
+// and every write is there afterwards.
+func TestGroupCommitMany(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	const n = 100
+	if err := s.EnsureAccount(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Mailbox(ctx, 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]store.NewMessage, n)
+	for i := range msgs {
+		msgs[i] = testMessage(i)
+	}
+	if _, err := s.Append(ctx, 1, inbox.ID, msgs); err != nil {
+		t.Fatal(err)
+	}
+	commits := func() uint64 {
+		var m dto.Metric
+		if err := s.group.metrics.commit.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Histogram.GetSampleCount()
+	}
+	c0 := commits()
+	release, held := hold(t, s)
+	var wg sync.WaitGroup
+	for i := range n {
+		queue(s, &wg, func() {
+			if _, err := s.UpdateFlags(ctx, 1, store.FlagUpdate{Mailbox: inbox.ID,
+				UIDs: []store.UIDRange{{First: uint32(i + 1), Last: uint32(i + 1)}}, Op: store.FlagsAdd, Flags: []string{store.FlagSeen}}); err != nil {
+				t.Errorf("store uid %d: %v", i+1, err)
+			}
+		})
+	}
+	release()
+	if err := held(); err != nil {
+		t.Errorf("held write: %v", err)
+	}
+	wg.Wait()
+	if c := commits() - c0; c != 1 {
+		t.Errorf("%d writes took %d commits; want 1", n+1, c)
+	}
+	if mb, err := s.Mailbox(ctx, 1, store.Inbox); err != nil || mb.Unseen != 0 {
+		t.Errorf("%d unseen, %v; want every flag change kept", mb.Unseen, err)
 	}
 }

@@ -166,6 +166,13 @@ CREATE TABLE metadata (
 	`
 DROP INDEX changes_mailbox;
 `,
+	// Version 6. The account's message and byte counts are the sums of
+	// its mailboxes' (sqlstore's Usage): an APPEND, EXPUNGE or COPY no
+	// longer writes the account's row, one page of WAL fewer.
+	`
+ALTER TABLE accounts DROP COLUMN messages;
+ALTER TABLE accounts DROP COLUMN bytes;
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

@@ -247,7 +247,7 @@ func TestMigrateDeliveries(t *testing.T) {
 }
 
 // TestModSeqFromLog checks that a STORE, which leaves the account row
-// alone (sqlstore.Dialect.ModSeqFromLog), still hands out MODSEQs above
+// alone (the last MODSEQ is the change log's), still hands out MODSEQs above
 // every one before it, across a reopen, and that Changes reports the
 // highest.
 func TestModSeqFromLog(t *testing.T) {

@@ -34,10 +34,15 @@ func (s *Store) DeleteAccount(ctx context.Context, acct store.Account) error {
 	})
 }
 
-// Usage returns the account's message count and bytes.
+// Usage returns the account's message count and bytes: the sums of its
+// mailboxes' counters, which a write updates anyway, so that no write
+// has to update a row of the account's as well.
 func (s *Store) Usage(ctx context.Context, acct store.Account) (store.Usage, error) {
 	var u store.Usage
-	err := s.rq.QueryRowContext(ctx, `SELECT messages, bytes FROM accounts WHERE id = $1`, acct).Scan(&u.Messages, &u.Bytes)
+	err := s.rq.QueryRowContext(ctx, `SELECT
+		(SELECT CAST(coalesce(sum(messages), 0) AS BIGINT) FROM mailboxes WHERE account = a.id),
+		(SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM mailboxes WHERE account = a.id)
+		FROM accounts a WHERE id = $1`, acct).Scan(&u.Messages, &u.Bytes)
 	if err == sql.ErrNoRows {
 		return u, fmt.Errorf("usage: account %d: %w", acct, store.ErrNotFound)
 	}

@@ -34,8 +34,8 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	if mailbox == 0 {
 		known, where = `$2 = 0`, ``
 	}
-	st, err := s.rq.Stmt(ctx, `SELECT h.highest, h.known, c.modseq, c.mailbox, c.uid, c.email_id, c.kind
-		FROM (SELECT `+accountModSeq(s.d.ModSeqFromLog)+` AS highest, `+known+` AS known FROM accounts WHERE id = $1) h
+	st, err := s.rq.Stmt(ctx, `SELECT h.modseq, h.logged, h.known, c.modseq, c.mailbox, c.uid, c.email_id, c.kind
+		FROM (SELECT modseq, (`+lastLoggedModSeq+`) AS logged, `+known+` AS known FROM accounts WHERE id = $1) h
 		LEFT JOIN changes c ON c.account = $1`+where+` AND c.modseq > $3
 		ORDER BY c.modseq LIMIT CAST($4 AS BIGINT)`)
 	if err != nil {
@@ -48,7 +48,8 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	defer rows.Close()
 	var (
 		l       []store.Change
-		highest uint64
+		rowSeq  uint64
+		logSeq  uint64
 		found   bool
 		isKnown bool
 		modseq  sql.Null[uint64]
@@ -58,7 +59,7 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 		kind    sql.Null[store.ChangeKind]
 	)
 	for rows.Next() {
-		if err := rows.Scan(&highest, &isKnown, &modseq, &mb, &uid, &emailID, &kind); err != nil {
+		if err := rows.Scan(&rowSeq, &logSeq, &isKnown, &modseq, &mb, &uid, &emailID, &kind); err != nil {
 			return nil, 0, dbError("changes", err)
 		}
 		found = true
@@ -75,5 +76,7 @@ func (s *Store) Changes(ctx context.Context, acct store.Account, mailbox int64, 
 	case !isKnown:
 		return nil, 0, fmt.Errorf("changes: mailbox %d: %w", mailbox, store.ErrNotFound)
 	}
-	return l, highest, nil
+	// The account's row holds the MODSEQ of its last write that changed
+	// it; the log's last entry may be higher (wtx.go).
+	return l, max(rowSeq, logSeq), nil
 }

@@ -267,8 +267,6 @@ func (w *wtx) insert(b *boxState, m store.NewMessage) (uint32, error) {
 		return 0, err
 	}
 	b.count(bits, m.Size, 1)
-	w.messages++
-	w.bytes += m.Size
 	return uid, nil
 }
 

@@ -183,8 +183,6 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.Account, name stri
 			if err := w.logChange(b, w.nextModSeq(), r.UID, r.EmailID, store.MessageExpunged); err != nil {
 				return err
 			}
-			w.messages--
-			w.bytes -= r.Size
 		}
 		if _, err := w.exec(`DELETE FROM metadata WHERE account = $1 AND mailbox = $2`, w.acct, b.id); err != nil {
 			return fmt.Errorf("delete annotations of %q: %w", name, err)

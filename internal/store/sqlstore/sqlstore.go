@@ -15,13 +15,17 @@
 //     values read are unique and grow in commit order, whichever node
 //     writes. A batch over several accounts takes them in ascending order,
 //     so two batches never wait for each other in a circle.
-//   - MODSEQ comes from accounts.modseq (or the change log's last entry,
-//     with Dialect.ModSeqFromLog), read and written back inside the
-//     write transaction. Every change log row has its own MODSEQ, so that
+//   - An account's last MODSEQ is its change log's last entry's (or the
+//     account row's, which keeps one from before the log and is written
+//     only when a mailbox is created), read after the account row is
+//     locked. Every MODSEQ handed out gets its log entry in the same
+//     transaction, so a STORE, EXPUNGE, COPY or APPEND never rewrites the
+//     account row, which every write of the account would otherwise
+//     contend for. Every change log row has its own MODSEQ, so that
 //     paging Changes with a limit never splits one MODSEQ.
-//   - Mailbox and account counters are updated in the same transaction as
-//     the messages they count (see wtx.finish); never update one without
-//     the other.
+//   - Mailbox counters are updated in the same transaction as the
+//     messages they count (see wtx.finish); never update one without the
+//     other. The account's are their sums (Usage).
 //   - Watchers are notified only after Commit returned.
 //   - Messages and Blobs read in batches and call the caller's function
 //     with no transaction open, so a slow IMAP client never pins a read
@@ -60,13 +64,6 @@ type Dialect struct {
 	// Group, when set, runs every write transaction's work instead of a
 	// transaction of its own (SQLite's group commit).
 	Group GroupFunc
-	// ModSeqFromLog: an account's highest MODSEQ is the greater of its
-	// row's and its change log's last entry's, and a write leaves the row
-	// alone when only the MODSEQ moved, which spares a STORE a page of
-	// WAL. Only where a write transaction sees every commit before it
-	// (SQLite, one writer at a time): under READ COMMITTED, the log read
-	// beside a row lock that waited could miss the holder's entries.
-	ModSeqFromLog bool
 }
 
 // GroupFunc runs work, a caller's write transaction, at most once, within
@@ -184,7 +181,7 @@ func (s *Store) transact(ctx context.Context, work func(context.Context, *sqlpre
 func (s *Store) runAccounts(ctx context.Context, tx *sqlprep.Tx, accts []store.Account, create bool, fn func(w *wtx, i int) error, changed *[]store.Account) error {
 	stmts := map[string]*sql.Stmt{}
 	for i, acct := range accts {
-		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, modSeqFromLog: s.d.ModSeqFromLog, boxes: map[int64]*boxState{}, stmts: stmts}
+		w := &wtx{ctx: ctx, tx: tx, acct: acct, lock: s.d.LockAccount, boxes: map[int64]*boxState{}, stmts: stmts}
 		if err := w.load(create); err != nil {
 			return err
 		}

@@ -101,8 +101,6 @@ func (w *wtx) remove(b *boxState, r row) error {
 		return err
 	}
 	b.count(r.bits, r.Size, -1)
-	w.messages--
-	w.bytes -= r.Size
 	return nil
 }
 
@@ -160,8 +158,6 @@ func (s *Store) Copy(ctx context.Context, acct store.Account, from int64, uids [
 				return err
 			}
 			dst.count(r.bits, r.Size, 1)
-			w.messages++
-			w.bytes += r.Size
 			pairs = append(pairs, store.UIDPair{From: r.UID, To: uid})
 		}
 		return nil

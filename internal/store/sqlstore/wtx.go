@@ -22,16 +22,11 @@ type wtx struct {
 	lock string // Dialect.LockAccount
 	now  time.Time
 
-	modSeqFromLog bool // Dialect.ModSeqFromLog
-
-	startModSeq uint64
 	modseq      uint64 // last MODSEQ handed out
 	uidvalidity uint32 // last UIDVALIDITY handed out
 	startUIDV   uint32
-	messages    int64 // change of the account's message count
-	bytes       int64 // change of the account's byte count
-	gone        bool  // the account was deleted
-	changed     bool  // something watchers should hear about
+	gone        bool // the account was deleted
+	changed     bool // something watchers should hear about
 
 	boxes map[int64]*boxState
 	stmts map[string]*sql.Stmt
@@ -55,7 +50,15 @@ type boxState struct {
 // mailboxes when it does not exist and create is set.
 func (w *wtx) load(create bool) error {
 	w.now = time.Now()
-	err := w.tx.QueryRowContext(w.ctx, `SELECT `+accountModSeq(w.modSeqFromLog)+`, uidvalidity FROM accounts WHERE id = $1`+w.lock, w.acct).Scan(&w.modseq, &w.uidvalidity)
+	// Without a lock to wait for (SQLite, one writer), the change log's
+	// last MODSEQ comes in the same statement; see below for the other
+	// case.
+	query := `SELECT modseq, uidvalidity, (` + lastLoggedModSeq + `) FROM accounts WHERE id = $1`
+	if w.lock != "" {
+		query = `SELECT modseq, uidvalidity, 0 FROM accounts WHERE id = $1` + w.lock
+	}
+	var rowModSeq, logModSeq uint64
+	err := w.tx.QueryRowContext(w.ctx, query, w.acct).Scan(&rowModSeq, &w.uidvalidity, &logModSeq)
 	if err == sql.ErrNoRows && create {
 		// Another connection may be creating the account at the same
 		// moment: the insert then waits for it and does nothing, and the
@@ -83,18 +86,23 @@ func (w *wtx) load(create bool) error {
 	if err != nil {
 		return fmt.Errorf("read account %d: %w", w.acct, err)
 	}
-	w.startModSeq, w.startUIDV = w.modseq, w.uidvalidity
+	// With a lock, a statement of its own after it: under READ
+	// COMMITTED, a statement that waited for the lock still reads with
+	// the snapshot from before the wait, and would miss the holder's
+	// entries.
+	if w.lock != "" {
+		if err := w.tx.QueryRowContext(w.ctx, lastLoggedModSeq, w.acct).Scan(&logModSeq); err != nil {
+			return fmt.Errorf("read account %d: %w", w.acct, err)
+		}
+	}
+	w.modseq, w.startUIDV = max(rowModSeq, logModSeq), w.uidvalidity
 	return nil
 }
 
-// accountModSeq is the SQL for the highest MODSEQ of the account row
-// "accounts" whose ID is $1 (see Dialect.ModSeqFromLog).
-func accountModSeq(fromLog bool) string {
-	if !fromLog {
-		return `modseq`
-	}
-	return `max(modseq, coalesce((SELECT max(modseq) FROM changes WHERE account = $1), 0))`
-}
+// lastLoggedModSeq is the query for the MODSEQ of the last entry in the
+// change log of account $1, or 0: one seek to the end of the account's
+// part of the log's primary key.
+const lastLoggedModSeq = `SELECT coalesce(max(modseq), 0) FROM changes WHERE account = $1`
 
 // nextModSeq hands out the account's next MODSEQ.
 func (w *wtx) nextModSeq() uint64 {
@@ -240,12 +248,11 @@ func (w *wtx) finish() error {
 		b.startUIDNext, b.modseq = b.uidnext, 0
 		b.messages, b.unseen, b.deletedMsgs, b.size = 0, 0, 0, 0
 	}
-	if w.uidvalidity != w.startUIDV || w.messages != 0 || w.bytes != 0 || w.modseq != w.startModSeq && !w.modSeqFromLog {
-		if _, err := w.exec(`UPDATE accounts SET modseq = $1, uidvalidity = $2, messages = messages + $3, bytes = bytes + $4 WHERE id = $5`,
-			w.modseq, w.uidvalidity, w.messages, w.bytes, w.acct); err != nil {
+	if w.uidvalidity != w.startUIDV {
+		if _, err := w.exec(`UPDATE accounts SET modseq = $1, uidvalidity = $2 WHERE id = $3`, w.modseq, w.uidvalidity, w.acct); err != nil {
 			return fmt.Errorf("update account %d: %w", w.acct, err)
 		}
-		w.startModSeq, w.startUIDV, w.messages, w.bytes = w.modseq, w.uidvalidity, 0, 0
+		w.startUIDV = w.uidvalidity
 	}
 	return nil
 }

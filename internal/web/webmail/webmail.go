@@ -21,8 +21,10 @@ import (
 var dist embed.FS
 
 // csp allows the app's own files and nothing else: no inline script, no
-// remote images, no connections to other origins.
-const csp = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+// connections to other origins. Images may come from anywhere because a
+// mail's srcdoc frame inherits this policy: the frame's own, stricter
+// policy allows remote images only once the user did (html.ts).
+const csp = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 // Handler serves the bundle; "/" is index.html.
 func Handler() http.Handler {

@@ -8,7 +8,7 @@ import { parseSearch } from "./search";
 import { Settings } from "./settings";
 import {
   client, cursor, cursorId, error, filter, mailboxes, moveTo, moveToRole, open, openAt, overlay, roleBox, searching, show,
-  signIn, step, toast, toggle, toggleSelect, undoLast, unavailable,
+  setThreads, signIn, step, threads, toast, toggle, toggleSelect, undoLast, unavailable,
 } from "./state";
 import { storeDown, troubles, watchStatus } from "./status";
 
@@ -196,6 +196,9 @@ export function App() {
             <button type="button" onClick={() => { const i = roleBox("inbox"); if (i) void show({ inMailbox: i.id }, false); }}>{tr.clearSearch}</button>
           </div>
         )}
+        <div class="bar view">
+          <label class="check"><input type="checkbox" id="threads" checked={threads.value} onChange={(ev) => setThreads(ev.currentTarget.checked)} /> {tr.threadsOn}</label>
+        </div>
         {!open.value && <div class="bar"><Actions /></div>}
         <List />
       </section>

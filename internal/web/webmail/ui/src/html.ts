@@ -3,11 +3,21 @@
 // guarantees; removing scripts and handlers here is a second layer.
 
 const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+// With the user's leave, images (and only images) may come from anywhere.
+const cspImages = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:";
 
 // fetching are the attributes through which an element loads a URL.
 const fetching = new Set(["src", "srcset", "background", "poster", "href", "xlink:href", "action", "formaction", "data", "lowsrc", "dynsrc"]);
 
-export function frameDocument(html: string): string {
+// imageAttributes are those through which an <img> loads a picture: kept,
+// when remote images are allowed, if they point at http or https.
+const imageAttributes = new Set(["src", "srcset"]);
+const remoteURL = /^\s*https?:\/\//i;
+
+// frameDocument returns the document for the frame and how many remote
+// images it held: left out unless images is true.
+export function frameDocument(html: string, images: boolean): { doc: string; remote: number } {
+  let remote = 0;
   // DOMParser builds an inert document: nothing in it runs or loads.
   const doc = new DOMParser().parseFromString(html, "text/html");
   for (const el of doc.querySelectorAll("script, iframe, object, embed, base, meta, link, form")) {
@@ -19,7 +29,12 @@ export function frameDocument(html: string): string {
       if (a.name.startsWith("on") || v.startsWith("javascript:")) el.removeAttribute(a.name);
       // Remote images are not even in the document: Chromium's preload
       // scanner asks for an <img src> before the frame's CSP applies.
-      else if (fetching.has(a.name) && !(el instanceof HTMLAnchorElement) && !v.startsWith("data:")) el.removeAttribute(a.name);
+      else if (fetching.has(a.name) && !(el instanceof HTMLAnchorElement) && !v.startsWith("data:")) {
+        const picture = el instanceof HTMLImageElement && imageAttributes.has(a.name) && remoteURL.test(v);
+        if (picture) remote++;
+        if (!picture || !images) el.removeAttribute(a.name);
+        else el.setAttribute("referrerpolicy", "no-referrer");
+      }
     }
   }
   // CSS may fetch too (url(), @import): blocked by the CSP, and not even
@@ -34,9 +49,9 @@ export function frameDocument(html: string): string {
   }
   const meta = doc.createElement("meta");
   meta.setAttribute("http-equiv", "Content-Security-Policy");
-  meta.setAttribute("content", csp);
+  meta.setAttribute("content", images ? cspImages : csp);
   doc.head.prepend(meta);
-  return "<!doctype html>" + doc.documentElement.outerHTML;
+  return { doc: "<!doctype html>" + doc.documentElement.outerHTML, remote };
 }
 
 function defuseCSS(css: string): string {

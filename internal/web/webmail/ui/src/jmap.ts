@@ -13,6 +13,10 @@ export interface Session {
   // maxDelayedSend is how long a submission may be held, in seconds
   // (RFC 8621 §7): what undo send needs.
   maxDelayedSend: number;
+  // account says the server offers Casella's account extension
+  // (urn:casella:params:jmap:account, docs/jmap.md).
+  account: boolean;
+  minPasswordLength: number;
   // maxObjectsInGet bounds the ids of one /get (RFC 8620 §2).
   maxObjectsInGet: number;
 }
@@ -125,6 +129,24 @@ export interface Changes {
 
 export class AuthError extends Error {}
 
+// MethodError is a method-level error (RFC 8620 §3.6.2) and its type.
+export class MethodError extends Error {
+  constructor(readonly type: string, description: string) {
+    super(`JMAP error: ${type}${description ? " (" + description + ")" : ""}`);
+  }
+}
+
+export interface AppPassword {
+  id: string;
+  name: string;
+  created: string;
+  lastUsed: string | null;
+  expires: string | null;
+  secret?: string;
+}
+
+const capAccount = "urn:casella:params:jmap:account";
+
 // UnavailableError is a failure of the server rather than of the request:
 // an HTTP 5xx, serverUnavailable, or no answer at all.
 export class UnavailableError extends Error {}
@@ -135,6 +157,13 @@ const using = [
 ];
 
 export const summaryProperties = ["id", "threadId", "mailboxIds", "subject", "from", "receivedAt", "keywords", "preview", "hasAttachment"];
+const emailProperties = [...summaryProperties, "blobId", "size", "to", "cc", "bcc", "replyTo", "messageId", "inReplyTo", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"];
+const bodyProperties = ["partId", "blobId", "type", "name", "size", "disposition"];
+
+export interface Thread {
+  id: string;
+  emailIds: string[];
+}
 
 // setFailure returns the first notCreated/notUpdated/notDestroyed error of
 // a /set response (RFC 8620 §5.3), if any.
@@ -148,15 +177,11 @@ function setFailure(name: string, args: Record<string, unknown>): Error | null {
 }
 
 export class Client {
-  private readonly auth: string;
+  private auth: string;
   session: Session | null = null;
 
-  constructor(user: string, password: string) {
-    // RFC 7617 §2: user-id ":" password, UTF-8 then base64.
-    const bytes = new TextEncoder().encode(`${user}:${password}`);
-    let bin = "";
-    for (const b of bytes) bin += String.fromCharCode(b);
-    this.auth = "Basic " + btoa(bin);
+  constructor(private readonly user: string, password: string) {
+    this.auth = basic(user, password);
   }
 
   private async request(url: string, init: RequestInit = {}): Promise<Response> {
@@ -186,7 +211,7 @@ export class Client {
       apiUrl: string; uploadUrl: string; downloadUrl: string; eventSourceUrl: string; username: string;
       primaryAccounts: Record<string, string>;
       capabilities: Record<string, { maxObjectsInGet?: number } | undefined>;
-      accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number } | undefined> } | undefined>;
+      accounts: Record<string, { accountCapabilities: Record<string, { maxDelayedSend?: number; minPasswordLength?: number } | undefined> } | undefined>;
     };
     const accountId = s.primaryAccounts["urn:ietf:params:jmap:mail"];
     if (!accountId) throw new Error("the session has no mail account");
@@ -198,6 +223,8 @@ export class Client {
       apiUrl: local(s.apiUrl), uploadUrl: local(s.uploadUrl), downloadUrl: local(s.downloadUrl),
       eventSourceUrl: local(s.eventSourceUrl), accountId, username: s.username,
       maxDelayedSend: s.accounts[accountId]?.accountCapabilities["urn:ietf:params:jmap:submission"]?.maxDelayedSend ?? 0,
+      account: capAccount in s.capabilities,
+      minPasswordLength: s.accounts[accountId]?.accountCapabilities[capAccount]?.minPasswordLength ?? 0,
       maxObjectsInGet: s.capabilities["urn:ietf:params:jmap:core"]?.maxObjectsInGet ?? 500,
     };
     return this.session;
@@ -212,13 +239,13 @@ export class Client {
     const res = (await this.fetchJSON(this.session.apiUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ using, methodCalls }),
+      body: JSON.stringify({ using: this.session.account ? [...using, capAccount] : using, methodCalls }),
     })) as { methodResponses: Invocation[] };
     for (const [name, args] of res.methodResponses) {
       if (name !== "error") continue;
       const type = String(args["type"]);
       if (type === "serverUnavailable" || type === "serverFail") throw new UnavailableError(type);
-      throw new Error(`JMAP error: ${type}`);
+      throw new MethodError(type, String(args["description"] ?? ""));
     }
     return res.methodResponses;
   }
@@ -241,26 +268,47 @@ export class Client {
 
   // page lists the messages matching filter newest first from position
   // (RFC 8621 §4.4), with their summaries.
-  async page(filter: Filter, position: number, limit: number): Promise<{ total: number; ids: string[]; emails: EmailSummary[]; queryState: string }> {
-    const r = await this.call([
+  // With threads, the query collapses each thread to its newest message
+  // (RFC 8621 §4.4.3), and Thread/get, by reference, tells which messages
+  // each holds.
+  async page(filter: Filter, position: number, limit: number, threads = false): Promise<{ total: number; ids: string[]; emails: EmailSummary[]; queryState: string; threads: Thread[] }> {
+    const calls: Invocation[] = [
       ["Email/query", {
         filter, sort: [{ property: "receivedAt", isAscending: false }],
-        position, limit, calculateTotal: true,
+        position, limit, calculateTotal: true, collapseThreads: threads,
       }, "q"],
       ["Email/get", {
         "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
         properties: summaryProperties,
       }, "g"],
-    ]);
+    ];
+    if (threads) calls.push(["Thread/get", { "#ids": { resultOf: "g", name: "Email/get", path: "/list/*/threadId" } }, "t"]);
+    const r = await this.call(calls);
     const q = r[0]?.[1] ?? {};
     return {
       total: (q["total"] ?? 0) as number,
       ids: (q["ids"] ?? []) as string[],
       queryState: String(q["queryState"] ?? ""),
       emails: (r[1]?.[1]["list"] ?? []) as EmailSummary[],
+      threads: (r[2]?.[1]["list"] ?? []) as Thread[],
     };
   }
 
+  // conversation returns the messages of a thread, oldest first
+  // (RFC 8621 §3: a Thread's emailIds are sorted by receivedAt).
+  async conversation(threadId: string): Promise<Email[]> {
+    const r = await this.call([
+      ["Thread/get", { ids: [threadId] }, "t"],
+      ["Email/get", {
+        "#ids": { resultOf: "t", name: "Thread/get", path: "/list/*/emailIds" },
+        properties: emailProperties, bodyProperties, fetchTextBodyValues: true, fetchHTMLBodyValues: true,
+      }, "e"],
+    ]);
+    return (r[1]?.[1]["list"] ?? []) as Email[];
+  }
+
+  // summaries asks for at most the session's maxObjectsInGet ids (RFC 8620
+  // §2): callers split longer lists.
   async summaries(ids: string[]): Promise<{ list: EmailSummary[]; state: string }> {
     const [r] = await this.call([["Email/get", { ids, properties: summaryProperties }, "g"]]);
     return { list: (r?.[1]["list"] ?? []) as EmailSummary[], state: String(r?.[1]["state"] ?? "") };
@@ -285,8 +333,7 @@ export class Client {
   async email(id: string): Promise<Email | null> {
     const [r] = await this.call([["Email/get", {
       ids: [id],
-      properties: [...summaryProperties, "blobId", "size", "to", "cc", "bcc", "replyTo", "messageId", "inReplyTo", "references", "sentAt", "textBody", "htmlBody", "attachments", "bodyValues"],
-      bodyProperties: ["partId", "blobId", "type", "name", "size", "disposition"],
+      properties: emailProperties, bodyProperties,
       fetchTextBodyValues: true,
       fetchHTMLBodyValues: true,
     }, "e"]]);
@@ -445,6 +492,52 @@ export class Client {
       }
     }
   }
+
+  // Casella's account extension (docs/jmap.md): the senders whose remote
+  // images load without asking, app passwords and the password.
+  async allowedSenders(): Promise<Set<string>> {
+    if (!this.session?.account) return new Set();
+    const [r] = await this.call([["RemoteImages/get", { ids: ["singleton"] }, "r"]]);
+    const v = ((r?.[1]["list"] ?? []) as { allowedSenders: Record<string, boolean> }[])[0];
+    return new Set(Object.keys(v?.allowedSenders ?? {}));
+  }
+
+  async allowSender(address: string, on: boolean): Promise<void> {
+    // A JSON pointer component (RFC 6901 §4).
+    const key = "allowedSenders/" + address.toLowerCase().replace(/~/g, "~0").replace(/\//g, "~1");
+    await this.set([["RemoteImages/set", { update: { singleton: { [key]: on ? true : null } } }, "r"]]);
+  }
+
+  async appPasswords(): Promise<AppPassword[]> {
+    const [r] = await this.call([["AppPassword/get", { ids: null }, "a"]]);
+    return (r?.[1]["list"] ?? []) as AppPassword[];
+  }
+
+  async createAppPassword(name: string, expires: string | null, currentPassword: string): Promise<AppPassword> {
+    const r = await this.set([["AppPassword/set", { currentPassword, create: { a: { name, expires } } }, "a"]]);
+    const made = (r[0]?.[1]["created"] as Record<string, AppPassword> | undefined)?.["a"];
+    if (!made) throw new Error("AppPassword/set created nothing");
+    return made;
+  }
+
+  async revokeAppPassword(id: string): Promise<void> {
+    await this.set([["AppPassword/set", { destroy: [id] }, "a"]]);
+  }
+
+  // changePassword sets a new password and signs the client in with it.
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    await this.call([["Password/change", { currentPassword, newPassword }, "p"]]);
+    this.auth = basic(this.user, newPassword);
+  }
+}
+
+// basic is an HTTP Basic Authorization header (RFC 7617 §2: user-id ":"
+// password, UTF-8 then base64).
+function basic(user: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return "Basic " + btoa(bin);
 }
 
 // draftObject writes the message's bodyStructure (RFC 8621 §4.6): the

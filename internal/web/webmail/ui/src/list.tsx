@@ -2,8 +2,8 @@
 // DOM, and the pages of Email/query positions under them are loaded as the
 // list scrolls, so a 100,000-message mailbox costs what a small one does.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { formats, t } from "./i18n";
-import { cursor, ensure, ids, openAt, searching, selection, summaries, toggleSelect, total, unavailable } from "./state";
+import { fill, formats, t } from "./i18n";
+import { cursor, ensure, filter, ids, openAt, searching, selection, summaries, threadEmails, threads, toggleSelect, total, unavailable } from "./state";
 
 export const rowHeight = 64;
 const overscan = 10;
@@ -49,8 +49,16 @@ export function List() {
       continue;
     }
     const checked = selection.value.has(id);
-    const cls = ["row", i === cursor.value ? "sel" : "", e.keywords["$seen"] ? "" : "unread", checked ? "checked" : ""].join(" ");
     const from = e.from?.[0]?.name || e.from?.[0]?.email || "";
+    const members = threads.value ? threadEmails.value.get(e.threadId) ?? [id] : [id];
+    const inThread = members.length;
+    // A conversation is unread while any of its messages here is.
+    const box = filter.value.inMailbox;
+    const unread = !e.keywords["$seen"] || (inThread > 1 && members.some((m) => {
+      const s = summaries.value.get(m);
+      return s !== undefined && !s.keywords["$seen"] && (box === undefined || s.mailboxIds[box] === true);
+    }));
+    const cls = ["row", i === cursor.value ? "sel" : "", unread ? "unread" : "", checked ? "checked" : ""].join(" ");
     rows.push(
       <li key={id} class={cls} style={style} role="option" aria-selected={i === cursor.value} data-id={id}
         draggable onDragStart={(ev) => {
@@ -70,6 +78,7 @@ export function List() {
             </svg>
           )}
           {from}
+          {inThread > 1 && <span class="count" title={fill(tr.inThread, { n: inThread })}> ({inThread})</span>}
         </div>
         <div class="s">{e.subject || tr.noSubject}</div>
         <div class="p">{e.preview}</div>

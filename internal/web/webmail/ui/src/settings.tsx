@@ -1,10 +1,11 @@
-// Settings: language, theme, notifications and the vacation responder
-// (RFC 8621 §8, VacationResponse).
+// Settings: language, theme, notifications, the vacation responder
+// (RFC 8621 §8, VacationResponse), and through Casella's account
+// extension (docs/jmap.md) the password and app passwords.
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import type { Vacation } from "./jmap";
-import { lang, languages, setLang, t, type Lang } from "./i18n";
-import { client, fail, overlay, say } from "./state";
+import { MethodError, type AppPassword, type Vacation } from "./jmap";
+import { fill, formats, lang, languages, setLang, t, type Lang } from "./i18n";
+import { allowedSenders, client, fail, forgetSender, overlay, say } from "./state";
 
 export type Theme = "system" | "light" | "dark";
 
@@ -51,6 +52,129 @@ async function saveVacation(form: HTMLFormElement): Promise<void> {
   }
 }
 
+async function changePassword(form: HTMLFormElement): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  const f = new FormData(form);
+  const [current, next, again] = ["current", "next", "again"].map((k) => String(f.get(k) ?? ""));
+  const tr = t.value;
+  const min = c.session?.minPasswordLength ?? 0;
+  if (next !== again) return say(tr.passwordsDiffer);
+  if ([...(next ?? "")].length < min) return say(fill(tr.passwordShort, { n: min }));
+  try {
+    await c.changePassword(current ?? "", next ?? "");
+    form.reset();
+    say(tr.passwordChanged);
+  } catch (err) {
+    if (err instanceof MethodError && err.type === "forbidden") say(tr.wrongPassword);
+    else fail(err);
+  }
+}
+
+const tokens = signal<AppPassword[] | null>(null);
+// secret is the app password just created, shown this once.
+const secret = signal<AppPassword | null>(null);
+
+const day = 86400000;
+
+async function createToken(form: HTMLFormElement): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  const f = new FormData(form);
+  const days = Number(f.get("expires") ?? 0);
+  const expires = days > 0 ? utc(new Date(Date.now() + days * day).toISOString()) : null;
+  try {
+    secret.value = await c.createAppPassword(String(f.get("name") ?? ""), expires, String(f.get("current") ?? ""));
+    form.reset();
+    tokens.value = await c.appPasswords();
+  } catch (err) {
+    if (err instanceof MethodError && err.type === "forbidden") say(t.value.wrongPassword);
+    else fail(err);
+  }
+}
+
+async function revoke(id: string): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  try {
+    await c.revokeAppPassword(id);
+    tokens.value = await c.appPasswords();
+    say(t.value.revoked);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function Account() {
+  const tr = t.value;
+  const min = client.value?.session?.minPasswordLength ?? 0;
+  const date = (s: string) => formats.value.date.format(new Date(s));
+  useEffect(() => {
+    secret.value = null;
+    client.value?.appPasswords().then((l) => { tokens.value = l; }, fail);
+    // Another device may have allowed a sender since sign-in.
+    client.value?.allowedSenders().then((l) => { allowedSenders.value = l; }, fail);
+  }, []);
+  return (
+    <>
+      <h3>{tr.changePassword}</h3>
+      <form class="password" onSubmit={(ev) => { ev.preventDefault(); void changePassword(ev.currentTarget); }}>
+        <label for="pw-current">{tr.currentPassword}</label>
+        <input id="pw-current" name="current" type="password" autocomplete="current-password" required />
+        <label for="pw-next">{tr.newPassword}</label>
+        <input id="pw-next" name="next" type="password" autocomplete="new-password" minLength={min} required />
+        <label for="pw-again">{tr.repeatPassword}</label>
+        <input id="pw-again" name="again" type="password" autocomplete="new-password" minLength={min} required />
+        <button type="submit">{tr.changePassword}</button>
+      </form>
+      <h3>{tr.appPasswords}</h3>
+      <p><small>{tr.appPasswordsHint}</small></p>
+      {tokens.value === null ? <p>{tr.loading}</p> : tokens.value.length === 0 ? <p class="no-tokens">{tr.noTokens}</p> : (
+        <ul class="tokens">
+          {tokens.value.map((k) => (
+            <li key={k.id} data-id={k.id}>
+              <strong>{k.name}</strong>{" "}
+              <small>
+                {fill(tr.created, { date: date(k.created) })}, {k.lastUsed ? fill(tr.lastUsed, { date: date(k.lastUsed) }) : tr.neverUsed}
+                {k.expires && <>, {fill(tr.expiresOn, { date: date(k.expires) })}</>}
+              </small>{" "}
+              <button type="button" class="revoke" aria-label={`${tr.revoke} ${k.name}`} onClick={() => void revoke(k.id)}>{tr.revoke}</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {secret.value?.secret && (
+        <div class="secret" role="status">
+          <p>{tr.tokenSecret}</p>
+          <code>{secret.value.secret}</code>
+        </div>
+      )}
+      <form class="new-token" onSubmit={(ev) => { ev.preventDefault(); void createToken(ev.currentTarget); }}>
+        <label for="tk-name">{tr.tokenName}</label>
+        <input id="tk-name" name="name" type="text" maxLength={64} required />
+        <label for="tk-expires">{tr.tokenExpires}</label>
+        <select id="tk-expires" name="expires">
+          <option value="0">{tr.never}</option>
+          <option value="30">{tr.in30}</option>
+          <option value="90">{tr.in90}</option>
+          <option value="365">{tr.in365}</option>
+        </select>
+        <label for="tk-current">{tr.currentPassword}</label>
+        <input id="tk-current" name="current" type="password" autocomplete="current-password" required />
+        <button type="submit">{tr.create}</button>
+      </form>
+      <h3>{tr.trustedSenders}</h3>
+      {allowedSenders.value.size === 0 ? <p class="no-trusted">{tr.noTrusted}</p> : (
+        <ul class="trusted">
+          {[...allowedSenders.value].sort().map((a) => (
+            <li key={a}>{a} <button type="button" aria-label={`${tr.remove} ${a}`} onClick={() => void forgetSender(a)}>{tr.remove}</button></li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
 export function Settings() {
   const tr = t.value;
   useEffect(() => {
@@ -88,6 +212,7 @@ export function Settings() {
           <button type="submit">{tr.save}</button>
         </form>
       ) : <p>{tr.loading}</p>}
+      {client.value?.session?.account && <Account />}
       <button type="button" class="close" onClick={() => { overlay.value = null; }}>{tr.close}</button>
     </div>
   );

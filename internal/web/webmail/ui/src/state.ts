@@ -29,6 +29,19 @@ export const overlay = signal<"help" | "settings" | "move" | null>(null);
 export const toast = signal<{ text: string; undo?: () => Promise<void> } | null>(null);
 export const identities = signal<Identity[]>([]);
 
+// Threads: the list shows one row per conversation (its newest message)
+// when threads is on, a choice kept in this browser; threadEmails are
+// each thread's messages; conversation is the open thread, oldest first.
+export const threads = signal(localStorage.getItem("threads") === "on");
+export const threadEmails = signal<Map<string, string[]>>(new Map());
+export const conversation = signal<Email[]>([]);
+
+// Remote images: the senders whose images load without asking (the
+// account's RemoteImages, Casella's JMAP extension) and the messages
+// whose images the user asked for once.
+export const allowedSenders = signal<Set<string>>(new Set());
+export const imagesShownFor = signal<Set<string>>(new Set());
+
 export const mailboxId = computed(() => filter.value.inMailbox ?? null);
 export const cursorId = computed(() => ids.value[cursor.value] ?? null);
 export const roleBox = (role: string) => mailboxes.value.find((m) => m.role === role) ?? null;
@@ -61,6 +74,7 @@ export async function signIn(user: string, password: string): Promise<void> {
   if (inbox) await show({ inMailbox: inbox.id }, false);
   void live(c);
   c.identities().then((l) => { identities.value = l; }, fail);
+  c.allowedSenders().then((l) => { allowedSenders.value = l; }, fail);
 }
 
 export async function refreshMailboxes(): Promise<void> {
@@ -96,6 +110,15 @@ export async function show(f: Filter, search: boolean): Promise<void> {
   await ensure(0, pageSize);
 }
 
+// known makes sure the summaries of ids are loaded, maxObjectsInGet at a
+// time.
+async function known(list: string[]): Promise<void> {
+  const c = client.value;
+  const n = c?.session?.maxObjectsInGet ?? 500;
+  const missing = list.filter((id) => !summaries.value.has(id));
+  for (let i = 0; c && i < missing.length; i += n) remember((await c.summaries(missing.slice(i, i + n))).list);
+}
+
 function remember(list: EmailSummary[]): void {
   if (list.length === 0) return;
   const m = new Map(summaries.value);
@@ -108,10 +131,18 @@ async function loadPage(page: number, g: number, into?: (string | undefined)[]):
   if (!c || loading.has(page)) return;
   loading.add(page);
   try {
-    const p = await c.page(filter.value, page * pageSize, pageSize);
+    const p = await c.page(filter.value, page * pageSize, pageSize, threads.value);
     if (g !== gen) return;
     ok();
     remember(p.emails);
+    if (p.threads.length > 0) {
+      const m = new Map(threadEmails.value);
+      for (const th of p.threads) m.set(th.id, th.emailIds);
+      threadEmails.value = m;
+      // Whether a conversation is unread, and what acting on it moves,
+      // needs its other messages: asked for after the page is shown.
+      void known(p.threads.flatMap((th) => th.emailIds)).catch(fail);
+    }
     const next = into ?? [...ids.value];
     next.length = p.total;
     p.ids.forEach((id, i) => { next[page * pageSize + i] = id; });
@@ -180,11 +211,20 @@ export async function openAt(i: number): Promise<void> {
       return c.email(id);
     });
     if (ids.value[cursor.value] !== id) return;
-    open.value = e;
+    // A conversation leaves out what was thrown away, unless that is
+    // where the user is looking.
+    const trash = roleBox("trash")?.id;
+    const thread = e && threads.value ? (await c.conversation(e.threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash) : [];
+    if (ids.value[cursor.value] !== id) return;
+    batch(() => {
+      open.value = e;
+      conversation.value = thread;
+    });
     ok();
-    if (e && !e.keywords["$seen"]) {
-      await c.update({ [id]: { "keywords/$seen": true } });
-      patchSummary(id, (s) => ({ ...s, keywords: { ...s.keywords, $seen: true } }));
+    const unseen = (thread.length > 0 ? thread : e ? [e] : []).filter((m) => !m.keywords["$seen"]);
+    if (unseen.length > 0) {
+      await c.update(Object.fromEntries(unseen.map((m) => [m.id, { "keywords/$seen": true }])));
+      for (const m of unseen) patchSummary(m.id, (s) => ({ ...s, keywords: { ...s.keywords, $seen: true } }));
       await refreshMailboxes();
     }
   } catch (err) {
@@ -200,6 +240,42 @@ export function step(delta: number): void {
 
 export function closeMessage(): void {
   open.value = null;
+}
+
+// setThreads switches between the list of conversations and of messages.
+export function setThreads(on: boolean): void {
+  localStorage.setItem("threads", on ? "on" : "off");
+  threads.value = on;
+  void show(filter.value, searching.value);
+}
+
+// showImages loads the remote images of one message, or with always of
+// every message from its sender, kept in the account for every device.
+export async function showImages(e: Email, always: boolean): Promise<void> {
+  imagesShownFor.value = new Set(imagesShownFor.value).add(e.id);
+  const from = e.from?.[0]?.email.toLowerCase();
+  const c = client.value;
+  if (!always || !from || !c) return;
+  try {
+    await c.allowSender(from, true);
+    allowedSenders.value = new Set(allowedSenders.value).add(from);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+export async function forgetSender(address: string): Promise<void> {
+  const c = client.value;
+  if (!c) return;
+  try {
+    await c.allowSender(address, false);
+    const s = new Set(allowedSenders.value);
+    s.delete(address);
+    allowedSenders.value = s;
+    imagesShownFor.value = new Set();
+  } catch (err) {
+    fail(err);
+  }
 }
 
 function patchSummary(id: string, f: (s: EmailSummary) => EmailSummary): void {
@@ -292,7 +368,23 @@ async function apply(forward: Patches, back: Patches, text: string, leaves: bool
   await Promise.all([refresh(), refreshMailboxes()]);
 }
 
-export async function setKeyword(keyword: string, on: boolean, which = targets()): Promise<void> {
+// conversations widens the rows acted on, in conversations, to every
+// message of their threads in the mailbox shown (in all of them, for
+// search results), as RFC 8621 leaves a thread's messages each where
+// they are: archiving a conversation leaves the replies in Sent alone.
+async function conversations(which: string[]): Promise<string[]> {
+  const all = new Set(which);
+  for (const id of which) {
+    const th = summaries.value.get(id)?.threadId;
+    for (const m of (th && threadEmails.value.get(th)) || []) all.add(m);
+  }
+  await known([...all]);
+  const box = filter.value.inMailbox;
+  return [...all].filter((id) => which.includes(id) || (box === undefined ? summaries.value.has(id) : summaries.value.get(id)?.mailboxIds[box]));
+}
+
+export async function setKeyword(keyword: string, on: boolean, rows = targets()): Promise<void> {
+  const which = threads.value ? await conversations(rows).catch((err: unknown) => { fail(err); return rows; }) : rows;
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
@@ -327,7 +419,8 @@ export function toggle(keyword: string): Promise<void> {
 
 // moveTo files the targets in one mailbox (RFC 8621 §4.1.1 mailboxIds);
 // junk also sets the $junk keyword a filter can learn from.
-export async function moveTo(target: Mailbox, junk = false, which = targets()): Promise<void> {
+export async function moveTo(target: Mailbox, junk = false, rows = targets()): Promise<void> {
+  const which = threads.value ? await conversations(rows).catch((err: unknown) => { fail(err); return rows; }) : rows;
   const forward: Patches = {};
   const back: Patches = {};
   for (const id of which) {
@@ -414,11 +507,21 @@ function notify(fresh: EmailSummary[]): void {
   const mail = fresh.filter((e) => !e.keywords["$seen"] && inbox && e.mailboxIds[inbox.id]);
   if (mail.length === 0 || !("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
   const first = mail[0];
-  if (!first) return;
-  new Notification(t.value.newMail, {
+  if (!first || !inbox) return;
+  const n = new Notification(t.value.newMail, {
     body: `${first.from?.[0]?.name || first.from?.[0]?.email || ""}: ${first.subject ?? t.value.noSubject}`,
     tag: "casella-new-mail",
   });
+  // A click brings the page forward on the message, in the inbox.
+  n.onclick = () => {
+    window.focus();
+    n.close();
+    void (async () => {
+      if (filter.value.inMailbox !== inbox.id || searching.value) await show({ inMailbox: inbox.id }, false);
+      const i = ids.value.indexOf(first.id);
+      if (i >= 0) await openAt(i);
+    })();
+  };
 }
 
 // Recovery: when the service returns, load again what could not be.

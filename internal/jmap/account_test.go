@@ -1,0 +1,260 @@
+package jmap
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"casella/internal/directory/sqlitedir"
+	"casella/internal/limit"
+)
+
+// accountEnv is a server whose logins, passwords and app passwords are a
+// real directory's, with a login throttle counting failures.
+type accountEnv struct {
+	*testEnv
+	mu      sync.Mutex
+	refused map[string]int
+}
+
+func newAccountEnv(t *testing.T) *accountEnv {
+	e := &accountEnv{testEnv: newTestEnv(t), refused: map[string]int{}}
+	dir, err := sqlitedir.Open(filepath.Join(t.TempDir(), "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	if _, err := dir.AddDomain(t.Context(), "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dir.AddAccount(t.Context(), testUser, testPass, 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Auth, e.srv.Tokens = dir, dir
+	e.srv.AuthLimit = limit.NewAuth(limit.AuthOptions{Refused: func(proto, reason string) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.refused[proto+"/"+reason]++
+	}})
+	return e
+}
+
+// as sends method calls with the given credentials ("Bearer ..." or a
+// password) and returns the HTTP status and the responses.
+func (e *accountEnv) as(secret string, calls ...[]any) (int, [][]any) {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]any{"using": []string{capCore, capAccount}, "methodCalls": calls})
+	req, _ := http.NewRequest("POST", e.http.URL+Prefix+"/api", strings.NewReader(string(b)))
+	if strings.HasPrefix(secret, "Bearer ") {
+		req.Header.Set("Authorization", secret)
+	} else {
+		req.SetBasicAuth(testUser, secret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		MethodResponses [][]any `json:"methodResponses"`
+	}
+	if resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, out.MethodResponses
+}
+
+func (e *accountEnv) failures() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused["jmap/auth_failed"]
+}
+
+func argsOf(t *testing.T, r [][]any, name string) map[string]any {
+	t.Helper()
+	if len(r) == 0 || r[0][0] != name {
+		t.Fatalf("want %s, got %v", name, r)
+	}
+	return r[0][1].(map[string]any)
+}
+
+// App passwords over JMAP: created with the current password (the secret
+// shown once, never by /get), usable as a bearer token, refused for
+// creation by a token, listed, and revoked by id.
+func TestAppPasswords(t *testing.T) {
+	e := newAccountEnv(t)
+	expires := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	create := func(secret, current, name string) [][]any {
+		_, r := e.as(secret, []any{"AppPassword/set", map[string]any{
+			"currentPassword": current,
+			"create":          map[string]any{"k": map[string]any{"name": name, "expires": expires}},
+		}, "c"})
+		return r
+	}
+	r := argsOf(t, create(testPass, testPass, "laptop"), "AppPassword/set")
+	made := r["created"].(map[string]any)["k"].(map[string]any)
+	secret, _ := made["secret"].(string)
+	id, _ := made["id"].(string)
+	if !strings.HasPrefix(secret, "cst_") || !strings.Contains(secret, id) || made["name"] != "laptop" || made["expires"] == nil {
+		t.Fatalf("created %v", made)
+	}
+	if r["oldState"] == r["newState"] {
+		t.Errorf("the state did not move: %v", r)
+	}
+
+	// The secret logs in, and is then not good enough to make another.
+	if code, r := e.as("Bearer "+secret, []any{"AppPassword/get", map[string]any{}, "g"}); code != 200 || len(argsOf(t, r, "AppPassword/get")["list"].([]any)) != 1 {
+		t.Fatalf("get with the new token: %d %v", code, r)
+	}
+	if r := create("Bearer "+secret, secret, "thief"); r[0][0] != "error" || r[0][1].(map[string]any)["type"] != "forbidden" {
+		t.Fatalf("creation with a token as current password: %v", r)
+	}
+	before := e.failures()
+	if r := create(testPass, "wrong password", "other"); r[0][0] != "error" || r[0][1].(map[string]any)["type"] != "forbidden" {
+		t.Fatalf("creation with a wrong password: %v", r)
+	}
+	if got := e.failures(); got != before+1 {
+		t.Errorf("a wrong current password counted %d failed logins, want 1", got-before)
+	}
+	// Duplicate names and bad names fail per object.
+	r = argsOf(t, create(testPass, testPass, "laptop"), "AppPassword/set")
+	if nc := r["notCreated"].(map[string]any); nc["k"] == nil {
+		t.Errorf("a second laptop: %v", r)
+	}
+
+	_, g := e.as(testPass, []any{"AppPassword/get", map[string]any{"ids": []string{id, "nope"}}, "g"})
+	ga := argsOf(t, g, "AppPassword/get")
+	list := ga["list"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["secret"] != nil || list[0].(map[string]any)["lastUsed"] == nil {
+		t.Fatalf("get: %v", ga)
+	}
+	if nf := ga["notFound"].([]any); len(nf) != 1 || nf[0] != "nope" {
+		t.Errorf("notFound %v", nf)
+	}
+
+	// Revoked by id: the token stops working at once.
+	_, d := e.as(testPass, []any{"AppPassword/set", map[string]any{"destroy": []string{id, "laptop"}}, "d"})
+	da := argsOf(t, d, "AppPassword/set")
+	if ds := da["destroyed"].([]any); len(ds) != 1 || ds[0] != id || da["notDestroyed"].(map[string]any)["laptop"] == nil {
+		t.Fatalf("destroy: %v", da)
+	}
+	if code, _ := e.as("Bearer "+secret, []any{"AppPassword/get", map[string]any{}, "g"}); code != 401 {
+		t.Errorf("a revoked token: %d", code)
+	}
+}
+
+// Password/change needs the current password, counts a wrong one as a
+// failed login, refuses short passwords, and the new one logs in while
+// the old one no longer does.
+func TestPasswordChange(t *testing.T) {
+	e := newAccountEnv(t)
+	change := func(current, next string) [][]any {
+		_, r := e.as(testPass, []any{"Password/change", map[string]any{"currentPassword": current, "newPassword": next}, "p"})
+		return r
+	}
+	errType := func(r [][]any) string {
+		if r[0][0] != "error" {
+			return ""
+		}
+		return r[0][1].(map[string]any)["type"].(string)
+	}
+	before := e.failures()
+	if got := errType(change("not it", "a brand new password")); got != "forbidden" {
+		t.Fatalf("wrong current password: %q", got)
+	}
+	if e.failures() != before+1 {
+		t.Errorf("failed logins %d, want %d", e.failures(), before+1)
+	}
+	if got := errType(change(testPass, "short")); got != "invalidArguments" {
+		t.Fatalf("a short password: %q", got)
+	}
+	if r := change(testPass, "a brand new password"); r[0][0] != "Password/change" {
+		t.Fatalf("change: %v", r)
+	}
+	if code, _ := e.as(testPass, []any{"Core/echo", map[string]any{}, "e"}); code != 401 {
+		t.Errorf("the old password still logs in: %d", code)
+	}
+	req, _ := http.NewRequest("GET", e.http.URL+"/.well-known/jmap", nil)
+	req.SetBasicAuth(testUser, "a brand new password")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Capabilities    map[string]any    `json:"capabilities"`
+		PrimaryAccounts map[string]string `json:"primaryAccounts"`
+	}
+	json.NewDecoder(resp.Body).Decode(&s)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || s.Capabilities[capAccount] == nil || s.PrimaryAccounts[capAccount] == "" {
+		t.Errorf("session with the new password: %s, %v", resp.Status, s)
+	}
+}
+
+// RemoteImages keeps the allowed senders in the account's annotations:
+// patched per address by two writers, both kept; whole replacement; bad
+// patches refused.
+func TestRemoteImages(t *testing.T) {
+	e := newTestEnv(t)
+	set := func(patch map[string]any) map[string]any {
+		return e.call1("RemoteImages/set", map[string]any{"update": map[string]any{"singleton": patch}})
+	}
+	get := func() map[string]any {
+		r := e.call1("RemoteImages/get", map[string]any{"ids": nil})
+		return r["list"].([]any)[0].(map[string]any)["allowedSenders"].(map[string]any)
+	}
+	if got := get(); len(got) != 0 {
+		t.Fatalf("at first: %v", got)
+	}
+	set(map[string]any{"allowedSenders/News@Example.com": true})
+	set(map[string]any{"allowedSenders/friend@example.net": true})
+	if got := get(); len(got) != 2 || got["news@example.com"] != true || got["friend@example.net"] != true {
+		t.Fatalf("after two patches: %v", got)
+	}
+	set(map[string]any{"allowedSenders/news@example.com": nil})
+	if got := get(); len(got) != 1 || got["friend@example.net"] != true {
+		t.Fatalf("after removing one: %v", got)
+	}
+	set(map[string]any{"allowedSenders": map[string]any{"a@b.example": true}})
+	if got := get(); len(got) != 1 || got["a@b.example"] != true {
+		t.Fatalf("after replacing: %v", got)
+	}
+	r := set(map[string]any{"colour": "blue"})
+	if r["notUpdated"].(map[string]any)["singleton"] == nil {
+		t.Errorf("an unknown property: %v", r)
+	}
+	r = set(map[string]any{"allowedSenders/not-an-address": true})
+	if r["notUpdated"].(map[string]any)["singleton"] == nil {
+		t.Errorf("not an address: %v", r)
+	}
+}
+
+// FuzzPatchSenders feeds RemoteImages patches, network input, to the
+// patcher: it must not panic, and what it accepts holds only plausible
+// lower-case addresses.
+func FuzzPatchSenders(f *testing.F) {
+	for _, seed := range []string{
+		`{"allowedSenders/a@b.example": true}`, `{"allowedSenders/A@B.example": null}`,
+		`{"allowedSenders": {"x@y.example": true, "z@w.example": false}}`, `{"allowedSenders/~1~0@x.example": true}`,
+		`{"allowedSenders": ["a"]}`, `{"allowedSenders/": true}`, `{"other": 1}`, `[]`, `{"allowedSenders": {"no at": true}}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, patch string) {
+		next, serr := patchSenders(map[string]bool{"old@example.org": true}, json.RawMessage(patch))
+		if serr != nil {
+			return
+		}
+		for addr, on := range next {
+			if !on || addr != strings.ToLower(addr) || !plausibleAddress(addr) {
+				t.Fatalf("%s gave %q: %v", patch, addr, on)
+			}
+		}
+	})
+}
