@@ -59,6 +59,7 @@ type groupWriter struct {
 // groupMetrics tell where a write's time goes: waiting for the writer,
 // the group's statements, or the COMMIT's sync.
 type groupMetrics struct {
+	wait   prometheus.Histogram // seconds from a caller's request to its turn
 	sizes  prometheus.Histogram // write transactions per group
 	work   prometheus.Histogram // seconds from BEGIN to COMMIT
 	commit prometheus.Histogram // seconds of the COMMIT
@@ -67,6 +68,7 @@ type groupMetrics struct {
 func (m groupMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
 
 func (m groupMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.wait.Collect(ch)
 	m.sizes.Collect(ch)
 	m.work.Collect(ch)
 	m.commit.Collect(ch)
@@ -77,11 +79,17 @@ type writeReq struct {
 	ctx  context.Context
 	work func(context.Context, *sqlprep.Tx) error
 	done chan error // buffered; receives exactly one value
+	sent time.Time  // when the caller asked
 }
 
 func newGroupWriter(wq *sqlprep.Cache) *groupWriter {
 	seconds := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1}
 	g := &groupWriter{wq: wq, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), metrics: groupMetrics{
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "casella_store_write_wait_seconds",
+			Help:    "Time a write transaction of the embedded mailbox store waited for the writer to take it: the groups before it.",
+			Buckets: seconds,
+		}),
 		sizes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "casella_store_commit_group_size",
 			Help:    "Write transactions of the embedded mailbox store that shared one commit (one fsync).",
@@ -104,7 +112,7 @@ func newGroupWriter(wq *sqlprep.Cache) *groupWriter {
 
 // run is the store's sqlstore.GroupFunc.
 func (g *groupWriter) run(ctx context.Context, work func(context.Context, *sqlprep.Tx) error) error {
-	r := &writeReq{ctx: ctx, work: work, done: make(chan error, 1)}
+	r := &writeReq{ctx: ctx, work: work, done: make(chan error, 1), sent: time.Now()}
 	g.sending.RLock()
 	if g.closed {
 		g.sending.RUnlock()
@@ -173,6 +181,7 @@ func (g *groupWriter) runGroup(first *writeReq) {
 	n := 0
 	for r := first; r != nil; r = g.next() {
 		n++
+		g.metrics.wait.Observe(time.Since(r.sent).Seconds())
 		err, fatal := runSavepoint(ctx, tx, r)
 		if fatal != nil {
 			answer(fmt.Errorf("shared transaction aborted: %w", fatal), append(ok, r)...)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -319,5 +320,45 @@ func TestGroupCommitMany(t *testing.T) {
 	}
 	if mb, err := s.Mailbox(ctx, 1, store.Inbox); err != nil || mb.Unseen != 0 {
 		t.Errorf("%d unseen, %v; want every flag change kept", mb.Unseen, err)
+	}
+}
+
+// TestWriteWait checks that casella_store_write_wait_seconds counts a
+// write's time in the queue: one queued behind a write held for 50 ms
+// waited at least that long, which the per-group metrics cannot show.
+func TestWriteWait(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	if err := s.EnsureAccount(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	waits := func() (uint64, float64) {
+		var m dto.Metric
+		if err := s.group.metrics.wait.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()
+	}
+	n0, sum0 := waits()
+	const held = 50 * time.Millisecond
+	release, heldErr := hold(t, s)
+	var wg sync.WaitGroup
+	queue(s, &wg, func() {
+		if _, err := s.CreateMailbox(ctx, 1, "Waited", ""); err != nil {
+			t.Errorf("queued write: %v", err)
+		}
+	})
+	time.Sleep(held)
+	release()
+	if err := heldErr(); err != nil {
+		t.Errorf("held write: %v", err)
+	}
+	wg.Wait()
+	n, sum := waits()
+	if n-n0 != 2 {
+		t.Fatalf("%d waits observed; want 2 (the held write and the queued one)", n-n0)
+	}
+	if w := time.Duration((sum - sum0) * float64(time.Second)); w < held {
+		t.Errorf("waits sum to %v; want at least the %v the queued write stood behind the held one", w, held)
 	}
 }
