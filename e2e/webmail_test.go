@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,6 +352,30 @@ func TestWebmailActing(t *testing.T) {
 	}
 	if out.HelpKeys < 11 {
 		t.Errorf("the help lists %d keys", out.HelpKeys)
+	}
+}
+
+// TestWebmailThrottled signs in with a wrong password, then again, with
+// the right one, once a burst of guesses made the login throttle hold the
+// account back: the page must tell the two refusals apart.
+func TestWebmailThrottled(t *testing.T) {
+	const user, pass = "alice@example.test", "alice-password-1"
+	s := webmailServer(t, user, pass)
+	var out struct {
+		Wrong string `json:"wrong"`
+		Burst []int  `json:"burst"`
+		Held  string `json:"held"`
+	}
+	webmailScript(t, &out, "login.mjs", "http://"+s.addr("http"), user, pass)
+	t.Logf("browser: %+v", out)
+	if out.Wrong != "Wrong address or password." {
+		t.Errorf("a wrong password shows %q", out.Wrong)
+	}
+	if !slices.Contains(out.Burst, http.StatusTooManyRequests) {
+		t.Fatalf("the burst was not throttled: %v", out.Burst)
+	}
+	if !strings.HasPrefix(out.Held, "Too many failed attempts") {
+		t.Errorf("held back by the throttle, the page shows %q", out.Held)
 	}
 }
 

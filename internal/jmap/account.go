@@ -267,8 +267,10 @@ func (c *call) checkCurrentPassword(pw string) error {
 	if c.s.AuthLimit != nil {
 		var err error
 		at, err = c.s.AuthLimit.Admit(c.ctx, "jmap", user, remoteAddr(c.ss.remote))
+		// rateLimit (named after RFC 8621 §7.5's SetError) tells a
+		// throttled check from a wrong password (forbidden).
 		if errors.Is(err, limit.ErrThrottled) || errors.Is(err, limit.ErrLocked) {
-			return mErr("forbidden", "%v", err)
+			return mErr("rateLimit", "%v", err)
 		}
 		if err != nil {
 			return fmt.Errorf("admitting the password check: %w", err)

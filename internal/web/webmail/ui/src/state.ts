@@ -1,7 +1,7 @@
 // The app's state as signals, and the actions that change it. Components
 // read these; only the functions here write them.
 import { batch, computed, signal } from "@preact/signals";
-import { AuthError, Client, UnavailableError, type Email, type EmailSummary, type Filter, type Identity, type Mailbox } from "./jmap";
+import { AuthError, Client, throttled, UnavailableError, type Email, type EmailSummary, type Filter, type Identity, type Mailbox } from "./jmap";
 import { fill, t } from "./i18n";
 
 export const pageSize = 100;
@@ -64,7 +64,7 @@ export async function signIn(user: string, password: string): Promise<void> {
   try {
     await c.connect();
   } catch (err) {
-    error.value = err instanceof AuthError ? t.value.badLogin : t.value.failed + String(err);
+    error.value = err instanceof AuthError ? t.value.badLogin : throttled(err) ? t.value.throttled : t.value.failed + String(err);
     return;
   }
   error.value = "";
