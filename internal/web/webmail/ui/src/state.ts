@@ -211,10 +211,7 @@ export async function openAt(i: number): Promise<void> {
       return c.email(id);
     });
     if (ids.value[cursor.value] !== id) return;
-    // A conversation leaves out what was thrown away, unless that is
-    // where the user is looking.
-    const trash = roleBox("trash")?.id;
-    const thread = e && threads.value ? (await c.conversation(e.threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash) : [];
+    const thread = e && threads.value ? await conversationOf(c, e.threadId, id) : [];
     if (ids.value[cursor.value] !== id) return;
     batch(() => {
       open.value = e;
@@ -230,6 +227,14 @@ export async function openAt(i: number): Promise<void> {
   } catch (err) {
     fail(err);
   }
+}
+
+// conversationOf is the thread's messages as a conversation shows them: it
+// leaves out what was thrown away, unless that is the message id or where
+// the user is looking.
+async function conversationOf(c: Client, threadId: string, id: string): Promise<Email[]> {
+  const trash = roleBox("trash")?.id;
+  return (await c.conversation(threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash);
 }
 
 export function step(delta: number): void {
@@ -492,6 +497,13 @@ export async function sync(c: Client): Promise<void> {
       const { list } = await c.summaries(changed.slice(0, 500));
       remember(list);
       notify(list.filter((e) => created.includes(e.id)));
+      // The open conversation takes in a reply that arrived, and changes
+      // to its messages, while it stays open.
+      const shown = open.value;
+      if (shown && conversation.value.length > 0 && list.some((e) => e.threadId === shown.threadId)) {
+        const thread = await conversationOf(c, shown.threadId, shown.id);
+        if (open.value === shown) conversation.value = thread;
+      }
     }
     ok();
   } catch (err) {
