@@ -331,6 +331,14 @@ func (r *Router) SetMetadata(ctx context.Context, acct store.Account, mailbox in
 	return st.SetMetadata(ctx, acct, mailbox, entries)
 }
 
+func (r *Router) AppendRecent(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, bool, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return nil, false, err
+	}
+	return st.AppendRecent(ctx, acct, mailbox, msgs)
+}
+
 func (r *Router) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
 	st, err := r.storeOf(ctx, acct)
 	if err != nil {

@@ -214,9 +214,10 @@ type HTTP struct {
 	IdleTimeout       Duration `toml:"idle_timeout"`
 	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
 	MaxRequestBody    Size     `toml:"max_request_body"`
-	// Pprof serves Go's profiles under /debug/pprof/ on this listener.
-	// They show internals and cost CPU while taken: for operators on a
-	// trusted network only.
+	// Pprof serves Go's profiles under /debug/pprof/ on this listener,
+	// with one lock wait in ten sampled for /debug/pprof/mutex. They show
+	// internals and cost CPU while taken: for operators on a trusted
+	// network only.
 	Pprof bool `toml:"pprof"`
 }
 

@@ -153,6 +153,13 @@ func (s *mailStore) Append(ctx context.Context, acct store.Account, mailbox int6
 	return s.inner.Append(ctx, acct, mailbox, msgs)
 }
 
+func (s *mailStore) AppendRecent(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, bool, error) {
+	if err := s.check(ctx, write, "append"); err != nil {
+		return nil, false, err
+	}
+	return s.inner.AppendRecent(ctx, acct, mailbox, msgs)
+}
+
 func (s *mailStore) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]uint32, error) {
 	if err := s.check(ctx, read, "list UIDs"); err != nil {
 		return nil, err

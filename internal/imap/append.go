@@ -110,9 +110,26 @@ func (c *conn) appendTo(ctx context.Context, mb *store.Mailbox, msgs []appendMes
 		}
 		news[i] = store.NewMessage{Blob: key, Size: int64(len(m.data)), Internal: m.date, Flags: m.flags, Meta: message.Parse(m.data)}
 	}
-	uids, err := c.srv.Store.Append(ctx, c.acct.ID, mb.ID, news)
+	v := c.sel
+	if v == nil || v.mb.ID != mb.ID || v.readOnly || c.rev2 {
+		uids, err := c.srv.Store.Append(ctx, c.acct.ID, mb.ID, news)
+		if err != nil {
+			return nil, fmt.Errorf("append to %q: %w", mb.Name, err)
+		}
+		return uids, nil
+	}
+	// To the selected mailbox: the new messages are recent in this
+	// session (RFC 3501 section 2.3.2), claimed by the append itself
+	// when it can, which saves the sync after the command a write of
+	// its own (recent.go).
+	uids, claimed, err := c.srv.Store.AppendRecent(ctx, c.acct.ID, mb.ID, news)
 	if err != nil {
 		return nil, fmt.Errorf("append to %q: %w", mb.Name, err)
+	}
+	if claimed {
+		for _, uid := range uids {
+			v.recent[uid] = true
+		}
 	}
 	return uids, nil
 }

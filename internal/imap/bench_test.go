@@ -161,3 +161,43 @@ func BenchmarkMailbox100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMailbox200 measures the commands of the IMAP mix of
+// `casella bench imap` (bench/run.sh) on a 200-message mailbox like its
+// mailboxes, in the SQLite store behind the row cache, over a loopback
+// connection; each command is followed by the change log read every
+// command ends with:
+//
+//	go test -run '^$' -bench Mailbox200 -benchmem ./internal/imap/
+func BenchmarkMailbox200(b *testing.B) {
+	e := newTestEnv(b, func(s *Server) {
+		s.Store = cache.New(s.Store, cache.Options{Limit: 1000, MinSpan: cache.DefaultMinSpan})
+	})
+	fillMailbox(b, e, 200)
+	rc := e.raw(b)
+	rc.nc.SetDeadline(time.Time{})
+	rc.login()
+	rc.ok("s SELECT INBOX (CONDSTORE)")
+	for _, bc := range []struct {
+		name, cmd string
+		want      int // untagged responses
+	}{
+		{"Select", "SELECT INBOX (CONDSTORE)", -1},
+		{"FetchFlagsAll", "FETCH 1:* (UID FLAGS MODSEQ)", 200},
+		{"FetchEnvelopes", "FETCH 181:200 (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE MODSEQ)", 20},
+		{"Status", "STATUS INBOX (MESSAGES UIDNEXT UNSEEN HIGHESTMODSEQ)", 1},
+		{"List", `LIST "" "*"`, -1},
+		{"Noop", "NOOP", 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rc.t = b
+			b.ReportAllocs()
+			for b.Loop() {
+				io.WriteString(rc.nc, "b "+bc.cmd+"\r\n")
+				if n := rc.drain("b"); bc.want >= 0 && n != bc.want {
+					b.Fatalf("%s: %d untagged responses, want %d", bc.cmd, n, bc.want)
+				}
+			}
+		})
+	}
+}

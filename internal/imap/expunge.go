@@ -65,14 +65,20 @@ func (c *conn) cmdExpunge(cmd *command) error {
 func (c *conn) announceExpunged(uids []uint32) {
 	v := c.sel
 	slices.Sort(uids)
-	var gone []uint32
-	for i := len(uids) - 1; i >= 0; i-- {
-		uid := uids[i]
-		seq := v.seq(uid)
-		if seq == 0 {
-			continue
+	uids = slices.Compact(uids)
+	// The messages' places in the view, found before any leaves it: going
+	// down from the highest, each sequence number is what the client
+	// knows when its EXPUNGE arrives. The view is compacted once after,
+	// so an expunge of many messages costs one pass over it, not one each.
+	at := make([]int, 0, len(uids))
+	for _, uid := range uids {
+		if i, ok := slices.BinarySearch(v.uids, uid); ok {
+			at = append(at, i)
 		}
-		v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
+	}
+	var gone []uint32
+	for k := len(at) - 1; k >= 0; k-- {
+		seq, uid := uint32(at[k]+1), v.uids[at[k]]
 		delete(v.expunged, uid)
 		delete(v.changed, uid)
 		delete(v.recent, uid)
@@ -88,8 +94,27 @@ func (c *conn) announceExpunged(uids []uint32) {
 		v.exists--
 		gone = append(gone, uid)
 	}
+	v.uids = removeAt(v.uids, at)
 	if (c.qresync || c.uidonly) && len(gone) > 0 {
 		slices.Reverse(gone)
 		c.writeLine("* VANISHED %s", formatSet(gone))
 	}
+}
+
+// removeAt removes the elements at the ascending indexes at from l, in
+// place, in one pass.
+func removeAt(l []uint32, at []int) []uint32 {
+	if len(at) == 0 {
+		return l
+	}
+	w := at[0]
+	for k, i := range at {
+		end := len(l)
+		if k+1 < len(at) {
+			end = at[k+1]
+		}
+		w += copy(l[w:], l[i+1:end])
+	}
+	clear(l[w:])
+	return l[:w]
 }

@@ -43,6 +43,9 @@ func (c *conn) claimRecentOf(ctx context.Context, v *view, mark uint32, uids []u
 // change log added that no session claimed before.
 func (c *conn) claimRecent(ctx context.Context) error {
 	v := c.sel
+	// Messages this session appended may be recent in it already, claimed
+	// by the append (appendTo).
+	v.added = slices.DeleteFunc(v.added, func(uid uint32) bool { return v.recent[uid] })
 	if len(v.added) == 0 || c.rev2 {
 		v.added = v.added[:0]
 		return nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +70,83 @@ func TestRecentDelivered(t *testing.T) {
 	if u := c.ok("s SELECT INBOX"); len(grep(u, "* OK [UNSEEN")) != 0 || len(grep(u, "RECENT")) != 0 {
 		t.Fatalf("rev2 select: %q", u)
 	}
+}
+
+// TestRecentAppended checks that a message a session appends to its
+// selected mailbox is \Recent in that session and no other, whether the
+// append claimed it or, with a delivery unclaimed below it, the sync after
+// the command did (RFC 3501 section 2.3.2).
+func TestRecentAppended(t *testing.T) {
+	var claims claimCounter
+	e := newTestEnv(t, func(s *Server) {
+		claims.Store = s.Store
+		s.Store = &claims
+	})
+	a, b := e.raw(t), e.raw(t)
+	a.login()
+	b.login()
+	a.ok("s SELECT INBOX")
+	u := a.ok("a APPEND INBOX {4+}\r\nHi\r\n")
+	if len(grep(u, "* 1 EXISTS")) != 1 || len(grep(u, "* 1 RECENT")) != 1 {
+		t.Fatalf("append to the selected mailbox: %q", u)
+	}
+	if u := a.ok("f FETCH 1 (FLAGS)"); u[0] != `* 1 FETCH (FLAGS (\Recent))` {
+		t.Fatalf("flags of the appended message: %q", u)
+	}
+	if n := claims.n.Load(); n != 0 {
+		t.Fatalf("%d claims besides the append's", n)
+	}
+	mb, err := e.store.Mailbox(t.Context(), 1, store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.RecentMark != 1 {
+		t.Fatalf("recent mark %d after the append, want 1: the append claims", mb.RecentMark)
+	}
+	if u := b.ok("t STATUS INBOX (RECENT)"); u[0] != "* STATUS INBOX (RECENT 0)" {
+		t.Fatalf("status in another session: %q", u)
+	}
+
+	// A delivery between two commands of the session is below the next
+	// append: the append leaves both to the sync's claim.
+	key, err := e.blobs.Put(t.Context(), []byte(simpleMsg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := store.Delivery{Key: "d", Account: 1, Message: store.NewMessage{Blob: key, Size: int64(len(simpleMsg))}}
+	if _, err := e.store.Deliver(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	u = a.ok("a APPEND INBOX {4+}\r\nHo\r\n")
+	if len(grep(u, "* 3 EXISTS")) != 1 || len(grep(u, "* 3 RECENT")) != 1 {
+		t.Fatalf("append above a delivery: %q", u)
+	}
+	if u := a.ok("r SEARCH RECENT"); u[0] != "* SEARCH 1 2 3" {
+		t.Fatalf("search recent: %q", u)
+	}
+	if n := claims.n.Load(); n != 1 {
+		t.Fatalf("%d claims after an append above a delivery, want 1", n)
+	}
+	if u := b.ok("s SELECT INBOX"); len(grep(u, "* 0 RECENT")) != 1 {
+		t.Fatalf("another session selects: %q", u)
+	}
+	// Appended to a mailbox the session has not selected, a message is
+	// left for the next session to select it.
+	u = b.ok("a APPEND Drafts {4+}\r\nHa\r\n")
+	if u := a.ok("t STATUS Drafts (RECENT)"); u[0] != "* STATUS Drafts (RECENT 1)" {
+		t.Fatalf("status of another mailbox: %q", u)
+	}
+}
+
+// claimCounter counts the store's ClaimRecent calls.
+type claimCounter struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (c *claimCounter) ClaimRecent(ctx context.Context, acct store.Account, mailbox int64, upTo uint32) (uint32, error) {
+	c.n.Add(1)
+	return c.Store.ClaimRecent(ctx, acct, mailbox, upTo)
 }
 
 // TestRecentAcrossNodes checks that two servers on one store, like two

@@ -248,7 +248,11 @@ func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
 	if uid {
 		star = v.uids[n-1]
 	}
-	in := make([]bool, n)
+	// Each range becomes an interval of indexes into v.uids; merged, they
+	// give the UIDs in order. The work grows with the set and what it
+	// names, not with the mailbox: a FETCH of one message of a large
+	// mailbox allocates no table of it.
+	spans := make([][2]int, 0, len(set.ranges)) // [lo, hi) of indexes
 	for _, r := range set.ranges {
 		first, last := r.first, r.last
 		if first == 0 {
@@ -264,20 +268,27 @@ func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
 			if last > n {
 				return nil, errBad("", "Message sequence number %d does not exist, the mailbox has %d messages", last, n)
 			}
-			for s := first; s <= last; s++ {
-				in[s-1] = true
-			}
+			spans = append(spans, [2]int{int(first - 1), int(last)})
 			continue
 		}
-		i, _ := slices.BinarySearch(v.uids, first)
-		for ; i < len(v.uids) && v.uids[i] <= last; i++ {
-			in[i] = true
+		lo, _ := slices.BinarySearch(v.uids, first)
+		hi, found := slices.BinarySearch(v.uids[lo:], last)
+		hi += lo
+		if found {
+			hi++
+		}
+		if lo < hi {
+			spans = append(spans, [2]int{lo, hi})
 		}
 	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
 	var out []uint32
-	for i, ok := range in {
-		if ok {
-			out = append(out, v.uids[i])
+	next := 0 // indexes below it are out already
+	for _, sp := range spans {
+		lo := max(sp[0], next)
+		if lo < sp[1] {
+			out = append(out, v.uids[lo:sp[1]]...)
+			next = sp[1]
 		}
 	}
 	return out, nil

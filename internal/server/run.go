@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -230,6 +231,9 @@ func (s *Server) newHTTP() *httpServer {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// One lock wait in 10 sampled: /debug/pprof/mutex shows where
+		// sessions queue behind each other.
+		runtime.SetMutexProfileFraction(10)
 	}
 	h := &wellknown.Handler{
 		Config:    s.cfg,

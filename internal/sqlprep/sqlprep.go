@@ -54,6 +54,26 @@ func (c *Cache) Stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// QueryContext runs query's prepared statement.
+func (c *Cache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.Stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query's prepared statement for one row. When
+// preparing fails the query runs unprepared and its Scan reports the same
+// failure (see Tx.QueryRowContext).
+func (c *Cache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.Stmt(ctx, query)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // preparePending prepares the texts met within transactions since the
 // last call. One that fails is left to fail again where it is used.
 func (c *Cache) preparePending() {

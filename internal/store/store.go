@@ -125,7 +125,8 @@ type Message struct {
 	Size     int64
 	Blob     blob.Key
 
-	// Meta is loaded only when the query asks for it.
+	// Meta is loaded only when the query asks for it. Readers may share
+	// it: it is not to be changed.
 	Meta *message.Meta
 	// SortKeys is loaded only when the query asks for it.
 	SortKeys *SortKeys
@@ -300,6 +301,14 @@ type Store interface {
 	// Append adds messages to a mailbox in one transaction (MULTIAPPEND,
 	// RFC 3502) and returns their UIDs.
 	Append(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) ([]uint32, error)
+	// AppendRecent is Append by a session that has the mailbox selected
+	// and shows \Recent (RFC 3501 section 2.3.2). When every message
+	// before the new ones is claimed, the same transaction raises the
+	// RecentMark over them and claimed is true: they are recent for the
+	// caller's session and no other, with no ClaimRecent after the
+	// append, which would wait for a commit of its own. Otherwise it is
+	// Append, and the caller claims them as any new message.
+	AppendRecent(ctx context.Context, acct Account, mailbox int64, msgs []NewMessage) (uids []uint32, claimed bool, err error)
 
 	// Keywords returns the keywords ever used in a mailbox (RFC 9051
 	// section 7.3.5, FLAGS), in no particular order, each once without

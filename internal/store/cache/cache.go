@@ -18,8 +18,12 @@
 //     change log query and the re-read is applied early and again later;
 //     a named row that is gone was expunged. Like the store's own batched
 //     reads, a reader may see some rows in a newer state than others.
-//   - Message metadata (envelopes, body structure) is never cached:
-//     queries that ask for it go to the store.
+//   - Message metadata (envelopes, body structure) is kept apart, by
+//     message ID, for the messages queries asked it of (store.MetaCache):
+//     a query with metadata on a cached mailbox takes the rows from
+//     memory and reads from the store only the metadata it lacks. A
+//     client's message list, the newest few dozen messages, is asked
+//     for again and again.
 //   - A mailbox enters the cache only when a query spans many UIDs, so
 //     a FETCH of one message never costs a whole scan. The least recently
 //     used mailboxes leave it when it holds more messages than its limit.
@@ -39,14 +43,19 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"casella/internal/message"
 	"casella/internal/store"
 )
 
 const (
 	// DefaultMinSpan is the span of UIDs at which a query reads a whole
 	// mailbox into the cache: a FETCH or SEARCH of the whole mailbox
-	// spans at least that many; opening a message does not.
-	DefaultMinSpan = 500
+	// spans at least that many; opening a message does not. Reading a
+	// mailbox of a hundred rows costs little more than one query, and
+	// a mailbox of a few hundred is what a client opens most: its
+	// SELECT, first unseen message and FETCH 1:* (FLAGS) then come from
+	// memory.
+	DefaultMinSpan = 100
 	// maxChanges is how many change log entries a refresh applies one by
 	// one; past it, reading the mailbox again costs about the same.
 	maxChanges = 1000
@@ -63,8 +72,8 @@ type Options struct {
 	MinSpan uint64
 }
 
-// Store is a store.Store whose Messages serves queries without metadata
-// from memory. Other methods go straight to the store it wraps.
+// Store is a store.Store whose Messages serves queries from memory, with
+// the metadata it keeps. Other methods go straight to the store it wraps.
 type Store struct {
 	store.Store
 	opts Options
@@ -73,6 +82,8 @@ type Store struct {
 	boxes map[boxKey]*box
 	lru   list.List // of *box, most recently used first
 	held  int       // messages in the boxes of lru
+
+	metas store.MetaCache
 
 	served, fills atomic.Uint64
 }
@@ -117,11 +128,16 @@ var errGone = errors.New("mailbox deleted")
 
 // Messages calls fn for each message the query selects, in UID order.
 func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
-	if q.WithMeta || s.opts.Limit <= 0 {
+	if s.opts.Limit <= 0 {
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
+	if q.FlagsOnly {
+		q.WithMeta, q.WithSortKeys = false, false // as the store ignores them
+	}
 	ranges := store.NormalizeUIDs(q.UIDs)
-	b := s.lookup(boxKey{acct, q.Mailbox}, span(ranges) >= s.opts.MinSpan)
+	// Metadata is read for a few messages at a time: such a query uses
+	// a mailbox cached already, and does not read one in.
+	b := s.lookup(boxKey{acct, q.Mailbox}, !q.WithMeta && span(ranges) >= s.opts.MinSpan)
 	if b == nil {
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
@@ -129,7 +145,60 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 	if !ok {
 		return s.Store.Messages(ctx, acct, q, fn)
 	}
+	if q.WithMeta {
+		return s.serveWithMeta(ctx, acct, msgs, ranges, q, fn)
+	}
 	return serve(msgs, ranges, q, fn)
+}
+
+// serveWithMeta serves a query with metadata from the rows msgs, with the
+// metadata the cache has and what it lacks read from the store first. A
+// message the store no longer has was expunged meanwhile: it is left out,
+// as the store would. One the store has without metadata is served
+// without.
+func (s *Store) serveWithMeta(ctx context.Context, acct store.Account, msgs []*store.Message, ranges []store.UIDRange, q store.Query, fn func(*store.Message) error) error {
+	var sel []*store.Message
+	each(msgs, ranges, func(m *store.Message) { sel = append(sel, m) })
+	metas := make([]*message.Meta, len(sel))
+	have := make([]bool, len(sel))
+	var missing []uint32
+	for i, m := range sel {
+		if metas[i], have[i] = s.metas.Get(m.ID); !have[i] {
+			missing = append(missing, m.UID)
+		}
+	}
+	if len(missing) > 0 {
+		read := map[uint32]*message.Meta{}
+		err := s.Store.Messages(ctx, acct, store.Query{Mailbox: q.Mailbox, UIDs: store.UIDRanges(missing), WithMeta: true}, func(m *store.Message) error {
+			if m.Meta != nil {
+				s.metas.Put(m.ID, m.Meta)
+			}
+			read[m.UID] = m.Meta
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, m := range sel {
+			if !have[i] {
+				metas[i], have[i] = read[m.UID]
+			}
+		}
+	}
+	for i, c := range sel {
+		if !have[i] {
+			continue
+		}
+		m := *c
+		m.Meta = metas[i]
+		if !q.WithSortKeys {
+			m.SortKeys = nil
+		}
+		if err := fn(&m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UIDs returns the UIDs of a mailbox's messages, from memory when the
@@ -352,24 +421,34 @@ func merge(old []*store.Message, gone map[uint32]bool, fresh []*store.Message) [
 // serve calls fn for the messages of msgs in the normalized ranges, each a
 // copy holding what q asks for, as the store would.
 func serve(msgs []*store.Message, ranges []store.UIDRange, q store.Query, fn func(*store.Message) error) error {
+	var m store.Message // one for all calls: fn gets a pointer, so it escapes
+	var err error
+	each(msgs, ranges, func(c *store.Message) {
+		if err != nil {
+			return
+		}
+		m = *c
+		switch {
+		case q.FlagsOnly:
+			m = store.Message{Mailbox: m.Mailbox, UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags}
+		case !q.WithSortKeys:
+			m.SortKeys = nil
+		}
+		err = fn(&m)
+	})
+	return err
+}
+
+// each calls fn for the messages of msgs in the normalized ranges (nil:
+// all), in order.
+func each(msgs []*store.Message, ranges []store.UIDRange, fn func(*store.Message)) {
 	if ranges == nil {
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
 	}
-	var m store.Message // one for all calls: fn gets a pointer, so it escapes
 	for _, r := range ranges {
 		i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= r.First })
 		for ; i < len(msgs) && msgs[i].UID <= r.Last; i++ {
-			m = *msgs[i]
-			switch {
-			case q.FlagsOnly:
-				m = store.Message{Mailbox: m.Mailbox, UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags}
-			case !q.WithSortKeys:
-				m.SortKeys = nil
-			}
-			if err := fn(&m); err != nil {
-				return err
-			}
+			fn(msgs[i])
 		}
 	}
-	return nil
 }

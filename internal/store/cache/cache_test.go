@@ -383,3 +383,48 @@ func BenchmarkFill(b *testing.B) {
 	}
 	b.ReportMetric(perMsg, "heap-B/msg")
 }
+
+// TestMetaFromMemory checks that a query with metadata on a cached
+// mailbox reads from the store only the metadata the cache lacks, and
+// answers as the store does: after another process expunged a message,
+// and for a message stored without metadata.
+func TestMetaFromMemory(t *testing.T) {
+	f := newFixture(t, 0, Options{Limit: 1000, MinSpan: 1})
+	ctx := t.Context()
+	msgs := make([]store.NewMessage, 8)
+	for i := range msgs {
+		msgs[i] = store.NewMessage{
+			Blob: blob.Key(fmt.Sprintf("%064x", i+1)), Size: int64(100 + i), Internal: time.Unix(int64(1_700_000_000+i), 0),
+			Meta: &message.Meta{Envelope: message.Envelope{Subject: fmt.Sprintf("message %d", i+1)}, Preview: "hello"},
+		}
+	}
+	if _, err := f.cache.Append(ctx, acct, f.inbox, msgs); err != nil {
+		t.Fatal(err)
+	}
+	f.same(t, store.Query{Mailbox: f.inbox}) // caches the mailbox
+	q := store.Query{Mailbox: f.inbox, UIDs: []store.UIDRange{{First: 3, Last: 6}}, WithMeta: true}
+	calls := f.inner.calls.Load()
+	if got := f.same(t, q); len(got) != 4 || got[0].Meta == nil || got[0].Meta.Envelope.Subject != "message 3" {
+		t.Fatalf("first read with metadata: %+v", got)
+	}
+	if n := f.inner.calls.Load() - calls; n != 1 {
+		t.Fatalf("first read with metadata reached the store %d times, want 1", n)
+	}
+	calls = f.inner.calls.Load()
+	f.same(t, q)
+	if n := f.inner.calls.Load() - calls; n != 0 {
+		t.Fatalf("second read with metadata reached the store %d times, want 0", n)
+	}
+	// Another process expunges message 4 and adds one without metadata.
+	if _, err := f.other.UpdateFlags(ctx, acct, store.FlagUpdate{Mailbox: f.inbox, UIDs: []store.UIDRange{{First: 4, Last: 4}},
+		Op: store.FlagsAdd, Flags: []string{store.FlagDeleted}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.other.Expunge(ctx, acct, f.inbox, []store.UIDRange{{First: 4, Last: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	f.add(t, f.other, f.inbox, 1)
+	if got := f.same(t, store.Query{Mailbox: f.inbox, WithMeta: true}); len(got) != 8 || got[7].Meta != nil {
+		t.Fatalf("read with metadata after an expunge and a message without: %+v", got)
+	}
+}

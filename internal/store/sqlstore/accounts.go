@@ -13,7 +13,7 @@ import (
 // recreated.
 func (s *Store) EnsureAccount(ctx context.Context, acct store.Account) error {
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, acct).Scan(&one)
+	err := s.rq.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, acct).Scan(&one)
 	if err == nil {
 		return nil
 	} else if err != sql.ErrNoRows {
@@ -39,7 +39,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct store.Account) error {
 // has to update a row of the account's as well.
 func (s *Store) Usage(ctx context.Context, acct store.Account) (store.Usage, error) {
 	var u store.Usage
-	err := s.r.QueryRowContext(ctx, `SELECT
+	err := s.rq.QueryRowContext(ctx, `SELECT
 		(SELECT CAST(coalesce(sum(messages), 0) AS BIGINT) FROM mailboxes WHERE account = a.id),
 		(SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM mailboxes WHERE account = a.id)
 		FROM accounts a WHERE id = $1`, acct).Scan(&u.Messages, &u.Bytes)

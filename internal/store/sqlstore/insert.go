@@ -150,8 +150,23 @@ func (w *wtx) deliveryBoxByName(name string) (*boxState, error) {
 // Append adds the messages to the mailbox in one transaction; their UIDs
 // are consecutive.
 func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, error) {
-	uids := make([]uint32, 0, len(msgs))
+	uids, _, err := s.append(ctx, acct, mailbox, msgs, false)
+	return uids, err
+}
+
+// AppendRecent appends and claims the new messages' \Recent when the
+// mailbox's recent mark is just below them.
+func (s *Store) AppendRecent(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage) ([]uint32, bool, error) {
+	return s.append(ctx, acct, mailbox, msgs, true)
+}
+
+func (s *Store) append(ctx context.Context, acct store.Account, mailbox int64, msgs []store.NewMessage, claim bool) ([]uint32, bool, error) {
+	var (
+		uids    []uint32
+		claimed bool
+	)
 	err := s.write(ctx, "append", acct, false, func(w *wtx) error {
+		uids, claimed = make([]uint32, 0, len(msgs)), false
 		b, err := w.box(mailbox)
 		if err != nil {
 			return err
@@ -165,15 +180,28 @@ func (s *Store) Append(ctx context.Context, acct store.Account, mailbox int64, m
 			uids = append(uids, uid)
 			flagged = flagged || len(m.Flags) > 0
 		}
+		if claim && len(uids) > 0 {
+			// UIDs ascend from the mailbox's UIDNEXT: a mark just below
+			// the first new one leaves nothing unclaimed below them.
+			res, err := w.exec(`UPDATE mailboxes SET recent_mark = $1 WHERE id = $2 AND recent_mark = $3`, uids[len(uids)-1], mailbox, uids[0]-1)
+			if err != nil {
+				return fmt.Errorf("claim recent messages: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("claim recent messages: %w", err)
+			}
+			claimed = n == 1
+		}
 		if !flagged {
 			return nil
 		}
 		return w.checkKeywords(b.id)
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return uids, nil
+	return uids, claimed, nil
 }
 
 // insert adds a new message to the mailbox. Its EMAILID is its row ID,

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -12,27 +13,40 @@ import (
 // mailbox_keywords table, which every write that gives a message a
 // keyword fills in the same transaction.
 func (s *Store) Keywords(ctx context.Context, acct store.Account, mailbox int64) ([]string, error) {
-	if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
-		return nil, dbError("list keywords", err)
-	}
-	st, err := s.rq.Stmt(ctx, `SELECT keyword FROM mailbox_keywords WHERE mailbox = $1`)
+	// One query, which SELECT makes: the mailbox's row left-joined to its
+	// keywords, so that no row means no such mailbox of the account and
+	// one row of NULL a mailbox without keywords.
+	st, err := s.rq.Stmt(ctx, `SELECT k.keyword FROM mailboxes b LEFT JOIN mailbox_keywords k ON k.mailbox = b.id
+		WHERE b.id = $1 AND b.account = $2`)
 	if err != nil {
 		return nil, dbError("list keywords", err)
 	}
-	rows, err := st.QueryContext(ctx, mailbox)
+	rows, err := st.QueryContext(ctx, mailbox, acct)
 	if err != nil {
 		return nil, dbError("list keywords", err)
 	}
 	defer rows.Close()
-	var l []string
+	var (
+		l     []string
+		found bool
+	)
 	for rows.Next() {
-		var k string
+		var k sql.NullString
 		if err := rows.Scan(&k); err != nil {
 			return nil, dbError("list keywords", err)
 		}
-		l = append(l, k)
+		found = true
+		if k.Valid {
+			l = append(l, k.String)
+		}
 	}
-	return l, dbError("list keywords", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, dbError("list keywords", err)
+	}
+	if !found {
+		return nil, dbError("list keywords", fmt.Errorf("mailbox %d: %w", mailbox, store.ErrNotFound))
+	}
+	return l, nil
 }
 
 // addKeywords records keywords as in use in the mailbox and returns them

@@ -33,10 +33,10 @@ func validSpecialUse(use string) bool {
 // Mailboxes returns the account's mailboxes sorted by name (byte order of
 // their UTF-8, which is code point order).
 func (s *Store) Mailboxes(ctx context.Context, acct store.Account) ([]store.Mailbox, error) {
-	if err := checkAccount(ctx, s.r, acct); err != nil {
+	if err := checkAccount(ctx, s.rq, acct); err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 ORDER BY name`, acct)
+	rows, err := s.rq.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 ORDER BY name`, acct)
 	if err != nil {
 		return nil, dbError("list mailboxes", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.Account, name string) (s
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
-	mb, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 AND name = $2`, acct, cname))
+	mb, err := scanMailbox(s.rq.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account = $1 AND name = $2`, acct, cname))
 	if err == sql.ErrNoRows {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
@@ -157,10 +157,10 @@ func (s *Store) Subscribe(ctx context.Context, acct store.Account, name string, 
 
 // Subscriptions returns the subscribed names in byte order.
 func (s *Store) Subscriptions(ctx context.Context, acct store.Account) ([]string, error) {
-	if err := checkAccount(ctx, s.r, acct); err != nil {
+	if err := checkAccount(ctx, s.rq, acct); err != nil {
 		return nil, dbError("list subscriptions", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account = $1 ORDER BY name`, acct)
+	rows, err := s.rq.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account = $1 ORDER BY name`, acct)
 	if err != nil {
 		return nil, dbError("list subscriptions", err)
 	}

@@ -73,10 +73,11 @@ func (s *Store) checkMailbox(ctx context.Context, acct store.Account, mailbox in
 // is seen in the state of the batch that read it. Without q.WithMeta the
 // metadata table is not read at all; sort keys come from the indexed
 // columns of the messages table.
+//
+// The rows are read only where they belong to acct; a read that finds
+// none asks whether the mailbox is acct's, so that a FETCH of a few
+// messages, most of what sessions do, is one query.
 func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query, fn func(*store.Message) error) error {
-	if err := s.checkMailbox(ctx, acct, q.Mailbox); err != nil {
-		return dbError("list messages", err)
-	}
 	ranges := store.NormalizeUIDs(q.UIDs)
 	if ranges == nil {
 		ranges = []store.UIDRange{{First: 1, Last: math.MaxUint32}}
@@ -92,16 +93,25 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 		cols += `, mm.meta`
 		from += ` LEFT JOIN message_meta mm ON mm.message = m.id`
 	}
-	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid LIMIT $4`
-	batch := make([]store.Message, 0, batchSize)
+	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE m.mailbox = $1 AND m.account = $5 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid LIMIT $4`
+	// A batch holds no more than the ranges span: most reads are of a
+	// few messages, and a batch of a thousand costs a few hundred
+	// kilobytes to allocate and clear.
+	var span uint64
+	for _, r := range ranges {
+		span += uint64(r.Last-r.First) + 1
+	}
+	batch := make([]store.Message, 0, min(span, batchSize))
+	found := false
 	for _, r := range ranges {
 		first := r.First
 		for {
 			var err error
-			batch, err = s.readBatch(ctx, query, q, first, r.Last, batch[:0])
+			batch, err = s.readBatch(ctx, query, acct, q, first, r.Last, batch[:0])
 			if err != nil {
 				return dbError("list messages", err)
 			}
+			found = found || len(batch) > 0
 			for i := range batch {
 				if err := fn(&batch[i]); err != nil {
 					return err
@@ -112,6 +122,9 @@ func (s *Store) Messages(ctx context.Context, acct store.Account, q store.Query,
 			}
 			first = batch[len(batch)-1].UID + 1
 		}
+	}
+	if !found {
+		return dbError("list messages", s.checkMailbox(ctx, acct, q.Mailbox))
 	}
 	return nil
 }
@@ -145,18 +158,18 @@ func (s *Store) UIDs(ctx context.Context, acct store.Account, mailbox int64) ([]
 }
 
 // readBatch reads up to batchSize messages with UIDs in [first, last].
-func (s *Store) readBatch(ctx context.Context, query string, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
+func (s *Store) readBatch(ctx context.Context, query string, acct store.Account, q store.Query, first, last uint32, batch []store.Message) ([]store.Message, error) {
 	st, err := s.rq.Stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, q.Mailbox, first, last, batchSize)
+	rows, err := st.QueryContext(ctx, q.Mailbox, first, last, batchSize, acct)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var (
-		metaJSON []byte
+		metaJSON sql.RawBytes // decoded at once, or not at all (decodeMeta)
 		sent     int64
 		keys     store.SortKeys
 		extra    []any
@@ -190,11 +203,9 @@ func (s *Store) readBatch(ctx context.Context, query string, q store.Query, firs
 			r.SortKeys = &k
 		}
 		if len(metaJSON) > 0 {
-			var meta message.Meta
-			if err := json.Unmarshal(metaJSON, &meta); err != nil {
-				return nil, fmt.Errorf("message %d uid %d: decode metadata: %w", r.ID, r.UID, err)
+			if r.Meta, err = s.decodeMeta(r.ID, metaJSON); err != nil {
+				return nil, fmt.Errorf("message %d uid %d: %w", r.ID, r.UID, err)
 			}
-			r.Meta = &meta
 		}
 		batch = append(batch, r.Message)
 	}
@@ -235,4 +246,19 @@ func (w *wtx) selectRows(mailbox int64, uids []store.UIDRange, extra string) ([]
 		}
 	}
 	return l, nil
+}
+
+// decodeMeta returns the metadata of message id from its JSON, decoding it
+// only when the store's MetaCache does not have it: decoding was the
+// largest part of a FETCH of envelopes.
+func (s *Store) decodeMeta(id int64, data []byte) (*message.Meta, error) {
+	if m, ok := s.metas.Get(id); ok {
+		return m, nil
+	}
+	m := new(message.Meta)
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("decode metadata: %w", err)
+	}
+	s.metas.Put(id, m)
+	return m, nil
 }

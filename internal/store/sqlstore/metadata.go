@@ -17,7 +17,7 @@ func (s *Store) Metadata(ctx context.Context, acct store.Account, mailbox int64)
 	} else if err := s.checkMailbox(ctx, acct, mailbox); err != nil {
 		return nil, dbError("read annotations", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT name, value FROM metadata WHERE account = $1 AND mailbox = $2 ORDER BY name`, acct, mailbox)
+	rows, err := s.rq.QueryContext(ctx, `SELECT name, value FROM metadata WHERE account = $1 AND mailbox = $2 ORDER BY name`, acct, mailbox)
 	if err != nil {
 		return nil, dbError("read annotations", err)
 	}

@@ -85,6 +85,8 @@ type Store struct {
 
 	d Dialect
 
+	metas store.MetaCache // decoded metadata (decodeMeta)
+
 	mu       sync.Mutex
 	watchers map[store.Account]map[*watcher]struct{}
 }

@@ -83,6 +83,38 @@ func testClaimRecent(t *testing.T, s store.Store) {
 	}
 }
 
+// testAppendRecent checks that AppendRecent claims the new messages when
+// every message below them is claimed, and only then.
+func testAppendRecent(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	inbox := mailbox(t, s, acct, store.Inbox)
+	uids, claimed, err := s.AppendRecent(ctx, acct, inbox.ID, []store.NewMessage{msg(1), msg(2)})
+	if err != nil || !claimed || len(uids) != 2 {
+		t.Fatalf("append to a mailbox with nothing unclaimed = %v, %v, %v; want 2 UIDs claimed", uids, claimed, err)
+	}
+	if mb := mailbox(t, s, acct, store.Inbox); mb.RecentMark != uids[1] || mb.Messages != 2 {
+		t.Fatalf("recent mark %d, %d messages after the claiming append; want %d, 2", mb.RecentMark, mb.Messages, uids[1])
+	}
+	// A message nobody claimed stays below: the next append claims
+	// nothing, and both are left to a ClaimRecent.
+	below := appendN(t, s, acct, inbox.ID, 3, 1)
+	uids, claimed, err = s.AppendRecent(ctx, acct, inbox.ID, []store.NewMessage{msg(4)})
+	if err != nil || claimed || len(uids) != 1 {
+		t.Fatalf("append above an unclaimed message = %v, %v, %v; want 1 UID, not claimed", uids, claimed, err)
+	}
+	if mb := mailbox(t, s, acct, store.Inbox); mb.RecentMark != below[0]-1 {
+		t.Fatalf("recent mark %d after an append that claimed nothing, want %d", mb.RecentMark, below[0]-1)
+	}
+	if old, err := s.ClaimRecent(ctx, acct, inbox.ID, uids[0]); err != nil || old != below[0]-1 {
+		t.Fatalf("claim after it = %d, %v; want %d", old, err, below[0]-1)
+	}
+	if _, _, err := s.AppendRecent(ctx, other, inbox.ID, []store.NewMessage{msg(5)}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("append to another account's mailbox: %v, want ErrNotFound", err)
+	}
+}
+
 // keywordSet returns a mailbox's keywords in lower case, sorted.
 func keywordSet(t *testing.T, s store.Store, a store.Account, mb int64) []string {
 	t.Helper()

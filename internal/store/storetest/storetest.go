@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Subscribe", testSubscribe},
 		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
+		{"AppendRecent", testAppendRecent},
 		{"Metadata", testMetadata},
 		{"Deliver", testDeliver},
 		{"DeliverFallback", testDeliverFallback},
