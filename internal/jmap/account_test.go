@@ -309,3 +309,25 @@ func TestAccountGetAndChanges(t *testing.T) {
 		t.Errorf("RemoteImages/changes since a state never given: %s", typ)
 	}
 }
+
+// A current password checked while the login throttle holds the account
+// back is rateLimit, not forbidden: a client tells "try later" from
+// "wrong password". Wrong guesses in one request are enough.
+func TestPasswordCheckThrottled(t *testing.T) {
+	e := newAccountEnv(t)
+	e.srv.AuthLimit = limit.NewAuth(limit.AuthOptions{Free: 1, Base: 20 * time.Millisecond, Max: 10 * time.Second, MaxWait: 30 * time.Millisecond})
+	var calls [][]any
+	for i := range 8 {
+		calls = append(calls, []any{"Password/change", map[string]any{"currentPassword": "not it", "newPassword": "a brand new password"}, fmt.Sprint(i)})
+	}
+	_, r := e.as(testPass, calls...)
+	var types []string
+	for _, resp := range r {
+		if resp[0] == "error" {
+			types = append(types, resp[1].(map[string]any)["type"].(string))
+		}
+	}
+	if len(types) != 8 || types[0] != "forbidden" || types[7] != "rateLimit" {
+		t.Errorf("eight wrong current passwords in a row: %v, want forbidden first and rateLimit last", types)
+	}
+}
