@@ -53,7 +53,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 	setupAccount(t, s, user, pass)
 	html := fmt.Sprintf(`<html><head><title>mail</title><script>document.title="pwned";new Image().src="%[1]s/script"</script></head>
 <body><p>Hello from a hostile sender.</p><img src="%[1]s/remote.png" onerror="fetch('%[1]s/onerror')">
-<a href="https://example.org/">a link</a><div style="background:url(%[1]s/css)">styled</div>
+<a href="https://example.org/">a link</a><a href="https://example.org/on/x" onclick="fetch('%[1]s/onclick')">on link</a><div style="background:url(%[1]s/css)">styled</div>
 <a href="javascript:fetch('%[1]s/js')">js link</a><meta http-equiv="refresh" content="0;url=%[1]s/refresh">
 <style>@import url(%[1]s/import); p{background:url(%[1]s/bg)}</style>
 <form action="%[1]s/form" method="post"><input name="q" value="x"><button>go</button></form>
@@ -75,6 +75,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 		Sandbox       string   `json:"sandbox"`
 		LinkTarget    string   `json:"linkTarget"`
 		LinkRel       string   `json:"linkRel"`
+		Hrefs         []string `json:"hrefs"`
 		Title         string   `json:"title"`
 		Selected      string   `json:"selected"`
 		AfterSend     string   `json:"afterSend"`
@@ -96,6 +97,11 @@ func TestWebmailHostileHTML(t *testing.T) {
 	}
 	if out.Title == "pwned" {
 		t.Error("the mail's script ran: it set the title")
+	}
+	// Handlers are renamed before parsing, inside tags only: a link's
+	// "/on/" stays.
+	if !slices.Contains(out.Hrefs, "https://example.org/on/x") {
+		t.Errorf("the links in the frame: %q", out.Hrefs)
 	}
 	// The mail's handlers are parsed only in an inert document, renamed
 	// first: none may reach the page's CSP (html.ts, parseInert).

@@ -20,11 +20,12 @@ const remoteURL = /^\s*https?:\/\//i;
 // every on* attribute its parser meets, in any document, and logs a
 // violation although nothing runs: the handlers are renamed first, inside
 // tags, to an inert data-casella-on* attribute that the sanitisers drop.
+// Attribute values are skipped whole, so a link to ".../on/..." stays.
 // A handler the rename misses (a ">" in a quoted value before it) is only
 // reported, never run, and is removed like the others.
 export function parseInert(html: string): Document {
   const disarmed = html.replace(/<[a-z!?/][^>]*>/gi, (tag) =>
-    tag.replace(/([\s"'/])(on[a-z0-9_-]*)(?=[\s/>=]|$)/gi, "$1data-casella-$2"));
+    tag.replace(/=\s*(?:"[^"]*"|'[^']*'|[^\s>]*)|(?<=[\s/"'])on[a-z0-9_-]*(?=[\s/>=]|$)/gi, (m) => (m.startsWith("=") ? m : "data-casella-" + m)));
   return new DOMParser().parseFromString(disarmed, "text/html");
 }
 
