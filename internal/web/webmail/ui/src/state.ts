@@ -69,6 +69,9 @@ export async function signIn(user: string, password: string): Promise<void> {
   }
   error.value = "";
   client.value = c;
+  // The state comes before the list: mail that arrives in between is
+  // then a change that sync fetches, not lost until the next one.
+  emailState = await c.emailState().catch(() => "");
   await refreshMailboxes();
   const inbox = roleBox("inbox") ?? mailboxes.value[0];
   if (inbox) await show({ inMailbox: inbox.id }, false);
@@ -455,11 +458,8 @@ let emailState = "";
 let syncTimer = 0;
 
 async function live(c: Client): Promise<void> {
-  try {
-    emailState = await c.emailState();
-  } catch (err) {
-    fail(err);
-  }
+  // Changes since the state read at sign-in, before the stream was open.
+  void sync(c);
   for (let delay = 1000; client.value === c;) {
     const abort = new AbortController();
     const started = Date.now();
