@@ -99,6 +99,7 @@ func TestWebmailReading(t *testing.T) {
 		ThreadRow          string          `json:"threadRow"`
 		ThreadCount        string          `json:"threadCount"`
 		Conversation       []string        `json:"conversation"`
+		ConversationPushed []string        `json:"conversationPushed"`
 		ConversationTitle  string          `json:"conversationTitle"`
 		ConvUnread         bool            `json:"conversationUnread"`
 		ConvReadAfter      bool            `json:"conversationReadAfter"`
@@ -168,13 +169,16 @@ func TestWebmailReading(t *testing.T) {
 		!strings.Contains(out.ConversationTitle, "3 messages") {
 		t.Errorf("the conversation: %q, %q", out.Conversation, out.ConversationTitle)
 	}
+	if len(out.ConversationPushed) != 4 || !strings.Contains(out.ConversationPushed[3], "erin@") {
+		t.Errorf("a reply pushed while the conversation was open: it shows %q", out.ConversationPushed)
+	}
 	if !out.ConvUnread || !out.ConvReadAfter {
 		t.Errorf("with its newest message read, the conversation shows unread %v; read once opened %v", out.ConvUnread, out.ConvReadAfter)
 	}
-	if out.ArchivedConv != 3 || out.ArchivedAfterUndo != 0 {
+	if out.ArchivedConv != 4 || out.ArchivedAfterUndo != 0 {
 		t.Errorf("archiving the conversation archived %d messages; after undo %d are left in Archive", out.ArchivedConv, out.ArchivedAfterUndo)
 	}
-	if !out.ThreadsAfterReload || out.RowsBack != 7 {
+	if !out.ThreadsAfterReload || out.RowsBack != 8 {
 		t.Errorf("after a reload by conversation %v; back to messages %d rows", out.ThreadsAfterReload, out.RowsBack)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 	setupAccount(t, s, user, pass)
 	html := fmt.Sprintf(`<html><head><title>mail</title><script>document.title="pwned";new Image().src="%[1]s/script"</script></head>
 <body><p>Hello from a hostile sender.</p><img src="%[1]s/remote.png" onerror="fetch('%[1]s/onerror')">
-<a href="https://example.org/">a link</a><div style="background:url(%[1]s/css)">styled</div>
+<a href="https://example.org/">a link</a><a href="https://example.org/on/x" onclick="fetch('%[1]s/onclick')">on link</a><div style="background:url(%[1]s/css)">styled</div>
 <a href="javascript:fetch('%[1]s/js')">js link</a><meta http-equiv="refresh" content="0;url=%[1]s/refresh">
 <style>@import url(%[1]s/import); p{background:url(%[1]s/bg)}</style>
 <form action="%[1]s/form" method="post"><input name="q" value="x"><button>go</button></form>
@@ -74,6 +75,7 @@ func TestWebmailHostileHTML(t *testing.T) {
 		Sandbox       string   `json:"sandbox"`
 		LinkTarget    string   `json:"linkTarget"`
 		LinkRel       string   `json:"linkRel"`
+		Hrefs         []string `json:"hrefs"`
 		Title         string   `json:"title"`
 		Selected      string   `json:"selected"`
 		AfterSend     string   `json:"afterSend"`
@@ -95,6 +97,18 @@ func TestWebmailHostileHTML(t *testing.T) {
 	}
 	if out.Title == "pwned" {
 		t.Error("the mail's script ran: it set the title")
+	}
+	// Handlers are renamed before parsing, inside tags only: a link's
+	// "/on/" stays.
+	if !slices.Contains(out.Hrefs, "https://example.org/on/x") {
+		t.Errorf("the links in the frame: %q", out.Hrefs)
+	}
+	// The mail's handlers are parsed only in an inert document, renamed
+	// first: none may reach the page's CSP (html.ts, parseInert).
+	for _, e := range out.ConsoleErrors {
+		if strings.Contains(e, "Content Security Policy") {
+			t.Errorf("console: %s", e)
+		}
 	}
 	if out.Selected != "hostile html" {
 		t.Errorf("selected after k: %q", out.Selected)
@@ -344,6 +358,30 @@ func TestWebmailActing(t *testing.T) {
 	}
 	if out.HelpKeys < 11 {
 		t.Errorf("the help lists %d keys", out.HelpKeys)
+	}
+}
+
+// TestWebmailThrottled signs in with a wrong password, then again, with
+// the right one, once a burst of guesses made the login throttle hold the
+// account back: the page must tell the two refusals apart.
+func TestWebmailThrottled(t *testing.T) {
+	const user, pass = "alice@example.test", "alice-password-1"
+	s := webmailServer(t, user, pass)
+	var out struct {
+		Wrong string `json:"wrong"`
+		Burst []int  `json:"burst"`
+		Held  string `json:"held"`
+	}
+	webmailScript(t, &out, "login.mjs", "http://"+s.addr("http"), user, pass)
+	t.Logf("browser: %+v", out)
+	if out.Wrong != "Wrong address or password." {
+		t.Errorf("a wrong password shows %q", out.Wrong)
+	}
+	if !slices.Contains(out.Burst, http.StatusTooManyRequests) {
+		t.Fatalf("the burst was not throttled: %v", out.Burst)
+	}
+	if !strings.HasPrefix(out.Held, "Too many failed attempts") {
+		t.Errorf("held back by the throttle, the page shows %q", out.Held)
 	}
 }
 

@@ -42,6 +42,7 @@ try {
   out.sandbox = await page.locator(".msg iframe").getAttribute("sandbox");
   out.linkTarget = await frame.locator("a").first().getAttribute("target");
   out.linkRel = await frame.locator("a").first().getAttribute("rel");
+  out.hrefs = await frame.locator("a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
   // Marked seen: the item loses its unread style once Email/set answered.
   await page.locator(".row.unread", { hasText: subject }).waitFor({ state: "detached", timeout: 30000 });
   // The frame's load event comes after its images were fetched or refused.

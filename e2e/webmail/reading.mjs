@@ -95,6 +95,12 @@ await run(async (browser, out) => {
   out.conversationReadAfter = !(await threadRow.evaluate((el) => el.classList.contains("unread")));
   out.conversation = await page.locator(".msg.conversation .one .hdr dd:first-of-type").allTextContents();
   out.conversationTitle = await page.locator(".msg.conversation > h2").textContent();
+  // A reply arriving while the conversation is open joins it, by push.
+  await smtp(smtpPort, "erin@remote.test", user, `From: <erin@remote.test>\r\nTo: <${user}>\r\nSubject: Re: question\r\n` +
+    `Message-ID: <r3@e2e.test>\r\nIn-Reply-To: <r2@e2e.test>\r\nReferences: <q@e2e.test> <r1@e2e.test> <r2@e2e.test>\r\n` +
+    `Date: ${new Date().toUTCString().replace("GMT", "+0000")}\r\n\r\nerin says hello\r\n`);
+  await page.locator(".msg.conversation .one").nth(3).waitFor({ timeout: 60000 }).catch(() => {});
+  out.conversationPushed = await page.locator(".msg.conversation .one .hdr dd:first-of-type").allTextContents();
   // Archiving the conversation archives its three messages; undo brings
   // them back.
   const archived = async (n) => {
@@ -102,7 +108,7 @@ await run(async (browser, out) => {
     return count(base, user, password, "archive");
   };
   await page.keyboard.press("e");
-  out.archivedConversation = await archived(3);
+  out.archivedConversation = await archived(4);
   await page.keyboard.press("z");
   out.archivedAfterUndo = await archived(0);
   // The choice is kept: after a reload the list is still by conversation.
@@ -111,7 +117,8 @@ await run(async (browser, out) => {
   await wait(page.locator(".row .count"));
   out.threadsAfterReload = await page.isChecked("#threads");
   await page.uncheck("#threads");
-  await page.waitForFunction((n) => document.querySelectorAll(".row:not(.placeholder)").length === n, out.rowsMessages);
+  // One row more than before: the reply pushed into the conversation.
+  await page.waitForFunction((n) => document.querySelectorAll(".row:not(.placeholder)").length === n, out.rowsMessages + 1);
   out.rowsBack = await page.locator(".row:not(.placeholder)").count();
 
   // Notifications: counted by a stand-in for window.Notification, on a

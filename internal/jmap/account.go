@@ -95,10 +95,18 @@ func (c *call) appPasswords(t directory.Tokens) ([]directory.Token, string, erro
 	return list, hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
+// appPasswordProps are the properties of an AppPassword that /get shows;
+// the secret is only in the response to its creation.
+var appPasswordProps = []string{"id", "name", "created", "lastUsed", "expires"}
+
 // appPasswordGet is AppPassword/get (RFC 8620 section 5.1).
 func (c *call) appPasswordGet(raw json.RawMessage) (any, error) {
 	var a getArgs
 	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	props, err := properties(a.Properties, appPasswordProps, appPasswordProps, nil)
+	if err != nil {
 		return nil, err
 	}
 	t, err := c.tokens()
@@ -109,10 +117,10 @@ func (c *call) appPasswordGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, notFound := []appPassword{}, []string{}
+	list, notFound := []map[string]any{}, []string{}
 	for _, tk := range tokens {
 		if a.IDs == nil || slices.Contains(*a.IDs, tk.ID) {
-			list = append(list, toAppPassword(tk))
+			list = append(list, only(toAppPassword(tk), props))
 		}
 	}
 	if a.IDs != nil {
@@ -267,8 +275,10 @@ func (c *call) checkCurrentPassword(pw string) error {
 	if c.s.AuthLimit != nil {
 		var err error
 		at, err = c.s.AuthLimit.Admit(c.ctx, "jmap", user, remoteAddr(c.ss.remote))
+		// rateLimit (named after RFC 8621 §7.5's SetError) tells a
+		// throttled check from a wrong password (forbidden).
 		if errors.Is(err, limit.ErrThrottled) || errors.Is(err, limit.ErrLocked) {
-			return mErr("forbidden", "%v", err)
+			return mErr("rateLimit", "%v", err)
 		}
 		if err != nil {
 			return fmt.Errorf("admitting the password check: %w", err)
@@ -324,22 +334,29 @@ func (c *call) loadRemoteImages() (remoteImages, string, error) {
 	return v, hex.EncodeToString(sum[:8]), nil
 }
 
-// remoteImagesGet is RemoteImages/get.
+var remoteImagesProps = []string{"id", "allowedSenders"}
+
+// remoteImagesGet is RemoteImages/get (RFC 8620 section 5.1).
 func (c *call) remoteImagesGet(raw json.RawMessage) (any, error) {
 	var a getArgs
 	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	props, err := properties(a.Properties, remoteImagesProps, remoteImagesProps, nil)
+	if err != nil {
 		return nil, err
 	}
 	v, state, err := c.loadRemoteImages()
 	if err != nil {
 		return nil, err
 	}
-	list, notFound := []any{v}, []string{}
+	obj := only(v, props)
+	list, notFound := []any{obj}, []string{}
 	if a.IDs != nil {
 		list = []any{}
 		for _, id := range *a.IDs {
 			if id == "singleton" {
-				list = append(list, v)
+				list = append(list, obj)
 			} else {
 				notFound = append(notFound, id)
 			}
@@ -451,4 +468,78 @@ func patchSenders(current map[string]bool, raw json.RawMessage) (map[string]bool
 func plausibleAddress(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && len(s) <= 254 && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == 0x7f })
+}
+
+// only is obj as JSON with the given properties alone (RFC 8620 section
+// 5.1: "id" is always returned, which properties ensures).
+func only(obj any, props []string) map[string]any {
+	b, _ := json.Marshal(obj) // structs of strings, times and maps
+	var all map[string]any
+	json.Unmarshal(b, &all)
+	m := make(map[string]any, len(props))
+	for _, p := range props {
+		m[p] = all[p]
+	}
+	return m
+}
+
+// The states of the account objects are digests of their stored values,
+// not positions in a log: /changes (RFC 8620 section 5.2) can tell only
+// that nothing changed, or, for the RemoteImages singleton, that it did.
+// AppPassword/changes answers cannotCalculateChanges for any other state,
+// and the client fetches the list again.
+
+// appPasswordChanges is AppPassword/changes.
+func (c *call) appPasswordChanges(raw json.RawMessage) (any, error) {
+	var a changesArgs
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	t, err := c.tokens()
+	if err != nil {
+		return nil, err
+	}
+	_, state, err := c.appPasswords(t)
+	if err != nil {
+		return nil, err
+	}
+	if a.SinceState != state {
+		return nil, mErr("cannotCalculateChanges", "app passwords were created or destroyed since %q; fetch them again", a.SinceState)
+	}
+	return digestChanges(c, a, state, nil)
+}
+
+// remoteImagesChanges is RemoteImages/changes: a state other than the
+// current one that this server could have given means the singleton was
+// updated.
+func (c *call) remoteImagesChanges(raw json.RawMessage) (any, error) {
+	var a changesArgs
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	_, state, err := c.loadRemoteImages()
+	if err != nil {
+		return nil, err
+	}
+	if a.SinceState == state {
+		return digestChanges(c, a, state, nil)
+	}
+	if b, err := hex.DecodeString(a.SinceState); err != nil || len(b) != 8 {
+		return nil, mErr("cannotCalculateChanges", "%q is not a state this server gave", a.SinceState)
+	}
+	return digestChanges(c, a, state, []string{"singleton"})
+}
+
+// digestChanges is the response of a /changes above.
+func digestChanges(c *call, a changesArgs, state string, updated []string) (any, error) {
+	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
+		return nil, invalidArgs("maxChanges must be positive")
+	}
+	if updated == nil {
+		updated = []string{}
+	}
+	return map[string]any{
+		"accountId": accountID(c.acct), "oldState": a.SinceState, "newState": state, "hasMoreChanges": false,
+		"created": []string{}, "updated": updated, "destroyed": []string{},
+	}, nil
 }

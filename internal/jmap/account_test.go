@@ -2,6 +2,7 @@ package jmap
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -257,4 +258,76 @@ func FuzzPatchSenders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The account objects' /get honours properties (RFC 8620 section 5.1),
+// their state changes with them, and /changes (section 5.2) answers from
+// it: nothing since the current state, the singleton updated since an
+// older RemoteImages state, cannotCalculateChanges for an older
+// AppPassword state or a state never given.
+func TestAccountGetAndChanges(t *testing.T) {
+	e := newAccountEnv(t)
+	create := e.call1("AppPassword/set", map[string]any{"currentPassword": testPass,
+		"create": map[string]any{"k": map[string]any{"name": "phone"}}})
+	id := create["created"].(map[string]any)["k"].(map[string]any)["id"].(string)
+	g := e.call1("AppPassword/get", map[string]any{"ids": nil, "properties": []string{"name"}})
+	if obj := g["list"].([]any)[0].(map[string]any); len(obj) != 2 || obj["id"] != id || obj["name"] != "phone" {
+		t.Errorf("AppPassword/get with properties [name]: %v", obj)
+	}
+	if typ := e.callErr("AppPassword/get", map[string]any{"properties": []string{"secret"}}); typ != "invalidArguments" {
+		t.Errorf("AppPassword/get of the secret: %s, want invalidArguments", typ)
+	}
+	state := g["state"].(string)
+	if ch := e.call1("AppPassword/changes", map[string]any{"sinceState": state}); ch["newState"] != state || len(ch["updated"].([]any))+len(ch["created"].([]any)) != 0 {
+		t.Errorf("AppPassword/changes since the current state: %v", ch)
+	}
+	e.call1("AppPassword/set", map[string]any{"destroy": []string{id}})
+	if s := e.call1("AppPassword/get", map[string]any{}); s["state"] == state {
+		t.Error("the AppPassword state did not change when one was destroyed")
+	}
+	if typ := e.callErr("AppPassword/changes", map[string]any{"sinceState": state}); typ != "cannotCalculateChanges" {
+		t.Errorf("AppPassword/changes since an older state: %s", typ)
+	}
+
+	r := e.call1("RemoteImages/get", map[string]any{"properties": []string{"id"}})
+	if obj := r["list"].([]any)[0].(map[string]any); len(obj) != 1 || obj["id"] != "singleton" {
+		t.Errorf("RemoteImages/get with properties [id]: %v", obj)
+	}
+	old := r["state"].(string)
+	set := e.call1("RemoteImages/set", map[string]any{"update": map[string]any{"singleton": map[string]any{"allowedSenders/a@example.com": true}}})
+	if set["newState"] == old {
+		t.Error("the RemoteImages state did not change")
+	}
+	ch := e.call1("RemoteImages/changes", map[string]any{"sinceState": old})
+	if ch["newState"] != set["newState"] || fmt.Sprint(ch["updated"]) != "[singleton]" {
+		t.Errorf("RemoteImages/changes since the older state: %v", ch)
+	}
+	if ch := e.call1("RemoteImages/changes", map[string]any{"sinceState": set["newState"]}); len(ch["updated"].([]any)) != 0 {
+		t.Errorf("RemoteImages/changes since the current state: %v", ch)
+	}
+	if typ := e.callErr("RemoteImages/changes", map[string]any{"sinceState": "nonsense"}); typ != "cannotCalculateChanges" {
+		t.Errorf("RemoteImages/changes since a state never given: %s", typ)
+	}
+}
+
+// A current password checked while the login throttle holds the account
+// back is rateLimit, not forbidden: a client tells "try later" from
+// "wrong password". Wrong guesses in one request are enough.
+func TestPasswordCheckThrottled(t *testing.T) {
+	e := newAccountEnv(t)
+	e.srv.AuthLimit = limit.NewAuth(limit.AuthOptions{Free: 1, Base: 20 * time.Millisecond, Max: 10 * time.Second, MaxWait: 30 * time.Millisecond})
+	var calls [][]any
+	for i := range 8 {
+		calls = append(calls, []any{"Password/change", map[string]any{"currentPassword": "not it", "newPassword": "a brand new password"}, fmt.Sprint(i)})
+	}
+	_, r := e.as(testPass, calls...)
+	var types []string
+	for _, resp := range r {
+		if resp[0] == "error" {
+			types = append(types, resp[1].(map[string]any)["type"].(string))
+		}
+	}
+	if len(types) != 8 || types[0] != "forbidden" || types[7] != "rateLimit" {
+		t.Errorf("eight wrong current passwords in a row: %v, want forbidden first and rateLimit last", types)
+	}
 }

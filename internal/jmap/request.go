@@ -158,11 +158,13 @@ var methods = map[string]method{
 	"SieveScript/queryChanges": {capSieve, (*call).sieveQueryChanges},
 
 	// Casella's account extension (account.go).
-	"AppPassword/get":  {capAccount, (*call).appPasswordGet},
-	"AppPassword/set":  {capAccount, (*call).appPasswordSet},
-	"Password/change":  {capAccount, (*call).passwordChange},
-	"RemoteImages/get": {capAccount, (*call).remoteImagesGet},
-	"RemoteImages/set": {capAccount, (*call).remoteImagesSet},
+	"AppPassword/get":      {capAccount, (*call).appPasswordGet},
+	"AppPassword/set":      {capAccount, (*call).appPasswordSet},
+	"AppPassword/changes":  {capAccount, (*call).appPasswordChanges},
+	"Password/change":      {capAccount, (*call).passwordChange},
+	"RemoteImages/get":     {capAccount, (*call).remoteImagesGet},
+	"RemoteImages/set":     {capAccount, (*call).remoteImagesSet},
+	"RemoteImages/changes": {capAccount, (*call).remoteImagesChanges},
 }
 
 // known capabilities that a request may name in using.

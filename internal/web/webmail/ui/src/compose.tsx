@@ -6,6 +6,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { remember, suggest } from "./contacts";
 import type { Address, Draft, Email } from "./jmap";
+import { parseInert } from "./html";
 import { fill, formats, size, t } from "./i18n";
 import { escapeHTML, htmlDocument, htmlToText, safeHref, sanitize, textToHtml } from "./richtext";
 import { client, fail, identities, mailboxes, refreshMailboxes, roleBox, say } from "./state";
@@ -66,7 +67,7 @@ function bodyText(e: Email): string {
   const text = e.textBody.map((p) => (p.partId ? e.bodyValues[p.partId]?.value ?? "" : "")).join("\n");
   if (text.trim() !== "") return text;
   // An HTML-only message: its text, as the browser reads it.
-  return new DOMParser().parseFromString(htmlValue(e), "text/html").body.textContent ?? "";
+  return parseInert(htmlValue(e)).body.textContent ?? "";
 }
 
 // resumeDraft opens a saved draft in the editor again, in its format.

@@ -129,6 +129,15 @@ export interface Changes {
 
 export class AuthError extends Error {}
 
+// ThrottledError is the login throttle holding the account back: HTTP 429
+// before the request is read, or a method's rateLimit when the current
+// password is checked again (docs/jmap.md).
+export class ThrottledError extends Error {}
+
+export function throttled(err: unknown): boolean {
+  return err instanceof ThrottledError || (err instanceof MethodError && err.type === "rateLimit");
+}
+
 // MethodError is a method-level error (RFC 8620 §3.6.2) and its type.
 export class MethodError extends Error {
   constructor(readonly type: string, description: string) {
@@ -196,6 +205,7 @@ export class Client {
       throw new UnavailableError(String(err));
     }
     if (res.status === 401) throw new AuthError("unauthorized");
+    if (res.status === 429) throw new ThrottledError(`${res.status} ${res.statusText}`);
     if (res.status >= 500) throw new UnavailableError(`${res.status} ${res.statusText}`);
     if (!res.ok) throw new Error(`${url}: ${res.status} ${res.statusText}`);
     return res;

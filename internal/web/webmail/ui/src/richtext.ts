@@ -2,6 +2,8 @@
 // text/plain alternative made from it (RFC 2046 §5.1.4), and plain text
 // turned into HTML for a reply or a switch of format.
 
+import { parseInert } from "./html";
+
 // kept are the elements the HTML part may hold: the toolbar's and what a
 // paste commonly brings that a reader shows well. Others give up their
 // tags but keep their text, except those whose content is not text.
@@ -47,7 +49,7 @@ function clean(node: Node): void {
 // sanitize returns the body of html with only the kept elements and
 // attributes: no script, style, handler, image or form goes out.
 export function sanitize(html: string): string {
-  const doc = new DOMParser().parseFromString(html, "text/html");
+  const doc = parseInert(html);
   clean(doc.body);
   return doc.body.innerHTML;
 }
@@ -71,7 +73,7 @@ const blocks = new Set(["P", "DIV", "UL", "OL", "LI", "BLOCKQUOTE", "PRE", "H1",
 // line breaks as lines, list items with a bullet or their number, quotes
 // with "> " (RFC 3676 §4.5) and links with their address after the text.
 export function htmlToText(html: string): string {
-  const doc = new DOMParser().parseFromString(html, "text/html");
+  const doc = parseInert(html);
   const lines: string[] = [];
   let line = "";
   const breakLine = () => {

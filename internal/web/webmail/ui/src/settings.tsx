@@ -3,7 +3,7 @@
 // extension (docs/jmap.md) the password and app passwords.
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import { MethodError, type AppPassword, type Vacation } from "./jmap";
+import { MethodError, throttled, type AppPassword, type Vacation } from "./jmap";
 import { fill, formats, lang, languages, setLang, t, type Lang } from "./i18n";
 import { allowedSenders, client, fail, forgetSender, overlay, say } from "./state";
 
@@ -66,7 +66,8 @@ async function changePassword(form: HTMLFormElement): Promise<void> {
     form.reset();
     say(tr.passwordChanged);
   } catch (err) {
-    if (err instanceof MethodError && err.type === "forbidden") say(tr.wrongPassword);
+    if (throttled(err)) say(tr.throttled);
+    else if (err instanceof MethodError && err.type === "forbidden") say(tr.wrongPassword);
     else fail(err);
   }
 }
@@ -88,7 +89,8 @@ async function createToken(form: HTMLFormElement): Promise<void> {
     form.reset();
     tokens.value = await c.appPasswords();
   } catch (err) {
-    if (err instanceof MethodError && err.type === "forbidden") say(t.value.wrongPassword);
+    if (throttled(err)) say(t.value.throttled);
+    else if (err instanceof MethodError && err.type === "forbidden") say(t.value.wrongPassword);
     else fail(err);
   }
 }

@@ -1,7 +1,7 @@
 // The app's state as signals, and the actions that change it. Components
 // read these; only the functions here write them.
 import { batch, computed, signal } from "@preact/signals";
-import { AuthError, Client, UnavailableError, type Email, type EmailSummary, type Filter, type Identity, type Mailbox } from "./jmap";
+import { AuthError, Client, throttled, UnavailableError, type Email, type EmailSummary, type Filter, type Identity, type Mailbox } from "./jmap";
 import { fill, t } from "./i18n";
 
 export const pageSize = 100;
@@ -64,11 +64,14 @@ export async function signIn(user: string, password: string): Promise<void> {
   try {
     await c.connect();
   } catch (err) {
-    error.value = err instanceof AuthError ? t.value.badLogin : t.value.failed + String(err);
+    error.value = err instanceof AuthError ? t.value.badLogin : throttled(err) ? t.value.throttled : t.value.failed + String(err);
     return;
   }
   error.value = "";
   client.value = c;
+  // The state comes before the list: mail that arrives in between is
+  // then a change that sync fetches, not lost until the next one.
+  emailState = await c.emailState().catch(() => "");
   await refreshMailboxes();
   const inbox = roleBox("inbox") ?? mailboxes.value[0];
   if (inbox) await show({ inMailbox: inbox.id }, false);
@@ -211,10 +214,7 @@ export async function openAt(i: number): Promise<void> {
       return c.email(id);
     });
     if (ids.value[cursor.value] !== id) return;
-    // A conversation leaves out what was thrown away, unless that is
-    // where the user is looking.
-    const trash = roleBox("trash")?.id;
-    const thread = e && threads.value ? (await c.conversation(e.threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash) : [];
+    const thread = e && threads.value ? await conversationOf(c, e.threadId, id) : [];
     if (ids.value[cursor.value] !== id) return;
     batch(() => {
       open.value = e;
@@ -230,6 +230,14 @@ export async function openAt(i: number): Promise<void> {
   } catch (err) {
     fail(err);
   }
+}
+
+// conversationOf is the thread's messages as a conversation shows them: it
+// leaves out what was thrown away, unless that is the message id or where
+// the user is looking.
+async function conversationOf(c: Client, threadId: string, id: string): Promise<Email[]> {
+  const trash = roleBox("trash")?.id;
+  return (await c.conversation(threadId)).filter((m) => m.id === id || !trash || !m.mailboxIds[trash] || filter.value.inMailbox === trash);
 }
 
 export function step(delta: number): void {
@@ -450,11 +458,8 @@ let emailState = "";
 let syncTimer = 0;
 
 async function live(c: Client): Promise<void> {
-  try {
-    emailState = await c.emailState();
-  } catch (err) {
-    fail(err);
-  }
+  // Changes since the state read at sign-in, before the stream was open.
+  void sync(c);
   for (let delay = 1000; client.value === c;) {
     const abort = new AbortController();
     const started = Date.now();
@@ -492,6 +497,13 @@ export async function sync(c: Client): Promise<void> {
       const { list } = await c.summaries(changed.slice(0, 500));
       remember(list);
       notify(list.filter((e) => created.includes(e.id)));
+      // The open conversation takes in a reply that arrived, and changes
+      // to its messages, while it stays open.
+      const shown = open.value;
+      if (shown && conversation.value.length > 0 && list.some((e) => e.threadId === shown.threadId)) {
+        const thread = await conversationOf(c, shown.threadId, shown.id);
+        if (open.value === shown) conversation.value = thread;
+      }
     }
     ok();
   } catch (err) {
