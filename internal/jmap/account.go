@@ -338,15 +338,22 @@ var remoteImagesProps = []string{"id", "allowedSenders"}
 
 // remoteImagesGet is RemoteImages/get (RFC 8620 section 5.1).
 func (c *call) remoteImagesGet(raw json.RawMessage) (any, error) {
+	return c.singletonGet(raw, remoteImagesProps, func() (any, string, error) { return c.loadRemoteImages() })
+}
+
+// singletonGet is the /get of a singleton object, whose one id is
+// "singleton" (RFC 8621 section 8 sets the pattern): the object, loaded
+// with its state by load, with the properties asked of those in props.
+func (c *call) singletonGet(raw json.RawMessage, props []string, load func() (any, string, error)) (any, error) {
 	var a getArgs
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	props, err := properties(a.Properties, remoteImagesProps, remoteImagesProps, nil)
+	props, err := properties(a.Properties, props, props, nil)
 	if err != nil {
 		return nil, err
 	}
-	v, state, err := c.loadRemoteImages()
+	v, state, err := load()
 	if err != nil {
 		return nil, err
 	}

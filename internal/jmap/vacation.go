@@ -154,27 +154,11 @@ func sieveQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// vacationProps are VacationResponse's properties (RFC 8621 section 8).
+var vacationProps = []string{"id", "isEnabled", "fromDate", "toDate", "subject", "textBody", "htmlBody"}
+
 func (c *call) vacationGet(raw json.RawMessage) (any, error) {
-	var a getArgs
-	if err := decodeArgs(raw, &a); err != nil {
-		return nil, err
-	}
-	v, state, err := c.loadVacation()
-	if err != nil {
-		return nil, err
-	}
-	list, notFound := []any{v}, []string{}
-	if a.IDs != nil {
-		list = []any{}
-		for _, id := range *a.IDs {
-			if id == "singleton" {
-				list = append(list, v)
-			} else {
-				notFound = append(notFound, id)
-			}
-		}
-	}
-	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
+	return c.singletonGet(raw, vacationProps, func() (any, string, error) { return c.loadVacation() })
 }
 
 // vacationSet is VacationResponse/set: only the singleton, only updated.

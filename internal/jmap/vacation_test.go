@@ -37,6 +37,11 @@ func TestVacationResponseScript(t *testing.T) {
 	if v["fromDate"] != "2026-12-01T00:00:00Z" || v["subject"] != `Away "now"` {
 		t.Errorf("get: %v", v)
 	}
+	// Only the properties asked, and the id (RFC 8620 section 5.1).
+	v = e.call1("VacationResponse/get", map[string]any{"properties": []string{"subject"}})["list"].([]any)[0].(map[string]any)
+	if len(v) != 2 || v["id"] != "singleton" || v["subject"] != `Away "now"` {
+		t.Errorf("get of the subject: %v", v)
+	}
 
 	// Over ManageSieve: the response's script removed, an active script
 	// with a vacation of its own.
