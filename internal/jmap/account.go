@@ -377,11 +377,40 @@ func (c *call) singletonGet(raw json.RawMessage, props []string, load func() (an
 // ("allowedSenders/a@example.com": true or null, RFC 8620 section 5.3),
 // so that two clients adding senders at once both keep theirs.
 func (c *call) remoteImagesSet(raw json.RawMessage) (any, error) {
+	var v remoteImages
+	load := func() (state string, err error) {
+		v, state, err = c.loadRemoteImages()
+		return state, err
+	}
+	return c.singletonSet(raw, "RemoteImages", load, func(patch json.RawMessage) (*setError, error) {
+		senders, serr := patchSenders(v.AllowedSenders, patch)
+		if serr != nil {
+			return serr, nil
+		}
+		b, _ := json.Marshal(senders)
+		err := c.s.Store.SetMetadata(c.ctx, c.acct, 0, []store.MetadataEntry{{Name: remoteImagesKey, Value: b}})
+		if errors.Is(err, store.ErrMetadataTooLarge) || errors.Is(err, store.ErrMetadataQuota) {
+			return setErr("overQuota", "too many allowed senders"), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storing %s: %w", remoteImagesKey, err)
+		}
+		v.AllowedSenders = senders
+		return nil, nil
+	})
+}
+
+// singletonSet is the /set of a singleton object, whose one id is
+// "singleton" (RFC 8621 section 8 sets the pattern): it cannot be created
+// or destroyed, and each update of it goes to update, which answers a
+// SetError or nil for done. load reads the object and returns its state,
+// before the updates and after them.
+func (c *call) singletonSet(raw json.RawMessage, what string, load func() (string, error), update func(patch json.RawMessage) (*setError, error)) (any, error) {
 	var a setArgs
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	v, state, err := c.loadRemoteImages()
+	state, err := load()
 	if err != nil {
 		return nil, err
 	}
@@ -390,34 +419,27 @@ func (c *call) remoteImagesSet(raw json.RawMessage) (any, error) {
 	}
 	r := c.newSetResult(state)
 	for cid := range a.Create {
-		r.NotCreated[cid] = setErr("singleton", "RemoteImages is a singleton")
+		r.NotCreated[cid] = setErr("singleton", "%s is a singleton", what)
 	}
 	for _, id := range a.Destroy {
-		r.NotDestroyed[id] = setErr("singleton", "RemoteImages is a singleton")
+		r.NotDestroyed[id] = setErr("singleton", "%s is a singleton", what)
 	}
 	for id, patch := range a.Update {
 		if id != "singleton" {
-			r.NotUpdated[id] = setErr("notFound", "the RemoteImages id is singleton")
+			r.NotUpdated[id] = setErr("notFound", "the id of %s is singleton", what)
 			continue
 		}
-		senders, serr := patchSenders(v.AllowedSenders, patch)
+		serr, err := update(patch)
+		if err != nil {
+			return nil, err
+		}
 		if serr != nil {
 			r.NotUpdated[id] = serr
 			continue
 		}
-		b, _ := json.Marshal(senders)
-		err := c.s.Store.SetMetadata(c.ctx, c.acct, 0, []store.MetadataEntry{{Name: remoteImagesKey, Value: b}})
-		if errors.Is(err, store.ErrMetadataTooLarge) || errors.Is(err, store.ErrMetadataQuota) {
-			r.NotUpdated[id] = setErr("overQuota", "too many allowed senders")
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("storing %s: %w", remoteImagesKey, err)
-		}
-		v.AllowedSenders = senders
 		r.Updated[id] = nil
 	}
-	if _, r.NewState, err = c.loadRemoteImages(); err != nil {
+	if r.NewState, err = load(); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -164,37 +164,18 @@ func (c *call) vacationGet(raw json.RawMessage) (any, error) {
 // vacationSet is VacationResponse/set: only the singleton, only updated.
 // The update writes the response's script.
 func (c *call) vacationSet(raw json.RawMessage) (any, error) {
-	var a setArgs
-	if err := decodeArgs(raw, &a); err != nil {
-		return nil, err
+	var v vacation
+	load := func() (state string, err error) {
+		v, state, err = c.loadVacation()
+		return state, err
 	}
-	v, state, err := c.loadVacation()
-	if err != nil {
-		return nil, err
-	}
-	if a.IfInState != nil && *a.IfInState != state {
-		return nil, mErr("stateMismatch", "the state is %s, not %s", state, *a.IfInState)
-	}
-	r := c.newSetResult(state)
-	for cid := range a.Create {
-		r.NotCreated[cid] = setErr("singleton", "the vacation response is a singleton")
-	}
-	for _, id := range a.Destroy {
-		r.NotDestroyed[id] = setErr("singleton", "the vacation response is a singleton")
-	}
-	for id, patch := range a.Update {
-		if id != "singleton" {
-			r.NotUpdated[id] = setErr("notFound", "the vacation response's id is singleton")
-			continue
-		}
+	return c.singletonSet(raw, "VacationResponse", load, func(patch json.RawMessage) (*setError, error) {
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(patch, &fields); err != nil {
-			r.NotUpdated[id] = setErr("invalidPatch", "a patch is an object")
-			continue
+			return setErr("invalidPatch", "a patch is an object"), nil
 		}
 		if _, ok := fields["id"]; ok {
-			r.NotUpdated[id] = &setError{Type: "invalidProperties", Description: "id cannot be set", Properties: []string{"id"}}
-			continue
+			return &setError{Type: "invalidProperties", Description: "id cannot be set", Properties: []string{"id"}}, nil
 		}
 		merged, _ := json.Marshal(v)
 		var all map[string]json.RawMessage
@@ -205,8 +186,7 @@ func (c *call) vacationSet(raw json.RawMessage) (any, error) {
 		b, _ := json.Marshal(all)
 		var nv vacation
 		if err := decodeArgs(b, &nv); err != nil {
-			r.NotUpdated[id] = setErr("invalidProperties", "%v", err)
-			continue
+			return setErr("invalidProperties", "%v", err), nil
 		}
 		src := vacationScript(nv)
 		if _, err := sieve.Compile(src); err != nil {
@@ -215,11 +195,6 @@ func (c *call) vacationSet(raw json.RawMessage) (any, error) {
 		if err := c.s.Sieve.PutSieveScript(c.ctx, c.acct, directory.VacationScript, src); err != nil {
 			return nil, fmt.Errorf("storing the vacation response: %w", err)
 		}
-		r.Updated[id] = nil
-	}
-	_, r.NewState, err = c.loadVacation()
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+		return nil, nil
+	})
 }
