@@ -3,16 +3,12 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -29,22 +25,7 @@ import (
 func TestWebmailReading(t *testing.T) {
 	const user, pass = "alice@example.test", "alice-password-1"
 	s := webmailServer(t, user, pass)
-	var mu sync.Mutex
-	hits := map[string]int{}
-	tracker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		// The scenario asks what reached the tracker: a page's request
-		// events do not show a sandboxed srcdoc frame's.
-		if r.URL.Path == "/__hits" {
-			json.NewEncoder(w).Encode(hits)
-			return
-		}
-		hits[r.URL.Path]++
-		w.Header().Set("Content-Type", "image/gif")
-		w.Write([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"))
-	}))
-	defer tracker.Close()
+	tracker := newTracker(t)
 
 	now := time.Now().UTC()
 	date := func(i int) string { return now.Add(time.Duration(i) * time.Second).Format(time.RFC1123Z) }

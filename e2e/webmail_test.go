@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,20 +33,7 @@ import (
 // Then a message written in the page is sent to the account itself.
 func TestWebmailHostileHTML(t *testing.T) {
 	needWebmail(t)
-	var mu sync.Mutex
-	hits := map[string]int{}
-	tracker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		// The scenario asks what reached the tracker (not counted).
-		if r.URL.Path == "/__hits" {
-			json.NewEncoder(w).Encode(hits)
-			return
-		}
-		hits[r.URL.Path]++
-		t.Logf("the tracker was reached: %s %s", r.Method, r.URL)
-	}))
-	defer tracker.Close()
+	tracker := newTracker(t)
 
 	data, config := newData(t, "")
 	s := startServer(t, data, config)
@@ -124,13 +112,11 @@ func TestWebmailHostileHTML(t *testing.T) {
 	if out.After["/remote.png"] != 1 || out.TitleAfter == "pwned" {
 		t.Errorf("after showing images the tracker saw %v, the title is %q", out.After, out.TitleAfter)
 	}
-	mu.Lock()
-	for path := range hits {
+	for path := range tracker.counts() {
 		if path != "/remote.png" && path != "/srcset" {
 			t.Errorf("the tracker was reached at %s", path)
 		}
 	}
-	mu.Unlock()
 	if out.AfterSend != "Message sent." && !strings.HasPrefix(out.AfterSend, "Sent; it leaves") {
 		t.Errorf("after sending: %q", out.AfterSend)
 	}
@@ -879,4 +865,39 @@ func TestWebmailCompose(t *testing.T) {
 		t.Errorf("writing at 360 pixels, the page is %d pixels too wide", out.PhoneOverflow)
 	}
 	t.Logf("screenshots of the editor in %s", shots)
+}
+
+// tracker stands in for the remote content of a mail: it counts the
+// requests per path and answers each with an image. The scenarios ask it
+// for the counts at /__hits (not counted): a page's request events do not
+// show a sandboxed srcdoc frame's.
+type tracker struct {
+	*httptest.Server
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func newTracker(t *testing.T) *tracker {
+	tr := &tracker{hits: map[string]int{}}
+	tr.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/__hits" {
+			json.NewEncoder(w).Encode(tr.counts())
+			return
+		}
+		tr.mu.Lock()
+		tr.hits[r.URL.Path]++
+		tr.mu.Unlock()
+		t.Logf("the tracker was reached: %s %s", r.Method, r.URL)
+		w.Header().Set("Content-Type", "image/gif")
+		w.Write([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"))
+	}))
+	t.Cleanup(tr.Close)
+	return tr
+}
+
+// counts returns the requests so far per path.
+func (tr *tracker) counts() map[string]int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return maps.Clone(tr.hits)
 }
