@@ -74,9 +74,10 @@ func (es *earlyStatuses) end(id string, apply func(map[string]directory.Delivery
 // DeliveryStatus has the signature of spool.Options.OnStatus: it records
 // the outcome of an attempt for a recipient of an entry that an
 // EmailSubmission queued, err nil and the receiving server's reply when
-// it took the message. Entries of no submission are ignored. A failure
-// to record is logged: the status is a report, and the delivery it
-// reports has happened.
+// it took the message. Entries of no submission are ignored. The write
+// happens in the background; a failure to record, or a directory too far
+// behind to take it, is logged: the status is a report, and the delivery
+// it reports has happened.
 func (s *Server) DeliveryStatus(e *spool.Entry, rcpt int, reply string, err error) {
 	ref := e.Envelope.Submission
 	sub := s.Submission
@@ -88,8 +89,43 @@ func (s *Server) DeliveryStatus(e *spool.Entry, rcpt int, reply string, err erro
 	if s.early.hold(ref.ID, addr, st) {
 		return
 	}
-	acct := store.Account(ref.Account)
-	s.setDeliveryStatus(acct, ref.ID, map[string]directory.DeliveryStatus{addr: st})
+	w := statusWrite{store.Account(ref.Account), ref.ID, map[string]directory.DeliveryStatus{addr: st}}
+	select {
+	case s.statusWrites() <- w:
+	default:
+		s.logger().Warn("jmap: a delivery status is not recorded: the directory is behind", "account", w.acct, "submission", w.id, "rcpt", addr)
+	}
+}
+
+// statusWrite is a status on its way to a submission's record.
+type statusWrite struct {
+	acct store.Account
+	id   string
+	m    map[string]directory.DeliveryStatus
+}
+
+// maxStatusWrites bounds the statuses waiting for the directory.
+const maxStatusWrites = 1024
+
+// statusWrites returns the queue of the goroutine that writes statuses,
+// in the order they came, until Shutdown. The queue's loops hand them
+// over and go on: a slow or stopped directory must not hold a delivery.
+func (s *Server) statusWrites() chan<- statusWrite {
+	s.statusOnce.Do(func() {
+		s.statuses = make(chan statusWrite, maxStatusWrites)
+		done := s.doneChan()
+		go func() {
+			for {
+				select {
+				case w := <-s.statuses:
+					s.setDeliveryStatus(w.acct, w.id, w.m)
+				case <-done:
+					return
+				}
+			}
+		}()
+	})
+	return s.statuses
 }
 
 // setDeliveryStatus writes statuses of a submission and wakes the

@@ -125,8 +125,12 @@ type Server struct {
 	// subWatch wakes push streams when submissions change.
 	subWatch directory.Watchers
 	// early holds delivery statuses of submissions being recorded.
-	early   earlyStatuses
-	indexes indexCache
+	early earlyStatuses
+	// statuses are the delivery statuses waiting to be written
+	// (statusWrites).
+	statusOnce sync.Once
+	statuses   chan statusWrite
+	indexes    indexCache
 	// done is closed by Shutdown, ending push streams.
 	doneOnce  sync.Once
 	closeOnce sync.Once
