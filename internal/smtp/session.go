@@ -17,7 +17,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/directory"
-	"casella/internal/limit"
 	"casella/internal/spool"
 	"casella/internal/srs"
 	"casella/internal/store"
@@ -358,11 +357,6 @@ func (s *session) remoteIP() string {
 		}
 	}
 	return addr.String()
-}
-
-// limitKey is the key for the connection and login limiters.
-func (s *session) limitKey() string {
-	return limit.Key(s.conn.Conn().RemoteAddr())
 }
 
 // owns reports whether the account with canonical address account may
