@@ -424,6 +424,19 @@ func (p *parser) nzNumber() (uint32, error) {
 // seqRange is an inclusive range of a sequence set; 0 stands for "*".
 type seqRange struct{ first, last uint32 }
 
+// bounds returns the range's ends in order, "*" (0) being star: a range
+// is the same in either order (RFC 9051 section 9, seq-range).
+func (r seqRange) bounds(star uint32) (first, last uint32) {
+	first, last = r.first, r.last
+	if first == 0 {
+		first = star
+	}
+	if last == 0 {
+		last = star
+	}
+	return min(first, last), max(first, last)
+}
+
 // seqSet is a parsed sequence-set (RFC 9051 section 9), or "$": the
 // result saved by SEARCH RETURN (SAVE) (RFC 5182 section 2.1).
 type seqSet struct {

@@ -17,16 +17,7 @@ func resolveByTable(v *view, set seqSet, uid bool) []uint32 {
 	}
 	in := make([]bool, n)
 	for _, r := range set.ranges {
-		first, last := r.first, r.last
-		if first == 0 {
-			first = star
-		}
-		if last == 0 {
-			last = star
-		}
-		if first > last {
-			first, last = last, first
-		}
+		first, last := r.bounds(star)
 		for i, u := range v.uids {
 			if uid && u >= first && u <= last || !uid && uint32(i+1) >= first && uint32(i+1) <= last {
 				in[i] = true

@@ -332,16 +332,7 @@ func (c *conn) matches(k *searchKey, x *candidate) bool {
 // inSet reports whether n is in a sequence set where "*" is star.
 func inSet(set seqSet, n, star uint32) bool {
 	for _, r := range set.ranges {
-		first, last := r.first, r.last
-		if first == 0 {
-			first = star
-		}
-		if last == 0 {
-			last = star
-		}
-		if first > last {
-			first, last = last, first
-		}
+		first, last := r.bounds(star)
 		if first <= n && n <= last {
 			return true
 		}

@@ -254,16 +254,7 @@ func (v *view) resolve(set seqSet, uid bool) ([]uint32, error) {
 	// mailbox allocates no table of it.
 	spans := make([][2]int, 0, len(set.ranges)) // [lo, hi) of indexes
 	for _, r := range set.ranges {
-		first, last := r.first, r.last
-		if first == 0 {
-			first = star
-		}
-		if last == 0 {
-			last = star
-		}
-		if first > last {
-			first, last = last, first
-		}
+		first, last := r.bounds(star)
 		if !uid {
 			if last > n {
 				return nil, errBad("", "Message sequence number %d does not exist, the mailbox has %d messages", last, n)
