@@ -118,32 +118,42 @@ cpu_row "$(cpu_per_message smtp-ram)" "$(cpu_per_message smtp-casella)" "$(cpu_p
 echo
 fi
 
-if ran imap; then
-imap_rounds=$(find "$R" -name 'imap-casella-r*.json' | wc -l)
-echo "### IMAP stateful mix: $(get imap-casella .clients) clients over $(get imap-casella .mailboxes) mailboxes for $(fmt "$(get imap-casella .elapsed_s)") s, median of $imap_rounds rounds"
-echo
-row "" " Casella " " Dovecot (Maildir) " " Casella / Dovecot "
-row "---" "--:" "--:" "--:"
-c=$(get imap-casella .ops_per_second) d=$(get imap-dovecot .ops_per_second)
-row " commands/s (higher is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
-rounds_of() {
-	local r out=""
-	for ((r = 1; r <= imap_rounds; r++)); do
-		out+="${out:+, }$(fmt "$(get "imap-$1-r$r" .ops_per_second)")"
+# imap_table prints the table of the IMAP mix whose reports are named
+# $1-casella and $1-dovecot, their rounds $1-SERVER-rN, under title $2.
+imap_table() {
+	local p=$1 rounds c d op cm c99 dm d99
+	rounds=$(find "$R" -name "$p-casella-r*.json" | wc -l)
+	echo "### $2: $(get "$p-casella" .clients) clients over $(get "$p-casella" .mailboxes) mailboxes for $(fmt "$(get "$p-casella" .elapsed_s)") s, median of $rounds rounds"
+	echo
+	row "" " Casella " " Dovecot (Maildir) " " Casella / Dovecot "
+	row "---" "--:" "--:" "--:"
+	c=$(get "$p-casella" .ops_per_second) d=$(get "$p-dovecot" .ops_per_second)
+	row " commands/s (higher is better) " " $(fmt "$c") " " $(fmt "$d") " " $(ratio "$c" "$d") "
+	rounds_of() {
+		local r out=""
+		for ((r = 1; r <= rounds; r++)); do
+			out+="${out:+, }$(fmt "$(get "$p-$1-r$r" .ops_per_second)")"
+		done
+		echo "${out:-—}"
+	}
+	row " commands/s of each round " " $(rounds_of casella) " " $(rounds_of dovecot) " " "
+	c=$(get "$p-casella" .errors) d=$(get "$p-dovecot" .errors)
+	row " failed commands " " ${c:-—} " " ${d:-—} " " "
+	c=$(get "$p-casella" .protocol_errors) d=$(get "$p-dovecot" .protocol_errors)
+	row " protocol errors (responses contradicting the session's model) " " ${c:-—} " " ${d:-—} " " "
+	for op in LOGIN LIST STATUS SELECT "FETCH flags" "FETCH envelopes" "FETCH body" "STORE flags" "STORE keywords" 'STORE \\Deleted' EXPUNGE APPEND LOGOUT; do
+		cm=$(cmd "$p-casella" "$op" mean_ms) c99=$(cmd "$p-casella" "$op" p99_ms)
+		dm=$(cmd "$p-dovecot" "$op" mean_ms) d99=$(cmd "$p-dovecot" "$op" p99_ms)
+		row " $(echo "$op" | sed 's/\\\\/\\/') mean / p99 ms (lower is better) " " $(fms "$cm") / $(fms "$c99") " " $(fms "$dm") / $(fms "$d99") " " $(ratio "$cm" "$dm") / $(ratio "$c99" "$d99") "
 	done
-	echo "${out:-—}"
+	echo
 }
-row " commands/s of each round " " $(rounds_of casella) " " $(rounds_of dovecot) " " "
-c=$(get imap-casella .errors) d=$(get imap-dovecot .errors)
-row " failed commands " " ${c:-—} " " ${d:-—} " " "
-c=$(get imap-casella .protocol_errors) d=$(get imap-dovecot .protocol_errors)
-row " protocol errors (responses contradicting the session's model) " " ${c:-—} " " ${d:-—} " " "
-for op in LOGIN LIST STATUS SELECT "FETCH flags" "FETCH envelopes" "FETCH body" "STORE flags" "STORE keywords" 'STORE \\Deleted' EXPUNGE APPEND LOGOUT; do
-	cm=$(cmd imap-casella "$op" mean_ms) c99=$(cmd imap-casella "$op" p99_ms)
-	dm=$(cmd imap-dovecot "$op" mean_ms) d99=$(cmd imap-dovecot "$op" p99_ms)
-	row " $(echo "$op" | sed 's/\\\\/\\/') mean / p99 ms (lower is better) " " $(fms "$cm") / $(fms "$c99") " " $(fms "$dm") / $(fms "$d99") " " $(ratio "$cm" "$dm") / $(ratio "$c99" "$d99") "
-done
-echo
+
+if ran imap; then
+	imap_table imap "IMAP stateful mix, each client's next command as soon as the last is answered"
+	if [ -f "$R/imap-rate-casella.json" ]; then
+		imap_table imap-rate "IMAP stateful mix at an equal offered load of $(fmt "$(get imap-rate-casella .offered_per_second)") commands/s"
+	fi
 fi
 
 if ran idle; then

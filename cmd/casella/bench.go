@@ -166,6 +166,7 @@ func (c *cli) benchIMAP(args []string) error {
 	fs.IntVar(&o.Clients, "clients", 10, "concurrent IMAP clients")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to run")
 	fs.IntVar(&o.Fill, "fill", 0, "`messages` each INBOX holds at least before the run")
+	fs.Float64Var(&o.Rate, "rate", 0, "offer this many `commands` per second over all clients, at random times, instead of\neach command as soon as the last is answered; compares servers' latencies at an equal load")
 	size := sizeFlag(fs, "size", "2KB-20KB", "`size` of appended messages, or range of sizes")
 	usersFlags(fs, &o.Users, "user-pattern")
 	fs.StringVar(&o.Users.Password, "password", "", "the accounts' `password`")

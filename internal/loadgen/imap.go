@@ -30,7 +30,14 @@ type IMAPOptions struct {
 	// Fill is how many messages each account's INBOX holds at least
 	// before the clients start: missing ones are appended first, and
 	// not measured.
-	Fill     int
+	Fill int
+	// Rate, when above 0, is the load offered: commands per second over
+	// all clients, each client sending at random (Poisson) times at its
+	// share of it, as users do, instead of each command right after the
+	// last one's answer. At an equal offered load two servers' latencies
+	// compare work for work; as fast as possible, the faster server is
+	// also sent more writes at once.
+	Rate     float64
 	Progress io.Writer
 }
 
@@ -46,9 +53,12 @@ type IMAPReport struct {
 	// ProtocolErrors are responses that contradicted the session's model
 	// of its mailbox; Exact says whether the checks that need one session
 	// per account (the flags a message must have) were on.
-	ProtocolErrors  int      `json:"protocol_errors"`
-	Exact           bool     `json:"exact"`
-	PerSecond       float64  `json:"ops_per_second"`
+	ProtocolErrors int     `json:"protocol_errors"`
+	Exact          bool    `json:"exact"`
+	PerSecond      float64 `json:"ops_per_second"`
+	// Offered is IMAPOptions.Rate; 0 when the clients sent as fast as
+	// the server answered.
+	Offered         float64  `json:"offered_per_second"`
 	Commands        []Stat   `json:"commands"`
 	Samples         []string `json:"error_samples,omitempty"`
 	ProtocolSamples []string `json:"protocol_error_samples,omitempty"`
@@ -110,6 +120,8 @@ func (o *IMAPOptions) check() error {
 		return errors.New("the duration must be positive")
 	case o.Size.Min < 1:
 		return errors.New("no message size given")
+	case o.Rate < 0:
+		return fmt.Errorf("the rate must be positive, or 0 for as fast as the server answers, not %g", o.Rate)
 	}
 	return o.Users.check()
 }
@@ -180,7 +192,7 @@ func IMAP(ctx context.Context, o IMAPOptions) (*IMAPReport, error) {
 	}
 	r := &IMAPReport{Server: o.Server.Addr, Clients: o.Clients, Mailboxes: o.Users.Count, Elapsed: seconds(elapsed),
 		Commands: rec.stats(elapsed), Samples: samples.list(), ProtocolErrors: proto.count(),
-		ProtocolSamples: proto.list(), ProtocolKinds: proto.byKind(), Exact: exact, Started: start}
+		ProtocolSamples: proto.list(), ProtocolKinds: proto.byKind(), Exact: exact, Started: start, Offered: o.Rate}
 	r.Ops, r.Errors = rec.counts()
 	r.PerSecond = float64(r.Ops) / elapsed.Seconds()
 	return r, nil
@@ -310,6 +322,31 @@ type imapClient struct {
 	// last is the mailbox as the last session that ended cleanly left
 	// it; nil after a session that broke off.
 	last *mailboxEnd
+	// due is when the next command is to be sent, under a Rate.
+	due time.Time
+}
+
+// pace waits for the time the next command is due under o.Rate, and
+// sets the one after: the gaps are exponential with the mean that makes
+// the client's share of the rate. A client that fell behind (the server
+// answered late) sends at once, and its schedule stays where it was, so
+// that it catches up and the load offered stays the load asked for.
+func (cl *imapClient) pace(ctx context.Context) {
+	if cl.opts.Rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if cl.due.IsZero() {
+		cl.due = now
+	}
+	if wait := cl.due.Sub(now); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	mean := float64(cl.opts.Clients) / cl.opts.Rate * float64(time.Second)
+	cl.due = cl.due.Add(time.Duration(cl.rnd.ExpFloat64() * mean))
 }
 
 // mailboxEnd is what the next session of an account must find.
@@ -354,7 +391,7 @@ func (cl *imapClient) session(ctx context.Context) error {
 	})
 	defer stop()
 	cl.sessions++
-	s := &imapSession{cl: cl, w: c, m: &model{exact: cl.exact}}
+	s := &imapSession{ctx: ctx, cl: cl, w: c, m: &model{exact: cl.exact}}
 	last := cl.last
 	cl.last = nil
 	if last != nil {
@@ -420,6 +457,7 @@ func (cl *imapClient) session(ctx context.Context) error {
 
 // imapSession is one logged-in connection and its model.
 type imapSession struct {
+	ctx       context.Context // the run's: pacing waits end with it
 	cl        *imapClient
 	w         *wire
 	m         *model
@@ -429,12 +467,20 @@ type imapSession struct {
 	// the model did.
 	collect    func(*resp)
 	loggingOut bool
+	timing     bool // a timed command is running
 }
 
 // timed runs f as op and records its latency. A protocol error that
 // broke the session still leaves the command's latency recorded.
 func (s *imapSession) timed(op string, f func() error) error {
 	s.op = op
+	// A command timed inside another (SELECT's FETCH of all flags) is
+	// part of the outer one's turn.
+	if !s.timing {
+		s.cl.pace(s.ctx)
+		s.timing = true
+		defer func() { s.timing = false }()
+	}
 	start := time.Now()
 	err := f()
 	if err != nil && !errors.Is(err, errBroken) {

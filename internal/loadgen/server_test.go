@@ -150,6 +150,25 @@ func TestAgainstCasella(t *testing.T) {
 		}
 	})
 
+	// At an offered rate the clients send about that many commands a
+	// second, not as many as the server can answer.
+	t.Run("imap-rate", func(t *testing.T) {
+		const rate = 40
+		r, err := loadgen.IMAP(ctx, loadgen.IMAPOptions{
+			Server: loadgen.Conn{Addr: imapAddr}, Clients: 4, Duration: 3 * time.Second, Users: users,
+			Size: loadgen.SizeRange{Min: 1000, Max: 2000}, Rate: rate,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Errors != 0 || r.ProtocolErrors != 0 || r.Offered != rate {
+			t.Fatalf("%d errors, %d protocol errors, offered %g: %v %v", r.Errors, r.ProtocolErrors, r.Offered, r.Samples, r.ProtocolKinds)
+		}
+		if r.PerSecond < rate/2 || r.PerSecond > 2*rate {
+			t.Fatalf("%.1f commands/s at an offered %d", r.PerSecond, rate)
+		}
+	})
+
 	t.Run("idle", func(t *testing.T) {
 		r, err := loadgen.Idle(ctx, loadgen.IdleOptions{
 			Server: loadgen.Conn{Addr: imapAddr}, Connections: 5, Users: users,
