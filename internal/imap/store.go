@@ -99,8 +99,16 @@ func (c *conn) cmdStore(cmd *command) error {
 			return fmt.Errorf("store flags: %w", err)
 		}
 	}
-	for _, m := range res.Changed {
-		v.own[m.UID] = m.ModSeq
+	if res.Prior != 0 && res.Prior == v.modseq {
+		// Nothing had changed the account since the view was current,
+		// so the change log up to this write holds only its own changes,
+		// which the FETCH responses below report (RFC 9051 section
+		// 6.4.6): the sync after the command need not read the log.
+		v.modseq, v.current = res.Last, true
+	} else {
+		for _, m := range res.Changed {
+			v.own[m.UID] = m.ModSeq
+		}
 	}
 	if op != store.FlagsRemove && len(res.Changed) > 0 {
 		c.learnKeywords(flags)

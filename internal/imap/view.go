@@ -25,6 +25,10 @@ type view struct {
 	uids []uint32
 	// modseq is the MODSEQ up to which the change log has been applied.
 	modseq uint64
+	// current says the change log holds nothing for the view up to modseq
+	// that it has not applied, as a write of this session found (STORE):
+	// the next sync need not read the log.
+	current bool
 	// exists is the message count last announced to the client.
 	exists int
 
@@ -110,8 +114,8 @@ func (c *conn) unselect() {
 // section 7.5.1).
 func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 	v := c.sel
-	for {
-		changes, _, err := c.srv.Store.Changes(ctx, c.acct.ID, v.mb.ID, v.modseq, changesBatch)
+	for !v.current {
+		changes, high, err := c.srv.Store.Changes(ctx, c.acct.ID, v.mb.ID, v.modseq, changesBatch)
 		if err != nil {
 			return fmt.Errorf("reading changes: %w", err)
 		}
@@ -123,9 +127,15 @@ func (c *conn) sync(ctx context.Context, allowExpunge bool) error {
 			return nil
 		}
 		if len(changes) < changesBatch {
+			// The mailbox's changes up to the account's highest MODSEQ,
+			// read with them, are all applied: the view is current there,
+			// so that a write of this session that finds the account at
+			// that MODSEQ can tell that only its own changes followed.
+			v.modseq = max(v.modseq, high)
 			break
 		}
 	}
+	v.current = false
 	if allowExpunge && len(v.expunged) > 0 {
 		c.announceExpunged(slices.Collect(maps.Keys(v.expunged)))
 		clear(v.expunged)

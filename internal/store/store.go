@@ -194,6 +194,13 @@ type FlagUpdate struct {
 type FlagResult struct {
 	Changed []Message // messages whose flags changed, with new flags and MODSEQ
 	Failed  []uint32  // UIDs that failed the UnchangedSince precondition
+	// Prior is the account's highest MODSEQ when the write began, and
+	// Last the highest it handed out (Prior when it changed nothing).
+	// The change log's entries between them are the write's: those of
+	// Changed, and the mailbox's counters moving (MailboxChanged). A
+	// session whose view was current at Prior is current at Last without
+	// reading the log.
+	Prior, Last uint64
 }
 
 // UIDPair maps a source UID to the UID of its copy (RFC 4315 COPYUID).

@@ -19,7 +19,7 @@ func (s *Store) UpdateFlags(ctx context.Context, acct store.Account, u store.Fla
 	upBits, upKeywords := encodeFlags(flags)
 	var res store.FlagResult
 	err = s.write(ctx, "update flags", acct, false, func(w *wtx) error {
-		res = store.FlagResult{}
+		res = store.FlagResult{Prior: w.prior}
 		b, err := w.box(u.Mailbox)
 		if err != nil {
 			return err
@@ -57,6 +57,11 @@ func (s *Store) UpdateFlags(ctx context.Context, acct store.Account, u store.Fla
 			r.ModSeq, r.Flags = ms, decodeFlags(bits, keywords)
 			res.Changed = append(res.Changed, r.Message)
 		}
+		// The counters' entries now, so that Last covers them.
+		if err := w.finish(); err != nil {
+			return err
+		}
+		res.Last = w.modseq
 		return nil
 	})
 	if err != nil {

@@ -23,6 +23,7 @@ type wtx struct {
 	now  time.Time
 
 	modseq      uint64 // last MODSEQ handed out
+	prior       uint64 // the account's MODSEQ when the transaction began
 	uidvalidity uint32 // last UIDVALIDITY handed out
 	startUIDV   uint32
 	gone        bool // the account was deleted
@@ -96,6 +97,7 @@ func (w *wtx) load(create bool) error {
 		}
 	}
 	w.modseq, w.startUIDV = max(rowModSeq, logModSeq), w.uidvalidity
+	w.prior = w.modseq
 	return nil
 }
 

@@ -47,9 +47,21 @@ func testUpdateFlags(t *testing.T, s store.Store) {
 	r13 := []store.UIDRange{{First: 1, Last: 3}}
 
 	before := list(t, s, acct, inbox.ID)
+	_, high, err := s.Changes(ctxT(t), acct, 0, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res := update(t, s, store.FlagUpdate{Mailbox: inbox.ID, UIDs: r13, Op: store.FlagsAdd, Flags: []string{`\seen`, `\FLAGGED`}})
 	if len(res.Changed) != 3 || len(res.Failed) != 0 {
 		t.Fatalf("add: %+v", res)
+	}
+	// Prior is where the account stood, so that a session current there
+	// need not read the log for what this write did.
+	if res.Prior != high || res.Changed[0].ModSeq != high+1 {
+		t.Errorf("add: Prior %d, first new MODSEQ %d; the account's MODSEQ was %d", res.Prior, res.Changed[0].ModSeq, high)
+	}
+	if _, now, err := s.Changes(ctxT(t), acct, 0, 0, 1); err != nil || res.Last != now {
+		t.Errorf("add: Last %d; the account's MODSEQ is %d (%v)", res.Last, now, err)
 	}
 	for i, m := range res.Changed {
 		if !slices.Equal(m.Flags, []string{store.FlagSeen, store.FlagFlagged}) {
