@@ -44,7 +44,7 @@ type Handler struct {
 	Directory Directory
 	// Reports keeps the TLS reports received.
 	Reports *tlsrpt.Inbox
-	Log       *slog.Logger
+	Log     *slog.Logger
 	// Refused counts a refused request by reason; it may be nil.
 	Refused func(reason string)
 	Next    http.Handler
