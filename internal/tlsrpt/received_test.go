@@ -12,7 +12,7 @@ import (
 
 // report returns a report of org with one policy result for each of
 // domains: success and failure sessions, the failures detailed as fails.
-func report(t *testing.T, org, id string, success, failure int, fails map[string]int, domains ...string) []byte {
+func report(t testing.TB, org, id string, success, failure int, fails map[string]int, domains ...string) []byte {
 	t.Helper()
 	rep := Report{OrganizationName: org, ReportID: id,
 		DateRange: DateRange{Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}}
