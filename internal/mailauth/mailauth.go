@@ -55,7 +55,8 @@ type Verdict struct {
 	// Header is the Authentication-Results field to prepend, with CRLF.
 	Header string
 	// Action is what the author domain's DMARC policy asks, applied only
-	// to a real failure: never to a temporary DNS error.
+	// to a real failure: a temporary DNS error that leaves the outcome
+	// unsure gives Defer instead of Reject.
 	Action Action
 	// Reason says why, for logs and the 550 or 451 text.
 	Reason string
