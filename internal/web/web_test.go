@@ -33,16 +33,7 @@ func TestEndpoints(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return fetch(t, srv.URL+path) }
 
 	mon.ProbeAll(context.Background())
 	if code, _ := get("/healthz"); code != 200 {
@@ -231,14 +222,8 @@ func TestTLSReports(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	get := func(path string) string {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		_, body := fetch(t, srv.URL+path)
+		return body
 	}
 	var st Status
 	if err := json.Unmarshal([]byte(get("/api/status")), &st); err != nil {
@@ -263,4 +248,16 @@ func TestTLSReports(t *testing.T) {
 	if body := get("/readyz"); strings.Contains(body, "tlsReports") || reads.Load() != before {
 		t.Errorf("readyz read the TLS reports: %s", body)
 	}
+}
+
+// fetch gets url and returns the status code and the body.
+func fetch(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
