@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net"
@@ -163,6 +164,30 @@ func TestClientSetup(t *testing.T) {
 	// MTA-STS, on its host.
 	if pol := string(fetch("GET", "mta-sts.example.test", "/.well-known/mta-sts.txt", "")); !strings.Contains(pol, "mx: mx.example.test\r\n") {
 		t.Errorf("policy %q", pol)
+	}
+
+	// A sender's TLS report with failures, posted to the policy host,
+	// shows in /api/status as a warning, the server not degraded.
+	rep := `{"organization-name":"Sender Inc.","date-range":{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-02T00:00:00Z"},"report-id":"e2e",` +
+		`"policies":[{"policy":{"policy-type":"sts","policy-domain":"example.test"},"summary":{"total-successful-session-count":5,"total-failure-session-count":1},` +
+		`"failure-details":[{"result-type":"certificate-not-trusted","receiving-mx-hostname":"mx.example.test","failed-session-count":1}]}]}`
+	post, _ := http.NewRequest("POST", base+"/tlsrpt", strings.NewReader(rep))
+	post.Host = "mta-sts.example.test"
+	post.Header.Set("Content-Type", "application/tlsrpt+json")
+	if resp, err := client.Do(post); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("posting a TLS report: %v %v", resp, err)
+	}
+	var status struct {
+		Degraded   bool
+		TLSReports []struct{ Organization string }
+		Warnings   []string
+	}
+	if err := json.Unmarshal(fetch("GET", "mx.example.test", "/api/status", ""), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Degraded || len(status.TLSReports) != 1 || status.TLSReports[0].Organization != "Sender Inc." ||
+		len(status.Warnings) != 1 || !strings.Contains(status.Warnings[0], "certificate-not-trusted 1") {
+		t.Errorf("status after a TLS report with a failure: %+v", status)
 	}
 
 	// casella dns prints the records, DKIM keys included; published,

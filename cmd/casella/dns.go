@@ -60,7 +60,7 @@ func (c *cli) dnsCheck(args []string) error {
 	if *resolverAddr != "" {
 		r.Servers = []string{*resolverAddr}
 	}
-	checker := &publish.Checker{Resolver: r, Hostname: strings.TrimSuffix(cfg.Hostname, ".")}
+	checker := &publish.Checker{Resolver: r, Hostname: strings.TrimSuffix(cfg.Hostname, "."), STS: publish.STSPolicy(cfg)}
 	results := checker.Check(c.ctx, recs)
 	// The policy is fetched on the HTTPS port clients are given, so that
 	// a test server on another port than 443 is checked too.

@@ -27,9 +27,12 @@
 //     keys they name, so there are at most 50 sets (section 4.2.1), each
 //     key is fetched once and at most 16 per message, and the body is
 //     hashed once per canonicalization.
-//   - A key that cannot be fetched, even for a DNS outage, fails the
-//     chain (cv has no temporary value, section 4.4): the message is then
-//     judged by DMARC alone.
+//   - A key that does not exist fails the chain. One that cannot be
+//     fetched for a temporary DNS failure makes the result TempError: the
+//     chain may well be valid, and a receiver that would let a trusted
+//     sealer's chain decide must ask the sender to try again rather than
+//     judge by DMARC alone. cv= has no temporary value (section 4.4), so
+//     such a chain is not sealed either.
 package arc
 
 import (
@@ -55,6 +58,10 @@ const (
 	None Result = "none" // no ARC sets
 	Pass Result = "pass" // every set present, every seal and the newest AMS verify
 	Fail Result = "fail" // anything else
+	// TempError: a key could not be fetched for a temporary DNS failure
+	// (the temperror of RFC 8601 section 2.7.1); it is no chain
+	// validation status and is never written as cv=.
+	TempError Result = "temperror"
 )
 
 // MaxInstances is the most ARC sets a message may carry (section 4.2.1).
@@ -79,6 +86,7 @@ type Verification struct {
 	Instances int
 	// Sealer is the d= of the newest ARC-Seal when the chain passed: the
 	// intermediary that handed the message on, vouching for the chain.
+	// With TempError it is the d= that seal claims, not yet verified.
 	Sealer string
 	// OldestPass is the lowest instance whose AMS still verifies when an
 	// older one does not (section 5.2 step 5); 0 when every AMS verifies
@@ -111,7 +119,11 @@ func Verify(msg []byte, lookup LookupTXT) Verification {
 		return Verification{Result: None}
 	}
 	fail := func(format string, args ...any) Verification {
-		return Verification{Result: Fail, Instances: n, Reason: fmt.Sprintf(format, args...)}
+		err := fmt.Errorf(format, args...)
+		if errors.Is(err, errTemporary) {
+			return Verification{Result: TempError, Instances: n, Sealer: strings.ToLower(sets[n-1].sealTags["d"]), Reason: err.Error()}
+		}
+		return Verification{Result: Fail, Instances: n, Reason: err.Error()}
 	}
 	// Step 2: a chain an intermediary already found broken stays broken.
 	if sets[n-1].sealTags["cv"] == string(Fail) {
@@ -120,12 +132,12 @@ func Verify(msg []byte, lookup LookupTXT) Verification {
 	keys := keyCache{lookup: lookup, keys: map[string]keyResult{}, bodies: map[string][]byte{}}
 	// Step 4: the newest AMS must verify.
 	if err := verifyAMS(fields, body, sets[n-1], &keys); err != nil {
-		return fail("ARC-Message-Signature i=%d: %v", n, err)
+		return fail("ARC-Message-Signature i=%d: %w", n, err)
 	}
 	// Step 6: every seal, newest first.
 	for i := n; i >= 1; i-- {
 		if err := verifySeal(sets[:i], &keys); err != nil {
-			return fail("ARC-Seal i=%d: %v", i, err)
+			return fail("ARC-Seal i=%d: %w", i, err)
 		}
 	}
 	// Step 5, optional and done last so that a broken chain costs no
@@ -420,13 +432,20 @@ func (kc *keyCache) verify(tags map[string]string, hash []byte) error {
 	return nil
 }
 
+// errTemporary marks a key lookup that failed for a temporary DNS
+// failure: the key may exist.
+var errTemporary = errors.New("temporary DNS failure")
+
 // fetch reads a key record (RFC 6376 section 3.6.1).
 func (kc *keyCache) fetch(name string) (crypto.PublicKey, error) {
 	txts, err := kc.lookup(name)
-	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+	dnsErr := (*net.DNSError)(nil)
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return nil, fmt.Errorf("no key at %s", name)
-	}
-	if err != nil {
+	case errors.As(err, &dnsErr) && (dnsErr.IsTemporary || dnsErr.IsTimeout):
+		return nil, fmt.Errorf("looking up the key at %s: %w: %w", name, errTemporary, err)
+	case err != nil:
 		return nil, fmt.Errorf("looking up the key at %s: %w", name, err)
 	}
 	if len(txts) != 1 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"casella/internal/arc"
 	"casella/internal/dkim"
 	"casella/internal/resolver"
@@ -158,6 +160,29 @@ func TestFailedChainStaysFailed(t *testing.T) {
 	}
 	if _, err := h.sealers["relay.test"].Seal(two, "relay.test; arc=fail", arc.Verify(two, h.lookup)); !errors.Is(err, arc.ErrNotSealable) {
 		t.Fatalf("sealing a failed chain: %v", err)
+	}
+}
+
+// A key the DNS cannot give for the moment leaves the chain's validity
+// unknown: temperror, naming the sealer it claims, and not sealed over;
+// a key that does not exist fails it.
+func TestKeyLookupFails(t *testing.T) {
+	h := newHops(t, "fwd.test", "list.test")
+	two := h.pass(t, "list.test", h.pass(t, "fwd.test", []byte(original)))
+	name := h.sealers["fwd.test"].Selector + "._domainkey.fwd.test"
+
+	h.dns.Fail(name, dns.RcodeServerFailure)
+	v := arc.Verify(two, h.lookup)
+	if v.Result != arc.TempError || v.Sealer != "list.test" || !strings.Contains(v.Reason, name) {
+		t.Fatalf("SERVFAIL for an older seal's key: %+v, want temperror naming the sealer", v)
+	}
+	if _, err := h.sealers["list.test"].Seal(two, "list.test; arc=temperror", v); err == nil || errors.Is(err, arc.ErrNotSealable) {
+		t.Fatalf("sealing over an unverified chain: %v, want a temporary refusal", err)
+	}
+
+	h.dns.Fail(name, dns.RcodeNameError)
+	if v := arc.Verify(two, h.lookup); v.Result != arc.Fail || v.Sealer != "" {
+		t.Fatalf("no such key: %+v, want fail", v)
 	}
 }
 

@@ -59,6 +59,9 @@ func (s *Sealer) Seal(msg []byte, authResults string, chain Verification) ([]byt
 		return nil, fmt.Errorf("%w: %v", ErrNotSealable, err)
 	case len(sets) > 0 && sets[len(sets)-1].sealTags["cv"] == string(Fail):
 		return nil, ErrNotSealable
+	case chain.Result == TempError:
+		// cv= says pass or fail, and neither is known yet.
+		return nil, fmt.Errorf("arc: the chain could not be verified, seal it later: %s", chain.Reason)
 	case len(sets) != chain.Instances:
 		return nil, fmt.Errorf("arc: the message has %d ARC sets, the verification given %d", len(sets), chain.Instances)
 	}

@@ -146,6 +146,13 @@ type SMTP struct {
 	// TLS failures but still deliver) or enforce (they refuse to deliver
 	// without a valid certificate for the MX name).
 	MTASTSMode string `toml:"mta_sts_mode"`
+	// MXHosts are the names other servers deliver the local domains' mail
+	// to, when they are several (a cluster, a provider's MX pool): the MX
+	// records "casella dns" prints and checks, and the mx lines of the
+	// MTA-STS policy (RFC 8461 section 3.2), which may also hold a
+	// pattern "*.example.net" matching one label. Empty means hostname
+	// alone.
+	MXHosts []string `toml:"mx_hosts"`
 }
 
 // IMAP configures the IMAP server.

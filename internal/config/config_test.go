@@ -261,6 +261,9 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[imap]\nlisten = \"localhost\"\n", "imap.listen", "host:port")
 	wantLoadError(t, "[http]\nlisten = \"127.0.0.1:99999\"\n", "http.listen")
 	wantLoadError(t, "[smtp]\nmta_sts_mode = \"strict\"\n", "smtp.mta_sts_mode", "testing, enforce")
+	wantLoadError(t, "[smtp]\nmx_hosts = [\"mx1\", \"mx_2.example.net\"]\n", "smtp.mx_hosts", `"mx1"`, `"mx_2.example.net"`)
+	wantLoadError(t, "[smtp]\nmx_hosts = [\"mx1.example.net\", \"MX1.example.net.\"]\n", "smtp.mx_hosts", "twice")
+	wantLoadError(t, "[smtp]\nmx_hosts = [\"*.example.net\"]\n", "smtp.mx_hosts", "only patterns")
 	wantLoadError(t, "[smtp]\nsmarthost_tls = \"maybe\"\n", "smtp.smarthost_tls", "starttls, tls, none")
 	wantLoadError(t, "[tls]\ncert_file = \"c.pem\"\n", "tls.key_file", "both")
 	wantLoadError(t, "[spool]\nretry_min = \"10m\"\nretry_max = \"1m\"\n", "spool.retry_max")
@@ -327,4 +330,15 @@ func TestConnectionCapErrors(t *testing.T) {
 		"imap.max_connections_per_user_ip (11) is above imap.max_connections_per_ip (10)")
 	wantLoadError(t, "[pop3]\nmax_connections = -1\n", "pop3.max_connections is -1")
 	wantLoadError(t, "[imap]\nmax_mailbox_name_length = 8\n", "imap.max_mailbox_name_length is 8")
+}
+
+// A cluster lists its MX hosts, names and patterns of one label.
+func TestMXHosts(t *testing.T) {
+	c, err := Load(writeFile(t, "[smtp]\nmx_hosts = [\"mx1.example.net\", \"mx2.example.net.\", \"*.mx.example.net\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"mx1.example.net", "mx2.example.net.", "*.mx.example.net"}; !reflect.DeepEqual(c.SMTP.MXHosts, want) {
+		t.Fatalf("mx_hosts %q, want %q", c.SMTP.MXHosts, want)
+	}
 }

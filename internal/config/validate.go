@@ -62,6 +62,7 @@ func (c Config) Validate() error {
 		v.fail("smtp.delay_warning", "is %s; give a time shorter than smtp.queue_lifetime (%s), or 0 for no delay notices", d, c.SMTP.QueueLifetime)
 	}
 	v.oneOf("smtp.mta_sts_mode", c.SMTP.MTASTSMode, "testing", "enforce", "none")
+	v.mxHosts("smtp.mx_hosts", c.SMTP.MXHosts)
 
 	v.listen("imap.listen", c.IMAP.Listen)
 	v.listen("imap.tls_listen", c.IMAP.TLSListen)
@@ -175,6 +176,45 @@ func (v *validator) hostPort(key, addr string) {
 	if err != nil {
 		v.fail(key, "%q is not host:port; write for example \"127.0.0.1:2525\" or \"[::1]:2525\", or \"\" to disable", addr)
 	}
+}
+
+// mxHosts checks the MX host names: fully qualified, each once, and at
+// least one a name rather than a pattern, for the MX records.
+func (v *validator) mxHosts(key string, hosts []string) {
+	seen := map[string]bool{}
+	names := 0
+	for _, h := range hosts {
+		name, pattern := strings.CutPrefix(strings.ToLower(strings.TrimSuffix(h, ".")), "*.")
+		if !pattern {
+			names++
+		}
+		switch {
+		case !hostName(name):
+			v.fail(key, "holds %q, which is not a fully qualified host name like mx1.example.net or a pattern like *.example.net", h)
+		case seen[name+fmt.Sprint(pattern)]:
+			v.fail(key, "holds %q twice", h)
+		}
+		seen[name+fmt.Sprint(pattern)] = true
+	}
+	if len(hosts) > 0 && names == 0 {
+		v.fail(key, "holds only patterns; name at least one host for the MX records")
+	}
+}
+
+// hostName reports whether name is a fully qualified host name (RFC 1123
+// section 2.1): two labels or more of letters, digits and inner hyphens.
+func hostName(name string) bool {
+	labels := strings.Split(name, ".")
+	if len(name) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' ||
+			strings.IndexFunc(l, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') }) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) positive(key string, n int) {

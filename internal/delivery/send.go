@@ -72,6 +72,9 @@ type Mail struct {
 	// (Forwarder); local copies keep the sender.
 	Forward bool
 	Domain  string
+	// Report marks a report about the delivered message, a DSN: it is
+	// sent with that message's REQUIRETLS (RFC 8689 section 5).
+	Report bool
 	// Account, if not 0, is whose sending limit the remote recipients
 	// count against.
 	Account store.Account
@@ -155,9 +158,10 @@ func (s *Sender) Send(ctx context.Context, t spool.Task, m Mail) (Sent, error) {
 			// A forwarded copy keeps the sender's REQUIRETLS: the
 			// message was tagged when it was taken (RFC 8689 section
 			// 4.1), and a tagged message goes on only so (section
-			// 4.2.1); our own messages are new ones.
+			// 4.2.1); a DSN about it carries its header and must be
+			// as protected (section 5); our other messages are new ones.
 			env := spool.Envelope{From: q.from, Recipients: q.rcpts, Received: e.Envelope.Received,
-				RequireTLS: m.Forward && e.Envelope.RequireTLS}
+				RequireTLS: (m.Forward || m.Report) && e.Envelope.RequireTLS}
 			var err error
 			if q.id, q.used, err = q.to.EnqueueKeyed(ctx, q.key, env, q.data); err != nil {
 				return Sent{}, fmt.Errorf("delivery: entry %s: sending %s to %s: %w", e.ID, m.Action, addresses(q.rcpts), err)

@@ -130,7 +130,7 @@ func (d *Deliverer) reject(ctx context.Context, t spool.Task, a sieve.Reject, lo
 	cause := &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Refused by the recipient's mail filter: " + strings.Join(strings.Fields(a.Reason), " ")}
 	dsn := smtp.FailureDSN(d.Sender.Hostname, e, t.Data, t.Rcpt, cause, d.now())
-	sent, err := d.Sender.Send(ctx, t, Mail{Action: "reject", From: "", To: []string{e.Envelope.From}, Data: dsn})
+	sent, err := d.Sender.Send(ctx, t, Mail{Action: "reject", From: "", To: []string{e.Envelope.From}, Data: dsn, Report: true})
 	if err != nil {
 		return false, err
 	}

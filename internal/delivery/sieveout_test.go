@@ -223,7 +223,9 @@ redirect "friend@example.net";`,
 		"u2": `require "reject"; reject "not here";`,
 	})
 	// One message to both: the same entry, two recipients, sent with
-	// REQUIRETLS, which only the redirected copy keeps (RFC 8689).
+	// REQUIRETLS, which the redirected copy and the rejection's DSN keep
+	// and the notification, a new message, does not (RFC 8689 sections
+	// 4.2.1, 5).
 	entry := &spool.Entry{ID: "00000001700000000000-0123456789ab", Envelope: spool.Envelope{From: "alice@example.org", Received: time.Now(),
 		Recipients: []spool.Recipient{{Address: "u1@example.com", Account: int64(o.acct["u1"])}, {Address: "u2@example.com", Account: int64(o.acct["u2"])}},
 		RequireTLS: true}}
@@ -236,7 +238,7 @@ redirect "friend@example.net";`,
 	list, data := o.queued(t)
 	got := map[string]int{}
 	for i, e := range list {
-		if e.Envelope.RequireTLS != (e.Envelope.Recipients[0].Address == "friend@example.net") {
+		if e.Envelope.RequireTLS != (e.Envelope.Recipients[0].Address != "pager@example.net") {
 			t.Errorf("entry to %s: REQUIRETLS %v", e.Envelope.Recipients[0].Address, e.Envelope.RequireTLS)
 		}
 		switch {

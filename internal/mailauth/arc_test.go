@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"casella/internal/arc"
 	"casella/internal/dkim"
 	"casella/internal/mailauth"
@@ -75,5 +77,21 @@ func TestARCOverride(t *testing.T) {
 				t.Errorf("override claimed: %s", v.Header)
 			}
 		})
+	}
+
+	// The DNS cannot give the list's key for now: a chain that a trusted
+	// sealer's seal would have let through defers the message (451)
+	// rather than have it rejected for our resolver's fault; with the
+	// sealer not trusted the chain decides nothing, and DMARC rejects.
+	srv.Fail(key.RecordName(), dns.RcodeServerFailure)
+	for _, tt := range []struct {
+		trusted []string
+		action  mailauth.Action
+	}{{[]string{"lists.test"}, mailauth.Defer}, {[]string{"other.test"}, mailauth.Reject}} {
+		c.TrustedSealers = tt.trusted
+		v := c.Check(context.Background(), net.ParseIP("203.0.113.7"), "lists.test", "bounces@lists.test", sealed)
+		if v.Action != tt.action || !strings.Contains(v.Header, "arc=temperror") || strings.Contains(v.Header, "override") {
+			t.Errorf("trusting %v, the list's key unavailable: action %v, want %v (%s)", tt.trusted, v.Action, tt.action, v.Header)
+		}
 	}
 }

@@ -39,10 +39,15 @@ const (
 	Deliver    Action = iota // pass, no policy, or p=none
 	Quarantine               // file to Junk
 	Reject                   // refuse with 550 at end of DATA
+	// Defer: refuse with 451 at end of DATA. The message would be
+	// rejected, but a check that could have saved it (an aligned SPF or
+	// DKIM, a trusted sealer's ARC chain) met a temporary DNS failure:
+	// our resolver's fault is not the sender's (DESIGN.md invariant 2).
+	Defer
 )
 
 func (a Action) String() string {
-	return [...]string{"deliver", "quarantine", "reject"}[a]
+	return [...]string{"deliver", "quarantine", "reject", "defer"}[a]
 }
 
 // Verdict is the outcome of the checks.
@@ -50,9 +55,10 @@ type Verdict struct {
 	// Header is the Authentication-Results field to prepend, with CRLF.
 	Header string
 	// Action is what the author domain's DMARC policy asks, applied only
-	// to a real failure: never to a temporary DNS error.
+	// to a real failure: a temporary DNS error that leaves the outcome
+	// unsure gives Defer instead of Reject.
 	Action Action
-	// Reason says why, for logs and the 550 text.
+	// Reason says why, for logs and the 550 or 451 text.
 	Reason string
 }
 
@@ -81,7 +87,7 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 	lookup := func(name string) ([]string, error) {
 		return resolver.Net{R: c.Resolver}.LookupTXT(ctx, name)
 	}
-	var dkimPass []string // domains of the signatures that verified
+	var dkimPass, dkimTemp []string // domains of the signatures that verified, that met a DNS failure
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: 8})
 	switch {
 	case errors.Is(err, dkim.ErrTooManySignatures):
@@ -99,6 +105,7 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 			dkimPass = append(dkimPass, strings.ToLower(v.Domain))
 		case dkim.IsTempFail(v.Err):
 			r.Value, r.Reason = authres.ResultTempError, v.Err.Error()
+			dkimTemp = append(dkimTemp, strings.ToLower(v.Domain))
 		case dkim.IsPermFail(v.Err):
 			r.Value, r.Reason = authres.ResultPermError, v.Err.Error()
 		default:
@@ -117,11 +124,16 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 	}
 	results = append(results, ar)
 
-	dr, action, reason := c.dmarc(msg, lookup, spfResult.Value, spfDomain, dkimPass)
-	if action > Deliver && chain.Result == arc.Pass && c.trusted(chain.Sealer) {
+	dr, action, reason := c.dmarc(msg, lookup, spfResult.Value, spfDomain, dkimPass, dkimTemp)
+	switch {
+	case action > Deliver && chain.Result == arc.Pass && c.trusted(chain.Sealer):
 		dr.Reason += fmt.Sprintf("; local policy override: arc=pass, sealed by trusted %s", chain.Sealer)
 		action = Deliver
 		reason = fmt.Sprintf("DMARC failed, delivered: ARC chain sealed by trusted %s passes (RFC 7489 section 7.2)", chain.Sealer)
+	case action == Reject && chain.Result == arc.TempError && c.trusted(chain.Sealer):
+		// The chain that would decide could not be verified now.
+		action = Defer
+		reason = fmt.Sprintf("DMARC failed and the ARC chain claiming trusted sealer %s could not be verified for a temporary DNS failure; try again later (RFC 8617 section 7.2)", chain.Sealer)
 	}
 	results = append(results, dr)
 	return Verdict{
@@ -162,7 +174,9 @@ func (c *Checker) spf(ctx context.Context, ip net.IP, helo, mailFrom string) (*a
 }
 
 // dmarc evaluates the author domain's policy (RFC 7489 section 6.6).
-func (c *Checker) dmarc(msg []byte, lookup func(string) ([]string, error), spfValue authres.ResultValue, spfDomain string, dkimPass []string) (*authres.DMARCResult, Action, string) {
+// dkimTemp are the domains of the signatures whose key lookup met a
+// temporary DNS failure.
+func (c *Checker) dmarc(msg []byte, lookup func(string) ([]string, error), spfValue authres.ResultValue, spfDomain string, dkimPass, dkimTemp []string) (*authres.DMARCResult, Action, string) {
 	from, err := authorDomain(msg)
 	if err != nil {
 		// Section 6.6.1: without exactly one author domain there is
@@ -223,6 +237,21 @@ func (c *Checker) dmarc(msg []byte, lookup func(string) ([]string, error), spfVa
 		action--
 	}
 	r.Reason = fmt.Sprintf("p=%s", policy)
+	// Section 6.6.2 passes a message on one aligned identifier: one that
+	// could not be checked for a DNS failure leaves the result unknown,
+	// temperror, and a rejection waits for the sender's next try.
+	// Quarantine loses nothing and stands.
+	unsure := spfValue == authres.ResultTempError && aligned(spfDomain, rec.SPFAlignment)
+	for _, d := range dkimTemp {
+		unsure = unsure || aligned(d, rec.DKIMAlignment)
+	}
+	if unsure {
+		r.Value = authres.ResultTempError
+		r.Reason += "; an aligned SPF or DKIM check met a temporary DNS failure"
+		if action == Reject {
+			return r, Defer, fmt.Sprintf("DMARC policy of %s: an aligned SPF or DKIM check met a temporary DNS failure; try again later", from)
+		}
+	}
 	return r, action, fmt.Sprintf("DMARC policy of %s: neither SPF nor DKIM passed aligned with the From domain", from)
 }
 

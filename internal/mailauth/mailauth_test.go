@@ -33,15 +33,27 @@ func world(t *testing.T) (*mailauth.Checker, *dkim.Keyring, *dnstest.Server) {
 		`plain.test. 300 IN TXT "v=spf1 ip4:192.0.2.30 -all"`,
 		`flaky.test. 300 IN TXT "v=spf1 ip4:192.0.2.40 -all"`,
 		`_dmarc.flaky.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.spfdown.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.slowshop.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.keydown.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	)
-	srv.Fail("_dmarc.flaky.test", dns.RcodeServerFailure)
-	kr := dkim.Open(t.TempDir())
-	keys, err := kr.Generate("bank.test", "k1")
-	if err != nil {
-		t.Fatal(err)
+	// Outages: flaky.test's DMARC record, the SPF records of spfdown.test
+	// and slowshop.test, keydown.test's DKIM keys.
+	for _, name := range []string{"_dmarc.flaky.test", "spfdown.test", "slowshop.test"} {
+		srv.Fail(name, dns.RcodeServerFailure)
 	}
-	for _, k := range keys {
-		srv.Add(t, k.ZoneLine())
+	kr := dkim.Open(t.TempDir())
+	for _, d := range []string{"bank.test", "keydown.test"} {
+		keys, err := kr.Generate(d, "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			srv.Add(t, k.ZoneLine())
+			if d == "keydown.test" {
+				srv.Fail(k.RecordName(), dns.RcodeServerFailure)
+			}
+		}
 	}
 	return &mailauth.Checker{Resolver: &resolver.Resolver{Servers: []string{srv.Addr}}, Hostname: "mx.example.test"}, kr, srv
 }
@@ -49,6 +61,10 @@ func world(t *testing.T) (*mailauth.Checker, *dkim.Keyring, *dnstest.Server) {
 func TestVerdicts(t *testing.T) {
 	c, kr, _ := world(t)
 	signed, err := kr.Sign("bank.test", message("Bank <alerts@bank.test>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDown, err := kr.Sign("keydown.test", message("<a@keydown.test>"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +95,16 @@ func TestVerdicts(t *testing.T) {
 			[]string{"spf=pass", "dmarc=none"}, ""},
 		{"DMARC lookup fails: never a rejection", "198.51.100.66", "x@evil.test", message("<a@flaky.test>"), mailauth.Deliver,
 			[]string{"dmarc=temperror"}, ""},
+		// A DNS failure on an aligned identifier never rejects: the sender
+		// is asked to try again (451), or the message is filed to Junk.
+		{"aligned SPF lookup fails", "198.51.100.66", "x@spfdown.test", message("<a@spfdown.test>"), mailauth.Defer,
+			[]string{"spf=temperror", "dmarc=temperror"}, ""},
+		{"aligned DKIM key lookup fails", "203.0.113.5", "fwd@elsewhere.test", keyDown, mailauth.Defer,
+			[]string{"dkim=temperror", "dmarc=temperror"}, ""},
+		{"aligned SPF lookup fails, quarantine", "198.51.100.66", "x@slowshop.test", message("<a@slowshop.test>"), mailauth.Quarantine,
+			[]string{"spf=temperror", "dmarc=temperror"}, ""},
+		{"unaligned SPF lookup fails", "198.51.100.66", "x@spfdown.test", message("Bank <alerts@bank.test>"), mailauth.Reject,
+			[]string{"spf=temperror", "dmarc=fail"}, ""},
 		{"two From fields", "198.51.100.66", "x@evil.test", append([]byte("From: <a@bank.test>\r\n"), message("<b@bank.test>")...), mailauth.Deliver,
 			[]string{"dmarc=permerror"}, ""},
 	}

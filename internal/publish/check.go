@@ -35,7 +35,12 @@ type Result struct {
 // Checker asks DNS about records.
 type Checker struct {
 	Resolver *resolver.Resolver
-	Hostname string // the server's name, which MX, SRV and alias records lead to
+	Hostname string // the server's name, which SRV and alias records lead to
+	// STS is the MTA-STS policy served (STSPolicy). In testing or enforce
+	// mode every MX the domain has must match its mx lines: a sender that
+	// enforces it does not deliver to one that does not (RFC 8461
+	// section 4.1), and in testing mode reports the failure.
+	STS mtasts.Policy
 }
 
 // KindPolicy is the result of CheckPolicy: not a DNS record, the policy
@@ -115,12 +120,15 @@ func join[T any](items []T) string {
 	return strings.Join(s, ", ")
 }
 
+// checkMX checks that an MX names r's host, and that the MTA-STS policy
+// covers every MX.
 func (c *Checker) checkMX(ctx context.Context, r Record) Result {
+	want := strings.TrimSuffix(r.RR.(*dns.MX).Mx, ".")
 	mxs, err := c.Resolver.MX(ctx, r.Name)
 	if err != nil {
 		return failure(err)
 	}
-	var found []string
+	var found, outside []string
 	ok := false
 	for _, mx := range mxs.Records {
 		host := mx.Host
@@ -128,10 +136,17 @@ func (c *Checker) checkMX(ctx context.Context, r Record) Result {
 			host = "." // null MX, RFC 7505
 		}
 		found = append(found, fmt.Sprintf("%d %s", mx.Preference, host))
-		ok = ok || strings.EqualFold(mx.Host, c.Hostname)
+		ok = ok || strings.EqualFold(mx.Host, want)
+		if (c.STS.Mode == mtasts.Testing || c.STS.Mode == mtasts.Enforce) && mx.Host != "" && !c.STS.Matches(mx.Host) {
+			outside = append(outside, mx.Host)
+		}
 	}
-	if !ok {
-		return Result{Status: Wrong, Found: strings.Join(found, ", "), Why: "no MX names this server, so other servers deliver elsewhere"}
+	switch {
+	case !ok:
+		return Result{Status: Wrong, Found: strings.Join(found, ", "), Why: "no MX names " + want + ", so other servers deliver elsewhere"}
+	case len(outside) > 0:
+		return Result{Status: Wrong, Found: strings.Join(found, ", "),
+			Why: fmt.Sprintf("the MTA-STS policy (mode %s) does not name %s, so senders that enforce it do not deliver there; add it to [smtp] mx_hosts or remove the MX", c.STS.Mode, strings.Join(outside, ", "))}
 	}
 	return Result{Status: OK, Found: strings.Join(found, ", ")}
 }

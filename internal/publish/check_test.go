@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -243,5 +244,54 @@ func TestCheckPolicy(t *testing.T) {
 	}
 	if res := c.CheckPolicy(ctx, &mtasts.Fetcher{Resolver: r, RootCAs: roots, Port: port}, "other.test", served); res.Status != publish.Missing {
 		t.Errorf("no policy announced: %s (%s, %s), want missing", res.Status, res.Found, res.Why)
+	}
+}
+
+// A cluster's MX hosts ([smtp] mx_hosts) each get an MX record and an mx
+// line of the MTA-STS policy, patterns the line only; the check wants an
+// MX per host, and no MX the policy does not name.
+func TestCheckCluster(t *testing.T) {
+	cfg := testConfig()
+	cfg.SMTP.MXHosts = []string{"mx1.example.net", "MX2.example.net.", "*.pool.example.net"}
+	policy := publish.STSPolicy(cfg)
+	if want := "version: STSv1\r\nmode: testing\r\nmx: mx1.example.net\r\nmx: mx2.example.net\r\nmx: *.pool.example.net\r\nmax_age: 604800\r\n"; policy.Text() != want {
+		t.Errorf("policy %q, want %q", policy.Text(), want)
+	}
+	recs := publish.Records(cfg, domain, nil)
+	var mxs []string
+	for _, r := range recs {
+		if r.Kind == publish.KindMX {
+			mxs = append(mxs, r.Value())
+		}
+	}
+	if want := []string{"10 mx1.example.net.", "10 mx2.example.net."}; !slices.Equal(mxs, want) {
+		t.Fatalf("MX records %q, want %q", mxs, want)
+	}
+	c := func(records ...string) []string {
+		srv := dnstest.Start(t, append(records, serverAddrs...)...)
+		checker := &publish.Checker{Resolver: &resolver.Resolver{Servers: []string{srv.Addr}}, Hostname: host, STS: policy}
+		var got []string
+		for _, r := range checker.Check(context.Background(), recs) {
+			if r.Record.Kind == publish.KindMX {
+				got = append(got, r.Status+" "+r.Why)
+			}
+		}
+		return got
+	}
+	mx1, mx2 := domain+". 300 IN MX 10 mx1.example.net.", domain+". 300 IN MX 10 mx2.example.net."
+	if got := c(mx1, mx2, domain+". 300 IN MX 20 a.pool.example.net."); got[0] != "ok " || got[1] != "ok " {
+		t.Errorf("every host published, a pattern's too: %q", got)
+	}
+	if got := c(mx1); got[0] != "ok " || !strings.HasPrefix(got[1], "wrong no MX names mx2.example.net") {
+		t.Errorf("mx2 not published: %q", got)
+	}
+	got := c(mx1, mx2, domain+". 300 IN MX 30 backup.elsewhere.test.")
+	if !strings.Contains(got[0], "does not name backup.elsewhere.test") {
+		t.Errorf("an MX outside the policy: %q", got)
+	}
+	// Without MTA-STS, an MX elsewhere is the operator's business.
+	policy.Mode = mtasts.None
+	if got := c(mx1, mx2, domain+". 300 IN MX 30 backup.elsewhere.test."); got[0] != "ok " {
+		t.Errorf("an MX outside a policy of mode none: %q", got)
 	}
 }

@@ -99,13 +99,28 @@ func Preferred(eps []Endpoint, kind string) (Endpoint, bool) {
 const stsMaxAge = 7 * 24 * time.Hour
 
 // STSPolicy returns the MTA-STS policy of the local domains: the
-// configured mode, and this server as the only MX.
+// configured mode, and the MX hosts.
 func STSPolicy(cfg config.Config) mtasts.Policy {
 	return mtasts.Policy{
 		Mode:   cfg.SMTP.MTASTSMode,
-		MX:     []string{strings.ToLower(cfg.Hostname)},
+		MX:     MXHosts(cfg),
 		MaxAge: stsMaxAge,
 	}
+}
+
+// MXHosts returns the names, and patterns "*.example.net", of the hosts
+// that receive the local domains' mail: [smtp] mx_hosts, or the hostname
+// alone; lower case, without a trailing dot.
+func MXHosts(cfg config.Config) []string {
+	hosts := cfg.SMTP.MXHosts
+	if len(hosts) == 0 {
+		hosts = []string{cfg.Hostname}
+	}
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+	}
+	return out
 }
 
 // TLSRPTPath is the path on the mta-sts host where TLS reports are posted

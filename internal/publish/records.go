@@ -59,14 +59,23 @@ func Records(cfg config.Config, domain string, keys []dkim.Key) []Record {
 	eps := Endpoints(cfg)
 	recs := []Record{
 		{Kind: KindHost, Name: host, Note: "The server's own name must have its public addresses (A and AAAA records)."},
-		{Kind: KindMX, Name: domain, RR: &dns.MX{Hdr: hdr(domain, dns.TypeMX), Preference: 10, Mx: dns.Fqdn(host)},
-			Note: "Mail for the domain goes to this server (RFC 5321 section 5.1)."},
+	}
+	// One MX record per host, of equal preference: senders spread the
+	// mail over them (RFC 5321 section 5.1). A pattern of [smtp]
+	// mx_hosts is for the MTA-STS policy only.
+	for _, mx := range MXHosts(cfg) {
+		if !strings.HasPrefix(mx, "*.") {
+			recs = append(recs, Record{Kind: KindMX, Name: domain, RR: &dns.MX{Hdr: hdr(domain, dns.TypeMX), Preference: 10, Mx: dns.Fqdn(mx)},
+				Note: "Mail for the domain goes to this host (RFC 5321 section 5.1)."})
+		}
+	}
+	recs = append(recs,
 		// ~all rather than -all: a receiver that rejects on an SPF fail
 		// does so before DMARC can find a valid DKIM signature on
 		// forwarded mail (RFC 7489 section 10.1).
-		{Kind: KindSPF, Name: domain, RR: txt(domain, "v=spf1 mx ~all"),
+		Record{Kind: KindSPF, Name: domain, RR: txt(domain, "v=spf1 mx ~all"),
 			Note: "SPF (RFC 7208): the domain's mail leaves from its MX hosts. With a smarthost, add its include: or ip4: terms."},
-	}
+	)
 	hasKeys := false
 	for _, k := range keys {
 		if k.Domain != domain {

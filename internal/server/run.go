@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -238,7 +237,7 @@ func (s *Server) newHTTP() *httpServer {
 	h := &wellknown.Handler{
 		Config:    s.cfg,
 		Directory: s.dir,
-		ReportDir: filepath.Join(s.cfg.DataDir, ReceivedReportDir),
+		Reports:   s.tlsInbox,
 		Log:       s.log.With("component", "wellknown"),
 		Refused:   func(reason string) { s.metrics.refused("http", reason) },
 		Next:      mux,

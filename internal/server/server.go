@@ -116,6 +116,7 @@ type Server struct {
 	sender     *delivery.Sender
 	srs        *srs.Rewriter
 	tlsReports *tlsrpt.Recorder
+	tlsInbox   *tlsrpt.Inbox // the TLS reports other servers send us
 	web        *web.Handler
 	http       *httpServer // of both HTTP listeners
 	httpGate   *limit.Gate // their connection cap
@@ -447,6 +448,7 @@ func (s *Server) buildWeb() {
 		s.monitor.Add(blobs, cellBlobProbe(c))
 	}
 	s.monitor.Add("spool", func(context.Context) error { return writeProbe(filepath.Join(s.cfg.DataDir, SpoolDir)) })
+	s.tlsInbox = &tlsrpt.Inbox{Dir: filepath.Join(s.cfg.DataDir, ReceivedReportDir)}
 	s.web = &web.Handler{
 		Health:   s.monitor,
 		Registry: s.metrics.registry,
@@ -454,12 +456,23 @@ func (s *Server) buildWeb() {
 			"inbound":  queueStatus(s.spool),
 			"outbound": queueStatus(s.queue),
 		},
+		TLSReports: s.receivedTLSReports,
 	}
 	s.web.Cluster = s.clusterStatus
 	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults
 	}
+}
+
+// receivedTLSReports is the last day's summary of the TLS reports
+// received, for the status page; a report it cannot read is logged.
+func (s *Server) receivedTLSReports() []tlsrpt.Received {
+	sum, err := s.tlsInbox.Summary()
+	if err != nil {
+		s.log.Warn("tls reports: some could not be read for the status page", "err", err)
+	}
+	return sum
 }
 
 func queueStatus(sp *spool.Spool) func() web.QueueStatus {

@@ -109,8 +109,9 @@ func (s *session) Data(r io.Reader) error {
 const checkTimeout = 20 * time.Second
 
 // check runs the sender checks on a message from the Internet: a DMARC
-// policy of reject that fails is refused here, one of quarantine files
-// the message to Junk, and the message gets its Authentication-Results.
+// policy of reject that fails is refused here, for the moment when a
+// temporary DNS failure leaves it unsure, one of quarantine files the
+// message to Junk, and the message gets its Authentication-Results.
 func (s *session) check(msg []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
 	defer cancel()
@@ -118,6 +119,11 @@ func (s *session) check(msg []byte) ([]byte, error) {
 	switch v.Action {
 	case mailauth.Reject:
 		return nil, s.refuse("dmarc", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: v.Reason + " (RFC 7489)"},
+			"from", s.from, "why", v.Reason, "results", strings.TrimSpace(v.Header))
+	case mailauth.Defer:
+		// RFC 3463 section 3.8, X.7.5: a key needed to check the message
+		// was not available.
+		return nil, s.refuse("dmarc_temperror", &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 5}, Message: v.Reason},
 			"from", s.from, "why", v.Reason, "results", strings.TrimSpace(v.Header))
 	case mailauth.Quarantine:
 		s.log.Info("smtp: filed to Junk by the author domain's DMARC policy", "from", s.from, "reason", v.Reason)

@@ -75,12 +75,16 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 		}
 		from = orig
 	}
+	// RFC 8689 section 5: a DSN, delay notice included, about a message
+	// sent with REQUIRETLS carries its header, and so goes on with
+	// REQUIRETLS too; it returns the header only, as RET=HDRS asks.
+	requireTLS := e.Envelope.RequireTLS
 	rs, err := r.Directory.Resolve(ctx, from)
 	switch {
 	case errors.Is(err, directory.ErrNotLocal) && from != e.Envelope.From && r.Forward != nil:
 		// A forwarded message's DSN goes on to its original sender.
 		msg := r.dsn(e, data, rcpt, cause, time.Now(), delayed)
-		env := spool.Envelope{Recipients: []spool.Recipient{{Address: from}}, Received: time.Now()}
+		env := spool.Envelope{Recipients: []spool.Recipient{{Address: from}}, Received: time.Now(), RequireTLS: requireTLS}
 		id, err := r.Forward.Enqueue(ctx, env, msg)
 		if err != nil {
 			return fmt.Errorf("bounce %s: enqueueing DSN for %s: %w", e.ID, from, err)
@@ -95,7 +99,7 @@ func (r *Relay) notify(ctx context.Context, e *spool.Entry, data []byte, rcpt in
 	}
 	now := time.Now()
 	msg := r.dsn(e, data, rcpt, cause, now, delayed)
-	env := spool.Envelope{Received: now}
+	env := spool.Envelope{Received: now, RequireTLS: requireTLS}
 	for _, x := range rs {
 		env.Recipients = append(env.Recipients, spool.Recipient{Address: from, Account: int64(x.Account.ID), Tag: x.Tag, Cell: x.Account.Cell})
 	}

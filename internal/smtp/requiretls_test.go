@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"casella/internal/spool"
+	"casella/internal/srs"
 )
 
 // REQUIRETLS (RFC 8689 section 4.1) is offered and taken over TLS only,
@@ -184,5 +187,49 @@ func TestRelayRequireTLS(t *testing.T) {
 	}
 	if n := len(h.received()); n != 0 {
 		t.Fatalf("the smarthost received %d messages, want none", n)
+	}
+}
+
+// The delay notice and the failure DSN of a message sent with REQUIRETLS
+// carry its header, and go on with REQUIRETLS in turn (RFC 8689 section
+// 5): to a local sender and, for a forwarded message, to its original
+// sender elsewhere. Those of other messages go without it.
+func TestRequireTLSDSN(t *testing.T) {
+	rw := &srs.Rewriter{Secrets: [][]byte{[]byte("secret")}}
+	forwarded, err := rw.Forward("carol@remote.example", "example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "greylisted"}
+	for _, from := range []string{"alice@example.test", forwarded} {
+		for _, requireTLS := range []bool{true, false} {
+			bounces, forwards := &recorder{}, &recorder{}
+			r := &Relay{Hostname: "mx.example.test", Lifetime: time.Hour, Logger: discardLogger(),
+				Bounce: bounces, Forward: forwards, SRS: rw, Directory: newTestDirectory()}
+			e := outboundEntry("friend@remote.test")
+			e.Envelope.From, e.Envelope.RequireTLS = from, requireTLS
+			for _, delayed := range []bool{true, false} {
+				if err := r.notify(context.Background(), e, []byte("TLS-Required: No\r\n"+testMsg), 0, cause, delayed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, other := bounces.all(), forwards.all()
+			if from == forwarded {
+				got, other = other, got
+			}
+			if len(got) != 2 || len(other) != 0 {
+				t.Fatalf("from %s: %d notices where expected, %d elsewhere", from, len(got), len(other))
+			}
+			for _, m := range got {
+				if m.env.RequireTLS != requireTLS || m.env.From != "" {
+					t.Errorf("from %s, REQUIRETLS %v: notice queued with %+v", from, requireTLS, m.env)
+				}
+				// The returned header, not the body (RET=HDRS), and the
+				// original's "TLS-Required: No" does not become the notice's.
+				if bytes.Contains(m.data, []byte("Hello")) || tlsNotRequired(m.data) {
+					t.Errorf("notice returns the body or is not TLS-required:\n%s", m.data)
+				}
+			}
+		}
 	}
 }

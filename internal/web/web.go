@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"casella/internal/health"
+	"casella/internal/tlsrpt"
 	"casella/internal/web/webmail"
 )
 
@@ -50,6 +51,13 @@ type Status struct {
 	Components []health.State         `json:"components"`
 	Queues     map[string]QueueStatus `json:"queues"`
 	Cluster    *Cluster               `json:"cluster,omitempty"` // only in /api/status and the page
+	// TLSReports sums up the TLS reports (RFC 8460) other servers sent
+	// about their sessions to ours in the last day; only in /api/status
+	// and the page.
+	TLSReports []tlsrpt.Received `json:"tlsReports,omitempty"`
+	// Warnings are for the operator: things to look at that leave mail
+	// flowing, so they do not make the server degraded.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Cluster describes the nodes and the cells, as one node sees them.
@@ -89,6 +97,9 @@ type Handler struct {
 	// Cluster, when set, describes the nodes and cells in /api/status
 	// and the page; it may ask the directory, so /readyz goes without.
 	Cluster func(ctx context.Context) *Cluster
+	// TLSReports, when set, gives the last day's received TLS reports
+	// for /api/status and the page.
+	TLSReports func() []tlsrpt.Received
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -205,13 +216,39 @@ func downCells(down map[string]bool) []string {
 	return cells
 }
 
-// fullStatus is Status with the cluster's description.
+// fullStatus is Status with the cluster's description and the TLS
+// reports received.
 func (h *Handler) fullStatus(ctx context.Context) Status {
 	s := h.Status()
 	if h.Cluster != nil {
 		s.Cluster = h.Cluster(ctx)
 	}
+	if h.TLSReports != nil {
+		s.TLSReports = h.TLSReports()
+		s.Warnings = append(s.Warnings, tlsWarnings(s.TLSReports)...)
+	}
 	return s
+}
+
+// tlsWarnings says which senders could not reach us over TLS as our
+// policy asks. A sender's failures are a warning, not degradation: under
+// MTA-STS testing it delivered anyway, and under enforce the mail waits
+// in its queue while the certificate or the policy is fixed.
+func tlsWarnings(reports []tlsrpt.Received) []string {
+	var out []string
+	for _, r := range reports {
+		if r.Failure == 0 {
+			continue
+		}
+		types := make([]string, 0, len(r.Failures))
+		for t, n := range r.Failures {
+			types = append(types, fmt.Sprintf("%s %d", t, n))
+		}
+		sort.Strings(types)
+		out = append(out, fmt.Sprintf("TLS reports: %s counted %d failed and %d successful TLS sessions to the mail servers of %s in the last day (%s); check the certificate and the MTA-STS policy (casella dns check %s).",
+			r.Organization, r.Failure, r.Success, r.Domain, strings.Join(types, ", "), r.Domain))
+	}
+	return out
 }
 
 func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {

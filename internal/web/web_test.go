@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"casella/internal/health"
+	"casella/internal/tlsrpt"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -31,16 +33,7 @@ func TestEndpoints(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return fetch(t, srv.URL+path) }
 
 	mon.ProbeAll(context.Background())
 	if code, _ := get("/healthz"); code != 200 {
@@ -198,4 +191,73 @@ func TestRoutes(t *testing.T) {
 		}
 		srv.Close()
 	}
+}
+
+// The TLS reports received in the last day are summed up in /api/status
+// and on the page; failures make a warning line, not a degraded server,
+// and /readyz, asked by load balancers, does not read them.
+func TestTLSReports(t *testing.T) {
+	mon := health.NewMonitor(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	inbox := &tlsrpt.Inbox{Dir: t.TempDir()}
+	var reads atomic.Int32
+	h := &Handler{Health: mon, TLSReports: func() []tlsrpt.Received {
+		reads.Add(1)
+		sum, err := inbox.Summary()
+		if err != nil {
+			t.Error(err)
+		}
+		return sum
+	}}
+	for _, r := range []string{
+		`{"organization-name":"Big Mail","date-range":{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-02T00:00:00Z"},"report-id":"a",` +
+			`"policies":[{"policy":{"policy-type":"sts","policy-domain":"example.test"},"summary":{"total-successful-session-count":90,"total-failure-session-count":0}}]}`,
+		`{"organization-name":"Small ISP","date-range":{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-02T00:00:00Z"},"report-id":"b",` +
+			`"policies":[{"policy":{"policy-type":"sts","policy-domain":"example.test"},"summary":{"total-successful-session-count":3,"total-failure-session-count":2},` +
+			`"failure-details":[{"result-type":"certificate-host-mismatch","receiving-mx-hostname":"mx.example.test","failed-session-count":2}]}]}`,
+	} {
+		if err := inbox.Keep("example.test", []byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) string {
+		_, body := fetch(t, srv.URL+path)
+		return body
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(get("/api/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Degraded || st.Message != "All systems normal." || len(st.TLSReports) != 2 || len(st.Warnings) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if r := st.TLSReports[0]; r.Organization != "Small ISP" || r.Success != 3 || r.Failure != 2 || r.Failures["certificate-host-mismatch"] != 2 {
+		t.Errorf("first summary %+v, want Small ISP's failures", r)
+	}
+	if w := st.Warnings[0]; !strings.Contains(w, "Small ISP counted 2 failed and 3 successful TLS sessions") || !strings.Contains(w, "certificate-host-mismatch 2") {
+		t.Errorf("warning %q", w)
+	}
+	page := get("/status")
+	for _, want := range []string{`class="warning">TLS reports: Small ISP counted 2 failed`, "<td>Big Mail</td><td>example.test</td><td>90</td><td>0</td>", "All systems normal."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	before := reads.Load()
+	if body := get("/readyz"); strings.Contains(body, "tlsReports") || reads.Load() != before {
+		t.Errorf("readyz read the TLS reports: %s", body)
+	}
+}
+
+// fetch gets url and returns the status code and the body.
+func fetch(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -2,18 +2,11 @@ package wellknown
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
-	"time"
 
 	"casella/internal/publish"
 	"casella/internal/tlsrpt"
@@ -73,12 +66,12 @@ func (h *Handler) receiveReport(w http.ResponseWriter, r *http.Request, domain s
 		h.refuse(w, r, http.StatusRequestEntityTooLarge, "bad-report", fmt.Sprintf("The report is unreadable or larger than %d bytes.", maxReport))
 		return
 	}
-	rep, err := parseReport(data)
+	rep, err := tlsrpt.ParseReport(data)
 	if err != nil {
 		h.refuse(w, r, http.StatusBadRequest, "bad-report", err.Error())
 		return
 	}
-	if err := h.keepReport(domain, data); err != nil {
+	if err := h.Reports.Keep(domain, data); err != nil {
 		h.Log.Error("tls report: cannot keep it; the sender is told to try again", "domain", domain, "err", err)
 		http.Error(w, "The report cannot be stored now; try again later.", http.StatusServiceUnavailable)
 		return
@@ -95,46 +88,4 @@ func (h *Handler) receiveReport(w http.ResponseWriter, r *http.Request, domain s
 	h.Log.Log(r.Context(), level, "tls report received", "domain", domain, "organization", rep.OrganizationName,
 		"report_id", rep.ReportID, "start", rep.DateRange.Start, "successful_sessions", success, "failed_sessions", failure)
 	w.WriteHeader(http.StatusOK)
-}
-
-// parseReport parses and checks a TLS report (RFC 8460 section 4.4).
-func parseReport(data []byte) (tlsrpt.Report, error) {
-	var rep tlsrpt.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return rep, fmt.Errorf("the report is not JSON of RFC 8460 section 4.4: %w", err)
-	}
-	if rep.OrganizationName == "" || rep.ReportID == "" || rep.DateRange.Start.IsZero() {
-		return rep, errors.New("the report lacks organization-name, report-id or date-range (RFC 8460 section 4.4)")
-	}
-	return rep, nil
-}
-
-// keepReport writes a report under ReportDir/DOMAIN, named by the day it
-// arrived and the hash of its content, so a report posted twice is kept
-// once.
-func (h *Handler) keepReport(domain string, data []byte) error {
-	dir := filepath.Join(h.ReportDir, domain)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	name := time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(sum[:8]) + ".json"
-	tmp, err := os.CreateTemp(dir, ".report-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -29,6 +29,7 @@ import (
 
 	"casella/internal/config"
 	"casella/internal/publish"
+	"casella/internal/tlsrpt"
 )
 
 // Directory says which domains are local.
@@ -41,9 +42,9 @@ type Directory interface {
 type Handler struct {
 	Config    config.Config
 	Directory Directory
-	// ReportDir is where TLS reports received are kept, one file each.
-	ReportDir string
-	Log       *slog.Logger
+	// Reports keeps the TLS reports received.
+	Reports *tlsrpt.Inbox
+	Log     *slog.Logger
 	// Refused counts a refused request by reason; it may be nil.
 	Refused func(reason string)
 	Next    http.Handler

@@ -86,7 +86,7 @@ func handler(t testing.TB, cfg config.Config) (*wellknown.Handler, *refusals) {
 	return &wellknown.Handler{
 		Config:    cfg,
 		Directory: dir,
-		ReportDir: t.TempDir(),
+		Reports:   &tlsrpt.Inbox{Dir: t.TempDir()},
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Refused:   ref.add,
 		Next:      http.NotFoundHandler(),
@@ -98,7 +98,7 @@ func start(t *testing.T) env {
 	h, ref := handler(t, cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return env{cfg: cfg, url: srv.URL, reports: h.ReportDir, refused: ref}
+	return env{cfg: cfg, url: srv.URL, reports: h.Reports.Dir, refused: ref}
 }
 
 // get fetches path from the server as host.
