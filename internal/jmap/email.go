@@ -366,7 +366,7 @@ func (c *call) emailChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.changes(a, emailChangeSpec(x), nil)
+	return c.changes(a, emailChangeSpec(x))
 }
 
 func emailChangeSpec(x *index) changeSpec {
@@ -403,11 +403,10 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.changes(a, emailChangeSpec(x), nil)
+	res, err := c.changes(a, emailChangeSpec(x))
 	if err != nil {
 		return nil, err
 	}
-	m := res.(map[string]any)
 	threads := func(ids []string) []string {
 		out := []string{}
 		for _, id := range ids {
@@ -417,11 +416,11 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 		}
 		return out
 	}
-	created, updated := threads(m["created"].([]string)), threads(m["updated"].([]string))
+	created, updated := threads(res.Created), threads(res.Updated)
 	// A destroyed email's thread is updated, or destroyed with it; the
 	// index remembers the threads of recently destroyed emails.
 	destroyed := []string{}
-	for _, id := range m["destroyed"].([]string) {
+	for _, id := range res.Destroyed {
 		t, ok := x.gone[parseID('E', id)]
 		if !ok {
 			return nil, mErr("cannotCalculateChanges", "email %s was destroyed and its thread is no longer known; fetch the threads again", id)
@@ -433,17 +432,16 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 			updated = append(updated, tid)
 		}
 	}
-	m["destroyed"] = destroyed
 	var onlyNew []string
 	for _, t := range created {
-		if !slices.Contains(updated, t) && len(x.threads[parseID('T', t)]) == countIn(m["created"].([]string), x, t) {
+		if !slices.Contains(updated, t) && len(x.threads[parseID('T', t)]) == countIn(res.Created, x, t) {
 			onlyNew = append(onlyNew, t)
 		} else if !slices.Contains(updated, t) {
 			updated = append(updated, t)
 		}
 	}
-	m["created"], m["updated"] = append([]string{}, onlyNew...), updated
-	return m, nil
+	res.Created, res.Updated, res.Destroyed = append([]string{}, onlyNew...), updated, destroyed
+	return res, nil
 }
 
 // countIn counts the emails of ids in thread t.

@@ -180,3 +180,33 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+// TestResultStructsMatchMaps checks that the /query and /changes result
+// structs write what the maps they replaced wrote: the same members,
+// sorted, with total and limit only when set.
+func TestResultStructsMatchMaps(t *testing.T) {
+	n, l := 0, 5
+	for _, c := range []struct {
+		s any
+		m map[string]any
+	}{
+		{&queryResult{AccountID: "A1", IDs: []string{}, QueryState: "7"},
+			map[string]any{"accountId": "A1", "canCalculateChanges": false, "ids": []string{}, "position": 0, "queryState": "7"}},
+		{&queryResult{AccountID: "A1", CanCalculateChanges: true, IDs: []string{"E1", "E2"}, Position: 3, QueryState: "7", Total: &n, Limit: &l},
+			map[string]any{"accountId": "A1", "canCalculateChanges": true, "ids": []string{"E1", "E2"}, "position": 3, "queryState": "7", "total": 0, "limit": 5}},
+		{&changesResult{AccountID: "A1", Created: []string{"E1"}, Updated: []string{}, Destroyed: []string{"E2"}, NewState: "9", OldState: "3", HasMoreChanges: true},
+			map[string]any{"accountId": "A1", "created": []string{"E1"}, "updated": []string{}, "destroyed": []string{"E2"}, "newState": "9", "oldState": "3", "hasMoreChanges": true}},
+	} {
+		got, err := json.Marshal(c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}

@@ -278,13 +278,22 @@ func (c *call) mailboxChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.changes(a, changeSpec{
+	res, err := c.changes(a, changeSpec{
 		// A message change moves the mailbox's counts.
 		key:     func(ch store.Change) (int64, bool) { return ch.Mailbox, ch.Mailbox != 0 },
 		exists:  func(id int64) bool { return x.mbByID[id] != nil },
 		creates: func(ch store.Change) bool { return ch.Kind == store.MailboxCreated },
 		format:  mailboxID,
-	}, map[string]any{"updatedProperties": nil})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// updatedProperties is null: any property may have changed (RFC 8621
+	// section 2.2).
+	return struct {
+		*changesResult
+		UpdatedProperties []string `json:"updatedProperties"`
+	}{changesResult: res}, nil
 }
 
 // mailboxQuery is Mailbox/query (RFC 8621 section 2.3), with the
@@ -313,7 +322,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out["canCalculateChanges"] = true
+	out.CanCalculateChanges = true
 	return out, nil
 }
 
@@ -458,9 +467,21 @@ type comparator struct {
 
 func (s comparator) ascending() bool { return s.IsAscending == nil || *s.IsAscending }
 
+// queryResult is a /query response (RFC 8620 section 5.5), its fields in
+// the order encoding/json sorts a map's keys.
+type queryResult struct {
+	AccountID           string   `json:"accountId"`
+	CanCalculateChanges bool     `json:"canCalculateChanges"`
+	IDs                 []string `json:"ids"`
+	Limit               *int     `json:"limit,omitempty"`
+	Position            int      `json:"position"`
+	QueryState          string   `json:"queryState"`
+	Total               *int     `json:"total,omitempty"`
+}
+
 // pageResult cuts the window of a /query result (RFC 8620 section 5.5):
 // by position, or by anchor and anchorOffset.
-func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (map[string]any, error) {
+func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (*queryResult, error) {
 	if limit != nil && *limit < 0 {
 		return nil, invalidArgs("limit is negative")
 	}
@@ -478,18 +499,14 @@ func pageResult(c *call, state string, ids []string, position int, limit *int, t
 	if limit != nil {
 		end = min(start+*limit, len(ids))
 	}
-	out := map[string]any{
-		"accountId":           accountID(c.acct),
-		"queryState":          state,
-		"canCalculateChanges": false,
-		"position":            start,
-		"ids":                 append([]string{}, ids[start:end]...),
-	}
+	out := &queryResult{AccountID: accountID(c.acct), QueryState: state, Position: start, IDs: append([]string{}, ids[start:end]...)}
 	if total {
-		out["total"] = len(ids)
+		n := len(ids)
+		out.Total = &n
 	}
 	if limit != nil && end-start < *limit {
-		out["limit"] = end - start
+		n := end - start
+		out.Limit = &n
 	}
 	return out, nil
 }
