@@ -1,8 +1,11 @@
 package jmap
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"sync"
@@ -108,4 +111,35 @@ func BenchmarkQueryAndGet(b *testing.B) {
 			queryAndGet(b, false)
 		}
 	})
+}
+
+// BenchmarkEmailGet is one page of a client's initial sync: Email/get of
+// 500 emails (maxObjectsInGet) with the list properties that
+// TestSyncJMAPAndIMAP asks, served in process so that the figures are
+// the server's alone: reading the metadata, building and encoding the
+// response.
+func BenchmarkEmailGet(b *testing.B) {
+	const n = 500
+	e := newTestEnv(b)
+	e.fill(b, n)
+	ids := make([]string, 0, n)
+	for _, em := range e.call1("Email/query", map[string]any{"limit": n})["ids"].([]any) {
+		ids = append(ids, em.(string))
+	}
+	body, err := json.Marshal(map[string]any{"using": using, "methodCalls": []any{
+		[]any{"Email/get", map[string]any{"ids": ids, "properties": syncProps}, "g"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", Prefix+"/api", bytes.NewReader(body))
+		req.SetBasicAuth(testUser, testPass)
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, req)
+		if w.Code != 200 || !bytes.Contains(w.Body.Bytes(), []byte(`"notFound":[]`)) {
+			b.Fatalf("%d %.200s", w.Code, w.Body)
+		}
+		b.SetBytes(int64(w.Body.Len()))
+	}
 }

@@ -21,11 +21,23 @@ type changeSpec struct {
 	format    func(int64) string
 }
 
+// changesResult is a /changes response (RFC 8620 section 5.2), its
+// fields in the order encoding/json sorts a map's keys.
+type changesResult struct {
+	AccountID      string   `json:"accountId"`
+	Created        []string `json:"created"`
+	Destroyed      []string `json:"destroyed"`
+	HasMoreChanges bool     `json:"hasMoreChanges"`
+	NewState       string   `json:"newState"`
+	OldState       string   `json:"oldState"`
+	Updated        []string `json:"updated"`
+}
+
 // changes answers a /changes from the store's change log (RFC 8620
 // section 5.2): an object whose first change in the window created it
 // is created, or omitted when it no longer exists; one that existed
 // before is updated or destroyed.
-func (c *call) changes(a changesArgs, spec changeSpec, extra map[string]any) (any, error) {
+func (c *call) changes(a changesArgs, spec changeSpec) (*changesResult, error) {
 	since, err := strconv.ParseUint(a.SinceState, 10, 64)
 	if err != nil {
 		return nil, mErr("cannotCalculateChanges", "%q is not a state this server gave", a.SinceState)
@@ -89,17 +101,6 @@ func (c *call) changes(a changesArgs, spec changeSpec, extra map[string]any) (an
 			destroyed = append(destroyed, spec.format(id))
 		}
 	}
-	out := map[string]any{
-		"accountId":      accountID(c.acct),
-		"oldState":       a.SinceState,
-		"newState":       strconv.FormatUint(newState, 10),
-		"hasMoreChanges": more,
-		"created":        created,
-		"updated":        updated,
-		"destroyed":      destroyed,
-	}
-	for k, v := range extra {
-		out[k] = v
-	}
-	return out, nil
+	return &changesResult{AccountID: accountID(c.acct), OldState: a.SinceState, NewState: strconv.FormatUint(newState, 10),
+		HasMoreChanges: more, Created: created, Updated: updated, Destroyed: destroyed}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"casella/internal/message"
 	"casella/internal/store"
@@ -86,7 +85,6 @@ func (c *call) emailGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := x.state
 	var ids []string
 	if a.IDs == nil {
 		for _, e := range x.emails {
@@ -101,33 +99,94 @@ func (c *call) emailGet(raw json.RawMessage) (any, error) {
 		}
 		ids = *a.IDs
 	}
-	list, notFound := []any{}, []string{}
-	var found []*email
-	for _, id := range ids {
+	found := make([]*email, len(ids))
+	var present []*email
+	for i, id := range ids {
 		rid, _ := c.resolveID(id)
 		if e := x.emails[parseID('E', rid)]; e != nil {
-			found = append(found, e)
+			found[i] = e
+			present = append(present, e)
 		}
 	}
-	if slices.ContainsFunc(props, func(p string) bool { return !slices.Contains(indexProps, p) }) {
-		if err := c.loadMetaOf(found); err != nil {
+	ew := newEmailWriter(props, bprops, &a)
+	if ew.needMeta {
+		if err := c.loadMetaOf(present); err != nil {
 			return nil, err
 		}
 	}
-	for _, id := range ids {
-		rid, _ := c.resolveID(id)
-		e := x.emails[parseID('E', rid)]
-		if e == nil {
-			notFound = append(notFound, id)
-			continue
+	w := &jsonw{b: make([]byte, 0, 256+300*len(present))}
+	w.open('{')
+	w.key("accountId")
+	w.str(accountID(c.acct))
+	w.key("list")
+	w.open('[')
+	for _, e := range found {
+		if e != nil {
+			if err := c.writeEmail(w, ew, e); err != nil {
+				return nil, err
+			}
 		}
-		o, err := c.emailObject(x, e, props, bprops, &a)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, o)
 	}
-	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
+	w.close(']')
+	w.key("notFound")
+	w.open('[')
+	for i, id := range ids {
+		if found[i] == nil {
+			w.str(id)
+		}
+	}
+	w.close(']')
+	w.key("state")
+	w.str(x.state)
+	w.close('}')
+	return encoded(w.b), nil
+}
+
+// writeEmail writes one Email object of Email/get.
+func (c *call) writeEmail(w *jsonw, ew *emailWriter, e *email) error {
+	var meta *message.Meta
+	var raw []byte
+	var err error
+	if ew.needMeta {
+		if meta, err = c.metaOf(e); err != nil {
+			return err
+		}
+	}
+	if ew.needRaw {
+		if raw, err = c.blobs.Get(c.ctx, e.blob); err != nil {
+			return fmt.Errorf("reading email %d: %w", e.id, err)
+		}
+	}
+	w.open('{')
+	for i, p := range ew.props {
+		switch p {
+		case "id":
+			w.key(p)
+			w.id('E', e.id)
+		case "threadId":
+			w.key(p)
+			w.id('T', e.thread)
+		case "mailboxIds":
+			w.key(p)
+			ew.mailboxIDs(w, e.copies)
+		case "keywords":
+			w.key(p)
+			ew.keywords(w, e.flags())
+		case "size":
+			w.key(p)
+			w.int(e.size)
+		case "receivedAt":
+			w.key(p)
+			w.time(e.received.UTC())
+		case "blobId":
+			w.key(p)
+			w.str(string(e.blob))
+		default:
+			ew.messageProp(w, i, meta, raw, string(e.blob))
+		}
+	}
+	w.close('}')
+	return nil
 }
 
 // needsRaw reports whether a property needs the message's bytes rather
@@ -144,249 +203,7 @@ func needsRaw(p string) bool {
 // message's metadata.
 var indexProps = []string{"id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt"}
 
-func (c *call) emailObject(x *index, e *email, props, bprops []string, a *getArgs) (map[string]any, error) {
-	var meta *message.Meta
-	if slices.ContainsFunc(props, func(p string) bool { return !slices.Contains(indexProps, p) }) {
-		var err error
-		if meta, err = c.metaOf(e); err != nil {
-			return nil, err
-		}
-	}
-	var raw []byte
-	var err error
-	if slices.ContainsFunc(props, needsRaw) {
-		if raw, err = c.blobs.Get(c.ctx, e.blob); err != nil {
-			return nil, fmt.Errorf("reading email %d: %w", e.id, err)
-		}
-	}
-	o := map[string]any{}
-	for _, p := range props {
-		switch p {
-		case "id":
-			o[p] = emailID(e.id)
-		case "threadId":
-			o[p] = threadID(e.thread)
-		case "mailboxIds":
-			ids := map[string]bool{}
-			for _, cp := range e.copies {
-				ids[mailboxID(cp.Mailbox)] = true
-			}
-			o[p] = ids
-		case "keywords":
-			o[p] = keywordsOf(e.flags())
-		case "size":
-			o[p] = e.size
-		case "receivedAt":
-			o[p] = utcDate(e.received)
-		case "blobId":
-			o[p] = string(e.blob)
-		default:
-			v, ok := messageProp(p, meta, raw, string(e.blob), bprops, a)
-			if ok {
-				o[p] = v
-			}
-		}
-	}
-	return o, nil
-}
-
 func utcDate(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// messageProp computes the properties that come from the message itself,
-// which Email/get and Email/parse share (RFC 8621 sections 4.1.2-4.1.4).
-func messageProp(p string, meta *message.Meta, raw []byte, key string, bprops []string, a *getArgs) (any, bool) {
-	env := &meta.Envelope
-	switch p {
-	case "messageId":
-		return nilIfEmpty(message.MessageIDs(env.MessageID)), true
-	case "inReplyTo":
-		return nilIfEmpty(message.MessageIDs(env.InReplyTo)), true
-	case "references":
-		if raw == nil {
-			return nilIfEmpty(meta.References), true
-		}
-		return headerValue(raw, meta.Structure, headerProp{name: "References", form: "MessageIds"}), true
-	case "sender":
-		return addresses(env.Sender), true
-	case "from":
-		return addresses(env.From), true
-	case "to":
-		return addresses(env.To), true
-	case "cc":
-		return addresses(env.Cc), true
-	case "bcc":
-		return addresses(env.Bcc), true
-	case "replyTo":
-		return addresses(env.ReplyTo), true
-	case "subject":
-		if env.Subject == "" && env.RawDate == "" && env.MessageID == "" {
-			return nil, true
-		}
-		return env.Subject, true
-	case "sentAt":
-		if env.Date.IsZero() {
-			return nil, true
-		}
-		return env.Date.Format(time.RFC3339), true
-	case "hasAttachment":
-		return meta.HasAttachment, true
-	case "preview":
-		return meta.Preview, true
-	case "headers":
-		return headerList(raw, meta.Structure), true
-	case "bodyStructure":
-		return bodyPart(raw, key, meta.Structure, "", bprops, true), true
-	case "textBody", "htmlBody", "attachments":
-		text, html, att := bodyLists(meta.Structure)
-		l := map[string][]partRef{"textBody": text, "htmlBody": html, "attachments": att}[p]
-		out := []any{}
-		for _, r := range l {
-			out = append(out, bodyPart(raw, key, r.part, r.id, bprops, false))
-		}
-		return out, true
-	case "bodyValues":
-		text, html, _ := bodyLists(meta.Structure)
-		vals := map[string]any{}
-		add := func(l []partRef) {
-			for _, r := range l {
-				if r.part.Type == "text" {
-					vals[r.id] = bodyValue(raw, r.part, a.MaxBodyValueBytes)
-				}
-			}
-		}
-		if a.FetchTextBodyValues || a.FetchAllBodyValues {
-			add(text)
-		}
-		if a.FetchHTMLBodyValues || a.FetchAllBodyValues {
-			add(html)
-		}
-		return vals, true
-	}
-	if hp, err := parseHeaderProp(p); err == nil && raw != nil {
-		return headerValue(raw, meta.Structure, hp), true
-	}
-	return nil, false
-}
-
-func nilIfEmpty(l []string) any {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
-
-// addresses renders an envelope list as EmailAddress objects, groups
-// flattened (RFC 8621 section 4.1.2.3).
-func addresses(l []message.Address) any {
-	if len(l) == 0 {
-		return nil
-	}
-	out := []map[string]any{}
-	for _, a := range l {
-		if a.Group != message.Mailbox {
-			continue
-		}
-		out = append(out, emailAddress(a))
-	}
-	return out
-}
-
-func emailAddress(a message.Address) map[string]any {
-	var name any
-	if a.Name != "" {
-		name = a.Name
-	}
-	email := a.Local
-	if a.Host != "" {
-		email += "@" + a.Host
-	}
-	return map[string]any{"name": name, "email": email}
-}
-
-// groupedAddresses renders a list as EmailAddressGroup objects (RFC 8621
-// section 4.1.2.4).
-func groupedAddresses(l []message.Address) []map[string]any {
-	out := []map[string]any{}
-	var cur map[string]any
-	for _, a := range l {
-		switch a.Group {
-		case message.GroupStart:
-			cur = map[string]any{"name": a.Name, "addresses": []map[string]any{}}
-			out = append(out, cur)
-		case message.GroupEnd:
-			cur = nil
-		default:
-			if cur == nil {
-				if len(out) == 0 || out[len(out)-1]["name"] != nil {
-					out = append(out, map[string]any{"name": nil, "addresses": []map[string]any{}})
-				}
-				last := out[len(out)-1]
-				last["addresses"] = append(last["addresses"].([]map[string]any), emailAddress(a))
-			} else {
-				cur["addresses"] = append(cur["addresses"].([]map[string]any), emailAddress(a))
-			}
-		}
-	}
-	return out
-}
-
-func headerList(raw []byte, p *message.Part) []map[string]string {
-	out := []map[string]string{}
-	for _, f := range message.Fields(raw, p) {
-		out = append(out, map[string]string{"name": f.Name, "value": f.Value})
-	}
-	return out
-}
-
-// headerValue is a header:Name:asForm property (RFC 8621 section 4.1.2):
-// the last field of the name, or every one with :all.
-func headerValue(raw []byte, p *message.Part, hp headerProp) any {
-	var vals []any
-	for _, f := range message.Fields(raw, p) {
-		if strings.EqualFold(f.Name, hp.name) {
-			vals = append(vals, headerForm(f.Value, hp.form))
-		}
-	}
-	if hp.all {
-		if vals == nil {
-			return []any{}
-		}
-		return vals
-	}
-	if len(vals) == 0 {
-		return nil
-	}
-	return vals[len(vals)-1]
-}
-
-func headerForm(v, form string) any {
-	switch form {
-	case "Text":
-		return message.DecodeText(v)
-	case "Addresses":
-		return addresses(message.AddressList(v))
-	case "GroupedAddresses":
-		return groupedAddresses(message.AddressList(v))
-	case "MessageIds":
-		return nilIfEmpty(message.MessageIDs(v))
-	case "Date":
-		t, err := message.ParseDate(v)
-		if err != nil {
-			return nil
-		}
-		return t.Format(time.RFC3339)
-	case "URLs":
-		var urls []string
-		for _, s := range strings.Split(message.Unfold(v), ",") {
-			s = strings.TrimSpace(s)
-			if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
-				urls = append(urls, s[1:len(s)-1])
-			}
-		}
-		return nilIfEmpty(urls)
-	}
-	return v
-}
 
 // partRef is a body part and its partId.
 type partRef struct {
@@ -460,107 +277,6 @@ func bodyLists(root *message.Part) (text, html, att []partRef) {
 	return text, html, att
 }
 
-// bodyPart renders an EmailBodyPart (RFC 8621 section 4.1.4).
-func bodyPart(raw []byte, key string, p *message.Part, id string, props []string, tree bool) map[string]any {
-	o := map[string]any{}
-	for _, prop := range props {
-		switch prop {
-		case "partId":
-			if p.Type != "multipart" {
-				o[prop] = id
-			} else {
-				o[prop] = nil
-			}
-		case "blobId":
-			if p.Type != "multipart" && raw != nil {
-				o[prop] = partBlobID(key, id)
-			} else {
-				o[prop] = nil
-			}
-		case "size":
-			if b, err := message.DecodeBody(raw, p); err == nil && raw != nil {
-				o[prop] = len(b)
-			} else {
-				o[prop] = p.BodyEnd - p.BodyStart
-			}
-		case "headers":
-			o[prop] = headerList(raw, p)
-		case "name":
-			o[prop] = nil
-			if n := p.DispositionParams["filename"]; n != "" {
-				o[prop] = n
-			} else if n := p.Params["name"]; n != "" {
-				o[prop] = n
-			}
-		case "type":
-			o[prop] = p.Type + "/" + p.Subtype
-		case "charset":
-			o[prop] = nil
-			if cs := p.Params["charset"]; cs != "" {
-				o[prop] = cs
-			} else if p.Type == "text" {
-				o[prop] = "us-ascii"
-			}
-		case "disposition":
-			o[prop] = nil
-			if p.Disposition != "" {
-				o[prop] = p.Disposition
-			}
-		case "cid":
-			o[prop] = nil
-			if p.ID != "" {
-				o[prop] = strings.Trim(p.ID, "<> ")
-			}
-		case "language":
-			o[prop] = nil
-			if len(p.Language) > 0 {
-				o[prop] = p.Language
-			}
-		case "location":
-			o[prop] = nil
-			if p.Location != "" {
-				o[prop] = p.Location
-			}
-		case "subParts":
-			if tree && p.Type == "multipart" {
-				subs := []any{}
-				for i, c := range p.Parts {
-					subs = append(subs, bodyPart(raw, key, c, childID(id, i), props, true))
-				}
-				o[prop] = subs
-			}
-		default:
-			if hp, err := parseHeaderProp(prop); err == nil {
-				o[prop] = headerValue(raw, p, hp)
-			}
-		}
-	}
-	if tree && p.Type == "multipart" && !slices.Contains(props, "subParts") {
-		subs := []any{}
-		for i, c := range p.Parts {
-			subs = append(subs, bodyPart(raw, key, c, childID(id, i), props, true))
-		}
-		o["subParts"] = subs
-	}
-	return o
-}
-
-// bodyValue is an EmailBodyValue (RFC 8621 section 4.1.4), cut to max
-// bytes on a character boundary when max is not 0.
-func bodyValue(raw []byte, p *message.Part, max int) map[string]any {
-	text, err := message.Text(raw, p)
-	problem := err != nil || strings.ContainsRune(text, utf8.RuneError)
-	truncated := false
-	if max > 0 && len(text) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text, truncated = text[:cut], true
-	}
-	return map[string]any{"value": text, "isEncodingProblem": problem, "isTruncated": truncated}
-}
-
 // keywordsValue checks a keywords object.
 func keywordsValue(raw json.RawMessage) ([]string, error) {
 	var kw map[string]bool
@@ -594,7 +310,6 @@ func (c *call) threadGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := x.state
 	var ids []string
 	if a.IDs != nil {
 		ids = *a.IDs
@@ -607,20 +322,37 @@ func (c *call) threadGet(raw json.RawMessage) (any, error) {
 			ids = append(ids, threadID(t))
 		}
 	}
-	list, notFound := []any{}, []string{}
+	w := &jsonw{}
+	w.open('{')
+	w.key("accountId")
+	w.str(accountID(c.acct))
+	w.key("list")
+	w.open('[')
+	var notFound []string
 	for _, id := range ids {
 		l := x.threads[parseID('T', id)]
 		if len(l) == 0 {
 			notFound = append(notFound, id)
 			continue
 		}
-		ids := make([]string, len(l))
-		for i, e := range l {
-			ids[i] = emailID(e.id)
+		w.open('{')
+		w.key("emailIds")
+		w.open('[')
+		for _, e := range l {
+			w.id('E', e.id)
 		}
-		list = append(list, map[string]any{"id": id, "emailIds": ids})
+		w.close(']')
+		w.key("id")
+		w.str(id)
+		w.close('}')
 	}
-	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
+	w.close(']')
+	w.key("notFound")
+	w.strs(notFound)
+	w.key("state")
+	w.str(x.state)
+	w.close('}')
+	return encoded(w.b), nil
 }
 
 // emailChanges is Email/changes (RFC 8621 section 4.3): the log's
@@ -634,7 +366,7 @@ func (c *call) emailChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.changes(a, emailChangeSpec(x), nil)
+	return c.changes(a, emailChangeSpec(x))
 }
 
 func emailChangeSpec(x *index) changeSpec {
@@ -671,11 +403,10 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.changes(a, emailChangeSpec(x), nil)
+	res, err := c.changes(a, emailChangeSpec(x))
 	if err != nil {
 		return nil, err
 	}
-	m := res.(map[string]any)
 	threads := func(ids []string) []string {
 		out := []string{}
 		for _, id := range ids {
@@ -685,11 +416,11 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 		}
 		return out
 	}
-	created, updated := threads(m["created"].([]string)), threads(m["updated"].([]string))
+	created, updated := threads(res.Created), threads(res.Updated)
 	// A destroyed email's thread is updated, or destroyed with it; the
 	// index remembers the threads of recently destroyed emails.
 	destroyed := []string{}
-	for _, id := range m["destroyed"].([]string) {
+	for _, id := range res.Destroyed {
 		t, ok := x.gone[parseID('E', id)]
 		if !ok {
 			return nil, mErr("cannotCalculateChanges", "email %s was destroyed and its thread is no longer known; fetch the threads again", id)
@@ -701,17 +432,16 @@ func (c *call) threadChanges(raw json.RawMessage) (any, error) {
 			updated = append(updated, tid)
 		}
 	}
-	m["destroyed"] = destroyed
 	var onlyNew []string
 	for _, t := range created {
-		if !slices.Contains(updated, t) && len(x.threads[parseID('T', t)]) == countIn(m["created"].([]string), x, t) {
+		if !slices.Contains(updated, t) && len(x.threads[parseID('T', t)]) == countIn(res.Created, x, t) {
 			onlyNew = append(onlyNew, t)
 		} else if !slices.Contains(updated, t) {
 			updated = append(updated, t)
 		}
 	}
-	m["created"], m["updated"] = append([]string{}, onlyNew...), updated
-	return m, nil
+	res.Created, res.Updated, res.Destroyed = append([]string{}, onlyNew...), updated, destroyed
+	return res, nil
 }
 
 // countIn counts the emails of ids in thread t.

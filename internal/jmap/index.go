@@ -547,14 +547,25 @@ var flagKeywords = map[string]string{
 
 func keywordsOf(flags []string) map[string]bool {
 	kw := map[string]bool{}
-	for _, f := range flags {
-		if k, ok := flagKeywords[f]; ok {
-			kw[k] = true
-		} else if !strings.HasPrefix(f, `\`) {
-			kw[strings.ToLower(f)] = true
-		}
+	for _, k := range appendKeywords(nil, flags) {
+		kw[k] = true
 	}
 	return kw
+}
+
+// appendKeywords returns the keywords of flags, sorted and each once,
+// in dst's storage.
+func appendKeywords(dst, flags []string) []string {
+	dst = dst[:0]
+	for _, f := range flags {
+		if k, ok := flagKeywords[f]; ok {
+			dst = append(dst, k)
+		} else if !strings.HasPrefix(f, `\`) {
+			dst = append(dst, strings.ToLower(f))
+		}
+	}
+	slices.Sort(dst)
+	return slices.Compact(dst)
 }
 
 // flagOf maps a keyword to the flag the store keeps.

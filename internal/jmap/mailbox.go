@@ -66,49 +66,73 @@ func defaultSortOrder(mb *store.Mailbox) int {
 // mailboxPropNames are Mailbox's properties (RFC 8621 section 2).
 var mailboxPropNames = []string{"id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads", "myRights", "isSubscribed"}
 
-func (c *call) mailboxObject(x *index, mb *store.Mailbox, props []string) (map[string]any, error) {
-	o := map[string]any{}
+// writeMailbox writes a Mailbox object with the properties asked, sorted
+// and each once (sortedProps).
+func (c *call) writeMailbox(w *jsonw, x *index, mb *store.Mailbox, props []string) error {
+	w.open('{')
 	for _, p := range props {
+		w.key(p)
 		switch p {
 		case "id":
-			o[p] = mailboxID(mb.ID)
+			w.id('M', mb.ID)
 		case "name":
-			o[p] = leafName(mb.Name)
+			w.str(leafName(mb.Name))
 		case "parentId":
-			o[p] = nil
+			var parent *store.Mailbox
 			if i := strings.LastIndex(mb.Name, store.Separator); i >= 0 {
-				if parent := x.mbByName[mb.Name[:i]]; parent != nil {
-					o[p] = mailboxID(parent.ID)
-				}
+				parent = x.mbByName[mb.Name[:i]]
+			}
+			if parent != nil {
+				w.id('M', parent.ID)
+			} else {
+				w.null()
 			}
 		case "role":
-			o[p] = roleOf(mb)
+			if r, ok := roleOf(mb).(string); ok {
+				w.str(r)
+			} else {
+				w.null()
+			}
 		case "sortOrder":
 			n, err := c.sortOrder(mb)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			o[p] = n
+			w.int(int64(n))
 		case "totalEmails":
-			o[p] = mb.Messages
+			w.int(int64(mb.Messages))
 		case "unreadEmails":
-			o[p] = mb.Unseen
+			w.int(int64(mb.Unseen))
 		case "totalThreads", "unreadThreads":
 			all, unread := threadCounts(x, mb.ID)
 			if p == "totalThreads" {
-				o[p] = all
+				w.int(int64(all))
 			} else {
-				o[p] = unread
+				w.int(int64(unread))
 			}
 		case "myRights":
+			// RFC 8621 section 2: every right but renaming and
+			// deleting the inbox, keys in encoding/json's order.
 			own := mb.Name != store.Inbox
-			o[p] = map[string]bool{"mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
-				"mayCreateChild": true, "mayRename": own, "mayDelete": own, "maySubmit": true}
+			w.open('{')
+			for _, r := range []struct {
+				name string
+				v    bool
+			}{{"mayAddItems", true}, {"mayCreateChild", true}, {"mayDelete", own}, {"mayReadItems", true}, {"mayRemoveItems", true},
+				{"mayRename", own}, {"maySetKeywords", true}, {"maySetSeen", true}, {"maySubmit", true}} {
+				w.key(r.name)
+				w.bool(r.v)
+			}
+			w.close('}')
 		case "isSubscribed":
-			o[p] = mb.Subscribed
+			w.bool(mb.Subscribed)
+		default:
+			// Not reached: properties() lets only known properties through.
+			w.null()
 		}
 	}
-	return o, nil
+	w.close('}')
+	return nil
 }
 
 // threadCounts counts the threads with an email in the mailbox, and
@@ -202,18 +226,17 @@ func (c *call) mailboxGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := x.state
-	list, notFound := []any{}, []string{}
-	add := func(mb *store.Mailbox) error {
-		o, err := c.mailboxObject(x, mb, props)
-		if err == nil {
-			list = append(list, o)
-		}
-		return err
-	}
+	props, _ = sortedProps(props)
+	w := &jsonw{}
+	w.open('{')
+	w.key("accountId")
+	w.str(accountID(c.acct))
+	w.key("list")
+	w.open('[')
+	var notFound []string
 	if a.IDs == nil {
 		for i := range x.mailboxes {
-			if err := add(&x.mailboxes[i]); err != nil {
+			if err := c.writeMailbox(w, x, &x.mailboxes[i], props); err != nil {
 				return nil, err
 			}
 		}
@@ -225,12 +248,18 @@ func (c *call) mailboxGet(raw json.RawMessage) (any, error) {
 				notFound = append(notFound, id)
 				continue
 			}
-			if err := add(mb); err != nil {
+			if err := c.writeMailbox(w, x, mb, props); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return map[string]any{"accountId": accountID(c.acct), "state": state, "list": list, "notFound": notFound}, nil
+	w.close(']')
+	w.key("notFound")
+	w.strs(notFound)
+	w.key("state")
+	w.str(x.state)
+	w.close('}')
+	return encoded(w.b), nil
 }
 
 // changesArgs are the arguments of every /changes (RFC 8620 section 5.2).
@@ -249,13 +278,22 @@ func (c *call) mailboxChanges(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.changes(a, changeSpec{
+	res, err := c.changes(a, changeSpec{
 		// A message change moves the mailbox's counts.
 		key:     func(ch store.Change) (int64, bool) { return ch.Mailbox, ch.Mailbox != 0 },
 		exists:  func(id int64) bool { return x.mbByID[id] != nil },
 		creates: func(ch store.Change) bool { return ch.Kind == store.MailboxCreated },
 		format:  mailboxID,
-	}, map[string]any{"updatedProperties": nil})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// updatedProperties is null: any property may have changed (RFC 8621
+	// section 2.2).
+	return struct {
+		*changesResult
+		UpdatedProperties []string `json:"updatedProperties"`
+	}{changesResult: res}, nil
 }
 
 // mailboxQuery is Mailbox/query (RFC 8621 section 2.3), with the
@@ -284,7 +322,7 @@ func (c *call) mailboxQuery(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out["canCalculateChanges"] = true
+	out.CanCalculateChanges = true
 	return out, nil
 }
 
@@ -429,9 +467,21 @@ type comparator struct {
 
 func (s comparator) ascending() bool { return s.IsAscending == nil || *s.IsAscending }
 
+// queryResult is a /query response (RFC 8620 section 5.5), its fields in
+// the order encoding/json sorts a map's keys.
+type queryResult struct {
+	AccountID           string   `json:"accountId"`
+	CanCalculateChanges bool     `json:"canCalculateChanges"`
+	IDs                 []string `json:"ids"`
+	Limit               *int     `json:"limit,omitempty"`
+	Position            int      `json:"position"`
+	QueryState          string   `json:"queryState"`
+	Total               *int     `json:"total,omitempty"`
+}
+
 // pageResult cuts the window of a /query result (RFC 8620 section 5.5):
 // by position, or by anchor and anchorOffset.
-func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (map[string]any, error) {
+func pageResult(c *call, state string, ids []string, position int, limit *int, total bool, anchor *string, anchorOffset int) (*queryResult, error) {
 	if limit != nil && *limit < 0 {
 		return nil, invalidArgs("limit is negative")
 	}
@@ -449,18 +499,14 @@ func pageResult(c *call, state string, ids []string, position int, limit *int, t
 	if limit != nil {
 		end = min(start+*limit, len(ids))
 	}
-	out := map[string]any{
-		"accountId":           accountID(c.acct),
-		"queryState":          state,
-		"canCalculateChanges": false,
-		"position":            start,
-		"ids":                 append([]string{}, ids[start:end]...),
-	}
+	out := &queryResult{AccountID: accountID(c.acct), QueryState: state, Position: start, IDs: append([]string{}, ids[start:end]...)}
 	if total {
-		out["total"] = len(ids)
+		n := len(ids)
+		out.Total = &n
 	}
 	if limit != nil && end-start < *limit {
-		out["limit"] = end - start
+		n := end - start
+		out.Limit = &n
 	}
 	return out, nil
 }

@@ -380,7 +380,7 @@ func (c *call) emailQuery(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out["canCalculateChanges"] = true
+	out.CanCalculateChanges = true
 	return out, nil
 }
 

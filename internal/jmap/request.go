@@ -63,7 +63,7 @@ func (inv *Invocation) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the three-element array form.
 func (inv Invocation) MarshalJSON() ([]byte, error) {
-	return json.Marshal([]any{inv.Name, inv.Args, inv.CallID})
+	return appendInvocation(nil, inv), nil
 }
 
 // ParseRequest reads a request body, checking its shape (RFC 8620
@@ -228,7 +228,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout())
 	defer cancel()
 	resp := s.run(ctx, ss, req)
-	writeJSON(w, http.StatusOK, resp)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(appendResponse(nil, resp))
 }
 
 // response is the Response object (RFC 8620 section 3.4).
@@ -251,7 +253,7 @@ func (s *Server) run(ctx context.Context, ss *session, req *Request) *response {
 	resp := &response{MethodResponses: []Invocation{}, SessionState: sessionState}
 	for _, inv := range req.MethodCalls {
 		name, out := s.invoke(c, using, inv, resp.MethodResponses)
-		b, err := json.Marshal(out)
+		b, err := marshalResult(out)
 		if err != nil {
 			s.logger().Error("encoding a method response", "method", inv.Name, "err", err)
 			name, b = "error", []byte(`{"type":"serverFail"}`)

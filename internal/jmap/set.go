@@ -395,7 +395,15 @@ func (c *call) emailParse(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	parsed, notParsable, notFound := map[string]any{}, []string{}, []string{}
+	// parsed is an object by blob id, its keys sorted and each once as
+	// encoding/json writes a map's.
+	type parsedEmail struct {
+		id   string
+		meta *message.Meta
+		data []byte
+	}
+	var parsed []parsedEmail
+	var notFound []string
 	for _, id := range a.BlobIDs {
 		data, err := c.readBlob(id)
 		if errors.Is(err, blob.ErrNotFound) {
@@ -405,25 +413,44 @@ func (c *call) emailParse(raw json.RawMessage) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		meta := message.Parse(data)
-		o := map[string]any{}
-		for _, p := range props {
+		parsed = append(parsed, parsedEmail{id, message.Parse(data), data})
+	}
+	slices.SortStableFunc(parsed, func(a, b parsedEmail) int { return strings.Compare(a.id, b.id) })
+	parsed = slices.CompactFunc(parsed, func(a, b parsedEmail) bool { return a.id == b.id })
+	ew := newEmailWriter(props, bprops, &a.getArgs)
+	w := &jsonw{}
+	w.open('{')
+	w.key("accountId")
+	w.str(accountID(c.acct))
+	w.key("notFound")
+	w.strs(notFound)
+	w.key("notParsable")
+	w.strs(nil)
+	w.key("parsed")
+	w.open('{')
+	for _, pe := range parsed {
+		w.key(pe.id)
+		w.open('{')
+		for i, p := range ew.props {
 			switch p {
 			case "id", "mailboxIds", "keywords", "receivedAt", "threadId":
-				o[p] = nil
+				w.key(p)
+				w.null()
 			case "blobId":
-				o[p] = id
+				w.key(p)
+				w.str(pe.id)
 			case "size":
-				o[p] = len(data)
+				w.key(p)
+				w.int(int64(len(pe.data)))
 			default:
-				if v, ok := messageProp(p, meta, data, strings.SplitN(id, "_", 2)[0], bprops, &a.getArgs); ok {
-					o[p] = v
-				}
+				ew.messageProp(w, i, pe.meta, pe.data, strings.SplitN(pe.id, "_", 2)[0])
 			}
 		}
-		parsed[id] = o
+		w.close('}')
 	}
-	return map[string]any{"accountId": accountID(c.acct), "parsed": parsed, "notParsable": notParsable, "notFound": notFound}, nil
+	w.close('}')
+	w.close('}')
+	return encoded(w.b), nil
 }
 
 // identityGet is Identity/get (RFC 8621 section 6.1): one identity, the
