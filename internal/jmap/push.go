@@ -225,9 +225,9 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 // directories of the tree do, other nodes' changes included); otherwise
 // the channel is nil, which never receives.
 func (s *Server) watchSieve(acct store.Account, types []string) (<-chan struct{}, func()) {
-	w, ok := s.Sieve.(directory.SieveWatch)
+	w, ok := s.Sieve.(directory.RecordWatch)
 	if !ok || !slices.Contains(types, "SieveScript") {
 		return nil, func() {}
 	}
-	return w.WatchSieve(acct)
+	return w.WatchRecords(acct)
 }

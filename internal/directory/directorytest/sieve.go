@@ -149,8 +149,8 @@ func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) 
 		return out, st
 	}
 	// A directory that tells of changes (JMAP push) tells of each.
-	if w, ok := d.(directory.SieveWatch); ok {
-		woken, stop := w.WatchSieve(a.ID)
+	if w, ok := d.(directory.RecordWatch); ok {
+		woken, stop := w.WatchRecords(a.ID)
 		defer stop()
 		defer func() {
 			select {

@@ -117,9 +117,9 @@ func testSieveWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	annWoken, stopAnn := b.WatchSieve(ann.ID)
+	annWoken, stopAnn := b.WatchRecords(ann.ID)
 	defer stopAnn()
-	bobWoken, stopBob := b.WatchSieve(bob.ID)
+	bobWoken, stopBob := b.WatchRecords(bob.ID)
 	defer stopBob()
 	for _, change := range []func() error{
 		func() error { return a.PutSieveScript(ctx, ann.ID, "main", "keep;") },

@@ -157,7 +157,7 @@ func nextSieveModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64
 // PutSieveScript creates or replaces a script, keeping its id and
 // whether it is active.
 func (d *Dir) PutSieveScript(ctx context.Context, acct store.Account, name, source string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return fmt.Errorf("put sieve script: %w", err)
 		}
@@ -187,7 +187,7 @@ func accountExists(ctx context.Context, tx *sql.Tx, acct store.Account) error {
 // DeleteSieveScript removes a script that is not active, leaving its
 // tombstone.
 func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var active bool
 		var id string
 		var created int64
@@ -218,7 +218,7 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 
 // RenameSieveScript renames a script, active or not.
 func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, to string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), to).Scan(&one)
 		if err == nil {
@@ -247,7 +247,7 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 // client's maxChanges can cut between them; making the active script
 // active again changes nothing.
 func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if name != "" {
 			var one int
 			err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&one)
