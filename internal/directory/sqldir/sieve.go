@@ -264,7 +264,7 @@ func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name
 			return fmt.Errorf("activate sieve script %q: %w", name, err)
 		}
 		if cur == name {
-			return nil
+			return errUnchanged
 		}
 		m, err := nextSieveModSeq(ctx, tx, acct)
 		if err != nil {

@@ -3,6 +3,7 @@ package sqldir
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -11,6 +12,10 @@ import (
 )
 
 var _ directory.RecordWatch = (*Dir)(nil)
+
+// errUnchanged is returned by the function of a recordWrite that found
+// nothing to change: the write succeeds, and no one is told or woken.
+var errUnchanged = errors.New("unchanged")
 
 // recordWrite runs fn, a change of acct's scripts, app passwords or
 // submissions, in a write transaction that also tells the other
@@ -29,6 +34,9 @@ func (d *Dir) recordWrite(ctx context.Context, acct store.Account, fn func(tx *s
 		}
 		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
 	if err == nil {
 		d.recordWatch.Wake(acct)
 	}
