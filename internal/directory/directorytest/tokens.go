@@ -11,16 +11,21 @@ import (
 	"casella/internal/directory"
 )
 
-// testTokens checks directories that keep app passwords
-// (directory.Tokens); it is skipped for those that do not.
-func testTokens(t *testing.T, ctx context.Context, d directory.Directory) {
+// tokenAccounts returns the directory's Tokens and two accounts, ann's
+// and bob's; it skips a directory that keeps no app passwords.
+func tokenAccounts(t *testing.T, ctx context.Context, d directory.Directory) (directory.Tokens, directory.Account, directory.Account) {
 	tk, ok := d.(directory.Tokens)
 	if !ok {
 		t.Skip("the directory keeps no app passwords")
 	}
 	addDomain(t, ctx, d, "example.com")
-	ann := addAccount(t, ctx, d, "ann@example.com")
-	bob := addAccount(t, ctx, d, "bob@example.com")
+	return tk, addAccount(t, ctx, d, "ann@example.com"), addAccount(t, ctx, d, "bob@example.com")
+}
+
+// testTokens checks directories that keep app passwords
+// (directory.Tokens).
+func testTokens(t *testing.T, ctx context.Context, d directory.Directory) {
+	tk, ann, bob := tokenAccounts(t, ctx, d)
 
 	tok, secret, err := tk.AddToken(ctx, ann.ID, "phone", time.Time{})
 	must(t, err)
@@ -113,13 +118,7 @@ func errOf(_ directory.Account, err error) error { return err }
 // its own, uses not at all, other accounts' never; and that a directory
 // that tells of changes (JMAP push) wakes the account's watch.
 func testTokenChanges(t *testing.T, ctx context.Context, d directory.Directory) {
-	tk, ok := d.(directory.Tokens)
-	if !ok {
-		t.Skip("the directory keeps no app passwords")
-	}
-	addDomain(t, ctx, d, "example.com")
-	ann := addAccount(t, ctx, d, "ann@example.com")
-	bob := addAccount(t, ctx, d, "bob@example.com")
+	tk, ann, bob := tokenAccounts(t, ctx, d)
 	type change struct {
 		id                 string
 		created, destroyed bool

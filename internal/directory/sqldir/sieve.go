@@ -139,20 +139,8 @@ func (d *Dir) SieveScript(ctx context.Context, acct store.Account, name string) 
 	return s, src, nil
 }
 
-// sieveStateQuery reads an account's script state: the highest modseq of
-// its scripts and tombstones.
-const sieveStateQuery = `SELECT COALESCE(MAX(m), 0) FROM (SELECT modseq AS m FROM sieve_scripts WHERE account = $1
-	UNION ALL SELECT modseq FROM sieve_destroyed WHERE account = $1) AS t`
-
-// nextSieveModSeq returns the account's next script state; the caller
-// holds the write lock.
-func nextSieveModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
-	var m int64
-	if err := tx.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&m); err != nil {
-		return 0, fmt.Errorf("reading the sieve script state: %w", err)
-	}
-	return m + 1, nil
-}
+// sieveLog is the change log of the scripts (their schema's step 4).
+var sieveLog = newTombstoneLog("sieve script", "sieve_scripts", "created_modseq", "sieve_destroyed")
 
 // PutSieveScript creates or replaces a script, keeping its id and
 // whether it is active.
@@ -161,7 +149,7 @@ func (d *Dir) PutSieveScript(ctx context.Context, acct store.Account, name, sour
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return fmt.Errorf("put sieve script: %w", err)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("put sieve script %q: %w", name, err)
 		}
@@ -201,7 +189,7 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 		if active {
 			return fmt.Errorf("delete sieve script %q: it is active: %w", name, directory.ErrInUse)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("delete sieve script %q: %w", name, err)
 		}
@@ -227,7 +215,7 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("rename sieve script: %w", err)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("rename sieve script %q: %w", from, err)
 		}
@@ -266,7 +254,7 @@ func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name
 		if cur == name {
 			return errUnchanged
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("activate sieve script %q: %w", name, err)
 		}
@@ -301,27 +289,10 @@ func (d *Dir) ActiveSieveScript(ctx context.Context, acct store.Account) (string
 
 // SieveState returns the account's script state.
 func (d *Dir) SieveState(ctx context.Context, acct store.Account) (int64, error) {
-	var state int64
-	if err := d.db.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&state); err != nil {
-		return 0, fmt.Errorf("sieve script state: %w", err)
-	}
-	return state, nil
+	return sieveLog.State(ctx, d.db, acct)
 }
 
 // SieveChanges returns the scripts and tombstones changed after since.
-// The state is read first: a change made meanwhile is reported again by
-// the next call, which is harmless, whereas a state newer than the
-// changes read would hide one.
 func (d *Dir) SieveChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
-	state, err := d.SieveState(ctx, acct)
-	if err != nil {
-		return nil, 0, err
-	}
-	out, err := readChanges(ctx, d.db, "sieve script changes", `SELECT id, modseq, created_modseq, FALSE FROM sieve_scripts WHERE account = $1 AND modseq > $2
-		UNION ALL SELECT id, modseq, created_modseq, TRUE FROM sieve_destroyed WHERE account = $1 AND modseq > $2
-		ORDER BY 2`, int64(acct), since)
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, state, nil
+	return sieveLog.Changes(ctx, d.db, acct, since)
 }

@@ -83,7 +83,7 @@ func (d *Dir) AddToken(ctx context.Context, acct store.Account, name string, exp
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		m, err := nextTokenModSeq(ctx, tx, acct)
+		m, err := tokenLog.Next(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func (d *Dir) RevokeToken(ctx context.Context, acct store.Account, idOrName stri
 		if err != nil {
 			return fmt.Errorf("revoke token %q: %w", idOrName, err)
 		}
-		m, err := nextTokenModSeq(ctx, tx, acct)
+		m, err := tokenLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("revoke token %q: %w", idOrName, err)
 		}
@@ -151,45 +151,19 @@ func (d *Dir) RevokeToken(ctx context.Context, acct store.Account, idOrName stri
 	})
 }
 
-// tokenStateQuery reads an account's token state: the highest modseq of
-// its tokens and tombstones.
-const tokenStateQuery = `SELECT COALESCE(MAX(m), 0) FROM (SELECT modseq AS m FROM tokens WHERE account = $1
-	UNION ALL SELECT modseq FROM tokens_destroyed WHERE account = $1) AS t`
-
-// nextTokenModSeq returns the account's next token state; the caller
-// holds the write lock.
-func nextTokenModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
-	var m int64
-	if err := tx.QueryRowContext(ctx, tokenStateQuery, int64(acct)).Scan(&m); err != nil {
-		return 0, fmt.Errorf("reading the token state: %w", err)
-	}
-	return m + 1, nil
-}
+// tokenLog is the change log of the tokens (their schema's step 2). A
+// token is never changed after its creation, so its modseq is its
+// creation's.
+var tokenLog = newTombstoneLog("token", "tokens", "modseq", "tokens_destroyed")
 
 // TokenState returns the account's token state.
 func (d *Dir) TokenState(ctx context.Context, acct store.Account) (int64, error) {
-	var state int64
-	if err := d.db.QueryRowContext(ctx, tokenStateQuery, int64(acct)).Scan(&state); err != nil {
-		return 0, fmt.Errorf("token state: %w", err)
-	}
-	return state, nil
+	return tokenLog.State(ctx, d.db, acct)
 }
 
-// TokenChanges returns the tokens and tombstones changed after since,
-// the state read first as SieveChanges does. A token is never changed
-// after its creation, so its modseq is its creation's.
+// TokenChanges returns the tokens and tombstones changed after since.
 func (d *Dir) TokenChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
-	state, err := d.TokenState(ctx, acct)
-	if err != nil {
-		return nil, 0, err
-	}
-	out, err := readChanges(ctx, d.db, "token changes", `SELECT id, modseq, modseq, FALSE FROM tokens WHERE account = $1 AND modseq > $2
-		UNION ALL SELECT id, modseq, created_modseq, TRUE FROM tokens_destroyed WHERE account = $1 AND modseq > $2
-		ORDER BY 2`, int64(acct), since)
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, state, nil
+	return tokenLog.Changes(ctx, d.db, acct, since)
 }
 
 // AuthenticateToken returns the account a token logs in to.
