@@ -119,22 +119,11 @@ func errOf(_ directory.Account, err error) error { return err }
 // that tells of changes (JMAP push) wakes the account's watch.
 func testTokenChanges(t *testing.T, ctx context.Context, d directory.Directory) {
 	tk, ann, bob := tokenAccounts(t, ctx, d)
-	type change struct {
-		id                 string
-		created, destroyed bool
-	}
 	changes := func(since int64) ([]change, int64) {
 		t.Helper()
 		l, st, err := tk.TokenChanges(ctx, ann.ID, since)
 		must(t, err)
-		var out []change
-		for i, c := range l {
-			if c.ModSeq <= since || c.ModSeq > st || i > 0 && c.ModSeq <= l[i-1].ModSeq {
-				t.Errorf("modseqs out of order: %v after %d, state %d", l, since, st)
-			}
-			out = append(out, change{c.ID, c.Created, c.Destroyed})
-		}
-		return out, st
+		return changeList(t, l, since, st), st
 	}
 	s0, err := tk.TokenState(ctx, ann.ID)
 	must(t, err)
