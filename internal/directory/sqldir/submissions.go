@@ -343,7 +343,11 @@ func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since i
 // stay for another period and clients see the records destroyed.
 func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error) {
 	cutoff, now := before.UnixMilli(), time.Now().UnixMilli()
+	// The accounts whose records are destroyed: their push streams, on
+	// every node, are told, as of any other destruction.
+	var accounts []store.Account
 	err = d.write(ctx, func(tx *sql.Tx) error {
+		accounts = accounts[:0]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO submission_horizons (account, modseq)
 			SELECT account, MAX(modseq) FROM submissions WHERE destroyed AND destroyed_at < $1 GROUP BY account
 			ON CONFLICT (account) DO UPDATE SET modseq = CASE WHEN excluded.modseq > submission_horizons.modseq
@@ -386,9 +390,14 @@ func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroye
 		var m int64
 		for i, r := range old {
 			if i == 0 || r.account != old[i-1].account {
-				if m, err = nextModSeq(ctx, tx, store.Account(r.account)); err != nil {
+				acct := store.Account(r.account)
+				if m, err = nextModSeq(ctx, tx, acct); err != nil {
 					return err
 				}
+				if err := d.notify(ctx, tx, acct); err != nil {
+					return err
+				}
+				accounts = append(accounts, acct)
 			}
 			if _, err := tx.ExecContext(ctx, destroyQuery, m, now, r.account, r.id); err != nil {
 				return err
@@ -400,6 +409,9 @@ func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroye
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("expire submissions: %w", err)
+	}
+	for _, acct := range accounts {
+		d.recordWatch.Wake(acct)
 	}
 	return destroyed, removed, nil
 }

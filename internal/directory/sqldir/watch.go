@@ -26,13 +26,7 @@ func (d *Dir) recordWrite(ctx context.Context, acct store.Account, fn func(tx *s
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if d.recordNotify == "" {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, d.recordNotify, strconv.FormatInt(int64(acct), 10)); err != nil {
-			return fmt.Errorf("notify of a change of the account's records: %w", err)
-		}
-		return nil
+		return d.notify(ctx, tx, acct)
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil
@@ -41,6 +35,18 @@ func (d *Dir) recordWrite(ctx context.Context, acct store.Account, fn func(tx *s
 		d.recordWatch.Wake(acct)
 	}
 	return err
+}
+
+// notify tells the other processes, at the commit of tx, that acct's
+// records changed (Dialect.RecordNotify).
+func (d *Dir) notify(ctx context.Context, tx *sql.Tx, acct store.Account) error {
+	if d.recordNotify == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, d.recordNotify, strconv.FormatInt(int64(acct), 10)); err != nil {
+		return fmt.Errorf("notify of a change of the account's records: %w", err)
+	}
+	return nil
 }
 
 // WatchRecords returns a channel that receives after changes of acct's
