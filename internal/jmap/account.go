@@ -97,6 +97,15 @@ func (c *call) appPasswordState() (directory.Tokens, string, error) {
 	return t, strconv.FormatInt(st, 10), nil
 }
 
+// appPasswords lists the account's tokens.
+func (c *call) appPasswords(t directory.Tokens) ([]directory.Token, error) {
+	l, err := t.Tokens(c.ctx, c.acct)
+	if err != nil {
+		return nil, fmt.Errorf("listing app passwords: %w", err)
+	}
+	return l, nil
+}
+
 // appPasswordPushState is the AppPassword state of a push: "0" when the
 // server keeps no app passwords, as sieveState does without scripts.
 func (c *call) appPasswordPushState() (string, error) {
@@ -126,9 +135,9 @@ func (c *call) appPasswordGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := t.Tokens(c.ctx, c.acct)
+	tokens, err := c.appPasswords(t)
 	if err != nil {
-		return nil, fmt.Errorf("listing app passwords: %w", err)
+		return nil, err
 	}
 	list, notFound := []map[string]any{}, []string{}
 	for _, tk := range tokens {
@@ -210,9 +219,9 @@ func (c *call) appPasswordSet(raw json.RawMessage) (any, error) {
 	for id := range a.Update {
 		r.NotUpdated[id] = setErr("forbidden", "an app password cannot be changed; destroy it and create another")
 	}
-	tokens, err := t.Tokens(c.ctx, c.acct)
+	tokens, err := c.appPasswords(t)
 	if err != nil {
-		return nil, fmt.Errorf("listing app passwords: %w", err)
+		return nil, err
 	}
 	for _, id := range a.Destroy {
 		// Only by id: RevokeToken also takes a name, and a name shaped
