@@ -516,3 +516,129 @@ func TestClusterSievePush(t *testing.T) {
 		t.Fatal("node 1 pushed nothing for a script stored through node 2")
 	}
 }
+
+// TestClusterSubmissionPush: a submission sent through node 2, to an
+// account of the other cell, gets its delivery status written on node 2
+// once its copy is delivered; the JMAP event source of the sender on
+// node 1 pushes that status's EmailSubmission state. No mail of the
+// sender changes with the status, so only the directory's notification
+// (pg_notify) can tell node 1.
+func TestClusterSubmissionPush(t *testing.T) {
+	c := startCluster(t, 1)
+	from, to := c.accounts["a"][0], c.accounts["b"][0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.nodes[0].addr("http")+"/jmap/eventsource?types=EmailSubmission&closeafter=no&ping=0", nil)
+	req.SetBasicAuth(from, from)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("eventsource on node 1: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	pushed := make(chan string, 16)
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(b)
+			if n > 0 {
+				pushed <- string(b[:n])
+			}
+			if err != nil {
+				close(pushed)
+				return
+			}
+		}
+	}()
+
+	base := "http://" + c.nodes[1].addr("http")
+	var session struct {
+		PrimaryAccounts map[string]string `json:"primaryAccounts"`
+	}
+	jmapDo(t, "GET", base+"/.well-known/jmap", from, from, nil, &session)
+	acct := session.PrimaryAccounts["urn:ietf:params:jmap:mail"]
+	api := func(calls ...any) []json.RawMessage {
+		t.Helper()
+		var r struct {
+			MethodResponses [][]json.RawMessage `json:"methodResponses"`
+		}
+		jmapDo(t, "POST", base+"/jmap/api", from, from, map[string]any{"using": []string{"urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"}, "methodCalls": calls}, &r)
+		var out []json.RawMessage
+		for _, mr := range r.MethodResponses {
+			var name string
+			json.Unmarshal(mr[0], &name)
+			if name == "error" {
+				t.Fatalf("JMAP error: %s", mr[1])
+			}
+			out = append(out, mr[1])
+		}
+		return out
+	}
+	var setup struct {
+		List []struct {
+			ID   string `json:"id"`
+			Role string `json:"role"`
+		} `json:"list"`
+	}
+	r := api([]any{"Mailbox/get", map[string]any{"accountId": acct}, "m"}, []any{"Identity/get", map[string]any{"accountId": acct}, "i"})
+	var drafts, identity string
+	json.Unmarshal(r[0], &setup)
+	for _, mb := range setup.List {
+		if mb.Role == "drafts" {
+			drafts = mb.ID
+		}
+	}
+	json.Unmarshal(r[1], &setup)
+	identity = setup.List[0].ID
+	r = api(
+		[]any{"Email/set", map[string]any{"accountId": acct, "create": map[string]any{"d": map[string]any{
+			"mailboxIds": map[string]bool{drafts: true}, "from": []any{map[string]any{"email": from}}, "to": []any{map[string]any{"email": to}},
+			"subject": "Across", "textBody": []any{map[string]any{"partId": "1"}}, "bodyValues": map[string]any{"1": map[string]any{"value": "Pushed?"}},
+		}}}, "e"},
+		[]any{"EmailSubmission/set", map[string]any{"accountId": acct, "create": map[string]any{"s": map[string]any{"identityId": identity, "emailId": "#d"}}}, "s"},
+	)
+	var created struct {
+		Created map[string]struct{ ID string } `json:"created"`
+	}
+	json.Unmarshal(r[1], &created)
+	id := created.Created["s"].ID
+	if id == "" {
+		t.Fatalf("EmailSubmission/set: %s", r[1])
+	}
+	sent := time.Now()
+	// Node 2 writes the status once the copy is delivered: its state
+	// then is the one node 1 must push.
+	var state string
+	for state == "" {
+		var got struct {
+			State string `json:"state"`
+			List  []struct {
+				DeliveryStatus map[string]struct {
+					Delivered string `json:"delivered"`
+				} `json:"deliveryStatus"`
+			} `json:"list"`
+		}
+		json.Unmarshal(api([]any{"EmailSubmission/get", map[string]any{"accountId": acct, "ids": []string{id}}, "g"})[0], &got)
+		if len(got.List) == 1 && got.List[0].DeliveryStatus[to].Delivered == "yes" {
+			state = got.State
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the submission was not delivered")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := `"EmailSubmission":"` + state + `"`
+	var events strings.Builder
+	for !strings.Contains(events.String(), want) {
+		select {
+		case s, ok := <-pushed:
+			if !ok {
+				t.Fatalf("the stream ended; pushed %q, want %s", events.String(), want)
+			}
+			events.WriteString(s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node 1 did not push the delivery status written on node 2; pushed %q, want %s", events.String(), want)
+		}
+	}
+	t.Logf("node 1 pushed the delivery status %v after the submission", time.Since(sent).Round(time.Millisecond))
+}

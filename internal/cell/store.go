@@ -184,6 +184,14 @@ func (r *Router) Messages(ctx context.Context, acct store.Account, q store.Query
 	return st.Messages(ctx, acct, q, fn)
 }
 
+func (r *Router) MessagesWithBlob(ctx context.Context, acct store.Account, key blob.Key) ([]store.Message, error) {
+	st, err := r.storeOf(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return st.MessagesWithBlob(ctx, acct, key)
+}
+
 func (r *Router) UpdateFlags(ctx context.Context, acct store.Account, u store.FlagUpdate) (store.FlagResult, error) {
 	st, err := r.storeOf(ctx, acct)
 	if err != nil {

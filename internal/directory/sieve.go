@@ -61,15 +61,6 @@ type SieveScripts interface {
 	SieveChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
 }
 
-// SieveWatch is implemented by directories that tell of the changes of
-// an account's scripts, for JMAP push (RFC 8620 section 7): those made
-// through them and, in a cluster, those other nodes made.
-type SieveWatch interface {
-	// WatchSieve returns a channel that receives after changes of acct's
-	// scripts, and the function that stops the watch.
-	WatchSieve(acct store.Account) (<-chan struct{}, func())
-}
-
 // SieveMemory is what Sieve remembers between deliveries of an account:
 // the vacation replies sent (RFC 5230 section 4.2) and the message ids the
 // duplicate test tracked (RFC 7352 section 3). It lives beside the scripts,

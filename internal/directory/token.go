@@ -40,6 +40,13 @@ type Tokens interface {
 	// AuthenticateToken returns the account a token logs in to, or
 	// ErrBadCredentials for a token that is unknown, revoked or expired.
 	AuthenticateToken(ctx context.Context, secret string) (Account, error)
+	// TokenState returns the account's token state, a counter that each
+	// creation and revocation raises (a use does not), for JMAP's
+	// AppPassword state. A revoked token leaves a tombstone.
+	TokenState(ctx context.Context, acct store.Account) (int64, error)
+	// TokenChanges returns the tokens created or revoked after state
+	// since, by ModSeq, each once, and the account's state, read first.
+	TokenChanges(ctx context.Context, acct store.Account, since int64) ([]Change, int64, error)
 }
 
 // Token format: "cst_", a public id of tokenIDBytes random bytes and a

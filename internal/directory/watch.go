@@ -6,6 +6,16 @@ import (
 	"casella/internal/store"
 )
 
+// RecordWatch is implemented by directories that tell of the changes of
+// the records they keep for an account's JMAP objects, for push (RFC 8620
+// section 7): Sieve scripts, app passwords and submissions, those made
+// through them and, in a cluster, those other nodes made.
+type RecordWatch interface {
+	// WatchRecords returns a channel that receives after changes of
+	// acct's records, and the function that stops the watch.
+	WatchRecords(acct store.Account) (<-chan struct{}, func())
+}
+
 // Watchers wakes those who watch accounts: each watcher has a channel
 // that holds at most one pending value, so wakes coalesce and Wake never
 // blocks. The zero value is ready to use.

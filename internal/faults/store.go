@@ -227,6 +227,13 @@ func (s *mailStore) Blobs(ctx context.Context, fn func(blob.Key) error) error {
 	return s.inner.Blobs(ctx, fn)
 }
 
+func (s *mailStore) MessagesWithBlob(ctx context.Context, acct store.Account, key blob.Key) ([]store.Message, error) {
+	if err := s.check(ctx, read, "messages with blob"); err != nil {
+		return nil, err
+	}
+	return s.inner.MessagesWithBlob(ctx, acct, key)
+}
+
 func (s *mailStore) Close() error {
 	return s.inner.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,19 +81,39 @@ func (c *call) tokens() (directory.Tokens, error) {
 	return t, nil
 }
 
-// appPasswords lists the account's tokens and their state: a digest of
-// their ids, which changes when one is created or destroyed (their use
-// is not a change of the object a client shows).
-func (c *call) appPasswords(t directory.Tokens) ([]directory.Token, string, error) {
-	list, err := t.Tokens(c.ctx, c.acct)
+// appPasswordState returns the directory's tokens and the account's
+// AppPassword state: the directory's token state, which a creation or a
+// revocation raises (a use is not a change of the object a client
+// shows).
+func (c *call) appPasswordState() (directory.Tokens, string, error) {
+	t, err := c.tokens()
 	if err != nil {
-		return nil, "", fmt.Errorf("listing app passwords: %w", err)
+		return nil, "", err
 	}
-	h := sha256.New()
-	for _, tk := range list {
-		h.Write([]byte(tk.ID + "\x00"))
+	st, err := t.TokenState(c.ctx, c.acct)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the app password state: %w", err)
 	}
-	return list, hex.EncodeToString(h.Sum(nil)[:8]), nil
+	return t, strconv.FormatInt(st, 10), nil
+}
+
+// appPasswords lists the account's tokens.
+func (c *call) appPasswords(t directory.Tokens) ([]directory.Token, error) {
+	l, err := t.Tokens(c.ctx, c.acct)
+	if err != nil {
+		return nil, fmt.Errorf("listing app passwords: %w", err)
+	}
+	return l, nil
+}
+
+// appPasswordPushState is the AppPassword state of a push: "0" when the
+// server keeps no app passwords, as sieveState does without scripts.
+func (c *call) appPasswordPushState() (string, error) {
+	if _, ok := c.s.Tokens.(directory.Tokens); !ok {
+		return "0", nil
+	}
+	_, st, err := c.appPasswordState()
+	return st, err
 }
 
 // appPasswordProps are the properties of an AppPassword that /get shows;
@@ -109,11 +130,12 @@ func (c *call) appPasswordGet(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := c.tokens()
+	// The state is read first: what the list holds is never older.
+	t, state, err := c.appPasswordState()
 	if err != nil {
 		return nil, err
 	}
-	tokens, state, err := c.appPasswords(t)
+	tokens, err := c.appPasswords(t)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +170,7 @@ func (c *call) appPasswordSet(raw json.RawMessage) (any, error) {
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
 	}
-	t, err := c.tokens()
-	if err != nil {
-		return nil, err
-	}
-	_, state, err := c.appPasswords(t)
+	t, state, err := c.appPasswordState()
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +219,7 @@ func (c *call) appPasswordSet(raw json.RawMessage) (any, error) {
 	for id := range a.Update {
 		r.NotUpdated[id] = setErr("forbidden", "an app password cannot be changed; destroy it and create another")
 	}
-	tokens, _, err := c.appPasswords(t)
+	tokens, err := c.appPasswords(t)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +240,7 @@ func (c *call) appPasswordSet(raw json.RawMessage) (any, error) {
 		}
 		r.Destroyed = append(r.Destroyed, id)
 	}
-	if _, r.NewState, err = c.appPasswords(t); err != nil {
+	if _, r.NewState, err = c.appPasswordState(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -512,30 +530,26 @@ func only(obj any, props []string) map[string]any {
 	return m
 }
 
-// The states of the account objects are digests of their stored values,
-// not positions in a log: /changes (RFC 8620 section 5.2) can tell only
-// that nothing changed, or, for the RemoteImages singleton, that it did.
-// AppPassword/changes answers cannotCalculateChanges for any other state,
-// and the client fetches the list again.
-
-// appPasswordChanges is AppPassword/changes.
+// appPasswordChanges is AppPassword/changes, from the directory's change
+// log of the account's tokens.
 func (c *call) appPasswordChanges(raw json.RawMessage) (any, error) {
 	var a changesArgs
 	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	since, err := parseRecordState(a)
+	if err != nil {
 		return nil, err
 	}
 	t, err := c.tokens()
 	if err != nil {
 		return nil, err
 	}
-	_, state, err := c.appPasswords(t)
+	changes, state, err := t.TokenChanges(c.ctx, c.acct, since)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading app password changes: %w", err)
 	}
-	if a.SinceState != state {
-		return nil, mErr("cannotCalculateChanges", "app passwords were created or destroyed since %q; fetch them again", a.SinceState)
-	}
-	return digestChanges(c, a, state, nil)
+	return recordChanges(c, a, since, changes, state)
 }
 
 // remoteImagesChanges is RemoteImages/changes: a state other than the
@@ -559,7 +573,7 @@ func (c *call) remoteImagesChanges(raw json.RawMessage) (any, error) {
 	return digestChanges(c, a, state, []string{"singleton"})
 }
 
-// digestChanges is the response of a /changes above.
+// digestChanges is the response of RemoteImages/changes.
 func digestChanges(c *call, a changesArgs, state string, updated []string) (any, error) {
 	if a.MaxChanges != nil && *a.MaxChanges <= 0 {
 		return nil, invalidArgs("maxChanges must be positive")

@@ -12,6 +12,7 @@ import (
 
 	"casella/internal/directory/sqlitedir"
 	"casella/internal/limit"
+	"casella/internal/store"
 )
 
 // accountEnv is a server whose logins, passwords and app passwords are a
@@ -262,9 +263,10 @@ func FuzzPatchSenders(f *testing.F) {
 
 // The account objects' /get honours properties (RFC 8620 section 5.1),
 // their state changes with them, and /changes (section 5.2) answers from
-// it: nothing since the current state, the singleton updated since an
-// older RemoteImages state, cannotCalculateChanges for an older
-// AppPassword state or a state never given.
+// it: nothing since the current state, the app passwords created and
+// destroyed since an older AppPassword state (one created and destroyed
+// since is in neither), the singleton updated since an older
+// RemoteImages state, cannotCalculateChanges for a state never given.
 func TestAccountGetAndChanges(t *testing.T) {
 	e := newAccountEnv(t)
 	create := e.call1("AppPassword/set", map[string]any{"currentPassword": testPass,
@@ -281,12 +283,26 @@ func TestAccountGetAndChanges(t *testing.T) {
 	if ch := e.call1("AppPassword/changes", map[string]any{"sinceState": state}); ch["newState"] != state || len(ch["updated"].([]any))+len(ch["created"].([]any)) != 0 {
 		t.Errorf("AppPassword/changes since the current state: %v", ch)
 	}
-	e.call1("AppPassword/set", map[string]any{"destroy": []string{id}})
-	if s := e.call1("AppPassword/get", map[string]any{}); s["state"] == state {
-		t.Error("the AppPassword state did not change when one was destroyed")
+	laptop := e.call1("AppPassword/set", map[string]any{"currentPassword": testPass, "destroy": []string{id},
+		"create": map[string]any{"k": map[string]any{"name": "laptop"}}})
+	laptopID := laptop["created"].(map[string]any)["k"].(map[string]any)["id"].(string)
+	if s := e.call1("AppPassword/get", map[string]any{}); s["state"] == state || s["state"] != laptop["newState"] {
+		t.Errorf("the AppPassword state after a creation and a destruction: %v, was %s, set said %v", s["state"], state, laptop["newState"])
 	}
-	if typ := e.callErr("AppPassword/changes", map[string]any{"sinceState": state}); typ != "cannotCalculateChanges" {
-		t.Errorf("AppPassword/changes since an older state: %s", typ)
+	ch := e.call1("AppPassword/changes", map[string]any{"sinceState": state})
+	if fmt.Sprint(ch["created"], ch["updated"], ch["destroyed"]) != fmt.Sprintf("[%s] [] [%s]", laptopID, id) || ch["newState"] != laptop["newState"] {
+		t.Errorf("AppPassword/changes since the state with phone: %v", ch)
+	}
+	// Since the beginning, one change at a time: laptop's creation comes
+	// first, as phone's last change is its destruction.
+	ch = e.call1("AppPassword/changes", map[string]any{"sinceState": "0", "maxChanges": 1})
+	if fmt.Sprint(ch["created"], ch["destroyed"], ch["hasMoreChanges"]) != fmt.Sprintf("[%s] [] true", laptopID) {
+		t.Errorf("AppPassword/changes since 0, one at a time: %v", ch)
+	}
+	for _, bad := range []string{"nonsense", "999"} {
+		if typ := e.callErr("AppPassword/changes", map[string]any{"sinceState": bad}); typ != "cannotCalculateChanges" {
+			t.Errorf("AppPassword/changes since %q: %s", bad, typ)
+		}
 	}
 
 	r := e.call1("RemoteImages/get", map[string]any{"properties": []string{"id"}})
@@ -298,7 +314,7 @@ func TestAccountGetAndChanges(t *testing.T) {
 	if set["newState"] == old {
 		t.Error("the RemoteImages state did not change")
 	}
-	ch := e.call1("RemoteImages/changes", map[string]any{"sinceState": old})
+	ch = e.call1("RemoteImages/changes", map[string]any{"sinceState": old})
 	if ch["newState"] != set["newState"] || fmt.Sprint(ch["updated"]) != "[singleton]" {
 		t.Errorf("RemoteImages/changes since the older state: %v", ch)
 	}
@@ -329,5 +345,63 @@ func TestPasswordCheckThrottled(t *testing.T) {
 	}
 	if len(types) != 8 || types[0] != "forbidden" || types[7] != "rateLimit" {
 		t.Errorf("eight wrong current passwords in a row: %v, want forbidden first and rateLimit last", types)
+	}
+}
+
+// TestAccountPush checks that AppPassword and RemoteImages are push types
+// (RFC 8620 section 7.1): an app password created by another client, or
+// by the administrator's "casella account token add" straight in the
+// directory, and an allowed sender set over IMAP METADATA as much as
+// over JMAP, each push the new state of their type alone.
+func TestAccountPush(t *testing.T) {
+	e := newAccountEnv(t)
+	events := pushEvents(t, e.testEnv, "AppPassword,RemoteImages")
+	next := func(what string) map[string]string {
+		t.Helper()
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("%s: the stream ended", what)
+			}
+			var sc struct {
+				Changed map[string]map[string]string `json:"changed"`
+			}
+			if err := json.Unmarshal([]byte(ev), &sc); err != nil {
+				t.Fatalf("%s: %q: %v", what, ev, err)
+			}
+			return sc.Changed["A1"]
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: nothing pushed", what)
+			return nil
+		}
+	}
+	// The stream's states are read before its headers are sent, so it
+	// is live once pushEvents returns. A delivery changes neither type:
+	// nothing is pushed for it, and the token below is the first event.
+	e.deliver("INBOX", simpleMsg)
+	tk, _, err := e.srv.Tokens.(*sqlitedir.Dir).AddToken(t.Context(), 1, "cli", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.call1("AppPassword/get", map[string]any{"ids": []string{tk.ID}})["state"].(string)
+	if got := next("a token added in the directory"); len(got) != 1 || got["AppPassword"] != st {
+		t.Errorf("pushed %v, want AppPassword %s alone", got, st)
+	}
+	set := e.call1("RemoteImages/set", map[string]any{"update": map[string]any{"singleton": map[string]any{"allowedSenders/a@example.com": true}}})
+	if got := next("RemoteImages/set"); len(got) != 1 || got["RemoteImages"] != set["newState"] {
+		t.Errorf("pushed %v, want RemoteImages %v alone", got, set["newState"])
+	}
+	// Over IMAP METADATA the annotation is the store's: its change is
+	// pushed too.
+	if err := e.store.SetMetadata(t.Context(), 1, 0, []store.MetadataEntry{{Name: remoteImagesKey, Value: []byte(`{"b@example.com":true}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	st = e.call1("RemoteImages/get", map[string]any{})["state"].(string)
+	if got := next("SETMETADATA"); len(got) != 1 || got["RemoteImages"] != st {
+		t.Errorf("pushed %v, want RemoteImages %s alone", got, st)
+	}
+	del := e.call1("AppPassword/set", map[string]any{"destroy": []string{tk.ID}})
+	if got := next("AppPassword/set destroy"); len(got) != 1 || got["AppPassword"] != del["newState"] {
+		t.Errorf("pushed %v, want AppPassword %v alone", got, del["newState"])
 	}
 }

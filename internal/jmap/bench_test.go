@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -141,5 +143,59 @@ func BenchmarkEmailGet(b *testing.B) {
 			b.Fatalf("%d %.200s", w.Code, w.Body)
 		}
 		b.SetBytes(int64(w.Body.Len()))
+	}
+}
+
+// BenchmarkBlobLookup is Blob/lookup (RFC 9404) of one message's blob
+// and the download of that message, in a 10,000-message inbox
+// (JMAP_BENCH_MESSAGES to change it): "first" is an account's first
+// request, with no index of it cached, the others follow one.
+func BenchmarkBlobLookup(b *testing.B) {
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("JMAP_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	e := newTestEnv(b)
+	e.fill(b, n)
+	mb, err := e.store.Mailbox(context.Background(), 1, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var key string
+	uid := uint32(n / 2)
+	if err := e.store.Messages(context.Background(), 1, store.Query{Mailbox: mb.ID, UIDs: []store.UIDRange{{First: uid, Last: uid}}}, func(m *store.Message) error {
+		key = string(m.Blob)
+		return nil
+	}); err != nil || key == "" {
+		b.Fatalf("message %d: %q, %v", uid, key, err)
+	}
+	lookup := func(b *testing.B) {
+		r := e.call1("Blob/lookup", map[string]any{"typeNames": []string{"Email", "Mailbox", "Thread"}, "ids": []string{key}})
+		if l := r["list"].([]any); len(l) != 1 {
+			b.Fatalf("Blob/lookup: %v", r)
+		}
+	}
+	download := func(b *testing.B) {
+		resp := e.do("GET", Prefix+"/download/A1/"+key+"/m.eml", "")
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("download: %d, %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+	for _, bc := range []struct {
+		name string
+		fn   func(*testing.B)
+	}{{"lookup", lookup}, {"download", download}} {
+		b.Run(bc.name+"/first", func(b *testing.B) {
+			for b.Loop() {
+				e.srv.indexes = indexCache{}
+				bc.fn(b)
+			}
+		})
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				bc.fn(b)
+			}
+		})
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"casella/internal/blob"
+	"casella/internal/store"
 )
 
 // Blob management (RFC 9404): blobs made and read inside API requests,
@@ -278,15 +280,17 @@ func (c *call) blobLookup(raw json.RawMessage) (any, error) {
 	if len(a.IDs) > maxObjectsInGet {
 		return nil, mErr("requestTooLarge", "more than maxObjectsInGet ids")
 	}
-	x, err := c.index()
-	if err != nil {
-		return nil, err
-	}
 	list, notFound := []any{}, []string{}
 	for _, id := range a.IDs {
 		rid, _ := c.resolveID(id)
 		key, _, isPart := strings.Cut(rid, "_")
-		users := x.emailsWithBlob(blob.Key(key))
+		var users []store.Message
+		if k := blob.Key(key); k.Valid() {
+			var err error
+			if users, err = c.s.Store.MessagesWithBlob(c.ctx, c.acct, k); err != nil {
+				return nil, fmt.Errorf("finding the messages of blob %s: %w", k, err)
+			}
+		}
 		// A part, or a blob no email uses, is known only by reading it.
 		if len(users) == 0 || isPart {
 			if _, err := c.readBlob(rid); errors.Is(err, blob.ErrNotFound) {
@@ -300,17 +304,16 @@ func (c *call) blobLookup(raw json.RawMessage) (any, error) {
 		for _, t := range a.TypeNames {
 			matched[t] = []string{}
 		}
-		for _, e := range users {
+		// users are the messages, one per mailbox holding an email.
+		for _, m := range users {
 			for t := range matched {
 				switch t {
 				case "Email":
-					matched[t] = append(matched[t], emailID(e.id))
+					matched[t] = append(matched[t], emailID(m.EmailID))
 				case "Thread":
-					matched[t] = append(matched[t], threadID(e.thread))
+					matched[t] = append(matched[t], threadID(m.ThreadID))
 				case "Mailbox":
-					for _, cp := range e.copies {
-						matched[t] = append(matched[t], mailboxID(cp.Mailbox))
-					}
+					matched[t] = append(matched[t], mailboxID(m.Mailbox))
 				}
 			}
 		}

@@ -139,22 +139,18 @@ func (c *call) readBlob(id string) ([]byte, error) {
 	if !key.Valid() {
 		return nil, blob.ErrNotFound
 	}
-	x, err := c.index()
+	msgs, err := c.s.Store.MessagesWithBlob(c.ctx, c.acct, key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("finding the messages of blob %s: %w", key, err)
 	}
-	var owner *email
-	if l := x.emailsWithBlob(key); len(l) > 0 {
-		owner = l[0]
-	}
-	if owner == nil && isPart {
+	if len(msgs) == 0 && isPart {
 		return nil, blob.ErrNotFound
 	}
 	data, err := c.blobs.Get(c.ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if owner == nil {
+	if len(msgs) == 0 {
 		if ok, err := uploaded(c.ctx, c.blobs, c.acct, data); err != nil || !ok {
 			return nil, cmp.Or(err, blob.ErrNotFound)
 		}
@@ -162,6 +158,8 @@ func (c *call) readBlob(id string) ([]byte, error) {
 	if !isPart {
 		return data, nil
 	}
+	owner := newEmail(&msgs[0])
+	owner.copies = []store.Message{msgs[0]}
 	meta, err := c.metaOf(owner)
 	if err != nil {
 		return nil, err
@@ -171,17 +169,6 @@ func (c *call) readBlob(id string) ([]byte, error) {
 		return nil, blob.ErrNotFound
 	}
 	return message.DecodeBody(data, p)
-}
-
-// emailsWithBlob returns the emails whose message is the blob.
-func (x *index) emailsWithBlob(key blob.Key) []*email {
-	var l []*email
-	for _, e := range x.emails {
-		if e.blob == key {
-			l = append(l, e)
-		}
-	}
-	return l
 }
 
 // findPart finds the part numbered want below p, numbered id.

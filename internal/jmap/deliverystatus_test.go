@@ -103,7 +103,7 @@ func TestDeliveryStatus(t *testing.T) {
 	e.srv.Submission = &Submission{Directory: e.srv.Auth.(testAuth), Spool: inbound, Outbound: outbound, Records: recs}
 
 	state0 := e.call1("EmailSubmission/get", map[string]any{})["state"].(string)
-	events := submissionEvents(t, e)
+	events := pushEvents(t, e, "EmailSubmission")
 
 	rcpts := []string{"bob@example.org", "friend@remote.test", "reject@remote.test", "later@remote.test"}
 	var to []any

@@ -17,9 +17,10 @@ import (
 
 // pushTypes are the data types whose state a StateChange reports.
 // Mailbox, Email and Thread share the account's state (package notes);
-// EmailSubmission (submissions.go) and SieveScript (sieve.go) have their
-// own, kept in the directory.
-var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission", "SieveScript"}
+// EmailSubmission (submissions.go), SieveScript (sieve.go) and
+// AppPassword (account.go) have their own, kept in the directory;
+// RemoteImages's is a digest of its annotation in the store.
+var pushTypes = []string{"Mailbox", "Email", "Thread", "EmailSubmission", "SieveScript", "AppPassword", "RemoteImages"}
 
 // minPing is the shortest ping interval granted (RFC 8620 section 7.3:
 // the server may raise the client's value).
@@ -113,10 +114,11 @@ type stateChange struct {
 // channel it returns the types whose state moved since the last send,
 // with their new states, until ctx ends. With since (a client's last
 // pushState, RFC 8887 section 4.3.5.2), the types whose state differs
-// from it are sent at once. It wakes on the store's watch,
-// on submissions changed through this server, on the directory's watch
-// of Sieve scripts, and when the next held submission is due to leave,
-// which changes its undoStatus.
+// from it are sent at once. It wakes on the store's watch (which
+// RemoteImages's annotation is in), on submissions changed through this
+// server, on the directory's watch of the account's records (scripts,
+// app passwords, submissions, changed on any node), and when the next
+// held submission is due to leave, which changes its undoStatus.
 func (s *Server) watchStates(ctx context.Context, ss *session, types []string, since map[string]string) (<-chan stateChange, error) {
 	c := &call{ctx: ctx, s: s, acct: ss.acct.ID, ss: ss, blobs: ss.blobs}
 	last, next, err := c.pushStates(types)
@@ -125,12 +127,12 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string, s
 	}
 	storeCh, stopStore := s.Store.Watch(ss.acct.ID)
 	subCh, stopSubs := s.subWatch.Watch(ss.acct.ID)
-	sieveCh, stopSieve := s.watchSieve(ss.acct.ID, types)
+	dirChs, stopDir := s.watchRecords(ss.acct.ID, types)
 	out := make(chan stateChange)
 	go func() {
 		defer stopStore()
 		defer stopSubs()
-		defer stopSieve()
+		defer stopDir()
 		timer := time.NewTimer(time.Hour)
 		defer timer.Stop()
 		arm := func(at time.Time) {
@@ -155,7 +157,9 @@ func (s *Server) watchStates(ctx context.Context, ss *session, types []string, s
 				return
 			case <-storeCh:
 			case <-subCh:
-			case <-sieveCh:
+			case <-dirChs[0]:
+			case <-dirChs[1]:
+			case <-dirChs[2]:
 			case <-timer.C:
 			}
 			now, next, err := c.pushStates(types)
@@ -201,6 +205,10 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 		switch {
 		case t == "SieveScript":
 			out[t], err = c.sieveState()
+		case t == "AppPassword":
+			out[t], err = c.appPasswordPushState()
+		case t == "RemoteImages":
+			_, out[t], err = c.loadRemoteImages()
 		case t == "EmailSubmission" && subs == "":
 			subs, next, err = c.submissionState()
 		case t != "EmailSubmission" && mail == "":
@@ -210,7 +218,7 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 			return nil, time.Time{}, err
 		}
 		switch t {
-		case "SieveScript":
+		case "SieveScript", "AppPassword", "RemoteImages":
 		case "EmailSubmission":
 			out[t] = subs
 		default:
@@ -220,14 +228,38 @@ func (c *call) pushStates(types []string) (map[string]string, time.Time, error) 
 	return out, next, nil
 }
 
-// watchSieve watches the account's Sieve scripts when types has
-// SieveScript and the directory tells of their changes (all the
-// directories of the tree do, other nodes' changes included); otherwise
-// the channel is nil, which never receives.
-func (s *Server) watchSieve(acct store.Account, types []string) (<-chan struct{}, func()) {
-	w, ok := s.Sieve.(directory.SieveWatch)
-	if !ok || !slices.Contains(types, "SieveScript") {
-		return nil, func() {}
+// watchRecords watches the account's records in the directories that
+// keep the pushed types among types and tell of their changes (all the
+// directories of the tree do, other nodes' changes included), each
+// directory once; the channels of the others are nil, which never
+// receive.
+func (s *Server) watchRecords(acct store.Account, types []string) ([3]<-chan struct{}, func()) {
+	var keepers []any
+	if slices.Contains(types, "SieveScript") && s.Sieve != nil {
+		keepers = append(keepers, s.Sieve)
 	}
-	return w.WatchSieve(acct)
+	if slices.Contains(types, "AppPassword") && s.Tokens != nil {
+		keepers = append(keepers, s.Tokens)
+	}
+	if slices.Contains(types, "EmailSubmission") && s.Submission != nil && s.Submission.Records != nil {
+		keepers = append(keepers, s.Submission.Records)
+	}
+	var chs [3]<-chan struct{}
+	var stops []func()
+	var seen []directory.RecordWatch
+	for _, k := range keepers {
+		w, ok := k.(directory.RecordWatch)
+		if !ok || slices.Contains(seen, w) {
+			continue
+		}
+		seen = append(seen, w)
+		ch, stop := w.WatchRecords(acct)
+		chs[len(stops)] = ch
+		stops = append(stops, stop)
+	}
+	return chs, func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
 }

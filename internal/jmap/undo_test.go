@@ -49,13 +49,14 @@ func runSpool(t *testing.T, dir string) (*spool.Spool, *sink) {
 	return sp, h
 }
 
-// submissionEvents opens alice's event source for EmailSubmission
-// changes, for 30 s at most, and returns the data of its events.
-func submissionEvents(t *testing.T, e *testEnv) <-chan string {
+// pushEvents opens alice's event source for changes of types (a
+// comma-separated list), for 30 s at most, and returns the data of its
+// events.
+func pushEvents(t *testing.T, e *testEnv, types string) <-chan string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.http.URL+Prefix+"/eventsource?types=EmailSubmission", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.http.URL+Prefix+"/eventsource?types="+types, nil)
 	req.SetBasicAuth(testUser, testPass)
 	stream, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -166,7 +167,7 @@ func TestEmailSubmissionUndo(t *testing.T) {
 	}
 
 	// Push of EmailSubmission changes, from now on.
-	events := submissionEvents(t, e)
+	events := pushEvents(t, e, "EmailSubmission")
 
 	// Cancel one; the final one cannot be.
 	state1 := set["newState"].(string)

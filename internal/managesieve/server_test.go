@@ -186,7 +186,7 @@ func TestChanges(t *testing.T) {
 	c := f.dial(t)
 	expect(t, c.do(`AUTHENTICATE "PLAIN" "`+plain("ann@example.com", "ann-password")+`"`), "OK")
 	ctx := t.Context()
-	woken, stop := f.srv.Scripts.(directory.SieveWatch).WatchSieve(1)
+	woken, stop := f.srv.Scripts.(directory.RecordWatch).WatchRecords(1)
 	defer stop()
 	for _, step := range []struct {
 		cmd, want string

@@ -378,6 +378,12 @@ type Store interface {
 	BlobReferenced(ctx context.Context, key blob.Key) (bool, error)
 	// Blobs calls fn for every blob key that messages refer to, each once.
 	Blobs(ctx context.Context, fn func(blob.Key) error) error
+	// MessagesWithBlob returns the account's messages whose blob is key,
+	// ordered by ID, without Meta or SortKeys: what JMAP needs to find
+	// the emails of a blob id (RFC 9404 Blob/lookup, downloads) without
+	// reading every message of the account. Other accounts' messages
+	// with the same blob are not read.
+	MessagesWithBlob(ctx context.Context, acct Account, key blob.Key) ([]Message, error)
 
 	// Close releases the store's resources.
 	Close() error

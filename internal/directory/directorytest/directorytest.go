@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"SieveChanges", testSieveChanges},
 		{"SieveMemory", testSieveMemory},
 		{"Tokens", testTokens},
+		{"TokenChanges", testTokenChanges},
 		{"Submissions", testSubmissions},
 		{"SubmissionExpiry", testSubmissionExpiry},
 		{"Locks", testLocks},

@@ -129,28 +129,17 @@ func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) 
 		}
 		return s.ID
 	}
-	type change struct {
-		id                 string
-		created, destroyed bool
-	}
 	changes := func(since int64) ([]change, int64) {
 		t.Helper()
 		l, st, err := ss.SieveChanges(ctx, a.ID, since)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []change
-		for i, c := range l {
-			if c.ModSeq <= since || i > 0 && c.ModSeq <= l[i-1].ModSeq {
-				t.Errorf("modseqs out of order: %v after %d", l, since)
-			}
-			out = append(out, change{c.ID, c.Created, c.Destroyed})
-		}
-		return out, st
+		return changeList(t, l, since, st), st
 	}
 	// A directory that tells of changes (JMAP push) tells of each.
-	if w, ok := d.(directory.SieveWatch); ok {
-		woken, stop := w.WatchSieve(a.ID)
+	if w, ok := d.(directory.RecordWatch); ok {
+		woken, stop := w.WatchRecords(a.ID)
 		defer stop()
 		defer func() {
 			select {
@@ -236,4 +225,25 @@ func testSieveChanges(t *testing.T, ctx context.Context, d directory.Directory) 
 	if l, st := changes(s3); len(l) != 8 || st != s3+8 {
 		t.Errorf("8 writers at once: %d changes, state %d, want 8 and %d", len(l), st, s3+8)
 	}
+}
+
+// change is a directory.Change without its modseq, for comparisons.
+type change struct {
+	id                 string
+	created, destroyed bool
+}
+
+// changeList checks that the changes read since a state are after it, in
+// modseq order, none after the state st read with them, and returns them
+// as changes.
+func changeList(t *testing.T, l []directory.Change, since, st int64) []change {
+	t.Helper()
+	var out []change
+	for i, c := range l {
+		if c.ModSeq <= since || c.ModSeq > st || i > 0 && c.ModSeq <= l[i-1].ModSeq {
+			t.Errorf("modseqs out of order: %v after %d, state %d", l, since, st)
+		}
+		out = append(out, change{c.ID, c.Created, c.Destroyed})
+	}
+	return out
 }

@@ -136,7 +136,9 @@ func testSubmissions(t *testing.T, ctx context.Context, d directory.Directory) {
 // the cutoff become tombstones that /changes reports, and those
 // tombstones go at a later expiry, after which changes since a state
 // before them are refused; the state never goes back, also when every
-// row of an account went.
+// row of an account went. A directory that tells of changes (JMAP push)
+// wakes the watch of each account whose records expiry destroyed, and
+// of no other.
 func testSubmissionExpiry(t *testing.T, ctx context.Context, d directory.Directory) {
 	ss, ok := d.(directory.Submissions)
 	if !ok {
@@ -161,10 +163,36 @@ func testSubmissionExpiry(t *testing.T, ctx context.Context, d directory.Directo
 	b1 := add(bob, "B1", now.Add(-2*time.Hour), directory.UndoFinal)
 	_, state0, err := ss.Submissions(ctx, ann.ID)
 	must(t, err)
+	// Carol keeps no records; on PostgreSQL, the notifications of
+	// ann's and bob's additions above may still be on their way.
+	carol := addAccount(t, ctx, d, "carol@example.com")
+	w, watched := d.(directory.RecordWatch)
+	var woken [3]<-chan struct{}
+	if watched {
+		for i, a := range []directory.Account{ann, bob, carol} {
+			ch, stop := w.WatchRecords(a.ID)
+			defer stop()
+			woken[i] = ch
+		}
+	}
 
 	destroyed, removed, err := ss.ExpireSubmissions(ctx, now.Add(-time.Hour))
 	if err != nil || destroyed != 4 || removed != 0 {
 		t.Fatalf("first expiry: %d destroyed, %d removed, %v; want 4, 0", destroyed, removed, err)
+	}
+	if watched {
+		for i, name := range []string{"ann", "bob"} {
+			select {
+			case <-woken[i]:
+			case <-time.After(10 * time.Second):
+				t.Errorf("expiry destroyed %s's records and did not wake the account's watch", name)
+			}
+		}
+		select {
+		case <-woken[2]:
+			t.Error("expiry destroyed none of carol's records and woke her watch")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	ch, state1, err := ss.SubmissionChanges(ctx, ann.ID, state0)
 	must(t, err)

@@ -3,6 +3,7 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,16 +11,21 @@ import (
 	"casella/internal/directory"
 )
 
-// testTokens checks directories that keep app passwords
-// (directory.Tokens); it is skipped for those that do not.
-func testTokens(t *testing.T, ctx context.Context, d directory.Directory) {
+// tokenAccounts returns the directory's Tokens and two accounts, ann's
+// and bob's; it skips a directory that keeps no app passwords.
+func tokenAccounts(t *testing.T, ctx context.Context, d directory.Directory) (directory.Tokens, directory.Account, directory.Account) {
 	tk, ok := d.(directory.Tokens)
 	if !ok {
 		t.Skip("the directory keeps no app passwords")
 	}
 	addDomain(t, ctx, d, "example.com")
-	ann := addAccount(t, ctx, d, "ann@example.com")
-	bob := addAccount(t, ctx, d, "bob@example.com")
+	return tk, addAccount(t, ctx, d, "ann@example.com"), addAccount(t, ctx, d, "bob@example.com")
+}
+
+// testTokens checks directories that keep app passwords
+// (directory.Tokens).
+func testTokens(t *testing.T, ctx context.Context, d directory.Directory) {
+	tk, ann, bob := tokenAccounts(t, ctx, d)
 
 	tok, secret, err := tk.AddToken(ctx, ann.ID, "phone", time.Time{})
 	must(t, err)
@@ -106,3 +112,77 @@ func testTokens(t *testing.T, ctx context.Context, d directory.Directory) {
 }
 
 func errOf(_ directory.Account, err error) error { return err }
+
+// testTokenChanges checks the change log of app passwords (JMAP's
+// AppPassword/changes): creations and revocations, each with a state of
+// its own, uses not at all, other accounts' never; and that a directory
+// that tells of changes (JMAP push) wakes the account's watch.
+func testTokenChanges(t *testing.T, ctx context.Context, d directory.Directory) {
+	tk, ann, bob := tokenAccounts(t, ctx, d)
+	changes := func(since int64) ([]change, int64) {
+		t.Helper()
+		l, st, err := tk.TokenChanges(ctx, ann.ID, since)
+		must(t, err)
+		return changeList(t, l, since, st), st
+	}
+	s0, err := tk.TokenState(ctx, ann.ID)
+	must(t, err)
+	if l, st := changes(s0); len(l) != 0 || st != s0 {
+		t.Errorf("changes at the current state: %v %d, want none at %d", l, st, s0)
+	}
+	var woken <-chan struct{}
+	if w, ok := d.(directory.RecordWatch); ok {
+		var stop func()
+		woken, stop = w.WatchRecords(ann.ID)
+		defer stop()
+	}
+	phone, secret, err := tk.AddToken(ctx, ann.ID, "phone", time.Time{})
+	must(t, err)
+	if woken != nil {
+		select {
+		case <-woken:
+		case <-time.After(10 * time.Second):
+			t.Error("creating a token did not wake the account's watch")
+		}
+	}
+	laptop, _, err := tk.AddToken(ctx, ann.ID, "laptop", time.Time{})
+	must(t, err)
+	_, _, err = tk.AddToken(ctx, bob.ID, "bob's", time.Time{})
+	must(t, err)
+	l, s1 := changes(s0)
+	if want := []change{{phone.ID, true, false}, {laptop.ID, true, false}}; !slices.Equal(l, want) {
+		t.Errorf("changes after two creations: %v, want %v", l, want)
+	}
+	// A use is not a change.
+	_, err = tk.AuthenticateToken(ctx, secret)
+	must(t, err)
+	if l, st := changes(s1); len(l) != 0 || st != s1 {
+		t.Errorf("changes after a use: %v at %d, want none at %d", l, st, s1)
+	}
+	must(t, tk.RevokeToken(ctx, ann.ID, phone.ID))
+	if woken != nil {
+		select {
+		case <-woken:
+		case <-time.After(10 * time.Second):
+			t.Error("revoking a token did not wake the account's watch")
+		}
+	}
+	l, s2 := changes(s1)
+	if want := []change{{phone.ID, false, true}}; !slices.Equal(l, want) || s2 <= s1 {
+		t.Errorf("changes after a revocation: %v at %d, want %v after %d", l, s2, want, s1)
+	}
+	// Created and revoked since s0: both flags, for the caller to leave
+	// out (RFC 8620 section 5.2).
+	l, _ = changes(s0)
+	if want := []change{{laptop.ID, true, false}, {phone.ID, true, true}}; !slices.Equal(l, want) {
+		t.Errorf("changes since the beginning: %v, want %v", l, want)
+	}
+	// Revoking by name revokes that token alone.
+	must(t, tk.RevokeToken(ctx, ann.ID, "laptop"))
+	if l, _ := changes(s2); !slices.Equal(l, []change{{laptop.ID, false, true}}) {
+		t.Errorf("changes after revoking by name: %v", l)
+	}
+	if err := tk.RevokeToken(ctx, ann.ID, "laptop"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("revoking twice: %v, want ErrNotFound", err)
+	}
+}

@@ -13,12 +13,13 @@ import (
 )
 
 // sieveChannel is the channel of the notifications of changed Sieve
-// scripts; the payload is the account's id. Every node listens on it, so
-// that a change made over ManageSieve or JMAP on one node is pushed to
-// the JMAP clients of every node.
+// scripts, app passwords and submissions (named when it had scripts
+// alone, and kept so that nodes of two versions hear each other); the
+// payload is the account's id. Every node listens on it, so that a
+// change made on one node is pushed to the JMAP clients of every node.
 const sieveChannel = "casella_directory_sieve"
 
-// listen wakes the directory's watchers of each account whose scripts a
+// listen wakes the directory's watchers of each account whose records a
 // notification says changed, and all of them after a lost connection.
 // This node's own changes come back too; waking their watchers again
 // costs one state read.
@@ -30,8 +31,8 @@ func listen(ctx context.Context, cfg *pgx.ConnConfig, d *sqldir.Dir, log *slog.L
 				log.Warn("directory: ignoring a notification", "payload", payload)
 				return
 			}
-			d.WakeSieve(store.Account(id))
+			d.WakeRecords(store.Account(id))
 		},
-		Lost: d.WakeAllSieve,
+		Lost: d.WakeAllRecords,
 	})
 }

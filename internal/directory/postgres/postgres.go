@@ -102,8 +102,8 @@ var dialect = sqldir.Dialect{
 		Steps: steps,
 		Lock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLock),
 	},
-	WriteLock:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLock),
-	SieveNotify: "SELECT pg_notify('" + sieveChannel + "', $1)",
+	WriteLock:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLock),
+	RecordNotify: "SELECT pg_notify('" + sieveChannel + "', $1)",
 }
 
 // Pool limits. Every node keeps its own pool, and PostgreSQL allows 100

@@ -46,7 +46,7 @@ func TestOnOneServer(t *testing.T) {
 		{"NodesStartTogether", testNodesStartTogether},
 		{"NewerSchema", testNewerSchema},
 		{"OpenFails", testOpenFails},
-		{"SieveWatchAcrossNodes", testSieveWatchAcrossNodes},
+		{"RecordWatchAcrossNodes", testRecordWatchAcrossNodes},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, pg) })
 	}
@@ -99,10 +99,12 @@ func testConcurrentWriters(t *testing.T, pg *pgtest.Server) {
 	}
 }
 
-// testSieveWatchAcrossNodes changes a script through one node's handle
-// and sees the other node's watch wake (LISTEN/NOTIFY), as JMAP push on
-// that node needs; another account's watch stays asleep.
-func testSieveWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
+// testRecordWatchAcrossNodes changes a script, an app password and a
+// submission's statuses through one node's handle and sees the other
+// node's watch wake (LISTEN/NOTIFY), as JMAP push on that node needs;
+// another account's watch stays asleep, and so does ann's for a delivery
+// status that is already recorded.
+func testRecordWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
 	dsn := pg.CreateDB(t)
 	ctx := t.Context()
 	a, b := open(t, dsn), open(t, dsn)
@@ -117,13 +119,23 @@ func testSieveWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	annWoken, stopAnn := b.WatchSieve(ann.ID)
+	annWoken, stopAnn := b.WatchRecords(ann.ID)
 	defer stopAnn()
-	bobWoken, stopBob := b.WatchSieve(bob.ID)
+	bobWoken, stopBob := b.WatchRecords(bob.ID)
 	defer stopBob()
-	for _, change := range []func() error{
+	yes := directory.DeliveryStatus{Delivered: directory.DeliveredYes, SMTPReply: "250 2.0.0 Ok"}
+	for i, change := range []func() error{
 		func() error { return a.PutSieveScript(ctx, ann.ID, "main", "keep;") },
 		func() error { return a.SetActiveSieveScript(ctx, ann.ID, "main") },
+		func() error { _, _, err := a.AddToken(ctx, ann.ID, "phone", time.Time{}); return err },
+		func() error { return a.RevokeToken(ctx, ann.ID, "phone") },
+		func() error {
+			_, err := a.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S1", UndoStatus: directory.UndoPending, SendAt: time.Now().Add(time.Hour)})
+			return err
+		},
+		func() error { return a.SetDeliveryStatus(ctx, ann.ID, "S1", "bob@example.com", yes) },
+		func() error { return a.SetUndoStatus(ctx, ann.ID, "S1", directory.UndoPending, directory.UndoCanceled) },
+		func() error { return a.DestroySubmission(ctx, ann.ID, "S1") },
 	} {
 		if err := change(); err != nil {
 			t.Fatal(err)
@@ -131,12 +143,44 @@ func testSieveWatchAcrossNodes(t *testing.T, pg *pgtest.Server) {
 		select {
 		case <-annWoken:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the other node's watch did not wake")
+			t.Fatalf("change %d: the other node's watch did not wake", i)
 		}
+	}
+	if _, err := a.AddSubmission(ctx, ann.ID, directory.Submission{ID: "S2", UndoStatus: directory.UndoFinal}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetDeliveryStatus(ctx, ann.ID, "S2", "bob@example.com", yes); err != nil {
+		t.Fatal(err)
+	}
+	<-annWoken
+	// Wakes of one node coalesce: the second write above may have found
+	// the first's still pending. Both are in before S2's status is set
+	// again, unchanged, and the pg_notify of another change from b, which
+	// arrives after anything a sent earlier.
+	time.Sleep(100 * time.Millisecond)
+	drain(annWoken)
+	if err := a.SetDeliveryStatus(ctx, ann.ID, "S2", "bob@example.com", yes); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutSieveScript(ctx, bob.ID, "main", "keep;"); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case <-bobWoken:
-		t.Error("bob's watch woke for ann's scripts")
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob's watch did not wake")
+	}
+	select {
+	case <-annWoken:
+		t.Error("ann's watch woke for an unchanged delivery status, or for bob's script")
+	default:
+	}
+}
+
+// drain empties a watch's channel.
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
 	default:
 	}
 }

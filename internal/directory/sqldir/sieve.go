@@ -139,29 +139,17 @@ func (d *Dir) SieveScript(ctx context.Context, acct store.Account, name string) 
 	return s, src, nil
 }
 
-// sieveStateQuery reads an account's script state: the highest modseq of
-// its scripts and tombstones.
-const sieveStateQuery = `SELECT COALESCE(MAX(m), 0) FROM (SELECT modseq AS m FROM sieve_scripts WHERE account = $1
-	UNION ALL SELECT modseq FROM sieve_destroyed WHERE account = $1) AS t`
-
-// nextSieveModSeq returns the account's next script state; the caller
-// holds the write lock.
-func nextSieveModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, error) {
-	var m int64
-	if err := tx.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&m); err != nil {
-		return 0, fmt.Errorf("reading the sieve script state: %w", err)
-	}
-	return m + 1, nil
-}
+// sieveLog is the change log of the scripts (their schema's step 4).
+var sieveLog = newTombstoneLog("sieve script", "sieve_scripts", "created_modseq", "sieve_destroyed")
 
 // PutSieveScript creates or replaces a script, keeping its id and
 // whether it is active.
 func (d *Dir) PutSieveScript(ctx context.Context, acct store.Account, name, source string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return fmt.Errorf("put sieve script: %w", err)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("put sieve script %q: %w", name, err)
 		}
@@ -187,7 +175,7 @@ func accountExists(ctx context.Context, tx *sql.Tx, acct store.Account) error {
 // DeleteSieveScript removes a script that is not active, leaving its
 // tombstone.
 func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var active bool
 		var id string
 		var created int64
@@ -201,7 +189,7 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 		if active {
 			return fmt.Errorf("delete sieve script %q: it is active: %w", name, directory.ErrInUse)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("delete sieve script %q: %w", name, err)
 		}
@@ -218,7 +206,7 @@ func (d *Dir) DeleteSieveScript(ctx context.Context, acct store.Account, name st
 
 // RenameSieveScript renames a script, active or not.
 func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, to string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), to).Scan(&one)
 		if err == nil {
@@ -227,7 +215,7 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("rename sieve script: %w", err)
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("rename sieve script %q: %w", from, err)
 		}
@@ -247,7 +235,7 @@ func (d *Dir) RenameSieveScript(ctx context.Context, acct store.Account, from, t
 // client's maxChanges can cut between them; making the active script
 // active again changes nothing.
 func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name string) error {
-	return d.sieveWrite(ctx, acct, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if name != "" {
 			var one int
 			err := tx.QueryRowContext(ctx, "SELECT 1 FROM sieve_scripts WHERE account = $1 AND name = $2", int64(acct), name).Scan(&one)
@@ -264,9 +252,9 @@ func (d *Dir) SetActiveSieveScript(ctx context.Context, acct store.Account, name
 			return fmt.Errorf("activate sieve script %q: %w", name, err)
 		}
 		if cur == name {
-			return nil
+			return errUnchanged
 		}
-		m, err := nextSieveModSeq(ctx, tx, acct)
+		m, err := sieveLog.Next(ctx, tx, acct)
 		if err != nil {
 			return fmt.Errorf("activate sieve script %q: %w", name, err)
 		}
@@ -301,27 +289,10 @@ func (d *Dir) ActiveSieveScript(ctx context.Context, acct store.Account) (string
 
 // SieveState returns the account's script state.
 func (d *Dir) SieveState(ctx context.Context, acct store.Account) (int64, error) {
-	var state int64
-	if err := d.db.QueryRowContext(ctx, sieveStateQuery, int64(acct)).Scan(&state); err != nil {
-		return 0, fmt.Errorf("sieve script state: %w", err)
-	}
-	return state, nil
+	return sieveLog.State(ctx, d.db, acct)
 }
 
 // SieveChanges returns the scripts and tombstones changed after since.
-// The state is read first: a change made meanwhile is reported again by
-// the next call, which is harmless, whereas a state newer than the
-// changes read would hide one.
 func (d *Dir) SieveChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
-	state, err := d.SieveState(ctx, acct)
-	if err != nil {
-		return nil, 0, err
-	}
-	out, err := readChanges(ctx, d.db, "sieve script changes", `SELECT id, modseq, created_modseq, FALSE FROM sieve_scripts WHERE account = $1 AND modseq > $2
-		UNION ALL SELECT id, modseq, created_modseq, TRUE FROM sieve_destroyed WHERE account = $1 AND modseq > $2
-		ORDER BY 2`, int64(acct), since)
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, state, nil
+	return sieveLog.Changes(ctx, d.db, acct, since)
 }

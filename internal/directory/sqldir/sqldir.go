@@ -46,11 +46,12 @@ type Dialect struct {
 	// for PostgreSQL "SELECT pg_advisory_xact_lock(n)". SQLite needs none
 	// when transactions begin IMMEDIATE.
 	WriteLock string
-	// SieveNotify, when set, runs in every write transaction of an
-	// account's Sieve scripts with the account's id ($1) as text, to tell
-	// the other processes on the database: for PostgreSQL a pg_notify,
-	// which is delivered at commit; their listeners call WakeSieve.
-	SieveNotify string
+	// RecordNotify, when set, runs in every write transaction of an
+	// account's Sieve scripts, app passwords or submissions with the
+	// account's id ($1) as text, to tell the other processes on the
+	// database: for PostgreSQL a pg_notify, which is delivered at commit;
+	// their listeners call WakeRecords.
+	RecordNotify string
 }
 
 // Dir is a directory in an SQL database. It is safe for concurrent use,
@@ -60,10 +61,10 @@ type Dir struct {
 	q         *sqlprep.Cache // statements of the lookups every message makes
 	passwords *directory.Verified
 	writeLock string
-	// sieveNotify and sieveWatch tell of changes of scripts
-	// (sievewatch.go).
-	sieveNotify string
-	sieveWatch  directory.Watchers
+	// recordNotify and recordWatch tell of changes of the records kept
+	// for JMAP: scripts, app passwords, submissions (watch.go).
+	recordNotify string
+	recordWatch  directory.Watchers
 }
 
 // Logins that passed are remembered for loginCacheTTL, up to
@@ -95,11 +96,11 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 		return nil, err
 	}
 	return &Dir{
-		db:          db,
-		q:           sqlprep.New(db),
-		passwords:   directory.NewVerified(loginCacheTTL, loginCacheSize),
-		writeLock:   dl.WriteLock,
-		sieveNotify: dl.SieveNotify,
+		db:           db,
+		q:            sqlprep.New(db),
+		passwords:    directory.NewVerified(loginCacheTTL, loginCacheSize),
+		writeLock:    dl.WriteLock,
+		recordNotify: dl.RecordNotify,
 	}, nil
 }
 

@@ -75,7 +75,7 @@ func nextModSeq(ctx context.Context, tx *sql.Tx, acct store.Account) (int64, err
 
 // AddSubmission stores a new record.
 func (d *Dir) AddSubmission(ctx context.Context, acct store.Account, s directory.Submission) (directory.Submission, error) {
-	err := d.write(ctx, func(tx *sql.Tx) error {
+	err := d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (d *Dir) AddSubmission(ctx context.Context, acct store.Account, s directory
 
 // SetUndoStatus changes a record's undo status from one value to another.
 func (d *Dir) SetUndoStatus(ctx context.Context, acct store.Account, id, from, to string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var status string
 		err := tx.QueryRowContext(ctx, "SELECT undo_status FROM submissions WHERE account = $1 AND id = $2 AND NOT destroyed", int64(acct), id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -153,7 +153,7 @@ func decodeDelivery(s string) (map[string]directory.DeliveryStatus, error) {
 // comes first, under the write lock, so that an unchanged status, a
 // replayed delivery's, raises no state and wakes no client.
 func (d *Dir) SetDeliveryStatus(ctx context.Context, acct store.Account, id, rcpt string, st directory.DeliveryStatus) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		var delivery string
 		err := tx.QueryRowContext(ctx, "SELECT delivery FROM submissions WHERE account = $1 AND id = $2 AND NOT destroyed", int64(acct), id).Scan(&delivery)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -167,7 +167,7 @@ func (d *Dir) SetDeliveryStatus(ctx context.Context, acct store.Account, id, rcp
 			return fmt.Errorf("submission %s: %w", id, err)
 		}
 		if old, ok := m[rcpt]; ok && old == st {
-			return nil
+			return errUnchanged
 		}
 		if m == nil {
 			m = map[string]directory.DeliveryStatus{}
@@ -200,7 +200,7 @@ func (d *Dir) SettleSubmissions(ctx context.Context, acct store.Account, now tim
 	if err != nil {
 		return false, fmt.Errorf("settle submissions: %w", err)
 	}
-	err = d.write(ctx, func(tx *sql.Tx) error {
+	err = d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT id FROM submissions WHERE "+due+" ORDER BY send_at, id", int64(acct), now.UnixMilli())
 		if err != nil {
 			return err
@@ -245,7 +245,7 @@ const destroyQuery = `UPDATE submissions SET destroyed = TRUE, modseq = $1, dest
 
 // DestroySubmission removes a record, leaving its tombstone.
 func (d *Dir) DestroySubmission(ctx context.Context, acct store.Account, id string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		m, err := nextModSeq(ctx, tx, acct)
 		if err != nil {
 			return err
@@ -343,7 +343,11 @@ func (d *Dir) SubmissionChanges(ctx context.Context, acct store.Account, since i
 // stay for another period and clients see the records destroyed.
 func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroyed, removed int, err error) {
 	cutoff, now := before.UnixMilli(), time.Now().UnixMilli()
+	// The accounts whose records are destroyed: their push streams, on
+	// every node, are told, as of any other destruction.
+	var accounts []store.Account
 	err = d.write(ctx, func(tx *sql.Tx) error {
+		accounts = accounts[:0]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO submission_horizons (account, modseq)
 			SELECT account, MAX(modseq) FROM submissions WHERE destroyed AND destroyed_at < $1 GROUP BY account
 			ON CONFLICT (account) DO UPDATE SET modseq = CASE WHEN excluded.modseq > submission_horizons.modseq
@@ -386,9 +390,14 @@ func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroye
 		var m int64
 		for i, r := range old {
 			if i == 0 || r.account != old[i-1].account {
-				if m, err = nextModSeq(ctx, tx, store.Account(r.account)); err != nil {
+				acct := store.Account(r.account)
+				if m, err = nextModSeq(ctx, tx, acct); err != nil {
 					return err
 				}
+				if err := d.notify(ctx, tx, acct); err != nil {
+					return err
+				}
+				accounts = append(accounts, acct)
 			}
 			if _, err := tx.ExecContext(ctx, destroyQuery, m, now, r.account, r.id); err != nil {
 				return err
@@ -400,6 +409,9 @@ func (d *Dir) ExpireSubmissions(ctx context.Context, before time.Time) (destroye
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("expire submissions: %w", err)
+	}
+	for _, acct := range accounts {
+		d.recordWatch.Wake(acct)
 	}
 	return destroyed, removed, nil
 }

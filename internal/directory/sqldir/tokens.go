@@ -30,6 +30,21 @@ var tokenSteps = []string{
 		expires BIGINT NOT NULL DEFAULT 0,
 		UNIQUE (account, name)
 	);`,
+	// The change log for JMAP's AppPassword (directory.Tokens), as the
+	// Sieve scripts': modseq is the account's token state when the token
+	// was made, one past the highest of its tokens and tombstones, taken
+	// under the write lock; a revoked token leaves its id in
+	// tokens_destroyed. A token's use is not a change of it. Tokens from
+	// before the log have 0, as if made at the beginning.
+	`ALTER TABLE tokens ADD COLUMN modseq BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX tokens_account_modseq ON tokens (account, modseq);
+	CREATE TABLE tokens_destroyed (
+		account BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+		id TEXT NOT NULL,
+		modseq BIGINT NOT NULL,
+		created_modseq BIGINT NOT NULL,
+		PRIMARY KEY (account, id)
+	);`,
 }
 
 func tokenSchema(dl Dialect) migrate.Schema {
@@ -56,7 +71,7 @@ func (d *Dir) AddToken(ctx context.Context, acct store.Account, name string, exp
 	if !expires.IsZero() && !expires.After(t.Created) {
 		return directory.Token{}, "", fmt.Errorf("add token: %w: expiry %s is not in the future", directory.ErrInvalid, expires.UTC().Format(time.RFC3339))
 	}
-	err := d.write(ctx, func(tx *sql.Tx) error {
+	err := d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
 		if err := accountExists(ctx, tx, acct); err != nil {
 			return err
 		}
@@ -68,8 +83,12 @@ func (d *Dir) AddToken(ctx context.Context, acct store.Account, name string, exp
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, account, name, hash, created, expires) VALUES ($1, $2, $3, $4, $5, $6)",
-			id, int64(acct), name, hex.EncodeToString(hash), t.Created.Unix(), unixOrZero(expires))
+		m, err := tokenLog.Next(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, account, name, hash, created, expires, modseq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			id, int64(acct), name, hex.EncodeToString(hash), t.Created.Unix(), unixOrZero(expires), m)
 		return err
 	})
 	if err != nil {
@@ -104,16 +123,47 @@ func (d *Dir) Tokens(ctx context.Context, acct store.Account) ([]directory.Token
 // RevokeToken deletes the account's token with this id or name. No cache
 // holds tokens, so the next login with it fails.
 func (d *Dir) RevokeToken(ctx context.Context, acct store.Account, idOrName string) error {
-	return d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE account = $1 AND (id = $2 OR name = $2)", int64(acct), idOrName)
+	return d.recordWrite(ctx, acct, func(tx *sql.Tx) error {
+		var id string
+		var created int64
+		// By id first: a name shaped like another token's id names that
+		// one only when no token has it as its id.
+		err := tx.QueryRowContext(ctx, "SELECT id, modseq FROM tokens WHERE account = $1 AND (id = $2 OR name = $2) ORDER BY id = $2 DESC LIMIT 1",
+			int64(acct), idOrName).Scan(&id, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("revoke token %q: %w", idOrName, directory.ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("revoke token %q: %w", idOrName, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return fmt.Errorf("revoke token %q: %w", idOrName, directory.ErrNotFound)
+		m, err := tokenLog.Next(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("revoke token %q: %w", idOrName, err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE id = $1", id); err != nil {
+			return fmt.Errorf("revoke token %q: %w", idOrName, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO tokens_destroyed (account, id, modseq, created_modseq) VALUES ($1, $2, $3, $4)",
+			int64(acct), id, m, created); err != nil {
+			return fmt.Errorf("revoke token %q: tombstone: %w", idOrName, err)
 		}
 		return nil
 	})
+}
+
+// tokenLog is the change log of the tokens (their schema's step 2). A
+// token is never changed after its creation, so its modseq is its
+// creation's.
+var tokenLog = newTombstoneLog("token", "tokens", "modseq", "tokens_destroyed")
+
+// TokenState returns the account's token state.
+func (d *Dir) TokenState(ctx context.Context, acct store.Account) (int64, error) {
+	return tokenLog.State(ctx, d.db, acct)
+}
+
+// TokenChanges returns the tokens and tombstones changed after since.
+func (d *Dir) TokenChanges(ctx context.Context, acct store.Account, since int64) ([]directory.Change, int64, error) {
+	return tokenLog.Changes(ctx, d.db, acct, since)
 }
 
 // AuthenticateToken returns the account a token logs in to.

@@ -154,6 +154,14 @@ CREATE TABLE metadata (
 ALTER TABLE accounts DROP COLUMN messages, DROP COLUMN bytes;
 DROP INDEX changes_mailbox;
 `,
+	// Version 5. The blob index carries the account (store.Store's
+	// MessagesWithBlob, as SQLite's version 7): one blob delivered to
+	// many accounts no longer means reading all their rows to find one
+	// account's.
+	`
+DROP INDEX messages_blob;
+CREATE INDEX messages_blob ON messages (blob, account);
+`,
 }
 
 // schema is the mailbox store's schema on PostgreSQL.

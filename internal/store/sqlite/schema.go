@@ -173,6 +173,15 @@ DROP INDEX changes_mailbox;
 ALTER TABLE accounts DROP COLUMN messages;
 ALTER TABLE accounts DROP COLUMN bytes;
 `,
+	// Version 7. The blob index carries the account (store.Store's
+	// MessagesWithBlob, for JMAP's Blob/lookup and downloads): a message
+	// delivered to many accounts is one blob, and finding one account's
+	// messages with it read the rows of all of them. BlobReferenced and
+	// Blobs use the index's first column as before.
+	`
+DROP INDEX messages_blob;
+CREATE INDEX messages_blob ON messages (blob, account);
+`,
 }
 
 // migrateSchema brings the schema up to date. The write connection begins

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"casella/internal/blob"
+	"casella/internal/store"
 )
 
 // BlobReferenced reports whether a message refers to the blob.
@@ -50,4 +51,28 @@ func (s *Store) blobBatch(ctx context.Context, after string) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, rows.Err()
+}
+
+// MessagesWithBlob reads the account's messages with the blob through
+// the (blob, account) index: a message sent to many accounts of the
+// store is one blob, and the rows of the other accounts are not read.
+func (s *Store) MessagesWithBlob(ctx context.Context, acct store.Account, key blob.Key) ([]store.Message, error) {
+	st, err := s.rq.Stmt(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.blob = $1 AND m.account = $2 ORDER BY m.id`)
+	if err != nil {
+		return nil, dbError("messages with blob", err)
+	}
+	rows, err := st.QueryContext(ctx, string(key), acct)
+	if err != nil {
+		return nil, dbError("messages with blob", err)
+	}
+	defer rows.Close()
+	var l []store.Message
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, dbError("messages with blob", err)
+		}
+		l = append(l, r.Message)
+	}
+	return l, dbError("messages with blob", rows.Err())
 }

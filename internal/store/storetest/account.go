@@ -215,3 +215,58 @@ func testIsolation(t *testing.T, s store.Store) {
 	checkCounts(t, s, acct)
 	checkCounts(t, s, other)
 }
+
+// testMessagesWithBlob checks that an account's messages are found by
+// their blob, every copy of them and none of another account's.
+func testMessagesWithBlob(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	newAccount(t, s, acct)
+	newAccount(t, s, other)
+	inbox := mailbox(t, s, acct, store.Inbox)
+	archive := mailbox(t, s, acct, "Archive")
+	appendN(t, s, acct, inbox.ID, 1, 3)
+	appendN(t, s, other, mailbox(t, s, other, store.Inbox).ID, 2, 2) // msg(2) and msg(3)
+	if _, err := s.Copy(ctx, acct, inbox.ID, []store.UIDRange{{First: 2, Last: 2}}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	var want []store.Message
+	for _, mb := range []int64{inbox.ID, archive.ID} {
+		if err := s.Messages(ctx, acct, store.Query{Mailbox: mb}, func(m *store.Message) error {
+			if m.Blob == msg(2).Blob {
+				want = append(want, *m)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortFunc(want, func(a, b store.Message) int { return int(a.ID - b.ID) })
+	got, err := s.MessagesWithBlob(ctx, acct, msg(2).Blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("MessagesWithBlob = %+v\nwant %+v", got, want)
+	}
+	if got[0].EmailID != got[1].EmailID || got[0].ThreadID == 0 {
+		t.Errorf("copies of one message: email ids %d, %d, thread %d", got[0].EmailID, got[1].EmailID, got[0].ThreadID)
+	}
+	if got, err := s.MessagesWithBlob(ctx, acct, blob.KeyOf([]byte("nobody has this"))); err != nil || len(got) != 0 {
+		t.Errorf("MessagesWithBlob(unknown) = %v, %v", got, err)
+	}
+	// The other account's copy is its own: it does not see acct's.
+	if got, err := s.MessagesWithBlob(ctx, other, msg(1).Blob); err != nil || len(got) != 0 {
+		t.Errorf("MessagesWithBlob of a blob only acct has, for other = %v, %v", got, err)
+	}
+	if got, err := s.MessagesWithBlob(ctx, other, msg(2).Blob); err != nil || len(got) != 1 || got[0].Mailbox == inbox.ID || got[0].Mailbox == archive.ID {
+		t.Errorf("MessagesWithBlob for other = %+v, %v", got, err)
+	}
+	// Expunged, a message is no longer found.
+	update(t, s, store.FlagUpdate{Mailbox: archive.ID, Op: store.FlagsAdd, Flags: []string{store.FlagDeleted}})
+	if _, err := s.Expunge(ctx, acct, archive.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.MessagesWithBlob(ctx, acct, msg(2).Blob); err != nil || len(got) != 1 || got[0].Mailbox != inbox.ID {
+		t.Errorf("MessagesWithBlob after expunge = %+v, %v", got, err)
+	}
+}

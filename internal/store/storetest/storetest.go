@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ModSeq", testModSeq},
 		{"Watch", testWatch},
 		{"Blobs", testBlobs},
+		{"MessagesWithBlob", testMessagesWithBlob},
 		{"ConcurrentDeliver", testConcurrentDeliver},
 		{"DeleteAccount", testDeleteAccount},
 		{"Isolation", testIsolation},
