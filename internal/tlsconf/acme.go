@@ -1,0 +1,528 @@
+package tlsconf
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/acme"
+
+	"casella/internal/backoff"
+)
+
+// The challenges ACME can prove control of a name with.
+const (
+	TLSALPN01 = "tls-alpn-01" // RFC 8737, answered in the TLS handshake
+	HTTP01    = "http-01"     // RFC 8555 section 8.3, answered over plain HTTP
+)
+
+const (
+	// checkEvery is the longest the loop sleeps: new local domains get
+	// their certificates within it.
+	checkEvery = time.Hour
+	// retryMin and retryMax space out the attempts for a name that
+	// failed. Let's Encrypt allows 5 failed validations per name and
+	// hour; starting at 5 minutes stays under it.
+	retryMin = 5 * time.Minute
+	retryMax = 6 * time.Hour
+	// orderTimeout bounds one certificate's whole exchange with the CA.
+	orderTimeout = 5 * time.Minute
+)
+
+// ACMEOptions configure an ACME manager.
+type ACMEOptions struct {
+	DirectoryURL string
+	Email        string // the account's contact; "" for none
+	Challenge    string // TLSALPN01 or HTTP01
+	// CAFile is a PEM file of roots for the CA's own HTTPS; "" trusts
+	// the system's.
+	CAFile string
+	// Dir keeps the account key and the certificates with their keys.
+	Dir string
+	// Names returns the names that should have a certificate; it is
+	// asked at every round, so new local domains get theirs.
+	Names func(ctx context.Context) ([]string, error)
+	Log   *slog.Logger
+	// OnIssued and OnFailed are told of every certificate obtained and
+	// every failed attempt, for metrics.
+	OnIssued func(name string, notAfter time.Time)
+	OnFailed func(name string)
+}
+
+// ACME obtains certificates from an ACME CA (RFC 8555) and renews them
+// when a third of their lifetime is left. Its GetCertificate and
+// GetConfigForClient go into the listeners' tls.Config; names it has no
+// certificate for fall back to the configuration's own certificate.
+//
+// Implementation notes:
+//   - One certificate per name: a name whose DNS does not point here
+//     fails alone, and the others are still issued.
+//   - Keys and certificates are kept under Dir (mode 0700), each name in
+//     one file of mode 0600 holding its key and chain, written
+//     atomically; a restart serves them at once, without asking the CA.
+//   - Failures are retried with backoff and logged; the listeners keep
+//     serving the previous certificate, or the fallback one.
+type ACME struct {
+	opts   ACMEOptions
+	client *acme.Client
+
+	mu     sync.RWMutex
+	certs  map[string]*tls.Certificate
+	alpn   map[string]*tls.Certificate // tls-alpn-01 answers, by name
+	tokens map[string]string           // http-01 key authorizations, by token
+	fails  map[string]failure
+	// registered is set once the account exists at the CA.
+	registered bool
+}
+
+// failure is a name's run of failed attempts.
+type failure struct {
+	attempts int
+	retry    time.Time
+	err      error
+}
+
+// NewACME loads or makes the account key and loads the certificates
+// kept in opts.Dir.
+func NewACME(opts ACMEOptions) (*ACME, error) {
+	if opts.Challenge != TLSALPN01 && opts.Challenge != HTTP01 {
+		return nil, fmt.Errorf("acme: unknown challenge %q; use %s or %s", opts.Challenge, TLSALPN01, HTTP01)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("acme: creating %s: %w", opts.Dir, err)
+	}
+	key, err := accountKey(filepath.Join(opts.Dir, "account.key"))
+	if err != nil {
+		return nil, err
+	}
+	hc := http.DefaultClient
+	if opts.CAFile != "" {
+		pemRoots, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("acme: reading ca_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemRoots) {
+			return nil, fmt.Errorf("acme: ca_file %s holds no PEM certificate", opts.CAFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		hc = &http.Client{Transport: tr}
+	}
+	a := &ACME{
+		opts:   opts,
+		client: &acme.Client{Key: key, DirectoryURL: opts.DirectoryURL, HTTPClient: hc, UserAgent: "casella"},
+		certs:  map[string]*tls.Certificate{},
+		alpn:   map[string]*tls.Certificate{},
+		tokens: map[string]string{},
+		fails:  map[string]failure{},
+	}
+	if err := a.loadCerts(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// accountKey reads the account's key, or makes it on first use.
+func accountKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("acme: generating account key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("acme: encoding account key: %w", err)
+		}
+		if err := writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, err
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acme: reading account key: %w", err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("acme: %s holds no PEM key; remove it to register a new account", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %s: %w; remove it to register a new account", path, err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("acme: %s is not a signing key", path)
+	}
+	return signer, nil
+}
+
+// certFile is where name's key and chain are kept.
+func (a *ACME) certFile(name string) string {
+	return filepath.Join(a.opts.Dir, name+".pem")
+}
+
+// loadCerts loads the kept certificates; an unreadable one is logged and
+// obtained again.
+func (a *ACME) loadCerts() error {
+	files, err := filepath.Glob(filepath.Join(a.opts.Dir, "*.pem"))
+	if err != nil {
+		return fmt.Errorf("acme: %w", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("acme: %w", err)
+		}
+		cert, err := tls.X509KeyPair(data, data)
+		if err != nil {
+			a.opts.Log.Warn("acme: ignoring an unreadable certificate; it is obtained again", "file", f, "err", err)
+			continue
+		}
+		a.certs[strings.TrimSuffix(filepath.Base(f), ".pem")] = &cert
+	}
+	return nil
+}
+
+// GetCertificate returns the certificate for the name the client asks
+// for (SNI), or nil so that crypto/tls falls back to the configuration's
+// Certificates.
+func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.certs[strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))], nil
+}
+
+// GetConfigForClient answers a tls-alpn-01 validation (RFC 8737 section
+// 3): a handshake offering only the acme-tls/1 protocol gets the
+// challenge's certificate. Other handshakes get nil, the listener's own
+// configuration.
+func (a *ACME) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if len(hello.SupportedProtos) != 1 || hello.SupportedProtos[0] != acme.ALPNProto {
+		return nil, nil
+	}
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	a.mu.RLock()
+	cert := a.alpn[name]
+	a.mu.RUnlock()
+	if cert == nil {
+		a.opts.Log.Warn("acme: tls-alpn-01 validation for a name with no challenge pending", "name", name, "remote", hello.Conn.RemoteAddr())
+		return nil, fmt.Errorf("acme: no tls-alpn-01 challenge pending for %q", name)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}, NextProtos: []string{acme.ALPNProto}}, nil
+}
+
+// HTTPHandler answers http-01 validations (RFC 8555 section 8.3) under
+// /.well-known/acme-challenge/ and passes other requests to next.
+func (a *ACME) HTTPHandler(next http.Handler) http.Handler {
+	const prefix = "/.well-known/acme-challenge/"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a.mu.RLock()
+		answer, ok := a.tokens[token]
+		a.mu.RUnlock()
+		if !ok {
+			a.opts.Log.Warn("acme: http-01 validation for an unknown token", "host", r.Host, "remote", r.RemoteAddr)
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(answer))
+	})
+}
+
+// Status is one name's certificate.
+type Status struct {
+	Name     string
+	NotAfter time.Time // zero without a certificate
+	Issuer   string
+	Err      error     // the last attempt's failure, if the name has one pending
+	Retry    time.Time // when a failed name is tried again
+}
+
+// Statuses returns the names with a certificate or a failure, sorted.
+func (a *ACME) Statuses() []Status {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	byName := map[string]*Status{}
+	for name, c := range a.certs {
+		byName[name] = &Status{Name: name, NotAfter: c.Leaf.NotAfter, Issuer: c.Leaf.Issuer.CommonName}
+	}
+	for name, f := range a.fails {
+		s := byName[name]
+		if s == nil {
+			s = &Status{Name: name}
+			byName[name] = s
+		}
+		s.Err, s.Retry = f.err, f.retry
+	}
+	out := make([]Status, 0, len(byName))
+	for _, s := range byName {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(x, y Status) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// Run obtains missing certificates and renews those due until ctx is
+// done.
+func (a *ACME) Run(ctx context.Context) {
+	for {
+		wait := a.round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// round does what is due for every name and returns how long to sleep
+// before the next round.
+func (a *ACME) round(ctx context.Context) time.Duration {
+	names, err := a.opts.Names(ctx)
+	if err != nil {
+		a.opts.Log.Warn("acme: cannot list the names that need certificates; trying again", "err", err, "retry", retryMin)
+		return retryMin
+	}
+	next := checkEvery
+	for _, name := range names {
+		if ctx.Err() != nil {
+			return 0
+		}
+		at := a.due(name)
+		if wait := time.Until(at); wait > 0 {
+			next = min(next, wait)
+			continue
+		}
+		octx, cancel := context.WithTimeout(ctx, orderTimeout)
+		cert, err := a.obtain(octx, name)
+		cancel()
+		if ctx.Err() != nil {
+			return 0
+		}
+		if err != nil {
+			next = min(next, a.failed(name, err))
+			continue
+		}
+		a.mu.Lock()
+		renewed := a.certs[name] != nil
+		a.certs[name] = cert
+		delete(a.fails, name)
+		a.mu.Unlock()
+		a.opts.Log.Info("acme: certificate obtained", "name", name, "renewal", renewed, "not_after", cert.Leaf.NotAfter, "issuer", cert.Leaf.Issuer.CommonName)
+		if a.opts.OnIssued != nil {
+			a.opts.OnIssued(name, cert.Leaf.NotAfter)
+		}
+		next = min(next, time.Until(renewAt(cert.Leaf)))
+	}
+	return max(next, time.Second)
+}
+
+// due returns when name next needs work: now without a certificate,
+// when a third of its certificate's lifetime is left, or the retry time
+// of a failure.
+func (a *ACME) due(name string) time.Time {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var at time.Time
+	if c := a.certs[name]; c != nil {
+		at = renewAt(c.Leaf)
+	}
+	if f, ok := a.fails[name]; ok && f.retry.After(at) {
+		at = f.retry
+	}
+	return at
+}
+
+// renewAt is when a third of the certificate's lifetime is left, as Let's
+// Encrypt advises: 30 days of a 90-day certificate, 2 of a 6-day one.
+func renewAt(leaf *x509.Certificate) time.Time {
+	return leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3)
+}
+
+// failed records a failed attempt and returns the wait before the next.
+func (a *ACME) failed(name string, err error) time.Duration {
+	a.mu.Lock()
+	f := a.fails[name]
+	f.attempts++
+	wait := backoff.Delay(f.attempts, retryMin, retryMax)
+	f.retry, f.err = time.Now().Add(wait), err
+	a.fails[name] = f
+	kept := a.certs[name] != nil
+	a.mu.Unlock()
+	a.opts.Log.Warn("acme: obtaining a certificate failed; the current one is kept", "name", name, "err", err, "attempts", f.attempts, "retry_in", wait.Round(time.Second), "has_certificate", kept)
+	if a.opts.OnFailed != nil {
+		a.opts.OnFailed(name)
+	}
+	return wait
+}
+
+// register makes sure the account exists at the CA (RFC 8555 section
+// 7.3); an account already registered with the key is fine.
+func (a *ACME) register(ctx context.Context) error {
+	a.mu.RLock()
+	done := a.registered
+	a.mu.RUnlock()
+	if done {
+		return nil
+	}
+	acct := &acme.Account{}
+	if a.opts.Email != "" {
+		acct.Contact = []string{"mailto:" + a.opts.Email}
+	}
+	if _, err := a.client.Register(ctx, acct, acme.AcceptTOS); err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
+		return fmt.Errorf("registering the account: %w", err)
+	}
+	a.mu.Lock()
+	a.registered = true
+	a.mu.Unlock()
+	return nil
+}
+
+// obtain runs one order for name (RFC 8555 section 7.4) and keeps the
+// certificate.
+func (a *ACME) obtain(ctx context.Context, name string) (*tls.Certificate, error) {
+	// The name becomes a file name.
+	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
+		return nil, fmt.Errorf("%q is not a host name", name)
+	}
+	if err := a.register(ctx); err != nil {
+		return nil, err
+	}
+	order, err := a.client.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	if err != nil {
+		return nil, fmt.Errorf("creating the order: %w", err)
+	}
+	for _, u := range order.AuthzURLs {
+		if err := a.authorize(ctx, name, u); err != nil {
+			return nil, err
+		}
+	}
+	// The order as created keeps its finalize URL; Pebble's answers to
+	// polling it leave that out.
+	if _, err := a.client.WaitOrder(ctx, order.URI); err != nil {
+		return nil, fmt.Errorf("waiting for the order: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("making the request: %w", err)
+	}
+	chain, _, err := a.client.CreateOrderCert(ctx, order.FinalizeURL, csr, true)
+	if err != nil {
+		// A CA that finalizes asynchronously (Pebble) answers
+		// "processing" without a Location header, which RFC 8555
+		// section 7.4 requires only of the order's creation, and the
+		// client then polls an empty URL: poll the order's own.
+		done, werr := a.client.WaitOrder(ctx, order.URI)
+		if werr != nil || done.CertURL == "" {
+			return nil, fmt.Errorf("finalizing the order: %w", err)
+		}
+		if chain, err = a.client.FetchCert(ctx, done.CertURL, true); err != nil {
+			return nil, fmt.Errorf("fetching the certificate: %w", err)
+		}
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the key: %w", err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	for _, der := range chain {
+		data = append(data, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	cert, err := tls.X509KeyPair(data, data)
+	if err != nil {
+		return nil, fmt.Errorf("the CA's certificate: %w", err)
+	}
+	if err := cert.Leaf.VerifyHostname(name); err != nil {
+		return nil, fmt.Errorf("the CA's certificate: %w", err)
+	}
+	if err := writeAtomic(a.certFile(name), data, 0o600); err != nil {
+		return nil, err
+	}
+	return &cert, nil
+}
+
+// authorize proves control of name for one authorization with the
+// configured challenge.
+func (a *ACME) authorize(ctx context.Context, name, url string) error {
+	z, err := a.client.GetAuthorization(ctx, url)
+	if err != nil {
+		return fmt.Errorf("fetching the authorization: %w", err)
+	}
+	if z.Status == acme.StatusValid {
+		return nil
+	}
+	var chal *acme.Challenge
+	for _, c := range z.Challenges {
+		if c.Type == a.opts.Challenge {
+			chal = c
+		}
+	}
+	if chal == nil {
+		return fmt.Errorf("the CA offers no %s challenge for %s", a.opts.Challenge, name)
+	}
+	switch chal.Type {
+	case TLSALPN01:
+		cert, err := a.client.TLSALPN01ChallengeCert(chal.Token, name)
+		if err != nil {
+			return fmt.Errorf("making the tls-alpn-01 certificate: %w", err)
+		}
+		a.mu.Lock()
+		a.alpn[name] = &cert
+		a.mu.Unlock()
+		defer func() {
+			a.mu.Lock()
+			delete(a.alpn, name)
+			a.mu.Unlock()
+		}()
+	case HTTP01:
+		answer, err := a.client.HTTP01ChallengeResponse(chal.Token)
+		if err != nil {
+			return fmt.Errorf("making the http-01 answer: %w", err)
+		}
+		a.mu.Lock()
+		a.tokens[chal.Token] = answer
+		a.mu.Unlock()
+		defer func() {
+			a.mu.Lock()
+			delete(a.tokens, chal.Token)
+			a.mu.Unlock()
+		}()
+	}
+	if _, err := a.client.Accept(ctx, chal); err != nil {
+		return fmt.Errorf("accepting the %s challenge: %w", chal.Type, err)
+	}
+	if _, err := a.client.WaitAuthorization(ctx, z.URI); err != nil {
+		return fmt.Errorf("validating %s with %s: %w", name, chal.Type, err)
+	}
+	return nil
+}
