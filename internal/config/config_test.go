@@ -185,13 +185,13 @@ lock_for = "1h"
 			WriteTimeout: Duration(40 * time.Second), IdleTimeout: Duration(30 * time.Second), MaxHeaderBytes: 8 << 10, MaxRequestBody: 1 << 20},
 		JMAP:  JMAP{MaxDelayedSend: Duration(48 * time.Hour), UndoWindow: Duration(30 * time.Second), SubmissionRetention: Duration(10 * 24 * time.Hour)},
 		TLS:   TLS{CertFile: "/etc/casella/cert.pem", KeyFile: "/etc/casella/key.pem"},
-		ACME: ACME{Enabled: true, DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory", Email: "postmaster@example.com", Challenge: "http-01",
-			DomainHosts: []string{"mta-sts", "autoconfig", "autodiscover"}, Names: []string{"mail.example.com"}},
 		Auth:  Auth{LockAfter: 50, LockFor: Duration(time.Hour)},
 		Quota: Quota{Grace: 0.10},
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
+	want.ACME = ACME{Enabled: true, DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory", Email: "postmaster@example.com", Challenge: "http-01",
+		DomainHosts: []string{"mta-sts", "autoconfig", "autodiscover"}, Names: []string{"mail.example.com"}}
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
