@@ -120,6 +120,7 @@ type Server struct {
 	http       *httpServer // of both HTTP listeners
 	httpGate   *limit.Gate // their connection cap
 	tlsConfig  *tls.Config
+	acme       *tlsconf.ACME // nil unless [acme] is enabled
 
 	connTotal *limit.Conns // the cap on every protocol's connections together
 
@@ -192,6 +193,11 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.tlsConfig = tlsConfig
+	if cfg.ACME.Enabled {
+		if err := s.openACME(); err != nil {
+			return nil, err
+		}
+	}
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
 		if s.sieveFilters, err = s.filters(scripts); err != nil {
 			return nil, err

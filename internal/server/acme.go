@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"casella/internal/tlsconf"
+)
+
+// ACMEDir keeps the ACME account key and the certificates obtained, each
+// with its key; each node keeps its own (docs/dns.md).
+const ACMEDir = "acme"
+
+// acmeMetrics count certificates obtained and failed attempts, and show
+// each certificate's expiry.
+type acmeMetrics struct {
+	orders *prometheus.CounterVec
+	expiry *prometheus.GaugeVec
+}
+
+func newACMEMetrics(reg *prometheus.Registry) *acmeMetrics {
+	m := &acmeMetrics{
+		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casella_acme_certificates_total",
+			Help: "Certificates asked of the ACME CA, by result (issued, failed); failures are retried with backoff.",
+		}, []string{"result"}),
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "casella_acme_certificate_expiry_timestamp_seconds",
+			Help: "When the certificate obtained for a name expires, in Unix seconds.",
+		}, []string{"name"}),
+	}
+	reg.MustRegister(m.orders, m.expiry)
+	return m
+}
+
+// openACME makes the ACME manager and puts it in front of the listeners'
+// certificate, which stays the fallback for names without one yet.
+func (s *Server) openACME() error {
+	a, err := tlsconf.NewACME(s.acmeOptions())
+	if err != nil {
+		return fmt.Errorf("ACME: %w; check [acme] in the configuration", err)
+	}
+	s.acme = a
+	s.tlsConfig.GetCertificate = a.GetCertificate
+	s.tlsConfig.GetConfigForClient = a.GetConfigForClient
+	return nil
+}
+
+// acmeOptions turns [acme] into the manager's options.
+func (s *Server) acmeOptions() tlsconf.ACMEOptions {
+	c := s.cfg.ACME
+	m := newACMEMetrics(s.metrics.registry)
+	return tlsconf.ACMEOptions{
+		DirectoryURL: c.DirectoryURL,
+		Email:        c.Email,
+		Challenge:    c.Challenge,
+		CAFile:       c.CAFile,
+		Dir:          filepath.Join(s.cfg.DataDir, ACMEDir),
+		Names:        s.acmeNames,
+		Log:          s.log.With("component", "acme"),
+		OnIssued: func(name string, notAfter time.Time) {
+			m.orders.WithLabelValues("issued").Inc()
+			m.expiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
+		},
+		OnFailed: func(string) { m.orders.WithLabelValues("failed").Inc() },
+	}
+}
+
+// acmeNames are the names that get certificates: the hostname, the
+// acme.domain_hosts of every local domain (where MTA-STS senders and
+// autoconfiguring clients connect) and acme.names.
+func (s *Server) acmeNames(ctx context.Context) ([]string, error) {
+	names := []string{strings.ToLower(s.cfg.Hostname)}
+	domains, err := s.dir.Domains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the local domains: %w", err)
+	}
+	for _, d := range domains {
+		for _, h := range s.cfg.ACME.DomainHosts {
+			names = append(names, strings.ToLower(h+"."+d.Name))
+		}
+	}
+	for _, n := range s.cfg.ACME.Names {
+		names = append(names, strings.ToLower(n))
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
