@@ -22,7 +22,8 @@ import (
 // the local domain get certificates that verify against Pebble's root,
 // proved by tls-alpn-01 on the HTTPS listener; the IMAPS listener serves
 // them too; with certificates living 15 seconds they are renewed and the
-// new ones served without a restart; /metrics counts what was issued.
+// new ones served without a restart; /metrics counts what was issued and
+// casella cert status lists them.
 func TestACMEWithPebble(t *testing.T) {
 	names := []string{"mx.example.test", "mta-sts.example.test", "autoconfig.example.test", "autodiscover.example.test"}
 	dns := dnstest.Start(t)
@@ -107,6 +108,14 @@ ca_file = "`+pebble.CAFile+`"
 	}
 	if !strings.Contains(s.log(), "certificate obtained") {
 		t.Fatalf("the log does not say a certificate was obtained:\n%s", s.log())
+	}
+
+	// casella cert status lists every name with its certificate.
+	out := s.casella("cert", "status")
+	for _, name := range names {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+Pebble`).MatchString(out) {
+			t.Fatalf("cert status shows no Pebble certificate for %s:\n%s", name, out)
+		}
 	}
 
 	// The keys are kept for the next start, readable by the server only.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"casella/internal/config"
+	"casella/internal/directory"
 	"casella/internal/tlsconf"
 )
 
@@ -62,7 +64,7 @@ func (s *Server) acmeOptions() tlsconf.ACMEOptions {
 		Challenge:    c.Challenge,
 		CAFile:       c.CAFile,
 		Dir:          filepath.Join(s.cfg.DataDir, ACMEDir),
-		Names:        s.acmeNames,
+		Names:        func(ctx context.Context) ([]string, error) { return ACMENames(ctx, s.cfg, s.dir) },
 		Log:          s.log.With("component", "acme"),
 		OnIssued: func(name string, notAfter time.Time) {
 			m.orders.WithLabelValues("issued").Inc()
@@ -72,21 +74,21 @@ func (s *Server) acmeOptions() tlsconf.ACMEOptions {
 	}
 }
 
-// acmeNames are the names that get certificates: the hostname, the
+// ACMENames are the names that get certificates: the hostname, the
 // acme.domain_hosts of every local domain (where MTA-STS senders and
-// autoconfiguring clients connect) and acme.names.
-func (s *Server) acmeNames(ctx context.Context) ([]string, error) {
-	names := []string{strings.ToLower(s.cfg.Hostname)}
-	domains, err := s.dir.Domains(ctx)
+// autoconfiguring clients connect) and acme.names, sorted.
+func ACMENames(ctx context.Context, cfg config.Config, dir directory.Directory) ([]string, error) {
+	names := []string{strings.ToLower(cfg.Hostname)}
+	domains, err := dir.Domains(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing the local domains: %w", err)
 	}
 	for _, d := range domains {
-		for _, h := range s.cfg.ACME.DomainHosts {
+		for _, h := range cfg.ACME.DomainHosts {
 			names = append(names, strings.ToLower(h+"."+d.Name))
 		}
 	}
-	for _, n := range s.cfg.ACME.Names {
+	for _, n := range cfg.ACME.Names {
 		names = append(names, strings.ToLower(n))
 	}
 	slices.Sort(names)

@@ -182,26 +182,35 @@ func (a *ACME) certFile(name string) string {
 	return filepath.Join(a.opts.Dir, name+".pem")
 }
 
-// loadCerts loads the kept certificates; an unreadable one is logged and
-// obtained again.
+// loadCerts loads the kept certificates.
 func (a *ACME) loadCerts() error {
-	files, err := filepath.Glob(filepath.Join(a.opts.Dir, "*.pem"))
+	certs, err := KeptCertificates(a.opts.Dir, a.opts.Log)
+	a.certs = certs
+	return err
+}
+
+// KeptCertificates reads the certificates an ACME manager keeps in dir,
+// by name; an unreadable one is logged and left out, to be obtained
+// again.
+func KeptCertificates(dir string, log *slog.Logger) (map[string]*tls.Certificate, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err != nil {
-		return fmt.Errorf("acme: %w", err)
+		return nil, fmt.Errorf("acme: %w", err)
 	}
+	certs := map[string]*tls.Certificate{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("acme: %w", err)
+			return nil, fmt.Errorf("acme: %w", err)
 		}
 		cert, err := tls.X509KeyPair(data, data)
 		if err != nil {
-			a.opts.Log.Warn("acme: ignoring an unreadable certificate; it is obtained again", "file", f, "err", err)
+			log.Warn("acme: ignoring an unreadable certificate; it is obtained again", "file", f, "err", err)
 			continue
 		}
-		a.certs[strings.TrimSuffix(filepath.Base(f), ".pem")] = &cert
+		certs[strings.TrimSuffix(filepath.Base(f), ".pem")] = &cert
 	}
-	return nil
+	return certs, nil
 }
 
 // GetCertificate returns the certificate for the name the client asks
@@ -338,7 +347,7 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 		if a.opts.OnIssued != nil {
 			a.opts.OnIssued(name, cert.Leaf.NotAfter)
 		}
-		next = min(next, time.Until(renewAt(cert.Leaf)))
+		next = min(next, time.Until(RenewAt(cert.Leaf)))
 	}
 	return max(next, time.Second)
 }
@@ -351,7 +360,7 @@ func (a *ACME) due(name string) time.Time {
 	defer a.mu.RUnlock()
 	var at time.Time
 	if c := a.certs[name]; c != nil {
-		at = renewAt(c.Leaf)
+		at = RenewAt(c.Leaf)
 	}
 	if f, ok := a.fails[name]; ok && f.retry.After(at) {
 		at = f.retry
@@ -359,9 +368,9 @@ func (a *ACME) due(name string) time.Time {
 	return at
 }
 
-// renewAt is when a third of the certificate's lifetime is left, as Let's
+// RenewAt is when a third of the certificate's lifetime is left, as Let's
 // Encrypt advises: 30 days of a 90-day certificate, 2 of a 6-day one.
-func renewAt(leaf *x509.Certificate) time.Time {
+func RenewAt(leaf *x509.Certificate) time.Time {
 	return leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3)
 }
 
