@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -22,8 +23,8 @@ import (
 // the local domain get certificates that verify against Pebble's root,
 // proved by tls-alpn-01 on the HTTPS listener; the IMAPS listener serves
 // them too; with certificates living 15 seconds they are renewed and the
-// new ones served without a restart; /metrics counts what was issued and
-// casella cert status lists them.
+// new ones served without a restart; /metrics counts what was issued,
+// /api/status and casella cert status list them.
 func TestACMEWithPebble(t *testing.T) {
 	names := []string{"mx.example.test", "mta-sts.example.test", "autoconfig.example.test", "autodiscover.example.test"}
 	dns := dnstest.Start(t)
@@ -108,6 +109,31 @@ ca_file = "`+pebble.CAFile+`"
 	}
 	if !strings.Contains(s.log(), "certificate obtained") {
 		t.Fatalf("the log does not say a certificate was obtained:\n%s", s.log())
+	}
+
+	// /api/status shows each name's expiry.
+	resp, err = http.Get("http://" + s.addr("http") + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Certificates []struct {
+			Name     string
+			NotAfter time.Time
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(status.Certificates) != len(names) {
+		t.Fatalf("/api/status lists %+v, want the %d names", status.Certificates, len(names))
+	}
+	for _, c := range status.Certificates {
+		if c.NotAfter.Before(time.Now().Add(-time.Minute)) || c.NotAfter.After(time.Now().Add(time.Minute)) {
+			t.Fatalf("/api/status: %s expires %v, want within 15 s", c.Name, c.NotAfter)
+		}
 	}
 
 	// casella cert status lists every name with its certificate.

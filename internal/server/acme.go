@@ -13,6 +13,7 @@ import (
 	"casella/internal/config"
 	"casella/internal/directory"
 	"casella/internal/tlsconf"
+	"casella/internal/web"
 )
 
 // ACMEDir keeps the ACME account key and the certificates obtained, each
@@ -93,4 +94,17 @@ func ACMENames(ctx context.Context, cfg config.Config, dir directory.Directory) 
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil
+}
+
+// certificates lists the ACME certificates for /api/status.
+func (s *Server) certificates() []web.Certificate {
+	var out []web.Certificate
+	for _, st := range s.acme.Statuses() {
+		c := web.Certificate{Name: st.Name, NotAfter: st.NotAfter, Retry: st.Retry}
+		if st.Err != nil {
+			c.Error = st.Err.Error()
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -462,6 +462,9 @@ func (s *Server) buildWeb() {
 		},
 	}
 	s.web.Cluster = s.clusterStatus
+	if s.acme != nil {
+		s.web.Certificates = s.certificates
+	}
 	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults

@@ -50,6 +50,16 @@ type Status struct {
 	Components []health.State         `json:"components"`
 	Queues     map[string]QueueStatus `json:"queues"`
 	Cluster    *Cluster               `json:"cluster,omitempty"` // only in /api/status and the page
+	// Certificates are those of [acme], only in /api/status.
+	Certificates []Certificate `json:"certificates,omitempty"`
+}
+
+// Certificate is the ACME certificate of one name.
+type Certificate struct {
+	Name     string    `json:"name"`
+	NotAfter time.Time `json:"notAfter,omitzero"` // zero while the name has none
+	Error    string    `json:"error,omitempty"`   // the last attempt's failure
+	Retry    time.Time `json:"retry,omitzero"`    // when a failed name is tried again
 }
 
 // Cluster describes the nodes and the cells, as one node sees them.
@@ -89,6 +99,8 @@ type Handler struct {
 	// Cluster, when set, describes the nodes and cells in /api/status
 	// and the page; it may ask the directory, so /readyz goes without.
 	Cluster func(ctx context.Context) *Cluster
+	// Certificates, when set, lists the ACME certificates in /api/status.
+	Certificates func() []Certificate
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -210,6 +222,9 @@ func (h *Handler) fullStatus(ctx context.Context) Status {
 	s := h.Status()
 	if h.Cluster != nil {
 		s.Cluster = h.Cluster(ctx)
+	}
+	if h.Certificates != nil {
+		s.Certificates = h.Certificates()
 	}
 	return s
 }
