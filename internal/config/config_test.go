@@ -280,7 +280,7 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "data_dir = \"\"\n", "data_dir")
 	wantLoadError(t, "[acme]\nenabled = true\ndirectory_url = \"http://ca.test/dir\"\n", "acme.directory_url", "https")
 	wantLoadError(t, "[acme]\nenabled = true\nchallenge = \"dns-01\"\n", "acme.challenge", "tls-alpn-01, http-01")
-	wantLoadError(t, "[acme]\nenabled = true\n", "acme.challenge", "http.tls_listen")
+	wantLoadError(t, "hostname = \"mx\"\n[acme]\nenabled = true\n", "acme.challenge", "http.tls_listen", "fully qualified")
 	wantLoadError(t, "[acme]\nenabled = true\nchallenge = \"http-01\"\nemail = \"root\"\nnames = [\"*.example.com\"]\nca_file = \"/nonexistent.pem\"\n", "acme.email", "acme.names", "dns-01", "acme.ca_file")
 
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.toml")); err == nil {

@@ -155,6 +155,9 @@ func (v *validator) acme(c Config) {
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>,")) {
 		v.fail("acme.email", "%q is not an email address; give the operator's, or remove the key", a.Email)
 	}
+	if !strings.Contains(c.Hostname, ".") {
+		v.fail("hostname", "%q is not a fully qualified name, which an ACME certificate needs; give the name clients connect to, like mail.example.com", c.Hostname)
+	}
 	v.oneOf("acme.challenge", a.Challenge, "tls-alpn-01", "http-01")
 	switch {
 	case a.Challenge == "tls-alpn-01" && c.HTTP.TLSListen == "":

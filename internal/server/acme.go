@@ -45,9 +45,13 @@ func newACMEMetrics(reg *prometheus.Registry) *acmeMetrics {
 // openACME makes the ACME manager and puts it in front of the listeners'
 // certificate, which stays the fallback for names without one yet.
 func (s *Server) openACME() error {
-	a, err := tlsconf.NewACME(s.acmeOptions())
+	m := newACMEMetrics(s.metrics.registry)
+	a, err := tlsconf.NewACME(s.acmeOptions(m))
 	if err != nil {
 		return fmt.Errorf("ACME: %w; check [acme] in the configuration", err)
+	}
+	for _, st := range a.Statuses() {
+		m.expiry.WithLabelValues(st.Name).Set(float64(st.NotAfter.Unix()))
 	}
 	s.acme = a
 	s.tlsConfig.GetCertificate = a.GetCertificate
@@ -56,9 +60,8 @@ func (s *Server) openACME() error {
 }
 
 // acmeOptions turns [acme] into the manager's options.
-func (s *Server) acmeOptions() tlsconf.ACMEOptions {
+func (s *Server) acmeOptions(m *acmeMetrics) tlsconf.ACMEOptions {
 	c := s.cfg.ACME
-	m := newACMEMetrics(s.metrics.registry)
 	return tlsconf.ACMEOptions{
 		DirectoryURL: c.DirectoryURL,
 		Email:        c.Email,

@@ -235,7 +235,7 @@ func (a *ACME) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, erro
 	cert := a.alpn[name]
 	a.mu.RUnlock()
 	if cert == nil {
-		a.opts.Log.Warn("acme: tls-alpn-01 validation for a name with no challenge pending", "name", name, "remote", hello.Conn.RemoteAddr())
+		a.opts.Log.Info("acme: refused a tls-alpn-01 validation for a name with no challenge pending", "name", name, "remote", hello.Conn.RemoteAddr())
 		return nil, fmt.Errorf("acme: no tls-alpn-01 challenge pending for %q", name)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}, NextProtos: []string{acme.ALPNProto}}, nil
@@ -255,7 +255,7 @@ func (a *ACME) HTTPHandler(next http.Handler) http.Handler {
 		answer, ok := a.tokens[token]
 		a.mu.RUnlock()
 		if !ok {
-			a.opts.Log.Warn("acme: http-01 validation for an unknown token", "host", r.Host, "remote", r.RemoteAddr)
+			a.opts.Log.Info("acme: refused an http-01 validation for an unknown token", "host", r.Host, "remote", r.RemoteAddr)
 			http.NotFound(w, r)
 			return
 		}
@@ -335,6 +335,14 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 			return 0
 		}
 		if err != nil {
+			var ae *acme.Error
+			if errors.As(err, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:accountDoesNotExist" {
+				// The CA forgot the account (RFC 8555 section 7.3.1):
+				// register it again at the next attempt.
+				a.mu.Lock()
+				a.registered = false
+				a.mu.Unlock()
+			}
 			next = min(next, a.failed(name, err))
 			continue
 		}
