@@ -336,14 +336,23 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 		}
 		if err != nil {
 			var ae *acme.Error
-			if errors.As(err, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:accountDoesNotExist" {
+			if !errors.As(err, &ae) {
+				next = min(next, a.failed(name, err, 0))
+				continue
+			}
+			if ae.ProblemType == "urn:ietf:params:acme:error:accountDoesNotExist" {
 				// The CA forgot the account (RFC 8555 section 7.3.1):
 				// register it again at the next attempt.
 				a.mu.Lock()
 				a.registered = false
 				a.mu.Unlock()
 			}
-			next = min(next, a.failed(name, err))
+			if after, limited := acme.RateLimit(ae); limited {
+				// A limit of the account (RFC 8555 section 6.6) would
+				// refuse the other names too: they wait with this one.
+				return max(a.failed(name, err, after), time.Second)
+			}
+			next = min(next, a.failed(name, err, 0))
 			continue
 		}
 		a.mu.Lock()
@@ -382,12 +391,13 @@ func RenewAt(leaf *x509.Certificate) time.Time {
 	return leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3)
 }
 
-// failed records a failed attempt and returns the wait before the next.
-func (a *ACME) failed(name string, err error) time.Duration {
+// failed records a failed attempt and returns the wait before the next:
+// the backoff, or the CA's Retry-After when that is longer.
+func (a *ACME) failed(name string, err error, retryAfter time.Duration) time.Duration {
 	a.mu.Lock()
 	f := a.fails[name]
 	f.attempts++
-	wait := backoff.Delay(f.attempts, retryMin, retryMax)
+	wait := max(backoff.Delay(f.attempts, retryMin, retryMax), retryAfter)
 	f.retry, f.err = time.Now().Add(wait), err
 	a.fails[name] = f
 	kept := a.certs[name] != nil
