@@ -1,10 +1,8 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +13,7 @@ import (
 func (c *cli) certStatus(args []string) error {
 	fs, g := c.newFlags("cert status", "",
 		"List the names [acme] gets certificates for, with the certificate each has: its issuer,\n"+
-			"when it expires and when it is renewed (a third of its life before). A name without\n"+
+			"when it expires and from when it is renewed (a third of its life before). A name without\n"+
 			"one is served the [tls] certificate, self-signed by default; the server's log says why\n"+
 			"a name failed, and it retries with backoff.",
 		"casella cert status")
@@ -34,22 +32,31 @@ func (c *cli) certStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	certs, err := tlsconf.KeptCertificates(filepath.Join(e.Config.DataDir, server.ACMEDir), log)
+	cache, err := server.ACMECache(e.Config, e.Directory)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tISSUER\tEXPIRES\tRENEWS")
+	kept := map[string]*x509.Certificate{}
 	for _, n := range names {
-		cert := certs[n]
-		if cert == nil {
+		cert, err := tlsconf.Kept(c.ctx, cache, n)
+		if err != nil {
+			return err
+		}
+		if cert != nil {
+			kept[n] = cert.Leaf
+		}
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tISSUER\tEXPIRES\tRENEWS FROM")
+	for _, n := range names {
+		leaf := kept[n]
+		if leaf == nil {
 			fmt.Fprintf(tw, "%s\t-\tnone yet: the [tls] certificate is served\t-\n", n)
 			continue
 		}
-		left := time.Until(cert.Leaf.NotAfter).Round(time.Hour)
-		fmt.Fprintf(tw, "%s\t%s\t%s (in %s)\t%s\n", n, cert.Leaf.Issuer.CommonName,
-			cert.Leaf.NotAfter.UTC().Format(time.RFC3339), left, tlsconf.RenewAt(cert.Leaf).UTC().Format(time.RFC3339))
+		left := time.Until(leaf.NotAfter).Round(time.Hour)
+		fmt.Fprintf(tw, "%s\t%s\t%s (in %s)\t%s\n", n, leaf.Issuer.CommonName,
+			leaf.NotAfter.UTC().Format(time.RFC3339), left, tlsconf.RenewAt(leaf).UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

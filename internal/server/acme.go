@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/acme/autocert"
 
 	"casella/internal/config"
 	"casella/internal/directory"
@@ -17,8 +18,26 @@ import (
 )
 
 // ACMEDir keeps the ACME account key and the certificates obtained, each
-// with its key; each node keeps its own (docs/dns.md).
+// with its key, when the directory is not PostgreSQL (ACMECache).
 const ACMEDir = "acme"
+
+// ACMECache is where the ACME manager keeps its keys, certificates and
+// challenge answers: in a PostgreSQL directory, which every node of a
+// cluster shares, so that one node's certificate serves all and any node
+// answers a validation; otherwise in DATA/acme, whose files only the
+// server reads (a SQLite directory's file is not kept as private).
+func ACMECache(cfg config.Config, dir directory.Directory) (autocert.Cache, error) {
+	dsn := cfg.Directory.Store
+	if dsn == "" {
+		dsn = "sqlite:" + DirectoryFile
+	}
+	if kind, _ := config.StoreKind(dsn, cfg.DataDir); kind == config.Postgres {
+		if cc, ok := dir.(directory.CertCaches); ok {
+			return cc.CertCache(), nil
+		}
+	}
+	return tlsconf.NewFileCache(filepath.Join(cfg.DataDir, ACMEDir))
+}
 
 // acmeMetrics count certificates obtained and failed attempts, and show
 // each certificate's expiry.
@@ -44,11 +63,22 @@ func newACMEMetrics(reg *prometheus.Registry) *acmeMetrics {
 
 // openACME makes the ACME manager and puts it in front of the listeners'
 // certificate, which stays the fallback for names without one yet.
-func (s *Server) openACME() error {
+func (s *Server) openACME(ctx context.Context) error {
 	m := newACMEMetrics(s.metrics.registry)
-	a, err := tlsconf.NewACME(s.acmeOptions(m))
+	cache, err := ACMECache(s.cfg, s.dir)
+	if err != nil {
+		return err
+	}
+	a, err := tlsconf.NewACME(s.acmeOptions(m, cache))
 	if err != nil {
 		return fmt.Errorf("ACME: %w; check [acme] in the configuration", err)
+	}
+	// The kept certificates are served from the first handshake; what
+	// cannot be read now is read again by every round.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.Load(lctx); err != nil {
+		s.log.Warn("ACME: kept certificates not loaded; the [tls] certificate is served for those names until they are", "err", err)
 	}
 	for _, st := range a.Statuses() {
 		m.expiry.WithLabelValues(st.Name).Set(float64(st.NotAfter.Unix()))
@@ -60,14 +90,14 @@ func (s *Server) openACME() error {
 }
 
 // acmeOptions turns [acme] into the manager's options.
-func (s *Server) acmeOptions(m *acmeMetrics) tlsconf.ACMEOptions {
+func (s *Server) acmeOptions(m *acmeMetrics, cache autocert.Cache) tlsconf.ACMEOptions {
 	c := s.cfg.ACME
 	return tlsconf.ACMEOptions{
 		DirectoryURL: c.DirectoryURL,
 		Email:        c.Email,
 		Challenge:    c.Challenge,
 		CAFile:       c.CAFile,
-		Dir:          filepath.Join(s.cfg.DataDir, ACMEDir),
+		Cache:        cache,
 		Names:        func(ctx context.Context) ([]string, error) { return ACMENames(ctx, s.cfg, s.dir) },
 		Log:          s.log.With("component", "acme"),
 		OnIssued: func(name string, notAfter time.Time) {

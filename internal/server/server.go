@@ -194,7 +194,7 @@ func Open(opts Options) (*Server, error) {
 	}
 	s.tlsConfig = tlsConfig
 	if cfg.ACME.Enabled {
-		if err := s.openACME(); err != nil {
+		if err := s.openACME(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -15,13 +15,15 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	mathrand "math/rand/v2"
+
 	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
 
 	"casella/internal/backoff"
 )
@@ -43,6 +45,8 @@ const (
 	retryMax = 6 * time.Hour
 	// orderTimeout bounds one certificate's whole exchange with the CA.
 	orderTimeout = 5 * time.Minute
+	// lookupTimeout bounds a validation's read of the cache.
+	lookupTimeout = 5 * time.Second
 )
 
 // ACMEOptions configure an ACME manager.
@@ -53,8 +57,10 @@ type ACMEOptions struct {
 	// CAFile is a PEM file of roots for the CA's own HTTPS; "" trusts
 	// the system's.
 	CAFile string
-	// Dir keeps the account key and the certificates with their keys.
-	Dir string
+	// Cache keeps the account key, the certificates with their keys and
+	// the answers to pending challenges: FileCache on one node, the
+	// directory's database in a cluster (directory.CertCaches).
+	Cache autocert.Cache
 	// Names returns the names that should have a certificate; it is
 	// asked at every round, so new local domains get theirs.
 	Names func(ctx context.Context) ([]string, error)
@@ -73,9 +79,13 @@ type ACMEOptions struct {
 // Implementation notes:
 //   - One certificate per name: a name whose DNS does not point here
 //     fails alone, and the others are still issued.
-//   - Keys and certificates are kept under Dir (mode 0700), each name in
-//     one file of mode 0600 holding its key and chain, written
-//     atomically; a restart serves them at once, without asking the CA.
+//   - Everything is kept in the Cache: NAME.pem (the key and chain),
+//     account.key, and while a challenge is pending NAME.tls-alpn-01 or
+//     TOKEN.http-01, so that in a cluster sharing the cache whichever node
+//     the CA's validation reaches answers it. Each round reads the
+//     certificates back first: a certificate another node obtained is
+//     adopted, not ordered again. A restart serves them (Load) without
+//     asking the CA.
 //   - Failures are retried with backoff and logged; the listeners keep
 //     serving the previous certificate, or the fallback one.
 type ACME struct {
@@ -89,6 +99,9 @@ type ACME struct {
 	fails  map[string]failure
 	// registered is set once the account exists at the CA.
 	registered bool
+	// spread, from 0 to 1, delays this manager's renewals by up to a
+	// tenth of a certificate's life.
+	spread float64
 }
 
 // failure is a name's run of failed attempts.
@@ -98,21 +111,14 @@ type failure struct {
 	err      error
 }
 
-// NewACME loads or makes the account key and loads the certificates
-// kept in opts.Dir.
+// NewACME makes a manager. It asks neither the cache nor the CA: Load and
+// Run do.
 func NewACME(opts ACMEOptions) (*ACME, error) {
 	if opts.Challenge != TLSALPN01 && opts.Challenge != HTTP01 {
 		return nil, fmt.Errorf("acme: unknown challenge %q; use %s or %s", opts.Challenge, TLSALPN01, HTTP01)
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("acme: creating %s: %w", opts.Dir, err)
-	}
-	key, err := accountKey(filepath.Join(opts.Dir, "account.key"))
-	if err != nil {
-		return nil, err
 	}
 	hc := http.DefaultClient
 	if opts.CAFile != "" {
@@ -128,89 +134,103 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 		hc = &http.Client{Transport: tr}
 	}
-	a := &ACME{
+	return &ACME{
 		opts:   opts,
-		client: &acme.Client{Key: key, DirectoryURL: opts.DirectoryURL, HTTPClient: hc, UserAgent: "casella"},
+		client: &acme.Client{DirectoryURL: opts.DirectoryURL, HTTPClient: hc, UserAgent: "casella"},
 		certs:  map[string]*tls.Certificate{},
 		alpn:   map[string]*tls.Certificate{},
 		tokens: map[string]string{},
 		fails:  map[string]failure{},
-	}
-	if err := a.loadCerts(); err != nil {
-		return nil, err
-	}
-	return a, nil
+		spread: mathrand.Float64(),
+	}, nil
 }
 
-// accountKey reads the account's key, or makes it on first use.
-func accountKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+// accountKeyName is the account key's name in the cache.
+const accountKeyName = "account.key"
+
+// accountKey reads the account's key from the cache, or makes it on
+// first use. In a cluster two nodes starting together may both make one;
+// the last written wins, and the other's account stays valid at the CA.
+func (a *ACME) accountKey(ctx context.Context) (crypto.Signer, error) {
+	data, err := a.opts.Cache.Get(ctx, accountKeyName)
+	if errors.Is(err, autocert.ErrCacheMiss) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return nil, fmt.Errorf("acme: generating account key: %w", err)
+			return nil, fmt.Errorf("generating the account key: %w", err)
 		}
 		der, err := x509.MarshalPKCS8PrivateKey(key)
 		if err != nil {
-			return nil, fmt.Errorf("acme: encoding account key: %w", err)
+			return nil, fmt.Errorf("encoding the account key: %w", err)
 		}
-		if err := writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, err
+		if err := a.opts.Cache.Put(ctx, accountKeyName, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+			return nil, fmt.Errorf("keeping the account key: %w", err)
 		}
 		return key, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("acme: reading account key: %w", err)
+		return nil, fmt.Errorf("reading the account key: %w", err)
 	}
 	b, _ := pem.Decode(data)
 	if b == nil {
-		return nil, fmt.Errorf("acme: %s holds no PEM key; remove it to register a new account", path)
+		return nil, fmt.Errorf("%s holds no PEM key; remove it to register a new account", accountKeyName)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("acme: %s: %w; remove it to register a new account", path, err)
+		return nil, fmt.Errorf("%s: %w; remove it to register a new account", accountKeyName, err)
 	}
 	signer, ok := k.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("acme: %s is not a signing key", path)
+		return nil, fmt.Errorf("%s is not a signing key", accountKeyName)
 	}
 	return signer, nil
 }
 
-// certFile is where name's key and chain are kept.
-func (a *ACME) certFile(name string) string {
-	return filepath.Join(a.opts.Dir, name+".pem")
-}
-
-// loadCerts loads the kept certificates.
-func (a *ACME) loadCerts() error {
-	certs, err := KeptCertificates(a.opts.Dir, a.opts.Log)
-	a.certs = certs
-	return err
-}
-
-// KeptCertificates reads the certificates an ACME manager keeps in dir,
-// by name; an unreadable one is logged and left out, to be obtained
-// again.
-func KeptCertificates(dir string, log *slog.Logger) (map[string]*tls.Certificate, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
+// Load reads the certificates of the current names from the cache, so
+// that a restart serves them before Run's first round. A failure is
+// returned after loading what could be.
+func (a *ACME) Load(ctx context.Context) error {
+	names, err := a.opts.Names(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("acme: %w", err)
+		return fmt.Errorf("acme: %w", err)
 	}
-	certs := map[string]*tls.Certificate{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("acme: %w", err)
+	var errs []error
+	for _, name := range names {
+		if err := a.refresh(ctx, name); err != nil {
+			errs = append(errs, err)
 		}
-		cert, err := tls.X509KeyPair(data, data)
-		if err != nil {
-			log.Warn("acme: ignoring an unreadable certificate; it is obtained again", "file", f, "err", err)
-			continue
-		}
-		certs[strings.TrimSuffix(filepath.Base(f), ".pem")] = &cert
 	}
-	return certs, nil
+	return errors.Join(errs...)
+}
+
+// refresh adopts the cached certificate of name when it lasts longer than
+// the one in memory: after a restart, or when another node renewed it.
+func (a *ACME) refresh(ctx context.Context, name string) error {
+	cert, err := Kept(ctx, a.opts.Cache, name)
+	if cert == nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old := a.certs[name]; old == nil || cert.Leaf.NotAfter.After(old.Leaf.NotAfter) {
+		a.certs[name] = cert
+	}
+	return nil
+}
+
+// Kept returns the certificate of name kept in cache, or nil without one.
+func Kept(ctx context.Context, cache autocert.Cache, name string) (*tls.Certificate, error) {
+	data, err := cache.Get(ctx, name+".pem")
+	if errors.Is(err, autocert.ErrCacheMiss) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acme: reading the certificate of %s: %w", name, err)
+	}
+	cert, err := tls.X509KeyPair(data, data)
+	if err != nil {
+		return nil, fmt.Errorf("acme: the kept certificate of %s: %w; it is obtained again", name, err)
+	}
+	return &cert, nil
 }
 
 // GetCertificate returns the certificate for the name the client asks
@@ -234,6 +254,13 @@ func (a *ACME) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, erro
 	a.mu.RLock()
 	cert := a.alpn[name]
 	a.mu.RUnlock()
+	if cert == nil && name != "" && !strings.ContainsAny(name, "/\\") {
+		if data := a.shared(name + "." + TLSALPN01); data != nil {
+			if c, err := tls.X509KeyPair(data, data); err == nil {
+				cert = &c
+			}
+		}
+	}
 	if cert == nil {
 		a.opts.Log.Info("acme: refused a tls-alpn-01 validation for a name with no challenge pending", "name", name, "remote", hello.Conn.RemoteAddr())
 		return nil, fmt.Errorf("acme: no tls-alpn-01 challenge pending for %q", name)
@@ -254,6 +281,11 @@ func (a *ACME) HTTPHandler(next http.Handler) http.Handler {
 		a.mu.RLock()
 		answer, ok := a.tokens[token]
 		a.mu.RUnlock()
+		if !ok && token != "" && !strings.ContainsAny(token, "/\\.") {
+			if data := a.shared(token + "." + HTTP01); data != nil {
+				answer, ok = string(data), true
+			}
+		}
 		if !ok {
 			a.opts.Log.Info("acme: refused an http-01 validation for an unknown token", "host", r.Host, "remote", r.RemoteAddr)
 			http.NotFound(w, r)
@@ -323,6 +355,9 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 		if ctx.Err() != nil {
 			return 0
 		}
+		if err := a.refresh(ctx, name); err != nil {
+			a.opts.Log.Warn("acme: the cache cannot be read; the certificate in memory is kept", "name", name, "err", err)
+		}
 		at := a.due(name)
 		if wait := time.Until(at); wait > 0 {
 			next = min(next, wait)
@@ -370,14 +405,17 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 }
 
 // due returns when name next needs work: now without a certificate,
-// when a third of its certificate's lifetime is left, or the retry time
-// of a failure.
+// when a third of its certificate's lifetime is left (up to a tenth of
+// it later, by the manager's spread), or the retry time of a failure.
 func (a *ACME) due(name string) time.Time {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	var at time.Time
 	if c := a.certs[name]; c != nil {
-		at = RenewAt(c.Leaf)
+		// Nodes sharing a cache renew at different times, so that the
+		// first one's certificate is adopted by the others.
+		life := c.Leaf.NotAfter.Sub(c.Leaf.NotBefore)
+		at = RenewAt(c.Leaf).Add(time.Duration(a.spread * float64(life/10)))
 	}
 	if f, ok := a.fails[name]; ok && f.retry.After(at) {
 		at = f.retry
@@ -418,6 +456,13 @@ func (a *ACME) register(ctx context.Context) error {
 	if done {
 		return nil
 	}
+	if a.client.Key == nil {
+		key, err := a.accountKey(ctx)
+		if err != nil {
+			return err
+		}
+		a.client.Key = key
+	}
 	acct := &acme.Account{}
 	if a.opts.Email != "" {
 		acct.Contact = []string{"mailto:" + a.opts.Email}
@@ -434,7 +479,7 @@ func (a *ACME) register(ctx context.Context) error {
 // obtain runs one order for name (RFC 8555 section 7.4) and keeps the
 // certificate.
 func (a *ACME) obtain(ctx context.Context, name string) (*tls.Certificate, error) {
-	// The name becomes a file name.
+	// The name becomes a key of the cache, a file name in FileCache.
 	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
 		return nil, fmt.Errorf("%q is not a host name", name)
 	}
@@ -492,8 +537,9 @@ func (a *ACME) obtain(ctx context.Context, name string) (*tls.Certificate, error
 	if err := cert.Leaf.VerifyHostname(name); err != nil {
 		return nil, fmt.Errorf("the CA's certificate: %w", err)
 	}
-	if err := writeAtomic(a.certFile(name), data, 0o600); err != nil {
-		return nil, err
+	if err := a.opts.Cache.Put(ctx, name+".pem", data); err != nil {
+		// Served from memory all the same; a restart orders it again.
+		a.opts.Log.Warn("acme: the certificate cannot be kept in the cache", "name", name, "err", err)
 	}
 	return &cert, nil
 }
@@ -523,6 +569,15 @@ func (a *ACME) authorize(ctx context.Context, name, url string) error {
 		if err != nil {
 			return fmt.Errorf("making the tls-alpn-01 certificate: %w", err)
 		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("encoding the tls-alpn-01 key: %w", err)
+		}
+		data := append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})...)
+		key := name + "." + TLSALPN01
+		if err := a.opts.Cache.Put(ctx, key, data); err != nil {
+			return fmt.Errorf("sharing the tls-alpn-01 answer: %w", err)
+		}
 		a.mu.Lock()
 		a.alpn[name] = &cert
 		a.mu.Unlock()
@@ -530,11 +585,16 @@ func (a *ACME) authorize(ctx context.Context, name, url string) error {
 			a.mu.Lock()
 			delete(a.alpn, name)
 			a.mu.Unlock()
+			a.forget(key)
 		}()
 	case HTTP01:
 		answer, err := a.client.HTTP01ChallengeResponse(chal.Token)
 		if err != nil {
 			return fmt.Errorf("making the http-01 answer: %w", err)
+		}
+		key := chal.Token + "." + HTTP01
+		if err := a.opts.Cache.Put(ctx, key, []byte(answer)); err != nil {
+			return fmt.Errorf("sharing the http-01 answer: %w", err)
 		}
 		a.mu.Lock()
 		a.tokens[chal.Token] = answer
@@ -543,6 +603,7 @@ func (a *ACME) authorize(ctx context.Context, name, url string) error {
 			a.mu.Lock()
 			delete(a.tokens, chal.Token)
 			a.mu.Unlock()
+			a.forget(key)
 		}()
 	}
 	if _, err := a.client.Accept(ctx, chal); err != nil {
@@ -552,4 +613,25 @@ func (a *ACME) authorize(ctx context.Context, name, url string) error {
 		return fmt.Errorf("validating %s with %s: %w", name, chal.Type, err)
 	}
 	return nil
+}
+
+// forget removes a challenge's answer from the cache once it is settled.
+func (a *ACME) forget(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	if err := a.opts.Cache.Delete(ctx, key); err != nil {
+		a.opts.Log.Warn("acme: a settled challenge's answer stays in the cache", "key", key, "err", err)
+	}
+}
+
+// shared returns a challenge's answer that another node sharing the cache
+// put there, or nil.
+func (a *ACME) shared(key string) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	data, err := a.opts.Cache.Get(ctx, key)
+	if err != nil && !errors.Is(err, autocert.ErrCacheMiss) {
+		a.opts.Log.Warn("acme: the cache cannot be read for a validation", "key", key, "err", err)
+	}
+	return data
 }

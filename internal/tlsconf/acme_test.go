@@ -10,61 +10,76 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/acme/autocert"
 
 	"casella/internal/resolver/dnstest"
 	"casella/internal/tlsconf/pebbletest"
 )
 
-// acmeHarness is a server's two listeners, Pebble validating against
-// them, and a DNS server pointing the test names at loopback.
+// acmeHarness is Pebble, a DNS server pointing the test names at
+// loopback, and a cache that the nodes of the test share.
 type acmeHarness struct {
-	conf      *tls.Config
-	tlsAddr   string
-	httpPort  int
 	pebble    *pebbletest.Server
-	dataDir   string
-	mu        sync.Mutex
-	issued    map[string]int
-	failed    map[string]int
-	acme      *ACME
-	fallback  []byte // the self-signed certificate's DER
-	validity  time.Duration
+	cacheDir  string
 	challenge string
 }
 
-func startACME(t *testing.T, challenge string, validity time.Duration, names ...string) *acmeHarness {
+// acmeNode is one server: its TLS and HTTP listeners and its manager.
+type acmeNode struct {
+	conf     *tls.Config
+	tlsAddr  string
+	acme     *ACME
+	fallback []byte // the self-signed certificate's DER
+	mu       sync.Mutex
+	issued   map[string]int
+	failed   map[string]int
+}
+
+// startACME starts Pebble validating against the listeners of the
+// harness's first node, and returns both.
+func startACME(t *testing.T, challenge string, validity time.Duration, names ...string) (*acmeHarness, *acmeNode) {
 	t.Helper()
 	dns := dnstest.Start(t)
 	for _, n := range names {
 		dns.Add(t, n+". 60 IN A 127.0.0.1")
 	}
-	h := &acmeHarness{dataDir: t.TempDir(), issued: map[string]int{}, failed: map[string]int{}, challenge: challenge, validity: validity}
-	conf, err := Load("", "", h.dataDir, "mx.example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.conf, h.fallback = conf, conf.Certificates[0].Certificate[0]
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.tlsAddr = tl.Addr().String()
-	h.httpPort = hl.Addr().(*net.TCPAddr).Port
+	h := &acmeHarness{cacheDir: filepath.Join(t.TempDir(), "acme"), challenge: challenge}
+	tl, hl := listen(t), listen(t)
 	h.pebble = pebbletest.Start(t, pebbletest.Options{
-		HTTPPort: h.httpPort,
+		HTTPPort: hl.Addr().(*net.TCPAddr).Port,
 		TLSPort:  tl.Addr().(*net.TCPAddr).Port,
 		DNS:      dns.Addr,
 		Validity: validity,
 	})
-	h.acme = h.open(t, names)
-	conf.GetCertificate, conf.GetConfigForClient = h.acme.GetCertificate, h.acme.GetConfigForClient
+	return h, h.serve(t, tl, hl, names)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// serve makes a node on the listeners, with its own self-signed fallback
+// and a manager over the harness's cache.
+func (h *acmeHarness) serve(t *testing.T, tl, hl net.Listener, names []string) *acmeNode {
+	t.Helper()
+	conf, err := Load("", "", t.TempDir(), "mx.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &acmeNode{conf: conf, tlsAddr: tl.Addr().String(), fallback: conf.Certificates[0].Certificate[0], issued: map[string]int{}, failed: map[string]int{}}
+	n.acme = h.open(t, n, names)
+	conf.GetCertificate, conf.GetConfigForClient = n.acme.GetCertificate, n.acme.GetConfigForClient
 	// The TLS listener completes handshakes, as the IMAP or HTTPS
 	// listeners do; tls-alpn-01 needs nothing more.
 	go func() {
@@ -81,31 +96,35 @@ func startACME(t *testing.T, challenge string, validity time.Duration, names ...
 			}()
 		}
 	}()
-	srv := &http.Server{Handler: h.acme.HTTPHandler(http.NotFoundHandler())}
+	srv := &http.Server{Handler: n.acme.HTTPHandler(http.NotFoundHandler())}
 	go srv.Serve(hl)
-	t.Cleanup(func() { tl.Close(); srv.Close() })
-	return h
+	t.Cleanup(func() { srv.Close() })
+	return n
 }
 
-// open makes a manager over the harness's data directory.
-func (h *acmeHarness) open(t *testing.T, names []string) *ACME {
+// open makes a manager over the harness's cache, counting into n.
+func (h *acmeHarness) open(t *testing.T, n *acmeNode, names []string) *ACME {
 	t.Helper()
+	cache, err := NewFileCache(h.cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := NewACME(ACMEOptions{
 		DirectoryURL: h.pebble.DirectoryURL,
 		Email:        "postmaster@example.test",
 		Challenge:    h.challenge,
 		CAFile:       h.pebble.CAFile,
-		Dir:          filepath.Join(h.dataDir, "acme"),
+		Cache:        cache,
 		Names:        func(context.Context) ([]string, error) { return names, nil },
 		OnIssued: func(name string, _ time.Time) {
-			h.mu.Lock()
-			h.issued[name]++
-			h.mu.Unlock()
+			n.mu.Lock()
+			n.issued[name]++
+			n.mu.Unlock()
 		},
 		OnFailed: func(name string) {
-			h.mu.Lock()
-			h.failed[name]++
-			h.mu.Unlock()
+			n.mu.Lock()
+			n.failed[name]++
+			n.mu.Unlock()
 		},
 	})
 	if err != nil {
@@ -114,23 +133,23 @@ func (h *acmeHarness) open(t *testing.T, names []string) *ACME {
 	return a
 }
 
-func (h *acmeHarness) run(t *testing.T) {
+func (n *acmeNode) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { h.acme.Run(ctx); close(done) }()
+	go func() { n.acme.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func (h *acmeHarness) counts(name string) (issued, failed int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.issued[name], h.failed[name]
+func (n *acmeNode) counts(name string) (issued, failed int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.issued[name], n.failed[name]
 }
 
 // served returns the leaf the TLS listener presents for name.
-func (h *acmeHarness) served(t *testing.T, name string) *x509.Certificate {
+func (n *acmeNode) served(t *testing.T, name string) *x509.Certificate {
 	t.Helper()
-	c, err := tls.Dial("tcp", h.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+	c, err := tls.Dial("tcp", n.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatalf("TLS to %s: %v", name, err)
 	}
@@ -152,35 +171,35 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 
 func TestACMEObtainRenewTLSALPN(t *testing.T) {
 	names := []string{"mx.example.test", "mta-sts.example.test"}
-	h := startACME(t, TLSALPN01, 12*time.Second, names...)
-	h.run(t)
+	h, n := startACME(t, TLSALPN01, 12*time.Second, names...)
+	n.run(t)
 	roots := h.pebble.Roots(t)
 	first := map[string]*x509.Certificate{}
 	for _, name := range names {
-		waitFor(t, "a certificate for "+name, 30*time.Second, func() bool { n, _ := h.counts(name); return n > 0 })
-		leaf := h.served(t, name)
-		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: intermediates(t, name, h)}); err != nil {
-			t.Fatalf("the certificate served for %s does not verify against Pebble's root: %v", name, err)
-		}
-		first[name] = leaf
+		waitFor(t, "a certificate for "+name, 30*time.Second, func() bool { i, _ := n.counts(name); return i > 0 })
+		first[name] = n.verified(t, name, roots)
 	}
 	// A name with no certificate of its own still gets the fallback.
-	if got := h.served(t, "other.example.test"); !bytes.Equal(got.Raw, h.fallback) {
+	if got := n.served(t, "other.example.test"); !bytes.Equal(got.Raw, n.fallback) {
 		t.Fatalf("other.example.test got %s, want the self-signed fallback", got.Subject)
 	}
-	// A third of 12 s is left after 8 s: the certificate is renewed and
-	// the new one served without a restart.
+	// A third of 12 s is left after 8 s (9.2 s at the most, with the
+	// spread): the certificate is renewed and the new one served without
+	// a restart.
 	for _, name := range names {
 		waitFor(t, "a renewal for "+name, 30*time.Second, func() bool {
-			return h.served(t, name).SerialNumber.Cmp(first[name].SerialNumber) != 0
+			return n.served(t, name).SerialNumber.Cmp(first[name].SerialNumber) != 0
 		})
-		if _, failed := h.counts(name); failed != 0 {
+		if _, failed := n.counts(name); failed != 0 {
 			t.Fatalf("%s: %d failed attempts", name, failed)
 		}
 	}
-	// Keys are secrets.
-	dir := filepath.Join(h.dataDir, "acme")
-	for _, f := range []string{dir, filepath.Join(dir, "account.key"), filepath.Join(dir, names[0]+".pem")} {
+	// Keys are secrets; the challenges' answers are gone once settled.
+	entries, err := os.ReadDir(h.cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append([]string{h.cacheDir}, filepath.Join(h.cacheDir, "account.key"), filepath.Join(h.cacheDir, names[0]+".pem")) {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)
@@ -189,35 +208,48 @@ func TestACMEObtainRenewTLSALPN(t *testing.T) {
 			t.Fatalf("%s has mode %v; want no access for group and others", f, fi.Mode().Perm())
 		}
 	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), "."+TLSALPN01) {
+			t.Fatalf("%s is left in the cache", e.Name())
+		}
+	}
 }
 
-// intermediates returns the chain the server sends after its leaf.
-func intermediates(t *testing.T, name string, h *acmeHarness) *x509.CertPool {
+// verified returns the leaf served for name, failing unless its chain
+// verifies against roots.
+func (n *acmeNode) verified(t *testing.T, name string, roots *x509.CertPool) *x509.Certificate {
 	t.Helper()
-	c, err := tls.Dial("tcp", h.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+	c, err := tls.Dial("tcp", n.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	chain := c.ConnectionState().PeerCertificates
 	pool := x509.NewCertPool()
-	for _, ic := range c.ConnectionState().PeerCertificates[1:] {
+	for _, ic := range chain[1:] {
 		pool.AddCert(ic)
 	}
-	return pool
+	if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: pool}); err != nil {
+		t.Fatalf("the certificate served for %s does not verify against Pebble's root: %v", name, err)
+	}
+	return chain[0]
 }
 
 func TestACMEHTTP01AndRestart(t *testing.T) {
 	const name = "autoconfig.example.test"
-	h := startACME(t, HTTP01, 0, name)
-	h.run(t)
-	waitFor(t, "a certificate for "+name, 30*time.Second, func() bool { n, _ := h.counts(name); return n > 0 })
-	leaf := h.served(t, name)
+	h, n := startACME(t, HTTP01, 0, name)
+	n.run(t)
+	waitFor(t, "a certificate for "+name, 30*time.Second, func() bool { i, _ := n.counts(name); return i > 0 })
+	leaf := n.served(t, name)
 	if leaf.NotAfter.Sub(leaf.NotBefore) < 80*24*time.Hour {
 		t.Fatalf("certificate valid %v; want Pebble's 90 days", leaf.NotAfter.Sub(leaf.NotBefore))
 	}
 	// A restart serves the kept certificate before asking the CA
 	// anything, and does not ask for a new one.
-	again := h.open(t, []string{name})
+	again := h.open(t, &acmeNode{issued: map[string]int{}, failed: map[string]int{}}, []string{name})
+	if err := again.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	got, err := again.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
 	if err != nil || got == nil || !bytes.Equal(got.Leaf.Raw, leaf.Raw) {
 		t.Fatalf("after a restart: %v, %v; want the kept certificate", got, err)
@@ -230,32 +262,60 @@ func TestACMEHTTP01AndRestart(t *testing.T) {
 	}
 }
 
+// Two nodes sharing a cache, as a cluster shares its directory: the CA's
+// validation reaches the node that did not order, which answers from the
+// cache, and the other node adopts the certificate instead of ordering
+// its own.
+func TestACMESharedCache(t *testing.T) {
+	const name = "mx.example.test"
+	for _, challenge := range []string{TLSALPN01, HTTP01} {
+		t.Run(challenge, func(t *testing.T) {
+			h, validator := startACME(t, challenge, 0, name)
+			orderer := h.serve(t, listen(t), listen(t), []string{name})
+			orderer.acme.round(t.Context())
+			if issued, failed := orderer.counts(name); issued != 1 || failed != 0 {
+				t.Fatalf("the ordering node: %d issued, %d failed; %+v", issued, failed, orderer.acme.Statuses())
+			}
+			if wait := validator.acme.round(t.Context()); wait < time.Hour-time.Minute {
+				t.Fatalf("the other node's next round is in %v, want the hourly check", wait)
+			}
+			if issued, _ := validator.counts(name); issued != 0 {
+				t.Fatalf("the other node ordered %d certificates; it should adopt the first", issued)
+			}
+			roots := h.pebble.Roots(t)
+			if a, b := orderer.verified(t, name, roots), validator.verified(t, name, roots); !bytes.Equal(a.Raw, b.Raw) {
+				t.Fatal("the nodes serve different certificates")
+			}
+		})
+	}
+}
+
 func TestACMEFailureKeepsFallback(t *testing.T) {
 	// autodiscover.example.test is not in DNS: Pebble cannot validate it.
-	h := startACME(t, TLSALPN01, 0, "mx.example.test")
-	h.acme.opts.Names = func(context.Context) ([]string, error) {
+	_, n := startACME(t, TLSALPN01, 0, "mx.example.test")
+	n.acme.opts.Names = func(context.Context) ([]string, error) {
 		return []string{"autodiscover.example.test", "mx.example.test"}, nil
 	}
-	wait := h.acme.round(t.Context())
-	if issued, _ := h.counts("mx.example.test"); issued != 1 {
-		t.Fatalf("mx.example.test issued %d times, want 1: one failing name must not hold up the others; %+v", issued, h.acme.Statuses())
+	wait := n.acme.round(t.Context())
+	if issued, _ := n.counts("mx.example.test"); issued != 1 {
+		t.Fatalf("mx.example.test issued %d times, want 1: one failing name must not hold up the others; %+v", issued, n.acme.Statuses())
 	}
-	if _, failed := h.counts("autodiscover.example.test"); failed != 1 {
+	if _, failed := n.counts("autodiscover.example.test"); failed != 1 {
 		t.Fatalf("autodiscover.example.test failed %d times, want 1", failed)
 	}
 	if wait < retryMin/2 || wait > retryMin {
 		t.Fatalf("next round in %v, want the failure's backoff of at most %v", wait, retryMin)
 	}
-	if got := h.served(t, "autodiscover.example.test"); !bytes.Equal(got.Raw, h.fallback) {
+	if got := n.served(t, "autodiscover.example.test"); !bytes.Equal(got.Raw, n.fallback) {
 		t.Fatalf("autodiscover.example.test got %s, want the self-signed fallback", got.Subject)
 	}
-	st := h.acme.Statuses()
+	st := n.acme.Statuses()
 	if len(st) != 2 || st[0].Name != "autodiscover.example.test" || st[0].Err == nil || st[0].Retry.IsZero() || !st[0].NotAfter.IsZero() {
 		t.Fatalf("statuses %+v; want autodiscover's failure first", st)
 	}
 	// Not yet due again: a second round leaves the failing name alone.
-	h.acme.round(t.Context())
-	if _, failed := h.counts("autodiscover.example.test"); failed != 1 {
+	n.acme.round(t.Context())
+	if _, failed := n.counts("autodiscover.example.test"); failed != 1 {
 		t.Fatalf("retried before its backoff: %d failures", failed)
 	}
 }
@@ -266,18 +326,55 @@ func TestACMEOptionErrors(t *testing.T) {
 		opts ACMEOptions
 		want string
 	}{
-		{ACMEOptions{Challenge: "dns-01", Dir: dir}, "unknown challenge"},
-		{ACMEOptions{Challenge: HTTP01, Dir: dir, CAFile: filepath.Join(dir, "missing.pem")}, "ca_file"},
+		{ACMEOptions{Challenge: "dns-01"}, "unknown challenge"},
+		{ACMEOptions{Challenge: HTTP01, CAFile: filepath.Join(dir, "missing.pem")}, "ca_file"},
 	} {
-		if _, err := NewACME(tc.opts); err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
+		if _, err := NewACME(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("NewACME(%+v) = %v, want an error with %q", tc.opts, err, tc.want)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "account.key"), []byte("junk"), 0o600); err != nil {
+	// A junk account key is reported, not replaced: it may be another
+	// node's being written.
+	cache, err := NewFileCache(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := NewACME(ACMEOptions{Challenge: HTTP01, Dir: dir})
-	if err == nil || errors.Is(err, os.ErrNotExist) {
+	if err := cache.Put(t.Context(), "account.key", []byte("junk")); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewACME(ACMEOptions{Challenge: HTTP01, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.register(t.Context()); err == nil || !strings.Contains(err.Error(), "account.key") {
 		t.Fatalf("a junk account key: %v", err)
+	}
+}
+
+func TestFileCache(t *testing.T) {
+	c, err := NewFileCache(filepath.Join(t.TempDir(), "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, key := range []string{"", "../x", "a/b", ".hidden", `a\b`} {
+		if err := c.Put(ctx, key, []byte("x")); err == nil {
+			t.Errorf("Put(%q) succeeded", key)
+		}
+	}
+	if _, err := c.Get(ctx, "mx.example.test.pem"); !errors.Is(err, autocert.ErrCacheMiss) {
+		t.Fatalf("missing key: %v, want autocert.ErrCacheMiss", err)
+	}
+	if err := c.Put(ctx, "mx.example.test.pem", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get(ctx, "mx.example.test.pem"); err != nil || string(got) != "secret" {
+		t.Fatalf("get: %q, %v", got, err)
+	}
+	if err := c.Delete(ctx, "mx.example.test.pem"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "mx.example.test.pem"); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
 	}
 }
