@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,11 @@ const (
 	orderTimeout = 5 * time.Minute
 	// lookupTimeout bounds a validation's read of the cache.
 	lookupTimeout = 5 * time.Second
+	// claimSettle is how long a claim to order a name waits for another
+	// node's concurrent claim to overwrite it; claimRecheck how soon a
+	// node that lost looks for the winner's certificate.
+	claimSettle  = time.Second
+	claimRecheck = 5 * time.Second
 )
 
 // ACMEOptions configure an ACME manager.
@@ -84,7 +90,8 @@ type ACMEOptions struct {
 //     TOKEN.http-01, so that in a cluster sharing the cache whichever node
 //     the CA's validation reaches answers it. Each round reads the
 //     certificates back first: a certificate another node obtained is
-//     adopted, not ordered again. A restart serves them (Load) without
+//     adopted, not ordered again. NAME.order claims a name while one node
+//     orders it (claim). A restart serves the certificates (Load) without
 //     asking the CA.
 //   - Failures are retried with backoff and logged; the listeners keep
 //     serving the previous certificate, or the fallback one.
@@ -102,6 +109,8 @@ type ACME struct {
 	// spread, from 0 to 1, delays this manager's renewals by up to a
 	// tenth of a certificate's life.
 	spread float64
+	// id tells this manager's claims (claim) from other nodes'.
+	id string
 }
 
 // failure is a name's run of failed attempts.
@@ -142,6 +151,7 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 		tokens: map[string]string{},
 		fails:  map[string]failure{},
 		spread: mathrand.Float64(),
+		id:     strconv.FormatUint(mathrand.Uint64(), 36),
 	}, nil
 }
 
@@ -363,9 +373,15 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 			next = min(next, wait)
 			continue
 		}
+		held, wait := a.claim(ctx, name)
+		if !held {
+			next = min(next, wait)
+			continue
+		}
 		octx, cancel := context.WithTimeout(ctx, orderTimeout)
 		cert, err := a.obtain(octx, name)
 		cancel()
+		a.forget(name + ".order")
 		if ctx.Err() != nil {
 			return 0
 		}
@@ -613,6 +629,44 @@ func (a *ACME) authorize(ctx context.Context, name, url string) error {
 		return fmt.Errorf("validating %s with %s: %w", name, chal.Type, err)
 	}
 	return nil
+}
+
+// claim makes this manager the one that orders name now, among those
+// sharing the cache: it writes its claim unless another's holds, waits
+// for a concurrent writer to overwrite it, and reads it back. When held
+// is false, wait says when to look again; by then the certificate the
+// other manager obtained is in the cache.
+func (a *ACME) claim(ctx context.Context, name string) (held bool, wait time.Duration) {
+	key := name + ".order"
+	now := time.Now()
+	data, err := a.opts.Cache.Get(ctx, key)
+	switch {
+	case errors.Is(err, autocert.ErrCacheMiss):
+	case err != nil:
+		a.opts.Log.Warn("acme: the cache cannot be read; not ordering", "name", name, "err", err, "retry_in", retryMin)
+		return false, retryMin
+	default:
+		var id string
+		var until int64
+		if _, err := fmt.Sscanf(string(data), "%s %d", &id, &until); err == nil && id != a.id && now.Before(time.Unix(until, 0)) {
+			return false, min(time.Unix(until, 0).Sub(now), claimRecheck)
+		}
+	}
+	mine := fmt.Sprintf("%s %d", a.id, now.Add(orderTimeout+time.Minute).Unix())
+	if err := a.opts.Cache.Put(ctx, key, []byte(mine)); err != nil {
+		a.opts.Log.Warn("acme: the cache cannot be written; not ordering", "name", name, "err", err, "retry_in", retryMin)
+		return false, retryMin
+	}
+	select {
+	case <-ctx.Done():
+		return false, 0
+	case <-time.After(claimSettle):
+	}
+	if data, err := a.opts.Cache.Get(ctx, key); err != nil || string(data) != mine {
+		a.opts.Log.Info("acme: another node orders this certificate", "name", name)
+		return false, claimRecheck
+	}
+	return true, 0
 }
 
 // forget removes a challenge's answer from the cache once it is settled.

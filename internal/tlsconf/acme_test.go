@@ -290,6 +290,40 @@ func TestACMESharedCache(t *testing.T) {
 	}
 }
 
+// Two nodes sharing a cache that find a name without a certificate at
+// the same moment: one orders it, the other waits and adopts it.
+func TestACMEConcurrentClaim(t *testing.T) {
+	const name = "mx.example.test"
+	h, first := startACME(t, TLSALPN01, 0, name)
+	second := h.serve(t, listen(t), listen(t), []string{name})
+	var wg sync.WaitGroup
+	waits := make([]time.Duration, 2)
+	for i, n := range []*acmeNode{first, second} {
+		wg.Go(func() { waits[i] = n.acme.round(t.Context()) })
+	}
+	wg.Wait()
+	i1, _ := first.counts(name)
+	i2, _ := second.counts(name)
+	if i1+i2 != 1 {
+		t.Fatalf("the nodes ordered %d and %d certificates, want one between them", i1, i2)
+	}
+	loser := first
+	if i1 == 1 {
+		loser = second
+	}
+	if w := min(waits[0], waits[1]); w > claimRecheck {
+		t.Fatalf("the node that lost looks again in %v, want at most %v", w, claimRecheck)
+	}
+	loser.acme.round(t.Context())
+	roots := h.pebble.Roots(t)
+	if a, b := first.verified(t, name, roots), second.verified(t, name, roots); !bytes.Equal(a.Raw, b.Raw) {
+		t.Fatal("the nodes serve different certificates")
+	}
+	if i, _ := loser.counts(name); i != 0 {
+		t.Fatalf("the node that lost ordered %d certificates after the other's", i)
+	}
+}
+
 func TestACMEFailureKeepsFallback(t *testing.T) {
 	// autodiscover.example.test is not in DNS: Pebble cannot validate it.
 	_, n := startACME(t, TLSALPN01, 0, "mx.example.test")
