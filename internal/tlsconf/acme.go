@@ -52,7 +52,7 @@ const (
 	// node's concurrent claim to overwrite it; claimRecheck how soon a
 	// node that lost looks for the winner's certificate.
 	claimSettle  = time.Second
-	claimRecheck = 5 * time.Second
+	claimRecheck = 30 * time.Second
 )
 
 // ACMEOptions configure an ACME manager.
@@ -381,31 +381,36 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 		octx, cancel := context.WithTimeout(ctx, orderTimeout)
 		cert, err := a.obtain(octx, name)
 		cancel()
-		a.forget(name + ".order")
 		if ctx.Err() != nil {
+			a.forget(name + ".order")
 			return 0
 		}
 		if err != nil {
+			var after time.Duration
 			var ae *acme.Error
-			if !errors.As(err, &ae) {
-				next = min(next, a.failed(name, err, 0))
-				continue
+			if errors.As(err, &ae) {
+				if ae.ProblemType == "urn:ietf:params:acme:error:accountDoesNotExist" {
+					// The CA forgot the account (RFC 8555 section
+					// 7.3.1): register it again at the next attempt.
+					a.mu.Lock()
+					a.registered = false
+					a.mu.Unlock()
+				}
+				after, _ = acme.RateLimit(ae)
 			}
-			if ae.ProblemType == "urn:ietf:params:acme:error:accountDoesNotExist" {
-				// The CA forgot the account (RFC 8555 section 7.3.1):
-				// register it again at the next attempt.
-				a.mu.Lock()
-				a.registered = false
-				a.mu.Unlock()
-			}
-			if after, limited := acme.RateLimit(ae); limited {
+			wait := a.failed(name, err, after)
+			// The claim stays until the retry, so that the other nodes
+			// do not spend the CA's failed validations meanwhile.
+			a.holdClaim(ctx, name, time.Now().Add(wait))
+			if after > 0 {
 				// A limit of the account (RFC 8555 section 6.6) would
 				// refuse the other names too: they wait with this one.
-				return max(a.failed(name, err, after), time.Second)
+				return wait
 			}
-			next = min(next, a.failed(name, err, 0))
+			next = min(next, wait)
 			continue
 		}
+		a.forget(name + ".order")
 		a.mu.Lock()
 		renewed := a.certs[name] != nil
 		a.certs[name] = cert
@@ -652,7 +657,7 @@ func (a *ACME) claim(ctx context.Context, name string) (held bool, wait time.Dur
 			return false, min(time.Unix(until, 0).Sub(now), claimRecheck)
 		}
 	}
-	mine := fmt.Sprintf("%s %d", a.id, now.Add(orderTimeout+time.Minute).Unix())
+	mine := a.claimValue(now.Add(orderTimeout + time.Minute))
 	if err := a.opts.Cache.Put(ctx, key, []byte(mine)); err != nil {
 		a.opts.Log.Warn("acme: the cache cannot be written; not ordering", "name", name, "err", err, "retry_in", retryMin)
 		return false, retryMin
@@ -669,12 +674,24 @@ func (a *ACME) claim(ctx context.Context, name string) (held bool, wait time.Dur
 	return true, 0
 }
 
-// forget removes a challenge's answer from the cache once it is settled.
+// claimValue is this manager's claim until the given time.
+func (a *ACME) claimValue(until time.Time) string {
+	return fmt.Sprintf("%s %d", a.id, until.Unix())
+}
+
+// holdClaim keeps this manager's claim on name until the given time.
+func (a *ACME) holdClaim(ctx context.Context, name string, until time.Time) {
+	if err := a.opts.Cache.Put(ctx, name+".order", []byte(a.claimValue(until))); err != nil {
+		a.opts.Log.Warn("acme: the cache cannot be written; other nodes may try the name before its retry", "name", name, "err", err)
+	}
+}
+
+// forget removes a settled claim or challenge answer from the cache.
 func (a *ACME) forget(key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	if err := a.opts.Cache.Delete(ctx, key); err != nil {
-		a.opts.Log.Warn("acme: a settled challenge's answer stays in the cache", "key", key, "err", err)
+		a.opts.Log.Warn("acme: a settled claim or challenge answer stays in the cache", "key", key, "err", err)
 	}
 }
 

@@ -326,7 +326,7 @@ func TestACMEConcurrentClaim(t *testing.T) {
 
 func TestACMEFailureKeepsFallback(t *testing.T) {
 	// autodiscover.example.test is not in DNS: Pebble cannot validate it.
-	_, n := startACME(t, TLSALPN01, 0, "mx.example.test")
+	h, n := startACME(t, TLSALPN01, 0, "mx.example.test")
 	n.acme.opts.Names = func(context.Context) ([]string, error) {
 		return []string{"autodiscover.example.test", "mx.example.test"}, nil
 	}
@@ -351,6 +351,17 @@ func TestACMEFailureKeepsFallback(t *testing.T) {
 	n.acme.round(t.Context())
 	if _, failed := n.counts("autodiscover.example.test"); failed != 1 {
 		t.Fatalf("retried before its backoff: %d failures", failed)
+	}
+	// Nor does another node sharing the cache: the failed name's claim
+	// holds until its retry, and mx.example.test is adopted.
+	other := h.serve(t, listen(t), listen(t), []string{"autodiscover.example.test", "mx.example.test"})
+	if wait := other.acme.round(t.Context()); wait > claimRecheck {
+		t.Fatalf("the other node looks again in %v, want at most %v", wait, claimRecheck)
+	}
+	for _, name := range []string{"autodiscover.example.test", "mx.example.test"} {
+		if issued, failed := other.counts(name); issued+failed != 0 {
+			t.Fatalf("the other node tried %s: %d issued, %d failed", name, issued, failed)
+		}
 	}
 }
 
