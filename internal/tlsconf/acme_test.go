@@ -254,7 +254,7 @@ func TestACMEHTTP01AndRestart(t *testing.T) {
 	if err != nil || got == nil || !bytes.Equal(got.Leaf.Raw, leaf.Raw) {
 		t.Fatalf("after a restart: %v, %v; want the kept certificate", got, err)
 	}
-	if wait := again.round(t.Context()); wait < time.Hour-time.Minute {
+	if wait := again.round(t.Context()); wait < checkEvery-time.Minute {
 		t.Fatalf("after a restart the next round is in %v; the kept certificate needs nothing for weeks", wait)
 	}
 	if st := again.Statuses(); len(st) != 1 || st[0].Name != name || !st[0].NotAfter.Equal(leaf.NotAfter) || st[0].Err != nil {
@@ -276,8 +276,8 @@ func TestACMESharedCache(t *testing.T) {
 			if issued, failed := orderer.counts(name); issued != 1 || failed != 0 {
 				t.Fatalf("the ordering node: %d issued, %d failed; %+v", issued, failed, orderer.acme.Statuses())
 			}
-			if wait := validator.acme.round(t.Context()); wait < time.Hour-time.Minute {
-				t.Fatalf("the other node's next round is in %v, want the hourly check", wait)
+			if wait := validator.acme.round(t.Context()); wait < checkEvery-time.Minute {
+				t.Fatalf("the other node's next round is in %v, want the periodic check", wait)
 			}
 			if issued, _ := validator.counts(name); issued != 0 {
 				t.Fatalf("the other node ordered %d certificates; it should adopt the first", issued)
