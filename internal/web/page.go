@@ -33,6 +33,9 @@ table{border-collapse:collapse;width:100%;margin-top:1.5rem}td,th{text-align:lef
 <table><tr><th>Node</th><th>Last seen</th></tr>
 {{range .Nodes}}<tr><td>{{.Name}}{{if .Self}} (this one){{end}}</td><td>{{.Seen.Format "2006-01-02 15:04:05 MST"}}</td></tr>
 {{end}}</table>
+{{end}}{{with .Certificates}}<table><tr><th>Certificate</th><th>Expires</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{if .NotAfter.IsZero}}none yet{{else}}{{.NotAfter.Format "2006-01-02 15:04 MST"}}{{end}}</td></tr>
+{{end}}</table>
 {{end}}<p><small>Updated {{.Time.Format "2006-01-02 15:04:05 MST"}}. Machine-readable: <a href="/api/status">/api/status</a>.</small></p>
 </body></html>
 `))
