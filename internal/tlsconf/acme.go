@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -403,9 +404,11 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 			// The claim stays until the retry, so that the other nodes
 			// do not spend the CA's failed validations meanwhile.
 			a.holdClaim(ctx, name, time.Now().Add(wait))
-			if after > 0 {
-				// A limit of the account (RFC 8555 section 6.6) would
-				// refuse the other names too: they wait with this one.
+			var unreachable *url.Error
+			if after > 0 || errors.As(err, &unreachable) {
+				// A limit of the account (RFC 8555 section 6.6), or a
+				// CA that cannot be reached, would refuse the other
+				// names too: they wait with this one.
 				return wait
 			}
 			next = min(next, wait)

@@ -423,3 +423,36 @@ func TestFileCache(t *testing.T) {
 		t.Fatalf("deleting a missing key: %v", err)
 	}
 }
+
+// A CA that cannot be reached fails the first name of a round, and the
+// others wait with it instead of each spending its own timeout.
+func TestACMEUnreachableCA(t *testing.T) {
+	l := listen(t)
+	addr := l.Addr().String()
+	l.Close()
+	cache, err := NewFileCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	a, err := NewACME(ACMEOptions{
+		DirectoryURL: "https://" + addr + "/dir",
+		Challenge:    TLSALPN01,
+		Cache:        cache,
+		Names:        func(context.Context) ([]string, error) { return []string{"a.example.test", "b.example.test"}, nil },
+		OnFailed:     func(name string) { failed = append(failed, name) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := a.round(t.Context())
+	if len(failed) != 1 || failed[0] != "a.example.test" {
+		t.Fatalf("failed %v, want only the first name tried", failed)
+	}
+	if wait < retryMin/2 || wait > retryMin {
+		t.Fatalf("next round in %v, want the backoff", wait)
+	}
+	if st := a.Statuses(); len(st) != 1 || st[0].Err == nil || !strings.Contains(st[0].Err.Error(), "connection refused") {
+		t.Fatalf("statuses %+v", st)
+	}
+}
