@@ -221,7 +221,15 @@ func TestClusterACME(t *testing.T) {
 			t.Fatalf("the nodes serve different certificates for %s", name)
 		}
 	}
-	issued := []int{acmeIssued(metrics(t, c.nodes[0])), acmeIssued(metrics(t, c.nodes[1]))}
+	bodies := [][]byte{metrics(t, c.nodes[0]), metrics(t, c.nodes[1])}
+	for i, body := range bodies {
+		for _, name := range acmeNames {
+			if !regexp.MustCompile(`(?m)^casella_acme_certificate_expiry_timestamp_seconds\{name="` + regexp.QuoteMeta(name) + `"\} `).Match(body) {
+				t.Fatalf("node %d's /metrics has no expiry for %s, which it serves", i+1, name)
+			}
+		}
+	}
+	issued := []int{acmeIssued(bodies[0]), acmeIssued(bodies[1])}
 	t.Logf("certificates ordered by node 1: %d, by node 2: %d", issued[0], issued[1])
 	if issued[0]+issued[1] != len(acmeNames) {
 		t.Fatalf("the nodes ordered %v certificates, want %d between them, one per name", issued, len(acmeNames))

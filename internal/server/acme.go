@@ -54,7 +54,7 @@ func newACMEMetrics(reg *prometheus.Registry) *acmeMetrics {
 		}, []string{"result"}),
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "casella_acme_certificate_expiry_timestamp_seconds",
-			Help: "When the certificate obtained for a name expires, in Unix seconds.",
+			Help: "When the ACME certificate served for a name expires, in Unix seconds.",
 		}, []string{"name"}),
 	}
 	reg.MustRegister(m.orders, m.expiry)
@@ -80,9 +80,6 @@ func (s *Server) openACME(ctx context.Context) error {
 	if err := a.Load(lctx); err != nil {
 		s.log.Warn("ACME: kept certificates not loaded; the [tls] certificate is served for those names until they are", "err", err)
 	}
-	for _, st := range a.Statuses() {
-		m.expiry.WithLabelValues(st.Name).Set(float64(st.NotAfter.Unix()))
-	}
 	s.acme = a
 	s.tlsConfig.GetCertificate = a.GetCertificate
 	s.tlsConfig.GetConfigForClient = a.GetConfigForClient
@@ -100,11 +97,11 @@ func (s *Server) acmeOptions(m *acmeMetrics, cache autocert.Cache) tlsconf.ACMEO
 		Cache:        cache,
 		Names:        func(ctx context.Context) ([]string, error) { return ACMENames(ctx, s.cfg, s.dir) },
 		Log:          s.log.With("component", "acme"),
-		OnIssued: func(name string, notAfter time.Time) {
-			m.orders.WithLabelValues("issued").Inc()
+		OnIssued:     func(string) { m.orders.WithLabelValues("issued").Inc() },
+		OnFailed:     func(string) { m.orders.WithLabelValues("failed").Inc() },
+		OnServed: func(name string, notAfter time.Time) {
 			m.expiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
 		},
-		OnFailed: func(string) { m.orders.WithLabelValues("failed").Inc() },
 	}
 }
 

@@ -74,9 +74,12 @@ type ACMEOptions struct {
 	Names func(ctx context.Context) ([]string, error)
 	Log   *slog.Logger
 	// OnIssued and OnFailed are told of every certificate obtained and
-	// every failed attempt, for metrics.
-	OnIssued func(name string, notAfter time.Time)
+	// every failed attempt, OnServed of every change of the certificate
+	// served for a name (obtained, loaded, or adopted from another node),
+	// for metrics.
+	OnIssued func(name string)
 	OnFailed func(name string)
+	OnServed func(name string, notAfter time.Time)
 }
 
 // ACME obtains certificates from an ACME CA (RFC 8555) and renews them
@@ -222,9 +225,14 @@ func (a *ACME) refresh(ctx context.Context, name string) error {
 		return err
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if old := a.certs[name]; old == nil || cert.Leaf.NotAfter.After(old.Leaf.NotAfter) {
+	old := a.certs[name]
+	newer := old == nil || cert.Leaf.NotAfter.After(old.Leaf.NotAfter)
+	if newer {
 		a.certs[name] = cert
+	}
+	a.mu.Unlock()
+	if newer && a.opts.OnServed != nil {
+		a.opts.OnServed(name, cert.Leaf.NotAfter)
 	}
 	return nil
 }
@@ -422,7 +430,10 @@ func (a *ACME) round(ctx context.Context) time.Duration {
 		a.mu.Unlock()
 		a.opts.Log.Info("acme: certificate obtained", "name", name, "renewal", renewed, "not_after", cert.Leaf.NotAfter, "issuer", cert.Leaf.Issuer.CommonName)
 		if a.opts.OnIssued != nil {
-			a.opts.OnIssued(name, cert.Leaf.NotAfter)
+			a.opts.OnIssued(name)
+		}
+		if a.opts.OnServed != nil {
+			a.opts.OnServed(name, cert.Leaf.NotAfter)
 		}
 		next = min(next, time.Until(RenewAt(cert.Leaf)))
 	}

@@ -116,7 +116,7 @@ func (h *acmeHarness) open(t *testing.T, n *acmeNode, names []string) *ACME {
 		CAFile:       h.pebble.CAFile,
 		Cache:        cache,
 		Names:        func(context.Context) ([]string, error) { return names, nil },
-		OnIssued: func(name string, _ time.Time) {
+		OnIssued: func(name string) {
 			n.mu.Lock()
 			n.issued[name]++
 			n.mu.Unlock()
