@@ -61,6 +61,7 @@ var commands = []command{
 	{"dkim list", "list DKIM keys and their DNS records", (*cli).dkimList},
 	{"dns", "print the DNS records a domain must publish, as zone file lines", (*cli).dns},
 	{"dns check", "say which of a domain's DNS records are missing or wrong", (*cli).dnsCheck},
+	{"cert status", "list the names [acme] gets certificates for and when each expires", (*cli).certStatus},
 	{"queue list", "list messages waiting in the intake spool and the outbound queue", (*cli).queueList},
 	{"queue show", "show a queued message", (*cli).queueShow},
 	{"queue retry", "make queued messages due now", (*cli).queueRetry},

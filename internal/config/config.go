@@ -41,6 +41,7 @@ type Config struct {
 	HTTP        HTTP        `toml:"http"`
 	JMAP        JMAP        `toml:"jmap"`
 	TLS         TLS         `toml:"tls"`
+	ACME        ACME        `toml:"acme"`
 	Store       Store       `toml:"store"`
 	Spool       Spool       `toml:"spool"`
 	Blob        Blob        `toml:"blob"`
@@ -249,6 +250,31 @@ type TLS struct {
 	KeyFile  string `toml:"key_file"`
 }
 
+// ACME configures certificates obtained from an ACME CA (RFC 8555), such
+// as Let's Encrypt, for the hostname and the mta-sts, autoconfig and
+// autodiscover hosts of every local domain. The [tls] certificate (or the
+// self-signed one) is kept for the names without one yet.
+type ACME struct {
+	Enabled bool `toml:"enabled"`
+	// DirectoryURL is the CA's directory (RFC 8555 section 7.1.1).
+	DirectoryURL string `toml:"directory_url"`
+	// Email is the account's contact, which the CA warns of expiries and
+	// problems; "" registers without one.
+	Email string `toml:"email"`
+	// Challenge is how the CA checks that we serve a name: tls-alpn-01
+	// (RFC 8737) on http.tls_listen, reached on port 443, or http-01
+	// (RFC 8555 section 8.3) on http.listen, reached on port 80.
+	Challenge string `toml:"challenge"`
+	// DomainHosts are the hosts under every local domain that get a
+	// certificate, besides the hostname.
+	DomainHosts []string `toml:"domain_hosts"`
+	// Names are more names to get certificates for.
+	Names []string `toml:"names"`
+	// CAFile is a PEM file of roots trusted for the CA's own HTTPS, for a
+	// private or test CA; "" trusts the system's roots.
+	CAFile string `toml:"ca_file"`
+}
+
 // Store configures the mailbox store.
 type Store struct {
 	// CacheMessages bounds the messages of large mailboxes kept in memory
@@ -455,6 +481,11 @@ func Default() Config {
 				Rate:     10 * mib,
 				Interval: Duration(24 * time.Hour),
 			},
+		},
+		ACME: ACME{
+			DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory",
+			Challenge:    "tls-alpn-01",
+			DomainHosts:  []string{"mta-sts", "autoconfig", "autodiscover"},
 		},
 		Demo:  Demo{Enabled: true},
 		Auth:  Auth{LockAfter: 20, LockFor: Duration(15 * time.Minute)},

@@ -152,6 +152,12 @@ gc_interval = "30m"
 [demo]
 enabled = false
 
+[acme]
+enabled = true
+email = "postmaster@example.com"
+challenge = "http-01"
+names = ["mail.example.com"]
+
 [auth]
 lock_after = 50
 lock_for = "1h"
@@ -184,6 +190,8 @@ lock_for = "1h"
 		Spool: Spool{Workers: 16, Batch: 8, RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(10 * time.Minute), DrainRate: 250.5, BreakerFailures: 3, BreakerCooldown: Duration(time.Minute), KeyRetention: Duration(30 * 24 * time.Hour)},
 	}
 	want.Blob = Default().Blob
+	want.ACME = ACME{Enabled: true, DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory", Email: "postmaster@example.com", Challenge: "http-01",
+		DomainHosts: []string{"mta-sts", "autoconfig", "autodiscover"}, Names: []string{"mail.example.com"}}
 	want.Blob.GCGrace, want.Blob.GCInterval = Duration(48*time.Hour), Duration(30*time.Minute)
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -273,6 +281,10 @@ func TestErrors(t *testing.T) {
 	wantLoadError(t, "[store]\ncache_messages = -1\n", "store.cache_messages")
 	wantLoadError(t, "[log]\nlevel = \"loud\"\n", "log.level")
 	wantLoadError(t, "data_dir = \"\"\n", "data_dir")
+	wantLoadError(t, "[acme]\nenabled = true\ndirectory_url = \"http://ca.test/dir\"\n", "acme.directory_url", "https")
+	wantLoadError(t, "[acme]\nenabled = true\nchallenge = \"dns-01\"\n", "acme.challenge", "tls-alpn-01, http-01")
+	wantLoadError(t, "hostname = \"mx\"\n[acme]\nenabled = true\n", "acme.challenge", "http.tls_listen", "fully qualified")
+	wantLoadError(t, "[acme]\nenabled = true\nchallenge = \"http-01\"\nemail = \"root\"\nnames = [\"*.example.com\"]\nca_file = \"/nonexistent.pem\"\n", "acme.email", "acme.names", "dns-01", "acme.ca_file")
 
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
 		t.Fatal("loading a missing file succeeded")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -138,8 +139,48 @@ func (c Config) Validate() error {
 	}
 
 	v.blob("blob", c.Blob)
+	v.acme(c)
 	v.cluster(c)
 	return errors.Join(v.errs...)
+}
+
+// acme checks the [acme] section; when it is off nothing in it matters.
+func (v *validator) acme(c Config) {
+	a := c.ACME
+	if !a.Enabled {
+		return
+	}
+	if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.fail("acme.directory_url", "%q is not an https URL; give the CA's directory, like https://acme-v02.api.letsencrypt.org/directory", a.DirectoryURL)
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>,")) {
+		v.fail("acme.email", "%q is not an email address; give the operator's, or remove the key", a.Email)
+	}
+	if !strings.Contains(c.Hostname, ".") {
+		v.fail("hostname", "%q is not a fully qualified name, which an ACME certificate needs; give the name clients connect to, like mail.example.com", c.Hostname)
+	}
+	v.oneOf("acme.challenge", a.Challenge, "tls-alpn-01", "http-01")
+	switch {
+	case a.Challenge == "tls-alpn-01" && c.HTTP.TLSListen == "":
+		v.fail("acme.challenge", "tls-alpn-01 is answered on http.tls_listen, which is off; set http.tls_listen (reached on port 443) or use http-01")
+	case a.Challenge == "http-01" && c.HTTP.Listen == "":
+		v.fail("acme.challenge", "http-01 is answered on http.listen, which is off; set http.listen (reached on port 80) or use tls-alpn-01")
+	}
+	for _, h := range a.DomainHosts {
+		if h == "" || strings.ContainsAny(h, " \t\r\n/@*") {
+			v.fail("acme.domain_hosts", "%q is not a host label; give names like \"mta-sts\"", h)
+		}
+	}
+	for _, n := range a.Names {
+		if !strings.Contains(n, ".") || strings.ContainsAny(n, " \t\r\n/@*") {
+			v.fail("acme.names", "%q is not a fully qualified host name (wildcards need dns-01, which Casella does not do)", n)
+		}
+	}
+	if a.CAFile != "" {
+		if _, err := os.Stat(a.CAFile); err != nil {
+			v.fail("acme.ca_file", "cannot be read: %v", err)
+		}
+	}
 }
 
 // validator collects problems.

@@ -97,6 +97,9 @@ func (s *Server) Start(ctx context.Context) error {
 			return every(ctx, expireSubmissionsEvery, func(ctx context.Context) { s.expireSubmissions(ctx, recs) })
 		})
 	}
+	if s.acme != nil {
+		s.loop(ctx, "acme", func(ctx context.Context) error { s.acme.Run(ctx); return nil })
+	}
 	s.loop(ctx, "tls reports", func(ctx context.Context) error {
 		// Once at start as well: a node restarted more often than hourly
 		// would otherwise never send the days before today.
@@ -242,7 +245,11 @@ func (s *Server) newHTTP() *httpServer {
 		Refused:   func(reason string) { s.metrics.refused("http", reason) },
 		Next:      mux,
 	}
-	srv := newHTTPServer(s.cfg.HTTP, h, s.log)
+	var next http.Handler = h
+	if s.acme != nil {
+		next = s.acme.HTTPHandler(h)
+	}
+	srv := newHTTPServer(s.cfg.HTTP, next, s.log)
 	srv.RegisterOnShutdown(s.jmap.Shutdown)
 	s.httpGate = &limit.Gate{Protocol: "http", Total: s.connTotal, Proto: limit.NewConns(s.cfg.HTTP.MaxConnections), Refused: s.metrics.connRefused}
 	return srv

@@ -121,6 +121,7 @@ type Server struct {
 	http       *httpServer // of both HTTP listeners
 	httpGate   *limit.Gate // their connection cap
 	tlsConfig  *tls.Config
+	acme       *tlsconf.ACME // nil unless [acme] is enabled
 
 	connTotal *limit.Conns // the cap on every protocol's connections together
 
@@ -193,6 +194,11 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.tlsConfig = tlsConfig
+	if cfg.ACME.Enabled {
+		if err := s.openACME(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if scripts, ok := s.dir.(directory.SieveScripts); ok {
 		if s.sieveFilters, err = s.filters(scripts); err != nil {
 			return nil, err
@@ -459,6 +465,9 @@ func (s *Server) buildWeb() {
 		TLSReports: s.receivedTLSReports,
 	}
 	s.web.Cluster = s.clusterStatus
+	if s.acme != nil {
+		s.web.Certificates = s.certificates
+	}
 	s.metrics.registry.MustRegister(newCellsCollector(s))
 	if s.faults != nil {
 		s.web.Faults = s.faults

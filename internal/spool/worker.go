@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
+
+	"casella/internal/backoff"
 )
 
 // outcome is how one Handle call ended, as the loop sees it.
@@ -208,13 +209,7 @@ func (s *Spool) failed(t task, err error) result {
 // RetryMin doubled per attempt up to RetryMax, with jitter taking off up
 // to half so that entries that failed together do not retry together.
 func (s *Spool) backoff(attempts int) time.Duration {
-	d := s.opts.RetryMin
-	for i := 1; i < attempts && d < s.opts.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.opts.RetryMax)
-	d -= rand.N(d/2 + 1)
-	return max(d, s.opts.RetryMin)
+	return backoff.Delay(attempts, s.opts.RetryMin, s.opts.RetryMax)
 }
 
 // record applies change to the entry and persists it: the entry is

@@ -1,7 +1,9 @@
 // Package tlsconf builds the TLS configuration that the SMTP, IMAP, POP3 and
 // HTTP listeners share: either the certificate an operator provides, or a
 // self-signed one made at first start so that a new server speaks TLS
-// (RFC 8314 section 3) from its first minute.
+// (RFC 8314 section 3) from its first minute. ACME (acme.go) puts
+// certificates from a CA (RFC 8555) in front of that one, which stays the
+// fallback for names without one yet.
 //
 // Implementation notes:
 //   - The self-signed key and certificate live at <dataDir>/tls/key.pem and

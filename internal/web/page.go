@@ -38,6 +38,9 @@ table{border-collapse:collapse;width:100%;margin-top:1.5rem}td,th{text-align:lef
 {{end}}{{with .TLSReports}}<table><tr><th>TLS reports, last day</th><th>Domain</th><th>Successful</th><th>Failed</th></tr>
 {{range .}}<tr><td>{{.Organization}}</td><td>{{.Domain}}</td><td>{{.Success}}</td><td{{if .Failure}} class="downc"{{end}}>{{.Failure}}{{range $t, $n := .Failures}} {{$t}}: {{$n}}{{end}}</td></tr>
 {{end}}</table>
+{{end}}{{with .Certificates}}<table><tr><th>Certificate</th><th>Expires</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{if .NotAfter.IsZero}}none yet{{else}}{{.NotAfter.Format "2006-01-02 15:04 MST"}}{{end}}</td></tr>
+{{end}}</table>
 {{end}}<p><small>Updated {{.Time.Format "2006-01-02 15:04:05 MST"}}. Machine-readable: <a href="/api/status">/api/status</a>.</small></p>
 </body></html>
 `))

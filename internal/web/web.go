@@ -58,6 +58,16 @@ type Status struct {
 	// Warnings are for the operator: things to look at that leave mail
 	// flowing, so they do not make the server degraded.
 	Warnings []string `json:"warnings,omitempty"`
+	// Certificates are those of [acme], only in /api/status.
+	Certificates []Certificate `json:"certificates,omitempty"`
+}
+
+// Certificate is the ACME certificate of one name.
+type Certificate struct {
+	Name     string    `json:"name"`
+	NotAfter time.Time `json:"notAfter,omitzero"` // zero while the name has none
+	Error    string    `json:"error,omitempty"`   // the last attempt's failure
+	Retry    time.Time `json:"retry,omitzero"`    // when a failed name is tried again
 }
 
 // Cluster describes the nodes and the cells, as one node sees them.
@@ -100,6 +110,8 @@ type Handler struct {
 	// TLSReports, when set, gives the last day's received TLS reports
 	// for /api/status and the page.
 	TLSReports func() []tlsrpt.Received
+	// Certificates, when set, lists the ACME certificates in /api/status.
+	Certificates func() []Certificate
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -226,6 +238,9 @@ func (h *Handler) fullStatus(ctx context.Context) Status {
 	if h.TLSReports != nil {
 		s.TLSReports = h.TLSReports()
 		s.Warnings = append(s.Warnings, tlsWarnings(s.TLSReports)...)
+	}
+	if h.Certificates != nil {
+		s.Certificates = h.Certificates()
 	}
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,6 +93,9 @@ func TestCellOutage(t *testing.T) {
 	h := &Handler{Health: mon, Cluster: func(context.Context) *Cluster { return cluster }, Queues: map[string]func() QueueStatus{
 		"inbound": func() QueueStatus { return QueueStatus{Depth: 3} },
 	}}
+	h.Certificates = func() []Certificate {
+		return []Certificate{{Name: "mx.example.com", NotAfter: time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)}, {Name: "mta-sts.example.com", Error: "refused"}}
+	}
 	mon.ProbeAll(context.Background())
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -119,6 +123,13 @@ func TestCellOutage(t *testing.T) {
 	b, _ := io.ReadAll(page.Body)
 	if !strings.Contains(string(b), "<td>a</td><td class=\"downc\">unavailable</td><td>10</td><td>3</td>") {
 		t.Fatalf("page = %s", b)
+	}
+	// Certificates show their expiry; their failures stay in /api/status.
+	if !strings.Contains(string(b), "<td>mx.example.com</td><td>2027-03-01 12:00 UTC</td>") || !strings.Contains(string(b), "<td>mta-sts.example.com</td><td>none yet</td>") || strings.Contains(string(b), "refused") {
+		t.Fatalf("page = %s", b)
+	}
+	if len(st.Certificates) != 2 || st.Certificates[1].Error != "refused" {
+		t.Fatalf("certificates in /api/status: %+v", st.Certificates)
 	}
 }
 

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Submissions", testSubmissions},
 		{"SubmissionExpiry", testSubmissionExpiry},
 		{"Locks", testLocks},
+		{"CertCache", testCertCache},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,7 +85,7 @@ func Open(ctx context.Context, db *sql.DB, dl Dialect) (*Dir, error) {
 		db.Close()
 		return nil, err
 	}
-	for _, sch := range []migrate.Schema{sieveSchema(dl), tokenSchema(dl), submissionSchema(dl), aliasForwardSchema(dl)} {
+	for _, sch := range []migrate.Schema{sieveSchema(dl), tokenSchema(dl), submissionSchema(dl), aliasForwardSchema(dl), certCacheSchema(dl)} {
 		if _, _, err := migrate.Apply(ctx, db, sch); err != nil {
 			db.Close()
 			return nil, err
