@@ -18,22 +18,7 @@ func (d *drill) progress(ctx context.Context, ld *load, start time.Time) {
 			begin, end = "\r", "\x1b[K"
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			if d.opts.Progress != nil && end != "\n" {
-				fmt.Fprint(d.opts.Progress, "\n")
-			}
-			return
-		case <-t.C:
-		}
-		depth := d.currentDepth(ctx)
-		if depth >= 0 {
-			d.sawDepth(depth)
-		}
-		if d.opts.Progress == nil {
-			continue
-		}
+	line := func(depth int) {
 		d.mu.Lock()
 		state := d.state
 		d.mu.Unlock()
@@ -45,5 +30,27 @@ func (d *drill) progress(ctx context.Context, ld *load, start time.Time) {
 			begin, time.Since(start).Seconds(), ld.started(), d.opts.Messages,
 			ld.outcomes(Accepted), ld.outcomes(Deferred), ld.outcomes(Rejected), ld.outcomes(Interrupted),
 			spool, state, end)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// A last line, so that a drill shorter than a tick shows
+			// where it ended too.
+			if d.opts.Progress != nil {
+				line(-1)
+				if end != "\n" {
+					fmt.Fprint(d.opts.Progress, "\n")
+				}
+			}
+			return
+		case <-t.C:
+		}
+		depth := d.currentDepth(ctx)
+		if depth >= 0 {
+			d.sawDepth(depth)
+		}
+		if d.opts.Progress != nil {
+			line(depth)
+		}
 	}
 }
